@@ -1,0 +1,83 @@
+import type { NodeValue } from '../json.js';
+import type { CacheSettings, TaskSignature } from '../spec/workflow-spec.js';
+import { canonicalJson, hashJson, sha256Hex } from './canonical-hash.js';
+
+/**
+ * The parts a cache key is made of (DESIGN.md "Cache key"). They are stored beside each entry so
+ * a miss can be explained part by part. Input values appear as digests, never in full.
+ */
+export interface CacheKeyParts {
+  /** Bumped only when the key's encoding itself changes; golden-key tests pin it. */
+  format: 1;
+  project: string;
+  domain: string;
+  task: string;
+  /** SHA-256 of the canonical signature (input schemas and output schema). */
+  signature: string;
+  version: string;
+  /** Input name -> `sha256:<digest of canonical value>` or `hash:<user hash>` (hashWith). */
+  inputs: { [name: string]: string };
+}
+
+export interface CacheKeyRequest {
+  project: string;
+  domain: string;
+  task: string;
+  signature: TaskSignature;
+  cache: Pick<CacheSettings, 'version' | 'ignoreInputs'>;
+  inputs: { readonly [name: string]: NodeValue };
+}
+
+export interface CacheKey {
+  key: string;
+  parts: CacheKeyParts;
+}
+
+/** The digest an input value contributes: its declared hash if it has one, else its encoding's. */
+export function inputDigest(value: NodeValue): string {
+  return value.hash !== undefined ? `hash:${value.hash}` : `sha256:${hashJson(value.value)}`;
+}
+
+export function signatureDigest(signature: TaskSignature): string {
+  return hashJson({ inputs: signature.inputs, output: signature.output, outputHashed: signature.outputHashed });
+}
+
+export function computeCacheKey(request: CacheKeyRequest): CacheKey {
+  const ignored = new Set(request.cache.ignoreInputs);
+  const inputs: { [name: string]: string } = {};
+  for (const [name, value] of Object.entries(request.inputs)) {
+    if (!ignored.has(name)) inputs[name] = inputDigest(value);
+  }
+  const parts: CacheKeyParts = {
+    format: 1,
+    project: request.project,
+    domain: request.domain,
+    task: request.task,
+    signature: signatureDigest(request.signature),
+    version: request.cache.version,
+    inputs,
+  };
+  return { key: keyOfParts(parts), parts };
+}
+
+export function keyOfParts(parts: CacheKeyParts): string {
+  return sha256Hex(canonicalJson({ ...parts }));
+}
+
+/** The first characters of a key, as logs print it. */
+export function shortKey(key: string | null): string {
+  return key === null ? '-' : key.slice(0, 10);
+}
+
+/** Which parts of two keys differ: how a miss is explained (`memoflow cache explain`). */
+export function diffKeyParts(wanted: CacheKeyParts, found: CacheKeyParts): string[] {
+  const differences: string[] = [];
+  for (const part of ['project', 'domain', 'task', 'signature', 'version'] as const) {
+    if (wanted[part] !== found[part]) differences.push(part);
+  }
+  const names = new Set([...Object.keys(wanted.inputs), ...Object.keys(found.inputs)]);
+  for (const name of [...names].sort()) {
+    if (wanted.inputs[name] !== found.inputs[name]) differences.push(`inputs.${name}`);
+  }
+  return differences;
+}

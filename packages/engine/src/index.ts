@@ -1,0 +1,12 @@
+export type { Json, JsonObject, NodeValue } from './json.js';
+export * from './errors.js';
+export * from './spec/workflow-spec.js';
+export * from './cache/canonical-hash.js';
+export * from './cache/cache-key.js';
+export * from './state/node-phase.js';
+export * from './state/cache-status.js';
+export type * from './state/run-state.js';
+export * from './ports/clock.js';
+export type * from './ports/cache-catalog.js';
+export type * from './ports/run-store.js';
+export * from './ports/task-dispatcher.js';

@@ -1,0 +1,39 @@
+import type { NodeExecution, RunRecord, RunState, RunStatus } from '../state/run-state.js';
+
+export interface RunSaveRequest {
+  /** The run's fields as they are now; `version` is ignored (the store sets expectedVersion + 1). */
+  run: RunRecord;
+  /** Only the node executions that changed since the load. */
+  nodes: readonly NodeExecution[];
+  expectedVersion: number;
+}
+
+export interface RunListFilter {
+  workflow?: string;
+  status?: RunStatus;
+  limit?: number;
+}
+
+/** A run without its spec, inputs and outputs, for listings. */
+export type RunSummary = Omit<RunRecord, 'spec' | 'inputs' | 'outputs'>;
+
+/**
+ * Where runs and node executions live. Implementations: PostgresRunStore, PgliteRunStore,
+ * InMemoryRunStore; one contract suite runs against all of them.
+ *
+ * All run state is here, so a controller can die and another continue from it. Writes are
+ * optimistic: `save` succeeds only if the stored version is the one the caller loaded.
+ */
+export interface RunStore {
+  /** Creates a run at version 0 with its node executions. Fails if the id exists. */
+  create(state: RunState): Promise<void>;
+  load(runId: string): Promise<RunState | undefined>;
+  /**
+   * One atomic statement: if the stored version equals `expectedVersion`, writes the run's fields
+   * and the given node executions and sets version = expectedVersion + 1, returning true; else
+   * writes nothing and returns false (another controller won the race: re-load, it is not an error).
+   */
+  save(request: RunSaveRequest): Promise<boolean>;
+  /** Newest first. */
+  list(filter?: RunListFilter): Promise<RunSummary[]>;
+}

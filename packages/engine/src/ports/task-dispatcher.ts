@@ -1,0 +1,76 @@
+import type { ErrorInfo } from '../errors.js';
+import type { Json } from '../json.js';
+
+/** One attempt at running a task, as it crosses the queue. */
+export interface TaskAttempt {
+  /** `<run>-<node>-<attempt>`: deterministic, so dispatching it twice runs it at most once. */
+  id: string;
+  runId: string;
+  nodeId: string;
+  task: string;
+  attempt: number;
+  inputs: { [name: string]: Json };
+  timeoutMs: number | null;
+  /** For worker log lines only. */
+  cacheKey: string | null;
+}
+
+export function attemptId(runId: string, nodeId: string, attempt: number): string {
+  return `${runId}-${nodeId}-${attempt}`;
+}
+
+interface AttemptResultBase {
+  attemptId: string;
+  runId: string;
+  nodeId: string;
+  attempt: number;
+  startedAt: Date;
+  finishedAt: Date;
+}
+
+export type AttemptResult =
+  | (AttemptResultBase & { ok: true; output: Json; outputHash: string | null })
+  | (AttemptResultBase & { ok: false; error: ErrorInfo });
+
+/** Called with each finished attempt; the dispatcher acknowledges the result once it resolves. */
+export type AttemptResultHandler = (result: AttemptResult) => Promise<void>;
+
+/**
+ * Sends task attempts to whatever runs them and reports their results. Implementations:
+ * InProcessTaskDispatcher (embedded mode) and BullMqTaskDispatcher (distributed).
+ */
+export interface TaskDispatcher {
+  /** Enqueues attempts. Idempotent per attempt id. */
+  dispatch(attempts: readonly TaskAttempt[]): Promise<void>;
+  /** Registers the handler for results (one per dispatcher). Results may arrive before dispatch resolves. */
+  onResult(handler: AttemptResultHandler): void;
+  /** Stops taking results and releases connections; attempts in flight are left to the transport. */
+  close(): Promise<void>;
+}
+
+/** The context a task body runs in. */
+export interface TaskContext {
+  runId: string;
+  nodeId: string;
+  attempt: number;
+  /** Aborted on timeout or shutdown; long-running bodies should honour it. */
+  signal: AbortSignal;
+}
+
+export interface TaskOutcome {
+  output: Json;
+  /** Present when the output type declares `hashWith`. */
+  outputHash: string | null;
+}
+
+/**
+ * A task as a worker knows it: a name and a function from JSON inputs to a JSON output. The SDK
+ * builds these from `task()` (validating inputs and output against the zod schemas and computing
+ * the `hashWith` hash), so the worker never imports the SDK and never evaluates code from a queue.
+ */
+export interface TaskImplementation {
+  name: string;
+  execute(inputs: { [name: string]: Json }, context: TaskContext): Promise<TaskOutcome>;
+}
+
+export type TaskRegistry = ReadonlyMap<string, TaskImplementation>;

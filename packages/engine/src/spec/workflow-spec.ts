@@ -1,0 +1,97 @@
+import type { Json } from '../json.js';
+
+/**
+ * The serialisable form of a workflow: plain JSON, produced by the SDK tracing a workflow
+ * function once, consumed by the engine. Nothing in here refers to user code except task names,
+ * which workers resolve in their own registries.
+ */
+export const WORKFLOW_SPEC_VERSION = 1;
+
+/** A JSON Schema document (draft 2020-12), as produced from the zod types. */
+export type JsonSchema = { [key: string]: Json } | boolean;
+
+/** Per-node cache settings, resolved (defaults filled in) by the SDK. */
+export interface CacheSettings {
+  enabled: boolean;
+  /** Letters, digits, `-`, `_`, `.`. Bumping it invalidates every entry of the task. */
+  version: string;
+  /** Concurrent executions with the same key run once; others wait on a reservation. */
+  serialize: boolean;
+  /** Inputs left out of the key. */
+  ignoreInputs: string[];
+  /** Entries older than this are misses. */
+  ttlMs: number;
+}
+
+export const DEFAULT_CACHE_TTL_MS = 28 * 24 * 60 * 60 * 1000;
+
+/** A task's interface: what the cache key calls the signature. */
+export interface TaskSignature {
+  inputs: { [name: string]: JsonSchema };
+  output: JsonSchema;
+  /** True when the output type declares `hashWith`: downstream keys use its content hash. */
+  outputHashed: boolean;
+}
+
+/**
+ * How an input is fed. A reference to a node's output may carry a `path` into an object output
+ * (`split(...).train`); a path into a hashed output loses the hash (the field is not what was hashed).
+ */
+export type Binding =
+  | { kind: 'literal'; value: Json; hash?: string }
+  | { kind: 'input'; name: string; path?: string[] }
+  | { kind: 'output'; node: string; path?: string[] }
+  | { kind: 'array'; items: Binding[] }
+  | { kind: 'object'; fields: { [name: string]: Binding } };
+
+export interface TaskNodeSpec {
+  kind: 'task';
+  /** Unique within the workflow; what logs, the run store and `--resume-from` name. */
+  id: string;
+  /** Stable, user-visible task name (`etl.clean`); workers resolve it in their registry. */
+  task: string;
+  signature: TaskSignature;
+  /** `null`: caching off for this node (status DISABLED). */
+  cache: CacheSettings | null;
+  /** Extra attempts after a failed one. */
+  retries: number;
+  timeoutMs: number | null;
+  inputs: { [name: string]: Binding };
+}
+
+export type NodeSpec = TaskNodeSpec;
+
+export interface WorkflowSpec {
+  specVersion: typeof WORKFLOW_SPEC_VERSION;
+  name: string;
+  inputs: { [name: string]: JsonSchema };
+  /** Inputs whose type declares `hashWith`; the client hashes their values at submission. */
+  hashedInputs: string[];
+  /** In a topological order (the order the SDK traced them). */
+  nodes: NodeSpec[];
+  outputs: { [name: string]: Binding };
+}
+
+/** Every node id a binding reads from. */
+export function bindingDependencies(binding: Binding, into: Set<string> = new Set()): Set<string> {
+  switch (binding.kind) {
+    case 'literal':
+    case 'input':
+      return into;
+    case 'output':
+      into.add(binding.node);
+      return into;
+    case 'array':
+      for (const item of binding.items) bindingDependencies(item, into);
+      return into;
+    case 'object':
+      for (const field of Object.values(binding.fields)) bindingDependencies(field, into);
+      return into;
+  }
+}
+
+export function nodeDependencies(node: NodeSpec): Set<string> {
+  const deps = new Set<string>();
+  for (const binding of Object.values(node.inputs)) bindingDependencies(binding, deps);
+  return deps;
+}

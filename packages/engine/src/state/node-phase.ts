@@ -1,0 +1,46 @@
+import { MemoflowError } from '../errors.js';
+
+/**
+ * A node execution's phase.
+ *
+ *   pending ──ready, cacheable──▶ looking-up ──hit──────────────────────────▶ succeeded
+ *      │                             │ miss / lookup failure                    ▲
+ *      │ ready, no lookup            ▼                                          │ written / put failed
+ *      └─────────────────────────▶ dispatched ──ok, cacheable──▶ writing ───────┘
+ *      │                           │   ▲  │ ok, not cacheable ─────────────────▶ succeeded
+ *      │                           │   └──┘ failed, retries left (next attempt)
+ *      │                           └──failed, no retries left──▶ failed
+ *      └──an upstream node failed──▶ aborted
+ *
+ * `writing` already has its output: downstream nodes may start while the entry is written.
+ */
+export type NodePhase = 'pending' | 'looking-up' | 'dispatched' | 'writing' | 'succeeded' | 'failed' | 'aborted';
+
+export const NODE_PHASES: readonly NodePhase[] = ['pending', 'looking-up', 'dispatched', 'writing', 'succeeded', 'failed', 'aborted'];
+
+const TRANSITIONS: { readonly [from in NodePhase]: readonly NodePhase[] } = {
+  pending: ['looking-up', 'dispatched', 'aborted'],
+  'looking-up': ['succeeded', 'dispatched'],
+  dispatched: ['dispatched', 'writing', 'succeeded', 'failed'],
+  writing: ['succeeded'],
+  succeeded: [],
+  failed: [],
+  aborted: [],
+};
+
+export function isTerminal(phase: NodePhase): boolean {
+  return phase === 'succeeded' || phase === 'failed' || phase === 'aborted';
+}
+
+/** The node's output is known (downstream nodes may read it). */
+export function hasOutput(phase: NodePhase): boolean {
+  return phase === 'writing' || phase === 'succeeded';
+}
+
+/** The one place a phase changes; an illegal move is a bug in the decision logic, not user error. */
+export function transition(nodeId: string, from: NodePhase, to: NodePhase): NodePhase {
+  if (!TRANSITIONS[from].includes(to)) {
+    throw new MemoflowError('ILLEGAL_TRANSITION', `illegal phase change ${from} -> ${to}`, { node: nodeId });
+  }
+  return to;
+}

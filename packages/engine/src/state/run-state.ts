@@ -1,0 +1,59 @@
+import type { ErrorInfo } from '../errors.js';
+import type { Json, NodeValue } from '../json.js';
+import type { WorkflowSpec } from '../spec/workflow-spec.js';
+import type { CacheKeyParts } from '../cache/cache-key.js';
+import type { CacheStatus } from './cache-status.js';
+import type { NodePhase } from './node-phase.js';
+
+export type RunStatus = 'running' | 'succeeded' | 'failed';
+
+export interface RunOptions {
+  /** Execute every cacheable node without a lookup and overwrite its entry. */
+  overwriteCache: boolean;
+  /** Reuse results of another run for nodes not downstream of `node` (DESIGN.md "resume"). */
+  resumeFrom?: { run: string; node: string };
+}
+
+/** One run, as the run store keeps it. `version` increments on every save (optimistic lock). */
+export interface RunRecord {
+  id: string;
+  workflow: string;
+  project: string;
+  domain: string;
+  spec: WorkflowSpec;
+  inputs: { [name: string]: NodeValue };
+  options: RunOptions;
+  status: RunStatus;
+  outputs: { [name: string]: Json } | null;
+  error: ErrorInfo | null;
+  version: number;
+  createdAt: Date;
+  updatedAt: Date;
+  finishedAt: Date | null;
+}
+
+/** One node's execution within a run. Created `pending` with the run; updated as it moves. */
+export interface NodeExecution {
+  runId: string;
+  nodeId: string;
+  task: string;
+  phase: NodePhase;
+  cacheStatus: CacheStatus | null;
+  /** For SKIPPED: the SkipReason; for MISS/EVICTED/LOOKUP_FAILURE/PUT_FAILURE: what happened. */
+  cacheReason: string | null;
+  cacheKey: string | null;
+  cacheKeyParts: CacheKeyParts | null;
+  /** Attempts started so far (1 for the first). */
+  attempts: number;
+  inputs: { [name: string]: NodeValue } | null;
+  output: NodeValue | null;
+  error: ErrorInfo | null;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+}
+
+/** A run with all its node executions: what a controller round loads and decides on. */
+export interface RunState {
+  run: RunRecord;
+  nodes: { [nodeId: string]: NodeExecution };
+}
