@@ -1,0 +1,44 @@
+import type { CacheStatus } from '../state/cache-status.js';
+import type { ErrorInfo } from '../errors.js';
+import type { NewCacheEntry } from '../ports/cache-catalog.js';
+import type { TaskAttempt } from '../ports/task-dispatcher.js';
+
+/** What a node or run did, for logs and the event stream. Names are `noun:verb`. */
+export type EngineEventType =
+  | 'node:cache-hit'
+  | 'node:started'
+  | 'node:retrying'
+  | 'node:succeeded'
+  | 'node:failed'
+  | 'node:aborted'
+  | 'node:cache-corrupt'
+  | 'node:dispatch-failed'
+  | 'run:succeeded'
+  | 'run:failed'
+  | 'controller:round-failed';
+
+export interface EngineEvent {
+  type: EngineEventType;
+  level: 'info' | 'warn' | 'error';
+  runId: string;
+  workflow: string;
+  nodeId?: string;
+  task?: string;
+  attempt?: number;
+  cacheStatus?: CacheStatus | null;
+  cacheReason?: string | null;
+  cacheKey?: string | null;
+  durationMs?: number;
+  error?: ErrorInfo;
+  message?: string;
+}
+
+/**
+ * The effects `decide` asks for: a closed union, at most one of each kind per decision, so a round
+ * costs one catalog lookup, one dispatch and one catalog write however many nodes it touches.
+ */
+export type Command =
+  | { type: 'LookupCache'; lookups: { nodeId: string; key: string }[] }
+  | { type: 'DispatchTask'; attempts: TaskAttempt[] }
+  | { type: 'WriteCache'; nodeIds: string[]; entries: NewCacheEntry[] }
+  | { type: 'EmitEvent'; event: EngineEvent };

@@ -1,0 +1,130 @@
+import { MemoflowError } from '../errors.js';
+import type { NodeValue } from '../json.js';
+import type { CacheCatalog } from '../ports/cache-catalog.js';
+import { systemClock, type Clock } from '../ports/clock.js';
+import type { RunStore } from '../ports/run-store.js';
+import type { AttemptResult, TaskDispatcher } from '../ports/task-dispatcher.js';
+import { validateSpec } from '../spec/validate-spec.js';
+import type { WorkflowSpec } from '../spec/workflow-spec.js';
+import { newRunId } from '../state/run-id.js';
+import { newRunState } from '../state/new-run.js';
+import type { RunOptions, RunState } from '../state/run-state.js';
+import type { EngineEvent } from './commands.js';
+import { RunDriver } from './run-driver.js';
+
+export interface ControllerOptions {
+  catalog: CacheCatalog;
+  runStore: RunStore;
+  dispatcher: TaskDispatcher;
+  clock?: Clock;
+  newRunId?: (now: Date) => string;
+  /** Every node and run event, for logs. Must not throw. */
+  onEvent?: (event: EngineEvent) => void;
+}
+
+export interface SubmitRequest {
+  spec: WorkflowSpec;
+  inputs: { [name: string]: NodeValue };
+  project: string;
+  domain: string;
+  options?: Partial<RunOptions>;
+}
+
+/**
+ * Walks runs' DAGs: creates runs, drives each through rounds of decide/save/act, and routes task
+ * results to the run they belong to. Holds no state that is not in the run store: any controller
+ * can pick up any run (`recover`), which is how a dead controller's runs continue.
+ */
+export class Controller {
+  private readonly drivers = new Map<string, RunDriver>();
+  private readonly waiters = new Map<string, ((state: RunState) => void)[]>();
+  private readonly clock: Clock;
+  private closed = false;
+
+  constructor(private readonly options: ControllerOptions) {
+    this.clock = options.clock ?? systemClock;
+    options.dispatcher.onResult((result) => this.deliverResult(result));
+  }
+
+  /** Validates and records a run, then starts it. Resolves with the run id once it is saved. */
+  async submit(request: SubmitRequest): Promise<string> {
+    const spec = validateSpec(request.spec);
+    const now = this.clock.now();
+    const options: RunOptions = { overwriteCache: request.options?.overwriteCache ?? false };
+    if (request.options?.resumeFrom !== undefined) options.resumeFrom = request.options.resumeFrom;
+    const state = newRunState({
+      id: (this.options.newRunId ?? newRunId)(now),
+      spec,
+      inputs: request.inputs,
+      project: request.project,
+      domain: request.domain,
+      options,
+      now,
+    });
+    await this.options.runStore.create(state);
+    const driver = this.driver(state.run.id, state);
+    void driver.deliver({ type: 'run:tick' });
+    return state.run.id;
+  }
+
+  /** Continues a run from the store (after a crash, or owned by a controller that died). */
+  async recover(runId: string): Promise<void> {
+    const driver = this.driver(runId);
+    await driver.recover();
+  }
+
+  /** Resolves with the run's final state. */
+  async wait(runId: string): Promise<RunState> {
+    const stored = await this.options.runStore.load(runId);
+    if (stored === undefined) throw new MemoflowError('RUN_NOT_FOUND', `run '${runId}' does not exist`);
+    if (stored.run.status !== 'running') return stored;
+    return new Promise((resolve) => {
+      const list = this.waiters.get(runId) ?? [];
+      list.push(resolve);
+      this.waiters.set(runId, list);
+      // The run may have finished between the load and registering the waiter.
+      if (!this.drivers.has(runId)) void this.recover(runId);
+    });
+  }
+
+  /** Stops driving runs. Rounds in progress finish; nothing is lost (it is all in the store). */
+  async close(): Promise<void> {
+    this.closed = true;
+    const drivers = [...this.drivers.values()];
+    for (const driver of drivers) driver.close();
+    await Promise.all(drivers.map((driver) => driver.idle()));
+    this.drivers.clear();
+  }
+
+  private deliverResult(result: AttemptResult): Promise<void> {
+    if (this.closed) return Promise.reject(new MemoflowError('STALE_STATE', 'controller is closed', { retryable: true }));
+    return this.driver(result.runId).deliver({ type: 'attempt:finished', result });
+  }
+
+  private driver(runId: string, initial?: RunState): RunDriver {
+    let driver = this.drivers.get(runId);
+    if (driver === undefined) {
+      driver = new RunDriver(
+        runId,
+        {
+          catalog: this.options.catalog,
+          runStore: this.options.runStore,
+          dispatcher: this.options.dispatcher,
+          clock: this.clock,
+          emit: (event) => this.options.onEvent?.(event),
+          onTerminal: (state) => this.terminal(state),
+        },
+        initial,
+      );
+      this.drivers.set(runId, driver);
+    }
+    return driver;
+  }
+
+  private terminal(state: RunState): void {
+    this.drivers.delete(state.run.id);
+    const waiting = this.waiters.get(state.run.id) ?? [];
+    this.waiters.delete(state.run.id);
+    for (const resolve of waiting) resolve(state);
+  }
+}

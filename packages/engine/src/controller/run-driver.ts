@@ -1,0 +1,217 @@
+import type { CacheCatalog } from '../ports/cache-catalog.js';
+import type { Clock } from '../ports/clock.js';
+import type { RunStore } from '../ports/run-store.js';
+import type { TaskAttempt, TaskDispatcher } from '../ports/task-dispatcher.js';
+import type { RunState } from '../state/run-state.js';
+import { MemoflowError } from '../errors.js';
+import type { Command, EngineEvent } from './commands.js';
+import { decide, recoverCommands } from './decide.js';
+import type { LookupOutcome, RunEvent } from './events.js';
+
+export interface RunDriverDeps {
+  catalog: CacheCatalog;
+  runStore: RunStore;
+  dispatcher: TaskDispatcher;
+  clock: Clock;
+  emit: (event: EngineEvent) => void;
+  /** Called once when the run reaches a terminal status. */
+  onTerminal: (state: RunState) => void;
+}
+
+interface Inbound {
+  event: RunEvent;
+  /** Resolved once the event's effect is saved (so a transport may acknowledge it). */
+  persisted?: () => void;
+}
+
+const DISPATCH_RETRY_MS = [100, 250, 500, 1000, 2000, 5000];
+
+/**
+ * The effect layer for one run: reconcile in rounds. Each round takes every event that arrived,
+ * decides, saves (optimistic version; a lost race re-reads and decides again), then performs the
+ * commands, whose results come back as events. Rounds for one run never overlap.
+ */
+export class RunDriver {
+  private state: RunState | undefined;
+  private readonly inbox: Inbound[] = [];
+  private loop: Promise<void> | null = null;
+  private closed = false;
+  private terminal = false;
+
+  constructor(
+    readonly runId: string,
+    private readonly deps: RunDriverDeps,
+    initial?: RunState,
+  ) {
+    this.state = initial;
+  }
+
+  /** Queues an event; the returned promise settles when its effect has been saved. */
+  deliver(event: RunEvent): Promise<void> {
+    return new Promise((resolve) => {
+      this.inbox.push({ event, persisted: resolve });
+      this.kick();
+    });
+  }
+
+  /** Takes over the run from the store: repeats in-flight effects, then advances it. */
+  async recover(): Promise<void> {
+    const state = await this.load();
+    if (state.run.status !== 'running') {
+      this.finish(state);
+      return;
+    }
+    await this.execute(recoverCommands(state));
+    await this.deliver({ type: 'run:tick' });
+  }
+
+  /** Settles when no round is running. */
+  async idle(): Promise<void> {
+    while (this.loop !== null) await this.loop;
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+
+  private kick(): void {
+    if (this.loop !== null || this.closed) return;
+    this.loop = this.drain().finally(() => {
+      this.loop = null;
+      if (this.inbox.length > 0 && !this.terminal) this.kick();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.inbox.length > 0 && !this.closed) {
+      const batch = this.inbox.splice(0);
+      let commands: Command[];
+      try {
+        commands = await this.round(batch.map((item) => item.event));
+      } catch (error) {
+        // A store failure: put the events back and try again shortly; nothing was acted on.
+        this.inbox.unshift(...batch);
+        this.deps.emit({ type: 'controller:round-failed', level: 'warn', runId: this.runId, workflow: this.state?.run.workflow ?? '?', message: `controller round failed, retrying: ${String(error)}` });
+        await sleep(500);
+        continue;
+      }
+      for (const item of batch) item.persisted?.();
+      await this.execute(commands);
+      const state = this.state;
+      if (state !== undefined && state.run.status !== 'running') {
+        this.finish(state);
+        return;
+      }
+    }
+  }
+
+  /** Decide and save, re-reading on a lost race. Returns the commands to perform. */
+  private async round(events: RunEvent[]): Promise<Command[]> {
+    for (;;) {
+      const loaded = this.state ?? (await this.load());
+      const decision = decide(loaded, events, this.deps.clock.now());
+      if (!decision.changed) return decision.commands;
+      const saved = await this.deps.runStore.save({
+        run: decision.state.run,
+        nodes: decision.changedNodes.map((id) => decision.state.nodes[id] as RunState['nodes'][string]),
+        expectedVersion: loaded.run.version,
+      });
+      if (saved) {
+        this.state = { run: { ...decision.state.run, version: loaded.run.version + 1 }, nodes: decision.state.nodes };
+        return decision.commands;
+      }
+      this.state = undefined; // another controller moved the run on: re-read and decide again
+    }
+  }
+
+  private async load(): Promise<RunState> {
+    const state = await this.deps.runStore.load(this.runId);
+    if (state === undefined) throw new MemoflowError('RUN_NOT_FOUND', `run '${this.runId}' is not in the run store`);
+    this.state = state;
+    return state;
+  }
+
+  /** Performs commands; lookups and writes run concurrently and feed their results back as events. */
+  private async execute(commands: Command[]): Promise<void> {
+    const work: Promise<void>[] = [];
+    for (const command of commands) {
+      switch (command.type) {
+        case 'EmitEvent':
+          this.deps.emit(command.event);
+          break;
+        case 'DispatchTask':
+          work.push(this.dispatch(command.attempts));
+          break;
+        case 'LookupCache':
+          work.push(this.lookup(command.lookups));
+          break;
+        case 'WriteCache':
+          work.push(
+            this.deps.catalog.put(command.entries).then(
+              () => this.enqueue({ type: 'cache:written', nodeIds: command.nodeIds, ok: true }),
+              (error: unknown) => this.enqueue({ type: 'cache:written', nodeIds: command.nodeIds, ok: false, reason: describe(error) }),
+            ),
+          );
+          break;
+      }
+    }
+    await Promise.all(work);
+  }
+
+  private async lookup(lookups: { nodeId: string; key: string }[]): Promise<void> {
+    let results: LookupOutcome[];
+    try {
+      const found = await this.deps.catalog.lookup('output', lookups.map((l) => l.key));
+      results = lookups.map(({ nodeId, key }): LookupOutcome => {
+        const entry = found.hits.get(key);
+        if (entry !== undefined) return { nodeId, key, outcome: 'hit', entry };
+        const corrupt = found.corrupt.get(key);
+        if (corrupt !== undefined) return { nodeId, key, outcome: 'corrupt', reason: corrupt };
+        return { nodeId, key, outcome: 'miss' };
+      });
+    } catch (error) {
+      results = lookups.map(({ nodeId, key }) => ({ nodeId, key, outcome: 'failure', reason: describe(error) }));
+    }
+    this.enqueue({ type: 'cache:looked-up', results });
+  }
+
+  /** Dispatch is idempotent per attempt id, so a failed dispatch is simply repeated with backoff. */
+  private async dispatch(attempts: TaskAttempt[]): Promise<void> {
+    for (let tries = 0; ; tries++) {
+      try {
+        await this.deps.dispatcher.dispatch(attempts);
+        return;
+      } catch (error) {
+        if (this.closed) return;
+        const first = attempts[0];
+        this.deps.emit({
+          type: 'node:dispatch-failed',
+          level: 'warn',
+          runId: this.runId,
+          workflow: this.state?.run.workflow ?? '?',
+          ...(first === undefined ? {} : { nodeId: first.nodeId, task: first.task }),
+          message: `dispatching ${attempts.length} attempt(s) failed, retrying: ${describe(error)}`,
+        });
+        await sleep(DISPATCH_RETRY_MS[Math.min(tries, DISPATCH_RETRY_MS.length - 1)] ?? 5000);
+      }
+    }
+  }
+
+  private enqueue(event: RunEvent): void {
+    this.inbox.push({ event });
+  }
+
+  private finish(state: RunState): void {
+    if (this.terminal) return;
+    this.terminal = true;
+    this.deps.onTerminal(state);
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

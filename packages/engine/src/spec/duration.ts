@@ -1,0 +1,19 @@
+import { MemoflowError, type ErrorLocation } from '../errors.js';
+
+const UNITS: { readonly [unit: string]: number } = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+const PATTERN = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)$/;
+
+/** Parses `'90s'`, `'12h'`, `'28d'` (or a number of milliseconds) into milliseconds. */
+export function parseDuration(value: string | number, where: ErrorLocation): number {
+  if (typeof value === 'number') {
+    if (Number.isFinite(value) && value > 0) return value;
+  } else {
+    const match = PATTERN.exec(value.trim());
+    const unit = match?.[2];
+    if (match !== null && unit !== undefined) {
+      const ms = Number(match[1]) * (UNITS[unit] ?? Number.NaN);
+      if (ms > 0) return ms;
+    }
+  }
+  throw new MemoflowError('INVALID_DURATION', `${JSON.stringify(value)} is not a duration: use a positive number with a unit (ms, s, m, h, d, w), e.g. '90s', '12h', '28d'`, where);
+}

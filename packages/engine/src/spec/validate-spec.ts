@@ -1,0 +1,128 @@
+import { Graph, alg } from '@dagrejs/graphlib';
+import { MemoflowError } from '../errors.js';
+import { assertIgnoredInputsExist, assertValidCacheVersion } from './cache-settings.js';
+import { incompatibility, schemaAtPath } from './schema-compat.js';
+import { WORKFLOW_SPEC_VERSION, nodeDependencies, type Binding, type JsonSchema, type NodeSpec, type WorkflowSpec } from './workflow-spec.js';
+
+const NODE_ID_PATTERN = /^[A-Za-z0-9_.-]+$/;
+
+/**
+ * Checks a spec before anything is dispatched and returns it with its nodes in topological order
+ * (the order `decide` relies on). The SDK produces valid specs; this guards specs from anywhere else
+ * (a standalone controller, a hand-written file) and catches what tracing cannot: cycles, references
+ * to unknown nodes or inputs, unbound inputs, type mismatches. Every error names workflow, node, field.
+ */
+export function validateSpec(spec: WorkflowSpec): WorkflowSpec {
+  const workflow = spec.name;
+  if (spec.specVersion !== WORKFLOW_SPEC_VERSION) {
+    throw new MemoflowError('INVALID_SPEC', `unsupported specVersion ${String(spec.specVersion)} (this engine reads ${WORKFLOW_SPEC_VERSION})`, { workflow });
+  }
+  const byId = new Map<string, NodeSpec>();
+  for (const node of spec.nodes) {
+    if (!NODE_ID_PATTERN.test(node.id)) {
+      throw new MemoflowError('INVALID_SPEC', `node id '${node.id}' may only contain letters, digits, '_', '-' and '.'`, { workflow, node: node.id });
+    }
+    if (byId.has(node.id)) throw new MemoflowError('INVALID_SPEC', `node id '${node.id}' is used twice`, { workflow, node: node.id });
+    byId.set(node.id, node);
+  }
+  for (const node of spec.nodes) validateNode(spec, node, byId);
+  for (const [name, binding] of Object.entries(spec.outputs)) {
+    checkReferences(spec, binding, byId, { node: undefined, field: `outputs.${name}` });
+  }
+  return { ...spec, nodes: topologicalOrder(spec, byId) };
+}
+
+function validateNode(spec: WorkflowSpec, node: NodeSpec, byId: Map<string, NodeSpec>): void {
+  const where = { workflow: spec.name, node: node.id };
+  if (node.cache !== null) {
+    assertValidCacheVersion(node.cache.version, where);
+    assertIgnoredInputsExist(node.cache.ignoreInputs, Object.keys(node.signature.inputs), where);
+  }
+  for (const name of Object.keys(node.signature.inputs)) {
+    if (!(name in node.inputs)) {
+      throw new MemoflowError('UNBOUND_INPUT', `input '${name}' of task '${node.task}' is not bound`, { ...where, field: name });
+    }
+  }
+  for (const [name, binding] of Object.entries(node.inputs)) {
+    const expected = node.signature.inputs[name];
+    if (expected === undefined) {
+      throw new MemoflowError('UNKNOWN_INPUT', `task '${node.task}' has no input '${name}' (inputs: ${Object.keys(node.signature.inputs).join(', ') || 'none'})`, { ...where, field: name });
+    }
+    checkReferences(spec, binding, byId, { node: node.id, field: name });
+    const given = bindingSchema(spec, binding, byId);
+    const reason = given === undefined ? null : incompatibility(expected, given);
+    if (reason !== null) {
+      throw new MemoflowError('TYPE_MISMATCH', `${describeBinding(binding)} does not fit the input: ${reason}`, { ...where, field: name });
+    }
+  }
+}
+
+function checkReferences(spec: WorkflowSpec, binding: Binding, byId: Map<string, NodeSpec>, where: { node: string | undefined; field: string }): void {
+  const location = { workflow: spec.name, field: where.field, ...(where.node === undefined ? {} : { node: where.node }) };
+  switch (binding.kind) {
+    case 'literal':
+      return;
+    case 'input':
+      if (!(binding.name in spec.inputs)) {
+        throw new MemoflowError('UNKNOWN_INPUT', `workflow has no input '${binding.name}'`, location);
+      }
+      return;
+    case 'output':
+      if (!byId.has(binding.node)) {
+        throw new MemoflowError('UNKNOWN_NODE_REFERENCE', `refers to node '${binding.node}', which is not in the workflow`, location);
+      }
+      if (binding.node === where.node) throw new MemoflowError('CYCLE_IN_WORKFLOW', 'node reads its own output', location);
+      return;
+    case 'array':
+      for (const item of binding.items) checkReferences(spec, item, byId, where);
+      return;
+    case 'object':
+      for (const field of Object.values(binding.fields)) checkReferences(spec, field, byId, where);
+      return;
+  }
+}
+
+/** The schema a binding produces, when it can be known without values (references only). */
+function bindingSchema(spec: WorkflowSpec, binding: Binding, byId: Map<string, NodeSpec>): JsonSchema | undefined {
+  switch (binding.kind) {
+    case 'input': {
+      const schema = spec.inputs[binding.name];
+      return schema === undefined ? undefined : schemaAtPath(schema, binding.path ?? []);
+    }
+    case 'output': {
+      const producer = byId.get(binding.node);
+      return producer === undefined ? undefined : schemaAtPath(producer.signature.output, binding.path ?? []);
+    }
+    case 'literal':
+    case 'array':
+    case 'object':
+      return undefined;
+  }
+}
+
+function describeBinding(binding: Binding): string {
+  const path = (p: string[] | undefined) => (p === undefined || p.length === 0 ? '' : `.${p.join('.')}`);
+  switch (binding.kind) {
+    case 'input':
+      return `workflow input '${binding.name}${path(binding.path)}'`;
+    case 'output':
+      return `output of node '${binding.node}${path(binding.path)}'`;
+    case 'literal':
+    case 'array':
+    case 'object':
+      return 'the bound value';
+  }
+}
+
+function topologicalOrder(spec: WorkflowSpec, byId: Map<string, NodeSpec>): NodeSpec[] {
+  const graph = new Graph({ directed: true });
+  for (const node of spec.nodes) graph.setNode(node.id);
+  for (const node of spec.nodes) {
+    for (const dep of nodeDependencies(node)) graph.setEdge(dep, node.id);
+  }
+  if (!alg.isAcyclic(graph)) {
+    const cycle = alg.findCycles(graph)[0] ?? [];
+    throw new MemoflowError('CYCLE_IN_WORKFLOW', `nodes form a cycle: ${[...cycle].reverse().join(' -> ')}`, { workflow: spec.name, ...(cycle[0] === undefined ? {} : { node: cycle[0] }) });
+  }
+  return alg.topsort(graph).map((id) => byId.get(id) as NodeSpec);
+}

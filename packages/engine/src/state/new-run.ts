@@ -1,0 +1,74 @@
+import { MemoflowError } from '../errors.js';
+import type { NodeValue } from '../json.js';
+import type { WorkflowSpec } from '../spec/workflow-spec.js';
+import type { NodeExecution, RunOptions, RunState } from './run-state.js';
+
+export interface NewRunRequest {
+  id: string;
+  spec: WorkflowSpec;
+  inputs: { [name: string]: NodeValue };
+  project: string;
+  domain: string;
+  options: RunOptions;
+  now: Date;
+}
+
+const SCOPE_PATTERN = /^[A-Za-z0-9_.-]+$/;
+
+/** A run's initial state: every node pending. The spec must already be validated (topological order). */
+export function newRunState(request: NewRunRequest): RunState {
+  const { spec, now } = request;
+  for (const [field, value] of [['project', request.project], ['domain', request.domain]] as const) {
+    if (!SCOPE_PATTERN.test(value)) {
+      throw new MemoflowError('INVALID_SPEC', `${field} '${value}' may only contain letters, digits, '_', '-' and '.'`, { workflow: spec.name, field });
+    }
+  }
+  for (const name of Object.keys(spec.inputs)) {
+    if (!(name in request.inputs)) {
+      throw new MemoflowError('MISSING_INPUT', `input '${name}' is required (inputs: ${Object.keys(spec.inputs).join(', ')})`, { workflow: spec.name, field: name });
+    }
+  }
+  for (const name of Object.keys(request.inputs)) {
+    if (!(name in spec.inputs)) {
+      throw new MemoflowError('UNKNOWN_INPUT', `workflow has no input '${name}' (inputs: ${Object.keys(spec.inputs).join(', ') || 'none'})`, { workflow: spec.name, field: name });
+    }
+  }
+  const nodes: { [nodeId: string]: NodeExecution } = {};
+  for (const node of spec.nodes) {
+    nodes[node.id] = {
+      runId: request.id,
+      nodeId: node.id,
+      task: node.task,
+      phase: 'pending',
+      cacheStatus: null,
+      cacheReason: null,
+      cacheKey: null,
+      cacheKeyParts: null,
+      attempts: 0,
+      inputs: null,
+      output: null,
+      error: null,
+      startedAt: null,
+      finishedAt: null,
+    };
+  }
+  return {
+    run: {
+      id: request.id,
+      workflow: spec.name,
+      project: request.project,
+      domain: request.domain,
+      spec,
+      inputs: request.inputs,
+      options: request.options,
+      status: 'running',
+      outputs: null,
+      error: null,
+      version: 0,
+      createdAt: now,
+      updatedAt: now,
+      finishedAt: null,
+    },
+    nodes,
+  };
+}

@@ -1,0 +1,158 @@
+import { Command, CommanderError, Option } from 'commander';
+import { MemoflowError, shortKey } from '@memoflow/engine';
+import { connect, DEFAULT_DOMAIN, DEFAULT_PROJECT, type Memoflow } from '../client/connect.js';
+import { createEventLog } from '../log/event-log.js';
+import { loadUserModule, pickWorkflow } from './load-module.js';
+import { parseInputs } from './parse-inputs.js';
+import { printTable } from './table.js';
+
+interface StorageFlags {
+  dataDir?: string;
+  json?: boolean;
+}
+
+/** Runs the CLI; resolves with the process exit code (0 ok, 1 run failed, 2 bad input or usage). */
+export async function main(argv: readonly string[]): Promise<number> {
+  let exitCode = 0;
+  const program = new Command('memoflow')
+    .description('memoflow: typed workflows with a caching DAG scheduler')
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(text) });
+
+  const withStorage = (command: Command) =>
+    command
+      .addOption(new Option('--data-dir <dir>', 'embedded mode: where the catalog and run store live').env('MEMOFLOW_DATA_DIR').default('.memoflow'))
+      .option('--json', 'structured (JSON) output');
+
+  withStorage(
+    program
+      .command('run')
+      .description('run a workflow from a module, e.g. memoflow run ./flows.ts etl.main --input rows=[1,-2,3]')
+      .argument('<file>', 'module exporting the workflow and its tasks (.ts or .js)')
+      .argument('<workflow>', 'workflow name')
+      .option('-i, --input <name=value...>', 'an input (JSON when it fits the schema, else a string; @file.json reads a file)', [])
+      .option('--inputs-file <file>', 'a JSON object of inputs')
+      .option('--project <project>', 'project (cache entries are never shared across projects)', DEFAULT_PROJECT)
+      .option('--domain <domain>', 'domain (cache entries are never shared across domains)', DEFAULT_DOMAIN)
+      .option('--overwrite-cache', 'execute every node and overwrite its cache entry')
+      .option('--concurrency <n>', 'tasks run at once (embedded mode)', (v) => Number.parseInt(v, 10)),
+  ).action(async (file: string, name: string, flags: StorageFlags & { input: string[]; inputsFile?: string; project: string; domain: string; overwriteCache?: boolean; concurrency?: number }) => {
+    const module = await loadUserModule(file);
+    const workflow = pickWorkflow(module, name);
+    const inputs = parseInputs(workflow, flags.input, flags.inputsFile);
+    const mf = await open(flags, flags.concurrency);
+    try {
+      const run = await mf.run(workflow, inputs as never, { project: flags.project, domain: flags.domain, overwriteCache: flags.overwriteCache === true });
+      const report = await run.wait();
+      const counts = new Map<string, number>();
+      for (const node of report.nodes) counts.set(node.cacheStatus ?? '-', (counts.get(node.cacheStatus ?? '-') ?? 0) + 1);
+      const summary = [...counts].map(([status, n]) => `${n} ${status}`).join(', ');
+      if (flags.json === true) {
+        process.stdout.write(`${JSON.stringify({ event: 'run:result', runId: report.id, status: report.status, outputs: report.outputs, error: report.error })}\n`);
+      } else {
+        process.stderr.write(`run ${report.id} ${report.status} (${report.nodes.length} nodes: ${summary})\n`);
+        if (report.status === 'succeeded') process.stdout.write(`${JSON.stringify(report.outputs, null, 2)}\n`);
+      }
+      if (report.status !== 'succeeded') exitCode = 1;
+    } finally {
+      await mf.close();
+    }
+  });
+
+  const runs = program.command('runs').description('read the run store');
+  withStorage(runs.command('ls').description('list runs, newest first'))
+    .option('--workflow <name>', 'only runs of this workflow')
+    .option('--limit <n>', 'at most this many', (v) => Number.parseInt(v, 10), 20)
+    .action(async (flags: StorageFlags & { workflow?: string; limit: number }) => {
+      await withClient(flags, async (mf) => {
+        const list = await mf.runs.list({ limit: flags.limit, ...(flags.workflow === undefined ? {} : { workflow: flags.workflow }) });
+        if (flags.json === true) return printJson(list);
+        printTable(
+          ['RUN', 'WORKFLOW', 'STATUS', 'PROJECT/DOMAIN', 'STARTED', 'DURATION'],
+          list.map((run) => [run.id, run.workflow, run.status, `${run.project}/${run.domain}`, run.createdAt.toISOString(), run.finishedAt === null ? '-' : `${run.finishedAt.getTime() - run.createdAt.getTime()} ms`]),
+        );
+      });
+    });
+  withStorage(runs.command('show').description("show a run's nodes with their cache status").argument('<run>', 'run id')).action(async (id: string, flags: StorageFlags) => {
+    await withClient(flags, async (mf) => {
+      const report = await mf.runs.show(id);
+      if (flags.json === true) return printJson(report);
+      process.stdout.write(`run ${report.id}  ${report.workflow}  ${report.status}  ${report.project}/${report.domain}  ${report.createdAt.toISOString()}\n`);
+      if (report.error !== null) process.stdout.write(`error: ${report.error.message}\n`);
+      printTable(
+        ['NODE', 'TASK', 'STATUS', 'CACHE', 'KEY', 'ATTEMPTS', 'DURATION'],
+        report.nodes.map((node) => [
+          node.id,
+          node.task,
+          node.status,
+          node.cacheStatus === 'SKIPPED' ? `SKIPPED(${node.cacheReason ?? ''})` : (node.cacheStatus ?? '-'),
+          shortKey(node.cacheKey),
+          String(node.attempts),
+          node.durationMs === null ? '-' : `${node.durationMs} ms`,
+        ]),
+      );
+      if (report.outputs !== null) process.stdout.write(`outputs: ${JSON.stringify(report.outputs)}\n`);
+    });
+  });
+
+  const cache = program.command('cache').description('manage cache entries');
+  withStorage(cache.command('ls').description('list cache entries, newest first'))
+    .option('--task <name>', 'only entries of this task')
+    .option('--run <id>', 'only entries written by this run')
+    .option('--limit <n>', 'at most this many', (v) => Number.parseInt(v, 10), 50)
+    .action(async (flags: StorageFlags & { task?: string; run?: string; limit: number }) => {
+      await withClient(flags, async (mf) => {
+        const entries = await mf.cache.list({ limit: flags.limit, ...(flags.task === undefined ? {} : { task: flags.task }), ...(flags.run === undefined ? {} : { runId: flags.run }) });
+        if (flags.json === true) return printJson(entries);
+        printTable(
+          ['KEY', 'TASK', 'KIND', 'PROJECT/DOMAIN', 'VERSION', 'RUN', 'NODE', 'CREATED'],
+          entries.map((e) => [shortKey(e.key), e.task, e.kind, `${e.project}/${e.domain}`, e.parts.version, e.runId, e.nodeId, e.createdAt.toISOString()]),
+        );
+      });
+    });
+  withStorage(cache.command('evict').description('remove the entries a run wrote').requiredOption('--run <id>', 'run id')).action(async (flags: StorageFlags & { run: string }) => {
+    await withClient(flags, async (mf) => {
+      const removed = await mf.cache.evict({ runId: flags.run });
+      process.stdout.write(`evicted ${removed} entr${removed === 1 ? 'y' : 'ies'} written by run ${flags.run}\n`);
+    });
+  });
+  withStorage(cache.command('clear').description('remove all entries, or those of one task').option('--task <name>', 'only this task')).action(async (flags: StorageFlags & { task?: string }) => {
+    await withClient(flags, async (mf) => {
+      const removed = await mf.cache.evict(flags.task === undefined ? {} : { task: flags.task });
+      process.stdout.write(`cleared ${removed} entr${removed === 1 ? 'y' : 'ies'}${flags.task === undefined ? '' : ` of task ${flags.task}`}\n`);
+    });
+  });
+
+  try {
+    await program.parseAsync([...argv]);
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    if (error instanceof MemoflowError) {
+      process.stderr.write(`memoflow: ${error.code}: ${error.message}\n`);
+      return error.code === 'RUN_FAILED' ? 1 : 2;
+    }
+    throw error;
+  }
+}
+
+async function open(flags: StorageFlags, concurrency?: number): Promise<Memoflow> {
+  return connect({
+    ...(flags.dataDir === undefined ? {} : { dataDir: flags.dataDir }),
+    ...(concurrency === undefined || Number.isNaN(concurrency) ? {} : { concurrency }),
+    log: createEventLog(flags.json === true ? { format: 'json', stream: process.stdout } : { format: 'pretty', stream: process.stderr }),
+  });
+}
+
+async function withClient(flags: StorageFlags, body: (mf: Memoflow) => Promise<void>): Promise<void> {
+  const mf = await open(flags);
+  try {
+    await body(mf);
+  } finally {
+    await mf.close();
+  }
+}
+
+function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}

@@ -1,0 +1,151 @@
+import { resolve } from 'node:path';
+import {
+  Controller,
+  MemoflowError,
+  type CacheCatalog,
+  type CacheEntrySummary,
+  type CacheEvictFilter,
+  type CacheListFilter,
+  type RunListFilter,
+  type RunStore,
+  type RunSummary,
+  type TaskDispatcher,
+  type TaskImplementation,
+} from '@memoflow/engine';
+import { openPgliteStorage, openPostgresStorage, type Storage } from '@memoflow/catalog';
+import { InProcessTaskDispatcher } from '@memoflow/worker';
+import type { AnyTask } from '../define/task.js';
+import type { AnyWorkflow, WorkflowInputs, WorkflowResult } from '../define/workflow.js';
+import { createEventLog, type EventSink, type LogFormat } from '../log/event-log.js';
+import { RunHandle, toRunReport, type RunReport } from './run-handle.js';
+
+export interface ConnectOptions {
+  /** Embedded mode: where PGlite keeps the catalog and run store (default `./.memoflow`). */
+  dataDir?: string;
+  /** Postgres for the catalog and run store (default: `DATABASE_URL`, else embedded). */
+  databaseUrl?: string;
+  /** Postgres schema to use (default `memoflow`). */
+  schema?: string;
+  /** In-process task concurrency (embedded mode). */
+  concurrency?: number;
+  /** Node and run events: a format (`pretty` to standard error by default) or a function of yours. */
+  log?: LogFormat | EventSink;
+}
+
+export interface RunOptions {
+  /** Cache entries are never shared across projects and domains. */
+  project?: string;
+  domain?: string;
+  /** Execute every cacheable node and overwrite its entry (`--overwrite-cache`). */
+  overwriteCache?: boolean;
+  resumeFrom?: { run: string; node: string };
+}
+
+export const DEFAULT_PROJECT = 'default';
+export const DEFAULT_DOMAIN = 'development';
+
+/** A connection to memoflow: submits runs, reads them back, and manages the cache. */
+export interface Memoflow {
+  run<W extends AnyWorkflow>(workflow: W, inputs: WorkflowInputs<W>, options?: RunOptions): Promise<RunHandle<WorkflowResult<W>>>;
+  /** A handle on an existing run. */
+  getRun<R = unknown>(id: string): RunHandle<R>;
+  runs: {
+    list(filter?: RunListFilter): Promise<RunSummary[]>;
+    show(id: string): Promise<RunReport>;
+  };
+  cache: {
+    list(filter?: CacheListFilter): Promise<CacheEntrySummary[]>;
+    evict(filter: CacheEvictFilter): Promise<number>;
+  };
+  /** Makes tasks runnable in this process (done automatically for the tasks of workflows you run). */
+  register(...tasks: AnyTask[]): void;
+  readonly mode: 'embedded' | 'postgres';
+  close(): Promise<void>;
+}
+
+/**
+ * Connects to memoflow. With no options (and no `DATABASE_URL`), the embedded mode: catalog and run
+ * store in PGlite under `./.memoflow`, tasks run in this process.
+ */
+export async function connect(options: ConnectOptions = {}): Promise<Memoflow> {
+  const databaseUrl = options.databaseUrl ?? process.env['DATABASE_URL'];
+  const storage: Storage =
+    databaseUrl === undefined || databaseUrl === ''
+      ? await openPgliteStorage({ dataDir: resolve(options.dataDir ?? '.memoflow') })
+      : await openPostgresStorage({ url: databaseUrl, schema: options.schema ?? 'memoflow' });
+  const registry = new Map<string, TaskImplementation>();
+  const dispatcher: TaskDispatcher = new InProcessTaskDispatcher({ tasks: registry, ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }) });
+  const emit = typeof options.log === 'function' ? options.log : createEventLog({ format: options.log ?? 'pretty' });
+  const controller = new Controller({ catalog: storage.catalog, runStore: storage.runStore, dispatcher, onEvent: emit });
+  return new Client(controller, storage.catalog, storage.runStore, dispatcher, registry, storage, databaseUrl === undefined || databaseUrl === '' ? 'embedded' : 'postgres');
+}
+
+class Client implements Memoflow {
+  private closed = false;
+
+  constructor(
+    private readonly controller: Controller,
+    private readonly catalog: CacheCatalog,
+    private readonly runStore: RunStore,
+    private readonly dispatcher: TaskDispatcher,
+    private readonly registry: Map<string, TaskImplementation>,
+    private readonly storage: Storage,
+    readonly mode: 'embedded' | 'postgres',
+  ) {}
+
+  async run<W extends AnyWorkflow>(workflow: W, inputs: WorkflowInputs<W>, options: RunOptions = {}): Promise<RunHandle<WorkflowResult<W>>> {
+    this.assertOpen();
+    const spec = workflow.spec; // traces and validates: bad definitions fail here, before anything runs
+    const prepared = workflow.prepareInputs(inputs);
+    this.register(...workflow.tasks.values());
+    const runOptions = { overwriteCache: options.overwriteCache ?? false, ...(options.resumeFrom === undefined ? {} : { resumeFrom: options.resumeFrom }) };
+    const id = await this.controller.submit({
+      spec,
+      inputs: prepared,
+      project: options.project ?? DEFAULT_PROJECT,
+      domain: options.domain ?? DEFAULT_DOMAIN,
+      options: runOptions,
+    });
+    return new RunHandle<WorkflowResult<W>>(id, this.controller, this.runStore);
+  }
+
+  getRun<R = unknown>(id: string): RunHandle<R> {
+    return new RunHandle<R>(id, this.controller, this.runStore);
+  }
+
+  readonly runs = {
+    list: (filter?: RunListFilter) => this.runStore.list(filter),
+    show: async (id: string) => {
+      const state = await this.runStore.load(id);
+      if (state === undefined) throw new MemoflowError('RUN_NOT_FOUND', `run '${id}' does not exist`);
+      return toRunReport(state);
+    },
+  };
+
+  readonly cache = {
+    list: (filter?: CacheListFilter) => this.catalog.list(filter),
+    evict: (filter: CacheEvictFilter) => this.catalog.evict(filter),
+  };
+
+  register(...tasks: AnyTask[]): void {
+    for (const task of tasks) {
+      const known = this.registry.get(task.taskName);
+      if (known !== undefined && known !== task.implementation) {
+        throw new MemoflowError('DUPLICATE_TASK_NAME', `a different task named '${task.taskName}' is already registered in this connection`, { node: task.taskName, field: 'name' });
+      }
+      this.registry.set(task.taskName, task.implementation);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.controller.close();
+    await this.dispatcher.close();
+    await this.storage.close();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new MemoflowError('STALE_STATE', 'this memoflow connection is closed');
+  }
+}

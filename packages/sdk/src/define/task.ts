@@ -1,0 +1,199 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import {
+  DEFAULT_CACHE_TTL_MS,
+  MemoflowError,
+  NonRetryableError,
+  assertIgnoredInputsExist,
+  assertValidCacheVersion,
+  parseDuration,
+  type CacheSettings,
+  type Json,
+  type TaskContext,
+  type TaskImplementation,
+  type TaskOutcome,
+  type TaskSignature,
+} from '@memoflow/engine';
+import { computeHash, hashFunctionOf } from './hash-with.js';
+import { NO_OUTPUT_SCHEMA, toJsonSchema } from './json-schema.js';
+import { toJsonValue } from './json-value.js';
+import type { Bindable, Ref } from './reference.js';
+import { currentTrace } from './trace.js';
+
+export type InputShape = { readonly [name: string]: z.ZodType };
+export type InputValues<I extends InputShape> = { [K in keyof I]: z.output<I[K]> };
+export type InputBindings<I extends InputShape> = { [K in keyof I]: Bindable<z.input<I[K]>> };
+export type OutputOf<O extends z.ZodType | undefined> = O extends z.ZodType ? z.output<O> : null;
+
+/** `cache` on a task: caching is on when it is given (`true` or an object) unless `enabled: false`. */
+export interface CacheOptions<Name extends string = string> {
+  enabled?: boolean;
+  /**
+   * Bump to invalidate every entry of the task. Letters, digits, `-`, `_`, `.`. When omitted, the
+   * version is derived from the task body's source, so editing the code invalidates its entries.
+   */
+  version?: string;
+  /** Concurrent runs with the same key execute the body once; the others wait and reuse the result. */
+  serialize?: boolean;
+  /** Inputs left out of the key (e.g. a log level, a batch size that does not change the result). */
+  ignoreInputs?: readonly Name[];
+  /** How long an entry stays valid: `'90s'`, `'12h'`, `'28d'` (default) or milliseconds. */
+  ttl?: string | number;
+}
+
+export interface TaskOptions<I extends InputShape, O extends z.ZodType | undefined> {
+  /** Stable, user-visible name (`etl.clean`): workers find the task by it and it is part of cache keys. */
+  name: string;
+  description?: string;
+  inputs: I;
+  /** The output's schema; a task without one returns nothing (its completion is the result). */
+  output?: O;
+  cache?: boolean | CacheOptions<Extract<keyof I, string>>;
+  /** Extra attempts after a failed one (default 0). Throw `NonRetryableError` to stop retrying. */
+  retries?: number;
+  /** Per-attempt time limit: `'30s'`, `'5m'` or milliseconds. */
+  timeout?: string | number;
+}
+
+export type TaskBody<I extends InputShape, O extends z.ZodType | undefined> = (
+  inputs: InputValues<I>,
+  context: TaskContext,
+) => Promise<O extends z.ZodType ? z.input<O> : void> | (O extends z.ZodType ? z.input<O> : void);
+
+/** Node-level settings that `.withOverrides()` can change on one call. */
+export interface NodeSettings {
+  cache: CacheSettings | null;
+  retries: number;
+  timeoutMs: number | null;
+}
+
+/** A call of a task inside a workflow: a reference to its output, with per-node overrides. */
+export type TaskCall<O> = Ref<O> & {
+  /** Overrides this node's cache, retries or timeout (Flyte's `with_overrides`). Returns the same call. */
+  withOverrides(overrides: NodeOverrides): TaskCall<O>;
+};
+
+export interface NodeOverrides {
+  cache?: boolean | CacheOptions;
+  retries?: number;
+  timeout?: string | number;
+}
+
+export interface TaskDefinition<I extends InputShape, O extends z.ZodType | undefined> {
+  (inputs: InputBindings<I>): TaskCall<OutputOf<O>>;
+  readonly kind: 'task';
+  readonly taskName: string;
+  readonly description: string | undefined;
+  readonly inputs: I;
+  readonly output: O;
+  readonly signature: TaskSignature;
+  readonly defaults: NodeSettings;
+  /** The cache version used when none is given: derived from the body's source. */
+  readonly sourceVersion: string;
+  /** The body itself, for unit tests: runs it directly, without validation or caching. */
+  readonly fn: TaskBody<I, O>;
+  /** What a worker registers: validates inputs, runs the body, validates and hashes the output. */
+  readonly implementation: TaskImplementation;
+}
+
+export type AnyTask = TaskDefinition<InputShape, z.ZodType | undefined>;
+
+/** Defines a typed task. Calling it inside a workflow body adds a node and returns a reference. */
+export function task<I extends InputShape, O extends z.ZodType | undefined = undefined>(
+  options: TaskOptions<I, O>,
+  body: TaskBody<I, O>,
+): TaskDefinition<I, O> {
+  const name = options.name;
+  const where = { node: name };
+  if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(name)) {
+    throw new MemoflowError('INVALID_SPEC', `task name ${JSON.stringify(name)} may only contain letters, digits, '_', '-' and '.'`, { field: 'name' });
+  }
+  const inputNames = Object.keys(options.inputs);
+  const signature: TaskSignature = {
+    inputs: Object.fromEntries(inputNames.map((input) => [input, toJsonSchema(options.inputs[input] as z.ZodType)])),
+    output: options.output === undefined ? NO_OUTPUT_SCHEMA : toJsonSchema(options.output),
+    outputHashed: hashFunctionOf(options.output) !== undefined,
+  };
+  const sourceVersion = `src-${createHash('sha256').update(body.toString()).digest('hex').slice(0, 12)}`;
+  const defaults: NodeSettings = {
+    cache: resolveCache(options.cache, null, inputNames, sourceVersion, { node: name }),
+    retries: resolveRetries(options.retries, where),
+    timeoutMs: options.timeout === undefined ? null : parseDuration(options.timeout, { ...where, field: 'timeout' }),
+  };
+  const inputSchema = z.object(options.inputs as { [name: string]: z.ZodType });
+
+  const implementation: TaskImplementation = {
+    name,
+    async execute(inputs, context): Promise<TaskOutcome> {
+      const parsed = inputSchema.safeParse(inputs);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        throw new NonRetryableError(
+          `task '${name}' (node '${context.nodeId}'): input '${issue?.path.join('.') ?? '?'}' does not match its schema: ${issue?.message ?? parsed.error.message}`,
+        );
+      }
+      const result: unknown = await body(parsed.data as InputValues<I>, context);
+      if (options.output === undefined) return { output: null, outputHash: null };
+      const checked = options.output.safeParse(result);
+      if (!checked.success) {
+        const issue = checked.error.issues[0];
+        const path = issue?.path.length ? ` at '${issue.path.join('.')}'` : '';
+        throw new NonRetryableError(`task '${name}' (node '${context.nodeId}') returned a value that does not match its output schema${path}: ${issue?.message ?? checked.error.message}`);
+      }
+      const output: Json = toJsonValue(checked.data, { node: context.nodeId, field: 'output' });
+      return { output, outputHash: computeHash(options.output, checked.data, `task '${name}' output`) ?? null };
+    },
+  };
+
+  const call = (inputs: InputBindings<I>): TaskCall<OutputOf<O>> => currentTrace(name).addTaskCall(definition as unknown as AnyTask, inputs as { [name: string]: unknown }) as TaskCall<OutputOf<O>>;
+  const definition = Object.assign(call, {
+    kind: 'task' as const,
+    taskName: name,
+    description: options.description,
+    inputs: options.inputs,
+    output: options.output as O,
+    signature,
+    defaults,
+    sourceVersion,
+    fn: body,
+    implementation,
+  });
+  return definition;
+}
+
+/** Resolves `cache` options (task-level, or an override on top of the task's settings) to CacheSettings. */
+export function resolveCache(
+  option: boolean | CacheOptions | undefined,
+  base: CacheSettings | null,
+  inputNames: readonly string[],
+  sourceVersion: string,
+  where: { workflow?: string; node: string },
+): CacheSettings | null {
+  if (option === undefined) return base;
+  if (option === false) return null;
+  const given: CacheOptions = option === true ? {} : option;
+  if (given.enabled === false) return null;
+  const version = given.version ?? base?.version ?? sourceVersion;
+  assertValidCacheVersion(version, where);
+  const ignoreInputs = [...(given.ignoreInputs ?? base?.ignoreInputs ?? [])];
+  assertIgnoredInputsExist(ignoreInputs, inputNames, where);
+  return {
+    enabled: true,
+    version,
+    serialize: given.serialize ?? base?.serialize ?? false,
+    ignoreInputs,
+    ttlMs: given.ttl === undefined ? (base?.ttlMs ?? DEFAULT_CACHE_TTL_MS) : parseDuration(given.ttl, { ...where, field: 'cache.ttl' }),
+  };
+}
+
+export function resolveRetries(retries: number | undefined, where: { workflow?: string; node: string }): number {
+  if (retries === undefined) return 0;
+  if (!Number.isInteger(retries) || retries < 0) {
+    throw new MemoflowError('INVALID_SPEC', `retries must be a whole number >= 0, got ${String(retries)}`, { ...where, field: 'retries' });
+  }
+  return retries;
+}
+
+export function isTaskDefinition(value: unknown): value is AnyTask {
+  return typeof value === 'function' && (value as { kind?: unknown }).kind === 'task' && typeof (value as { taskName?: unknown }).taskName === 'string';
+}

@@ -1,0 +1,134 @@
+import { z } from 'zod';
+import {
+  MemoflowError,
+  WORKFLOW_SPEC_VERSION,
+  validateSpec,
+  type Binding,
+  type NodeValue,
+  type WorkflowSpec,
+} from '@memoflow/engine';
+import { computeHash, hashFunctionOf } from './hash-with.js';
+import { toJsonSchema } from './json-schema.js';
+import { toJsonValue } from './json-value.js';
+import { createReference, type Bindable, type Ref, type Unref } from './reference.js';
+import type { AnyTask, InputShape } from './task.js';
+import { WorkflowTrace, withTrace } from './trace.js';
+
+export type InputRefs<I extends InputShape> = { [K in keyof I]: Ref<z.output<I[K]>> };
+export type WorkflowOutputs = { readonly [name: string]: Bindable<unknown> };
+
+export interface WorkflowOptions<I extends InputShape> {
+  /** Stable, user-visible name (`etl.main`): what the CLI runs and the run store records. */
+  name: string;
+  description?: string;
+  inputs: I;
+}
+
+export interface WorkflowDefinition<I extends InputShape, R> {
+  readonly kind: 'workflow';
+  readonly workflowName: string;
+  readonly description: string | undefined;
+  readonly inputs: I;
+  /** The traced, validated spec (traced once, on first use). */
+  readonly spec: WorkflowSpec;
+  /** Every task the workflow calls, by name: what a worker pool must register. */
+  readonly tasks: ReadonlyMap<string, AnyTask>;
+  /** Validates run inputs against their schemas and hashes `hashWith` ones. */
+  prepareInputs(inputs: unknown): { [name: string]: NodeValue };
+  /** Phantom: the run's result type. */
+  readonly __result?: R;
+}
+
+export type AnyWorkflow = WorkflowDefinition<InputShape, unknown>;
+export type WorkflowResult<W> = W extends WorkflowDefinition<InputShape, infer R> ? R : never;
+export type WorkflowInputs<W> = W extends WorkflowDefinition<infer I, unknown> ? { [K in keyof I]: z.input<I[K]> } : never;
+
+/**
+ * Defines a workflow. The body runs once (at first use), with references for its inputs, and
+ * returns an object of references or literals: the run's outputs.
+ */
+export function workflow<I extends InputShape, R extends WorkflowOutputs>(
+  options: WorkflowOptions<I>,
+  body: (inputs: InputRefs<I>) => R,
+): WorkflowDefinition<I, Unref<R>> {
+  const name = options.name;
+  if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(name)) {
+    throw new MemoflowError('INVALID_SPEC', `workflow name ${JSON.stringify(name)} may only contain letters, digits, '_', '-' and '.'`, { field: 'name' });
+  }
+  let traced: { spec: WorkflowSpec; tasks: ReadonlyMap<string, AnyTask> } | undefined;
+  const compile = () => (traced ??= trace(options, body as (inputs: unknown) => unknown));
+  const inputSchema = z.object(options.inputs as { [name: string]: z.ZodType });
+
+  return {
+    kind: 'workflow',
+    workflowName: name,
+    description: options.description,
+    inputs: options.inputs,
+    get spec() {
+      return compile().spec;
+    },
+    get tasks() {
+      return compile().tasks;
+    },
+    prepareInputs(inputs: unknown) {
+      if (inputs === null || typeof inputs !== 'object' || Array.isArray(inputs)) {
+        throw new MemoflowError('INPUT_SCHEMA_MISMATCH', 'run inputs must be an object', { workflow: name });
+      }
+      for (const key of Object.keys(inputs)) {
+        if (!(key in options.inputs)) {
+          throw new MemoflowError('UNKNOWN_INPUT', `workflow has no input '${key}' (inputs: ${Object.keys(options.inputs).join(', ') || 'none'})`, { workflow: name, field: key });
+        }
+      }
+      for (const key of Object.keys(options.inputs)) {
+        if ((inputs as { [key: string]: unknown })[key] === undefined && !(options.inputs[key] as z.ZodType).safeParse(undefined).success) {
+          throw new MemoflowError('MISSING_INPUT', `input '${key}' is required`, { workflow: name, field: key });
+        }
+      }
+      const parsed = inputSchema.safeParse(inputs);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        const field = issue?.path.map(String).join('.') ?? '';
+        throw new MemoflowError('INPUT_SCHEMA_MISMATCH', `input does not match its schema: ${issue?.message ?? parsed.error.message}`, { workflow: name, field });
+      }
+      const prepared: { [name: string]: NodeValue } = {};
+      for (const [key, schema] of Object.entries(options.inputs)) {
+        const value = (parsed.data as { [key: string]: unknown })[key];
+        const json = value === undefined ? null : toJsonValue(value, { workflow: name, field: key });
+        const hash = computeHash(schema, value, `workflow input '${key}'`);
+        prepared[key] = hash === undefined ? { value: json } : { value: json, hash };
+      }
+      return prepared;
+    },
+  };
+}
+
+function trace<I extends InputShape>(options: WorkflowOptions<I>, body: (inputs: unknown) => unknown): { spec: WorkflowSpec; tasks: ReadonlyMap<string, AnyTask> } {
+  const recorder = new WorkflowTrace(options.name);
+  const inputs = Object.fromEntries(
+    Object.keys(options.inputs).map((input) => [input, createReference({ kind: 'input', name: input }, `workflow input '${input}'`)]),
+  );
+  const returned = withTrace(recorder, () => body(inputs));
+  if (returned instanceof Promise) {
+    throw new MemoflowError('INVALID_SPEC', 'a workflow body must be synchronous: it wires references, it does not await them (use a task for async work)', { workflow: options.name });
+  }
+  if (returned === null || typeof returned !== 'object' || Array.isArray(returned)) {
+    throw new MemoflowError('INVALID_SPEC', 'a workflow body must return an object of outputs, e.g. ({ total: total({ rows }) })', { workflow: options.name });
+  }
+  const outputs: { [name: string]: Binding } = {};
+  for (const [name, value] of Object.entries(returned)) {
+    outputs[name] = recorder.bind(value, undefined, { workflow: options.name, field: `outputs.${name}` });
+  }
+  const spec: WorkflowSpec = {
+    specVersion: WORKFLOW_SPEC_VERSION,
+    name: options.name,
+    inputs: Object.fromEntries(Object.entries(options.inputs).map(([input, schema]) => [input, toJsonSchema(schema)])),
+    hashedInputs: Object.entries(options.inputs).filter(([, schema]) => hashFunctionOf(schema) !== undefined).map(([input]) => input),
+    nodes: recorder.nodes,
+    outputs,
+  };
+  return { spec: validateSpec(JSON.parse(JSON.stringify(spec)) as WorkflowSpec), tasks: recorder.tasks };
+}
+
+export function isWorkflowDefinition(value: unknown): value is AnyWorkflow {
+  return typeof value === 'object' && value !== null && (value as { kind?: unknown }).kind === 'workflow';
+}

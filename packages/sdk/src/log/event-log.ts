@@ -1,0 +1,95 @@
+import { pino, type Logger } from 'pino';
+import { shortKey, type EngineEvent } from '@memoflow/engine';
+
+export type LogFormat = 'pretty' | 'json' | 'silent';
+
+/** Where node and run events go: a formatted line per event, a pino JSON record, or nowhere. */
+export type EventSink = (event: EngineEvent) => void;
+
+export interface EventLogOptions {
+  format?: LogFormat;
+  /** Defaults to standard error, so a script's own standard output stays clean. */
+  stream?: NodeJS.WritableStream;
+  /** For `format: 'json'`: a pino logger of the caller's (e.g. with its own transport). */
+  logger?: Logger;
+}
+
+export function createEventLog(options: EventLogOptions = {}): EventSink {
+  const format = options.format ?? 'pretty';
+  const stream = options.stream ?? process.stderr;
+  switch (format) {
+    case 'silent':
+      return () => {};
+    case 'json': {
+      const logger = options.logger ?? pino({ base: null }, stream as pino.DestinationStream);
+      return (event) => logger[event.level](eventFields(event), eventMessage(event));
+    }
+    case 'pretty':
+      return (event) => {
+        stream.write(`${formatEvent(event)}\n`);
+      };
+  }
+}
+
+/** The structured fields of an event line (`--json`): every node line has run, node, task, status, key, duration. */
+export function eventFields(event: EngineEvent): Record<string, unknown> {
+  const fields: Record<string, unknown> = { event: event.type, runId: event.runId, workflow: event.workflow };
+  if (event.nodeId !== undefined) {
+    fields['nodeId'] = event.nodeId;
+    fields['task'] = event.task;
+    fields['attempt'] = event.attempt;
+    fields['cacheStatus'] = event.cacheStatus ?? null;
+    if (event.cacheReason != null) fields['cacheReason'] = event.cacheReason;
+    fields['cacheKey'] = shortKey(event.cacheKey ?? null);
+  }
+  if (event.durationMs !== undefined) fields['durationMs'] = event.durationMs;
+  if (event.error !== undefined) fields['error'] = { name: event.error.name, message: event.error.message, ...(event.error.code === undefined ? {} : { code: event.error.code }) };
+  return fields;
+}
+
+const VERB: { readonly [type in EngineEvent['type']]: string } = {
+  'node:cache-hit': 'served from the cache',
+  'node:started': 'running',
+  'node:retrying': 'retrying',
+  'node:succeeded': 'done',
+  'node:failed': 'failed',
+  'node:aborted': 'not run',
+  'node:cache-corrupt': 'corrupt cache entry',
+  'node:dispatch-failed': 'dispatch failed',
+  'run:succeeded': 'run succeeded',
+  'run:failed': 'run failed',
+  'controller:round-failed': 'controller round failed',
+};
+
+export function eventMessage(event: EngineEvent): string {
+  return event.message === undefined ? VERB[event.type] : `${VERB[event.type]}: ${event.message}`;
+}
+
+/**
+ * One human line per event:
+ *   11:02:03.456 r1k2j3.. clean      etl.clean      MISS        key 3f2a9c1b0e  running
+ *   11:02:03.470 r1k2j3.. clean      etl.clean      POPULATED   key 3f2a9c1b0e  12 ms  done
+ */
+export function formatEvent(event: EngineEvent): string {
+  const time = new Date().toISOString().slice(11, 23);
+  if (event.nodeId === undefined) {
+    const error = event.error === undefined ? '' : `: ${event.error.message}`;
+    const took = event.durationMs === undefined ? '' : ` in ${event.durationMs} ms`;
+    return `${time} ${event.runId} ${event.workflow} ${VERB[event.type]}${took}${error}${event.message === undefined ? '' : ` (${event.message})`}`;
+  }
+  const status = statusLabel(event);
+  const attempt = event.attempt !== undefined && event.attempt > 1 ? ` attempt ${event.attempt}` : '';
+  const took = event.durationMs === undefined ? '' : `${event.durationMs} ms`;
+  const error = event.error === undefined ? '' : ` ${event.error.message}`;
+  const message = event.message === undefined || event.type === 'node:failed' ? '' : ` (${event.message})`;
+  return `${time} ${event.runId} ${pad(event.nodeId, 14)} ${pad(event.task ?? '', 18)} ${pad(status, 24)} key ${shortKey(event.cacheKey ?? null).padEnd(10)} ${took.padStart(8)}  ${VERB[event.type]}${attempt}${error}${message}`;
+}
+
+function statusLabel(event: EngineEvent): string {
+  const status = event.cacheStatus ?? '-';
+  return status === 'SKIPPED' && event.cacheReason != null ? `SKIPPED(${event.cacheReason})` : status;
+}
+
+function pad(text: string, width: number): string {
+  return text.length >= width ? text : text.padEnd(width);
+}
