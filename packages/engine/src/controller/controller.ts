@@ -63,7 +63,8 @@ export class Controller {
     });
     await this.options.runStore.create(state);
     const driver = this.driver(state.run.id, state);
-    void driver.deliver({ type: 'run:tick' });
+    // Rejects only if this controller closes first; the run is saved, any controller can recover it.
+    driver.deliver({ type: 'run:tick' }).catch(() => undefined);
     return state.run.id;
   }
 
@@ -83,7 +84,13 @@ export class Controller {
       list.push(resolve);
       this.waiters.set(runId, list);
       // The run may have finished between the load and registering the waiter.
-      if (!this.drivers.has(runId)) void this.recover(runId);
+      if (!this.drivers.has(runId)) {
+        this.recover(runId).catch((error: unknown) => {
+          // Never an unhandled rejection: the run stays in the store for any controller to recover.
+          if (this.closed) return;
+          this.options.onEvent?.({ type: 'controller:round-failed', level: 'warn', runId, workflow: stored.run.workflow, message: `recovering the run failed: ${error instanceof Error ? error.message : String(error)}` });
+        });
+      }
     });
   }
 

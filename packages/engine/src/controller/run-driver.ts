@@ -22,6 +22,8 @@ interface Inbound {
   event: RunEvent;
   /** Resolved once the event's effect is saved (so a transport may acknowledge it). */
   persisted?: () => void;
+  /** Rejected when the driver closes before saving it (so a transport may redeliver it). */
+  dropped?: (error: Error) => void;
 }
 
 const DISPATCH_RETRY_MS = [100, 250, 500, 1000, 2000, 5000];
@@ -46,10 +48,23 @@ export class RunDriver {
     this.state = initial;
   }
 
-  /** Queues an event; the returned promise settles when its effect has been saved. */
+  /**
+   * Queues an event; the returned promise always settles: it resolves when the event's effect has
+   * been saved (or the run is already finished, so the event has nothing left to change) and
+   * rejects (STALE_STATE, retryable) if the driver closes first. A transport acknowledging on the
+   * promise must never be left waiting: the in-process dispatcher delivers results one at a time.
+   */
   deliver(event: RunEvent): Promise<void> {
-    return new Promise((resolve) => {
-      this.inbox.push({ event, persisted: resolve });
+    return new Promise((resolve, reject) => {
+      if (this.closed) {
+        reject(closedError());
+        return;
+      }
+      if (this.terminal) {
+        resolve();
+        return;
+      }
+      this.inbox.push({ event, persisted: resolve, dropped: reject });
       this.kick();
     });
   }
@@ -72,14 +87,24 @@ export class RunDriver {
 
   close(): void {
     this.closed = true;
+    if (this.loop === null) this.settleInbox();
   }
 
   private kick(): void {
     if (this.loop !== null || this.closed) return;
     this.loop = this.drain().finally(() => {
       this.loop = null;
-      if (this.inbox.length > 0 && !this.terminal) this.kick();
+      if (this.terminal || this.closed) this.settleInbox();
+      else if (this.inbox.length > 0) this.kick();
     });
+  }
+
+  /** Settles events that will not be decided on: acknowledged for a finished run, rejected when closed. */
+  private settleInbox(): void {
+    for (const item of this.inbox.splice(0)) {
+      if (this.terminal) item.persisted?.();
+      else item.dropped?.(closedError());
+    }
   }
 
   private async drain(): Promise<void> {
@@ -107,10 +132,19 @@ export class RunDriver {
 
   /** Decide and save, re-reading on a lost race. Returns the commands to perform. */
   private async round(events: RunEvent[]): Promise<Command[]> {
+    let fresh = this.state === undefined;
     for (;;) {
       const loaded = this.state ?? (await this.load());
       const decision = decide(loaded, events, this.deps.clock.now());
-      if (!decision.changed) return decision.commands;
+      if (!decision.changed) {
+        // Only a save checks the version. Events that change nothing in a state kept from an earlier
+        // round may be ones another controller made current (a result for the attempt it started):
+        // decide once more on a fresh read before treating them as stale.
+        if (fresh) return decision.commands;
+        fresh = true;
+        this.state = undefined;
+        continue;
+      }
       const saved = await this.deps.runStore.save({
         run: decision.state.run,
         nodes: decision.changedNodes.map((id) => decision.state.nodes[id] as RunState['nodes'][string]),
@@ -121,6 +155,7 @@ export class RunDriver {
         return decision.commands;
       }
       this.state = undefined; // another controller moved the run on: re-read and decide again
+      fresh = true;
     }
   }
 
@@ -206,6 +241,10 @@ export class RunDriver {
     this.terminal = true;
     this.deps.onTerminal(state);
   }
+}
+
+function closedError(): MemoflowError {
+  return new MemoflowError('STALE_STATE', 'controller is closed', { retryable: true });
 }
 
 function describe(error: unknown): string {

@@ -1,0 +1,150 @@
+// A house-price model as a memoflow workflow: load -> clean -> split -> features -> fit -> evaluate.
+//
+//   npx memoflow run examples/ml-pipeline/flows.ts housing.train \
+//     --input path=examples/ml-pipeline/data/housing.csv --input l2=0.1 --input testFraction=0.2 --input seed=7
+//
+// Every task is cached, so a second run with the same inputs is served entirely from the catalog.
+// Tasks hold the memoflow wiring (names, schemas, cache settings) and delegate the work to plain
+// functions in housing.ts and model.ts, which are tested on their own.
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { task, workflow, z } from '@memoflow/sdk';
+import { FEATURES, RawRow, RawRows, Row, Rows, cleanRows, parseHousingCsv } from './housing.js';
+import { applyStandardisation, evaluate as evaluateModel, fitRidge, fitStandardisation, seededShuffle } from './model.js';
+
+const Matrix = z.array(z.array(z.number()));
+const Vector = z.array(z.number());
+const Model = z.object({ weights: Vector, bias: z.number() });
+const Metrics = z.object({ rmse: z.number(), r2: z.number(), n: z.number().int() });
+const Design = z.object({ x: Matrix, y: Vector });
+
+/**
+ * Reads the CSV. Its output schema, RawRows, is content-addressed (`hashWith`): nodes fed by it are
+ * keyed by the hash of the rows, not by the rows themselves.
+ *
+ * This is the one task without an explicit `cache.version`: `cache: true` derives the version from
+ * the body's source, so editing this function invalidates its entries. Try it: change its code
+ * (not just a comment: the source is taken after TypeScript is stripped) and run again. `load`
+ * re-executes, but it reads the same rows, the hash is unchanged, and `clean` and everything after
+ * it are still HITs instead of `SKIPPED(upstream-reran)`: content-addressed data is the exception
+ * to the cascade rule.
+ *
+ * Caveat: the key contains the path, not the file's content, so after editing the CSV itself use
+ * `--overwrite-cache` (or a new path) to read it again.
+ */
+export const load = task(
+  { name: 'housing.load', inputs: { path: z.string() }, output: RawRows, cache: true },
+  async ({ path }) => {
+    // Relative to where `memoflow run` was started, like any CLI argument.
+    const text = await readFile(resolve(process.cwd(), path), 'utf8');
+    return parseHousingCsv(text);
+  },
+);
+
+/** Drops incomplete or implausible rows and repeated ids; reports what it dropped and why. */
+export const clean = task(
+  {
+    name: 'housing.clean',
+    inputs: { rows: z.array(RawRow) },
+    output: z.object({ rows: Rows, dropped: z.array(z.object({ id: z.string(), reason: z.string() })) }),
+    cache: { version: '1' },
+  },
+  ({ rows }) => cleanRows(rows),
+);
+
+/**
+ * A seeded shuffle, then the last `testFraction` of the rows is the test set. The seed is an input
+ * (so part of the cache key): a different seed is a different split, and a cached split is
+ * exactly the one the same seed would produce again.
+ */
+export const split = task(
+  {
+    name: 'housing.split',
+    inputs: { rows: Rows, testFraction: z.number().gt(0).lt(1), seed: z.number().int() },
+    output: z.object({ train: Rows, test: Rows }),
+    cache: { version: '1' },
+  },
+  ({ rows, testFraction, seed }) => {
+    const shuffled = seededShuffle(rows, seed);
+    const testSize = Math.max(1, Math.round(rows.length * testFraction));
+    if (testSize >= shuffled.length) throw new Error(`testFraction ${testFraction} leaves no training rows out of ${rows.length}`);
+    return { train: shuffled.slice(0, -testSize), test: shuffled.slice(-testSize) };
+  },
+);
+
+/**
+ * Fits the standardisation on the training rows only and returns it with the standardised design
+ * matrix. Fitting it on all rows would leak the test set's distribution into training.
+ */
+export const features = task(
+  {
+    name: 'housing.features',
+    inputs: { rows: Rows },
+    output: Design.extend({ means: Vector, stds: Vector }),
+    cache: { version: '1' },
+  },
+  ({ rows }) => {
+    const raw = toMatrix(rows);
+    const standardisation = fitStandardisation(raw);
+    return { x: applyStandardisation(raw, standardisation), y: rows.map((row) => row.price), ...standardisation };
+  },
+);
+
+/** Applies a standardisation fitted elsewhere (the training set's) to other rows. */
+export const applyFeatures = task(
+  {
+    name: 'housing.apply_features',
+    inputs: { rows: Rows, means: Vector, stds: Vector },
+    output: Design,
+    cache: { version: '1' },
+  },
+  ({ rows, means, stds }) => ({ x: applyStandardisation(toMatrix(rows), { means, stds }), y: rows.map((row) => row.price) }),
+);
+
+/**
+ * Ridge regression by the normal equations. `retries: 1` because in a real pipeline this is the
+ * step that lands on a busy GPU box or a spot instance; a failed attempt is never cached, a
+ * successful retry is.
+ */
+export const fit = task(
+  {
+    name: 'housing.fit',
+    inputs: { x: Matrix, y: Vector, l2: z.number().nonnegative() },
+    output: Model,
+    cache: { version: '1' },
+    retries: 1,
+  },
+  ({ x, y, l2 }) => fitRidge(x, y, l2),
+);
+
+/** RMSE (in dollars) and R² of a model on a standardised design matrix. */
+export const evaluate = task(
+  { name: 'housing.evaluate', inputs: { model: Model, x: Matrix, y: Vector }, output: Metrics, cache: { version: '1' } },
+  ({ model, x, y }) => evaluateModel(model, x, y),
+);
+
+/**
+ * The pipeline. The body runs once, at definition time, with references instead of values: it only
+ * wires nodes. Field reads on object outputs (`parts.train`, `trainSet.means`) bind to that field.
+ */
+export const train = workflow(
+  {
+    name: 'housing.train',
+    description: 'Train and evaluate a ridge-regression house-price model',
+    inputs: { path: z.string(), l2: z.number(), testFraction: z.number(), seed: z.number().int() },
+  },
+  ({ path, l2, testFraction, seed }) => {
+    const cleaned = clean({ rows: load({ path }) });
+    const parts = split({ rows: cleaned.rows, testFraction, seed });
+    const trainSet = features({ rows: parts.train });
+    const testSet = applyFeatures({ rows: parts.test, means: trainSet.means, stds: trainSet.stds });
+    const model = fit({ x: trainSet.x, y: trainSet.y, l2 });
+    // Metrics are on the held-out rows: the training error of a linear model flatters it.
+    const metrics = evaluate({ model, x: testSet.x, y: testSet.y });
+    return { metrics, model };
+  },
+);
+
+function toMatrix(rows: readonly Row[]): number[][] {
+  return rows.map((row) => FEATURES.map((feature) => row[feature]));
+}

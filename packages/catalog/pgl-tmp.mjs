@@ -1,0 +1,11 @@
+import { PGlite } from '@electric-sql/pglite';
+import { mkdtempSync } from 'node:fs';
+let t = performance.now();
+const a = await PGlite.create();  console.log('in-memory create', Math.round(performance.now() - t)); t = performance.now();
+const b = await PGlite.create();  console.log('2nd in-memory create', Math.round(performance.now() - t)); t = performance.now();
+const dir = mkdtempSync('/tmp/pgl-');
+const c = await PGlite.create(dir); console.log('dir create (initdb)', Math.round(performance.now() - t)); t = performance.now();
+await c.close(); console.log('close', Math.round(performance.now() - t)); t = performance.now();
+const d = await PGlite.create(dir); console.log('dir reopen', Math.round(performance.now() - t)); t = performance.now();
+const dump = await d.dumpDataDir('none'); console.log('dump', Math.round(performance.now() - t), dump.size); t = performance.now();
+const e = await PGlite.create({ loadDataDir: dump }); console.log('load from dump', Math.round(performance.now() - t)); t = performance.now();

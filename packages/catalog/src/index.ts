@@ -1,0 +1,14 @@
+export { cacheEntries, nodeExecutions, runs } from './schema.js';
+export { migrationsFolder, migratePglite, migratePostgres, type PostgresMigrationTarget } from './migrate.js';
+export type { Storage } from './storage.js';
+export { SqlCacheCatalog, type SqlCacheCatalogOptions } from './sql-cache-catalog.js';
+export { SqlRunStore } from './sql-run-store.js';
+export { postgresJsSession, pgliteSession, type AnyPgDatabase, type SqlSession } from './sql-session.js';
+export {
+  DEFAULT_POSTGRES_SCHEMA,
+  openPostgresStorage,
+  PostgresCacheCatalog,
+  PostgresRunStore,
+  type PostgresStorageOptions,
+} from './postgres-storage.js';
+export { openPgliteStorage, PgliteCacheCatalog, PgliteRunStore, type PgliteStorageOptions } from './pglite-storage.js';

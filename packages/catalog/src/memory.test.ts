@@ -1,0 +1,31 @@
+import { InMemoryCacheCatalog, InMemoryRunStore } from '@memoflow/engine';
+import { describeCacheCatalogContract } from './testing/cache-catalog.contract.js';
+import { describeRunStoreContract } from './testing/run-store.contract.js';
+
+// The in-process fakes live in the engine (it depends on no other package); the catalog runs the
+// same contract against them as against the real back ends, so they are verified fakes.
+
+describeCacheCatalogContract('InMemoryCacheCatalog', async (clock) => {
+  const fixture = {
+    catalog: new InMemoryCacheCatalog({ clock }),
+    corrupt: async (kind: 'output' | 'future', key: string, how: 'tampered' | 'undecodable') => {
+      if (!fixture.catalog.corrupt(kind, key, how)) throw new Error(`no entry ${kind}/${key}`);
+    },
+    reset: async () => {
+      fixture.catalog = new InMemoryCacheCatalog({ clock });
+    },
+    close: async () => {},
+  };
+  return fixture;
+});
+
+describeRunStoreContract('InMemoryRunStore', async () => {
+  const fixture = {
+    runStore: new InMemoryRunStore(),
+    reset: async () => {
+      fixture.runStore = new InMemoryRunStore();
+    },
+    close: async () => {},
+  };
+  return fixture;
+});

@@ -1,0 +1,49 @@
+import { mkdir } from 'node:fs/promises';
+import { PGlite } from '@electric-sql/pglite';
+import type { Clock } from '@memoflow/engine';
+import { drizzle, type PgliteDatabase } from 'drizzle-orm/pglite';
+import { migratePglite } from './migrate.js';
+import { SqlCacheCatalog, type SqlCacheCatalogOptions } from './sql-cache-catalog.js';
+import { SqlRunStore } from './sql-run-store.js';
+import { pgliteSession } from './sql-session.js';
+import type { Storage } from './storage.js';
+
+/** The cache catalog in an embedded PGlite database. */
+export class PgliteCacheCatalog extends SqlCacheCatalog {
+  constructor(db: PgliteDatabase, options: SqlCacheCatalogOptions = {}) {
+    super(pgliteSession(db), options);
+  }
+}
+
+/** The run store in an embedded PGlite database. */
+export class PgliteRunStore extends SqlRunStore {
+  constructor(db: PgliteDatabase) {
+    super(pgliteSession(db));
+  }
+}
+
+export interface PgliteStorageOptions {
+  /** A directory for the database (created if missing, e.g. `./.memoflow/db`); omitted: in memory. */
+  dataDir?: string;
+  /** Sets cache entries' `createdAt` (default: the database's clock). */
+  clock?: Clock;
+}
+
+/** Opens the catalog and run store in PGlite, applying pending migrations. */
+export async function openPgliteStorage(options: PgliteStorageOptions = {}): Promise<Storage> {
+  if (options.dataDir !== undefined) await mkdir(options.dataDir, { recursive: true });
+  const client = await PGlite.create(options.dataDir);
+  try {
+    await migratePglite(client);
+  } catch (error) {
+    await client.close();
+    throw error;
+  }
+  const db = drizzle({ client });
+  let closed: Promise<void> | undefined;
+  return {
+    catalog: new PgliteCacheCatalog(db, options.clock === undefined ? {} : { clock: options.clock }),
+    runStore: new PgliteRunStore(db),
+    close: () => (closed ??= client.close()),
+  };
+}

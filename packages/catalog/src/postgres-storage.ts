@@ -1,0 +1,57 @@
+import type { Clock } from '@memoflow/engine';
+import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
+import postgres from 'postgres';
+import { migratePostgres } from './migrate.js';
+import { SqlCacheCatalog, type SqlCacheCatalogOptions } from './sql-cache-catalog.js';
+import { SqlRunStore } from './sql-run-store.js';
+import { connectionParameters, postgresJsSession } from './sql-session.js';
+import type { Storage } from './storage.js';
+
+/** The cache catalog in Postgres, through postgres.js. */
+export class PostgresCacheCatalog extends SqlCacheCatalog {
+  constructor(db: PostgresJsDatabase, options: SqlCacheCatalogOptions = {}) {
+    super(postgresJsSession(db), options);
+  }
+}
+
+/** The run store in Postgres, through postgres.js. */
+export class PostgresRunStore extends SqlRunStore {
+  constructor(db: PostgresJsDatabase) {
+    super(postgresJsSession(db));
+  }
+}
+
+export interface PostgresStorageOptions {
+  /** A postgres:// connection URL. */
+  url: string;
+  /** The schema holding memoflow's tables (default `memoflow`); created and migrated if needed. */
+  schema?: string;
+  /** Pool size (default 10). */
+  max?: number;
+  /** Sets cache entries' `createdAt` (default: the database's clock). */
+  clock?: Clock;
+}
+
+export const DEFAULT_POSTGRES_SCHEMA = 'memoflow';
+
+/**
+ * Opens the catalog and run store in a Postgres schema: creates the schema if missing and applies
+ * pending migrations (safe when several processes start at once), then opens a pool whose
+ * connections all use that schema (`search_path`).
+ */
+export async function openPostgresStorage(options: PostgresStorageOptions): Promise<Storage> {
+  const schema = options.schema ?? DEFAULT_POSTGRES_SCHEMA;
+  await migratePostgres({ url: options.url, schema });
+  const client = postgres(options.url, {
+    max: options.max ?? 10,
+    onnotice: () => {},
+    connection: connectionParameters(schema),
+  });
+  const db = drizzle({ client });
+  let closed: Promise<void> | undefined;
+  return {
+    catalog: new PostgresCacheCatalog(db, options.clock === undefined ? {} : { clock: options.clock }),
+    runStore: new PostgresRunStore(db),
+    close: () => (closed ??= client.end()),
+  };
+}

@@ -1,0 +1,96 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { migratePostgres } from './migrate.js';
+import { openPostgresStorage } from './postgres-storage.js';
+import type { Storage } from './storage.js';
+import { describeCacheCatalogContract } from './testing/cache-catalog.contract.js';
+import { testSchema, TEST_DATABASE_URL } from './testing/postgres-schema.js';
+import { describeRunStoreContract } from './testing/run-store.contract.js';
+
+describeCacheCatalogContract('PostgresCacheCatalog', async (clock) => {
+  const schema = testSchema();
+  const storage = await openPostgresStorage({ url: schema.url, schema: schema.name, clock });
+  return {
+    catalog: storage.catalog,
+    corrupt: async (kind, key, how) => {
+      const value = how === 'tampered' ? '{"tampered": true}' : '1e400'; // 1e400 decodes to Infinity: no JSON value
+      const rows = await schema.admin`UPDATE cache_entries SET value = ${value}::jsonb WHERE kind = ${kind} AND key = ${key} RETURNING key`;
+      expect(rows).toHaveLength(1);
+    },
+    reset: async () => {
+      await schema.admin`TRUNCATE cache_entries`;
+    },
+    close: async () => {
+      await storage.close();
+      await schema.drop();
+    },
+  };
+});
+
+describeRunStoreContract('PostgresRunStore', async () => {
+  const schema = testSchema();
+  const storage = await openPostgresStorage({ url: schema.url, schema: schema.name, max: 10 });
+  return {
+    runStore: storage.runStore,
+    reset: async () => {
+      await schema.admin`TRUNCATE runs, node_executions`;
+    },
+    close: async () => {
+      await storage.close();
+      await schema.drop();
+    },
+  };
+});
+
+describe('Postgres storage', () => {
+  const schema = testSchema();
+  const opened: Storage[] = [];
+  afterAll(async () => {
+    await Promise.all(opened.map((storage) => storage.close()));
+    await schema.drop();
+  });
+
+  it('migrates once when several processes start at once, in its own schema', async () => {
+    // Racing migrations on a schema that does not exist yet: each must succeed, one applies.
+    await Promise.all(Array.from({ length: 4 }, () => migratePostgres({ url: schema.url, schema: schema.name })));
+    const storages = await Promise.all(Array.from({ length: 4 }, () => openPostgresStorage({ url: schema.url, schema: schema.name, max: 2 })));
+    opened.push(...storages);
+    const tables = await schema.admin<{ table_name: string }[]>`
+      SELECT table_name FROM information_schema.tables WHERE table_schema = ${schema.name} ORDER BY table_name`;
+    expect(tables.map((t) => t.table_name)).toEqual(['__drizzle_migrations', 'cache_entries', 'node_executions', 'runs']);
+    const applied = await schema.admin`SELECT hash FROM __drizzle_migrations`;
+    expect(applied).toHaveLength(1);
+  });
+
+  it("stamps entries with the database's clock when no clock is given", async () => {
+    const storage = await openPostgresStorage({ url: schema.url, schema: schema.name, max: 1 });
+    opened.push(storage);
+    const before = Date.now();
+    await storage.catalog.put([
+      { key: 'db-clock', kind: 'output', project: 'p', domain: 'd', task: 't', parts: { format: 1, project: 'p', domain: 'd', task: 't', signature: 's', version: '1', inputs: {} }, value: 1, valueHash: null, runId: 'r', nodeId: 'n' },
+    ]);
+    const hit = (await storage.catalog.lookup('output', ['db-clock'])).hits.get('db-clock');
+    expect(hit?.createdAt).toBeInstanceOf(Date);
+    expect(Math.abs((hit?.createdAt.getTime() ?? 0) - before)).toBeLessThan(60_000);
+  });
+
+  it('closes idempotently', async () => {
+    const storage = await openPostgresStorage({ url: TEST_DATABASE_URL, schema: schema.name, max: 1 });
+    await storage.close();
+    await storage.close();
+    await expect(storage.runStore.load('x')).rejects.toThrow();
+  });
+
+  it('works in a schema whose name needs quoting', async () => {
+    const odd = testSchema('Mf-Test "Odd"');
+    try {
+      const storage = await openPostgresStorage({ url: odd.url, schema: odd.name, max: 1 });
+      opened.push(storage);
+      expect(await storage.runStore.list()).toEqual([]);
+      const tables = await odd.admin`SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = ${odd.name}`;
+      expect(tables[0]?.['n']).toBe(4);
+      await storage.close();
+    } finally {
+      await odd.drop();
+    }
+  });
+});

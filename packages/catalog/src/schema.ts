@@ -1,0 +1,106 @@
+import type { CacheEntryKind, CacheKeyParts, CacheStatus, ErrorInfo, Json, NodePhase, NodeValue, RunOptions, RunStatus, WorkflowSpec } from '@memoflow/engine';
+import { customType, index, integer, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
+
+/*
+ * The catalog's tables. Table names are unqualified (no pgSchema): each deployment, and each test,
+ * picks its Postgres schema through `search_path`, and the migrations table lives in that same
+ * schema, so namespaces are fully isolated.
+ *
+ * Changing this file means `npm run db:generate -w packages/catalog`, which appends a migration
+ * under drizzle/. Migrations are append-only: never edit one that has landed.
+ */
+
+/**
+ * jsonb that returns the driver's value as is. Both postgres.js and PGlite already parse jsonb;
+ * drizzle's own `jsonb()` then JSON.parses any string again, so a stored JSON string such as
+ * `"123"` would come back as the number 123.
+ */
+const json = <T>(name: string) =>
+  customType<{ data: T; driverData: unknown }>({
+    dataType: () => 'jsonb',
+    toDriver: (value) => JSON.stringify(value),
+    fromDriver: (value) => value as T,
+  })(name);
+
+/** Timestamps are timestamptz and come out as `Date` objects. */
+const at = (name: string) => timestamp(name, { withTimezone: true, mode: 'date', precision: 3 });
+
+/** One run. `version` is the optimistic lock: every save bumps it (RunStore.save). */
+export const runs = pgTable(
+  'runs',
+  {
+    id: text('id').primaryKey(),
+    workflow: text('workflow').notNull(),
+    project: text('project').notNull(),
+    domain: text('domain').notNull(),
+    spec: json<WorkflowSpec>('spec').notNull(),
+    inputs: json<{ [name: string]: NodeValue }>('inputs').notNull(),
+    options: json<RunOptions>('options').notNull(),
+    status: text('status').$type<RunStatus>().notNull(),
+    outputs: json<{ [name: string]: Json }>('outputs'),
+    error: json<ErrorInfo>('error'),
+    version: integer('version').notNull(),
+    createdAt: at('created_at').notNull(),
+    updatedAt: at('updated_at').notNull(),
+    finishedAt: at('finished_at'),
+  },
+  (t) => [
+    index('runs_created_at_idx').on(t.createdAt.desc(), t.id.desc()),
+    index('runs_workflow_created_at_idx').on(t.workflow, t.createdAt.desc()),
+    index('runs_status_created_at_idx').on(t.status, t.createdAt.desc()),
+  ],
+);
+
+/**
+ * One node execution within a run. No foreign key to `runs`: drizzle-kit would qualify the
+ * reference with the `public` schema, breaking per-schema namespaces; every write to this table
+ * happens in the same statement as the write to its run, which keeps them consistent.
+ */
+export const nodeExecutions = pgTable(
+  'node_executions',
+  {
+    runId: text('run_id').notNull(),
+    nodeId: text('node_id').notNull(),
+    task: text('task').notNull(),
+    phase: text('phase').$type<NodePhase>().notNull(),
+    cacheStatus: text('cache_status').$type<CacheStatus>(),
+    cacheReason: text('cache_reason'),
+    cacheKey: text('cache_key'),
+    cacheKeyParts: json<CacheKeyParts>('cache_key_parts'),
+    attempts: integer('attempts').notNull(),
+    inputs: json<{ [name: string]: NodeValue }>('inputs'),
+    output: json<NodeValue>('output'),
+    error: json<ErrorInfo>('error'),
+    startedAt: at('started_at'),
+    finishedAt: at('finished_at'),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.nodeId] })],
+);
+
+/**
+ * One catalog entry; key + kind is the identity. `checksum` is the SHA-256 of the canonical
+ * encoding of `value`, checked on every lookup (a mismatch is reported as corrupt, not served).
+ */
+export const cacheEntries = pgTable(
+  'cache_entries',
+  {
+    key: text('key').notNull(),
+    kind: text('kind').$type<CacheEntryKind>().notNull(),
+    project: text('project').notNull(),
+    domain: text('domain').notNull(),
+    task: text('task').notNull(),
+    parts: json<CacheKeyParts>('parts').notNull(),
+    value: json<Json>('value').notNull(),
+    valueHash: text('value_hash'),
+    checksum: text('checksum').notNull(),
+    runId: text('run_id').notNull(),
+    nodeId: text('node_id').notNull(),
+    createdAt: at('created_at').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.key, t.kind] }),
+    index('cache_entries_task_idx').on(t.task, t.createdAt.desc()),
+    index('cache_entries_run_id_idx').on(t.runId),
+    index('cache_entries_created_at_idx').on(t.createdAt.desc()),
+  ],
+);

@@ -1,0 +1,183 @@
+import { and, asc, desc, eq, sql, type SQL } from 'drizzle-orm';
+import type {
+  CacheCatalog,
+  CacheEntryKind,
+  CacheEntrySummary,
+  CacheEvictFilter,
+  CacheListFilter,
+  CacheLookupResult,
+  Clock,
+  Json,
+  NewCacheEntry,
+} from '@memoflow/engine';
+import { hashJson } from '@memoflow/engine';
+import { cacheEntries } from './schema.js';
+import { anyOf, jsonParam, type SqlSession } from './sql-session.js';
+
+export interface SqlCacheCatalogOptions {
+  /**
+   * Sets `createdAt` on put. Default: the database's clock (`now()`), one clock for every
+   * controller of a distributed deployment.
+   */
+  clock?: Clock;
+}
+
+const summaryColumns = {
+  key: cacheEntries.key,
+  kind: cacheEntries.kind,
+  project: cacheEntries.project,
+  domain: cacheEntries.domain,
+  task: cacheEntries.task,
+  parts: cacheEntries.parts,
+  valueHash: cacheEntries.valueHash,
+  runId: cacheEntries.runId,
+  nodeId: cacheEntries.nodeId,
+  createdAt: cacheEntries.createdAt,
+};
+
+/**
+ * The CacheCatalog over drizzle's Postgres query builder, shared by PostgresCacheCatalog and
+ * PgliteCacheCatalog. Every method is one statement whatever the batch size; batches travel as
+ * one jsonb parameter.
+ */
+export class SqlCacheCatalog implements CacheCatalog {
+  readonly #session: SqlSession;
+  readonly #clock: Clock | undefined;
+
+  constructor(session: SqlSession, options: SqlCacheCatalogOptions = {}) {
+    this.#session = session;
+    this.#clock = options.clock;
+  }
+
+  /*
+   * lookup: SELECT * FROM cache_entries WHERE kind = $kind AND key = ANY($keys)
+   * Inputs: a kind and any number of keys (one jsonb array parameter). Result: decoded entries in
+   * `hits`; entries whose value fails its checksum (or is otherwise unusable) in `corrupt` with
+   * the reason. Side effects: none.
+   */
+  async lookup(kind: CacheEntryKind, keys: readonly string[]): Promise<CacheLookupResult> {
+    const result: CacheLookupResult = { hits: new Map(), corrupt: new Map() };
+    if (keys.length === 0) return result;
+    const rows = await this.#session.db
+      .select()
+      .from(cacheEntries)
+      .where(and(eq(cacheEntries.kind, kind), anyOf(cacheEntries.key, keys)));
+    for (const row of rows) {
+      const problem = verify(row.value, row.checksum, row.parts);
+      if (problem !== undefined) {
+        result.corrupt.set(row.key, problem);
+        continue;
+      }
+      result.hits.set(row.key, {
+        key: row.key,
+        kind: row.kind,
+        project: row.project,
+        domain: row.domain,
+        task: row.task,
+        parts: row.parts,
+        value: row.value,
+        valueHash: row.valueHash,
+        runId: row.runId,
+        nodeId: row.nodeId,
+        createdAt: row.createdAt,
+      });
+    }
+    return result;
+  }
+
+  /*
+   * put: INSERT INTO cache_entries SELECT ... FROM jsonb_array_elements($entries)
+   *      ON CONFLICT (key, kind) DO UPDATE SET <every column> = excluded.<column>
+   * Inputs: entries (one jsonb array parameter; a key + kind given twice keeps the last). Result:
+   * none. Side effects: each entry is inserted or replaces the stored one, with a fresh checksum
+   * and created_at (the clock's time, else the database's now()).
+   */
+  async put(entries: readonly NewCacheEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    // ON CONFLICT cannot touch one row twice in a statement: the last entry per key + kind wins.
+    const unique = new Map<string, NewCacheEntry>();
+    for (const entry of entries) unique.set(`${entry.kind}\u0000${entry.key}`, entry);
+    const documents = [...unique.values()].map((entry) => ({
+      key: entry.key,
+      kind: entry.kind,
+      project: entry.project,
+      domain: entry.domain,
+      task: entry.task,
+      parts: entry.parts,
+      value: entry.value,
+      valueHash: entry.valueHash,
+      checksum: hashJson(entry.value),
+      runId: entry.runId,
+      nodeId: entry.nodeId,
+    }));
+    const createdAt = this.#clock === undefined ? sql`date_trunc('milliseconds', now())` : sql`${this.#clock.now().toISOString()}::timestamptz`;
+    await this.#session.rows(sql`
+      INSERT INTO ${cacheEntries} (key, kind, project, domain, task, parts, value, value_hash, checksum, run_id, node_id, created_at)
+      SELECT e->>'key', e->>'kind', e->>'project', e->>'domain', e->>'task', e->'parts', e->'value',
+             e->>'valueHash', e->>'checksum', e->>'runId', e->>'nodeId', ${createdAt}
+      FROM jsonb_array_elements(${jsonParam(documents)}) AS e
+      ON CONFLICT (key, kind) DO UPDATE SET
+        project = excluded.project, domain = excluded.domain, task = excluded.task,
+        parts = excluded.parts, value = excluded.value, value_hash = excluded.value_hash,
+        checksum = excluded.checksum, run_id = excluded.run_id, node_id = excluded.node_id,
+        created_at = excluded.created_at`);
+  }
+
+  /*
+   * list: SELECT <all but value> FROM cache_entries WHERE <filter>
+   *       ORDER BY created_at DESC, key, kind LIMIT $limit
+   * Side effects: none.
+   */
+  async list(filter: CacheListFilter = {}): Promise<CacheEntrySummary[]> {
+    const query = this.#session.db
+      .select(summaryColumns)
+      .from(cacheEntries)
+      .where(
+        and(
+          filter.project === undefined ? undefined : eq(cacheEntries.project, filter.project),
+          filter.domain === undefined ? undefined : eq(cacheEntries.domain, filter.domain),
+          filter.task === undefined ? undefined : eq(cacheEntries.task, filter.task),
+          filter.runId === undefined ? undefined : eq(cacheEntries.runId, filter.runId),
+          filter.kind === undefined ? undefined : eq(cacheEntries.kind, filter.kind),
+        ),
+      )
+      .orderBy(desc(cacheEntries.createdAt), asc(collateC(cacheEntries.key)), asc(collateC(cacheEntries.kind)));
+    return filter.limit === undefined ? await query : await query.limit(Math.max(0, filter.limit));
+  }
+
+  /*
+   * evict: WITH d AS (DELETE FROM cache_entries WHERE <filter> RETURNING 1) SELECT count(*) FROM d
+   * Inputs: a filter (all given fields must match; an empty filter matches every entry; `keys`
+   * travels as one jsonb parameter). Result: how many entries were removed. Side effects: deletes.
+   */
+  async evict(filter: CacheEvictFilter): Promise<number> {
+    const where =
+      and(
+        filter.runId === undefined ? undefined : eq(cacheEntries.runId, filter.runId),
+        filter.task === undefined ? undefined : eq(cacheEntries.task, filter.task),
+        filter.project === undefined ? undefined : eq(cacheEntries.project, filter.project),
+        filter.domain === undefined ? undefined : eq(cacheEntries.domain, filter.domain),
+        filter.keys === undefined ? undefined : anyOf(cacheEntries.key, filter.keys),
+      ) ?? sql`true`;
+    const [row] = await this.#session.rows<{ removed: number }>(sql`
+      WITH d AS (DELETE FROM ${cacheEntries} WHERE ${where} RETURNING 1)
+      SELECT count(*)::int AS removed FROM d`);
+    return row?.removed ?? 0;
+  }
+}
+
+function collateC(column: SQL | typeof cacheEntries.key | typeof cacheEntries.kind): SQL {
+  return sql`${column} COLLATE "C"`;
+}
+
+/** Why a stored entry cannot be served, or undefined if it can. Never throws. */
+function verify(value: Json, checksum: string, parts: unknown): string | undefined {
+  if (typeof parts !== 'object' || parts === null || Array.isArray(parts)) return 'undecodable key parts';
+  let computed: string;
+  try {
+    computed = hashJson(value);
+  } catch (error) {
+    return `undecodable value: ${error instanceof Error ? error.message : String(error)}`;
+  }
+  return computed === checksum ? undefined : `checksum mismatch (stored ${checksum.slice(0, 10)}, computed ${computed.slice(0, 10)})`;
+}

@@ -1,0 +1,214 @@
+import { and, desc, eq, sql, type SQL } from 'drizzle-orm';
+import type { NodeExecution, RunListFilter, RunSaveRequest, RunState, RunStore, RunSummary } from '@memoflow/engine';
+import { MemoflowError } from '@memoflow/engine';
+import { nodeExecutions, runs } from './schema.js';
+import { jsonParam, sqlState, type SqlSession } from './sql-session.js';
+
+const summaryColumns = {
+  id: runs.id,
+  workflow: runs.workflow,
+  project: runs.project,
+  domain: runs.domain,
+  options: runs.options,
+  status: runs.status,
+  error: runs.error,
+  version: runs.version,
+  createdAt: runs.createdAt,
+  updatedAt: runs.updatedAt,
+  finishedAt: runs.finishedAt,
+};
+
+/** A node execution as one element of the statements' jsonb parameter (dates as ISO text). */
+function nodeDocument(node: NodeExecution) {
+  return {
+    nodeId: node.nodeId,
+    task: node.task,
+    phase: node.phase,
+    cacheStatus: node.cacheStatus,
+    cacheReason: node.cacheReason,
+    cacheKey: node.cacheKey,
+    cacheKeyParts: node.cacheKeyParts,
+    attempts: node.attempts,
+    inputs: node.inputs,
+    output: node.output,
+    error: node.error,
+    startedAt: node.startedAt?.toISOString() ?? null,
+    finishedAt: node.finishedAt?.toISOString() ?? null,
+  };
+}
+
+/**
+ * The node columns selected from `n`, one element of jsonb_array_elements. JSON null in a nullable
+ * jsonb field becomes SQL NULL (`nullif`), so a null comes back as null, not as a JSON null.
+ */
+const nodeValues = (runId: SQL) => sql`
+  ${runId}, n->>'nodeId', n->>'task', n->>'phase', n->>'cacheStatus', n->>'cacheReason', n->>'cacheKey',
+  nullif(n->'cacheKeyParts', 'null'::jsonb), (n->>'attempts')::int, nullif(n->'inputs', 'null'::jsonb),
+  nullif(n->'output', 'null'::jsonb), nullif(n->'error', 'null'::jsonb),
+  (n->>'startedAt')::timestamptz, (n->>'finishedAt')::timestamptz`;
+
+const nodeColumns = sql.raw(
+  'run_id, node_id, task, phase, cache_status, cache_reason, cache_key, cache_key_parts, attempts, inputs, output, error, started_at, finished_at',
+);
+
+/**
+ * The RunStore over drizzle's Postgres query builder, shared by PostgresRunStore and
+ * PgliteRunStore. Each write is one statement: a run and its node executions change together or
+ * not at all, and `save` is a compare-and-set on `version`.
+ */
+export class SqlRunStore implements RunStore {
+  readonly #session: SqlSession;
+
+  constructor(session: SqlSession) {
+    this.#session = session;
+  }
+
+  /*
+   * create: WITH r AS (INSERT INTO runs ... version 0 RETURNING id)
+   *         INSERT INTO node_executions SELECT ... FROM r CROSS JOIN jsonb_array_elements($nodes)
+   * Inputs: the run and its node executions (one jsonb parameter). Result: none; throws
+   * CATALOG_ERROR if the id exists. Side effects: inserts the run and its nodes, or nothing.
+   */
+  async create(state: RunState): Promise<void> {
+    const { run } = state;
+    try {
+      await this.#session.rows(sql`
+        WITH r AS (
+          INSERT INTO ${runs} (id, workflow, project, domain, spec, inputs, options, status, outputs, error, version, created_at, updated_at, finished_at)
+          VALUES (${run.id}, ${run.workflow}, ${run.project}, ${run.domain}, ${jsonParam(run.spec)}, ${jsonParam(run.inputs)},
+                  ${jsonParam(run.options)}, ${run.status}, nullif(${jsonParam(run.outputs)}, 'null'::jsonb),
+                  nullif(${jsonParam(run.error)}, 'null'::jsonb), 0, ${run.createdAt.toISOString()}::timestamptz,
+                  ${run.updatedAt.toISOString()}::timestamptz, ${run.finishedAt?.toISOString() ?? null}::timestamptz)
+          RETURNING id
+        )
+        INSERT INTO ${nodeExecutions} (${nodeColumns})
+        SELECT ${nodeValues(sql`r.id`)}
+        FROM r CROSS JOIN jsonb_array_elements(${jsonParam(Object.values(state.nodes).map(nodeDocument))}) AS n`);
+    } catch (error) {
+      if (sqlState(error) === '23505') {
+        throw new MemoflowError('CATALOG_ERROR', `run '${run.id}' already exists`, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  /*
+   * load: SELECT runs.*, (SELECT jsonb_agg(node_executions row) WHERE run_id = $id) FROM runs
+   *       WHERE id = $id
+   * Inputs: a run id. Result: the run with its node executions, read from one snapshot (one
+   * statement), or undefined. Side effects: none.
+   */
+  async load(runId: string): Promise<RunState | undefined> {
+    const [row] = await this.#session.db
+      .select({
+        run: runs,
+        nodes: sql<StoredNode[]>`(
+          SELECT coalesce(jsonb_agg(to_jsonb(ne)), '[]'::jsonb) FROM ${nodeExecutions} AS ne WHERE ne.run_id = ${runs.id}
+        )`,
+      })
+      .from(runs)
+      .where(eq(runs.id, runId));
+    if (row === undefined) return undefined;
+    const nodes: RunState['nodes'] = {};
+    for (const stored of row.nodes) nodes[stored.node_id] = fromStoredNode(stored);
+    return { run: row.run, nodes };
+  }
+
+  /*
+   * save: WITH bumped AS (UPDATE runs SET <fields>, version = version + 1
+   *                       WHERE id = $id AND version = $expected RETURNING id),
+   *       written AS (INSERT INTO node_executions SELECT ... FROM bumped CROSS JOIN
+   *                   jsonb_array_elements($nodes) ON CONFLICT (run_id, node_id) DO UPDATE ...)
+   *       SELECT count(*) FROM bumped
+   * Inputs: the run's fields, the changed node executions (one jsonb parameter, possibly empty)
+   * and the version the caller loaded. Result: true if the stored version matched. Side effects:
+   * on a match, the run's fields, version + 1 and the node upserts; otherwise nothing (the
+   * nodes' SELECT reads from `bumped`, which is then empty). Two racing saves: the second UPDATE
+   * waits for the first's row lock, re-checks `version` and matches no row.
+   */
+  async save(request: RunSaveRequest): Promise<boolean> {
+    const { run } = request;
+    const [row] = await this.#session.rows<{ saved: number }>(sql`
+      WITH bumped AS (
+        UPDATE ${runs} SET
+          workflow = ${run.workflow}, project = ${run.project}, domain = ${run.domain},
+          spec = ${jsonParam(run.spec)}, inputs = ${jsonParam(run.inputs)}, options = ${jsonParam(run.options)},
+          status = ${run.status}, outputs = nullif(${jsonParam(run.outputs)}, 'null'::jsonb),
+          error = nullif(${jsonParam(run.error)}, 'null'::jsonb), version = version + 1,
+          created_at = ${run.createdAt.toISOString()}::timestamptz, updated_at = ${run.updatedAt.toISOString()}::timestamptz,
+          finished_at = ${run.finishedAt?.toISOString() ?? null}::timestamptz
+        WHERE id = ${run.id} AND version = ${request.expectedVersion}::int
+        RETURNING id
+      ),
+      written AS (
+        INSERT INTO ${nodeExecutions} (${nodeColumns})
+        SELECT ${nodeValues(sql`bumped.id`)}
+        FROM bumped CROSS JOIN jsonb_array_elements(${jsonParam(request.nodes.map(nodeDocument))}) AS n
+        ON CONFLICT (run_id, node_id) DO UPDATE SET
+          task = excluded.task, phase = excluded.phase, cache_status = excluded.cache_status,
+          cache_reason = excluded.cache_reason, cache_key = excluded.cache_key,
+          cache_key_parts = excluded.cache_key_parts, attempts = excluded.attempts, inputs = excluded.inputs,
+          output = excluded.output, error = excluded.error, started_at = excluded.started_at,
+          finished_at = excluded.finished_at
+        RETURNING 1
+      )
+      SELECT count(*)::int AS saved FROM bumped`);
+    return row?.saved === 1;
+  }
+
+  /*
+   * list: SELECT <all but spec, inputs, outputs> FROM runs WHERE <filter>
+   *       ORDER BY created_at DESC, id DESC LIMIT $limit
+   * Side effects: none.
+   */
+  async list(filter: RunListFilter = {}): Promise<RunSummary[]> {
+    const query = this.#session.db
+      .select(summaryColumns)
+      .from(runs)
+      .where(
+        and(
+          filter.workflow === undefined ? undefined : eq(runs.workflow, filter.workflow),
+          filter.status === undefined ? undefined : eq(runs.status, filter.status),
+        ),
+      )
+      .orderBy(desc(runs.createdAt), desc(sql`${runs.id} COLLATE "C"`));
+    return filter.limit === undefined ? await query : await query.limit(Math.max(0, filter.limit));
+  }
+}
+
+/** A node_executions row as `to_jsonb` renders it: column names, timestamps as ISO 8601 text. */
+interface StoredNode {
+  run_id: string;
+  node_id: string;
+  task: string;
+  phase: NodeExecution['phase'];
+  cache_status: NodeExecution['cacheStatus'];
+  cache_reason: string | null;
+  cache_key: string | null;
+  cache_key_parts: NodeExecution['cacheKeyParts'];
+  attempts: number;
+  inputs: NodeExecution['inputs'];
+  output: NodeExecution['output'];
+  error: NodeExecution['error'];
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+function fromStoredNode(stored: StoredNode): NodeExecution {
+  return {
+    runId: stored.run_id,
+    nodeId: stored.node_id,
+    task: stored.task,
+    phase: stored.phase,
+    cacheStatus: stored.cache_status,
+    cacheReason: stored.cache_reason,
+    cacheKey: stored.cache_key,
+    cacheKeyParts: stored.cache_key_parts,
+    attempts: stored.attempts,
+    inputs: stored.inputs,
+    output: stored.output,
+    error: stored.error,
+    startedAt: stored.started_at === null ? null : new Date(stored.started_at),
+    finishedAt: stored.finished_at === null ? null : new Date(stored.finished_at),
+  };
+}

@@ -1,0 +1,289 @@
+import type { NodeExecution, RunRecord, RunState, RunStore, WorkflowSpec } from '@memoflow/engine';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+
+/** What the contract needs from one implementation. */
+export interface RunStoreFixture {
+  runStore: RunStore;
+  /** Empties the store before each test (the contract reads `runStore` again afterwards, so a fixture may swap in a fresh instance). */
+  reset(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The RunStore contract (ports/run-store.ts). Every implementation runs it. */
+export function describeRunStoreContract(name: string, open: () => Promise<RunStoreFixture>): void {
+  describe(`RunStore contract: ${name}`, () => {
+    let fixture: RunStoreFixture;
+    let store: RunStore;
+
+    beforeAll(async () => {
+      fixture = await open();
+    });
+    afterAll(async () => {
+      await fixture?.close();
+    });
+    beforeEach(async () => {
+      await fixture.reset();
+      store = fixture.runStore;
+    });
+
+    it('creates a run at version 0 and loads every field back, with Dates and nested JSON', async () => {
+      const state = runState('run-1', ['n1', 'n2']);
+      state.run.version = 7; // ignored: a new run starts at 0
+      state.nodes['n2'] = fullNode('run-1', 'n2');
+      await store.create(state);
+      const loaded = await store.load('run-1');
+      expect(loaded).toEqual({ run: { ...state.run, version: 0 }, nodes: state.nodes });
+      expect(loaded?.run.createdAt).toBeInstanceOf(Date);
+      expect(loaded?.nodes['n2']?.startedAt).toBeInstanceOf(Date);
+      expect(loaded?.nodes['n2']?.startedAt?.getTime()).toBe(state.nodes['n2']?.startedAt?.getTime());
+      expect(loaded?.nodes['n2']?.output).toStrictEqual({ value: '123', hash: 'h' });
+    });
+
+    it('round-trips a finished run: outputs, error and finishedAt', async () => {
+      const state = runState('run-done', []);
+      state.run.status = 'failed';
+      state.run.outputs = { total: 4, text: 'true', nothing: null, list: [{ a: [] }] };
+      state.run.error = { name: 'MemoflowError', message: 'boom', code: 'RUN_FAILED', retryable: false, stack: 'at x' };
+      state.run.finishedAt = new Date('2030-01-01T00:00:09.999Z');
+      state.run.options = { overwriteCache: true, resumeFrom: { run: 'run-0', node: 'n1' } };
+      await store.create(state);
+      expect(await store.load('run-done')).toEqual({ run: { ...state.run, version: 0 }, nodes: {} });
+    });
+
+    it('loads nothing for an unknown run', async () => {
+      expect(await store.load('missing')).toBeUndefined();
+    });
+
+    it('refuses to create a run whose id exists, and keeps the stored one', async () => {
+      const state = runState('dup', ['n1']);
+      await store.create(state);
+      const again = runState('dup', ['other']);
+      again.run.workflow = 'another';
+      await expect(store.create(again)).rejects.toMatchObject({ code: 'CATALOG_ERROR' });
+      const loaded = await store.load('dup');
+      expect(loaded?.run.workflow).toBe('etl.main');
+      expect(Object.keys(loaded?.nodes ?? {})).toEqual(['n1']);
+    });
+
+    it('saves with the right version: writes the run and the given nodes, bumps the version', async () => {
+      const state = runState('run-s', ['n1', 'n2', 'n3']);
+      await store.create(state);
+      const run: RunRecord = { ...state.run, status: 'succeeded', outputs: { total: 4 }, updatedAt: new Date('2030-01-01T00:01:00.000Z'), finishedAt: new Date('2030-01-01T00:01:00.500Z') };
+      const n1 = fullNode('run-s', 'n1');
+      const n9 = { ...node('run-s', 'n9'), phase: 'dispatched' as const, attempts: 1 };
+      expect(await store.save({ run, nodes: [n1, n9], expectedVersion: 0 })).toBe(true);
+      const loaded = await store.load('run-s');
+      expect(loaded?.run).toEqual({ ...run, version: 1 });
+      expect(loaded?.nodes).toEqual({ n1, n2: state.nodes['n2'], n3: state.nodes['n3'], n9 });
+      // and again from version 1
+      const n2 = { ...node('run-s', 'n2'), phase: 'aborted' as const };
+      expect(await store.save({ run: { ...run, status: 'failed' }, nodes: [n2], expectedVersion: 1 })).toBe(true);
+      const reloaded = await store.load('run-s');
+      expect(reloaded?.run.version).toBe(2);
+      expect(reloaded?.run.status).toBe('failed');
+      expect(reloaded?.nodes['n2']?.phase).toBe('aborted');
+      expect(reloaded?.nodes['n1']).toEqual(n1);
+    });
+
+    it('saves with zero changed nodes', async () => {
+      await store.create(runState('run-z', ['n1']));
+      const loaded = await store.load('run-z');
+      if (loaded === undefined) throw new Error('not created');
+      expect(await store.save({ run: { ...loaded.run, status: 'succeeded' }, nodes: [], expectedVersion: 0 })).toBe(true);
+      const saved = await store.load('run-z');
+      expect(saved?.run.version).toBe(1);
+      expect(saved?.run.status).toBe('succeeded');
+      expect(saved?.nodes).toEqual(loaded.nodes);
+    });
+
+    it('with a stale version returns false and writes nothing', async () => {
+      const state = runState('run-stale', ['n1']);
+      await store.create(state);
+      expect(await store.save({ run: state.run, nodes: [], expectedVersion: 0 })).toBe(true);
+      const before = await store.load('run-stale');
+      const changed = { ...state.run, status: 'failed' as const, workflow: 'changed' };
+      expect(await store.save({ run: changed, nodes: [fullNode('run-stale', 'n1'), node('run-stale', 'new')], expectedVersion: 0 })).toBe(false);
+      expect(await store.save({ run: changed, nodes: [], expectedVersion: 5 })).toBe(false);
+      expect(await store.load('run-stale')).toEqual(before);
+    });
+
+    it('rejects a save holding a string jsonb cannot store, and writes nothing', async () => {
+      const state = runState('run-nul', ['n1']);
+      await store.create(state);
+      const bad = { ...node('run-nul', 'n1'), output: { value: 'nul \u0000' } };
+      await expect(store.save({ run: { ...state.run, status: 'failed' }, nodes: [bad], expectedVersion: 0 })).rejects.toThrow();
+      const loaded = await store.load('run-nul');
+      expect(loaded).toEqual({ run: { ...state.run, version: 0 }, nodes: state.nodes });
+      await expect(store.create(runState('run-nul-2', []))).resolves.toBeUndefined();
+      const badRun = runState('run-nul-3', ['n1']);
+      badRun.run.inputs['x'] = { value: 'lone \udc00' };
+      await expect(store.create(badRun)).rejects.toThrow();
+      expect(await store.load('run-nul-3')).toBeUndefined();
+    });
+
+    it('returns false when saving a run that does not exist', async () => {
+      const state = runState('ghost', ['n1']);
+      expect(await store.save({ run: state.run, nodes: [node('ghost', 'n1')], expectedVersion: 0 })).toBe(false);
+      expect(await store.load('ghost')).toBeUndefined();
+    });
+
+    it('lets exactly one of several racing saves with the same expected version win', async () => {
+      const state = runState('race', ['n1']);
+      await store.create(state);
+      const contenders = Array.from({ length: 8 }, (_, i) => ({
+        run: { ...state.run, workflow: `winner-${i}` },
+        nodes: [{ ...node('race', 'n1'), attempts: i + 1 }, node('race', `only-${i}`)],
+        expectedVersion: 0,
+      }));
+      const results = await Promise.all(contenders.map((request) => store.save(request)));
+      expect(results.filter(Boolean)).toHaveLength(1);
+      const winner = results.indexOf(true);
+      const loaded = await store.load('race');
+      expect(loaded?.run.version).toBe(1);
+      expect(loaded?.run.workflow).toBe(`winner-${winner}`);
+      expect(loaded?.nodes['n1']?.attempts).toBe(winner + 1);
+      expect(Object.keys(loaded?.nodes ?? {}).sort()).toEqual(['n1', `only-${winner}`]);
+    });
+
+    it('copies records in and out: callers cannot change what is stored', async () => {
+      const state = runState('run-copy', ['n1']);
+      await store.create(state);
+      state.run.inputs['rows'] = { value: 'mutated' };
+      const n1 = state.nodes['n1'];
+      if (n1 !== undefined) n1.attempts = 99;
+      state.run.createdAt.setTime(0);
+      const loaded = await store.load('run-copy');
+      expect(loaded?.run.inputs['rows']).toEqual({ value: [1, -2, 3] });
+      expect(loaded?.nodes['n1']?.attempts).toBe(0);
+      expect(loaded?.run.createdAt.getTime()).not.toBe(0);
+      loaded?.run.spec.nodes.pop();
+      expect((await store.load('run-copy'))?.run.spec.nodes).toHaveLength(1);
+    });
+
+    it('lists summaries newest first, filtered by workflow and status, with a limit', async () => {
+      const at = (s: number) => new Date(Date.UTC(2030, 0, 1, 0, 0, s));
+      const specs: [string, string, RunRecord['status'], Date][] = [
+        ['r-a', 'etl.main', 'running', at(1)],
+        ['r-b', 'etl.main', 'succeeded', at(3)],
+        ['r-c', 'etl.other', 'failed', at(2)],
+        ['r-d', 'etl.main', 'succeeded', at(3)],
+      ];
+      for (const [id, workflow, status, createdAt] of specs) {
+        const state = runState(id, ['n1']);
+        await store.create({ ...state, run: { ...state.run, workflow, status, createdAt } });
+      }
+      const all = await store.list();
+      expect(all.map((r) => r.id)).toEqual(['r-d', 'r-b', 'r-c', 'r-a']);
+      for (const summary of all) {
+        expect(summary).not.toHaveProperty('spec');
+        expect(summary).not.toHaveProperty('inputs');
+        expect(summary).not.toHaveProperty('outputs');
+      }
+      const { spec: _spec, inputs: _inputs, outputs: _outputs, ...summary } = runState('r-c', []).run;
+      expect(all[2]).toEqual({ ...summary, workflow: 'etl.other', status: 'failed', createdAt: at(2) });
+      expect((await store.list({ workflow: 'etl.main' })).map((r) => r.id)).toEqual(['r-d', 'r-b', 'r-a']);
+      expect((await store.list({ status: 'succeeded' })).map((r) => r.id)).toEqual(['r-d', 'r-b']);
+      expect((await store.list({ workflow: 'etl.main', status: 'running' })).map((r) => r.id)).toEqual(['r-a']);
+      expect((await store.list({ limit: 2 })).map((r) => r.id)).toEqual(['r-d', 'r-b']);
+      expect(await store.list({ workflow: 'none' })).toEqual([]);
+    });
+
+    it('creates, saves and loads a run of 1,000 nodes', async () => {
+      const ids = Array.from({ length: 1000 }, (_, i) => `node-${i}`);
+      const state = runState('big', ids);
+      await store.create(state);
+      const changed = ids.map((id) => ({ ...fullNode('big', id), output: { value: { id, payload: 'y'.repeat(100) } } }));
+      expect(await store.save({ run: state.run, nodes: changed, expectedVersion: 0 })).toBe(true);
+      const loaded = await store.load('big');
+      expect(Object.keys(loaded?.nodes ?? {})).toHaveLength(1000);
+      expect(loaded?.nodes['node-999']).toEqual(changed[999]);
+      expect(loaded?.run.version).toBe(1);
+    });
+  });
+}
+
+/** The store keeps the spec as opaque JSON; this one is only shaped like a real spec. */
+function spec(): WorkflowSpec {
+  return {
+    specVersion: 1,
+    name: 'etl.main',
+    inputs: { rows: { type: 'array', items: { type: 'number' } } },
+    hashedInputs: [],
+    nodes: [
+      {
+        kind: 'task',
+        id: 'n1',
+        task: 'etl.clean',
+        signature: { inputs: { rows: { type: 'array' } }, output: true, outputHashed: false },
+        cache: { enabled: true, version: '1', serialize: false, ignoreInputs: [], ttlMs: 1000 },
+        retries: 2,
+        timeoutMs: null,
+        inputs: { rows: { kind: 'input', name: 'rows' } },
+      },
+    ],
+    outputs: { total: { kind: 'output', node: 'n1', path: ['a', 'b'] } },
+  } as WorkflowSpec;
+}
+
+function runState(id: string, nodeIds: string[]): RunState {
+  const nodes: RunState['nodes'] = {};
+  for (const nodeId of nodeIds) nodes[nodeId] = node(id, nodeId);
+  return {
+    run: {
+      id,
+      workflow: 'etl.main',
+      project: 'demo',
+      domain: 'dev',
+      spec: spec(),
+      inputs: { rows: { value: [1, -2, 3] }, hashed: { value: 'big', hash: 'abc' } },
+      options: { overwriteCache: false },
+      status: 'running',
+      outputs: null,
+      error: null,
+      version: 0,
+      createdAt: new Date('2030-01-01T00:00:00.123Z'),
+      updatedAt: new Date('2030-01-01T00:00:00.456Z'),
+      finishedAt: null,
+    },
+    nodes,
+  };
+}
+
+function node(runId: string, nodeId: string): NodeExecution {
+  return {
+    runId,
+    nodeId,
+    task: 'etl.clean',
+    phase: 'pending',
+    cacheStatus: null,
+    cacheReason: null,
+    cacheKey: null,
+    cacheKeyParts: null,
+    attempts: 0,
+    inputs: null,
+    output: null,
+    error: null,
+    startedAt: null,
+    finishedAt: null,
+  };
+}
+
+/** A node execution with every field set. */
+function fullNode(runId: string, nodeId: string): NodeExecution {
+  return {
+    runId,
+    nodeId,
+    task: 'etl.clean',
+    phase: 'succeeded',
+    cacheStatus: 'SKIPPED',
+    cacheReason: 'upstream-reran',
+    cacheKey: `key-${nodeId}`,
+    cacheKeyParts: { format: 1, project: 'demo', domain: 'dev', task: 'etl.clean', signature: 's', version: '1', inputs: { rows: 'sha256:abc' } },
+    attempts: 2,
+    inputs: { rows: { value: [1, 2, { deep: null }] }, flag: { value: 'null' } },
+    output: { value: '123', hash: 'h' },
+    error: { name: 'Error', message: 'first attempt failed', retryable: true },
+    startedAt: new Date('2030-01-01T00:00:01.001Z'),
+    finishedAt: new Date('2030-01-01T00:00:02.002Z'),
+  };
+}

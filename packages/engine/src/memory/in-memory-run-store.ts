@@ -1,0 +1,122 @@
+import { MemoflowError } from '../errors.js';
+import type { RunListFilter, RunSaveRequest, RunStore, RunSummary } from '../ports/run-store.js';
+import type { NodeExecution, RunRecord, RunState } from '../state/run-state.js';
+import { compareText, copyDate, copyJson, FailurePlan } from './support.js';
+
+export type RunStoreMethod = 'create' | 'load' | 'save' | 'list';
+
+/**
+ * A RunStore in process memory with the semantics of PostgresRunStore (it passes the same contract
+ * suite): records are copied in and out, `save` is an all-or-nothing compare-and-set on `version`,
+ * listings are newest first (ties by id, descending).
+ *
+ * Test hook: `failNext(method, error)` makes the next call of `method` reject.
+ */
+export class InMemoryRunStore implements RunStore {
+  readonly #runs = new Map<string, { run: RunRecord; nodes: Map<string, NodeExecution> }>();
+  readonly #failures = new FailurePlan<RunStoreMethod>();
+
+  /** The next call of `method` rejects with `error` (queued per method). */
+  failNext(method: RunStoreMethod, error: Error = new Error(`simulated ${method} failure`)): void {
+    this.#failures.add(method, error);
+  }
+
+  async create(state: RunState): Promise<void> {
+    await Promise.resolve();
+    this.#failures.check('create');
+    if (this.#runs.has(state.run.id)) {
+      throw new MemoflowError('CATALOG_ERROR', `run '${state.run.id}' already exists`);
+    }
+    const nodes = new Map<string, NodeExecution>();
+    for (const node of Object.values(state.nodes)) nodes.set(node.nodeId, copyNode(node, state.run.id));
+    this.#runs.set(state.run.id, { run: copyRun(state.run, 0), nodes });
+  }
+
+  async load(runId: string): Promise<RunState | undefined> {
+    await Promise.resolve();
+    this.#failures.check('load');
+    const stored = this.#runs.get(runId);
+    if (stored === undefined) return undefined;
+    const nodes: RunState['nodes'] = {};
+    for (const node of stored.nodes.values()) nodes[node.nodeId] = copyNode(node, runId);
+    return { run: copyRun(stored.run, stored.run.version), nodes };
+  }
+
+  async save(request: RunSaveRequest): Promise<boolean> {
+    await Promise.resolve();
+    this.#failures.check('save');
+    const stored = this.#runs.get(request.run.id);
+    if (stored === undefined || stored.run.version !== request.expectedVersion) return false;
+    // Copy everything before touching the stored state: all or nothing.
+    const run = copyRun(request.run, request.expectedVersion + 1);
+    const nodes = request.nodes.map((node) => copyNode(node, run.id));
+    stored.run = run;
+    for (const node of nodes) stored.nodes.set(node.nodeId, node);
+    return true;
+  }
+
+  async list(filter: RunListFilter = {}): Promise<RunSummary[]> {
+    await Promise.resolve();
+    this.#failures.check('list');
+    const matching = [...this.#runs.values()]
+      .map(({ run }) => run)
+      .filter((run) => (filter.workflow === undefined || run.workflow === filter.workflow) && (filter.status === undefined || run.status === filter.status))
+      .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || compareText(b.id, a.id))
+      .map(summarize);
+    return filter.limit === undefined ? matching : matching.slice(0, Math.max(0, filter.limit));
+  }
+}
+
+function copyRun(run: RunRecord, version: number): RunRecord {
+  return {
+    id: run.id,
+    workflow: run.workflow,
+    project: run.project,
+    domain: run.domain,
+    spec: copyJson(run.spec),
+    inputs: copyJson(run.inputs),
+    options: copyJson(run.options),
+    status: run.status,
+    outputs: copyJson(run.outputs),
+    error: copyJson(run.error),
+    version,
+    createdAt: copyDate(run.createdAt),
+    updatedAt: copyDate(run.updatedAt),
+    finishedAt: copyDate(run.finishedAt),
+  };
+}
+
+function copyNode(node: NodeExecution, runId: string): NodeExecution {
+  return {
+    runId,
+    nodeId: node.nodeId,
+    task: node.task,
+    phase: node.phase,
+    cacheStatus: node.cacheStatus,
+    cacheReason: node.cacheReason,
+    cacheKey: node.cacheKey,
+    cacheKeyParts: copyJson(node.cacheKeyParts),
+    attempts: node.attempts,
+    inputs: copyJson(node.inputs),
+    output: copyJson(node.output),
+    error: copyJson(node.error),
+    startedAt: copyDate(node.startedAt),
+    finishedAt: copyDate(node.finishedAt),
+  };
+}
+
+function summarize(run: RunRecord): RunSummary {
+  return {
+    id: run.id,
+    workflow: run.workflow,
+    project: run.project,
+    domain: run.domain,
+    options: copyJson(run.options),
+    status: run.status,
+    error: copyJson(run.error),
+    version: run.version,
+    createdAt: copyDate(run.createdAt),
+    updatedAt: copyDate(run.updatedAt),
+    finishedAt: copyDate(run.finishedAt),
+  };
+}

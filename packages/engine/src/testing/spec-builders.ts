@@ -1,0 +1,69 @@
+/**
+ * Hand-built WorkflowSpecs for the engine's unit tests (excluded from the build by
+ * tsconfig.build.json). The SDK produces specs in real use; these builders let a test state the
+ * DAG it needs in a few lines without depending on the SDK.
+ */
+import type { Json } from '../json.js';
+import {
+  DEFAULT_CACHE_TTL_MS,
+  WORKFLOW_SPEC_VERSION,
+  type Binding,
+  type CacheSettings,
+  type JsonSchema,
+  type TaskNodeSpec,
+  type WorkflowSpec,
+} from '../spec/workflow-spec.js';
+
+export interface TaskNodeOptions {
+  /** `null`: caching off (DISABLED). A partial object overrides the defaults (enabled, version '1', 28 days). */
+  cache?: Partial<CacheSettings> | null;
+  retries?: number;
+  /** The output type declares `hashWith`. */
+  outputHashed?: boolean;
+  /** Input schemas by name; inputs not listed accept anything (`true`). */
+  inputSchemas?: { [name: string]: JsonSchema };
+  output?: JsonSchema;
+  timeoutMs?: number | null;
+}
+
+export function cacheSettings(overrides: Partial<CacheSettings> = {}): CacheSettings {
+  return { enabled: true, version: '1', serialize: false, ignoreInputs: [], ttlMs: DEFAULT_CACHE_TTL_MS, ...overrides };
+}
+
+/** A task node whose signature has exactly the bound inputs (schemas `true` unless given). */
+export function taskNode(id: string, task: string, inputs: { [name: string]: Binding }, options: TaskNodeOptions = {}): TaskNodeSpec {
+  const signatureInputs: { [name: string]: JsonSchema } = {};
+  for (const name of Object.keys(inputs)) signatureInputs[name] = options.inputSchemas?.[name] ?? true;
+  for (const [name, schema] of Object.entries(options.inputSchemas ?? {})) signatureInputs[name] = schema;
+  return {
+    kind: 'task',
+    id,
+    task,
+    signature: { inputs: signatureInputs, output: options.output ?? true, outputHashed: options.outputHashed ?? false },
+    cache: options.cache === null ? null : cacheSettings(options.cache ?? {}),
+    retries: options.retries ?? 0,
+    timeoutMs: options.timeoutMs ?? null,
+    inputs,
+  };
+}
+
+export function workflowSpec(
+  name: string,
+  nodes: TaskNodeSpec[],
+  options: { inputs?: { [name: string]: JsonSchema }; outputs?: { [name: string]: Binding }; hashedInputs?: string[] } = {},
+): WorkflowSpec {
+  return {
+    specVersion: WORKFLOW_SPEC_VERSION,
+    name,
+    inputs: options.inputs ?? {},
+    hashedInputs: options.hashedInputs ?? [],
+    nodes,
+    outputs: options.outputs ?? {},
+  };
+}
+
+export const lit = (value: Json, hash?: string): Binding => (hash === undefined ? { kind: 'literal', value } : { kind: 'literal', value, hash });
+export const ref = (node: string, ...path: string[]): Binding => (path.length === 0 ? { kind: 'output', node } : { kind: 'output', node, path });
+export const wfInput = (name: string, ...path: string[]): Binding => (path.length === 0 ? { kind: 'input', name } : { kind: 'input', name, path });
+export const arr = (...items: Binding[]): Binding => ({ kind: 'array', items });
+export const obj = (fields: { [name: string]: Binding }): Binding => ({ kind: 'object', fields });

@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import type { EngineEvent } from '@memoflow/engine';
+import { eventFields, formatEvent } from './event-log.js';
+
+const hit: EngineEvent = {
+  type: 'node:cache-hit',
+  level: 'info',
+  runId: 'r123',
+  workflow: 'etl.main',
+  nodeId: 'clean',
+  task: 'etl.clean',
+  attempt: 0,
+  cacheStatus: 'HIT',
+  cacheReason: 'from run r1',
+  cacheKey: 'a'.repeat(64),
+  durationMs: 3,
+};
+
+describe('node log lines', () => {
+  it('carry run id, node id, task, status, short key and duration', () => {
+    const line = formatEvent(hit);
+    for (const part of ['r123', 'clean', 'etl.clean', 'HIT', 'aaaaaaaaaa', '3 ms']) expect(line).toContain(part);
+    expect(line).not.toContain('a'.repeat(11));
+  });
+
+  it('show the skip reason with SKIPPED', () => {
+    expect(formatEvent({ ...hit, type: 'node:started', cacheStatus: 'SKIPPED', cacheReason: 'upstream-reran' })).toContain('SKIPPED(upstream-reran)');
+  });
+
+  it('have the same fields in JSON', () => {
+    expect(eventFields(hit)).toEqual({
+      event: 'node:cache-hit',
+      runId: 'r123',
+      workflow: 'etl.main',
+      nodeId: 'clean',
+      task: 'etl.clean',
+      attempt: 0,
+      cacheStatus: 'HIT',
+      cacheReason: 'from run r1',
+      cacheKey: 'aaaaaaaaaa',
+      durationMs: 3,
+    });
+  });
+});

@@ -1,0 +1,205 @@
+import { systemClock, toErrorInfo } from '@memoflow/engine';
+import type { AttemptResultHandler, Clock, TaskAttempt, TaskDispatcher } from '@memoflow/engine';
+import { Queue, UnrecoverableError, Worker } from 'bullmq';
+import type { Job, JobsOptions } from 'bullmq';
+import { pino } from 'pino';
+import { WorkerError } from '../errors.js';
+import type { WorkerLogger } from '../logger.js';
+import { NoWorkerWatchdog } from './no-worker-watchdog.js';
+import { assertJobId, DEFAULT_PREFIX, RESULTS_QUEUE, taskQueueName } from './queue-names.js';
+import { toRedisOptions } from './redis-connection.js';
+import type { RedisConnection } from './redis-connection.js';
+import { DEFAULT_RETENTION_MS, publishResult, RESULT_BACKOFF, resultBackoffMs } from './results-queue.js';
+import { decodeResult } from './wire-format.js';
+
+export interface BullMqTaskDispatcherOptions {
+  connection: RedisConnection;
+  /** BullMQ key prefix; controllers and pools must agree on it. Default `memoflow`. */
+  prefix?: string;
+  /**
+   * An attempt whose task queue has had no worker for this long is withdrawn and reported as a
+   * failed, non-retryable result with code NO_WORKER_FOR_TASK. `null` disables. Default 60 s.
+   */
+  noWorkerGraceMs?: number | null;
+  /** How often the no-worker check runs while attempts are open. Default min(5 s, grace). */
+  noWorkerCheckIntervalMs?: number;
+  /** Results handled at once by this dispatcher. Default 1 (the handler is never re-entered). */
+  resultConcurrency?: number;
+  /** See DEFAULT_RETENTION_MS. */
+  retentionMs?: number;
+  logger?: WorkerLogger;
+  clock?: Clock;
+}
+
+export const DEFAULT_NO_WORKER_GRACE_MS = 60_000;
+
+/**
+ * The distributed mode's TaskDispatcher.
+ *
+ * - One job per attempt on the task's own queue (`task.<name>`), job id = attempt id, so a
+ *   re-dispatch while the job exists (retention window included) is a no-op.
+ * - Results come back on one `results` queue shared by every controller of the prefix. The
+ *   handler is awaited inside the result job, so the job completes only once the controller has
+ *   recorded it; if the handler throws or the controller dies, the result stays in Redis and is
+ *   retried or picked up by the next controller. Handlers must therefore be idempotent (a result
+ *   can be delivered twice if a controller dies after recording it but before acking).
+ * - No worker for a task: see NoWorkerWatchdog; `workerCount(task)` lets a caller ask directly.
+ * - `close()` stops consuming (the result being handled finishes first) and closes connections.
+ *   Attempts in flight are the workers' business; their results wait in the queue.
+ */
+export class BullMqTaskDispatcher implements TaskDispatcher {
+  readonly prefix: string;
+  private readonly connection: ReturnType<typeof toRedisOptions>;
+  private readonly logger: WorkerLogger;
+  private readonly clock: Clock;
+  private readonly retentionMs: number;
+  private readonly resultConcurrency: number;
+  private readonly queues = new Map<string, Queue>();
+  private readonly results: Queue;
+  private readonly watchdog: NoWorkerWatchdog | null;
+  private resultWorker: Worker | null = null;
+  private closed = false;
+
+  constructor(options: BullMqTaskDispatcherOptions) {
+    this.prefix = options.prefix ?? DEFAULT_PREFIX;
+    this.connection = toRedisOptions(options.connection, `${this.prefix}.memoflow-dispatcher`);
+    this.logger = options.logger ?? pino({ name: 'memoflow-dispatcher' });
+    this.clock = options.clock ?? systemClock;
+    this.retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
+    this.resultConcurrency = options.resultConcurrency ?? 1;
+    if (!Number.isInteger(this.resultConcurrency) || this.resultConcurrency < 1) {
+      throw new WorkerError('INVALID_OPTION', `resultConcurrency must be a positive integer, got ${String(this.resultConcurrency)}`);
+    }
+    this.results = this.queue(RESULTS_QUEUE);
+    const graceMs = options.noWorkerGraceMs === undefined ? DEFAULT_NO_WORKER_GRACE_MS : options.noWorkerGraceMs;
+    this.watchdog =
+      graceMs === null
+        ? null
+        : new NoWorkerWatchdog({
+            graceMs,
+            intervalMs: options.noWorkerCheckIntervalMs ?? Math.min(5_000, graceMs),
+            logger: this.logger,
+            probe: {
+              countWorkers: (task) => this.workerCount(task),
+              isFinished: async (attempt) => {
+                const state = await this.taskQueue(attempt.task).getJobState(attempt.id);
+                return state === 'completed' || state === 'failed' || state === 'unknown';
+              },
+              reportUnserved: (attempt, unservedForMs) => this.reportUnserved(attempt, unservedForMs),
+            },
+          });
+  }
+
+  async dispatch(attempts: readonly TaskAttempt[]): Promise<void> {
+    if (this.closed) throw new WorkerError('DISPATCHER_CLOSED', 'dispatch() called on a closed BullMqTaskDispatcher');
+    const byTask = new Map<string, TaskAttempt[]>();
+    for (const attempt of attempts) {
+      assertJobId(attempt.id);
+      const list = byTask.get(attempt.task) ?? [];
+      list.push(attempt);
+      byTask.set(attempt.task, list);
+    }
+    const age = Math.ceil(this.retentionMs / 1000);
+    const opts = (attempt: TaskAttempt): JobsOptions => ({
+      jobId: attempt.id,
+      // Retries only re-publish a result that could not be written; task failures are results.
+      attempts: 3,
+      backoff: { type: 'exponential', delay: 1_000 },
+      removeOnComplete: { age },
+      removeOnFail: { age },
+    });
+    await Promise.all(
+      [...byTask].map(([task, list]) =>
+        this.taskQueue(task).addBulk(list.map((attempt) => ({ name: task, data: attempt, opts: opts(attempt) }))),
+      ),
+    );
+    for (const attempt of attempts) this.watchdog?.track(attempt);
+  }
+
+  onResult(handler: AttemptResultHandler): void {
+    if (this.closed) throw new WorkerError('DISPATCHER_CLOSED', 'onResult() called on a closed BullMqTaskDispatcher');
+    if (this.resultWorker !== null) throw new WorkerError('HANDLER_ALREADY_SET', 'onResult() may be called once per dispatcher');
+    const worker = new Worker(
+      RESULTS_QUEUE,
+      async (job: Job) => {
+        let result;
+        try {
+          result = decodeResult(job.data);
+        } catch (error) {
+          this.logger.error({ err: error, jobId: job.id }, 'result:malformed');
+          throw new UnrecoverableError(`malformed result job '${String(job.id)}': ${(error as Error).message}`);
+        }
+        await handler(result); // a throw fails this try; the job is retried with backoff
+        this.watchdog?.forget(result.attemptId);
+      },
+      {
+        connection: this.connection,
+        prefix: this.prefix,
+        concurrency: this.resultConcurrency,
+        settings: { backoffStrategy: (attemptsMade: number) => resultBackoffMs(attemptsMade) },
+      },
+    );
+    worker.on('error', (err) => this.logger.error({ err }, 'redis:error'));
+    worker.on('failed', (job, err) => {
+      this.logger.error({ err, attemptId: job?.id, attemptsMade: job?.attemptsMade }, 'result:handler-failed');
+    });
+    this.resultWorker = worker;
+  }
+
+  /** Workers connected to the task's queue now (0 means no pool registers the task). */
+  async workerCount(task: string): Promise<number> {
+    return this.taskQueue(task).getWorkersCount();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.watchdog?.stop();
+    await this.resultWorker?.close();
+    await Promise.allSettled([...this.queues.values()].map((q) => q.close()));
+  }
+
+  private taskQueue(task: string): Queue {
+    return this.queue(taskQueueName(task));
+  }
+
+  private queue(name: string): Queue {
+    let queue = this.queues.get(name);
+    if (queue === undefined) {
+      queue = new Queue(name, { connection: this.connection, prefix: this.prefix });
+      queue.on('error', (err) => this.logger.error({ err, queue: name }, 'redis:error'));
+      this.queues.set(name, queue);
+    }
+    return queue;
+  }
+
+  private async reportUnserved(attempt: TaskAttempt, unservedForMs: number): Promise<'reported' | 'gone' | 'busy'> {
+    const queue = this.taskQueue(attempt.task);
+    const state = await queue.getJobState(attempt.id);
+    if (state === 'completed' || state === 'failed' || state === 'unknown') return 'gone';
+    if (state === 'active') return 'busy';
+    // remove() refuses a locked job, so a worker that grabbed it just now keeps it.
+    if ((await queue.remove(attempt.id)) !== 1) return 'busy';
+    const error = new WorkerError(
+      'NO_WORKER_FOR_TASK',
+      `no worker serves task '${attempt.task}': queue '${queue.name}' (prefix '${this.prefix}') has had no worker ` +
+        `for ${Math.round(unservedForMs / 1000)} s; start a worker pool that registers '${attempt.task}'`,
+    );
+    const now = this.clock.now();
+    await publishResult(
+      this.results,
+      {
+        attemptId: attempt.id,
+        runId: attempt.runId,
+        nodeId: attempt.nodeId,
+        attempt: attempt.attempt,
+        startedAt: now,
+        finishedAt: now,
+        ok: false,
+        error: toErrorInfo(error),
+      },
+      this.retentionMs,
+    );
+    return 'reported';
+  }
+}

@@ -1,0 +1,38 @@
+import type { RedisOptions } from 'ioredis';
+
+/** Where Redis is: a `redis://` / `rediss://` URL or ioredis options. */
+export type RedisConnection = string | RedisOptions;
+
+/**
+ * ioredis options for BullMQ from a URL or options, named so `CLIENT LIST` shows which memoflow
+ * component (and which prefix) owns a connection; tests use the name to detect leaked clients.
+ * BullMQ creates (and closes) its own clients from options, and names a worker's blocking client
+ * itself (that name is what `Queue.getWorkers()` matches), so this name never hides a worker.
+ */
+export function toRedisOptions(connection: RedisConnection, connectionName: string): RedisOptions {
+  const options = typeof connection === 'string' ? parseRedisUrl(connection) : { ...connection };
+  return { connectionName, ...options };
+}
+
+export function parseRedisUrl(url: string): RedisOptions {
+  const parsed = new URL(url);
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+    throw new Error(`not a Redis URL (expected redis:// or rediss://): ${redact(parsed)}`);
+  }
+  const options: RedisOptions = {
+    host: parsed.hostname || '127.0.0.1',
+    port: parsed.port === '' ? 6379 : Number(parsed.port),
+  };
+  if (parsed.username !== '') options.username = decodeURIComponent(parsed.username);
+  if (parsed.password !== '') options.password = decodeURIComponent(parsed.password);
+  const db = parsed.pathname.replace(/^\//, '');
+  if (db !== '') options.db = Number(db);
+  if (parsed.protocol === 'rediss:') options.tls = {};
+  return options;
+}
+
+function redact(url: URL): string {
+  const copy = new URL(url.href);
+  if (copy.password !== '') copy.password = '***';
+  return copy.href;
+}

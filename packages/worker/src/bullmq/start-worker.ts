@@ -1,0 +1,202 @@
+import { hostname } from 'node:os';
+import { systemClock, toErrorInfo } from '@memoflow/engine';
+import type { AttemptResult, Clock, TaskImplementation, TaskRegistry } from '@memoflow/engine';
+import { Queue, Worker } from 'bullmq';
+import type { Job } from 'bullmq';
+import { pino } from 'pino';
+import { Semaphore } from '../concurrency/semaphore.js';
+import { WorkerError } from '../errors.js';
+import type { WorkerLogger } from '../logger.js';
+import { toTaskRegistry } from '../task-registry.js';
+import { attemptLogFields, createAttemptProcessor } from './attempt-processor.js';
+import { DEFAULT_PREFIX, RESULTS_QUEUE, taskQueueName } from './queue-names.js';
+import { toRedisOptions } from './redis-connection.js';
+import type { RedisConnection } from './redis-connection.js';
+import { DEFAULT_RETENTION_MS, publishResult } from './results-queue.js';
+import { decodeAttempt } from './wire-format.js';
+
+export interface StartWorkerOptions {
+  /** The tasks this pool runs, by name; it listens on exactly their queues. */
+  tasks: readonly TaskImplementation[] | TaskRegistry;
+  /** `redis://...`; or give `connection`. */
+  redisUrl?: string;
+  connection?: RedisConnection;
+  /** BullMQ key prefix; controllers and pools must agree on it. Default `memoflow`. */
+  prefix?: string;
+  /** Attempts running at once across all the pool's tasks. Default 8. */
+  concurrency?: number;
+  /** Default: pino at `info` to stdout. */
+  logger?: WorkerLogger;
+  clock?: Clock;
+  /** Shown by `Queue.getWorkers()` and in logs. Default `<host>-<pid>`. */
+  name?: string;
+  /** A job's lock lives this long unless renewed (renewed every half of it). Default 30 s. */
+  lockDurationMs?: number;
+  /** How often a pool looks for stalled jobs (lock expired: their worker died). Default 30 s. */
+  stalledIntervalMs?: number;
+  /** Stalls an attempt survives before it is failed with TASK_STALLED. Default 1 (BullMQ's). */
+  maxStalledCount?: number;
+  /** See DEFAULT_RETENTION_MS. */
+  retentionMs?: number;
+}
+
+/** A running pool. `close()` drains: running attempts finish and publish their results. */
+export interface WorkerPool {
+  readonly name: string;
+  readonly prefix: string;
+  readonly tasks: readonly string[];
+  close(): Promise<void>;
+}
+
+export const DEFAULT_POOL_CONCURRENCY = 8;
+
+/**
+ * Starts a worker pool: one BullMQ Worker per registered task (each task has its own queue, see
+ * queue-names.ts), all sharing one semaphore of `concurrency` slots. Resolves once every worker
+ * is connected, so `Queue.getWorkers()` sees the pool as soon as this returns.
+ *
+ * Trade-off of per-task queues with a shared bound: each BullMQ Worker may claim up to
+ * `concurrency` jobs, so a busy pool can hold claimed jobs waiting for a slot (their locks are
+ * renewed; if the pool dies they stall and are recovered). A drain hands those back to the queue.
+ */
+export async function startWorker(options: StartWorkerOptions): Promise<WorkerPool> {
+  const registry = toTaskRegistry(options.tasks);
+  if (registry.size === 0) throw new WorkerError('INVALID_OPTION', 'startWorker needs at least one task');
+  const concurrency = options.concurrency ?? DEFAULT_POOL_CONCURRENCY;
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new WorkerError('INVALID_OPTION', `concurrency must be a positive integer, got ${String(concurrency)}`);
+  }
+  const where = options.connection ?? options.redisUrl;
+  if (where === undefined) throw new WorkerError('INVALID_OPTION', 'startWorker needs `redisUrl` or `connection`');
+  const prefix = options.prefix ?? DEFAULT_PREFIX;
+  const name = options.name ?? `${hostname()}-${process.pid}`;
+  const retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
+  const logger = (options.logger ?? pino({ name: 'memoflow-worker' })).child({ pool: name });
+  const connection = toRedisOptions(where, `${prefix}.memoflow-worker`);
+
+  const results = new Queue(RESULTS_QUEUE, { connection, prefix });
+  results.on('error', (err) => logger.error({ err }, 'redis:error'));
+  const slots = new Semaphore(concurrency);
+  const processor = createAttemptProcessor({
+    registry,
+    clock: options.clock ?? systemClock,
+    slots,
+    results,
+    retentionMs,
+    logger,
+  });
+  const pool = new BullMqWorkerPool(name, prefix, [...registry.keys()], slots, results, retentionMs, logger);
+  try {
+    for (const task of registry.keys()) {
+      const worker = new Worker(taskQueueName(task), processor, {
+        connection,
+        prefix,
+        name,
+        concurrency,
+        lockDuration: options.lockDurationMs ?? 30_000,
+        stalledInterval: options.stalledIntervalMs ?? 30_000,
+        maxStalledCount: options.maxStalledCount ?? 1,
+      });
+      pool.adopt(worker);
+    }
+    await pool.ready();
+  } catch (error) {
+    await pool.close();
+    throw error;
+  }
+  logger.info({ prefix, tasks: pool.tasks, concurrency }, 'pool:started');
+  return pool;
+}
+
+class BullMqWorkerPool implements WorkerPool {
+  private readonly workers: Worker[] = [];
+  /** Results published from event listeners (not from processors), awaited by close(). */
+  private readonly background = new Set<Promise<void>>();
+  private closing: Promise<void> | null = null;
+
+  constructor(
+    readonly name: string,
+    readonly prefix: string,
+    readonly tasks: readonly string[],
+    private readonly slots: Semaphore,
+    private readonly results: Queue,
+    private readonly retentionMs: number,
+    private readonly logger: WorkerLogger,
+  ) {}
+
+  adopt(worker: Worker): void {
+    this.workers.push(worker);
+    // An 'error' event with no listener would crash the process (EventEmitter semantics).
+    worker.on('error', (err) => this.logger.error({ err, queue: worker.name }, 'redis:error'));
+    worker.on('stalled', (jobId) => this.logger.warn({ jobId, queue: worker.name }, 'attempt:stalled'));
+    worker.on('failed', (job, err) => {
+      if (job !== undefined) this.track(this.reportFailedJob(job, err));
+    });
+  }
+
+  async ready(): Promise<void> {
+    await Promise.all([this.results.waitUntilReady(), ...this.workers.map((w) => w.waitUntilReady())]);
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.drain();
+    return this.closing;
+  }
+
+  private async drain(): Promise<void> {
+    this.logger.info({}, 'pool:draining');
+    const stopping = Promise.allSettled(this.workers.map((w) => w.close()));
+    this.slots.close(); // claimed jobs still waiting for a slot go back to the queue
+    await stopping;
+    while (this.background.size > 0) await Promise.allSettled([...this.background]);
+    await this.results.close();
+    this.logger.info({}, 'pool:closed');
+  }
+
+  private track(promise: Promise<void>): void {
+    this.background.add(promise);
+    void promise.finally(() => this.background.delete(promise)).catch(() => undefined);
+  }
+
+  /**
+   * A task job fails only when BullMQ gives up on it: it stalled more than `maxStalledCount`
+   * times (its workers keep dying) or its result could not be published after the job's
+   * retries. Either way no result exists, so one is published here, or the node would wait
+   * forever. Intermediate failures (the job will be retried) are left alone.
+   */
+  private async reportFailedJob(job: Job, err: Error): Promise<void> {
+    const final = err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
+    if (!final) return;
+    let attempt;
+    try {
+      attempt = decodeAttempt(job.data);
+    } catch {
+      return; // malformed: already logged by the processor, and there is no attempt to report on
+    }
+    const stalled = /stalled/i.test(err.message);
+    const error = new WorkerError(
+      stalled ? 'TASK_STALLED' : 'TRANSPORT_ERROR',
+      stalled
+        ? `task '${attempt.task}' (attempt ${attempt.id}) was abandoned by its worker more than the stalled limit allows (a worker crashed or was killed while running it)`
+        : `task '${attempt.task}' (attempt ${attempt.id}) could not be completed by the worker: ${err.message}`,
+      { retryable: true, cause: err },
+    );
+    const now = new Date();
+    const result: AttemptResult = {
+      attemptId: attempt.id,
+      runId: attempt.runId,
+      nodeId: attempt.nodeId,
+      attempt: attempt.attempt,
+      startedAt: now,
+      finishedAt: now,
+      ok: false,
+      error: toErrorInfo(error),
+    };
+    try {
+      await publishResult(this.results, result, this.retentionMs);
+      this.logger.error({ ...attemptLogFields(attempt), code: error.code }, 'attempt:abandoned');
+    } catch (publishError) {
+      this.logger.error({ ...attemptLogFields(attempt), err: publishError }, 'attempt:abandoned-unreported');
+    }
+  }
+}

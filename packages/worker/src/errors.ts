@@ -1,0 +1,46 @@
+/**
+ * The worker package's errors. String codes, a `retryable` flag and the original `cause`, like
+ * the engine's MemoflowError. Failures that reach the engine do so as `ErrorInfo`, built by the
+ * engine's `toErrorInfo` (the one classifier); `nonRetryable` mirrors `retryable` so that
+ * classifier reads a WorkerError correctly without knowing this class.
+ */
+export type WorkerErrorCode =
+  /** No task with that name is registered with the worker that received the attempt. */
+  | 'UNKNOWN_TASK'
+  /** The attempt ran longer than its `timeoutMs`. Retryable. */
+  | 'TASK_TIMEOUT'
+  /** No worker has served the task's queue for the dispatcher's grace period. */
+  | 'NO_WORKER_FOR_TASK'
+  /** The attempt's job stalled (its worker died) more often than the stalled limit allows. */
+  | 'TASK_STALLED'
+  /** The worker could not finish the attempt's job (its result could not be published). */
+  | 'TRANSPORT_ERROR'
+  /** The task returned something that is not a TaskOutcome with a JSON output. */
+  | 'INVALID_TASK_OUTCOME'
+  /** `dispatch` or `onResult` on a closed dispatcher, a second `onResult`, a bad option. */
+  | 'DISPATCHER_CLOSED'
+  | 'HANDLER_ALREADY_SET'
+  /** A worker pool is draining: an attempt claimed but not started is handed back to its queue. */
+  | 'POOL_CLOSING'
+  | 'INVALID_OPTION'
+  | 'DUPLICATE_TASK_NAME';
+
+export interface WorkerErrorOptions {
+  retryable?: boolean;
+  cause?: unknown;
+}
+
+export class WorkerError extends Error {
+  readonly code: WorkerErrorCode;
+  readonly retryable: boolean;
+  /** Read by `toErrorInfo` (it recognises the marker, not the class). */
+  readonly nonRetryable: boolean;
+
+  constructor(code: WorkerErrorCode, message: string, options: WorkerErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'WorkerError';
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+    this.nonRetryable = !this.retryable;
+  }
+}

@@ -1,0 +1,153 @@
+import type { AttemptResult } from '@memoflow/engine';
+import { describe, expect, it } from 'vitest';
+import { toTaskRegistry } from '../task-registry.js';
+import { deferred, makeAttempt, recordingLogger, taskOf, waitFor } from '../testing/fixtures.js';
+import type { Deferred } from '../testing/fixtures.js';
+import { describeTaskDispatcherContract } from '../testing/task-dispatcher-contract.js';
+import { InProcessTaskDispatcher } from './in-process-task-dispatcher.js';
+
+describeTaskDispatcherContract('InProcessTaskDispatcher', async (tasks) => {
+  const dispatcher = new InProcessTaskDispatcher({ tasks: toTaskRegistry(tasks), logger: recordingLogger() });
+  return { dispatcher, cleanup: () => dispatcher.close() };
+});
+
+/** A task whose every run waits on its own gate, so a test controls when each finishes. */
+function gatedTask() {
+  const gates: Deferred<void>[] = [];
+  let active = 0;
+  let maxActive = 0;
+  const started: string[] = [];
+  const task = taskOf('gated', async ({ label }) => {
+    const gate = deferred();
+    gates.push(gate);
+    started.push(label as string);
+    active += 1;
+    maxActive = Math.max(maxActive, active);
+    await gate.promise;
+    active -= 1;
+    return label as string;
+  });
+  return { task, gates, started, stats: () => ({ active, maxActive }) };
+}
+
+describe('InProcessTaskDispatcher', () => {
+  it('runs at most `concurrency` attempts at once, in FIFO order', async () => {
+    const gated = gatedTask();
+    const dispatcher = new InProcessTaskDispatcher({ tasks: toTaskRegistry([gated.task]), concurrency: 2 });
+    const results: AttemptResult[] = [];
+    dispatcher.onResult(async (r) => void results.push(r));
+    const attempts = ['a', 'b', 'c', 'd', 'e'].map((label) => makeAttempt({ task: 'gated', inputs: { label } }));
+    await dispatcher.dispatch(attempts);
+
+    await waitFor(() => gated.started.length === 2);
+    expect(dispatcher.runningCount).toBe(2);
+    expect(dispatcher.queuedCount).toBe(3);
+    for (let released = 0; released < 5; released += 1) {
+      gated.gates[released]?.resolve();
+      await waitFor(() => results.length === released + 1);
+      await waitFor(() => gated.started.length === Math.min(5, released + 3));
+    }
+    expect(gated.started).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(gated.stats().maxActive).toBe(2);
+    await dispatcher.close();
+  });
+
+  it('defaults to a concurrency of 8 and rejects a bad one', async () => {
+    const gated = gatedTask();
+    const dispatcher = new InProcessTaskDispatcher({ tasks: toTaskRegistry([gated.task]), logger: recordingLogger() });
+    await dispatcher.dispatch(Array.from({ length: 10 }, (_, i) => makeAttempt({ task: 'gated', inputs: { label: `${i}` } })));
+    await waitFor(() => gated.started.length === 8);
+    expect(dispatcher.queuedCount).toBe(2);
+    for (let i = 0; i < 10; i += 1) {
+      await waitFor(() => gated.gates.length > i);
+      gated.gates[i]?.resolve();
+    }
+    await dispatcher.close();
+    expect(() => new InProcessTaskDispatcher({ tasks: new Map(), concurrency: 0 })).toThrow(/positive integer/);
+  });
+
+  it('buffers results until a handler is registered, and delivers them one at a time', async () => {
+    const dispatcher = new InProcessTaskDispatcher({ tasks: toTaskRegistry([taskOf('id', ({ v }) => v ?? null)]) });
+    await dispatcher.dispatch([1, 2, 3].map((v) => makeAttempt({ task: 'id', inputs: { v } })));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    let inHandler = 0;
+    let overlap = false;
+    const outputs: unknown[] = [];
+    dispatcher.onResult(async (result) => {
+      inHandler += 1;
+      if (inHandler > 1) overlap = true;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      if (result.ok) outputs.push(result.output);
+      inHandler -= 1;
+    });
+    await waitFor(() => outputs.length === 3);
+    expect(outputs).toEqual([1, 2, 3]);
+    expect(overlap).toBe(false);
+    expect(() => dispatcher.onResult(async () => undefined)).toThrow(/once/);
+    await dispatcher.close();
+  });
+
+  it('logs a throwing handler and keeps going', async () => {
+    const logger = recordingLogger();
+    const dispatcher = new InProcessTaskDispatcher({ tasks: toTaskRegistry([taskOf('id', () => 1)]), logger });
+    let calls = 0;
+    dispatcher.onResult(async () => {
+      calls += 1;
+      throw new Error('controller bug');
+    });
+    const first = makeAttempt({ task: 'id' });
+    await dispatcher.dispatch([first, makeAttempt({ task: 'id' })]);
+    await waitFor(() => calls === 2);
+    await dispatcher.close();
+    const errors = logger.records.filter((r) => r.level === 'error');
+    expect(errors).toHaveLength(2);
+    expect(errors[0]).toMatchObject({ message: expect.stringContaining('handler threw'), fields: { attemptId: first.id } });
+  });
+
+  it('close() waits for running attempts and delivers their results, drops queued ones', async () => {
+    const gated = gatedTask();
+    const logger = recordingLogger();
+    const dispatcher = new InProcessTaskDispatcher({ tasks: toTaskRegistry([gated.task]), concurrency: 1, logger });
+    const results: AttemptResult[] = [];
+    dispatcher.onResult(async (r) => {
+      await new Promise((resolve) => setTimeout(resolve, 20)); // slow handler: close must wait for it too
+      results.push(r);
+    });
+    const running = makeAttempt({ task: 'gated', inputs: { label: 'running' } });
+    const queued = makeAttempt({ task: 'gated', inputs: { label: 'queued' } });
+    await dispatcher.dispatch([running, queued]);
+    await waitFor(() => gated.started.length === 1);
+
+    let closed = false;
+    const closing = dispatcher.close().then(() => {
+      closed = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(closed).toBe(false);
+    gated.gates[0]?.resolve();
+    await closing;
+    expect(results.map((r) => r.attemptId)).toEqual([running.id]);
+    expect(gated.started).toEqual(['running']);
+    expect(logger.records.some((r) => r.level === 'warn' && r.message.includes('not started'))).toBe(true);
+    await expect(dispatcher.dispatch([makeAttempt({ task: 'gated' })])).rejects.toMatchObject({ code: 'DISPATCHER_CLOSED' });
+    await dispatcher.close(); // idempotent
+  });
+
+  it('reports an unknown task with UNKNOWN_TASK listing the registered tasks', async () => {
+    const dispatcher = new InProcessTaskDispatcher({
+      tasks: toTaskRegistry([taskOf('etl.clean', () => null), taskOf('etl.total', () => 0)]),
+    });
+    const results: AttemptResult[] = [];
+    dispatcher.onResult(async (r) => void results.push(r));
+    await dispatcher.dispatch([makeAttempt({ task: 'etl.cleen' })]);
+    await dispatcher.close();
+    expect(results[0]).toMatchObject({
+      ok: false,
+      error: {
+        code: 'UNKNOWN_TASK',
+        retryable: false,
+        message: "task 'etl.cleen' is not registered with this worker (registered tasks: 'etl.clean', 'etl.total')",
+      },
+    });
+  });
+});

@@ -1,0 +1,162 @@
+import { systemClock } from '@memoflow/engine';
+import type {
+  AttemptResult,
+  AttemptResultHandler,
+  Clock,
+  TaskAttempt,
+  TaskDispatcher,
+  TaskRegistry,
+} from '@memoflow/engine';
+import { WorkerError } from '../errors.js';
+import { consoleLogger } from '../logger.js';
+import type { WorkerLogger } from '../logger.js';
+import { runAttempt } from '../run-attempt.js';
+
+export interface InProcessTaskDispatcherOptions {
+  tasks: TaskRegistry;
+  /** Attempts running at once; further ones wait in FIFO order. Default 8. */
+  concurrency?: number;
+  clock?: Clock;
+  /** Receives handler failures and undelivered results. Default: console (warn/error only). */
+  logger?: WorkerLogger;
+}
+
+export const DEFAULT_IN_PROCESS_CONCURRENCY = 8;
+
+/**
+ * The embedded mode's TaskDispatcher: runs attempts in this process, at most `concurrency` at a
+ * time, in dispatch order.
+ *
+ * - Idempotent per attempt id: an id already queued, running or finished is ignored. Ids are
+ *   remembered for the dispatcher's lifetime (one string per attempt; embedded runs are small).
+ * - Results are delivered to the handler one at a time, in completion order: the handler is
+ *   never re-entered, so the controller sees a simple serial stream. Delivery does not hold an
+ *   execution slot. Results finished before `onResult` is called are buffered until it is.
+ * - A handler that throws is logged and the result is dropped: there is no transport to
+ *   redeliver from (the controller's recovery re-dispatches from its store).
+ * - `close()` is graceful: it stops accepting attempts, drops the ones still queued (never
+ *   started, so nothing is half done; the controller re-dispatches them on recovery), waits for
+ *   running attempts and delivers their results, then resolves. No promise outlives it, except
+ *   task bodies that ignored their timeout's abort signal (see runAttempt).
+ */
+export class InProcessTaskDispatcher implements TaskDispatcher {
+  private readonly tasks: TaskRegistry;
+  private readonly concurrency: number;
+  private readonly clock: Clock;
+  private readonly logger: WorkerLogger;
+
+  private readonly seen = new Set<string>();
+  private readonly queue: TaskAttempt[] = [];
+  private readonly running = new Set<Promise<void>>();
+  private readonly undelivered: AttemptResult[] = [];
+  private handler: AttemptResultHandler | null = null;
+  /** The tail of the serial delivery chain; never rejects. */
+  private delivery: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  constructor(options: InProcessTaskDispatcherOptions) {
+    const concurrency = options.concurrency ?? DEFAULT_IN_PROCESS_CONCURRENCY;
+    if (!Number.isInteger(concurrency) || concurrency < 1) {
+      throw new WorkerError('INVALID_OPTION', `concurrency must be a positive integer, got ${String(concurrency)}`);
+    }
+    this.tasks = options.tasks;
+    this.concurrency = concurrency;
+    this.clock = options.clock ?? systemClock;
+    this.logger = options.logger ?? consoleLogger({ component: 'in-process-dispatcher' });
+  }
+
+  dispatch(attempts: readonly TaskAttempt[]): Promise<void> {
+    if (this.closed) {
+      return Promise.reject(new WorkerError('DISPATCHER_CLOSED', 'dispatch() called on a closed InProcessTaskDispatcher'));
+    }
+    for (const attempt of attempts) {
+      if (this.seen.has(attempt.id)) continue;
+      this.seen.add(attempt.id);
+      this.queue.push(attempt);
+    }
+    this.pump();
+    return Promise.resolve();
+  }
+
+  onResult(handler: AttemptResultHandler): void {
+    if (this.handler !== null) {
+      throw new WorkerError('HANDLER_ALREADY_SET', 'onResult() may be called once per dispatcher');
+    }
+    if (this.closed) throw new WorkerError('DISPATCHER_CLOSED', 'onResult() called on a closed InProcessTaskDispatcher');
+    this.handler = handler;
+    for (const result of this.undelivered.splice(0)) this.deliver(result);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) {
+      await this.settled();
+      return;
+    }
+    this.closed = true;
+    const dropped = this.queue.splice(0);
+    if (dropped.length > 0) {
+      this.logger.warn({ attempts: dropped.map((a) => a.id) }, 'dispatcher closed: queued attempts not started');
+    }
+    await this.settled();
+    if (this.undelivered.length > 0) {
+      this.logger.warn(
+        { attempts: this.undelivered.map((r) => r.attemptId) },
+        'dispatcher closed with results and no handler: results dropped',
+      );
+      this.undelivered.length = 0;
+    }
+  }
+
+  /** Number of attempts running now (for tests and metrics). */
+  get runningCount(): number {
+    return this.running.size;
+  }
+
+  /** Number of attempts waiting for a slot (for tests and metrics). */
+  get queuedCount(): number {
+    return this.queue.length;
+  }
+
+  private async settled(): Promise<void> {
+    // A finishing attempt appends to the delivery chain before leaving `running`, so once
+    // `running` is empty the chain's tail covers every result.
+    while (this.running.size > 0) await Promise.all([...this.running]);
+    await this.delivery;
+  }
+
+  private pump(): void {
+    while (!this.closed && this.running.size < this.concurrency) {
+      const attempt = this.queue.shift();
+      if (attempt === undefined) return;
+      const execution: Promise<void> = runAttempt(this.tasks, attempt, this.clock)
+        .then(
+          (result) => this.deliver(result),
+          // runAttempt never rejects by contract; if it ever does, log rather than wedge a slot.
+          (error: unknown) => this.logger.error({ err: error, attemptId: attempt.id }, 'runAttempt rejected'),
+        )
+        .finally(() => {
+          this.running.delete(execution);
+          this.pump();
+        });
+      this.running.add(execution);
+    }
+  }
+
+  private deliver(result: AttemptResult): void {
+    const handler = this.handler;
+    if (handler === null) {
+      this.undelivered.push(result);
+      return;
+    }
+    this.delivery = this.delivery.then(async () => {
+      try {
+        await handler(result);
+      } catch (error) {
+        this.logger.error(
+          { err: error, runId: result.runId, nodeId: result.nodeId, attemptId: result.attemptId },
+          'result handler threw; result dropped',
+        );
+      }
+    });
+  }
+}

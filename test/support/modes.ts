@@ -1,0 +1,103 @@
+import { rmSync } from 'node:fs';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import postgres from 'postgres';
+import { connect, type EngineEvent, type Memoflow } from '@memoflow/sdk';
+
+export const TEST_DATABASE_URL = process.env['MEMOFLOW_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/** A connection for one test, in its own namespace, with the events it logged. */
+export interface TestConnection {
+  mf: Memoflow;
+  events: EngineEvent[];
+  /** Opens a second connection on the same namespace (a "later process"). */
+  reopen(): Promise<Memoflow>;
+  cleanup(): Promise<void>;
+}
+
+export interface Mode {
+  name: 'embedded' | 'postgres';
+  open(): Promise<TestConnection>;
+}
+
+/**
+ * Creating a PGlite database (initdb + migrations) takes seconds; opening an existing one a few
+ * hundred milliseconds. So each test file initialises one template directory and every test gets a
+ * copy of it: its own database, at the cost of a copy.
+ */
+let template: Promise<string> | undefined;
+function embeddedTemplate(): Promise<string> {
+  template ??= (async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'memoflow-template-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    const mf = await connect({ dataDir: dir, log: 'silent' });
+    await mf.close();
+    return dir;
+  })();
+  return template;
+}
+
+/** Embedded: PGlite in a fresh temporary directory, tasks in-process. */
+const embedded: Mode = {
+  name: 'embedded',
+  async open() {
+    const dataDir = await mkdtemp(join(tmpdir(), 'memoflow-e2e-'));
+    await cp(await embeddedTemplate(), dataDir, { recursive: true });
+    const events: EngineEvent[] = [];
+    const opened: Memoflow[] = [];
+    const make = async () => {
+      const mf = await connect({ dataDir, log: (event) => events.push(event) });
+      opened.push(mf);
+      return mf;
+    };
+    const mf = await make();
+    return {
+      mf,
+      events,
+      reopen: make,
+      async cleanup() {
+        for (const m of opened) await m.close();
+        await rm(dataDir, { recursive: true, force: true });
+      },
+    };
+  },
+};
+
+/** Postgres: the real server, a schema of the test's own, dropped afterwards. */
+const postgresMode: Mode = {
+  name: 'postgres',
+  async open() {
+    const schema = `mf_e2e_${randomBytes(6).toString('hex')}`;
+    const events: EngineEvent[] = [];
+    const opened: Memoflow[] = [];
+    const make = async () => {
+      const mf = await connect({ databaseUrl: TEST_DATABASE_URL, schema, log: (event) => events.push(event) });
+      opened.push(mf);
+      return mf;
+    };
+    const mf = await make();
+    return {
+      mf,
+      events,
+      reopen: make,
+      async cleanup() {
+        for (const m of opened) await m.close();
+        const sql = postgres(TEST_DATABASE_URL, { max: 1, onnotice: () => {} });
+        try {
+          await sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+        } finally {
+          await sql.end();
+        }
+      },
+    };
+  },
+};
+
+export const MODES: readonly Mode[] = [embedded, postgresMode];
+
+/** A unique prefix for task and workflow names, so definitions never clash across tests. */
+export function uniqueName(base: string): string {
+  return `${base}_${randomBytes(3).toString('hex')}`;
+}
