@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
-import { connect, type EngineEvent, type Memoflow } from '@memoflow/sdk';
+import { connect, type AnyTask, type AnyWorkflow, type EngineEvent, type Memoflow } from '@memoflow/sdk';
+import { startWorker, silentLogger, type WorkerPool } from '@memoflow/worker';
+import { REDIS_URL, cleanUpPrefix } from '../../packages/worker/src/testing/redis.js';
 
 export const TEST_DATABASE_URL = process.env['MEMOFLOW_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -18,7 +20,7 @@ export interface TestConnection {
 }
 
 export interface Mode {
-  name: 'embedded' | 'postgres';
+  name: 'embedded' | 'postgres' | 'distributed';
   open(): Promise<TestConnection>;
 }
 
@@ -84,18 +86,72 @@ const postgresMode: Mode = {
       reopen: make,
       async cleanup() {
         for (const m of opened) await m.close();
-        const sql = postgres(TEST_DATABASE_URL, { max: 1, onnotice: () => {} });
-        try {
-          await sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-        } finally {
-          await sql.end();
-        }
+        await dropSchema(schema);
       },
     };
   },
 };
 
-export const MODES: readonly Mode[] = [embedded, postgresMode];
+/**
+ * Distributed: run state in a Postgres schema of the test's own, tasks on BullMQ queues under a
+ * prefix of the test's own, executed by worker pools (one per task implementation, started on
+ * first use, as a user would start `memoflow worker`). A task redefined under the same name gets a
+ * fresh pool and the old one is stopped, so a test never runs a stale implementation.
+ */
+const distributed: Mode = {
+  name: 'distributed',
+  async open() {
+    const schema = `mf_e2e_${randomBytes(6).toString('hex')}`;
+    const prefix = `mf-e2e-${randomBytes(5).toString('hex')}`;
+    const events: EngineEvent[] = [];
+    const opened: Memoflow[] = [];
+    const pools = new Map<string, { task: AnyTask; pool: Promise<WorkerPool> }>();
+    const serve = async (workflow: AnyWorkflow) => {
+      for (const [name, task] of workflow.tasks) {
+        const current = pools.get(name);
+        if (current?.task === task) continue;
+        if (current !== undefined) await (await current.pool).close();
+        pools.set(name, { task, pool: startWorker({ tasks: [task.implementation], redisUrl: REDIS_URL, prefix, concurrency: 8, logger: silentLogger }) });
+      }
+      await Promise.all([...pools.values()].map((entry) => entry.pool));
+    };
+    const make = async () => {
+      const mf = await connect({ databaseUrl: TEST_DATABASE_URL, schema, redisUrl: REDIS_URL, prefix, log: (event) => events.push(event) });
+      opened.push(mf);
+      const run = mf.run.bind(mf);
+      // Start the workers a run needs before submitting it, as a user runs `memoflow worker` first.
+      mf.run = (async (workflow: AnyWorkflow, inputs: never, options?: never) => {
+        workflow.spec; // bad definitions must fail before any worker starts
+        await serve(workflow);
+        return run(workflow, inputs, options);
+      }) as Memoflow['run'];
+      return mf;
+    };
+    const mf = await make();
+    return {
+      mf,
+      events,
+      reopen: make,
+      async cleanup() {
+        for (const m of opened) await m.close();
+        for (const entry of pools.values()) await (await entry.pool).close();
+        await cleanUpPrefix(prefix);
+        await dropSchema(schema);
+      },
+    };
+  },
+};
+
+async function dropSchema(schema: string): Promise<void> {
+  const sql = postgres(TEST_DATABASE_URL, { max: 1, onnotice: () => {} });
+  try {
+    await sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  } finally {
+    await sql.end();
+  }
+}
+
+export const MODES: readonly Mode[] = [embedded, postgresMode, distributed];
 
 /** A unique prefix for task and workflow names, so definitions never clash across tests. */
 export function uniqueName(base: string): string {

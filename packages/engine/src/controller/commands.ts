@@ -9,6 +9,7 @@ export type EngineEventType =
   | 'node:started'
   | 'node:retrying'
   | 'node:succeeded'
+  | 'node:cache-written'
   | 'node:failed'
   | 'node:aborted'
   | 'node:cache-corrupt'

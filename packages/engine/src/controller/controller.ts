@@ -18,6 +18,8 @@ export interface ControllerOptions {
   dispatcher: TaskDispatcher;
   clock?: Clock;
   newRunId?: (now: Date) => string;
+  /** How often `wait()` re-reads a run driven elsewhere (default 1000 ms). */
+  waitPollMs?: number;
   /** Every node and run event, for logs. Must not throw. */
   onEvent?: (event: EngineEvent) => void;
 }
@@ -37,7 +39,9 @@ export interface SubmitRequest {
  */
 export class Controller {
   private readonly drivers = new Map<string, RunDriver>();
-  private readonly waiters = new Map<string, ((state: RunState) => void)[]>();
+  private readonly waiters = new Map<string, Waiter[]>();
+  private readonly watchers = new Map<string, NodeJS.Timeout>();
+  private sweeper: NodeJS.Timeout | undefined;
   private readonly clock: Clock;
   private closed = false;
 
@@ -68,22 +72,59 @@ export class Controller {
     return state.run.id;
   }
 
+  /**
+   * Recovers every running run that nothing has touched for `staleAfterMs`: its controller may have
+   * died, or died between saving a dispatch and making it. Recovery repeats in-flight effects, all
+   * idempotent, so recovering a run that another controller is driving is harmless. Returns the ids.
+   */
+  async recoverStale(staleAfterMs: number): Promise<string[]> {
+    const cutoff = this.clock.now().getTime() - staleAfterMs;
+    const running = await this.options.runStore.list({ status: 'running', limit: 1000 });
+    const stale = running.filter((run) => run.updatedAt.getTime() <= cutoff && !this.drivers.has(run.id));
+    await Promise.all(stale.map((run) => this.recover(run.id)));
+    return stale.map((run) => run.id);
+  }
+
+  /** Sweeps for stale runs every `intervalMs` until close (what a standalone controller runs). */
+  startSweeper(options: { intervalMs: number; staleAfterMs: number }): void {
+    if (this.sweeper !== undefined) return;
+    let busy = false;
+    this.sweeper = setInterval(() => {
+      if (busy || this.closed) return;
+      busy = true;
+      this.recoverStale(options.staleAfterMs)
+        .catch((error: unknown) => {
+          this.options.onEvent?.({ type: 'controller:round-failed', level: 'warn', runId: '-', workflow: '-', message: `sweeping for stale runs failed: ${error instanceof Error ? error.message : String(error)}` });
+        })
+        .finally(() => {
+          busy = false;
+        });
+    }, options.intervalMs);
+    this.sweeper.unref();
+  }
+
   /** Continues a run from the store (after a crash, or owned by a controller that died). */
   async recover(runId: string): Promise<void> {
     const driver = this.driver(runId);
     await driver.recover();
   }
 
-  /** Resolves with the run's final state. */
+  /**
+   * Resolves with the run's final state. The run may be driven here or by any other controller
+   * (results go to whichever controller takes them), so besides this controller's own drivers a
+   * waiter also re-reads the store every `waitPollMs` until the run is over.
+   */
   async wait(runId: string): Promise<RunState> {
     const stored = await this.options.runStore.load(runId);
     if (stored === undefined) throw new MemoflowError('RUN_NOT_FOUND', `run '${runId}' does not exist`);
     if (stored.run.status !== 'running') return stored;
-    return new Promise((resolve) => {
+    if (this.closed) throw closedWhileWaiting(runId);
+    return new Promise((resolve, reject) => {
       const list = this.waiters.get(runId) ?? [];
-      list.push(resolve);
+      list.push({ resolve, reject });
       this.waiters.set(runId, list);
-      // The run may have finished between the load and registering the waiter.
+      this.watch(runId);
+      // The run may have finished between the load and registering the waiter, or its controller died.
       if (!this.drivers.has(runId)) {
         this.recover(runId).catch((error: unknown) => {
           // Never an unhandled rejection: the run stays in the store for any controller to recover.
@@ -94,13 +135,41 @@ export class Controller {
     });
   }
 
-  /** Stops driving runs. Rounds in progress finish; nothing is lost (it is all in the store). */
+  /**
+   * Stops driving runs. Rounds in progress finish; nothing is lost (it is all in the store, and any
+   * controller continues it). Pending `wait()` calls reject with STALE_STATE.
+   */
   async close(): Promise<void> {
     this.closed = true;
+    if (this.sweeper !== undefined) clearInterval(this.sweeper);
+    for (const timer of this.watchers.values()) clearInterval(timer);
+    this.watchers.clear();
+    for (const [runId, list] of this.waiters) for (const waiter of list) waiter.reject(closedWhileWaiting(runId));
+    this.waiters.clear();
     const drivers = [...this.drivers.values()];
     for (const driver of drivers) driver.close();
     await Promise.all(drivers.map((driver) => driver.idle()));
     this.drivers.clear();
+  }
+
+  private watch(runId: string): void {
+    if (this.watchers.has(runId)) return;
+    let busy = false;
+    const timer = setInterval(() => {
+      if (busy) return;
+      busy = true;
+      this.options.runStore.load(runId).then(
+        (state) => {
+          busy = false;
+          if (state !== undefined && state.run.status !== 'running') this.terminal(state);
+        },
+        () => {
+          busy = false; // a store hiccup: the next tick tries again
+        },
+      );
+    }, this.options.waitPollMs ?? 1000);
+    timer.unref();
+    this.watchers.set(runId, timer);
   }
 
   private deliverResult(result: AttemptResult): Promise<void> {
@@ -130,8 +199,20 @@ export class Controller {
 
   private terminal(state: RunState): void {
     this.drivers.delete(state.run.id);
+    const timer = this.watchers.get(state.run.id);
+    if (timer !== undefined) clearInterval(timer);
+    this.watchers.delete(state.run.id);
     const waiting = this.waiters.get(state.run.id) ?? [];
     this.waiters.delete(state.run.id);
-    for (const resolve of waiting) resolve(state);
+    for (const waiter of waiting) waiter.resolve(state);
   }
+}
+
+interface Waiter {
+  resolve: (state: RunState) => void;
+  reject: (error: Error) => void;
+}
+
+function closedWhileWaiting(runId: string): MemoflowError {
+  return new MemoflowError('STALE_STATE', `the connection closed while waiting for run ${runId}; the run is saved and continues when a controller picks it up`, { retryable: true });
 }

@@ -282,6 +282,8 @@ describe('decide: miss, execution and write', () => {
     expect(sim.node('a').output).toEqual({ value: [1, 3] });
     expect(sim.state.run.status).toBe('running'); // waits for the write
     expect(attemptsOf(done)).toEqual([]);
+    // Done when the task is: the line is logged now (causal order), with the duration of the node itself.
+    expect(eventsOf(done).find((e) => e.type === 'node:succeeded')).toMatchObject({ nodeId: 'a', cacheStatus: 'MISS', cacheKey: key, durationMs: 2000 });
     expect(writesOf(done)).toEqual({
       nodeIds: ['a'],
       entries: [
@@ -303,12 +305,13 @@ describe('decide: miss, execution and write', () => {
     sim.later(1000);
     const stored = sim.feed(written('a'));
     expect(statusOf(sim, 'a')).toEqual(['succeeded', 'POPULATED', null]);
-    expect(sim.node('a').finishedAt).toEqual(sim.now);
+    // finishedAt is when the task finished; the write does not move it.
+    expect(sim.node('a').finishedAt).toEqual(new Date(T0.getTime() + 2000));
     expect(sim.node('a').startedAt).toEqual(T0);
     expect(sim.state.run.status).toBe('succeeded');
     expect(sim.state.run.outputs).toEqual({ out: [1, 3] });
-    const succeeded = eventsOf(stored).find((e) => e.type === 'node:succeeded');
-    expect(succeeded).toMatchObject({ nodeId: 'a', cacheStatus: 'POPULATED', cacheKey: key, durationMs: 3000 });
+    const written_ = eventsOf(stored).find((e) => e.type === 'node:cache-written');
+    expect(written_).toMatchObject({ nodeId: 'a', cacheStatus: 'POPULATED', cacheKey: key, durationMs: 2000 });
   });
 
   test('a node with a hashed output writes its hash beside the value', () => {
@@ -542,7 +545,7 @@ describe('decide: catalog failures', () => {
     expect(statusOf(sim, 'a')).toEqual(['succeeded', 'PUT_FAILURE', 'disk full']);
     expect(sim.state.run.status).toBe('succeeded');
     expect(sim.state.run.outputs).toEqual({ out: 42 });
-    expect(eventsOf(decision).find((e) => e.type === 'node:succeeded')).toMatchObject({ level: 'warn', cacheStatus: 'PUT_FAILURE' });
+    expect(eventsOf(decision).find((e) => e.type === 'node:cache-written')).toMatchObject({ level: 'warn', cacheStatus: 'PUT_FAILURE' });
   });
 
   test('a corrupt entry is a MISS with a warning event, never a crash', () => {
@@ -564,11 +567,11 @@ describe('decide: TTL', () => {
   const ttlMs = 90_000;
   const spec = workflowSpec('wf', [taskNode('a', 't.a', {}, { cache: { ttlMs } })]);
 
-  test('an entry older than the TTL is a MISS and the fresh result replaces it', () => {
+  test('an entry older than the TTL is EVICTED and the fresh result replaces it', () => {
     const sim = new Sim(spec);
     sim.tick();
     const decision = sim.feed(looked(sim.hit('a', 'old', { createdAt: new Date(T0.getTime() - ttlMs - 1) })));
-    expect(statusOf(sim, 'a')).toEqual(['dispatched', 'MISS', `entry expired (older than ${ttlMs} ms)`]);
+    expect(statusOf(sim, 'a')).toEqual(['dispatched', 'EVICTED', `entry expired (older than ${ttlMs} ms)`]);
     expect(dispatchedIds(decision)).toEqual(['r1-a-1']);
     expect(writesOf(sim.feed(sim.ok('a', 'new'))).entries[0]).toMatchObject({ key: sim.key('a'), value: 'new' });
   });
@@ -577,7 +580,7 @@ describe('decide: TTL', () => {
     const expired = new Sim(spec);
     expired.tick();
     expired.feed(looked(expired.hit('a', 'old', { createdAt: new Date(T0.getTime() - ttlMs) })));
-    expect(expired.node('a').cacheStatus).toBe('MISS');
+    expect(expired.node('a').cacheStatus).toBe('EVICTED');
 
     const fresh = new Sim(spec);
     fresh.tick();
@@ -585,19 +588,28 @@ describe('decide: TTL', () => {
     expect(statusOf(fresh, 'a')).toEqual(['succeeded', 'HIT', 'from run r0']);
   });
 
+  test('an evicted entry is repopulated: EVICTED becomes POPULATED once the fresh result is written', () => {
+    const sim = new Sim(spec);
+    sim.tick();
+    sim.feed(looked(sim.hit('a', 'old', { createdAt: new Date(T0.getTime() - ttlMs - 1) })));
+    sim.feed(sim.ok('a', 'new'));
+    sim.feed(written('a'));
+    expect(statusOf(sim, 'a')).toEqual(['succeeded', 'POPULATED', `entry expired (older than ${ttlMs} ms)`]);
+  });
+
   test('expiry uses `now`, not the time the lookup was sent', () => {
     const sim = new Sim(spec);
     sim.tick();
     sim.later(ttlMs); // the lookup result is decided a TTL later
     sim.feed(looked(sim.hit('a', 'old', { createdAt: T0 })));
-    expect(sim.node('a').cacheStatus).toBe('MISS');
+    expect(sim.node('a').cacheStatus).toBe('EVICTED');
   });
 
   test('the default TTL is 28 days', () => {
     const sim = new Sim(workflowSpec('wf', [taskNode('a', 't.a', {}), taskNode('b', 't.b', {})]));
     sim.tick();
     sim.feed(looked(sim.hit('a', 1, { createdAt: new Date(T0.getTime() - 28 * DAY) }), sim.hit('b', 2, { createdAt: new Date(T0.getTime() - 27 * DAY) })));
-    expect(sim.node('a').cacheStatus).toBe('MISS');
+    expect(sim.node('a').cacheStatus).toBe('EVICTED');
     expect(sim.node('b').cacheStatus).toBe('HIT');
   });
 });
@@ -648,7 +660,7 @@ describe('decide: retries and failures', () => {
     expect(sim.state.run.outputs).toBeNull();
     expect(sim.state.run.error).toMatchObject({ code: 'RUN_FAILED', retryable: false });
     expect(sim.state.run.error?.message).toBe("node 'a' (t.a) failed: second");
-    expect(eventsOf(end).map((e) => e.type)).toEqual(['node:succeeded', 'run:failed']);
+    expect(eventsOf(end).map((e) => e.type)).toEqual(['node:cache-written', 'run:failed']);
   });
 
   test('a non-retryable error fails the node at once despite retries', () => {

@@ -167,7 +167,7 @@ class Draft {
       case 'hit': {
         const ttlMs = spec.cache?.ttlMs ?? 0;
         if (isExpired(result.entry.createdAt, ttlMs, this.now)) {
-          this.missThenDispatch(result.nodeId, 'MISS', `entry expired (older than ${ttlMs} ms)`);
+          this.missThenDispatch(result.nodeId, 'EVICTED', `entry expired (older than ${ttlMs} ms)`);
           return;
         }
         const output: NodeValue = result.entry.valueHash === null ? { value: result.entry.value } : { value: result.entry.value, hash: result.entry.valueHash };
@@ -204,15 +204,17 @@ class Draft {
     if (node?.phase !== 'dispatched' || node.attempts !== result.attempt) return; // stale or duplicate delivery
     if (result.ok) {
       const output: NodeValue = result.outputHash === null ? { value: result.output } : { value: result.output, hash: result.outputHash };
+      // The node is done when its task is: downstream nodes start now, and the log says so now, so
+      // lines stay in causal order; the cache write is reported on its own line when it lands.
       const writes = node.cacheKey !== null;
       this.update(result.nodeId, {
         phase: transition(result.nodeId, node.phase, writes ? 'writing' : 'succeeded'),
         output,
         error: null,
-        ...(writes ? {} : { finishedAt: this.now }),
+        finishedAt: this.now,
       });
       if (writes) this.writes.push(result.nodeId);
-      else this.emit('node:succeeded', result.nodeId);
+      this.emit('node:succeeded', result.nodeId);
       return;
     }
     const spec = this.spec(result.nodeId);
@@ -233,11 +235,11 @@ class Draft {
     if (failure !== null) {
       cacheStatus = 'PUT_FAILURE';
       cacheReason = failure;
-    } else if (cacheStatus === 'MISS') {
+    } else if (cacheStatus === 'MISS' || cacheStatus === 'EVICTED') {
       cacheStatus = 'POPULATED';
     }
-    this.update(nodeId, { phase: transition(nodeId, node.phase, 'succeeded'), cacheStatus, cacheReason, finishedAt: this.now });
-    this.emit('node:succeeded', nodeId, {}, failure === null ? 'info' : 'warn');
+    this.update(nodeId, { phase: transition(nodeId, node.phase, 'succeeded'), cacheStatus, cacheReason });
+    this.emit('node:cache-written', nodeId, failure === null ? {} : { message: `cache write failed: ${failure}` }, failure === null ? 'info' : 'warn');
   }
 
   // --- the run ---------------------------------------------------------------------------------

@@ -1,13 +1,14 @@
 /**
  * Cache status of one node execution, in Flyte's vocabulary (DESIGN.md "Node cache statuses").
  * - HIT: served from the catalog, not executed.
- * - MISS: looked up, absent; the node executes (becomes POPULATED once its entry is written).
+ * - MISS: looked up, absent (or undecodable); the node executes (POPULATED once its entry is written).
  * - POPULATED: executed and its result written.
  * - DISABLED: caching off for this node.
  * - SKIPPED: executed without a lookup; `cacheReason` says why (see SkipReason).
  * - LOOKUP_FAILURE / PUT_FAILURE: the catalog erred; the node still runs, the run still succeeds.
  * - WAITING: a serialized reservation is held by another run.
- * - EVICTED: the entry was found but is no longer valid (expired by TTL, or undecodable).
+ * - EVICTED: the entry was found but had expired (older than the node's TTL); the node executes and
+ *   its fresh result replaces the entry (then POPULATED). An undecodable entry is a MISS with a warning.
  * - FUTURE_HIT: a dynamic node's compiled sub-DAG came from the catalog.
  */
 export type CacheStatus =

@@ -4,6 +4,7 @@ import { connect, DEFAULT_DOMAIN, DEFAULT_PROJECT, type Memoflow } from '../clie
 import { createEventLog } from '../log/event-log.js';
 import { loadUserModule, pickWorkflow } from './load-module.js';
 import { parseInputs } from './parse-inputs.js';
+import { addProcessCommands } from './process-commands.js';
 import { printTable } from './table.js';
 
 interface StorageFlags {
@@ -122,6 +123,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(`cleared ${removed} entr${removed === 1 ? 'y' : 'ies'}${flags.task === undefined ? '' : ` of task ${flags.task}`}\n`);
     });
   });
+
+  addProcessCommands(program);
 
   try {
     await program.parseAsync([...argv]);

@@ -13,7 +13,7 @@ import {
   type TaskImplementation,
 } from '@memoflow/engine';
 import { openPgliteStorage, openPostgresStorage, type Storage } from '@memoflow/catalog';
-import { InProcessTaskDispatcher } from '@memoflow/worker';
+import { BullMqTaskDispatcher, InProcessTaskDispatcher, silentLogger } from '@memoflow/worker';
 import type { AnyTask } from '../define/task.js';
 import type { AnyWorkflow, WorkflowInputs, WorkflowResult } from '../define/workflow.js';
 import { createEventLog, type EventSink, type LogFormat } from '../log/event-log.js';
@@ -26,6 +26,15 @@ export interface ConnectOptions {
   databaseUrl?: string;
   /** Postgres schema to use (default `memoflow`). */
   schema?: string;
+  /**
+   * Distributed mode: tasks go to BullMQ queues on this Redis and `memoflow worker` pools run them
+   * (default: `REDIS_URL`). Needs `databaseUrl` too: the run state must be where every controller sees it.
+   */
+  redisUrl?: string;
+  /** BullMQ key prefix shared by controllers and worker pools (default `MEMOFLOW_PREFIX` or `memoflow`). */
+  prefix?: string;
+  /** Distributed mode: how long a task may wait with no worker serving it before its node fails (default 60 s). */
+  noWorkerGraceMs?: number;
   /** In-process task concurrency (embedded mode). */
   concurrency?: number;
   /** Node and run events: a format (`pretty` to standard error by default) or a function of yours. */
@@ -59,7 +68,8 @@ export interface Memoflow {
   };
   /** Makes tasks runnable in this process (done automatically for the tasks of workflows you run). */
   register(...tasks: AnyTask[]): void;
-  readonly mode: 'embedded' | 'postgres';
+  /** embedded: PGlite + in-process; postgres: Postgres + in-process; distributed: Postgres + BullMQ workers. */
+  readonly mode: 'embedded' | 'postgres' | 'distributed';
   close(): Promise<void>;
 }
 
@@ -68,16 +78,35 @@ export interface Memoflow {
  * store in PGlite under `./.memoflow`, tasks run in this process.
  */
 export async function connect(options: ConnectOptions = {}): Promise<Memoflow> {
-  const databaseUrl = options.databaseUrl ?? process.env['DATABASE_URL'];
+  const databaseUrl = nonEmpty(options.databaseUrl ?? process.env['DATABASE_URL']);
+  const redisUrl = nonEmpty(options.redisUrl ?? process.env['REDIS_URL']);
+  if (redisUrl !== undefined && databaseUrl === undefined) {
+    throw new MemoflowError('INVALID_SPEC', 'distributed mode needs DATABASE_URL as well as REDIS_URL: run state must live where every controller and client can see it', { field: 'databaseUrl' });
+  }
   const storage: Storage =
-    databaseUrl === undefined || databaseUrl === ''
+    databaseUrl === undefined
       ? await openPgliteStorage({ dataDir: resolve(options.dataDir ?? '.memoflow') })
       : await openPostgresStorage({ url: databaseUrl, schema: options.schema ?? 'memoflow' });
   const registry = new Map<string, TaskImplementation>();
-  const dispatcher: TaskDispatcher = new InProcessTaskDispatcher({ tasks: registry, ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }) });
+  const dispatcher: TaskDispatcher =
+    redisUrl === undefined
+      ? new InProcessTaskDispatcher({ tasks: registry, ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }) })
+      : new BullMqTaskDispatcher({
+          connection: redisUrl,
+          prefix: options.prefix ?? process.env['MEMOFLOW_PREFIX'] ?? 'memoflow',
+          // Results of many nodes are handled at once so a controller round batches them.
+          resultConcurrency: 32,
+          logger: silentLogger,
+          ...(options.noWorkerGraceMs === undefined ? {} : { noWorkerGraceMs: options.noWorkerGraceMs }),
+        });
   const emit = typeof options.log === 'function' ? options.log : createEventLog({ format: options.log ?? 'pretty' });
   const controller = new Controller({ catalog: storage.catalog, runStore: storage.runStore, dispatcher, onEvent: emit });
-  return new Client(controller, storage.catalog, storage.runStore, dispatcher, registry, storage, databaseUrl === undefined || databaseUrl === '' ? 'embedded' : 'postgres');
+  const mode = redisUrl !== undefined ? 'distributed' : databaseUrl !== undefined ? 'postgres' : 'embedded';
+  return new Client(controller, storage.catalog, storage.runStore, dispatcher, registry, storage, mode);
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
 }
 
 class Client implements Memoflow {
@@ -90,14 +119,15 @@ class Client implements Memoflow {
     private readonly dispatcher: TaskDispatcher,
     private readonly registry: Map<string, TaskImplementation>,
     private readonly storage: Storage,
-    readonly mode: 'embedded' | 'postgres',
+    readonly mode: 'embedded' | 'postgres' | 'distributed',
   ) {}
 
   async run<W extends AnyWorkflow>(workflow: W, inputs: WorkflowInputs<W>, options: RunOptions = {}): Promise<RunHandle<WorkflowResult<W>>> {
     this.assertOpen();
     const spec = workflow.spec; // traces and validates: bad definitions fail here, before anything runs
     const prepared = workflow.prepareInputs(inputs);
-    this.register(...workflow.tasks.values());
+    // In-process modes run the workflow's tasks here; in distributed mode worker pools do.
+    if (this.mode !== 'distributed') this.register(...workflow.tasks.values());
     const runOptions = { overwriteCache: options.overwriteCache ?? false, ...(options.resumeFrom === undefined ? {} : { resumeFrom: options.resumeFrom }) };
     const id = await this.controller.submit({
       spec,

@@ -52,6 +52,7 @@ const VERB: { readonly [type in EngineEvent['type']]: string } = {
   'node:started': 'running',
   'node:retrying': 'retrying',
   'node:succeeded': 'done',
+  'node:cache-written': 'cached',
   'node:failed': 'failed',
   'node:aborted': 'not run',
   'node:cache-corrupt': 'corrupt cache entry',
@@ -82,7 +83,7 @@ export function formatEvent(event: EngineEvent): string {
   const took = event.durationMs === undefined ? '' : `${event.durationMs} ms`;
   const error = event.error === undefined ? '' : ` ${event.error.message}`;
   const message = event.message === undefined || event.type === 'node:failed' ? '' : ` (${event.message})`;
-  return `${time} ${event.runId} ${pad(event.nodeId, 14)} ${pad(event.task ?? '', 18)} ${pad(status, 24)} key ${shortKey(event.cacheKey ?? null).padEnd(10)} ${took.padStart(8)}  ${VERB[event.type]}${attempt}${error}${message}`;
+  return `${time} ${event.runId} ${pad(event.nodeId, 16)} ${pad(event.task ?? '', 24)} ${pad(status, 24)} key ${shortKey(event.cacheKey ?? null).padEnd(10)} ${took.padStart(8)}  ${VERB[event.type]}${attempt}${error}${message}`;
 }
 
 function statusLabel(event: EngineEvent): string {

@@ -1,0 +1,99 @@
+import type { Command } from 'commander';
+import { pino } from 'pino';
+import { Controller, MemoflowError, type EngineEvent } from '@memoflow/engine';
+import { openPostgresStorage } from '@memoflow/catalog';
+import { BullMqTaskDispatcher, drainOnSignals, startWorker } from '@memoflow/worker';
+import type { AnyTask } from '../define/task.js';
+import { createEventLog } from '../log/event-log.js';
+import { loadUserModule } from './load-module.js';
+
+/**
+ * The long-running processes of the distributed mode: `memoflow worker` (a pool running the tasks a
+ * module exports) and `memoflow controller` (a standalone controller). Both stop gracefully on
+ * SIGTERM/SIGINT: a pool finishes its running attempts and publishes their results first.
+ */
+export function addProcessCommands(program: Command): void {
+  program
+    .command('worker')
+    .description('run a worker pool for every task a module exports (and every task its workflows call)')
+    .argument('<file>', 'module exporting tasks or workflows (.ts or .js)')
+    .option('--concurrency <n>', 'attempts run at once by this pool', (v) => Number.parseInt(v, 10), 8)
+    .option('--redis-url <url>', 'Redis for the task queues (default: REDIS_URL)')
+    .option('--prefix <prefix>', 'BullMQ key prefix (default: MEMOFLOW_PREFIX or memoflow)')
+    .option('--json', 'JSON log lines (default: pretty)')
+    .action(async (file: string, flags: { concurrency: number; redisUrl?: string; prefix?: string; json?: boolean }) => {
+      const redisUrl = flags.redisUrl ?? process.env['REDIS_URL'];
+      if (redisUrl === undefined || redisUrl === '') throw new MemoflowError('INVALID_SPEC', 'a worker needs Redis: pass --redis-url or set REDIS_URL', { field: 'redisUrl' });
+      const module = await loadUserModule(file);
+      const tasks = new Map<string, AnyTask>(module.tasks);
+      for (const workflow of module.workflows.values()) for (const [name, task] of workflow.tasks) tasks.set(name, task);
+      if (tasks.size === 0) throw new MemoflowError('UNKNOWN_TASK', `${module.path} exports no tasks or workflows`, { field: 'file' });
+      const logger = processLogger(flags.json === true);
+      const pool = await startWorker({
+        tasks: [...tasks.values()].map((task) => task.implementation),
+        redisUrl,
+        prefix: flags.prefix ?? process.env['MEMOFLOW_PREFIX'] ?? 'memoflow',
+        concurrency: flags.concurrency,
+        logger,
+      });
+      logger.info({ pool: pool.name, prefix: pool.prefix, concurrency: flags.concurrency, tasks: pool.tasks }, `worker pool ${pool.name} serving ${pool.tasks.length} task(s): ${pool.tasks.join(', ')}`);
+      await untilClosed(pool, logger);
+    });
+
+  program
+    .command('controller')
+    .description('run a standalone controller: drives runs, takes task results, picks up runs whose controller died')
+    .option('--database-url <url>', 'Postgres for the catalog and run store (default: DATABASE_URL)')
+    .option('--schema <schema>', 'Postgres schema', 'memoflow')
+    .option('--redis-url <url>', 'Redis for the task queues (default: REDIS_URL)')
+    .option('--prefix <prefix>', 'BullMQ key prefix (default: MEMOFLOW_PREFIX or memoflow)')
+    .option('--stale-after <ms>', 'recover running runs untouched for this long', (v) => Number.parseInt(v, 10), 30_000)
+    .option('--json', 'JSON log lines (default: pretty)')
+    .action(async (flags: { databaseUrl?: string; schema: string; redisUrl?: string; prefix?: string; staleAfter: number; json?: boolean }) => {
+      const databaseUrl = flags.databaseUrl ?? process.env['DATABASE_URL'];
+      const redisUrl = flags.redisUrl ?? process.env['REDIS_URL'];
+      if (!databaseUrl || !redisUrl) throw new MemoflowError('INVALID_SPEC', 'a controller needs DATABASE_URL and REDIS_URL (or --database-url and --redis-url)', { field: databaseUrl ? 'redisUrl' : 'databaseUrl' });
+      const storage = await openPostgresStorage({ url: databaseUrl, schema: flags.schema });
+      const dispatcher = new BullMqTaskDispatcher({ connection: redisUrl, prefix: flags.prefix ?? process.env['MEMOFLOW_PREFIX'] ?? 'memoflow', resultConcurrency: 32 });
+      const emit: (event: EngineEvent) => void = createEventLog({ format: flags.json === true ? 'json' : 'pretty', stream: process.stdout });
+      const controller = new Controller({ catalog: storage.catalog, runStore: storage.runStore, dispatcher, onEvent: emit });
+      const recovered = await controller.recoverStale(flags.staleAfter);
+      const logger = processLogger(flags.json === true);
+      logger.info({ recovered }, `controller started; recovered ${recovered.length} stale run(s)`);
+      controller.startSweeper({ intervalMs: Math.max(1000, Math.floor(flags.staleAfter / 3)), staleAfterMs: flags.staleAfter });
+      await untilClosed(
+        {
+          close: async () => {
+            await controller.close();
+            await dispatcher.close();
+            await storage.close();
+          },
+        },
+        logger,
+      );
+    });
+}
+
+function processLogger(json: boolean) {
+  return json ? pino({ base: null }) : pino({ base: null, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ sync: true }));
+}
+
+/** Resolves once a SIGTERM/SIGINT has drained `target`. */
+function untilClosed(target: { close(): Promise<void> }, logger: ReturnType<typeof processLogger>): Promise<void> {
+  return new Promise((resolve, reject) => {
+    drainOnSignals(
+      {
+        close: async () => {
+          try {
+            await target.close();
+            logger.info('stopped');
+            resolve();
+          } catch (error) {
+            reject(error as Error);
+          }
+        },
+      },
+      { logger },
+    );
+  });
+}
