@@ -6,10 +6,11 @@
 // Every task is cached, so a second run with the same inputs is served entirely from the catalog.
 // Tasks hold the memoflow wiring (names, schemas, cache settings) and delegate the work to plain
 // functions in housing.ts and model.ts, which are tested on their own.
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { task, workflow, z } from '@memoflow/sdk';
-import { FEATURES, RawRow, RawRows, Row, Rows, cleanRows, parseHousingCsv } from './housing.js';
+import { hashWith, task, workflow, z } from '@memoflow/sdk';
+import { FEATURES, RawRow, RawRows, Row, Rows, cleanRows, parseHousingCsv, sha256 } from './housing.js';
 import { applyStandardisation, evaluate as evaluateModel, fitRidge, fitStandardisation, seededShuffle } from './model.js';
 
 const Matrix = z.array(z.array(z.number()));
@@ -29,11 +30,14 @@ const Design = z.object({ x: Matrix, y: Vector });
  * it are still HITs instead of `SKIPPED(upstream-reran)`: content-addressed data is the exception
  * to the cascade rule.
  *
- * Caveat: the key contains the path, not the file's content, so after editing the CSV itself use
- * `--overwrite-cache` (or a new path) to read it again.
+ * The input is a path, but a path says nothing about what the file holds: `CsvFile` declares a
+ * content hash (computed where the run is submitted), so the key covers the file's bytes and
+ * editing the CSV invalidates `load` while moving it elsewhere does not.
  */
+export const CsvFile = hashWith(z.string(), (path) => sha256(readFileSync(resolve(process.cwd(), path))));
+
 export const load = task(
-  { name: 'housing.load', inputs: { path: z.string() }, output: RawRows, cache: true },
+  { name: 'housing.load', inputs: { path: CsvFile }, output: RawRows, cache: true },
   async ({ path }) => {
     // Relative to where `memoflow run` was started, like any CLI argument.
     const text = await readFile(resolve(process.cwd(), path), 'utf8');
@@ -131,7 +135,7 @@ export const train = workflow(
   {
     name: 'housing.train',
     description: 'Train and evaluate a ridge-regression house-price model',
-    inputs: { path: z.string(), l2: z.number(), testFraction: z.number(), seed: z.number().int() },
+    inputs: { path: CsvFile, l2: z.number(), testFraction: z.number(), seed: z.number().int() },
   },
   ({ path, l2, testFraction, seed }) => {
     const cleaned = clean({ rows: load({ path }) });
