@@ -23,7 +23,7 @@ describeCacheCatalogContract('PgliteCacheCatalog', async (clock) => {
     catalog: new PgliteCacheCatalog(drizzle({ client }), { clock }),
     corrupt: async (kind, key, how) => {
       const value = how === 'tampered' ? '{"tampered": true}' : '1e400'; // 1e400 decodes to Infinity: no JSON value
-      const result = await client.query('UPDATE cache_entries SET value = $1::jsonb WHERE kind = $2 AND key = $3', [value, kind, key]);
+      const result = await client.query('UPDATE cache_entries SET value = $1::json WHERE kind = $2 AND key = $3', [value, kind, key]);
       expect(result.affectedRows).toBe(1);
     },
     reset: async () => {

@@ -13,7 +13,7 @@ describeCacheCatalogContract('PostgresCacheCatalog', async (clock) => {
     catalog: storage.catalog,
     corrupt: async (kind, key, how) => {
       const value = how === 'tampered' ? '{"tampered": true}' : '1e400'; // 1e400 decodes to Infinity: no JSON value
-      const rows = await schema.admin`UPDATE cache_entries SET value = ${value}::jsonb WHERE kind = ${kind} AND key = ${key} RETURNING key`;
+      const rows = await schema.admin`UPDATE cache_entries SET value = ${value}::json WHERE kind = ${kind} AND key = ${key} RETURNING key`;
       expect(rows).toHaveLength(1);
     },
     reset: async () => {

@@ -11,13 +11,23 @@ import { customType, index, integer, pgTable, primaryKey, text, timestamp } from
  */
 
 /**
- * jsonb that returns the driver's value as is. Both postgres.js and PGlite already parse jsonb;
- * drizzle's own `jsonb()` then JSON.parses any string again, so a stored JSON string such as
- * `"123"` would come back as the number 123.
+ * Every JSON column is Postgres `json`, not `jsonb`: `json` keeps the text as written, so a value
+ * comes back exactly as the engine wrote it, object key order included (jsonb sorts keys, so a
+ * task returning `{ rmse, r2, n }` would come back from a cache hit as `{ n, r2, rmse }`). That
+ * matters most for user values (cache values, node inputs and outputs, run inputs and outputs),
+ * and holds for the rest too (spec, options, error, key parts are user-visible structures):
+ * nothing filters on, indexes or compares the inside of any of these columns, which is all jsonb
+ * would buy, so there is one rule for every column and no cast between the two types anywhere.
+ * The statements that write them must stay `json` end to end (json parameters, json_to_recordset,
+ * json operators): a single jsonb step would reorder the keys before they reach the column.
+ *
+ * The column type returns the driver's value as is: both postgres.js and PGlite already parse
+ * json; drizzle's own `json()` would then JSON.parse any string again, so a stored JSON string
+ * such as `"123"` would come back as the number 123.
  */
 const json = <T>(name: string) =>
   customType<{ data: T; driverData: unknown }>({
-    dataType: () => 'jsonb',
+    dataType: () => 'json',
     toDriver: (value) => JSON.stringify(value),
     fromDriver: (value) => value as T,
   })(name);
@@ -25,7 +35,11 @@ const json = <T>(name: string) =>
 /** Timestamps are timestamptz and come out as `Date` objects. */
 const at = (name: string) => timestamp(name, { withTimezone: true, mode: 'date', precision: 3 });
 
-/** One run. `version` is the optimistic lock: every save bumps it (RunStore.save). */
+/**
+ * One run. `version` is the optimistic lock: every save bumps it (RunStore.save). id, workflow,
+ * project, domain, spec, inputs, options and created_at are written once, by `create`; a save
+ * rewrites only status, outputs, error, version, updated_at and finished_at.
+ */
 export const runs = pgTable(
   'runs',
   {

@@ -38,7 +38,7 @@ const summaryColumns = {
 /**
  * The CacheCatalog over drizzle's Postgres query builder, shared by PostgresCacheCatalog and
  * PgliteCacheCatalog. Every method is one statement whatever the batch size; batches travel as
- * one jsonb parameter.
+ * one json parameter (json, not jsonb, so values keep their object key order; schema.ts).
  */
 export class SqlCacheCatalog implements CacheCatalog {
   readonly #session: SqlSession;
@@ -51,7 +51,7 @@ export class SqlCacheCatalog implements CacheCatalog {
 
   /*
    * lookup: SELECT * FROM cache_entries WHERE kind = $kind AND key = ANY($keys)
-   * Inputs: a kind and any number of keys (one jsonb array parameter). Result: decoded entries in
+   * Inputs: a kind and any number of keys (one json array parameter). Result: decoded entries in
    * `hits`; entries whose value fails its checksum (or is otherwise unusable) in `corrupt` with
    * the reason. Side effects: none.
    */
@@ -86,9 +86,10 @@ export class SqlCacheCatalog implements CacheCatalog {
   }
 
   /*
-   * put: INSERT INTO cache_entries SELECT ... FROM jsonb_array_elements($entries)
+   * put: INSERT INTO cache_entries SELECT ... FROM json_array_elements($entries)
    *      ON CONFLICT (key, kind) DO UPDATE SET <every column> = excluded.<column>
-   * Inputs: entries (one jsonb array parameter; a key + kind given twice keeps the last). Result:
+   * Inputs: entries (one json array parameter; a key + kind given twice keeps the last; a string
+   * holding U+0000 or a lone surrogate rejects the whole batch before it is sent). Result:
    * none. Side effects: each entry is inserted or replaces the stored one, with a fresh checksum
    * and created_at (the clock's time, else the database's now()).
    */
@@ -111,11 +112,14 @@ export class SqlCacheCatalog implements CacheCatalog {
       nodeId: entry.nodeId,
     }));
     const createdAt = this.#clock === undefined ? sql`date_trunc('milliseconds', now())` : sql`${this.#clock.now().toISOString()}::timestamptz`;
+    // json_array_elements and `->` return the json text as written: `parts` and `value` keep their
+    // key order. (`->` rather than json_to_recordset: a value that is JSON null must stay JSON
+    // null, where a recordset column would turn it into SQL NULL.)
     await this.#session.rows(sql`
       INSERT INTO ${cacheEntries} (key, kind, project, domain, task, parts, value, value_hash, checksum, run_id, node_id, created_at)
       SELECT e->>'key', e->>'kind', e->>'project', e->>'domain', e->>'task', e->'parts', e->'value',
              e->>'valueHash', e->>'checksum', e->>'runId', e->>'nodeId', ${createdAt}
-      FROM jsonb_array_elements(${jsonParam(documents)}) AS e
+      FROM json_array_elements(${jsonParam(documents)}) AS e
       ON CONFLICT (key, kind) DO UPDATE SET
         project = excluded.project, domain = excluded.domain, task = excluded.task,
         parts = excluded.parts, value = excluded.value, value_hash = excluded.value_hash,
@@ -148,7 +152,7 @@ export class SqlCacheCatalog implements CacheCatalog {
   /*
    * evict: WITH d AS (DELETE FROM cache_entries WHERE <filter> RETURNING 1) SELECT count(*) FROM d
    * Inputs: a filter (all given fields must match; an empty filter matches every entry; `keys`
-   * travels as one jsonb parameter). Result: how many entries were removed. Side effects: deletes.
+   * travels as one json parameter). Result: how many entries were removed. Side effects: deletes.
    */
   async evict(filter: CacheEvictFilter): Promise<number> {
     const where =

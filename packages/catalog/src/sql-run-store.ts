@@ -2,7 +2,7 @@ import { and, desc, eq, sql, type SQL } from 'drizzle-orm';
 import type { NodeExecution, RunListFilter, RunSaveRequest, RunState, RunStore, RunSummary } from '@memoflow/engine';
 import { MemoflowError } from '@memoflow/engine';
 import { nodeExecutions, runs } from './schema.js';
-import { jsonParam, sqlState, type SqlSession } from './sql-session.js';
+import { jsonParam, nullableJsonParam, sqlState, type SqlSession } from './sql-session.js';
 
 const summaryColumns = {
   id: runs.id,
@@ -18,34 +18,41 @@ const summaryColumns = {
   finishedAt: runs.finishedAt,
 };
 
-/** A node execution as one element of the statements' jsonb parameter (dates as ISO text). */
+/**
+ * A node execution as one element of the statements' json parameter: keys are the column names
+ * (json_to_recordset matches them), dates are ISO text.
+ */
 function nodeDocument(node: NodeExecution) {
   return {
-    nodeId: node.nodeId,
+    node_id: node.nodeId,
     task: node.task,
     phase: node.phase,
-    cacheStatus: node.cacheStatus,
-    cacheReason: node.cacheReason,
-    cacheKey: node.cacheKey,
-    cacheKeyParts: node.cacheKeyParts,
+    cache_status: node.cacheStatus,
+    cache_reason: node.cacheReason,
+    cache_key: node.cacheKey,
+    cache_key_parts: node.cacheKeyParts,
     attempts: node.attempts,
     inputs: node.inputs,
     output: node.output,
     error: node.error,
-    startedAt: node.startedAt?.toISOString() ?? null,
-    finishedAt: node.finishedAt?.toISOString() ?? null,
+    started_at: node.startedAt?.toISOString() ?? null,
+    finished_at: node.finishedAt?.toISOString() ?? null,
   };
 }
 
 /**
- * The node columns selected from `n`, one element of jsonb_array_elements. JSON null in a nullable
- * jsonb field becomes SQL NULL (`nullif`), so a null comes back as null, not as a JSON null.
+ * The node executions of one json array parameter as rows `n`. The json-typed fields keep their
+ * text as written (key order included); a JSON null becomes SQL NULL, so a null comes back as
+ * null, not as a JSON null.
  */
+const nodeRows = (nodes: readonly NodeExecution[]) => sql`json_to_recordset(${jsonParam(nodes.map(nodeDocument))}) AS n(
+  node_id text, task text, phase text, cache_status text, cache_reason text, cache_key text, cache_key_parts json,
+  attempts int, inputs json, output json, error json, started_at timestamptz, finished_at timestamptz)`;
+
+/** The node columns selected from `n`. */
 const nodeValues = (runId: SQL) => sql`
-  ${runId}, n->>'nodeId', n->>'task', n->>'phase', n->>'cacheStatus', n->>'cacheReason', n->>'cacheKey',
-  nullif(n->'cacheKeyParts', 'null'::jsonb), (n->>'attempts')::int, nullif(n->'inputs', 'null'::jsonb),
-  nullif(n->'output', 'null'::jsonb), nullif(n->'error', 'null'::jsonb),
-  (n->>'startedAt')::timestamptz, (n->>'finishedAt')::timestamptz`;
+  ${runId}, n.node_id, n.task, n.phase, n.cache_status, n.cache_reason, n.cache_key, n.cache_key_parts,
+  n.attempts, n.inputs, n.output, n.error, n.started_at, n.finished_at`;
 
 const nodeColumns = sql.raw(
   'run_id, node_id, task, phase, cache_status, cache_reason, cache_key, cache_key_parts, attempts, inputs, output, error, started_at, finished_at',
@@ -65,8 +72,8 @@ export class SqlRunStore implements RunStore {
 
   /*
    * create: WITH r AS (INSERT INTO runs ... version 0 RETURNING id)
-   *         INSERT INTO node_executions SELECT ... FROM r CROSS JOIN jsonb_array_elements($nodes)
-   * Inputs: the run and its node executions (one jsonb parameter). Result: none; throws
+   *         INSERT INTO node_executions SELECT ... FROM r CROSS JOIN json_to_recordset($nodes)
+   * Inputs: the run and its node executions (one json parameter). Result: none; throws
    * CATALOG_ERROR if the id exists. Side effects: inserts the run and its nodes, or nothing.
    */
   async create(state: RunState): Promise<void> {
@@ -76,14 +83,14 @@ export class SqlRunStore implements RunStore {
         WITH r AS (
           INSERT INTO ${runs} (id, workflow, project, domain, spec, inputs, options, status, outputs, error, version, created_at, updated_at, finished_at)
           VALUES (${run.id}, ${run.workflow}, ${run.project}, ${run.domain}, ${jsonParam(run.spec)}, ${jsonParam(run.inputs)},
-                  ${jsonParam(run.options)}, ${run.status}, nullif(${jsonParam(run.outputs)}, 'null'::jsonb),
-                  nullif(${jsonParam(run.error)}, 'null'::jsonb), 0, ${run.createdAt.toISOString()}::timestamptz,
-                  ${run.updatedAt.toISOString()}::timestamptz, ${run.finishedAt?.toISOString() ?? null}::timestamptz)
+                  ${jsonParam(run.options)}, ${run.status}, ${nullableJsonParam(run.outputs)}, ${nullableJsonParam(run.error)}, 0,
+                  ${run.createdAt.toISOString()}::timestamptz, ${run.updatedAt.toISOString()}::timestamptz,
+                  ${run.finishedAt?.toISOString() ?? null}::timestamptz)
           RETURNING id
         )
         INSERT INTO ${nodeExecutions} (${nodeColumns})
         SELECT ${nodeValues(sql`r.id`)}
-        FROM r CROSS JOIN jsonb_array_elements(${jsonParam(Object.values(state.nodes).map(nodeDocument))}) AS n`);
+        FROM r CROSS JOIN ${nodeRows(Object.values(state.nodes))}`);
     } catch (error) {
       if (sqlState(error) === '23505') {
         throw new MemoflowError('CATALOG_ERROR', `run '${run.id}' already exists`, { cause: error });
@@ -93,17 +100,18 @@ export class SqlRunStore implements RunStore {
   }
 
   /*
-   * load: SELECT runs.*, (SELECT jsonb_agg(node_executions row) WHERE run_id = $id) FROM runs
+   * load: SELECT runs.*, (SELECT json_agg(node_executions row) WHERE run_id = $id) FROM runs
    *       WHERE id = $id
    * Inputs: a run id. Result: the run with its node executions, read from one snapshot (one
-   * statement), or undefined. Side effects: none.
+   * statement), or undefined. json_agg embeds the json columns' text as stored (to_jsonb would
+   * reorder their keys). Side effects: none.
    */
   async load(runId: string): Promise<RunState | undefined> {
     const [row] = await this.#session.db
       .select({
         run: runs,
         nodes: sql<StoredNode[]>`(
-          SELECT coalesce(jsonb_agg(to_jsonb(ne)), '[]'::jsonb) FROM ${nodeExecutions} AS ne WHERE ne.run_id = ${runs.id}
+          SELECT coalesce(json_agg(ne), '[]'::json) FROM ${nodeExecutions} AS ne WHERE ne.run_id = ${runs.id}
         )`,
       })
       .from(runs)
@@ -115,27 +123,28 @@ export class SqlRunStore implements RunStore {
   }
 
   /*
-   * save: WITH bumped AS (UPDATE runs SET <fields>, version = version + 1
+   * save: WITH bumped AS (UPDATE runs SET status, outputs, error, updated_at, finished_at,
+   *                       version = version + 1
    *                       WHERE id = $id AND version = $expected RETURNING id),
    *       written AS (INSERT INTO node_executions SELECT ... FROM bumped CROSS JOIN
-   *                   jsonb_array_elements($nodes) ON CONFLICT (run_id, node_id) DO UPDATE ...)
+   *                   json_to_recordset($nodes) ON CONFLICT (run_id, node_id) DO UPDATE ...)
    *       SELECT count(*) FROM bumped
-   * Inputs: the run's fields, the changed node executions (one jsonb parameter, possibly empty)
-   * and the version the caller loaded. Result: true if the stored version matched. Side effects:
-   * on a match, the run's fields, version + 1 and the node upserts; otherwise nothing (the
-   * nodes' SELECT reads from `bumped`, which is then empty). Two racing saves: the second UPDATE
-   * waits for the first's row lock, re-checks `version` and matches no row.
+   * Inputs: the run's changing fields, the changed node executions (one json parameter, possibly
+   * empty) and the version the caller loaded. The run's fixed fields (workflow, project, domain,
+   * spec, inputs, options, created_at) are written by `create` only: a save neither sends nor
+   * rewrites them (the spec of a 1,000-node workflow is large), and ignores them in `run`.
+   * Result: true if the stored version matched. Side effects: on a match, the run's status,
+   * outputs, error, updated_at, finished_at, version + 1 and the node upserts; otherwise nothing
+   * (the nodes' SELECT reads from `bumped`, which is then empty). Two racing saves: the second
+   * UPDATE waits for the first's row lock, re-checks `version` and matches no row.
    */
   async save(request: RunSaveRequest): Promise<boolean> {
     const { run } = request;
     const [row] = await this.#session.rows<{ saved: number }>(sql`
       WITH bumped AS (
         UPDATE ${runs} SET
-          workflow = ${run.workflow}, project = ${run.project}, domain = ${run.domain},
-          spec = ${jsonParam(run.spec)}, inputs = ${jsonParam(run.inputs)}, options = ${jsonParam(run.options)},
-          status = ${run.status}, outputs = nullif(${jsonParam(run.outputs)}, 'null'::jsonb),
-          error = nullif(${jsonParam(run.error)}, 'null'::jsonb), version = version + 1,
-          created_at = ${run.createdAt.toISOString()}::timestamptz, updated_at = ${run.updatedAt.toISOString()}::timestamptz,
+          status = ${run.status}, outputs = ${nullableJsonParam(run.outputs)}, error = ${nullableJsonParam(run.error)},
+          version = version + 1, updated_at = ${run.updatedAt.toISOString()}::timestamptz,
           finished_at = ${run.finishedAt?.toISOString() ?? null}::timestamptz
         WHERE id = ${run.id} AND version = ${request.expectedVersion}::int
         RETURNING id
@@ -143,7 +152,7 @@ export class SqlRunStore implements RunStore {
       written AS (
         INSERT INTO ${nodeExecutions} (${nodeColumns})
         SELECT ${nodeValues(sql`bumped.id`)}
-        FROM bumped CROSS JOIN jsonb_array_elements(${jsonParam(request.nodes.map(nodeDocument))}) AS n
+        FROM bumped CROSS JOIN ${nodeRows(request.nodes)}
         ON CONFLICT (run_id, node_id) DO UPDATE SET
           task = excluded.task, phase = excluded.phase, cache_status = excluded.cache_status,
           cache_reason = excluded.cache_reason, cache_key = excluded.cache_key,
@@ -176,7 +185,7 @@ export class SqlRunStore implements RunStore {
   }
 }
 
-/** A node_executions row as `to_jsonb` renders it: column names, timestamps as ISO 8601 text. */
+/** A node_executions row as `json_agg` renders it: column names, timestamps as ISO 8601 text. */
 interface StoredNode {
   run_id: string;
   node_id: string;

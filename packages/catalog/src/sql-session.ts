@@ -1,3 +1,4 @@
+import { MemoflowError } from '@memoflow/engine';
 import { sql, type SQL } from 'drizzle-orm';
 import type { PgColumn, PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import type { PgliteDatabase } from 'drizzle-orm/pglite';
@@ -8,7 +9,7 @@ export type AnyPgDatabase = PgDatabase<PgQueryResultHKT, Record<string, unknown>
 
 /**
  * What the shared adapters need from a back end: the query builder, and raw statements (drizzle's
- * `sql` template) returning plain rows. Raw rows are the driver's: jsonb arrives parsed, and
+ * `sql` template) returning plain rows. Raw rows are the driver's: json arrives parsed, and
  * timestamps arrive as text (drizzle turns the drivers' date parsing off), so raw statements
  * return no timestamps and the builder reads them instead.
  */
@@ -33,14 +34,40 @@ export function pgliteSession(db: PgliteDatabase): SqlSession {
   };
 }
 
-/** One jsonb parameter, however large the batch (Postgres allows at most 65,535 parameters). */
+/**
+ * One `json` parameter, however large the batch (Postgres allows at most 65,535 parameters).
+ * Always `json`, never `jsonb`: a jsonb value has already lost its object key order, so one jsonb
+ * step anywhere between the parameter and the column would reorder what the caller wrote.
+ */
 export function jsonParam(value: unknown): SQL {
-  return sql`${JSON.stringify(value)}::jsonb`;
+  return sql`${storableJson(value)}::json`;
 }
 
-/** `column = ANY(keys)` with the keys passed as one jsonb array parameter. */
+/** As `jsonParam`, but JS null becomes SQL NULL (for the nullable columns), not a JSON null. */
+export function nullableJsonParam(value: unknown): SQL {
+  return value === null || value === undefined ? sql`NULL::json` : jsonParam(value);
+}
+
+/**
+ * JSON.stringify, refusing strings (values or keys) that hold U+0000 or a lone surrogate. The
+ * `json` type would store them, but they are not text (no `->>`, no jsonb, no UTF-8), so the
+ * catalog keeps the contract it has always had, shared with the in-memory fakes: such a value
+ * fails its whole statement, before anything is sent.
+ */
+export function storableJson(value: unknown): string {
+  return JSON.stringify(value, (key: string, item: unknown) => {
+    if (UNSTORABLE.test(key) || (typeof item === 'string' && UNSTORABLE.test(item))) {
+      throw new MemoflowError('CATALOG_ERROR', 'value not storable: a string holds U+0000 or a lone surrogate');
+    }
+    return item;
+  });
+}
+
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** `column = ANY(keys)` with the keys passed as one json array parameter. */
 export function anyOf(column: PgColumn, values: readonly string[]): SQL {
-  return sql`${column} = ANY(ARRAY(SELECT jsonb_array_elements_text(${jsonParam(values)})))`;
+  return sql`${column} = ANY(ARRAY(SELECT json_array_elements_text(${jsonParam(values)})))`;
 }
 
 /**

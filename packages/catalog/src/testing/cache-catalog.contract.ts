@@ -77,7 +77,7 @@ export function describeCacheCatalogContract(name: string, open: (clock: FakeClo
       });
     });
 
-    it('rejects a batch holding a string jsonb cannot store (U+0000, lone surrogate) and writes none of it', async () => {
+    it('rejects a batch holding a string the stores refuse (U+0000, lone surrogate) and writes none of it', async () => {
       for (const bad of ['nul \u0000 inside', 'lone \ud800 surrogate']) {
         await expect(catalog.put([entry('fine'), entry('bad', { value: { text: bad } })])).rejects.toThrow();
         await expect(catalog.put([entry('bad-key', { value: { [bad]: 1 } })])).rejects.toThrow();
@@ -85,6 +85,35 @@ export function describeCacheCatalogContract(name: string, open: (clock: FakeClo
       expect(await catalog.list()).toEqual([]);
       await catalog.put([entry('pair', { value: 'astral 😀 is fine' })]);
       expect((await catalog.lookup('output', ['pair'])).hits.get('pair')?.value).toBe('astral 😀 is fine');
+    });
+
+    it('round-trips object key order exactly: nested, inside arrays, in values and key parts', async () => {
+      // jsonb would sort these keys (shorter first, then bytewise); the stores must not.
+      const values: Json[] = [
+        { rmse: 0.12, r2: 0.98, n: 1000 },
+        { zeta: { yak: 1, xi: [{ b: 2, a: 1, ccc: { z: null, a: [] } }, [{ d: 'x', c: 'y' }]] }, alpha: 'first', bb: true, a: 0 },
+        [{ zz: 1, aa: 2, m: { y: 1, x: 2 } }, 'text', [{ q: 1, p: 2 }]],
+        { 'ü-key': 1, 'a-key': 2, '': 3, 'Z': 4 },
+      ];
+      const written = values.map((value, i) => {
+        const e = entry(`order-${i}`, { value });
+        e.parts.inputs = { zeta: 'sha256:z', alpha: 'sha256:a', mid: 'sha256:m' };
+        return e;
+      });
+      await catalog.put(written);
+      const { hits, corrupt } = await catalog.lookup('output', written.map((e) => e.key));
+      expect(corrupt.size).toBe(0);
+      written.forEach((e, i) => {
+        const hit = hits.get(e.key);
+        expect(JSON.stringify(hit?.value), `value #${i}`).toBe(JSON.stringify(values[i]));
+        expect(JSON.stringify(hit?.parts), `parts #${i}`).toBe(JSON.stringify(e.parts));
+      });
+      expect(JSON.stringify((await catalog.list({ limit: 1 }))[0]?.parts)).toBe(JSON.stringify(written[0]?.parts));
+      // The upsert path (ON CONFLICT) keeps the order too.
+      const replaced = { wins: [{ y: 1, x: 2 }], also: { k: 1, j: 2 } };
+      await catalog.put([entry('order-0', { value: replaced })]);
+      const again = (await catalog.lookup('output', ['order-0'])).hits.get('order-0');
+      expect(JSON.stringify(again?.value)).toBe(JSON.stringify(replaced));
     });
 
     it('looks up a batch in one call: present keys hit, absent ones are simply missing', async () => {

@@ -96,6 +96,77 @@ export function describeRunStoreContract(name: string, open: () => Promise<RunSt
       expect(saved?.nodes).toEqual(loaded.nodes);
     });
 
+    it('saves only the changing fields: spec, inputs, options, workflow, project, domain and createdAt stay as created', async () => {
+      const state = runState('run-fixed', ['n1']);
+      await store.create(state);
+      const modified: RunRecord = {
+        ...state.run,
+        workflow: 'changed.workflow',
+        project: 'changed-project',
+        domain: 'changed-domain',
+        spec: { ...spec(), name: 'changed.workflow', nodes: [] } as WorkflowSpec,
+        inputs: { rows: { value: ['changed'] } },
+        options: { overwriteCache: true },
+        createdAt: new Date('2031-06-06T06:06:06.606Z'),
+        status: 'succeeded',
+        outputs: { total: 4 },
+        error: { name: 'Error', message: 'kept', retryable: false },
+        updatedAt: new Date('2030-01-01T00:05:00.000Z'),
+        finishedAt: new Date('2030-01-01T00:05:00.500Z'),
+      };
+      expect(await store.save({ run: modified, nodes: [], expectedVersion: 0 })).toBe(true);
+      const loaded = await store.load('run-fixed');
+      expect(loaded?.run).toEqual({
+        ...state.run,
+        status: 'succeeded',
+        outputs: { total: 4 },
+        error: { name: 'Error', message: 'kept', retryable: false },
+        updatedAt: modified.updatedAt,
+        finishedAt: modified.finishedAt,
+        version: 1,
+      });
+      expect(loaded?.run.spec).toEqual(spec());
+      expect((await store.list())[0]).toMatchObject({ workflow: 'etl.main', project: 'demo', domain: 'dev', createdAt: state.run.createdAt });
+    });
+
+    it('round-trips object key order exactly: run inputs, outputs, spec, options, error and node inputs/outputs', async () => {
+      // jsonb would sort these keys (shorter first, then bytewise); the stores must not.
+      const state = runState('run-order', ['n1', 'n2']);
+      state.run.inputs = { zeta: { value: { yy: 1, b: [{ z: 1, a: 2 }] } }, alpha: { value: [{ k: 1, c: 2 }], hash: 'h' } };
+      state.run.spec = { ...spec(), outputs: { zz: { kind: 'output', node: 'n1', path: [] }, aa: { kind: 'output', node: 'n2', path: [] } } } as WorkflowSpec;
+      state.run.options = { resumeFrom: { run: 'run-0', node: 'n1' }, overwriteCache: false };
+      state.nodes['n1'] = {
+        ...fullNode('run-order', 'n1'),
+        inputs: { zz: { value: { rmse: 0.1, r2: 0.9, n: 3 } }, aa: { value: [{ y: null, x: { q: 1, p: 2 } }] } },
+        output: { value: { rmse: 0.12, r2: 0.98, n: 1000, nested: [{ zz: 1, a: 2 }] }, hash: 'h' },
+        cacheKeyParts: { format: 1, project: 'demo', domain: 'dev', task: 'etl.clean', signature: 's', version: '1', inputs: { zz: 'sha256:z', aa: 'sha256:a' } },
+      };
+      await store.create(state);
+      const created = await store.load('run-order');
+      expect(JSON.stringify(created?.run)).toBe(JSON.stringify({ ...state.run, version: 0 }));
+      expect(JSON.stringify(created?.nodes['n1'])).toBe(JSON.stringify(state.nodes['n1']));
+
+      const run: RunRecord = {
+        ...state.run,
+        status: 'failed',
+        outputs: { zz: { rmse: 0.12, r2: 0.98, n: 1000 }, aa: [{ d: 1, c: 2 }] },
+        error: { name: 'Error', message: 'boom', retryable: false, code: 'RUN_FAILED' } as RunRecord['error'],
+        updatedAt: new Date('2030-01-01T00:01:00.000Z'),
+      };
+      const n2 = {
+        ...fullNode('run-order', 'n2'),
+        inputs: { second: { value: { b: 1, a: 2 } }, first: { value: null } },
+        output: { value: [{ zebra: 1, ant: 2 }, { m: { z: 0, a: 1 } }] },
+        error: { retryable: true, name: 'Error', message: 'first try' },
+      };
+      expect(await store.save({ run, nodes: [n2], expectedVersion: 0 })).toBe(true);
+      const saved = await store.load('run-order');
+      expect(JSON.stringify(saved?.run)).toBe(JSON.stringify({ ...run, version: 1 }));
+      expect(JSON.stringify(saved?.nodes['n2'])).toBe(JSON.stringify(n2));
+      expect(JSON.stringify(saved?.nodes['n1'])).toBe(JSON.stringify(state.nodes['n1']));
+      expect(JSON.stringify((await store.list())[0]?.options)).toBe(JSON.stringify(state.run.options));
+    });
+
     it('with a stale version returns false and writes nothing', async () => {
       const state = runState('run-stale', ['n1']);
       await store.create(state);
@@ -107,7 +178,7 @@ export function describeRunStoreContract(name: string, open: () => Promise<RunSt
       expect(await store.load('run-stale')).toEqual(before);
     });
 
-    it('rejects a save holding a string jsonb cannot store, and writes nothing', async () => {
+    it('rejects a save holding a string the stores refuse (U+0000, lone surrogate), and writes nothing', async () => {
       const state = runState('run-nul', ['n1']);
       await store.create(state);
       const bad = { ...node('run-nul', 'n1'), output: { value: 'nul \u0000' } };
@@ -131,7 +202,7 @@ export function describeRunStoreContract(name: string, open: () => Promise<RunSt
       const state = runState('race', ['n1']);
       await store.create(state);
       const contenders = Array.from({ length: 8 }, (_, i) => ({
-        run: { ...state.run, workflow: `winner-${i}` },
+        run: { ...state.run, outputs: { winner: `winner-${i}` } },
         nodes: [{ ...node('race', 'n1'), attempts: i + 1 }, node('race', `only-${i}`)],
         expectedVersion: 0,
       }));
@@ -140,7 +211,7 @@ export function describeRunStoreContract(name: string, open: () => Promise<RunSt
       const winner = results.indexOf(true);
       const loaded = await store.load('race');
       expect(loaded?.run.version).toBe(1);
-      expect(loaded?.run.workflow).toBe(`winner-${winner}`);
+      expect(loaded?.run.outputs).toEqual({ winner: `winner-${winner}` });
       expect(loaded?.nodes['n1']?.attempts).toBe(winner + 1);
       expect(Object.keys(loaded?.nodes ?? {}).sort()).toEqual(['n1', `only-${winner}`]);
     });

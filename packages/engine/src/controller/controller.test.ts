@@ -491,9 +491,11 @@ describe('Controller with in-memory ports', () => {
       return dispatch(attempts);
     });
     const b = setup(etlTasks(), { store, clock, catalog, dispatcher: slow });
-    void b.controller.wait(runId); // not driven here: wait() recovers it
+    const waiting = b.controller.wait(runId); // not driven here: wait() recovers it
     await eventually(() => vi.mocked(slow.dispatch).mock.calls.length > 0, 'the re-dispatch');
     await b.controller.close();
+    // A pending wait settles on close, naming the run; the run itself stays recoverable.
+    await expect(waiting).rejects.toMatchObject({ code: 'STALE_STATE', retryable: true, message: expect.stringContaining(runId) });
     accept();
     await new Promise((resolve) => setTimeout(resolve, 20));
     await slow.close();

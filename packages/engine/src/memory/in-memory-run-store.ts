@@ -7,8 +7,10 @@ export type RunStoreMethod = 'create' | 'load' | 'save' | 'list';
 
 /**
  * A RunStore in process memory with the semantics of PostgresRunStore (it passes the same contract
- * suite): records are copied in and out, `save` is an all-or-nothing compare-and-set on `version`,
- * listings are newest first (ties by id, descending).
+ * suite): records are copied in and out (JSON keeps its object key order), `save` is an
+ * all-or-nothing compare-and-set on `version` that writes only the run's status, outputs, error,
+ * updatedAt and finishedAt (the other fields are fixed at `create`), listings are newest first
+ * (ties by id, descending).
  *
  * Test hook: `failNext(method, error)` makes the next call of `method` reject.
  */
@@ -47,8 +49,17 @@ export class InMemoryRunStore implements RunStore {
     this.#failures.check('save');
     const stored = this.#runs.get(request.run.id);
     if (stored === undefined || stored.run.version !== request.expectedVersion) return false;
-    // Copy everything before touching the stored state: all or nothing.
-    const run = copyRun(request.run, request.expectedVersion + 1);
+    // Copy everything before touching the stored state: all or nothing. Like the SQL stores, a
+    // save writes only the run's changing fields; the fixed ones stay as `create` wrote them.
+    const run: RunRecord = {
+      ...stored.run,
+      status: request.run.status,
+      outputs: copyJson(request.run.outputs),
+      error: copyJson(request.run.error),
+      version: request.expectedVersion + 1,
+      updatedAt: copyDate(request.run.updatedAt),
+      finishedAt: copyDate(request.run.finishedAt),
+    };
     const nodes = request.nodes.map((node) => copyNode(node, run.id));
     stored.run = run;
     for (const node of nodes) stored.nodes.set(node.nodeId, node);

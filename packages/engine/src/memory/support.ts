@@ -26,9 +26,10 @@ export class FailurePlan<M extends string> {
 }
 
 /**
- * Deep copy of a JSON value with the store's semantics (what jsonb would give back). Like jsonb,
- * it refuses strings (values or keys) holding U+0000 or a lone surrogate: the real stores reject
- * them, so the fake does too.
+ * Deep copy of a JSON value with the store's semantics (what the real stores' `json` columns give
+ * back): object key order is kept, as JSON.stringify and JSON.parse keep it. It refuses strings
+ * (values or keys) holding U+0000 or a lone surrogate: the real stores reject them, so the fake
+ * does too.
  */
 export function copyJson<T>(value: T): T {
   const text = JSON.stringify(value, (key: string, item: unknown) => {

@@ -32,6 +32,9 @@ export interface RunStore {
    * One atomic statement: if the stored version equals `expectedVersion`, writes the run's fields
    * and the given node executions and sets version = expectedVersion + 1, returning true; else
    * writes nothing and returns false (another controller won the race: re-load, it is not an error).
+   * A save writes only the run's status, outputs, error, updatedAt and finishedAt (and sets the
+   * version); id, workflow, project, domain, spec, inputs, options and createdAt are fixed at
+   * `create`, and any changes to them in `request.run` are ignored.
    */
   save(request: RunSaveRequest): Promise<boolean>;
   /** Newest first. */
