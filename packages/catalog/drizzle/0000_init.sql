@@ -29,6 +29,7 @@ CREATE TABLE "node_executions" (
 	"error" json,
 	"started_at" timestamp (3) with time zone,
 	"finished_at" timestamp (3) with time zone,
+	"sub_workflow" json,
 	CONSTRAINT "node_executions_run_id_node_id_pk" PRIMARY KEY("run_id","node_id")
 );
 --> statement-breakpoint

@@ -87,6 +87,8 @@ export const nodeExecutions = pgTable(
     error: json<ErrorInfo>('error'),
     startedAt: at('started_at'),
     finishedAt: at('finished_at'),
+    /** Container nodes (dynamic, sub-workflow) once expanded: the sub-workflow their children come from. */
+    subWorkflow: json<WorkflowSpec>('sub_workflow'),
   },
   (t) => [primaryKey({ columns: [t.runId, t.nodeId] })],
 );

@@ -37,6 +37,7 @@ function nodeDocument(node: NodeExecution) {
     error: node.error,
     started_at: node.startedAt?.toISOString() ?? null,
     finished_at: node.finishedAt?.toISOString() ?? null,
+    sub_workflow: node.subWorkflow,
   };
 }
 
@@ -47,15 +48,15 @@ function nodeDocument(node: NodeExecution) {
  */
 const nodeRows = (nodes: readonly NodeExecution[]) => sql`json_to_recordset(${jsonParam(nodes.map(nodeDocument))}) AS n(
   node_id text, task text, phase text, cache_status text, cache_reason text, cache_key text, cache_key_parts json,
-  attempts int, inputs json, output json, error json, started_at timestamptz, finished_at timestamptz)`;
+  attempts int, inputs json, output json, error json, started_at timestamptz, finished_at timestamptz, sub_workflow json)`;
 
 /** The node columns selected from `n`. */
 const nodeValues = (runId: SQL) => sql`
   ${runId}, n.node_id, n.task, n.phase, n.cache_status, n.cache_reason, n.cache_key, n.cache_key_parts,
-  n.attempts, n.inputs, n.output, n.error, n.started_at, n.finished_at`;
+  n.attempts, n.inputs, n.output, n.error, n.started_at, n.finished_at, n.sub_workflow`;
 
 const nodeColumns = sql.raw(
-  'run_id, node_id, task, phase, cache_status, cache_reason, cache_key, cache_key_parts, attempts, inputs, output, error, started_at, finished_at',
+  'run_id, node_id, task, phase, cache_status, cache_reason, cache_key, cache_key_parts, attempts, inputs, output, error, started_at, finished_at, sub_workflow',
 );
 
 /**
@@ -158,7 +159,7 @@ export class SqlRunStore implements RunStore {
           cache_reason = excluded.cache_reason, cache_key = excluded.cache_key,
           cache_key_parts = excluded.cache_key_parts, attempts = excluded.attempts, inputs = excluded.inputs,
           output = excluded.output, error = excluded.error, started_at = excluded.started_at,
-          finished_at = excluded.finished_at
+          finished_at = excluded.finished_at, sub_workflow = excluded.sub_workflow
         RETURNING 1
       )
       SELECT count(*)::int AS saved FROM bumped`);
@@ -201,6 +202,7 @@ interface StoredNode {
   error: NodeExecution['error'];
   started_at: string | null;
   finished_at: string | null;
+  sub_workflow: NodeExecution['subWorkflow'];
 }
 
 function fromStoredNode(stored: StoredNode): NodeExecution {
@@ -219,5 +221,6 @@ function fromStoredNode(stored: StoredNode): NodeExecution {
     error: stored.error,
     startedAt: stored.started_at === null ? null : new Date(stored.started_at),
     finishedAt: stored.finished_at === null ? null : new Date(stored.finished_at),
+    subWorkflow: stored.sub_workflow ?? null,
   };
 }

@@ -4,6 +4,7 @@ export type { CacheStatus, NodePhase, EngineEvent, TaskContext, WorkflowSpec } f
 export { task, type TaskDefinition, type TaskOptions, type CacheOptions, type NodeOverrides, type TaskCall, type AnyTask } from './define/task.js';
 export { workflow, type WorkflowDefinition, type WorkflowOptions, type AnyWorkflow, type WorkflowInputs, type WorkflowResult } from './define/workflow.js';
 export { hashWith } from './define/hash-with.js';
+export { dynamic, type DynamicOptions, type DynamicBody } from './define/dynamic.js';
 export type { Ref, Bindable, Unref } from './define/reference.js';
 export { connect, DEFAULT_DOMAIN, DEFAULT_PROJECT, type ConnectOptions, type Memoflow, type RunOptions } from './client/connect.js';
 export { RunHandle, type NodeReport, type RunReport } from './client/run-handle.js';

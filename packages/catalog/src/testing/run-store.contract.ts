@@ -336,6 +336,7 @@ function node(runId: string, nodeId: string): NodeExecution {
     error: null,
     startedAt: null,
     finishedAt: null,
+    subWorkflow: null,
   };
 }
 
@@ -356,5 +357,25 @@ function fullNode(runId: string, nodeId: string): NodeExecution {
     error: { name: 'Error', message: 'first attempt failed', retryable: true },
     startedAt: new Date('2030-01-01T00:00:01.001Z'),
     finishedAt: new Date('2030-01-01T00:00:02.002Z'),
+    // An expanded container's sub-workflow, keys deliberately unsorted: it must round-trip exactly.
+    subWorkflow: {
+      specVersion: 1,
+      name: 'dyn.fanout',
+      inputs: {},
+      hashedInputs: [],
+      nodes: [
+        {
+          kind: 'task',
+          id: 'train',
+          task: 'ml.train',
+          signature: { output: { type: 'number' }, inputs: { shard: { type: 'integer' } }, outputHashed: false },
+          cache: { enabled: true, version: '1', serialize: false, ignoreInputs: [], ttlMs: 1000 },
+          retries: 0,
+          timeoutMs: null,
+          inputs: { shard: { kind: 'literal', value: 3 } },
+        },
+      ],
+      outputs: { result: { kind: 'output', node: 'train' } },
+    },
   };
 }

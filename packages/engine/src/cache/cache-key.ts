@@ -39,7 +39,9 @@ export function inputDigest(value: NodeValue): string {
 }
 
 export function signatureDigest(signature: TaskSignature): string {
-  return hashJson({ inputs: signature.inputs, output: signature.output, outputHashed: signature.outputHashed });
+  const digested = { inputs: signature.inputs, output: signature.output, outputHashed: signature.outputHashed };
+  // Only container nodes carry `children`; leaving it out otherwise keeps task keys unchanged.
+  return hashJson(signature.children === undefined ? digested : { ...digested, children: signature.children });
 }
 
 export function computeCacheKey(request: CacheKeyRequest): CacheKey {

@@ -1,5 +1,6 @@
 import type { Binding, NodeSpec } from '../spec/workflow-spec.js';
 import type { RunState } from '../state/run-state.js';
+import { directChildren } from './expand.js';
 
 /**
  * The cascade rule (DESIGN.md): a node executes without a lookup when a node it reads from executed
@@ -23,9 +24,9 @@ function taintIn(binding: Binding, state: RunState): string | null {
     case 'input':
       return null;
     case 'output': {
+      if (!reran(binding.node, state)) return null;
       const upstream = state.nodes[binding.node];
-      if (upstream === undefined || upstream.cacheStatus === 'HIT') return null;
-      const contentAddressed = (binding.path === undefined || binding.path.length === 0) && upstream.output?.hash !== undefined;
+      const contentAddressed = (binding.path === undefined || binding.path.length === 0) && upstream?.output?.hash !== undefined;
       return contentAddressed ? null : binding.node;
     }
     case 'array':
@@ -41,4 +42,16 @@ function taintIn(binding: Binding, state: RunState): string | null {
       }
       return null;
   }
+}
+
+/**
+ * Whether a node's output may differ from what the catalog last saw: it executed instead of
+ * hitting. A container (dynamic, sub-workflow) produced its output from its children, so it reran
+ * only if one of them did: a FUTURE_HIT whose children all hit changed nothing.
+ */
+export function reran(nodeId: string, state: RunState): boolean {
+  const node = state.nodes[nodeId];
+  if (node === undefined || node.cacheStatus === 'HIT') return false;
+  if (node.subWorkflow === null) return true;
+  return directChildren(nodeId, state).some((child) => reran(child, state));
 }

@@ -1,6 +1,7 @@
 import type { CacheStatus } from '../state/cache-status.js';
 import type { ErrorInfo } from '../errors.js';
-import type { NewCacheEntry } from '../ports/cache-catalog.js';
+import type { CacheEntryKind, NewCacheEntry } from '../ports/cache-catalog.js';
+import type { CacheWrite } from './events.js';
 import type { TaskAttempt } from '../ports/task-dispatcher.js';
 
 /** What a node or run did, for logs and the event stream. Names are `noun:verb`. */
@@ -12,6 +13,7 @@ export type EngineEventType =
   | 'node:cache-written'
   | 'node:failed'
   | 'node:aborted'
+  | 'node:expanded'
   | 'node:cache-corrupt'
   | 'node:dispatch-failed'
   | 'run:succeeded'
@@ -39,7 +41,14 @@ export interface EngineEvent {
  * costs one catalog lookup, one dispatch and one catalog write however many nodes it touches.
  */
 export type Command =
-  | { type: 'LookupCache'; lookups: { nodeId: string; key: string }[] }
+  | { type: 'LookupCache'; lookups: CacheLookup[] }
   | { type: 'DispatchTask'; attempts: TaskAttempt[] }
-  | { type: 'WriteCache'; nodeIds: string[]; entries: NewCacheEntry[] }
+  | { type: 'WriteCache'; writes: CacheWrite[]; entries: NewCacheEntry[] }
   | { type: 'EmitEvent'; event: EngineEvent };
+
+/** One key to look up: a node's output, or (dynamic nodes) its future. */
+export interface CacheLookup {
+  nodeId: string;
+  key: string;
+  kind: CacheEntryKind;
+}

@@ -85,19 +85,19 @@ class Sim {
   }
 
   hit(id: string, value: Json, options: { createdAt?: Date; hash?: string; runId?: string } = {}): LookupOutcome {
-    return { nodeId: id, key: this.key(id), outcome: 'hit', entry: this.entry(id, value, options) };
+    return { nodeId: id, key: this.key(id), kind: 'output', outcome: 'hit', entry: this.entry(id, value, options) };
   }
 
   miss(id: string): LookupOutcome {
-    return { nodeId: id, key: this.key(id), outcome: 'miss' };
+    return { nodeId: id, key: this.key(id), kind: 'output', outcome: 'miss' };
   }
 
   corrupt(id: string, reason = 'checksum mismatch'): LookupOutcome {
-    return { nodeId: id, key: this.key(id), outcome: 'corrupt', reason };
+    return { nodeId: id, key: this.key(id), kind: 'output', outcome: 'corrupt', reason };
   }
 
   lookupFailed(id: string, reason = 'connection reset'): LookupOutcome {
-    return { nodeId: id, key: this.key(id), outcome: 'failure', reason };
+    return { nodeId: id, key: this.key(id), kind: 'output', outcome: 'failure', reason };
   }
 
   ok(id: string, output: Json, hash: string | null = null): RunEvent {
@@ -116,8 +116,9 @@ class Sim {
 }
 
 const looked = (...results: LookupOutcome[]): RunEvent => ({ type: 'cache:looked-up', results });
-const written = (...nodeIds: string[]): RunEvent => ({ type: 'cache:written', nodeIds, ok: true });
-const writeFailed = (reason: string, ...nodeIds: string[]): RunEvent => ({ type: 'cache:written', nodeIds, ok: false, reason });
+const outputWrites = (nodeIds: string[]) => nodeIds.map((nodeId) => ({ nodeId, kind: 'output' as const }));
+const written = (...nodeIds: string[]): RunEvent => ({ type: 'cache:written', writes: outputWrites(nodeIds), ok: true });
+const writeFailed = (reason: string, ...nodeIds: string[]): RunEvent => ({ type: 'cache:written', writes: outputWrites(nodeIds), ok: false, reason });
 
 function lookupsOf(decision: Decision): { nodeId: string; key: string }[] {
   const command = decision.commands.find((c): c is Extract<Command, { type: 'LookupCache' }> => c.type === 'LookupCache');
@@ -133,7 +134,7 @@ const dispatchedIds = (decision: Decision) => attemptsOf(decision).map((a) => a.
 
 function writesOf(decision: Decision): { nodeIds: string[]; entries: NewCacheEntry[] } {
   const command = decision.commands.find((c): c is Extract<Command, { type: 'WriteCache' }> => c.type === 'WriteCache');
-  return command === undefined ? { nodeIds: [], entries: [] } : { nodeIds: command.nodeIds, entries: command.entries };
+  return command === undefined ? { nodeIds: [], entries: [] } : { nodeIds: command.writes.map((w) => w.nodeId), entries: command.entries };
 }
 
 function eventsOf(decision: Decision): EngineEvent[] {
@@ -189,7 +190,7 @@ describe('decide: cache hits', () => {
   test('all hit: the run succeeds without executing anything', () => {
     const sim = new Sim(chain());
     const first = sim.tick();
-    expect(lookupsOf(first)).toEqual([{ nodeId: 'a', key: sim.key('a') }]);
+    expect(lookupsOf(first)).toEqual([{ nodeId: 'a', key: sim.key('a'), kind: 'output' }]);
     expect(statusOf(sim, 'a')).toEqual(['looking-up', null, null]);
     expect(sim.node('b').phase).toBe('pending');
     expect(first.changedNodes).toEqual(['a']);
@@ -737,7 +738,7 @@ describe('decide: stale and duplicate events', () => {
     const sim = new Sim(chain());
     sim.tick();
     // b is still pending: its "result" is noise.
-    const noise = sim.feed(looked({ nodeId: 'b', key: 'whatever', outcome: 'miss' }));
+    const noise = sim.feed(looked({ nodeId: 'b', key: 'whatever', kind: 'output', outcome: 'miss' }));
     expect(noise.changed).toBe(false);
     expect(sim.node('b').phase).toBe('pending');
     // A repeated lookup result after the node moved on.
@@ -864,14 +865,14 @@ describe('recoverCommands', () => {
     expect(sim.node('write').phase).toBe('writing');
     const commands = recoverCommands(sim.state);
     expect(commands).toEqual([
-      { type: 'LookupCache', lookups: [{ nodeId: 'look', key: sim.key('look') }] },
+      { type: 'LookupCache', lookups: [{ nodeId: 'look', key: sim.key('look'), kind: 'output' }] },
       {
         type: 'DispatchTask',
         attempts: [{ id: 'r1-run-2', runId: 'r1', nodeId: 'run', task: 't.run', attempt: 2, inputs: { v: 2 }, timeoutMs: null, cacheKey: sim.key('run') }],
       },
       {
         type: 'WriteCache',
-        nodeIds: ['write'],
+        writes: [{ nodeId: 'write', kind: 'output' }],
         entries: [
           { key: sim.key('write'), kind: 'output', project: 'demo', domain: 'dev', task: 't.write', parts: sim.node('write').cacheKeyParts, value: 'w', valueHash: null, runId: 'r1', nodeId: 'write' },
         ],

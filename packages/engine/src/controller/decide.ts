@@ -1,24 +1,27 @@
 import { computeCacheKey } from '../cache/cache-key.js';
 import type { ErrorInfo } from '../errors.js';
 import type { Json, NodeValue } from '../json.js';
-import type { NewCacheEntry } from '../ports/cache-catalog.js';
+import type { CacheEntryKind, NewCacheEntry } from '../ports/cache-catalog.js';
 import { attemptId, type AttemptResult, type TaskAttempt } from '../ports/task-dispatcher.js';
-import type { NodeSpec, TaskNodeSpec } from '../spec/workflow-spec.js';
-import { memoizedDependencies } from './dependencies.js';
+import type { NodeSpec, WorkflowSpec } from '../spec/workflow-spec.js';
 import type { CacheStatus, SkipReason } from '../state/cache-status.js';
+import { pendingExecution } from '../state/new-run.js';
 import { hasOutput, isTerminal, transition, type NodePhase } from '../state/node-phase.js';
 import type { NodeExecution, RunState } from '../state/run-state.js';
 import { isExpired } from './cache-expiry.js';
 import { taintingUpstream } from './cascade.js';
-import type { Command, EngineEvent, EngineEventType } from './commands.js';
-import type { LookupOutcome, RunEvent } from './events.js';
+import type { CacheLookup, Command, EngineEvent, EngineEventType } from './commands.js';
+import { memoizedDependencies } from './dependencies.js';
+import type { CacheWrite, LookupOutcome, RunEvent } from './events.js';
+import { childNodes, containerOutputBinding, directChildren, runNodes, type RunNodes } from './expand.js';
+import { parseFuture } from './future.js';
 import { resolveBinding } from './resolve-binding.js';
 
 export interface Decision {
   /** The next state; `state.run.version` is still the loaded one (the store bumps it on save). */
   state: RunState;
   commands: Command[];
-  /** Node ids whose execution record changed: what the save writes. */
+  /** Node ids whose execution record changed (or was created): what the save writes. */
   changedNodes: string[];
   /** Whether anything (run or nodes) changed and must be saved before the commands run. */
   changed: boolean;
@@ -29,10 +32,15 @@ export interface Decision {
  * became ready, and returns the effects to perform. Pure: no I/O, time comes from `now`. The shell
  * saves the returned state before it acts, so a crash between the two repeats work safely (see
  * `recoverCommands`).
+ *
+ * Node kinds: a task executes on a worker. A dynamic node executes its body on a worker, which
+ * returns a sub-workflow (its future); a sub-workflow node carries its sub-workflow in the spec.
+ * Both are containers: once expanded, their children are nodes of the run (`<container>.<child>`)
+ * under the same cache rules, and the container's output is resolved when they are all done.
  */
 export function decide(state: RunState, events: readonly RunEvent[], now: Date): Decision {
   const draft = new Draft(state, now);
-  for (const event of events) draft.apply(event);
+  draft.apply(events);
   draft.advance();
   return draft.finish();
 }
@@ -40,54 +48,59 @@ export function decide(state: RunState, events: readonly RunEvent[], now: Date):
 /** Mutable working copy for one decision; node records are copied on first write. */
 class Draft {
   private readonly nodes: { [nodeId: string]: NodeExecution };
-  private readonly specs: Map<string, NodeSpec>;
+  private graph: RunNodes;
   private readonly changed = new Set<string>();
   private runChanged = false;
-  private readonly lookups: { nodeId: string; key: string }[] = [];
+  private readonly lookups: CacheLookup[] = [];
   private readonly attempts: TaskAttempt[] = [];
-  private readonly writes: string[] = [];
+  private readonly writes: CacheWrite[] = [];
   private readonly emitted: Command[] = [];
   private run: RunState['run'];
 
   constructor(
-    private readonly original: RunState,
+    original: RunState,
     private readonly now: Date,
   ) {
     this.nodes = { ...original.nodes };
     this.run = original.run;
-    this.specs = new Map(original.run.spec.nodes.map((node) => [node.id, node]));
+    this.graph = runNodes(original);
   }
 
-  apply(event: RunEvent): void {
+  apply(events: readonly RunEvent[]): void {
     if (this.run.status !== 'running') return;
-    switch (event.type) {
-      case 'run:tick':
-        return;
-      case 'cache:looked-up':
-        for (const result of event.results) this.applyLookup(result);
-        return;
-      case 'attempt:finished':
-        this.applyAttempt(event.result);
-        return;
-      case 'cache:written':
-        for (const nodeId of event.nodeIds) this.applyWritten(nodeId, event.ok ? null : event.reason);
-        return;
+    for (const event of events) {
+      switch (event.type) {
+        case 'run:tick':
+          break;
+        case 'cache:looked-up':
+          this.applyLookups(event.results);
+          break;
+        case 'attempt:finished':
+          this.applyAttempt(event.result);
+          break;
+        case 'cache:written':
+          for (const write of event.writes) this.applyWritten(write, event.ok ? null : event.reason);
+          break;
+      }
     }
   }
 
-  /** Moves every pending node whose upstream is settled; in spec (topological) order, so one pass suffices. */
+  /**
+   * Starts every pending node whose upstream is settled and settles every container whose children
+   * are, until nothing moves. Nodes are visited in run order (upstream first), so one pass usually
+   * suffices; expanding a container adds nodes, which takes another.
+   */
   advance(): void {
-    if (this.run.status !== 'running') return;
-    for (const spec of this.run.spec.nodes) {
-      const node = this.node(spec.id);
-      if (node.phase !== 'pending') continue;
-      const upstream = memoizedDependencies(spec).map((id) => this.node(id));
-      if (upstream.some((u) => u.phase === 'failed' || u.phase === 'aborted')) {
-        this.update(spec.id, { phase: 'aborted', finishedAt: this.now });
-        this.emit('node:aborted', spec.id, { message: 'an upstream node failed' }, 'warn');
-        continue;
+    for (let moved = true; moved && this.run.status === 'running'; ) {
+      moved = false;
+      for (const spec of this.graph.order) {
+        const node = this.node(spec.id);
+        if (node.phase === 'pending') moved = this.startIfReady(spec) || moved;
       }
-      if (upstream.every((u) => hasOutput(u.phase))) this.start(spec);
+      // Innermost containers first, so a nested container's output is there for its parent.
+      for (const spec of [...this.graph.order].reverse()) {
+        if (this.node(spec.id).phase === 'expanded') moved = this.settleContainer(spec) || moved;
+      }
     }
     this.finishRunIfDone();
   }
@@ -98,7 +111,7 @@ class Draft {
     if (this.attempts.length > 0) commands.push({ type: 'DispatchTask', attempts: this.attempts });
     if (this.writes.length > 0) {
       const state = this.state();
-      commands.push({ type: 'WriteCache', nodeIds: this.writes, entries: this.writes.map((id) => cacheEntryFor(state, id)) });
+      commands.push({ type: 'WriteCache', writes: this.writes, entries: this.writes.map((w) => cacheEntryFor(state, w.nodeId, w.kind)) });
     }
     commands.push(...this.emitted);
     const changedNodes = [...this.changed];
@@ -111,14 +124,30 @@ class Draft {
 
   // --- starting a node -------------------------------------------------------------------------
 
-  private start(spec: TaskNodeSpec): void {
+  private startIfReady(spec: NodeSpec): boolean {
+    const upstream = memoizedDependencies(spec).map((id) => this.node(id));
+    if (upstream.some((u) => u.phase === 'failed' || u.phase === 'aborted')) {
+      this.update(spec.id, { phase: 'aborted', finishedAt: this.now });
+      this.emit('node:aborted', spec.id, { message: 'an upstream node failed' }, 'warn');
+      return true;
+    }
+    if (!upstream.every((u) => hasOutput(u.phase))) return false;
+    this.start(spec);
+    return true;
+  }
+
+  private start(spec: NodeSpec): void {
     const state = this.state();
     const inputs: { [name: string]: NodeValue } = {};
     for (const [name, binding] of Object.entries(spec.inputs)) inputs[name] = resolveBinding(binding, state);
     const base = { inputs, startedAt: this.now };
+    const skip = this.skipReason(spec);
     if (spec.cache === null || !spec.cache.enabled) {
-      this.update(spec.id, { ...base, cacheStatus: 'DISABLED', cacheReason: null, cacheKey: null, cacheKeyParts: null });
-      this.dispatch(spec.id);
+      // A container fed by a rerun still says so: its children inherit the reason.
+      const status: Pick<NodeExecution, 'cacheStatus' | 'cacheReason'> =
+        spec.kind !== 'task' && skip?.reason === 'upstream-reran' ? { cacheStatus: 'SKIPPED', cacheReason: skip.reason } : { cacheStatus: 'DISABLED', cacheReason: null };
+      this.update(spec.id, { ...base, ...status, cacheKey: null, cacheKeyParts: null });
+      this.execute(spec, skip?.detail);
       return;
     }
     const { key, parts } = computeCacheKey({
@@ -130,21 +159,34 @@ class Draft {
       inputs,
     });
     const keyed = { ...base, cacheKey: key, cacheKeyParts: parts };
-    const skip = this.skipReason(spec);
     if (skip !== null) {
       this.update(spec.id, { ...keyed, cacheStatus: 'SKIPPED', cacheReason: skip.reason });
-      this.dispatch(spec.id, skip.detail);
+      this.execute(spec, skip.detail);
       return;
     }
     this.update(spec.id, { ...keyed, phase: transition(spec.id, 'pending', 'looking-up') });
-    this.lookups.push({ nodeId: spec.id, key });
+    this.lookups.push({ nodeId: spec.id, key, kind: 'output' });
+    // A dynamic node's future is looked up in the same round: if the output misses, the compiled
+    // sub-workflow may still be there (a retry after a failed child).
+    if (spec.kind === 'dynamic') this.lookups.push({ nodeId: spec.id, key, kind: 'future' });
   }
 
-  private skipReason(spec: TaskNodeSpec): { reason: SkipReason; detail: string } | null {
+  private skipReason(spec: NodeSpec): { reason: SkipReason; detail: string } | null {
     if (this.run.options.overwriteCache) return { reason: 'overwrite', detail: 'overwrite-cache requested' };
     const culprit = taintingUpstream(spec, this.state());
     if (culprit !== null) return { reason: 'upstream-reran', detail: `upstream node '${culprit}' executed` };
+    const parent = this.graph.parentOf.get(spec.id);
+    const container = parent === undefined ? undefined : this.node(parent);
+    if (container?.cacheStatus === 'SKIPPED' && container.cacheReason === 'upstream-reran') {
+      return { reason: 'upstream-reran', detail: `its container '${container.nodeId}' was fed by a rerun` };
+    }
     return null;
+  }
+
+  /** Executes a node that was not served from the catalog: a task or dynamic body runs; a sub-workflow expands. */
+  private execute(spec: NodeSpec, message?: string): void {
+    if (spec.kind === 'subworkflow') this.expand(spec, spec.workflow, message);
+    else this.dispatch(spec.id, message);
   }
 
   /** Starts the node's next attempt. */
@@ -157,79 +199,159 @@ class Draft {
     this.emit(attempt === 1 ? 'node:started' : 'node:retrying', nodeId, message === undefined ? {} : { message });
   }
 
+  /** Makes a container's children nodes of the run. */
+  private expand(spec: NodeSpec, sub: WorkflowSpec, message?: string): void {
+    const node = this.node(spec.id);
+    this.update(spec.id, { phase: transition(spec.id, node.phase, 'expanded'), subWorkflow: sub });
+    for (const child of childNodes(spec.id, sub, node.inputs ?? {})) {
+      if (this.nodes[child.id] === undefined) {
+        this.nodes[child.id] = pendingExecution(this.run.id, child.id, child.task);
+        this.changed.add(child.id);
+      }
+    }
+    this.graph = runNodes(this.state());
+    const note = `${sub.nodes.length} node(s)`;
+    this.emit('node:expanded', spec.id, { message: message === undefined ? note : `${note}; ${message}` });
+  }
+
+  /** A container whose children are all done resolves its output, or fails with the first failed child. */
+  private settleContainer(spec: NodeSpec): boolean {
+    const node = this.node(spec.id);
+    const children = directChildren(spec.id, this.state()).map((id) => this.node(id));
+    if (!children.every((child) => isTerminal(child.phase))) return false;
+    const failed = children.find((child) => child.phase === 'failed' || child.phase === 'aborted');
+    if (failed !== undefined) {
+      const culprit = children.find((child) => child.phase === 'failed') ?? failed;
+      const error: ErrorInfo = {
+        name: 'ChildFailed',
+        code: 'CHILD_FAILED',
+        message: `child node '${culprit.nodeId}' (${culprit.task}) failed${culprit.error === null ? '' : `: ${culprit.error.message}`}`,
+        retryable: false,
+      };
+      this.update(spec.id, { phase: transition(spec.id, node.phase, 'failed'), error, finishedAt: this.now });
+      this.emit('node:failed', spec.id, { error }, 'error');
+      return true;
+    }
+    const sub = node.subWorkflow;
+    if (sub === null) return false;
+    const output = resolveBinding(containerOutputBinding(spec, sub, node.inputs ?? {}), this.state());
+    const writes = node.cacheKey !== null;
+    this.update(spec.id, { phase: transition(spec.id, node.phase, writes ? 'writing' : 'succeeded'), output, finishedAt: this.now });
+    if (writes) this.writes.push({ nodeId: spec.id, kind: 'output' });
+    this.emit('node:succeeded', spec.id);
+    return true;
+  }
+
   // --- applying results ------------------------------------------------------------------------
 
-  private applyLookup(result: LookupOutcome): void {
-    const node = this.nodes[result.nodeId];
-    if (node?.phase !== 'looking-up' || node.cacheKey !== result.key) return; // stale
-    const spec = this.spec(result.nodeId);
-    switch (result.outcome) {
-      case 'hit': {
-        const ttlMs = spec.cache?.ttlMs ?? 0;
-        if (isExpired(result.entry.createdAt, ttlMs, this.now)) {
-          this.missThenDispatch(result.nodeId, 'EVICTED', `entry expired (older than ${ttlMs} ms)`);
-          return;
-        }
-        const output: NodeValue = result.entry.valueHash === null ? { value: result.entry.value } : { value: result.entry.value, hash: result.entry.valueHash };
-        this.update(result.nodeId, {
-          phase: transition(result.nodeId, node.phase, 'succeeded'),
-          cacheStatus: 'HIT',
-          cacheReason: `from run ${result.entry.runId}`,
-          output,
-          finishedAt: this.now,
-        });
-        this.emit('node:cache-hit', result.nodeId);
-        return;
-      }
-      case 'miss':
-        this.missThenDispatch(result.nodeId, 'MISS', null);
-        return;
-      case 'corrupt':
-        this.emit('node:cache-corrupt', result.nodeId, { message: `catalog entry undecodable, treated as a miss: ${result.reason}` }, 'warn');
-        this.missThenDispatch(result.nodeId, 'MISS', `corrupt entry: ${result.reason}`);
-        return;
-      case 'failure':
-        this.missThenDispatch(result.nodeId, 'LOOKUP_FAILURE', result.reason);
-        return;
+  /** Lookup results, node by node: a dynamic node's output and future arrive together. */
+  private applyLookups(results: readonly LookupOutcome[]): void {
+    const byNode = new Map<string, LookupOutcome[]>();
+    for (const result of results) byNode.set(result.nodeId, [...(byNode.get(result.nodeId) ?? []), result]);
+    for (const [nodeId, outcomes] of byNode) {
+      const node = this.nodes[nodeId];
+      const current = outcomes.filter((o) => o.key === node?.cacheKey);
+      if (node?.phase !== 'looking-up' || current.length === 0) continue; // stale
+      this.applyLookup(nodeId, current);
     }
   }
 
-  private missThenDispatch(nodeId: string, status: CacheStatus, reason: string | null): void {
+  private applyLookup(nodeId: string, outcomes: LookupOutcome[]): void {
+    const spec = this.spec(nodeId);
+    const output = outcomes.find((o) => o.kind === 'output');
+    const future = outcomes.find((o) => o.kind === 'future');
+    const ttlMs = spec.cache?.ttlMs ?? 0;
+    let status: CacheStatus = 'MISS';
+    let reason: string | null = null;
+    switch (output?.outcome) {
+      case 'hit': {
+        if (!isExpired(output.entry.createdAt, ttlMs, this.now)) {
+          const value: NodeValue = output.entry.valueHash === null ? { value: output.entry.value } : { value: output.entry.value, hash: output.entry.valueHash };
+          this.update(nodeId, { phase: transition(nodeId, 'looking-up', 'succeeded'), cacheStatus: 'HIT', cacheReason: `from run ${output.entry.runId}`, output: value, finishedAt: this.now });
+          this.emit('node:cache-hit', nodeId);
+          return;
+        }
+        status = 'EVICTED';
+        reason = `entry expired (older than ${ttlMs} ms)`;
+        break;
+      }
+      case 'corrupt':
+        this.emit('node:cache-corrupt', nodeId, { message: `catalog entry undecodable, treated as a miss: ${output.reason}` }, 'warn');
+        reason = `corrupt entry: ${output.reason}`;
+        break;
+      case 'failure':
+        status = 'LOOKUP_FAILURE';
+        reason = output.reason;
+        break;
+      case 'miss':
+      case undefined:
+        break;
+    }
+    if (spec.kind === 'dynamic' && future?.outcome === 'hit' && !isExpired(future.entry.createdAt, ttlMs, this.now)) {
+      const sub = parseFuture(future.entry.value);
+      if (sub !== null && !(sub instanceof Error)) {
+        this.update(nodeId, { cacheStatus: 'FUTURE_HIT', cacheReason: `sub-workflow from run ${future.entry.runId}` });
+        this.expand(spec, sub, 'compiled sub-workflow read from the catalog; the body does not run');
+        return;
+      }
+      this.emit('node:cache-corrupt', nodeId, { message: 'future entry is not a sub-workflow, treated as a miss' }, 'warn');
+    }
     this.update(nodeId, { cacheStatus: status, cacheReason: reason });
-    this.dispatch(nodeId, reason ?? undefined);
+    this.execute(spec, reason ?? undefined);
   }
 
   private applyAttempt(result: AttemptResult): void {
     const node = this.nodes[result.nodeId];
     if (node?.phase !== 'dispatched' || node.attempts !== result.attempt) return; // stale or duplicate delivery
+    const spec = this.spec(result.nodeId);
+    if (result.ok && spec.kind === 'dynamic') {
+      this.applyCompiled(spec, result.output);
+      return;
+    }
     if (result.ok) {
-      const output: NodeValue = result.outputHash === null ? { value: result.output } : { value: result.output, hash: result.outputHash };
       // The node is done when its task is: downstream nodes start now, and the log says so now, so
       // lines stay in causal order; the cache write is reported on its own line when it lands.
+      const output: NodeValue = result.outputHash === null ? { value: result.output } : { value: result.output, hash: result.outputHash };
       const writes = node.cacheKey !== null;
-      this.update(result.nodeId, {
-        phase: transition(result.nodeId, node.phase, writes ? 'writing' : 'succeeded'),
-        output,
-        error: null,
-        finishedAt: this.now,
-      });
-      if (writes) this.writes.push(result.nodeId);
+      this.update(result.nodeId, { phase: transition(result.nodeId, node.phase, writes ? 'writing' : 'succeeded'), output, error: null, finishedAt: this.now });
+      if (writes) this.writes.push({ nodeId: result.nodeId, kind: 'output' });
       this.emit('node:succeeded', result.nodeId);
       return;
     }
-    const spec = this.spec(result.nodeId);
     if (result.error.retryable && node.attempts < spec.retries + 1) {
       this.update(result.nodeId, { error: result.error });
       this.dispatch(result.nodeId, `attempt ${node.attempts} failed: ${result.error.message}`);
       return;
     }
-    this.update(result.nodeId, { phase: transition(result.nodeId, node.phase, 'failed'), error: result.error, finishedAt: this.now });
-    this.emit('node:failed', result.nodeId, { error: result.error }, 'error');
+    this.fail(result.nodeId, result.error);
   }
 
-  private applyWritten(nodeId: string, failure: string | null): void {
-    const node = this.nodes[nodeId];
-    if (node?.phase !== 'writing') return;
+  /** A dynamic body returned its sub-workflow: store it as the node's future and run it. */
+  private applyCompiled(spec: NodeSpec, compiled: Json): void {
+    const parsed = parseFuture(compiled, { workflow: this.run.workflow, node: spec.id });
+    if (parsed === null || parsed instanceof Error) {
+      const message = parsed instanceof Error ? parsed.message : 'the dynamic body did not return a sub-workflow';
+      this.fail(spec.id, { name: 'InvalidDynamicWorkflow', code: 'INVALID_SPEC', message, retryable: false });
+      return;
+    }
+    this.expand(spec, parsed);
+    if (this.node(spec.id).cacheKey !== null) this.writes.push({ nodeId: spec.id, kind: 'future' });
+  }
+
+  private fail(nodeId: string, error: ErrorInfo): void {
+    this.update(nodeId, { phase: transition(nodeId, this.node(nodeId).phase, 'failed'), error, finishedAt: this.now });
+    this.emit('node:failed', nodeId, { error }, 'error');
+  }
+
+  private applyWritten(write: CacheWrite, failure: string | null): void {
+    const node = this.nodes[write.nodeId];
+    if (node === undefined) return;
+    if (write.kind === 'future') {
+      // The future only saves a later retry the body; losing it costs nothing now.
+      this.emit('node:cache-written', write.nodeId, { message: failure === null ? 'future stored' : `storing the future failed: ${failure}` }, failure === null ? 'info' : 'warn');
+      return;
+    }
+    if (node.phase !== 'writing') return;
     let cacheStatus = node.cacheStatus;
     let cacheReason = node.cacheReason;
     if (failure !== null) {
@@ -238,15 +360,16 @@ class Draft {
     } else if (cacheStatus === 'MISS' || cacheStatus === 'EVICTED') {
       cacheStatus = 'POPULATED';
     }
-    this.update(nodeId, { phase: transition(nodeId, node.phase, 'succeeded'), cacheStatus, cacheReason });
-    this.emit('node:cache-written', nodeId, failure === null ? {} : { message: `cache write failed: ${failure}` }, failure === null ? 'info' : 'warn');
+    this.update(write.nodeId, { phase: transition(write.nodeId, node.phase, 'succeeded'), cacheStatus, cacheReason });
+    this.emit('node:cache-written', write.nodeId, failure === null ? {} : { message: `cache write failed: ${failure}` }, failure === null ? 'info' : 'warn');
   }
 
   // --- the run ---------------------------------------------------------------------------------
 
   private finishRunIfDone(): void {
-    const all = Object.values(this.nodes);
-    if (!all.every((node) => isTerminal(node.phase))) return;
+    if (this.run.status !== 'running') return;
+    if (!this.graph.order.every((spec) => isTerminal(this.node(spec.id).phase))) return;
+    // Report the first failed top-level node (a failed child also fails its container).
     const failed = this.run.spec.nodes.map((spec) => this.node(spec.id)).find((node) => node.phase === 'failed');
     if (failed !== undefined) {
       const cause = failed.error;
@@ -277,8 +400,8 @@ class Draft {
     return node;
   }
 
-  private spec(nodeId: string): TaskNodeSpec {
-    const spec = this.specs.get(nodeId);
+  private spec(nodeId: string): NodeSpec {
+    const spec = this.graph.byId.get(nodeId);
     if (spec === undefined) throw new Error(`workflow ${this.run.workflow} has no node '${nodeId}'`);
     return spec;
   }
@@ -318,28 +441,29 @@ class Draft {
   }
 }
 
-/** The entry a node's result is written as; derived from saved state so a recovering controller can repeat it. */
-export function cacheEntryFor(state: RunState, nodeId: string): NewCacheEntry {
+/** The entry a node's result (or a dynamic node's future) is written as; derived from saved state so a recovering controller can repeat it. */
+export function cacheEntryFor(state: RunState, nodeId: string, kind: CacheEntryKind = 'output'): NewCacheEntry {
   const node = state.nodes[nodeId];
-  if (node?.cacheKey == null || node.cacheKeyParts === null || node.output === null) {
-    throw new Error(`node '${nodeId}' has no cache key or output to write`);
+  const value: Json | undefined = kind === 'future' ? (node?.subWorkflow as unknown as Json | null | undefined) ?? undefined : node?.output?.value;
+  if (node?.cacheKey == null || node.cacheKeyParts === null || value === undefined) {
+    throw new Error(`node '${nodeId}' has no cache key or ${kind} to write`);
   }
   return {
     key: node.cacheKey,
-    kind: 'output',
+    kind,
     project: state.run.project,
     domain: state.run.domain,
     task: node.task,
     parts: node.cacheKeyParts,
-    value: node.output.value,
-    valueHash: node.output.hash ?? null,
+    value,
+    valueHash: kind === 'output' ? (node.output?.hash ?? null) : null,
     runId: state.run.id,
     nodeId,
   };
 }
 
 /** The task attempt a dispatched node's saved state describes (its current attempt number). */
-export function attemptFor(state: RunState, spec: TaskNodeSpec): TaskAttempt {
+export function attemptFor(state: RunState, spec: NodeSpec): TaskAttempt {
   const node = state.nodes[spec.id];
   if (node === undefined) throw new Error(`run ${state.run.id} has no node '${spec.id}'`);
   const inputs: { [name: string]: Json } = {};
@@ -359,28 +483,33 @@ export function attemptFor(state: RunState, spec: TaskNodeSpec): TaskAttempt {
 /**
  * The effects a controller taking over a run must repeat: lookups, attempts and writes that were
  * saved as started but may not have happened. Each is idempotent (attempt ids are deterministic,
- * writes are upserts), so repeating one that did happen is harmless.
+ * writes are upserts), so repeating one that did happen is harmless. (A dynamic node's future
+ * write is not repeated: losing it only costs a later retry the body.)
  */
 export function recoverCommands(state: RunState): Command[] {
   if (state.run.status !== 'running') return [];
-  const lookups: { nodeId: string; key: string }[] = [];
+  const lookups: CacheLookup[] = [];
   const attempts: TaskAttempt[] = [];
-  const writes: string[] = [];
-  const specs = new Map(state.run.spec.nodes.map((node) => [node.id, node]));
+  const writes: CacheWrite[] = [];
+  const { byId } = runNodes(state);
   for (const node of Object.values(state.nodes)) {
+    const spec = byId.get(node.nodeId);
+    if (spec === undefined) continue;
     switch (node.phase) {
       case 'looking-up':
-        if (node.cacheKey !== null) lookups.push({ nodeId: node.nodeId, key: node.cacheKey });
+        if (node.cacheKey !== null) {
+          lookups.push({ nodeId: node.nodeId, key: node.cacheKey, kind: 'output' });
+          if (spec.kind === 'dynamic') lookups.push({ nodeId: node.nodeId, key: node.cacheKey, kind: 'future' });
+        }
         break;
-      case 'dispatched': {
-        const spec = specs.get(node.nodeId);
-        if (spec !== undefined) attempts.push(attemptFor(state, spec));
+      case 'dispatched':
+        attempts.push(attemptFor(state, spec));
         break;
-      }
       case 'writing':
-        writes.push(node.nodeId);
+        writes.push({ nodeId: node.nodeId, kind: 'output' });
         break;
       case 'pending':
+      case 'expanded':
       case 'succeeded':
       case 'failed':
       case 'aborted':
@@ -390,6 +519,6 @@ export function recoverCommands(state: RunState): Command[] {
   const commands: Command[] = [];
   if (lookups.length > 0) commands.push({ type: 'LookupCache', lookups });
   if (attempts.length > 0) commands.push({ type: 'DispatchTask', attempts });
-  if (writes.length > 0) commands.push({ type: 'WriteCache', nodeIds: writes, entries: writes.map((id) => cacheEntryFor(state, id)) });
+  if (writes.length > 0) commands.push({ type: 'WriteCache', writes, entries: writes.map((w) => cacheEntryFor(state, w.nodeId, w.kind)) });
   return commands;
 }

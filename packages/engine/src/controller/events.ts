@@ -1,12 +1,19 @@
-import type { CacheEntry } from '../ports/cache-catalog.js';
+import type { CacheEntry, CacheEntryKind } from '../ports/cache-catalog.js';
 import type { AttemptResult } from '../ports/task-dispatcher.js';
 
 /** One node's outcome of a batched catalog lookup. */
-export type LookupOutcome =
-  | { nodeId: string; key: string; outcome: 'hit'; entry: CacheEntry }
-  | { nodeId: string; key: string; outcome: 'miss' }
-  | { nodeId: string; key: string; outcome: 'corrupt'; reason: string }
-  | { nodeId: string; key: string; outcome: 'failure'; reason: string };
+export type LookupOutcome = { nodeId: string; key: string; kind: CacheEntryKind } & (
+  | { outcome: 'hit'; entry: CacheEntry }
+  | { outcome: 'miss' }
+  | { outcome: 'corrupt'; reason: string }
+  | { outcome: 'failure'; reason: string }
+);
+
+/** One entry a WriteCache command wrote: a node's output, or a dynamic node's future. */
+export interface CacheWrite {
+  nodeId: string;
+  kind: CacheEntryKind;
+}
 
 /** What the effect layer feeds back into `decide`. Stale events (for a node that moved on) are ignored. */
 export type RunEvent =
@@ -14,5 +21,5 @@ export type RunEvent =
   | { type: 'run:tick' }
   | { type: 'cache:looked-up'; results: LookupOutcome[] }
   | { type: 'attempt:finished'; result: AttemptResult }
-  | { type: 'cache:written'; nodeIds: string[]; ok: true }
-  | { type: 'cache:written'; nodeIds: string[]; ok: false; reason: string };
+  | { type: 'cache:written'; writes: CacheWrite[]; ok: true }
+  | { type: 'cache:written'; writes: CacheWrite[]; ok: false; reason: string };

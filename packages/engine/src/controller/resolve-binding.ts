@@ -37,7 +37,7 @@ export function resolveBinding(binding: Binding, state: RunState): NodeValue {
   }
 }
 
-function atPath(value: NodeValue, path: string[] | undefined): NodeValue {
+export function atPath(value: NodeValue, path: string[] | undefined): NodeValue {
   if (path === undefined || path.length === 0) return value;
   let current: Json = value.value;
   for (const segment of path) {

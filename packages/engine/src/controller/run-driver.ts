@@ -4,7 +4,7 @@ import type { RunStore } from '../ports/run-store.js';
 import type { TaskAttempt, TaskDispatcher } from '../ports/task-dispatcher.js';
 import type { RunState } from '../state/run-state.js';
 import { MemoflowError } from '../errors.js';
-import type { Command, EngineEvent } from './commands.js';
+import type { CacheLookup, Command, EngineEvent } from './commands.js';
 import { decide, recoverCommands } from './decide.js';
 import type { LookupOutcome, RunEvent } from './events.js';
 
@@ -183,8 +183,8 @@ export class RunDriver {
         case 'WriteCache':
           work.push(
             this.deps.catalog.put(command.entries).then(
-              () => this.enqueue({ type: 'cache:written', nodeIds: command.nodeIds, ok: true }),
-              (error: unknown) => this.enqueue({ type: 'cache:written', nodeIds: command.nodeIds, ok: false, reason: describe(error) }),
+              () => this.enqueue({ type: 'cache:written', writes: command.writes, ok: true }),
+              (error: unknown) => this.enqueue({ type: 'cache:written', writes: command.writes, ok: false, reason: describe(error) }),
             ),
           );
           break;
@@ -193,21 +193,27 @@ export class RunDriver {
     await Promise.all(work);
   }
 
-  private async lookup(lookups: { nodeId: string; key: string }[]): Promise<void> {
-    let results: LookupOutcome[];
-    try {
-      const found = await this.deps.catalog.lookup('output', lookups.map((l) => l.key));
-      results = lookups.map(({ nodeId, key }): LookupOutcome => {
-        const entry = found.hits.get(key);
-        if (entry !== undefined) return { nodeId, key, outcome: 'hit', entry };
-        const corrupt = found.corrupt.get(key);
-        if (corrupt !== undefined) return { nodeId, key, outcome: 'corrupt', reason: corrupt };
-        return { nodeId, key, outcome: 'miss' };
-      });
-    } catch (error) {
-      results = lookups.map(({ nodeId, key }) => ({ nodeId, key, outcome: 'failure', reason: describe(error) }));
-    }
-    this.enqueue({ type: 'cache:looked-up', results });
+  /** One catalog query per entry kind in the round (outputs, and dynamic nodes' futures), run together. */
+  private async lookup(lookups: CacheLookup[]): Promise<void> {
+    const kinds = [...new Set(lookups.map((l) => l.kind))];
+    const results = await Promise.all(
+      kinds.map(async (kind): Promise<LookupOutcome[]> => {
+        const wanted = lookups.filter((l) => l.kind === kind);
+        try {
+          const found = await this.deps.catalog.lookup(kind, wanted.map((l) => l.key));
+          return wanted.map(({ nodeId, key }): LookupOutcome => {
+            const entry = found.hits.get(key);
+            if (entry !== undefined) return { nodeId, key, kind, outcome: 'hit', entry };
+            const corrupt = found.corrupt.get(key);
+            if (corrupt !== undefined) return { nodeId, key, kind, outcome: 'corrupt', reason: corrupt };
+            return { nodeId, key, kind, outcome: 'miss' };
+          });
+        } catch (error) {
+          return wanted.map(({ nodeId, key }) => ({ nodeId, key, kind, outcome: 'failure', reason: describe(error) }));
+        }
+      }),
+    );
+    this.enqueue({ type: 'cache:looked-up', results: results.flat() });
   }
 
   /** Dispatch is idempotent per attempt id, so a failed dispatch is simply repeated with backoff. */

@@ -113,6 +113,7 @@ function copyNode(node: NodeExecution, runId: string): NodeExecution {
     error: copyJson(node.error),
     startedAt: copyDate(node.startedAt),
     finishedAt: copyDate(node.finishedAt),
+    subWorkflow: copyJson(node.subWorkflow),
   };
 }
 

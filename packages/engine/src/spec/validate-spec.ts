@@ -29,7 +29,9 @@ export function validateSpec(spec: WorkflowSpec): WorkflowSpec {
   for (const [name, binding] of Object.entries(spec.outputs)) {
     checkReferences(spec, binding, byId, { node: undefined, field: `outputs.${name}` });
   }
-  return { ...spec, nodes: topologicalOrder(spec, byId) };
+  // A sub-workflow node carries a whole workflow: it is validated (and ordered) the same way.
+  const nodes = topologicalOrder(spec, byId).map((node) => (node.kind === 'subworkflow' ? { ...node, workflow: validateSpec(node.workflow) } : node));
+  return { ...spec, nodes };
 }
 
 function validateNode(spec: WorkflowSpec, node: NodeSpec, byId: Map<string, NodeSpec>): void {

@@ -31,6 +31,12 @@ export interface TaskSignature {
   output: JsonSchema;
   /** True when the output type declares `hashWith`: downstream keys use its content hash. */
   outputHashed: boolean;
+  /**
+   * Dynamic and sub-workflow nodes: a digest of the definitions of the nodes they may create (the
+   * tasks a dynamic declares, a sub-workflow's spec). Part of the signature, so a changed child
+   * definition changes the key and a stale future or sub-workflow entry is never replayed.
+   */
+  children?: string;
 }
 
 /**
@@ -59,7 +65,27 @@ export interface TaskNodeSpec {
   inputs: { [name: string]: Binding };
 }
 
-export type NodeSpec = TaskNodeSpec;
+/**
+ * A dynamic node: its body runs on a worker like a task but returns a sub-workflow (its "future"),
+ * which the controller stores in the catalog under the node's key and then runs. `task` names the
+ * body in worker registries.
+ */
+export interface DynamicNodeSpec extends Omit<TaskNodeSpec, 'kind'> {
+  kind: 'dynamic';
+}
+
+/**
+ * A call of another workflow. Its inner nodes run (and are cached) individually; with `cache` set
+ * the call is also cached as a whole (Flyte's node-level caching of sub-workflows). `task` is the
+ * called workflow's name.
+ */
+export interface SubworkflowNodeSpec extends Omit<TaskNodeSpec, 'kind'> {
+  kind: 'subworkflow';
+  workflow: WorkflowSpec;
+}
+
+export type NodeSpec = TaskNodeSpec | DynamicNodeSpec | SubworkflowNodeSpec;
+export type NodeKind = NodeSpec['kind'];
 
 export interface WorkflowSpec {
   specVersion: typeof WORKFLOW_SPEC_VERSION;

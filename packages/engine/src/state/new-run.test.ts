@@ -23,7 +23,7 @@ describe('newRunState', () => {
     expect(Object.keys(state.nodes)).toEqual(['a', 'b']);
     expect(state.nodes['b']).toEqual({
       runId: 'r1', nodeId: 'b', task: 't.b', phase: 'pending', cacheStatus: null, cacheReason: null, cacheKey: null, cacheKeyParts: null,
-      attempts: 0, inputs: null, output: null, error: null, startedAt: null, finishedAt: null,
+      attempts: 0, inputs: null, output: null, error: null, startedAt: null, finishedAt: null, subWorkflow: null,
     });
   });
 

@@ -34,24 +34,7 @@ export function newRunState(request: NewRunRequest): RunState {
     }
   }
   const nodes: { [nodeId: string]: NodeExecution } = {};
-  for (const node of spec.nodes) {
-    nodes[node.id] = {
-      runId: request.id,
-      nodeId: node.id,
-      task: node.task,
-      phase: 'pending',
-      cacheStatus: null,
-      cacheReason: null,
-      cacheKey: null,
-      cacheKeyParts: null,
-      attempts: 0,
-      inputs: null,
-      output: null,
-      error: null,
-      startedAt: null,
-      finishedAt: null,
-    };
-  }
+  for (const node of spec.nodes) nodes[node.id] = pendingExecution(request.id, node.id, node.task);
   return {
     run: {
       id: request.id,
@@ -70,5 +53,26 @@ export function newRunState(request: NewRunRequest): RunState {
       finishedAt: null,
     },
     nodes,
+  };
+}
+
+/** A node execution that has not started: what every node of a new run, and every child of an expanded container, begins as. */
+export function pendingExecution(runId: string, nodeId: string, task: string): NodeExecution {
+  return {
+    runId,
+    nodeId,
+    task,
+    phase: 'pending',
+    cacheStatus: null,
+    cacheReason: null,
+    cacheKey: null,
+    cacheKeyParts: null,
+    attempts: 0,
+    inputs: null,
+    output: null,
+    error: null,
+    startedAt: null,
+    finishedAt: null,
+    subWorkflow: null,
   };
 }

@@ -11,13 +11,19 @@ describe('node phases', () => {
   const legal: [NodePhase, NodePhase][] = [
     ['pending', 'looking-up'],
     ['pending', 'dispatched'],
+    ['pending', 'expanded'],
     ['pending', 'aborted'],
     ['looking-up', 'succeeded'],
     ['looking-up', 'dispatched'],
+    ['looking-up', 'expanded'],
     ['dispatched', 'dispatched'],
+    ['dispatched', 'expanded'],
     ['dispatched', 'writing'],
     ['dispatched', 'succeeded'],
     ['dispatched', 'failed'],
+    ['expanded', 'writing'],
+    ['expanded', 'succeeded'],
+    ['expanded', 'failed'],
     ['writing', 'succeeded'],
   ];
 

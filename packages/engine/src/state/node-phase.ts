@@ -12,16 +12,22 @@ import { MemoflowError } from '../errors.js';
  *      │                           └──failed, no retries left──▶ failed
  *      └──an upstream node failed──▶ aborted
  *
+ * Container nodes (dynamic, sub-workflow) also pass through `expanded`: their children run, and
+ * when they are all done the container resolves its output (then `writing` or `succeeded`, or
+ * `failed` if a child failed). A dynamic node gets there from `dispatched` (its body compiled the
+ * sub-workflow) or from `looking-up` (FUTURE_HIT); a sub-workflow from `pending` or `looking-up`.
+ *
  * `writing` already has its output: downstream nodes may start while the entry is written.
  */
-export type NodePhase = 'pending' | 'looking-up' | 'dispatched' | 'writing' | 'succeeded' | 'failed' | 'aborted';
+export type NodePhase = 'pending' | 'looking-up' | 'dispatched' | 'expanded' | 'writing' | 'succeeded' | 'failed' | 'aborted';
 
-export const NODE_PHASES: readonly NodePhase[] = ['pending', 'looking-up', 'dispatched', 'writing', 'succeeded', 'failed', 'aborted'];
+export const NODE_PHASES: readonly NodePhase[] = ['pending', 'looking-up', 'dispatched', 'expanded', 'writing', 'succeeded', 'failed', 'aborted'];
 
 const TRANSITIONS: { readonly [from in NodePhase]: readonly NodePhase[] } = {
-  pending: ['looking-up', 'dispatched', 'aborted'],
-  'looking-up': ['succeeded', 'dispatched'],
-  dispatched: ['dispatched', 'writing', 'succeeded', 'failed'],
+  pending: ['looking-up', 'dispatched', 'expanded', 'aborted'],
+  'looking-up': ['succeeded', 'dispatched', 'expanded'],
+  dispatched: ['dispatched', 'expanded', 'writing', 'succeeded', 'failed'],
+  expanded: ['writing', 'succeeded', 'failed'],
   writing: ['succeeded'],
   succeeded: [],
   failed: [],

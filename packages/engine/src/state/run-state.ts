@@ -50,6 +50,12 @@ export interface NodeExecution {
   error: ErrorInfo | null;
   startedAt: Date | null;
   finishedAt: Date | null;
+  /**
+   * Container nodes once expanded: the sub-workflow their children come from (a dynamic node's
+   * compiled future, or a sub-workflow's spec), with ids unprefixed. Children are recorded as
+   * nodes `<container>.<child>`.
+   */
+  subWorkflow: WorkflowSpec | null;
 }
 
 /** A run with all its node executions: what a controller round loads and decides on. */

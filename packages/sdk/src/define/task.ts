@@ -81,7 +81,8 @@ export interface NodeOverrides {
 
 export interface TaskDefinition<I extends InputShape, O extends z.ZodType | undefined> {
   (inputs: InputBindings<I>): TaskCall<OutputOf<O>>;
-  readonly kind: 'task';
+  /** A task runs its body; a dynamic's body returns the sub-workflow to run. */
+  readonly kind: 'task' | 'dynamic';
   readonly taskName: string;
   readonly description: string | undefined;
   readonly inputs: I;
@@ -94,6 +95,8 @@ export interface TaskDefinition<I extends InputShape, O extends z.ZodType | unde
   readonly fn: TaskBody<I, O>;
   /** What a worker registers: validates inputs, runs the body, validates and hashes the output. */
   readonly implementation: TaskImplementation;
+  /** A dynamic's declared tasks (what its body may call); empty for a task. */
+  readonly children: readonly Callable[];
 }
 
 export type AnyTask = TaskDefinition<InputShape, z.ZodType | undefined>;
@@ -103,36 +106,12 @@ export function task<I extends InputShape, O extends z.ZodType | undefined = und
   options: TaskOptions<I, O>,
   body: TaskBody<I, O>,
 ): TaskDefinition<I, O> {
+  const base = defineNode('task', options, body);
   const name = options.name;
-  const where = { node: name };
-  if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(name)) {
-    throw new MemoflowError('INVALID_SPEC', `task name ${JSON.stringify(name)} may only contain letters, digits, '_', '-' and '.'`, { field: 'name' });
-  }
-  const inputNames = Object.keys(options.inputs);
-  const signature: TaskSignature = {
-    inputs: Object.fromEntries(inputNames.map((input) => [input, toJsonSchema(options.inputs[input] as z.ZodType)])),
-    output: options.output === undefined ? NO_OUTPUT_SCHEMA : toJsonSchema(options.output),
-    outputHashed: hashFunctionOf(options.output) !== undefined,
-  };
-  const sourceVersion = `src-${createHash('sha256').update(body.toString()).digest('hex').slice(0, 12)}`;
-  const defaults: NodeSettings = {
-    cache: resolveCache(options.cache, null, inputNames, sourceVersion, { node: name }),
-    retries: resolveRetries(options.retries, where),
-    timeoutMs: options.timeout === undefined ? null : parseDuration(options.timeout, { ...where, field: 'timeout' }),
-  };
-  const inputSchema = z.object(options.inputs as { [name: string]: z.ZodType });
-
   const implementation: TaskImplementation = {
     name,
     async execute(inputs, context): Promise<TaskOutcome> {
-      const parsed = inputSchema.safeParse(inputs);
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        throw new NonRetryableError(
-          `task '${name}' (node '${context.nodeId}'): input '${issue?.path.join('.') ?? '?'}' does not match its schema: ${issue?.message ?? parsed.error.message}`,
-        );
-      }
-      const result: unknown = await body(parsed.data as InputValues<I>, context);
+      const result: unknown = await body(base.parseInputs(inputs, context), context);
       if (options.output === undefined) return { output: null, outputHash: null };
       const checked = options.output.safeParse(result);
       if (!checked.success) {
@@ -144,22 +123,88 @@ export function task<I extends InputShape, O extends z.ZodType | undefined = und
       return { output, outputHash: computeHash(options.output, checked.data, `task '${name}' output`) ?? null };
     },
   };
+  return callable(base, implementation, []) as TaskDefinition<I, O>;
+}
 
-  const call = (inputs: InputBindings<I>): TaskCall<OutputOf<O>> => currentTrace(name).addTaskCall(definition as unknown as AnyTask, inputs as { [name: string]: unknown }) as TaskCall<OutputOf<O>>;
-  const definition = Object.assign(call, {
-    kind: 'task' as const,
-    taskName: name,
-    description: options.description,
-    inputs: options.inputs,
-    output: options.output as O,
+/** What a task and a dynamic share once defined: name, signature, defaults, input validation. */
+export interface NodeDefinitionBase<I extends InputShape> {
+  kind: 'task' | 'dynamic';
+  options: TaskOptions<I, z.ZodType | undefined>;
+  signature: TaskSignature;
+  sourceVersion: string;
+  defaults: NodeSettings;
+  body: (...args: never[]) => unknown;
+  parseInputs(inputs: { [name: string]: Json }, context: TaskContext): InputValues<I>;
+}
+
+/** Validates a task-like definition and resolves its settings; definition-time errors name the task and field. */
+export function defineNode<I extends InputShape>(
+  kind: 'task' | 'dynamic',
+  options: TaskOptions<I, z.ZodType | undefined>,
+  body: (...args: never[]) => unknown,
+  children?: string,
+): NodeDefinitionBase<I> {
+  const name = options.name;
+  const where = { node: name };
+  if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(name)) {
+    throw new MemoflowError('INVALID_SPEC', `${kind} name ${JSON.stringify(name)} may only contain letters, digits, '_', '-' and '.'`, { field: 'name' });
+  }
+  const inputNames = Object.keys(options.inputs);
+  const signature: TaskSignature = {
+    inputs: Object.fromEntries(inputNames.map((input) => [input, toJsonSchema(options.inputs[input] as z.ZodType)])),
+    output: options.output === undefined ? NO_OUTPUT_SCHEMA : toJsonSchema(options.output),
+    outputHashed: hashFunctionOf(options.output) !== undefined,
+    ...(children === undefined ? {} : { children }),
+  };
+  const sourceVersion = `src-${createHash('sha256').update(body.toString()).digest('hex').slice(0, 12)}`;
+  const defaults: NodeSettings = {
+    cache: resolveCache(options.cache, null, inputNames, sourceVersion, { node: name }),
+    retries: resolveRetries(options.retries, where),
+    timeoutMs: options.timeout === undefined ? null : parseDuration(options.timeout, { ...where, field: 'timeout' }),
+  };
+  const inputSchema = z.object(options.inputs as { [name: string]: z.ZodType });
+  return {
+    kind,
+    options,
     signature,
-    defaults,
     sourceVersion,
-    fn: body,
+    defaults,
+    body,
+    parseInputs(inputs, context) {
+      const parsed = inputSchema.safeParse(inputs);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        throw new NonRetryableError(
+          `${kind} '${name}' (node '${context.nodeId}'): input '${issue?.path.join('.') ?? '?'}' does not match its schema: ${issue?.message ?? parsed.error.message}`,
+        );
+      }
+      return parsed.data as InputValues<I>;
+    },
+  };
+}
+
+/** The callable a workflow body uses: adds a node to the active trace and returns a reference. */
+export function callable<I extends InputShape>(base: NodeDefinitionBase<I>, implementation: TaskImplementation, children: readonly Callable[]): AnyTask {
+  const name = base.options.name;
+  const call = (inputs: InputBindings<I>) => currentTrace(name).addTaskCall(definition, inputs as { [name: string]: unknown });
+  const definition = Object.assign(call, {
+    kind: base.kind,
+    taskName: name,
+    description: base.options.description,
+    inputs: base.options.inputs,
+    output: base.options.output,
+    signature: base.signature,
+    defaults: base.defaults,
+    sourceVersion: base.sourceVersion,
+    fn: base.body,
     implementation,
-  });
+    children,
+  }) as unknown as AnyTask;
   return definition;
 }
+
+/** Anything a workflow or dynamic body can call: a task, a dynamic, or a workflow (as a sub-workflow). */
+export type Callable = AnyTask | { readonly kind: 'workflow'; readonly workflowName: string; readonly tasks: ReadonlyMap<string, AnyTask> };
 
 /** Resolves `cache` options (task-level, or an override on top of the task's settings) to CacheSettings. */
 export function resolveCache(
@@ -195,5 +240,6 @@ export function resolveRetries(retries: number | undefined, where: { workflow?: 
 }
 
 export function isTaskDefinition(value: unknown): value is AnyTask {
-  return typeof value === 'function' && (value as { kind?: unknown }).kind === 'task' && typeof (value as { taskName?: unknown }).taskName === 'string';
+  const kind = (value as { kind?: unknown } | null)?.kind;
+  return typeof value === 'function' && (kind === 'task' || kind === 'dynamic') && typeof (value as { taskName?: unknown }).taskName === 'string';
 }

@@ -1,52 +1,37 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { z } from 'zod';
-import { MemoflowError, parseDuration, schemaAtPath, type Binding, type Json, type TaskNodeSpec } from '@memoflow/engine';
+import { MemoflowError, parseDuration, schemaAtPath, type Binding, type Json, type NodeSpec, type WorkflowSpec } from '@memoflow/engine';
 import { computeHash } from './hash-with.js';
 import { toJsonValue } from './json-value.js';
 import { createReference, referenceBinding } from './reference.js';
-import { isTaskDefinition, resolveCache, resolveRetries, type AnyTask, type NodeOverrides } from './task.js';
+import { isTaskDefinition, resolveCache, resolveRetries, type AnyTask, type Callable, type NodeOverrides } from './task.js';
 
 /**
  * Records the nodes a workflow body creates. A workflow function runs once, synchronously, with
  * references for its inputs; each task call appends a node and returns a reference to its output.
  */
 export class WorkflowTrace {
-  readonly nodes: TaskNodeSpec[] = [];
-  /** Tasks by name: what a worker must register to run this workflow. */
+  readonly nodes: NodeSpec[] = [];
+  /** Tasks by name, transitively (a dynamic's declared tasks, a sub-workflow's): what a worker must register. */
   readonly tasks = new Map<string, AnyTask>();
   private readonly nodeIds = new Set<string>();
 
-  constructor(readonly workflow: string) {}
+  /**
+   * @param workflow the workflow (or dynamic) being traced, for error messages
+   * @param allowed a dynamic body may call only what its definition declares
+   */
+  constructor(
+    readonly workflow: string,
+    private readonly allowed?: ReadonlyMap<string, Callable>,
+  ) {}
 
   addTaskCall(task: AnyTask, inputs: { readonly [name: string]: unknown }): unknown {
-    const known = this.tasks.get(task.taskName);
-    if (known !== undefined && known !== task) {
-      throw new MemoflowError(
-        'DUPLICATE_TASK_NAME',
-        `two different tasks are named '${task.taskName}'; task names must be unique (they identify tasks to workers and in cache keys)`,
-        { workflow: this.workflow, node: task.taskName, field: 'name' },
-      );
-    }
-    this.tasks.set(task.taskName, task);
+    this.checkAllowed(task.taskName, task);
+    this.register(task);
     const id = this.uniqueId(task.taskName);
-    const where = { workflow: this.workflow, node: id };
-    if (inputs === null || typeof inputs !== 'object') {
-      throw new MemoflowError('UNBOUND_INPUT', `task '${task.taskName}' must be called with an object of inputs`, where);
-    }
-    const bindings: { [name: string]: Binding } = {};
-    for (const name of Object.keys(inputs)) {
-      if (!(name in task.inputs)) {
-        throw new MemoflowError('UNKNOWN_INPUT', `task '${task.taskName}' has no input '${name}' (inputs: ${Object.keys(task.inputs).join(', ') || 'none'})`, { ...where, field: name });
-      }
-    }
-    for (const [name, schema] of Object.entries(task.inputs)) {
-      const value = inputs[name];
-      if (value === undefined) {
-        throw new MemoflowError('UNBOUND_INPUT', `input '${name}' of task '${task.taskName}' is not bound`, { ...where, field: name });
-      }
-      bindings[name] = this.bind(value, schema, { ...where, field: name });
-    }
-    const node: TaskNodeSpec = {
-      kind: 'task',
+    const bindings = this.bindInputs(task.taskName, task.inputs, inputs, id);
+    const node: NodeSpec = {
+      kind: task.kind,
       id,
       task: task.taskName,
       signature: task.signature,
@@ -55,16 +40,98 @@ export class WorkflowTrace {
       timeoutMs: task.defaults.timeoutMs,
       inputs: bindings,
     };
+    return this.addNode(node, (overrides) => this.override(node, Object.keys(task.inputs), task.sourceVersion, overrides));
+  }
+
+  /**
+   * A call of another workflow: a sub-workflow node. Its nodes run and are cached individually;
+   * `.withOverrides({ cache })` also caches the call as a whole, keyed like a task whose signature
+   * covers the called workflow's whole spec.
+   */
+  addWorkflowCall(workflow: SubworkflowSource, inputs: { readonly [name: string]: unknown }): unknown {
+    this.checkAllowed(workflow.workflowName, workflow);
+    for (const task of workflow.tasks.values()) this.register(task);
+    const id = this.uniqueId(workflow.workflowName);
+    const bindings = this.bindInputs(workflow.workflowName, workflow.inputs, inputs, id);
+    const spec = workflow.spec;
+    const node: NodeSpec = {
+      kind: 'subworkflow',
+      id,
+      task: workflow.workflowName,
+      signature: { ...workflow.signature },
+      cache: null,
+      retries: 0,
+      timeoutMs: null,
+      inputs: bindings,
+      workflow: spec,
+    };
+    return this.addNode(node, (overrides) => {
+      if (overrides.retries !== undefined || overrides.timeout !== undefined) {
+        throw new MemoflowError('INVALID_SPEC', 'retries and timeout apply to tasks; a sub-workflow call takes only `cache`', { workflow: this.workflow, node: id, field: overrides.retries !== undefined ? 'retries' : 'timeout' });
+      }
+      this.override(node, Object.keys(workflow.inputs), workflow.sourceVersion, overrides);
+    });
+  }
+
+  private addNode(node: NodeSpec, applyOverrides: (overrides: NodeOverrides) => void): unknown {
     this.nodes.push(node);
-    const reference = createReference({ kind: 'output', node: id }, `the output of node '${id}'`, {
+    const reference = createReference({ kind: 'output', node: node.id }, `the output of node '${node.id}'`, {
       methods: {
         withOverrides: (overrides: NodeOverrides) => {
-          this.override(node, task, overrides);
+          applyOverrides(overrides);
           return reference;
         },
       },
     });
     return reference;
+  }
+
+  private checkAllowed(name: string, callee: Callable): void {
+    if (this.allowed === undefined || this.allowed.get(name) === callee) return;
+    throw new MemoflowError(
+      'UNKNOWN_TASK',
+      `the dynamic body called '${name}', which its definition does not declare; add it to \`tasks\` (declared: ${[...this.allowed.keys()].join(', ') || 'none'}) so its definition is part of the cache key and workers register it`,
+      { workflow: this.workflow, node: name, field: 'tasks' },
+    );
+  }
+
+  /** Records a task (and, for a dynamic, what it declares) under its name; one name, one definition. */
+  private register(task: AnyTask): void {
+    const known = this.tasks.get(task.taskName);
+    if (known === task) return;
+    if (known !== undefined) {
+      throw new MemoflowError(
+        'DUPLICATE_TASK_NAME',
+        `two different tasks are named '${task.taskName}'; task names must be unique (they identify tasks to workers and in cache keys)`,
+        { workflow: this.workflow, node: task.taskName, field: 'name' },
+      );
+    }
+    this.tasks.set(task.taskName, task);
+    for (const child of task.children) {
+      if (child.kind === 'workflow') for (const inner of child.tasks.values()) this.register(inner);
+      else this.register(child);
+    }
+  }
+
+  private bindInputs(callee: string, schemas: { readonly [name: string]: z.ZodType }, inputs: { readonly [name: string]: unknown }, id: string): { [name: string]: Binding } {
+    const where = { workflow: this.workflow, node: id };
+    if (inputs === null || typeof inputs !== 'object') {
+      throw new MemoflowError('UNBOUND_INPUT', `'${callee}' must be called with an object of inputs`, where);
+    }
+    for (const name of Object.keys(inputs)) {
+      if (!(name in schemas)) {
+        throw new MemoflowError('UNKNOWN_INPUT', `'${callee}' has no input '${name}' (inputs: ${Object.keys(schemas).join(', ') || 'none'})`, { ...where, field: name });
+      }
+    }
+    const bindings: { [name: string]: Binding } = {};
+    for (const [name, schema] of Object.entries(schemas)) {
+      const value = inputs[name];
+      if (value === undefined) {
+        throw new MemoflowError('UNBOUND_INPUT', `input '${name}' of '${callee}' is not bound`, { ...where, field: name });
+      }
+      bindings[name] = this.bind(value, schema, { ...where, field: name });
+    }
+    return bindings;
   }
 
   /** Turns what a body passed for an input into a binding, checking literals against the input's schema. */
@@ -89,8 +156,9 @@ export class WorkflowTrace {
       this.checkPath(reference, { ...where, field: path });
       return reference.path === undefined ? { ...reference } : { ...reference, path: [...reference.path] };
     }
-    if (isTaskDefinition(value)) {
-      throw new MemoflowError('TYPE_MISMATCH', `got the task '${value.taskName}' itself; call it to use its output (${value.taskName}({...}))`, { ...where, field: path });
+    if (isTaskDefinition(value) || (typeof value === 'function' && (value as { kind?: unknown }).kind === 'workflow')) {
+      const name = (value as { taskName?: string; workflowName?: string }).taskName ?? (value as { workflowName?: string }).workflowName ?? '?';
+      throw new MemoflowError('TYPE_MISMATCH', `got '${name}' itself; call it to use its output (${name}({...}))`, { ...where, field: path });
     }
     if (Array.isArray(value)) {
       const items = value.map((item, i) => this.toBinding(item, where, `${path}[${i}]`));
@@ -121,11 +189,9 @@ export class WorkflowTrace {
     }
   }
 
-  private override(node: TaskNodeSpec, task: AnyTask, overrides: NodeOverrides): void {
+  private override(node: NodeSpec, inputNames: string[], sourceVersion: string, overrides: NodeOverrides): void {
     const where = { workflow: this.workflow, node: node.id };
-    if (overrides.cache !== undefined) {
-      node.cache = resolveCache(overrides.cache, node.cache, Object.keys(task.inputs), task.sourceVersion, where);
-    }
+    if (overrides.cache !== undefined) node.cache = resolveCache(overrides.cache, node.cache, inputNames, sourceVersion, where);
     if (overrides.retries !== undefined) node.retries = resolveRetries(overrides.retries, where);
     if (overrides.timeout !== undefined) node.timeoutMs = parseDuration(overrides.timeout, { ...where, field: 'timeout' });
   }
@@ -147,27 +213,37 @@ function isPlainLiteral(binding: Binding): binding is PlainLiteral {
   return binding.kind === 'literal' && binding.hash === undefined;
 }
 
-let active: WorkflowTrace | null = null;
+/** What the trace needs of a workflow called as a sub-workflow (see workflow.ts). */
+export interface SubworkflowSource {
+  readonly kind: 'workflow';
+  readonly workflowName: string;
+  readonly inputs: { readonly [name: string]: z.ZodType };
+  readonly spec: WorkflowSpec;
+  readonly tasks: ReadonlyMap<string, AnyTask>;
+  readonly signature: NodeSpec['signature'];
+  readonly sourceVersion: string;
+}
 
-/** The trace a task call belongs to; calling a task outside a workflow body is an error. */
+const active = new AsyncLocalStorage<WorkflowTrace>();
+
+/** The trace a task call belongs to; calling a task outside a workflow or dynamic body is an error. */
 export function currentTrace(taskName: string): WorkflowTrace {
-  if (active === null) {
+  const trace = active.getStore();
+  if (trace === undefined) {
     throw new MemoflowError(
       'INVALID_SPEC',
       `task '${taskName}' was called outside a workflow body; call tasks inside workflow(...) (to run a task's body directly in a unit test, use ${taskName.split('.').pop() ?? 'task'}.fn(inputs, context))`,
       { node: taskName },
     );
   }
-  return active;
+  return trace;
 }
 
-/** Runs a workflow body with `trace` active. Bodies are synchronous: references are not promises. */
+/**
+ * Runs a body with `trace` active. AsyncLocalStorage rather than a global: a dynamic body may be
+ * async, and several may run at once in one process (the in-process dispatcher), each with its own
+ * trace. Workflow bodies are synchronous and get their result back synchronously.
+ */
 export function withTrace<T>(trace: WorkflowTrace, body: () => T): T {
-  const previous = active;
-  active = trace;
-  try {
-    return body();
-  } finally {
-    active = previous;
-  }
+  return active.run(trace, body);
 }

@@ -2,17 +2,22 @@ import { z } from 'zod';
 import {
   MemoflowError,
   WORKFLOW_SPEC_VERSION,
+  hashJson,
+  schemaAtPath,
   validateSpec,
   type Binding,
+  type Json,
+  type JsonSchema,
   type NodeValue,
+  type TaskSignature,
   type WorkflowSpec,
 } from '@memoflow/engine';
 import { computeHash, hashFunctionOf } from './hash-with.js';
 import { toJsonSchema } from './json-schema.js';
 import { toJsonValue } from './json-value.js';
 import { createReference, type Bindable, type Ref, type Unref } from './reference.js';
-import type { AnyTask, InputShape } from './task.js';
-import { WorkflowTrace, withTrace } from './trace.js';
+import type { AnyTask, InputBindings, InputShape, TaskCall } from './task.js';
+import { WorkflowTrace, currentTrace, withTrace, type SubworkflowSource } from './trace.js';
 
 export type InputRefs<I extends InputShape> = { [K in keyof I]: Ref<z.output<I[K]>> };
 export type WorkflowOutputs = { readonly [name: string]: Bindable<unknown> };
@@ -25,21 +30,34 @@ export interface WorkflowOptions<I extends InputShape> {
 }
 
 export interface WorkflowDefinition<I extends InputShape, R> {
+  /**
+   * Called inside another workflow's (or a dynamic's) body: a sub-workflow node whose inner nodes
+   * are cached individually; `.withOverrides({ cache: { version: '1' } })` caches the call as a whole.
+   */
+  (inputs: InputBindings<I>): TaskCall<R>;
   readonly kind: 'workflow';
   readonly workflowName: string;
   readonly description: string | undefined;
   readonly inputs: I;
   /** The traced, validated spec (traced once, on first use). */
   readonly spec: WorkflowSpec;
-  /** Every task the workflow calls, by name: what a worker pool must register. */
+  /** Every task the workflow calls, by name, transitively: what a worker pool must register. */
   readonly tasks: ReadonlyMap<string, AnyTask>;
+  /** The interface as a node: input schemas, an object of outputs, and a digest of the whole spec. */
+  readonly signature: TaskSignature;
+  /** The version `cache: true` gives a sub-workflow call: derived from the spec. */
+  readonly sourceVersion: string;
   /** Validates run inputs against their schemas and hashes `hashWith` ones. */
   prepareInputs(inputs: unknown): { [name: string]: NodeValue };
   /** Phantom: the run's result type. */
   readonly __result?: R;
 }
 
-export type AnyWorkflow = WorkflowDefinition<InputShape, unknown>;
+/**
+ * Any workflow, as a value to run or inspect. Without the call signature: its parameter would make a
+ * specific workflow unassignable to one over the general InputShape (parameters are contravariant).
+ */
+export type AnyWorkflow = Omit<WorkflowDefinition<InputShape, unknown>, never>;
 export type WorkflowResult<W> = W extends WorkflowDefinition<InputShape, infer R> ? R : never;
 export type WorkflowInputs<W> = W extends WorkflowDefinition<infer I, unknown> ? { [K in keyof I]: z.input<I[K]> } : never;
 
@@ -55,21 +73,24 @@ export function workflow<I extends InputShape, R extends WorkflowOutputs>(
   if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(name)) {
     throw new MemoflowError('INVALID_SPEC', `workflow name ${JSON.stringify(name)} may only contain letters, digits, '_', '-' and '.'`, { field: 'name' });
   }
-  let traced: { spec: WorkflowSpec; tasks: ReadonlyMap<string, AnyTask> } | undefined;
+  let traced: Traced | undefined;
   const compile = () => (traced ??= trace(options, body as (inputs: unknown) => unknown));
   const inputSchema = z.object(options.inputs as { [name: string]: z.ZodType });
 
-  return {
-    kind: 'workflow',
+  const call = (inputs: InputBindings<I>) => currentTrace(name).addWorkflowCall(definition as unknown as SubworkflowSource, inputs as { [name: string]: unknown });
+  // defineProperties, not Object.assign: assign would read the getters and trace at definition time.
+  const lazy = <T>(get: () => T): PropertyDescriptor => ({ get, enumerable: true });
+  const definition = Object.defineProperties(call, {
+    spec: lazy(() => compile().spec),
+    tasks: lazy(() => compile().tasks),
+    signature: lazy(() => compile().signature),
+    sourceVersion: lazy(() => `spec-${(compile().signature.children ?? '').slice(0, 12)}`),
+  });
+  Object.assign(definition, {
+    kind: 'workflow' as const,
     workflowName: name,
     description: options.description,
     inputs: options.inputs,
-    get spec() {
-      return compile().spec;
-    },
-    get tasks() {
-      return compile().tasks;
-    },
     prepareInputs(inputs: unknown) {
       if (inputs === null || typeof inputs !== 'object' || Array.isArray(inputs)) {
         throw new MemoflowError('INPUT_SCHEMA_MISMATCH', 'run inputs must be an object', { workflow: name });
@@ -99,10 +120,17 @@ export function workflow<I extends InputShape, R extends WorkflowOutputs>(
       }
       return prepared;
     },
-  };
+  });
+  return definition as unknown as WorkflowDefinition<I, Unref<R>>;
 }
 
-function trace<I extends InputShape>(options: WorkflowOptions<I>, body: (inputs: unknown) => unknown): { spec: WorkflowSpec; tasks: ReadonlyMap<string, AnyTask> } {
+interface Traced {
+  spec: WorkflowSpec;
+  tasks: ReadonlyMap<string, AnyTask>;
+  signature: TaskSignature;
+}
+
+function trace<I extends InputShape>(options: WorkflowOptions<I>, body: (inputs: unknown) => unknown): Traced {
   const recorder = new WorkflowTrace(options.name);
   const inputs = Object.fromEntries(
     Object.keys(options.inputs).map((input) => [input, createReference({ kind: 'input', name: input }, `workflow input '${input}'`)]),
@@ -126,9 +154,40 @@ function trace<I extends InputShape>(options: WorkflowOptions<I>, body: (inputs:
     nodes: recorder.nodes,
     outputs,
   };
-  return { spec: validateSpec(JSON.parse(JSON.stringify(spec)) as WorkflowSpec), tasks: recorder.tasks };
+  const validated = validateSpec(JSON.parse(JSON.stringify(spec)) as WorkflowSpec);
+  const signature: TaskSignature = {
+    inputs: validated.inputs,
+    output: outputsSchema(validated),
+    outputHashed: false,
+    children: hashJson(validated as unknown as Json),
+  };
+  return { spec: validated, tasks: recorder.tasks, signature };
+}
+
+/** The schema of a workflow's outputs object, as far as the bindings tell (a literal or a composite is `{}`). */
+function outputsSchema(spec: WorkflowSpec): JsonSchema {
+  const properties: { [name: string]: Json } = {};
+  for (const [name, binding] of Object.entries(spec.outputs)) properties[name] = (bindingSchema(spec, binding) ?? {}) as Json;
+  return { type: 'object', properties, required: Object.keys(properties) };
+}
+
+function bindingSchema(spec: WorkflowSpec, binding: Binding): JsonSchema | undefined {
+  switch (binding.kind) {
+    case 'output': {
+      const producer = spec.nodes.find((node) => node.id === binding.node);
+      return producer === undefined ? undefined : schemaAtPath(producer.signature.output, binding.path ?? []);
+    }
+    case 'input': {
+      const schema = spec.inputs[binding.name];
+      return schema === undefined ? undefined : schemaAtPath(schema, binding.path ?? []);
+    }
+    case 'literal':
+    case 'array':
+    case 'object':
+      return undefined;
+  }
 }
 
 export function isWorkflowDefinition(value: unknown): value is AnyWorkflow {
-  return typeof value === 'object' && value !== null && (value as { kind?: unknown }).kind === 'workflow';
+  return typeof value === 'function' && (value as { kind?: unknown }).kind === 'workflow';
 }

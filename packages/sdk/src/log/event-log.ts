@@ -53,6 +53,7 @@ const VERB: { readonly [type in EngineEvent['type']]: string } = {
   'node:retrying': 'retrying',
   'node:succeeded': 'done',
   'node:cache-written': 'cached',
+  'node:expanded': 'expanded into',
   'node:failed': 'failed',
   'node:aborted': 'not run',
   'node:cache-corrupt': 'corrupt cache entry',

@@ -1,0 +1,100 @@
+import type { NodeValue } from '../json.js';
+import type { Binding, NodeSpec, WorkflowSpec } from '../spec/workflow-spec.js';
+import type { RunState } from '../state/run-state.js';
+import { atPath } from './resolve-binding.js';
+
+/** The output name a dynamic node's compiled sub-workflow binds its single result to. */
+export const DYNAMIC_RESULT = 'result';
+
+/** A child's id in the run: `<container>.<child>` (nested: `a.b.c`). */
+export function childId(containerId: string, id: string): string {
+  return `${containerId}.${id}`;
+}
+
+export interface RunNodes {
+  /** Every node of the run in an order where each comes after everything it reads from. */
+  order: NodeSpec[];
+  byId: Map<string, NodeSpec>;
+  /** Child id -> its container's id. */
+  parentOf: Map<string, string>;
+}
+
+/**
+ * The nodes of a run as `decide` walks them: the workflow's own, with each expanded container's
+ * children (ids prefixed, bindings rewritten) right after the container, recursively.
+ */
+export function runNodes(state: RunState): RunNodes {
+  const order: NodeSpec[] = [];
+  const byId = new Map<string, NodeSpec>();
+  const parentOf = new Map<string, string>();
+  const visit = (node: NodeSpec, parent: string | undefined) => {
+    order.push(node);
+    byId.set(node.id, node);
+    if (parent !== undefined) parentOf.set(node.id, parent);
+    const execution = state.nodes[node.id];
+    if (execution?.subWorkflow == null) return;
+    for (const child of childNodes(node.id, execution.subWorkflow, execution.inputs ?? {})) visit(child, node.id);
+  };
+  for (const node of state.run.spec.nodes) visit(node, undefined);
+  return { order, byId, parentOf };
+}
+
+const prefixed = new WeakMap<WorkflowSpec, Map<string, NodeSpec[]>>();
+
+/**
+ * A container's children as run nodes: ids prefixed, references to siblings prefixed, and
+ * references to the sub-workflow's inputs replaced by the container's resolved input values (a
+ * dynamic body's sub-workflow has no inputs: its values are already literals).
+ */
+export function childNodes(containerId: string, sub: WorkflowSpec, containerInputs: { readonly [name: string]: NodeValue }): NodeSpec[] {
+  let byContainer = prefixed.get(sub);
+  if (byContainer === undefined) {
+    byContainer = new Map();
+    prefixed.set(sub, byContainer);
+  }
+  let children = byContainer.get(containerId);
+  if (children === undefined) {
+    children = sub.nodes.map((node) => {
+      const inputs: { [name: string]: Binding } = {};
+      for (const [name, binding] of Object.entries(node.inputs)) inputs[name] = rebind(binding, containerId, containerInputs);
+      return { ...node, id: childId(containerId, node.id), inputs } as NodeSpec;
+    });
+    byContainer.set(containerId, children);
+  }
+  return children;
+}
+
+/** The binding of a container's output in run terms. */
+export function containerOutputBinding(container: NodeSpec, sub: WorkflowSpec, containerInputs: { readonly [name: string]: NodeValue }): Binding {
+  if (container.kind === 'dynamic') {
+    const result = sub.outputs[DYNAMIC_RESULT];
+    return result === undefined ? { kind: 'literal', value: null } : rebind(result, container.id, containerInputs);
+  }
+  const fields: { [name: string]: Binding } = {};
+  for (const [name, binding] of Object.entries(sub.outputs)) fields[name] = rebind(binding, container.id, containerInputs);
+  return { kind: 'object', fields };
+}
+
+function rebind(binding: Binding, containerId: string, inputs: { readonly [name: string]: NodeValue }): Binding {
+  switch (binding.kind) {
+    case 'literal':
+      return binding;
+    case 'input': {
+      const value = inputs[binding.name];
+      const resolved = value === undefined ? { value: null } : atPath(value, binding.path);
+      return resolved.hash === undefined ? { kind: 'literal', value: resolved.value } : { kind: 'literal', value: resolved.value, hash: resolved.hash };
+    }
+    case 'output':
+      return { ...binding, node: childId(containerId, binding.node) };
+    case 'array':
+      return { kind: 'array', items: binding.items.map((item) => rebind(item, containerId, inputs)) };
+    case 'object':
+      return { kind: 'object', fields: Object.fromEntries(Object.entries(binding.fields).map(([name, field]) => [name, rebind(field, containerId, inputs)])) };
+  }
+}
+
+/** The ids of a container's direct children. */
+export function directChildren(containerId: string, state: RunState): string[] {
+  const sub = state.nodes[containerId]?.subWorkflow;
+  return sub == null ? [] : sub.nodes.map((node) => childId(containerId, node.id));
+}

@@ -1,0 +1,103 @@
+import type { z } from 'zod';
+import {
+  MemoflowError,
+  NonRetryableError,
+  WORKFLOW_SPEC_VERSION,
+  hashJson,
+  incompatibility,
+  signatureDigest,
+  validateSpec,
+  type Json,
+  type TaskContext,
+  type TaskImplementation,
+  type WorkflowSpec,
+} from '@memoflow/engine';
+import type { Bindable } from './reference.js';
+import { callable, defineNode, type AnyTask, type Callable, type InputShape, type InputValues, type TaskDefinition, type TaskOptions } from './task.js';
+import { WorkflowTrace, withTrace } from './trace.js';
+
+/** The output name the compiled sub-workflow binds the dynamic's result to (the engine's DYNAMIC_RESULT). */
+const RESULT = 'result';
+
+export interface DynamicOptions<I extends InputShape, O extends z.ZodType> extends TaskOptions<I, O> {
+  output: O;
+  /**
+   * Every task, dynamic or workflow the body may call. Their definitions are part of this node's
+   * cache key, so a changed child never replays a stale compiled sub-workflow; workers running this
+   * dynamic register them too. Calling anything else in the body is an error.
+   */
+  tasks: readonly Callable[];
+}
+
+export type DynamicBody<I extends InputShape, O extends z.ZodType> = (
+  inputs: InputValues<I>,
+  context: TaskContext,
+) => Bindable<z.input<O>> | Promise<Bindable<z.input<O>>>;
+
+/**
+ * Defines a dynamic node: its body runs on a worker with the node's actual input values, calls
+ * tasks, and returns references (or arrays and objects of them) matching `output`. The controller
+ * runs the sub-workflow the body built, with the usual cache rules, and stores it in the catalog as
+ * the node's "future": a retry with the same key (after a failed child, say) reads it back
+ * (`FUTURE_HIT`) instead of running the body again.
+ */
+export function dynamic<I extends InputShape, O extends z.ZodType>(options: DynamicOptions<I, O>, body: DynamicBody<I, O>): TaskDefinition<I, O> {
+  const declared = new Map<string, Callable>();
+  for (const child of options.tasks ?? []) {
+    const name = child.kind === 'workflow' ? child.workflowName : child.taskName;
+    if (declared.has(name) && declared.get(name) !== child) {
+      throw new MemoflowError('DUPLICATE_TASK_NAME', `two different tasks named '${name}' are declared`, { node: options.name, field: 'tasks' });
+    }
+    declared.set(name, child);
+  }
+  const base = defineNode('dynamic', options, body, childrenDigest(declared));
+  const name = options.name;
+  const implementation: TaskImplementation = {
+    name,
+    async execute(inputs, context) {
+      const values = base.parseInputs(inputs, context);
+      const trace = new WorkflowTrace(name, declared);
+      const returned: unknown = await withTrace(trace, () => body(values, context));
+      const where = { workflow: name, node: context.nodeId, field: 'output' };
+      const result = trace.bind(returned, options.output, where);
+      const sub: WorkflowSpec = { specVersion: WORKFLOW_SPEC_VERSION, name, inputs: {}, hashedInputs: [], nodes: trace.nodes, outputs: { [RESULT]: result } };
+      try {
+        checkResultType(sub, result, options.output === undefined ? undefined : base.signature.output, where);
+        return { output: JSON.parse(JSON.stringify(validateSpec(sub))) as Json, outputHash: null };
+      } catch (error) {
+        // A body that builds a bad graph builds it again on retry: fail at once, saying why.
+        if (error instanceof MemoflowError) throw new NonRetryableError(error.message, { cause: error });
+        throw error;
+      }
+    },
+  };
+  return callable(base, implementation, [...declared.values()]) as TaskDefinition<I, O>;
+}
+
+/** A reference the body returned must fit the dynamic's declared output. */
+function checkResultType(sub: WorkflowSpec, result: WorkflowSpec['outputs'][string], output: WorkflowSpec['inputs'][string] | undefined, where: { workflow: string; node: string; field: string }): void {
+  if (output === undefined || result.kind !== 'output') return;
+  const producer = sub.nodes.find((node) => node.id === result.node);
+  if (producer === undefined || result.path !== undefined) return;
+  const reason = incompatibility(output, producer.signature.output);
+  if (reason !== null) {
+    throw new MemoflowError('TYPE_MISMATCH', `the body returned the output of node '${producer.id}', which does not fit the dynamic's output: ${reason}`, where);
+  }
+}
+
+/** A digest of the declared children's definitions: what a changed child must change. */
+export function childrenDigest(children: ReadonlyMap<string, Callable>): string {
+  const fingerprints = [...children.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([name, child]) => (child.kind === 'workflow' ? { name, workflow: workflowDigest(child) } : taskFingerprint(child)));
+  return hashJson(fingerprints as unknown as Json);
+}
+
+function taskFingerprint(task: AnyTask): Json {
+  const { cache, retries, timeoutMs } = task.defaults;
+  return { name: task.taskName, kind: task.kind, signature: signatureDigest(task.signature), cache: cache as unknown as Json, retries, timeoutMs };
+}
+
+function workflowDigest(workflow: Extract<Callable, { kind: 'workflow' }>): string {
+  return hashJson((workflow as unknown as { spec: Json }).spec);
+}
