@@ -1,9 +1,11 @@
-import { MemoflowError, type CacheStatus, type ErrorInfo, type Json, type NodePhase, type RunState, type RunStatus, type RunStore } from '@memoflow/engine';
+import { MemoflowError, runNodes, type CacheStatus, type ErrorInfo, type Json, type NodePhase, type RunState, type RunStatus, type RunStore } from '@memoflow/engine';
 import type { Controller } from '@memoflow/engine';
 
 /** One node execution as users see it (`run.nodes()`, `memoflow runs show`). */
 export interface NodeReport {
   id: string;
+  /** For a child of a dynamic node or sub-workflow (`<container>.<child>`): the container's id. */
+  parent: string | null;
   task: string;
   status: NodePhase;
   cacheStatus: CacheStatus | null;
@@ -65,11 +67,14 @@ export class RunHandle<R> {
 }
 
 export function toRunReport(state: RunState): RunReport {
-  const nodes = state.run.spec.nodes.map((spec): NodeReport => {
+  // Every node in run order: a container's children (dynamic, sub-workflow) right after it.
+  const { order, parentOf } = runNodes(state);
+  const nodes = order.map((spec): NodeReport => {
     const node = state.nodes[spec.id];
     if (node === undefined) throw new MemoflowError('NODE_NOT_FOUND', `run ${state.run.id} has no record of node '${spec.id}'`);
     return {
       id: node.nodeId,
+      parent: parentOf.get(node.nodeId) ?? null,
       task: node.task,
       status: node.phase,
       cacheStatus: node.cacheStatus,
