@@ -280,6 +280,44 @@ describe('Controller with in-memory ports', () => {
     expect(stored?.run.status).toBe('succeeded');
   });
 
+  // Regression: rounds that only start lookups are not saved first (a lookup is a read). A round
+  // that applied a task result must be, even when its only effects are lookups: the result is
+  // acknowledged to the transport once the round is done, and an unsaved result would be lost.
+  test('a task result is saved before it is acknowledged, even when its round only starts lookups', async () => {
+    const store = new InMemoryRunStore();
+    const dispatcher = new MapTaskDispatcher(etlTasks(), { hold: true });
+    const env = setup(etlTasks(), { store, dispatcher });
+    // clean is not cached, so its success starts total's lookup and nothing else.
+    const spec = workflowSpec(
+      'etl.uncached-clean',
+      [taskNode('clean', 'etl.clean', { rows: wfInput('rows') }, { cache: null }), taskNode('total', 'etl.total', { rows: ref('clean') })],
+      { inputs: { rows: { type: 'array', items: { type: 'number' } } }, outputs: { total: ref('total') } },
+    );
+    const runId = await env.controller.submit({ spec, inputs: { rows: { value: [1, 2] } }, project: 'demo', domain: 'dev' });
+    await eventually(() => dispatcher.held.length === 1, 'clean to finish');
+    await dispatcher.deliver(dispatcher.held.shift() as AttemptResult);
+    const stored = await store.load(runId);
+    expect(stored?.nodes['clean']).toMatchObject({ phase: 'succeeded', output: { value: [1, 2] } });
+  });
+
+  test('a fully cached run saves once, at the end, not once per level', async () => {
+    class CountingRunStore extends InMemoryRunStore {
+      saves = 0;
+      override async save(request: RunSaveRequest): Promise<boolean> {
+        this.saves += 1;
+        return super.save(request);
+      }
+    }
+    const catalog = new InMemoryCacheCatalog();
+    await setup(levelTasks(), { catalog }).run(levels);
+    const store = new CountingRunStore();
+    const env = setup(levelTasks(), { catalog, store });
+    const state = await env.run(levels);
+    expect(Object.values(state.nodes).map((n) => n.cacheStatus)).toEqual(['HIT', 'HIT', 'HIT', 'HIT', 'HIT']);
+    expect(store.saves).toBe(1);
+    expect((await store.load(state.run.id))?.nodes['c']?.cacheStatus).toBe('HIT');
+  });
+
   test('recover() after a crash re-dispatches the same attempt id and completes', async () => {
     const store = new InMemoryRunStore();
     const clock = new FakeClock();

@@ -39,6 +39,8 @@ export class RunDriver {
   private loop: Promise<void> | null = null;
   private closed = false;
   private terminal = false;
+  /** Nodes changed by lookup-only decisions and not saved yet (see `round`). */
+  private readonly unsaved = new Set<string>();
 
   constructor(
     readonly runId: string,
@@ -131,8 +133,18 @@ export class RunDriver {
   }
 
   /** Decide and save, re-reading on a lost race. Returns the commands to perform. */
+  /**
+   * Decide and save, re-reading on a lost race. Returns the commands to perform.
+   *
+   * A decision that only applied lookup results and whose only effects are more lookups is not
+   * saved first: a lookup is a read, and repeating it after a crash is harmless. Its changes are kept in memory and go out with the next
+   * save, so a fully cached run saves once at the end instead of once per DAG level. If this
+   * driver's state is discarded before that save (a lost race, a fresh read), lookups it had
+   * in flight may be lost with it: the nodes the store shows as `looking-up` are looked up again.
+   */
   private async round(events: RunEvent[]): Promise<Command[]> {
     let fresh = this.state === undefined;
+    let discarded = false;
     for (;;) {
       const loaded = this.state ?? (await this.load());
       const decision = decide(loaded, events, this.deps.clock.now());
@@ -140,23 +152,52 @@ export class RunDriver {
         // Only a save checks the version. Events that change nothing in a state kept from an earlier
         // round may be ones another controller made current (a result for the attempt it started):
         // decide once more on a fresh read before treating them as stale.
-        if (fresh) return decision.commands;
+        if (fresh) return this.withRelookups(decision.commands, discarded);
         fresh = true;
-        this.state = undefined;
+        discarded = this.discard() || discarded;
         continue;
       }
+      // Only when the events are re-derivable too: a task result or a write confirmation must be
+      // saved before it is acknowledged, or a crash (or a lost race) would lose it for good.
+      const lookupsOnly =
+        decision.state.run.status === 'running' &&
+        events.every((e) => e.type === 'cache:looked-up' || e.type === 'run:tick') &&
+        decision.commands.every((c) => c.type === 'LookupCache' || c.type === 'EmitEvent');
+      if (lookupsOnly) {
+        for (const id of decision.changedNodes) this.unsaved.add(id);
+        this.state = decision.state;
+        return this.withRelookups(decision.commands, discarded);
+      }
+      const ids = new Set([...this.unsaved, ...decision.changedNodes]);
       const saved = await this.deps.runStore.save({
         run: decision.state.run,
-        nodes: decision.changedNodes.map((id) => decision.state.nodes[id] as RunState['nodes'][string]),
+        nodes: [...ids].map((id) => decision.state.nodes[id] as RunState['nodes'][string]),
         expectedVersion: loaded.run.version,
       });
       if (saved) {
+        this.unsaved.clear();
         this.state = { run: { ...decision.state.run, version: loaded.run.version + 1 }, nodes: decision.state.nodes };
-        return decision.commands;
+        return this.withRelookups(decision.commands, discarded);
       }
-      this.state = undefined; // another controller moved the run on: re-read and decide again
+      // Another controller moved the run on: re-read and decide again.
+      discarded = this.discard() || discarded;
       fresh = true;
     }
+  }
+
+  /** Drops the in-memory state; true if it held changes that were never saved. */
+  private discard(): boolean {
+    const hadUnsaved = this.unsaved.size > 0;
+    this.unsaved.clear();
+    this.state = undefined;
+    return hadUnsaved;
+  }
+
+  /** After unsaved changes were discarded, looks up again every node the saved state has looking up. */
+  private withRelookups(commands: Command[], discarded: boolean): Command[] {
+    if (!discarded || this.state === undefined) return commands;
+    const again = recoverCommands(this.state).filter((c) => c.type === 'LookupCache');
+    return [...again, ...commands];
   }
 
   private async load(): Promise<RunState> {
