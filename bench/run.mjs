@@ -1,6 +1,6 @@
 // `npm run bench`: memoflow's distributed mode (Postgres catalog and run store, BullMQ workers) on
-// local Postgres and Redis, against raw BullMQ. Issue 3, item 5 (and issue 4, item 5 once dynamic()
-// exists). Not part of `npm test`.
+// local Postgres and Redis, against raw BullMQ. Issue 3, item 5 and issue 4, item 5. Not part of
+// `npm test`.
 //
 //   (a) 1,000 no-op tasks as a wide DAG (one level, 1,000 independent nodes), caching off, against
 //       the same 1,000 jobs through raw BullMQ (Queue.addBulk + a Worker running a no-op
@@ -10,32 +10,54 @@
 //       trips (lookups per DAG level, puts) and run-store round trips, speed-up over (a). Also a
 //       200-node chain fully cached, for lookups per level on a deep DAG.
 //   (c) a 200-node chain, caching off: milliseconds per node.
-//   (d) fan-out of 1,000 cached children (issue 4): only once @memoflow/sdk exports dynamic().
+//   (d) a dynamic node fanning out 1,000 cached no-op children (issue 4, item 5):
+//       (d0) re-run with everything cached: a node-level HIT, nothing expands;
+//       (d1) re-run with the dynamic node's OUTPUT entry deleted: the future is read back
+//            (FUTURE_HIT, the body does not run) and all 1,000 children HIT;
+//       (d2) one child changed: (d2a) as (d1) with also one child's entry deleted (FUTURE_HIT,
+//            999 HIT, 1 executes); (d2b) one child's input changed, which changes the dynamic node's
+//            key, so its body runs again on a worker and 999 children HIT, 1 executes;
+//       (d3) scaling: fan-outs of 250, 500, 1,000, 2,000 children executed cold (caching on), with
+//            time and CPU per child and heap growth (V8 used heap: peak during the run, and retained
+//            after a full GC). The GC needs --expose-gc: with (d) selected the bench re-executes
+//            itself with that flag (MEMOFLOW_BENCH_REEXEC=1 marks the child). Also the time to trace
+//            a static workflow of the same number of calls in this process (the SDK's tracing,
+//            which a dynamic body also goes through on its worker).
+//       Catalog entries are deleted with SQL on the bench schema (kind = 'output' only): the
+//       catalog's evict() has no kind filter, so it would delete the future too.
 //
 // A warm-up run of each kind first; each measurement is repeated (default 3) and the median
 // reported. Prints a table, then one JSON line with every number.
 //
-// Options: --only=a,b,c   --repeats=N   --concurrency=N   --width=N   --chain=N
+// Options: --only=a,b,c,d   --repeats=N   --concurrency=N   --width=N   --chain=N
 //          --result-concurrency=N (the dispatcher's; default 32, as connect() sets it)
+//          --workers=in-process|process (default in-process: the memoflow pool and the raw Worker run
+//                     in the bench process, sharing its CPU with the controller; `process` runs each
+//                     in a child process, bench/worker-child.mjs, as production would. CPU figures
+//                     are the bench process's only, i.e. the controller's in `process` mode)
+//          --fanout=N (d0-d2; default 1000)   --sizes=250,500,1000,2000 (d3)
 //          --detail (also payload sizes of saves and a decide() micro-benchmark)
 //          --profile (CPU-profiles only the measured memoflow runs of each section into
 //                     bench/profiles/<section>.cpuprofile; summarise with bench/profile-summary.mjs)
 // Environment: BENCH_DATABASE_URL or DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres),
 //              REDIS_URL (default redis://127.0.0.1:6379).
 // Every run uses a fresh Postgres schema and a fresh BullMQ prefix, both removed at the end.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { performance } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
 import * as sdk from '@memoflow/sdk';
 import { Controller, decide } from '@memoflow/engine';
 import { openPostgresStorage } from '@memoflow/catalog';
 import { BullMqTaskDispatcher, silentLogger, startWorker, toRedisOptions } from '@memoflow/worker';
-import { Queue, Worker } from 'bullmq';
+import { Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
+import { ALL_TASKS, fanout, noop, noopCached, step, stepCached } from './tasks.mjs';
 
-const { task, workflow, z } = sdk;
+const { workflow } = sdk;
 
 // --- options -------------------------------------------------------------------------------------
 
@@ -56,6 +78,22 @@ const DETAIL = args.detail === 'true';
 const PROFILE = args.profile === 'true';
 // What connect() uses in distributed mode; a knob to test proposals without touching the packages.
 const RESULT_CONCURRENCY = Number(args['result-concurrency'] ?? 32);
+const WORKERS = args.workers ?? 'in-process';
+if (WORKERS !== 'in-process' && WORKERS !== 'process') {
+  console.error(`--workers must be in-process or process, got ${WORKERS}`);
+  process.exit(2);
+}
+const FANOUT = Number(args.fanout ?? 1000);
+const SIZES = (args.sizes ?? '250,500,1000,2000').split(',').map(Number);
+
+// (d3) measures heap growth after a full GC: re-execute with --expose-gc unless already there.
+if (ONLY.has('d') && typeof globalThis.gc !== 'function' && process.env.MEMOFLOW_BENCH_REEXEC !== '1') {
+  const child = spawn(process.execPath, ['--expose-gc', ...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, MEMOFLOW_BENCH_REEXEC: '1' },
+  });
+  process.exit(await new Promise((resolve) => child.on('exit', (code) => resolve(code ?? 1))));
+}
 const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const TAG = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
@@ -68,13 +106,6 @@ if (!existsSync(new URL('../packages/sdk/dist/index.js', import.meta.url))) {
 }
 
 // --- tasks and workflows -------------------------------------------------------------------------
-
-// No-op bodies: the work measured is memoflow's, not the tasks'.
-const noop = task({ name: 'bench.noop', inputs: { i: z.number() }, output: z.number() }, ({ i }) => i);
-const noopCached = task({ name: 'bench.noop-cached', inputs: { i: z.number() }, output: z.number(), cache: { version: '1' } }, ({ i }) => i);
-const step = task({ name: 'bench.step', inputs: { v: z.number() }, output: z.number() }, ({ v }) => v + 1);
-const stepCached = task({ name: 'bench.step-cached', inputs: { v: z.number() }, output: z.number(), cache: { version: '1' } }, ({ v }) => v + 1);
-const ALL_TASKS = [noop, noopCached, step, stepCached];
 
 /** `width` independent nodes: one DAG level. */
 function wide(width, node, name, offset = 0) {
@@ -231,6 +262,28 @@ async function profiled(section, body) {
 
 // --- the two systems -----------------------------------------------------------------------------
 
+/** With --workers=process: a worker pool (memoflow's or the raw Worker) in a child process. */
+async function spawnPool(kind) {
+  const child = spawn(process.execPath, [new URL('./worker-child.mjs', import.meta.url).pathname, kind, REDIS_URL, PREFIX, String(CONCURRENCY)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal)));
+  await new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      if (out.includes('ready\n')) resolve();
+    });
+    exited.then((code) => reject(new Error(`${kind} worker child exited (${code}) before it was ready`)));
+  });
+  return {
+    async close() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
 async function openMemoflow() {
   const storage = await openPostgresStorage({ url: DATABASE_URL, schema: SCHEMA });
   const catalog = counting(storage.catalog, 'catalog', ['lookup', 'put']);
@@ -239,16 +292,23 @@ async function openMemoflow() {
   const bullmq = new BullMqTaskDispatcher({ connection: REDIS_URL, prefix: PREFIX, resultConcurrency: RESULT_CONCURRENCY, logger: silentLogger });
   const dispatcher = countingDispatcher(bullmq);
   const controller = new Controller({ catalog, runStore, dispatcher, onEvent: () => undefined });
-  const pool = await startWorker({
-    tasks: ALL_TASKS.map((t) => t.implementation),
-    redisUrl: REDIS_URL,
-    prefix: PREFIX,
-    concurrency: CONCURRENCY,
-    logger: silentLogger,
-  });
+  const pool =
+    WORKERS === 'process'
+      ? await spawnPool('memoflow')
+      : await startWorker({
+          tasks: ALL_TASKS.map((t) => t.implementation),
+          redisUrl: REDIS_URL,
+          prefix: PREFIX,
+          concurrency: CONCURRENCY,
+          logger: silentLogger,
+        });
   return {
-    /** Submits and waits; returns wall ms, the final state and what the run cost in round trips. */
-    async run(wf, check) {
+    /**
+     * Submits and waits; returns wall ms and what the run cost in round trips. `check`: the cache
+     * status every node must have (or one of a list), or a function of the final state that throws.
+     * `keep(state)`: what of the final state to return (as `kept`); the state itself is not kept.
+     */
+    async run(wf, check, keep) {
       const spec = wf.spec; // traced before the clock starts
       const inputs = wf.prepareInputs({});
       stats.reset();
@@ -257,12 +317,13 @@ async function openMemoflow() {
         return { id, state: await controller.wait(id) };
       });
       if (state.run.status !== 'succeeded') throw new Error(`run ${id} (${spec.name}) ${state.run.status}: ${JSON.stringify(state.run.error)}`);
-      if (check !== undefined) {
+      if (typeof check === 'function') check(state);
+      else if (check !== undefined) {
         const allowed = [check].flat();
         const wrong = Object.values(state.nodes).filter((node) => !allowed.includes(node.cacheStatus));
         if (wrong.length > 0) throw new Error(`run ${id} (${spec.name}): ${wrong.length} node(s) not ${check}, e.g. ${wrong[0].nodeId} ${wrong[0].cacheStatus}`);
       }
-      return { ms, cpuMs, redis, nodes: spec.nodes.length, stats: stats.snapshot() };
+      return { ms, cpuMs, redis, nodes: spec.nodes.length, runNodes: Object.keys(state.nodes).length, stats: stats.snapshot(), ...(keep === undefined ? {} : { kept: keep(state) }) };
     },
     async close() {
       await controller.close();
@@ -277,12 +338,25 @@ async function openRawBullMq() {
   const connection = toRedisOptions(REDIS_URL, `${PREFIX}.raw`);
   const queue = new Queue('raw', { connection, prefix: PREFIX });
   let pending = null;
-  const worker = new Worker('raw', async (job) => job.data.i, { connection, prefix: PREFIX, concurrency: CONCURRENCY });
-  worker.on('completed', () => {
+  const completed = () => {
     if (pending !== null && ++pending.done === pending.target) pending.resolve();
-  });
-  worker.on('error', (err) => console.error('raw worker:', err));
-  await worker.waitUntilReady();
+  };
+  let worker;
+  let events;
+  if (WORKERS === 'process') {
+    // The Worker runs in a child; completions come back through the queue's event stream.
+    events = new QueueEvents('raw', { connection: toRedisOptions(REDIS_URL, `${PREFIX}.raw-events`), prefix: PREFIX });
+    events.on('completed', completed);
+    events.on('error', (err) => console.error('raw queue events:', err));
+    await events.waitUntilReady();
+    worker = await spawnPool('raw');
+  } else {
+    const inProcess = new Worker('raw', async (job) => job.data.i, { connection, prefix: PREFIX, concurrency: CONCURRENCY });
+    inProcess.on('completed', completed);
+    inProcess.on('error', (err) => console.error('raw worker:', err));
+    await inProcess.waitUntilReady();
+    worker = inProcess;
+  }
   let batch = 0;
   return {
     async run(count) {
@@ -299,6 +373,7 @@ async function openRawBullMq() {
     },
     async close() {
       await worker.close();
+      await events?.close();
       await queue.close();
     },
   };
@@ -392,16 +467,220 @@ function decideMicroBench(state, width) {
   return { nodes: nodes.length, width, msPerDecide: round((performance.now() - started) / rounds, 3) };
 }
 
+// --- case (d): dynamic fan-out (issue 4, item 5) ---------------------------------------------------
+
+/** A workflow with one node: the dynamic fan-out of `n` children `noopCached({ i: offset + k })`. */
+function fanoutWorkflow(n, offset, changed = -1, name = `bench.fanout-${n}`) {
+  return workflow({ name, inputs: {} }, () => ({ out: fanout({ n, offset, changed }) }));
+}
+
+/** Cache statuses of the run's nodes, split into top-level nodes and dynamic children. */
+function statusesOf(state) {
+  const counts = { top: {}, children: {} };
+  for (const node of Object.values(state.nodes)) {
+    const where = node.nodeId.includes('.') ? counts.children : counts.top;
+    where[node.cacheStatus] = (where[node.cacheStatus] ?? 0) + 1;
+  }
+  return counts;
+}
+
+/** A check for memoflow.run: the statuses must be exactly `expected` ({ top: {...}, children: {...} }). */
+function expectStatuses(expected) {
+  const canonical = (c) => JSON.stringify({ top: Object.entries(c.top).sort(), children: Object.entries(c.children).sort() });
+  return (state) => {
+    const actual = statusesOf(state);
+    if (canonical(actual) !== canonical(expected)) throw new Error(`run ${state.run.id} (${state.run.spec.name}): statuses ${JSON.stringify(actual)}, expected ${JSON.stringify(expected)}`);
+  };
+}
+
+/** What (d) keeps of a run: the dynamic node's key, every child's key by its `i`, and what executed. */
+function fanoutFacts(state) {
+  const dyn = state.nodes.fanout;
+  const childKeys = new Map();
+  const executed = [];
+  for (const node of Object.values(state.nodes)) {
+    if (!node.nodeId.startsWith('fanout.')) continue;
+    const i = node.inputs?.i?.value; // inputs are NodeValues ({ value })
+    childKeys.set(i, node.cacheKey);
+    if (node.cacheStatus !== 'HIT') executed.push(`${node.nodeId} (i=${i}, ${node.cacheStatus})`);
+  }
+  return { dynKey: dyn?.cacheKey, dynStatus: dyn?.cacheStatus, dynReason: dyn?.cacheReason, childKeys, executed };
+}
+
+/** Deletes `output` entries by key only (the catalog's evict() takes no kind, so it would drop the future too). */
+async function deleteOutputEntries(keys) {
+  const sql = postgres(DATABASE_URL, { max: 1, onnotice: () => undefined });
+  try {
+    const deleted = await sql.unsafe(`DELETE FROM "${SCHEMA}".cache_entries WHERE kind = 'output' AND key = ANY($1::text[]) RETURNING key`, [keys]);
+    if (deleted.length !== keys.length) throw new Error(`deleted ${rows.length} of ${keys.length} output entries`);
+  } finally {
+    await sql.end();
+  }
+}
+
+const gc = () => globalThis.gc?.();
+
+/**
+ * memoflow.run with the heap sampled (V8's used heap, = process.memoryUsage().heapUsed, but cheaper
+ * to read every 10 ms): `retainedBytes` (after a full GC, minus before) and `peakBytes` (max
+ * sampled during the run, minus before; the in-process worker pool's allocations included).
+ */
+const heapUsed = () => getHeapStatistics().used_heap_size;
+async function withHeap(body) {
+  gc();
+  gc();
+  const before = heapUsed();
+  let peak = before;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, heapUsed());
+  }, 10);
+  let sample;
+  try {
+    sample = await body();
+  } finally {
+    clearInterval(timer);
+  }
+  peak = Math.max(peak, heapUsed());
+  gc();
+  gc();
+  const after = heapUsed();
+  return { ...sample, heap: { beforeBytes: before, peakBytes: peak - before, retainedBytes: after - before } };
+}
+
+const mb = (bytes) => round(bytes / 2 ** 20, 1);
+
+/** Lookups of a run as `calls (keys per call)`. */
+function lookupShape(sample) {
+  return `${sample.stats.lookupSizes.length} (${sample.stats.lookupSizes.join('+') || '-'} keys)`;
+}
+
+function fanoutSummary(sample, n) {
+  const trips = roundTrips(sample, 2);
+  return {
+    ms: round(sample.ms, 1),
+    allMs: sample.all,
+    msPerChild: round(sample.ms / n, 3),
+    cpuMs: round(sample.cpuMs, 1),
+    cpuMsPerChild: round(sample.cpuMs / n, 3),
+    runNodes: sample.runNodes,
+    lookupKeysPerCall: sample.stats.lookupSizes,
+    roundTrips: trips,
+    putEntries: ops(sample, 'catalog.put').items,
+    executed: sample.kept?.executed,
+    dynamicNode: sample.kept === undefined ? undefined : { cacheStatus: sample.kept.dynStatus, cacheReason: sample.kept.dynReason },
+    redisPerChild: { scripts: round(sample.redis.scripts / n, 2), commands: round(sample.redis.total / n, 2) },
+    time: timeSplit(sample),
+    ...(sample.heap === undefined ? {} : { heapMb: { peak: mb(sample.heap.peakBytes), retained: mb(sample.heap.retainedBytes) } }),
+  };
+}
+
+async function caseD() {
+  if (typeof sdk.dynamic !== 'function' || fanout === undefined) {
+    out.d = { pending: 'issue 4: @memoflow/sdk does not export dynamic() yet' };
+    rows.push(['(d) fan-out', 'pending', 'no dynamic() in @memoflow/sdk yet', '', '']);
+    return;
+  }
+  const N = FANOUT;
+  const d = (out.d = { fanout: N, gcExposed: typeof globalThis.gc === 'function' });
+  const keep = fanoutFacts;
+
+  log('(d) warm-up: a small dynamic fan-out, populated, then replayed from its future');
+  {
+    const warm = fanoutWorkflow(100, 5e7, -1, 'bench.fanout-warmup');
+    const first = await memoflow.run(warm, expectStatuses({ top: { POPULATED: 1 }, children: { POPULATED: 100 } }), keep);
+    await deleteOutputEntries([first.kept.dynKey]);
+    await memoflow.run(warm, expectStatuses({ top: { FUTURE_HIT: 1 }, children: { HIT: 100 } }));
+  }
+
+  log(`(d) fan-out ${N}: populate`);
+  const wf = fanoutWorkflow(N, 0);
+  void wf.spec;
+  const populate = await profiled('d-populate', () => memoflow.run(wf, expectStatuses({ top: { POPULATED: 1 }, children: { POPULATED: N } }), keep));
+  const { dynKey, childKeys } = populate.kept;
+  d.populate = fanoutSummary(populate, N);
+
+  log(`(d0) fan-out ${N}: node-level HIT`);
+  const d0 = await repeat(() => memoflow.run(wf, expectStatuses({ top: { HIT: 1 }, children: {} })));
+  d.d0 = fanoutSummary(d0, N);
+
+  log(`(d1) fan-out ${N}: output evicted, FUTURE_HIT + ${N} children HIT`);
+  const d1 = await repeat(async (i) => {
+    await deleteOutputEntries([dynKey]); // outside the clock; the run re-puts it
+    return profiled(`d1-${i + 1}`, () => memoflow.run(wf, expectStatuses({ top: { FUTURE_HIT: 1 }, children: { HIT: N } }), keep));
+  });
+  d.d1 = fanoutSummary(d1, N);
+
+  log(`(d2a) fan-out ${N}: output and one child evicted, FUTURE_HIT + ${N - 1} HIT + 1 executed`);
+  const d2a = await repeat(async (i) => {
+    const k = Math.floor(N / 2) + i;
+    await deleteOutputEntries([dynKey, childKeys.get(k)]);
+    return memoflow.run(wf, expectStatuses({ top: { FUTURE_HIT: 1 }, children: { HIT: N - 1, POPULATED: 1 } }), keep);
+  });
+  d.d2a = fanoutSummary(d2a, N);
+
+  log(`(d2b) fan-out ${N}: one child's input changed, the body runs again, ${N - 1} HIT + 1 executed`);
+  const d2b = await repeat((i) => {
+    const changed = Math.floor(N / 3) + i; // a new child each repeat, so it always executes
+    return memoflow.run(fanoutWorkflow(N, 0, changed), expectStatuses({ top: { POPULATED: 1 }, children: { HIT: N - 1, POPULATED: 1 } }), keep);
+  });
+  d.d2b = fanoutSummary(d2b, N);
+
+  log(`(d3) scaling, cold, caching on: ${SIZES.join(', ')} children`);
+  let offset = 1e8;
+  d.d3 = [];
+  // One cold run per size first, so every size runs on a warmed process.
+  await memoflow.run(fanoutWorkflow(SIZES[0], (offset += 1e5)), expectStatuses({ top: { POPULATED: 1 }, children: { POPULATED: SIZES[0] } }));
+  for (const n of SIZES) {
+    const sample = await repeat(async (i) => {
+      const cold = fanoutWorkflow(n, (offset += 1e5));
+      void cold.spec;
+      return withHeap(() => profiled(`d3-${n}-${i + 1}`, () => memoflow.run(cold, expectStatuses({ top: { POPULATED: 1 }, children: { POPULATED: n } }))));
+    });
+    // What the body's tracing alone costs: a static workflow making the same n calls, traced here.
+    const traceStarted = performance.now();
+    void wide(n, noopCached, `bench.trace-${n}`, offset).spec;
+    const traceMs = performance.now() - traceStarted;
+    d.d3.push({ children: n, ...fanoutSummary(sample, n), traceMs: round(traceMs, 1) });
+  }
+  const first = d.d3[0];
+  const last = d.d3[d.d3.length - 1];
+  d.d3Ratio = {
+    from: first.children,
+    to: last.children,
+    msPerChildRatio: round(last.msPerChild / first.msPerChild, 2),
+    cpuMsPerChildRatio: round(last.cpuMsPerChild / first.cpuMsPerChild, 2),
+    traceMsPerCallRatio: round(last.traceMs / last.children / (first.traceMs / first.children), 2),
+    peakHeapPerChildRatio: round(last.heapMb.peak / last.children / (first.heapMb.peak / first.children), 2) };
+
+  const statusLine = (s) => `${s.roundTrips.catalogLookups} lookups ${lookupShape({ stats: { lookupSizes: s.lookupKeysPerCall } })}`;
+  rows.push([`(d) fan-out ${N}: populate (cold)`, `${d.populate.ms} ms`, `${d.populate.msPerChild} ms/child`, statusLine(d.populate), `${d.populate.roundTrips.storeSaves} saves, ${d.populate.roundTrips.catalogPuts} puts`]);
+  rows.push([`(d0) fan-out ${N}: node-level HIT`, `${d.d0.ms} ms`, `${d.d0.msPerChild} ms/child`, statusLine(d.d0), `${d.d0.roundTrips.storeSaves} saves, ${d.d0.roundTrips.catalogPuts} puts`]);
+  rows.push([`(d1) fan-out ${N}: FUTURE_HIT, ${N} HIT`, `${d.d1.ms} ms`, `${d.d1.msPerChild} ms/child`, statusLine(d.d1), `${d.d1.roundTrips.storeSaves} saves, ${d.d1.roundTrips.catalogPuts} puts`]);
+  rows.push([`(d2a) FUTURE_HIT, ${N - 1} HIT, 1 evicted`, `${d.d2a.ms} ms`, `ran: ${d.d2a.executed.join(', ')}`, statusLine(d.d2a), `${d.d2a.roundTrips.storeSaves} saves, ${d.d2a.roundTrips.catalogPuts} puts`]);
+  rows.push([`(d2b) 1 input changed: body reruns, ${N - 1} HIT`, `${d.d2b.ms} ms`, `ran: fanout (body), ${d.d2b.executed.join(', ')}`, statusLine(d.d2b), `${d.d2b.roundTrips.storeSaves} saves, ${d.d2b.roundTrips.catalogPuts} puts`]);
+  for (const s of d.d3) {
+    rows.push([`(d3) fan-out ${s.children}, cold`, `${s.ms} ms`, `${s.msPerChild} ms/child (CPU ${s.cpuMsPerChild})`, `heap peak +${s.heapMb.peak} MB, retained +${s.heapMb.retained} MB`, `${s.roundTrips.storeSaves} saves, ${s.roundTrips.catalogLookups} lookups; tracing ${s.children} calls ${s.traceMs} ms`]);
+  }
+  const flat = (ratio) => (ratio <= 1.5 ? 'roughly flat' : 'grows (superlinear)');
+  rows.push([
+    `(d3) per child, ${last.children} vs ${first.children}`,
+    `wall x${d.d3Ratio.msPerChildRatio} ${flat(d.d3Ratio.msPerChildRatio)}`,
+    `CPU x${d.d3Ratio.cpuMsPerChildRatio} ${flat(d.d3Ratio.cpuMsPerChildRatio)}`,
+    `peak heap x${d.d3Ratio.peakHeapPerChildRatio}${d.gcExposed ? '' : ' (no --expose-gc)'}`,
+    `tracing per call x${d.d3Ratio.traceMsPerCallRatio} ${flat(d.d3Ratio.traceMsPerCallRatio)}`,
+  ]);
+}
+
 // --- main ------------------------------------------------------------------------------------------
 
 const log = (line) => process.stderr.write(`${line}\n`);
-const out = { config: { concurrency: CONCURRENCY, resultConcurrency: RESULT_CONCURRENCY, width: WIDTH, chain: CHAIN, repeats: REPEATS, process: 'single (controller, memoflow pool and raw Worker in the bench process)', schema: SCHEMA, prefix: PREFIX } };
+const out = { config: { concurrency: CONCURRENCY, resultConcurrency: RESULT_CONCURRENCY, width: WIDTH, chain: CHAIN, repeats: REPEATS, workers: WORKERS, process: WORKERS === 'process' ? 'controller in the bench process; memoflow pool and raw Worker each in a child process' : 'single (controller, memoflow pool and raw Worker in the bench process)', schema: SCHEMA, prefix: PREFIX } };
 const rows = [];
 let memoflow;
 let raw;
 let exitCode = 0;
 try {
-  log(`memoflow bench: schema ${SCHEMA}, prefix ${PREFIX}, concurrency ${CONCURRENCY}, ${REPEATS} repeats (median)`);
+  log(`memoflow bench: schema ${SCHEMA}, prefix ${PREFIX}, concurrency ${CONCURRENCY}, ${REPEATS} repeats (median), workers ${WORKERS}`);
   memoflow = await openMemoflow();
   raw = await openRawBullMq();
 
@@ -509,15 +788,7 @@ try {
     rows.push([`(c) memoflow chain ${CHAIN}, cache off`, `${out.c.ms} ms`, `${out.c.msPerNode} ms/node`, `${out.c.roundTrips.storeSaves} saves`, `<= 3 ms ${out.c.msPerNode <= 3 ? 'MET' : 'MISSED'}`]);
   }
 
-  if (ONLY.has('d')) {
-    if (typeof sdk.dynamic !== 'function') {
-      out.d = { pending: 'issue 4: @memoflow/sdk does not export dynamic() yet' };
-      rows.push(['(d) fan-out 1000 cached / 1 changed', 'pending', 'issue 4: no dynamic() in @memoflow/sdk yet', '', '']);
-    } else {
-      out.d = { pending: 'dynamic() exists; the fan-out case is not written yet (bench/FINDINGS.md)' };
-      rows.push(['(d) fan-out 1000 cached / 1 changed', 'pending', 'dynamic() exists, case not written yet', '', '']);
-    }
-  }
+  if (ONLY.has('d')) await caseD();
 
   if (DETAIL) {
     const { state } = await (async () => {
@@ -550,18 +821,27 @@ try {
 if (rows.length > 0) {
   const widths = rows[0].map((_, col) => Math.max(...rows.map((r) => String(r[col]).length)));
   const line = (r) => r.map((cell, col) => String(cell).padEnd(widths[col])).join('  ').trimEnd();
-  console.log(`\nmemoflow bench (concurrency ${CONCURRENCY}, median of ${REPEATS}, one process; Postgres + BullMQ/Redis)`);
+  const where = WORKERS === 'process' ? 'workers in child processes (--workers=process); CPU = controller only' : 'one process (default; --workers=process for pools in child processes)';
+  console.log(`\nmemoflow bench (concurrency ${CONCURRENCY}, median of ${REPEATS}, ${where}; Postgres + BullMQ/Redis)`);
   for (const r of rows) console.log(line(r));
   if (out.a) {
     const t = out.a.time;
     console.log(`    (a) CPU of this process: raw ${out.a.rawCpuMs} ms, memoflow ${out.a.memoflowCpuMs} ms; Redis per task: raw ${out.a.rawRedisPerJob.scripts} scripts/${out.a.rawRedisPerJob.commands} cmds, memoflow ${out.a.memoflowRedisPerTask.scripts}/${out.a.memoflowRedisPerTask.commands}`);
-    console.log(`    (a) split: ${out.a.roundTrips.storeSaves} saves (avg ${t.nodesPerSave?.mean} nodes, ${t['store.save']?.msPerCall} ms each), result handler ${t.resultHandler.msPerResult} ms/result, results-queue latency ${t.resultHandler.queueLatencyMsAvg} ms avg`);
+    console.log(`    (a) split: ${out.a.roundTrips.storeSaves} saves (avg ${t.nodesPerSave?.mean} nodes, ${t['store.save']?.msPerCall} ms each), result handler ${t.resultHandler.msPerResult} ms/result, result delivery latency ${t.resultHandler.queueLatencyMsAvg} ms avg`);
   }
   if (out.b) {
     const t = out.b.time;
     console.log(`    (b) split: create ${t['store.create']?.ms} ms, lookup ${t['catalog.lookup']?.ms} ms, ${out.b.roundTrips.storeSaves} save(s) ${t['store.save']?.ms} ms, load ${t['store.load']?.ms} ms`);
   }
   if (out.c) console.log(`    (c) split: per node ${round(out.c.time['store.save']?.ms / CHAIN, 2)} ms save, ${round(out.c.time['queue.dispatch']?.ms / CHAIN, 2)} ms dispatch, ${out.c.time.resultHandler.msPerResult} ms result handler; CPU ${out.c.cpuMs} ms; Redis ${out.c.redisPerNode.scripts} scripts/${out.c.redisPerNode.commands} cmds per node`);
+  if (out.d?.d1) {
+    const split = (s) => {
+      const t = s.time;
+      return `create ${t['store.create']?.ms ?? 0} ms, ${t['catalog.lookup']?.calls ?? 0} lookups ${t['catalog.lookup']?.ms ?? 0} ms, ${t['store.save']?.calls ?? 0} saves ${t['store.save']?.ms ?? 0} ms (avg ${t.nodesPerSave?.mean ?? 0} nodes), ${t['catalog.put']?.calls ?? 0} puts ${t['catalog.put']?.ms ?? 0} ms (${s.putEntries} entries), load ${t['store.load']?.ms ?? 0} ms, ${t.resultHandler.results} results; CPU ${s.cpuMs} ms`;
+    };
+    for (const c of ['d0', 'd1', 'd2a', 'd2b']) console.log(`    (${c}) split: ${split(out.d[c])}`);
+    for (const s of out.d.d3) console.log(`    (d3 ${s.children}) split: ${split(s)}`);
+  }
   if (out.decide) console.log(`    decide() on ${out.decide.nodes} nodes: ${out.decide.msPerDecide} ms per round; run state JSON ${out.runJsonBytes} bytes`);
 }
 console.log(JSON.stringify({ bench: 'memoflow', ...out }));

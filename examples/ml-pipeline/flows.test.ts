@@ -6,9 +6,21 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { connect, type TaskContext } from '@memoflow/sdk';
-import { applyFeatures, clean, evaluate, features, fit, load, split, train } from './flows.js';
-import { RawRows, canonicalJson, cleanRows, parseHousingCsv, type RawRow, type Row } from './housing.js';
-import { applyStandardisation, evaluate as evaluateModel, fitRidge, fitStandardisation, mulberry32, predict, seededShuffle, solve } from './model.js';
+import { applyFeatures, clean, evaluate, evaluateSubset, features, fit, fitSubset, load, pickBest, split, train, trainEach } from './flows.js';
+import { CANDIDATE_SETS, FEATURES, RawRows, canonicalJson, cleanRows, featureColumns, parseHousingCsv, type RawRow, type Row } from './housing.js';
+import {
+  applyStandardisation,
+  evaluate as evaluateModel,
+  fitRidge,
+  fitStandardisation,
+  mulberry32,
+  pickBest as pickBestOf,
+  predict,
+  seededShuffle,
+  selectColumns,
+  solve,
+  type Metrics,
+} from './model.js';
 
 const context: TaskContext = { runId: 't', nodeId: 'n', attempt: 1, signal: new AbortController().signal };
 const CSV = fileURLToPath(new URL('./data/housing.csv', import.meta.url));
@@ -68,6 +80,20 @@ describe('model helpers', () => {
     expect(z.map((r) => r[1])).toEqual([0, 0, 0]);
   });
 
+  it('selectColumns keeps the given columns in the given order', () => {
+    expect(selectColumns([[1, 2, 3], [4, 5, 6]], [2, 0])).toEqual([[3, 1], [6, 4]]);
+    expect(() => selectColumns([[1, 2]], [2])).toThrow(RangeError);
+  });
+
+  it('pickBest takes the lowest RMSE; a tie goes to fewer features, then to the first listed', () => {
+    const candidate = (features: string[], rmse: number) => ({ features, metrics: { rmse, r2: 0, n: 1 } });
+    expect(pickBestOf([candidate(['a', 'b'], 3), candidate(['a'], 2), candidate(['b'], 5)]).features).toEqual(['a']);
+    expect(pickBestOf([candidate(['a', 'b'], 2), candidate(['b'], 2)]).features).toEqual(['b']);
+    expect(pickBestOf([candidate(['a'], 2), candidate(['b'], 2)]).features).toEqual(['a']);
+    expect(pickBestOf([candidate(['a'], Number.NaN), candidate(['b'], 9)]).features).toEqual(['b']);
+    expect(() => pickBestOf([])).toThrow(/no candidate/);
+  });
+
   it('seededShuffle is a deterministic permutation', () => {
     const items = Array.from({ length: 20 }, (_, i) => i);
     expect(seededShuffle(items, 7)).toEqual(seededShuffle(items, 7));
@@ -96,6 +122,21 @@ describe('housing data', () => {
     expect(canonicalJson({ ...a, price: 2 })).not.toBe(canonicalJson(a));
     // `hashWith` returns the schema it was given, so this is the very schema `housing.load` declares.
     expect(load.output).toBe(RawRows);
+  });
+});
+
+describe('feature sets', () => {
+  it('the candidates are all five features, then each one left out', () => {
+    expect(CANDIDATE_SETS).toHaveLength(6);
+    expect(CANDIDATE_SETS[0]).toEqual([...FEATURES]);
+    CANDIDATE_SETS.slice(1).forEach((set, i) => expect(set).toEqual(FEATURES.filter((_, j) => j !== i)));
+  });
+
+  it('featureColumns maps names to matrix columns and rejects empty, repeated or unknown features', () => {
+    expect(featureColumns(['distance_km', 'sqft'])).toEqual([4, 0]);
+    expect(() => featureColumns([])).toThrow(/at least one/);
+    expect(() => featureColumns(['sqft', 'sqft'])).toThrow(/listed twice/);
+    expect(() => featureColumns(['garden' as never])).toThrow(/unknown feature garden/);
   });
 });
 
@@ -144,40 +185,129 @@ describe('task bodies', () => {
   });
 });
 
+describe('the fan-out', () => {
+  const x = [[1, 10, 0, 0, 0], [2, 20, 0, 0, 1], [3, 30, 0, 1, 0], [4, 40, 1, 0, 0], [5, 50, 1, 1, 1]];
+  const y = [3, 5, 7, 9, 11]; // 2·sqft + 1
+
+  it('housing.fit_subset fits on the chosen columns only; with all of them it is housing.fit', async () => {
+    const one = await fitSubset.fn({ x, y, features: ['sqft'], l2: 0 }, context);
+    expect(one.weights).toHaveLength(1);
+    expect(one.weights[0]).toBeCloseTo(2, 8);
+    expect(one.bias).toBeCloseTo(1, 8);
+    const all = await fitSubset.fn({ x, y, features: [...FEATURES], l2: 0.5 }, context);
+    expect(all).toEqual(fitRidge(x, y, 0.5));
+  });
+
+  it('HOUSING_CRASH_WITHOUT makes fit_subset fail for sets without that feature, and only those', async () => {
+    process.env['HOUSING_CRASH_WITHOUT'] = 'bedrooms';
+    try {
+      await expect(Promise.resolve().then(() => fitSubset.fn({ x, y, features: ['sqft'], l2: 0 }, context))).rejects.toThrow(/simulated crash.*\[sqft\]/);
+      expect((await fitSubset.fn({ x, y, features: ['sqft', 'bedrooms'], l2: 0.1 }, context)).weights).toHaveLength(2);
+    } finally {
+      delete process.env['HOUSING_CRASH_WITHOUT'];
+    }
+  });
+
+  it('housing.evaluate_subset scores on the same columns and labels the result with its feature set', async () => {
+    const candidate = await evaluateSubset.fn({ model: { weights: [2], bias: 1 }, x, y, features: ['sqft'] }, context);
+    expect(candidate).toEqual({ features: ['sqft'], metrics: { rmse: 0, r2: 1, n: 5 } });
+  });
+
+  it('housing.pick_best returns the best candidate', async () => {
+    const candidates = [
+      { features: [...FEATURES], metrics: { rmse: 2, r2: 0.9, n: 5 } },
+      { features: ['sqft' as const], metrics: { rmse: 1, r2: 0.95, n: 5 } },
+    ];
+    expect(await pickBest.fn({ candidates }, context)).toEqual(candidates[1]);
+  });
+
+  it('the dynamic body compiles two child nodes per feature set and returns their candidates in order', async () => {
+    // A dynamic's implementation runs the body with real values and returns the compiled sub-workflow.
+    const sets = [['sqft'], ['sqft', 'age_years'], [...FEATURES]];
+    const { output } = await trainEach.implementation.execute({ train: { x, y }, test: { x, y }, sets, l2: 0.1 }, { ...context, nodeId: 'train_each' });
+    const sub = output as { nodes: { id: string; task: string; inputs: { features: { value: unknown } } }[]; outputs: { result: { kind: string; items: { node: string }[] } } };
+    expect(sub.nodes.map((node) => [node.id, node.task])).toEqual([
+      ['fit_subset', 'housing.fit_subset'],
+      ['evaluate_subset', 'housing.evaluate_subset'],
+      ['fit_subset-2', 'housing.fit_subset'],
+      ['evaluate_subset-2', 'housing.evaluate_subset'],
+      ['fit_subset-3', 'housing.fit_subset'],
+      ['evaluate_subset-3', 'housing.evaluate_subset'],
+    ]);
+    expect(sub.nodes.filter((node) => node.task === 'housing.fit_subset').map((node) => node.inputs.features.value)).toEqual(sets);
+    expect(sub.outputs.result.kind).toBe('array');
+    expect(sub.outputs.result.items.map((item) => item.node)).toEqual(['evaluate_subset', 'evaluate_subset-2', 'evaluate_subset-3']);
+  });
+});
+
 describe('housing.train', () => {
   it("the README's workflow snippet is the workflow body in flows.ts", () => {
     const readme = readFileSync(new URL('./README.md', import.meta.url), 'utf8');
-    const snippet = /```ts\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
+    const snippets = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((match) => match[1] ?? '');
     const dedent = (text: string) => text.split('\n').map((line) => line.trim()).join('\n');
-    expect(snippet).toContain('return { metrics, model };');
-    expect(dedent(readFileSync(new URL('./flows.ts', import.meta.url), 'utf8'))).toContain(dedent(snippet).trim());
+    expect(snippets[0]).toContain('return { metrics, model, best };');
+    expect(snippets[1]).toContain("name: 'housing.train_each'");
+    const source = dedent(readFileSync(new URL('./flows.ts', import.meta.url), 'utf8'));
+    for (const snippet of snippets) expect(source).toContain(dedent(snippet).trim());
   });
 
-  it('wires seven nodes, with every task cached and fit retried once', () => {
+  it('wires nine nodes, one of them dynamic, with every task cached and the fits retried once', () => {
     const nodes = train.spec.nodes;
-    expect(nodes.map((node) => node.id).sort()).toEqual(['apply_features', 'clean', 'evaluate', 'features', 'fit', 'load', 'split']);
+    expect(nodes.map((node) => node.id).sort()).toEqual(['apply_features', 'clean', 'evaluate', 'features', 'fit', 'load', 'pick_best', 'split', 'train_each']);
+    expect(nodes.find((node) => node.id === 'train_each')?.kind).toBe('dynamic');
+    expect(trainEach.children).toEqual([fitSubset, evaluateSubset]);
     expect(load.defaults.cache?.version).toBe(load.sourceVersion); // the one source-derived version
-    for (const t of [clean, split, features, applyFeatures, fit, evaluate]) expect(t.defaults.cache?.version).toBe('1');
-    expect(fit.defaults.retries).toBe(1);
+    for (const t of [clean, split, features, applyFeatures, fit, evaluate, trainEach, fitSubset, evaluateSubset, pickBest]) expect(t.defaults.cache?.version).toBe('1');
+    expect([fit.defaults.retries, fitSubset.defaults.retries]).toEqual([1, 1]);
   });
 });
 
 // The example itself, run as the demo runs it but in-process: embedded mode, a fresh data dir.
-describe('housing.train, run twice (embedded)', () => {
-  it('executes every node the first time and serves every node from the cache the second', async () => {
+describe('housing.train, run in-process (embedded)', () => {
+  it('expands the fan-out the first time, serves every node from the cache the second, and replays the future after a crash', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'memoflow-ml-pipeline-'));
     const mf = await connect({ dataDir, log: 'silent' });
     try {
-      const inputs = { path: CSV, l2: 0.1, testFraction: 0.2, seed: 7 };
+      // `sets` has a default (CANDIDATE_SETS), but the typed `mf.run` still asks for every input.
+      const inputs = { path: CSV, l2: 0.1, testFraction: 0.2, seed: 7, sets: CANDIDATE_SETS };
       const first = await mf.run(train, inputs);
-      const result = await first.result();
+      // Annotated because the SDK's WorkflowResult<typeof train> currently infers `never`.
+      const result: { metrics: Metrics; best: { features: string[]; metrics: Metrics } } = await first.result();
       expect(result.metrics.n).toBe(60);
       expect(result.metrics.r2).toBeGreaterThan(0.9);
-      expect((await first.nodes()).map((node) => node.cacheStatus)).not.toContain('HIT');
+      // Every feature matters in this data set: the full set wins, and it is the linear path's model.
+      expect(result.best.features).toEqual([...FEATURES]);
+      expect(result.best.metrics).toEqual(result.metrics);
+      const firstNodes = await first.nodes();
+      expect(firstNodes.map((node) => node.cacheStatus)).not.toContain('HIT');
+      const children = firstNodes.filter((node) => node.parent === 'train_each');
+      expect(children).toHaveLength(2 * CANDIDATE_SETS.length);
+      expect(firstNodes).toHaveLength(9 + children.length);
 
+      // The dynamic node hits as a whole: it does not expand, its children are not even listed.
       const second = await mf.run(train, inputs);
       expect(await second.result()).toEqual(result);
-      expect((await second.nodes()).map((node) => node.cacheStatus)).toEqual(Array(7).fill('HIT'));
+      expect((await second.nodes()).map((node) => node.cacheStatus)).toEqual(Array(9).fill('HIT'));
+
+      // The demo's last step. `cache clear --task` removes both kinds of entry of a task (the
+      // dynamic's output and its future); clearing fit_subset makes the children run again, and one crashes.
+      expect(await mf.cache.evict({ task: 'housing.train_each' })).toBe(2);
+      expect(await mf.cache.evict({ task: 'housing.fit_subset' })).toBe(CANDIDATE_SETS.length);
+      process.env['HOUSING_CRASH_WITHOUT'] = 'bedrooms';
+      try {
+        const crashed = await mf.run(train, inputs);
+        await expect(crashed.result()).rejects.toThrow(/child node 'train_each.fit_subset-3' \(housing.fit_subset\) failed: simulated crash/);
+      } finally {
+        delete process.env['HOUSING_CRASH_WITHOUT'];
+      }
+      const retried = await mf.run(train, inputs);
+      expect(await retried.result()).toEqual(result);
+      const status = new Map((await retried.nodes()).map((node) => [node.id, node.cacheStatus]));
+      expect(status.get('train_each')).toBe('FUTURE_HIT');
+      expect(status.get('train_each.fit_subset-3')).toBe('POPULATED');
+      expect(status.get('train_each.evaluate_subset-3')).toBe('SKIPPED');
+      expect([...status].filter(([id, s]) => id.startsWith('train_each.') && s === 'HIT')).toHaveLength(2 * CANDIDATE_SETS.length - 2);
+      expect(status.get('pick_best')).toBe('SKIPPED'); // upstream-reran: a child of train_each executed
     } finally {
       await mf.close();
       rmSync(dataDir, { recursive: true, force: true });

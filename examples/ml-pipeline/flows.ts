@@ -1,4 +1,5 @@
-// A house-price model as a memoflow workflow: load -> clean -> split -> features -> fit -> evaluate.
+// A house-price model as a memoflow workflow: load -> clean -> split -> features -> fit -> evaluate,
+// plus a dynamic fan-out that trains one model per candidate feature set and picks the best.
 //
 //   npx memoflow run examples/ml-pipeline/flows.ts housing.train \
 //     --input path=examples/ml-pipeline/data/housing.csv --input l2=0.1 --input testFraction=0.2 --input seed=7
@@ -9,15 +10,17 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { hashWith, task, workflow, z } from '@memoflow/sdk';
-import { FEATURES, RawRow, RawRows, Row, Rows, cleanRows, parseHousingCsv, sha256 } from './housing.js';
-import { applyStandardisation, evaluate as evaluateModel, fitRidge, fitStandardisation, seededShuffle } from './model.js';
+import { dynamic, hashWith, task, workflow, z } from '@memoflow/sdk';
+import { CANDIDATE_SETS, FEATURES, FeatureName, RawRow, RawRows, Row, Rows, cleanRows, featureColumns, parseHousingCsv, sha256, type Feature } from './housing.js';
+import { applyStandardisation, evaluate as evaluateModel, fitRidge, fitStandardisation, pickBest as pickBestOf, seededShuffle, selectColumns } from './model.js';
 
 const Matrix = z.array(z.array(z.number()));
 const Vector = z.array(z.number());
 const Model = z.object({ weights: Vector, bias: z.number() });
 const Metrics = z.object({ rmse: z.number(), r2: z.number(), n: z.number().int() });
 const Design = z.object({ x: Matrix, y: Vector });
+const FeatureSet = z.array(FeatureName).min(1);
+const Candidate = z.object({ features: FeatureSet, metrics: Metrics });
 
 /**
  * Reads the CSV. Its output schema, RawRows, is content-addressed (`hashWith`): nodes fed by it are
@@ -128,16 +131,83 @@ export const evaluate = task(
 );
 
 /**
+ * One candidate of the fan-out: ridge regression on some of the standardised columns. (Selecting
+ * columns of the standardised matrix is the same as standardising the selected columns.)
+ *
+ * `HOUSING_CRASH_WITHOUT=<feature>` makes it fail for every feature set that leaves that feature
+ * out, like a worker lost mid-training. It is a fault-injection switch for the demo's future-cache
+ * step, not an input: it is deliberately outside every cache key, so the retry has the same keys.
+ */
+export const fitSubset = task(
+  {
+    name: 'housing.fit_subset',
+    inputs: { x: Matrix, y: Vector, features: FeatureSet, l2: z.number().nonnegative() },
+    output: Model,
+    cache: { version: '1' },
+    retries: 1,
+  },
+  ({ x, y, features, l2 }) => {
+    simulateCrash(features);
+    return fitRidge(selectColumns(x, featureColumns(features)), y, l2);
+  },
+);
+
+/** Scores a candidate on the held-out rows, labelled with its feature set. */
+export const evaluateSubset = task(
+  {
+    name: 'housing.evaluate_subset',
+    inputs: { model: Model, x: Matrix, y: Vector, features: FeatureSet },
+    output: Candidate,
+    cache: { version: '1' },
+  },
+  ({ model, x, y, features }) => ({ features, metrics: evaluateModel(model, selectColumns(x, featureColumns(features)), y) }),
+);
+
+/**
+ * The fan-out. Unlike a workflow body, a dynamic body runs when the node runs, with the actual
+ * input values, so it can loop over `sets`; the tasks it calls become child nodes (two per set)
+ * that are cached one by one. The compiled sub-workflow is cached too, as the node's "future": a
+ * rerun after a failed child reads it back (`FUTURE_HIT`) instead of running this body again.
+ */
+export const trainEach = dynamic(
+  {
+    name: 'housing.train_each',
+    inputs: { train: Design, test: Design, sets: z.array(FeatureSet).min(1), l2: z.number().nonnegative() },
+    output: z.array(Candidate),
+    cache: { version: '1' },
+    tasks: [fitSubset, evaluateSubset],
+  },
+  ({ train, test, sets, l2 }) =>
+    sets.map((features) => {
+      const model = fitSubset({ x: train.x, y: train.y, features, l2 });
+      return evaluateSubset({ model, x: test.x, y: test.y, features });
+    }),
+);
+
+/** The candidate with the lowest test RMSE (ties: fewer features). */
+export const pickBest = task(
+  { name: 'housing.pick_best', inputs: { candidates: z.array(Candidate).min(1) }, output: Candidate, cache: { version: '1' } },
+  ({ candidates }) => pickBestOf(candidates),
+);
+
+/**
  * The pipeline. The body runs once, at definition time, with references instead of values: it only
  * wires nodes. Field reads on object outputs (`parts.train`, `trainSet.means`) bind to that field.
  */
 export const train = workflow(
   {
     name: 'housing.train',
-    description: 'Train and evaluate a ridge-regression house-price model',
-    inputs: { path: CsvFile, l2: z.number(), testFraction: z.number(), seed: z.number().int() },
+    description: 'Train and evaluate a ridge-regression house-price model, and find the best feature set',
+    inputs: {
+      path: CsvFile,
+      l2: z.number(),
+      testFraction: z.number(),
+      seed: z.number().int(),
+      // The feature sets the fan-out compares: `--input 'sets=[["sqft","age_years"]]'` to choose others.
+      sets: z.array(FeatureSet).min(1).default(CANDIDATE_SETS),
+    },
   },
-  ({ path, l2, testFraction, seed }) => {
+  ({ path, l2, testFraction, seed, sets }) => {
     const cleaned = clean({ rows: load({ path }) });
     const parts = split({ rows: cleaned.rows, testFraction, seed });
     const trainSet = features({ rows: parts.train });
@@ -145,9 +215,18 @@ export const train = workflow(
     const model = fit({ x: trainSet.x, y: trainSet.y, l2 });
     // Metrics are on the held-out rows: the training error of a linear model flatters it.
     const metrics = evaluate({ model, x: testSet.x, y: testSet.y });
-    return { metrics, model };
+    // One model per feature set, fanned out at run time, then the best by test RMSE.
+    const best = pickBest({ candidates: trainEach({ train: trainSet, test: testSet, sets, l2 }) });
+    return { metrics, model, best };
   },
 );
+
+function simulateCrash(features: readonly Feature[]): void {
+  const without = process.env['HOUSING_CRASH_WITHOUT'];
+  if (without !== undefined && without !== '' && !features.includes(without as Feature)) {
+    throw new Error(`simulated crash: the worker was lost while fitting [${features.join(', ')}] (HOUSING_CRASH_WITHOUT=${without})`);
+  }
+}
 
 function toMatrix(rows: readonly Row[]): number[][] {
   return rows.map((row) => FEATURES.map((feature) => row[feature]));

@@ -6,6 +6,25 @@ import { hashWith, z } from '@memoflow/sdk';
 /** The model's features, in the column order of every feature matrix. */
 export const FEATURES = ['sqft', 'bedrooms', 'bathrooms', 'age_years', 'distance_km'] as const;
 export type Feature = (typeof FEATURES)[number];
+export const FeatureName = z.enum(FEATURES);
+
+/**
+ * The feature sets the fan-out in flows.ts compares by default: all five features, then each one
+ * left out (does the model need it?).
+ */
+export const CANDIDATE_SETS: Feature[][] = [[...FEATURES], ...FEATURES.map((left) => FEATURES.filter((f) => f !== left))];
+
+/** The column of each feature of a set in a feature matrix (FEATURES order). A repeated feature is an error. */
+export function featureColumns(set: readonly Feature[]): number[] {
+  if (set.length === 0) throw new Error('a feature set needs at least one feature');
+  const repeated = set.find((feature, i) => set.indexOf(feature) !== i);
+  if (repeated !== undefined) throw new Error(`feature ${repeated} is listed twice in [${set.join(', ')}]`);
+  return set.map((feature) => {
+    const column = FEATURES.indexOf(feature);
+    if (column < 0) throw new Error(`unknown feature ${String(feature)} (features: ${FEATURES.join(', ')})`);
+    return column;
+  });
+}
 
 // A raw row is what the file says: a blank or non-numeric cell is null, not a parse error, so
 // that loading never fails on dirty data and cleaning decides what to keep.

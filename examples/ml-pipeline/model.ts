@@ -99,6 +99,27 @@ export function evaluate(model: LinearModel, x: Matrix, y: readonly number[]): M
   return { rmse: Math.sqrt(residual / n), r2: total === 0 ? 0 : 1 - residual / total, n };
 }
 
+/** The given columns of x, in the order given. */
+export function selectColumns(x: Matrix, columns: readonly number[]): Matrix {
+  return x.map((row) => columns.map((column) => at(row, column)));
+}
+
+/**
+ * The candidate with the lowest RMSE; on a tie, the one with fewer features, then the one listed
+ * first (a simpler model that predicts as well is the better one).
+ */
+export function pickBest<T extends { features: readonly unknown[]; metrics: Metrics }>(candidates: readonly T[]): T {
+  let best: T | undefined;
+  for (const candidate of candidates) {
+    if (!Number.isFinite(candidate.metrics.rmse)) continue;
+    if (best === undefined || candidate.metrics.rmse < best.metrics.rmse || (candidate.metrics.rmse === best.metrics.rmse && candidate.features.length < best.features.length)) {
+      best = candidate;
+    }
+  }
+  if (best === undefined) throw new Error(`no candidate with a finite RMSE among ${candidates.length}`);
+  return best;
+}
+
 /** Solves a·x = b by Gaussian elimination with partial pivoting (a is small and square). */
 export function solve(a: Matrix, b: readonly number[]): number[] {
   const n = b.length;

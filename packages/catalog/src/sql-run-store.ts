@@ -1,5 +1,5 @@
 import { and, desc, eq, sql, type SQL } from 'drizzle-orm';
-import type { NodeExecution, RunListFilter, RunSaveRequest, RunState, RunStore, RunSummary } from '@memoflow/engine';
+import type { NodeExecution, RunListFilter, RunSaveRequest, RunState, RunStatus, RunStore, RunSummary } from '@memoflow/engine';
 import { MemoflowError } from '@memoflow/engine';
 import { nodeExecutions, runs } from './schema.js';
 import { jsonParam, nullableJsonParam, sqlState, type SqlSession } from './sql-session.js';
@@ -107,6 +107,12 @@ export class SqlRunStore implements RunStore {
    * statement), or undefined. json_agg embeds the json columns' text as stored (to_jsonb would
    * reorder their keys). Side effects: none.
    */
+  /** status: SELECT status FROM runs WHERE id = $1 — one indexed read, no node rows. */
+  async status(runId: string): Promise<RunStatus | undefined> {
+    const [row] = await this.#session.db.select({ status: runs.status }).from(runs).where(eq(runs.id, runId));
+    return row?.status;
+  }
+
   async load(runId: string): Promise<RunState | undefined> {
     const [row] = await this.#session.db
       .select({

@@ -53,9 +53,24 @@ export function nullableJsonParam(value: unknown): SQL {
  * `json` type would store them, but they are not text (no `->>`, no jsonb, no UTF-8), so the
  * catalog keeps the contract it has always had, shared with the in-memory fakes: such a value
  * fails its whole statement, before anything is sent.
+ *
+ * Cheap on the common path: one plain JSON.stringify, then one scan of its text. JSON.stringify
+ * writes U+0000 as the escape `\u0000` and a lone surrogate as `\udXXX` (paired surrogates stay
+ * raw characters), so a clean text proves the value clean. A hit may be a false alarm (a string
+ * holding a backslash followed by `u0000`, say), so only then the precise walk decides.
  */
 export function storableJson(value: unknown): string {
-  return JSON.stringify(value, (key: string, item: unknown) => {
+  const text = JSON.stringify(value);
+  if (text !== undefined && MAYBE_UNSTORABLE.test(text)) checkStorable(value);
+  return text;
+}
+
+/** The escapes JSON.stringify emits for U+0000 and for lone surrogates (it writes hex in lower case). */
+const MAYBE_UNSTORABLE = /\\u(?:0000|d[89a-f])/;
+
+/** The precise rule, on every key and string of the value as JSON.stringify sees it. */
+function checkStorable(value: unknown): void {
+  JSON.stringify(value, (key: string, item: unknown) => {
     if (UNSTORABLE.test(key) || (typeof item === 'string' && UNSTORABLE.test(item))) {
       throw new MemoflowError('CATALOG_ERROR', 'value not storable: a string holds U+0000 or a lone surrogate');
     }

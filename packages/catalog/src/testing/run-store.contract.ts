@@ -52,6 +52,16 @@ export function describeRunStoreContract(name: string, open: () => Promise<RunSt
 
     it('loads nothing for an unknown run', async () => {
       expect(await store.load('missing')).toBeUndefined();
+      expect(await store.status('missing')).toBeUndefined();
+    });
+
+    it('reads a run status alone, as saves change it', async () => {
+      const state = runState('run-status', ['n1']);
+      await store.create(state);
+      expect(await store.status('run-status')).toBe('running');
+      const finished = { ...state.run, status: 'succeeded' as const, outputs: { ok: true }, finishedAt: new Date('2030-01-01T00:00:05.000Z') };
+      expect(await store.save({ run: finished, nodes: [], expectedVersion: 0 })).toBe(true);
+      expect(await store.status('run-status')).toBe('succeeded');
     });
 
     it('refuses to create a run whose id exists, and keeps the stored one', async () => {

@@ -166,15 +166,18 @@ export class Controller {
     const timer = setInterval(() => {
       if (busy) return;
       busy = true;
-      this.options.runStore.load(runId).then(
-        (state) => {
+      // Poll the status alone (one small read); load the whole run once, when it is over.
+      this.options.runStore
+        .status(runId)
+        .then(async (status) => {
+          if (status === undefined || status === 'running') return;
+          const state = await this.options.runStore.load(runId);
+          if (state !== undefined) this.terminal(state);
+        })
+        .catch(() => undefined) // a store hiccup: the next tick tries again
+        .finally(() => {
           busy = false;
-          if (state !== undefined && state.run.status !== 'running') this.terminal(state);
-        },
-        () => {
-          busy = false; // a store hiccup: the next tick tries again
-        },
-      );
+        });
     }, this.options.waitPollMs ?? 1000);
     timer.unref();
     this.watchers.set(runId, timer);

@@ -210,7 +210,7 @@ class Draft {
       }
     }
     this.graph = runNodes(this.state());
-    const note = `${sub.nodes.length} node(s)`;
+    const note = `into ${sub.nodes.length} node(s)`;
     this.emit('node:expanded', spec.id, { message: message === undefined ? note : `${note}; ${message}` });
   }
 

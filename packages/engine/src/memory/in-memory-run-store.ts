@@ -1,6 +1,6 @@
 import { MemoflowError } from '../errors.js';
 import type { RunListFilter, RunSaveRequest, RunStore, RunSummary } from '../ports/run-store.js';
-import type { NodeExecution, RunRecord, RunState } from '../state/run-state.js';
+import type { NodeExecution, RunRecord, RunState, RunStatus } from '../state/run-state.js';
 import { compareText, copyDate, copyJson, FailurePlan } from './support.js';
 
 export type RunStoreMethod = 'create' | 'load' | 'save' | 'list';
@@ -32,6 +32,12 @@ export class InMemoryRunStore implements RunStore {
     const nodes = new Map<string, NodeExecution>();
     for (const node of Object.values(state.nodes)) nodes.set(node.nodeId, copyNode(node, state.run.id));
     this.#runs.set(state.run.id, { run: copyRun(state.run, 0), nodes });
+  }
+
+  async status(runId: string): Promise<RunStatus | undefined> {
+    await Promise.resolve();
+    this.#failures.check('load');
+    return this.#runs.get(runId)?.run.status;
   }
 
   async load(runId: string): Promise<RunState | undefined> {

@@ -28,6 +28,8 @@ export interface RunStore {
   /** Creates a run at version 0 with its node executions. Fails if the id exists. */
   create(state: RunState): Promise<void>;
   load(runId: string): Promise<RunState | undefined>;
+  /** The run's status alone: what a waiter polls (one small read, whatever the run's size). */
+  status(runId: string): Promise<RunStatus | undefined>;
   /**
    * One atomic statement: if the stored version equals `expectedVersion`, writes the run's fields
    * and the given node executions and sets version = expectedVersion + 1, returning true; else

@@ -9,6 +9,7 @@ import { printTable } from './table.js';
 
 interface StorageFlags {
   dataDir?: string;
+  schema?: string;
   json?: boolean;
 }
 
@@ -23,6 +24,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const withStorage = (command: Command) =>
     command
       .addOption(new Option('--data-dir <dir>', 'embedded mode: where the catalog and run store live').env('MEMOFLOW_DATA_DIR').default('.memoflow'))
+      .addOption(new Option('--schema <schema>', 'with DATABASE_URL: the Postgres schema').env('MEMOFLOW_SCHEMA'))
       .option('--json', 'structured (JSON) output');
 
   withStorage(
@@ -139,16 +141,20 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-async function open(flags: StorageFlags, concurrency?: number): Promise<Memoflow> {
+async function open(flags: StorageFlags, concurrency?: number, readOnly = false): Promise<Memoflow> {
   return connect({
     ...(flags.dataDir === undefined ? {} : { dataDir: flags.dataDir }),
+    ...(flags.schema === undefined ? {} : { schema: flags.schema }),
     ...(concurrency === undefined || Number.isNaN(concurrency) ? {} : { concurrency }),
+    // Reading runs or the cache needs no task queue: without Redis this process never takes a
+    // task result that a running controller should have.
+    ...(readOnly ? { redisUrl: '' } : {}),
     log: createEventLog(flags.json === true ? { format: 'json', stream: process.stdout } : { format: 'pretty', stream: process.stderr }),
   });
 }
 
 async function withClient(flags: StorageFlags, body: (mf: Memoflow) => Promise<void>): Promise<void> {
-  const mf = await open(flags);
+  const mf = await open(flags, undefined, true);
   try {
     await body(mf);
   } finally {

@@ -18,10 +18,13 @@ export function addProcessCommands(program: Command): void {
     .description('run a worker pool for every task a module exports (and every task its workflows call)')
     .argument('<file>', 'module exporting tasks or workflows (.ts or .js)')
     .option('--concurrency <n>', 'attempts run at once by this pool', (v) => Number.parseInt(v, 10), 8)
+    .option('--lock-duration <ms>', "how long an attempt's job lock lasts without renewal: a killed worker's attempts are taken over after about this long", (v) => Number.parseInt(v, 10))
+    .option('--stalled-interval <ms>', 'how often this pool looks for attempts whose worker died', (v) => Number.parseInt(v, 10))
+    .option('--max-stalled <n>', 'times an attempt may stall before it fails (retryable) instead of being taken over', (v) => Number.parseInt(v, 10))
     .option('--redis-url <url>', 'Redis for the task queues (default: REDIS_URL)')
     .option('--prefix <prefix>', 'BullMQ key prefix (default: MEMOFLOW_PREFIX or memoflow)')
     .option('--json', 'JSON log lines (default: pretty)')
-    .action(async (file: string, flags: { concurrency: number; redisUrl?: string; prefix?: string; json?: boolean }) => {
+    .action(async (file: string, flags: { concurrency: number; lockDuration?: number; stalledInterval?: number; maxStalled?: number; redisUrl?: string; prefix?: string; json?: boolean }) => {
       const redisUrl = flags.redisUrl ?? process.env['REDIS_URL'];
       if (redisUrl === undefined || redisUrl === '') throw new MemoflowError('INVALID_SPEC', 'a worker needs Redis: pass --redis-url or set REDIS_URL', { field: 'redisUrl' });
       const module = await loadUserModule(file);
@@ -35,6 +38,9 @@ export function addProcessCommands(program: Command): void {
         prefix: flags.prefix ?? process.env['MEMOFLOW_PREFIX'] ?? 'memoflow',
         concurrency: flags.concurrency,
         logger,
+        ...(flags.lockDuration === undefined ? {} : { lockDurationMs: flags.lockDuration }),
+        ...(flags.stalledInterval === undefined ? {} : { stalledIntervalMs: flags.stalledInterval }),
+        ...(flags.maxStalled === undefined ? {} : { maxStalledCount: flags.maxStalled }),
       });
       logger.info({ pool: pool.name, prefix: pool.prefix, concurrency: flags.concurrency, tasks: pool.tasks }, `worker pool ${pool.name} serving ${pool.tasks.length} task(s): ${pool.tasks.join(', ')}`);
       await untilClosed(pool, logger);
@@ -44,7 +50,7 @@ export function addProcessCommands(program: Command): void {
     .command('controller')
     .description('run a standalone controller: drives runs, takes task results, picks up runs whose controller died')
     .option('--database-url <url>', 'Postgres for the catalog and run store (default: DATABASE_URL)')
-    .option('--schema <schema>', 'Postgres schema', 'memoflow')
+    .option('--schema <schema>', 'Postgres schema (default: MEMOFLOW_SCHEMA or memoflow)', process.env['MEMOFLOW_SCHEMA'] ?? 'memoflow')
     .option('--redis-url <url>', 'Redis for the task queues (default: REDIS_URL)')
     .option('--prefix <prefix>', 'BullMQ key prefix (default: MEMOFLOW_PREFIX or memoflow)')
     .option('--stale-after <ms>', 'recover running runs untouched for this long', (v) => Number.parseInt(v, 10), 30_000)
@@ -54,7 +60,7 @@ export function addProcessCommands(program: Command): void {
       const redisUrl = flags.redisUrl ?? process.env['REDIS_URL'];
       if (!databaseUrl || !redisUrl) throw new MemoflowError('INVALID_SPEC', 'a controller needs DATABASE_URL and REDIS_URL (or --database-url and --redis-url)', { field: databaseUrl ? 'redisUrl' : 'databaseUrl' });
       const storage = await openPostgresStorage({ url: databaseUrl, schema: flags.schema });
-      const dispatcher = new BullMqTaskDispatcher({ connection: redisUrl, prefix: flags.prefix ?? process.env['MEMOFLOW_PREFIX'] ?? 'memoflow', resultConcurrency: 32 });
+      const dispatcher = new BullMqTaskDispatcher({ connection: redisUrl, prefix: flags.prefix ?? process.env['MEMOFLOW_PREFIX'] ?? 'memoflow', resultConcurrency: 32, resultClaimIdleMs: 10_000 });
       const emit: (event: EngineEvent) => void = createEventLog({ format: flags.json === true ? 'json' : 'pretty', stream: process.stdout });
       const controller = new Controller({ catalog: storage.catalog, runStore: storage.runStore, dispatcher, onEvent: emit });
       const recovered = await controller.recoverStale(flags.staleAfter);

@@ -24,7 +24,7 @@ export interface ConnectOptions {
   dataDir?: string;
   /** Postgres for the catalog and run store (default: `DATABASE_URL`, else embedded). */
   databaseUrl?: string;
-  /** Postgres schema to use (default `memoflow`). */
+  /** Postgres schema to use (default: `MEMOFLOW_SCHEMA`, else `memoflow`). */
   schema?: string;
   /**
    * Distributed mode: tasks go to BullMQ queues on this Redis and `memoflow worker` pools run them
@@ -35,6 +35,8 @@ export interface ConnectOptions {
   prefix?: string;
   /** Distributed mode: how long a task may wait with no worker serving it before its node fails (default 60 s). */
   noWorkerGraceMs?: number;
+  /** Distributed mode: how long a result a controller took stays with it unrecorded before another takes it (default 10 s). */
+  resultClaimIdleMs?: number;
   /** In-process task concurrency (embedded mode). */
   concurrency?: number;
   /** Node and run events: a format (`pretty` to standard error by default) or a function of yours. */
@@ -86,7 +88,7 @@ export async function connect(options: ConnectOptions = {}): Promise<Memoflow> {
   const storage: Storage =
     databaseUrl === undefined
       ? await openPgliteStorage({ dataDir: resolve(options.dataDir ?? '.memoflow') })
-      : await openPostgresStorage({ url: databaseUrl, schema: options.schema ?? 'memoflow' });
+      : await openPostgresStorage({ url: databaseUrl, schema: options.schema ?? nonEmpty(process.env['MEMOFLOW_SCHEMA']) ?? 'memoflow' });
   const registry = new Map<string, TaskImplementation>();
   const dispatcher: TaskDispatcher =
     redisUrl === undefined
@@ -96,6 +98,9 @@ export async function connect(options: ConnectOptions = {}): Promise<Memoflow> {
           prefix: options.prefix ?? process.env['MEMOFLOW_PREFIX'] ?? 'memoflow',
           // Results of many nodes are handled at once so a controller round batches them.
           resultConcurrency: 32,
+          // Results a dead controller read but never recorded go to a live one after this long
+          // (live controllers renew theirs, so a short idle time is safe).
+          resultClaimIdleMs: options.resultClaimIdleMs ?? 10_000,
           logger: silentLogger,
           ...(options.noWorkerGraceMs === undefined ? {} : { noWorkerGraceMs: options.noWorkerGraceMs }),
         });

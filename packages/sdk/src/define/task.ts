@@ -99,7 +99,12 @@ export interface TaskDefinition<I extends InputShape, O extends z.ZodType | unde
   readonly children: readonly Callable[];
 }
 
-export type AnyTask = TaskDefinition<InputShape, z.ZodType | undefined>;
+/**
+ * Any task or dynamic, as a value to register or inspect. Without the call signature and with `fn`
+ * loosened: their parameters would make a specific task unassignable to one over the general
+ * InputShape (parameters are contravariant). Nothing is called through it.
+ */
+export type AnyTask = Omit<TaskDefinition<InputShape, z.ZodType | undefined>, 'fn'> & { readonly fn: (...args: never[]) => unknown };
 
 /** Defines a typed task. Calling it inside a workflow body adds a node and returns a reference. */
 export function task<I extends InputShape, O extends z.ZodType | undefined = undefined>(

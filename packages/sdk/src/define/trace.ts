@@ -15,6 +15,7 @@ export class WorkflowTrace {
   /** Tasks by name, transitively (a dynamic's declared tasks, a sub-workflow's): what a worker must register. */
   readonly tasks = new Map<string, AnyTask>();
   private readonly nodeIds = new Set<string>();
+  private readonly nextNumber = new Map<string, number>();
 
   /**
    * @param workflow the workflow (or dynamic) being traced, for error messages
@@ -196,11 +197,16 @@ export class WorkflowTrace {
     if (overrides.timeout !== undefined) node.timeoutMs = parseDuration(overrides.timeout, { ...where, field: 'timeout' });
   }
 
-  /** Node ids are the task name's last segment (`etl.clean` -> `clean`), numbered when repeated. */
+  /**
+   * Node ids are the task name's last segment (`etl.clean` -> `clean`), numbered when repeated
+   * (`clean-2`). The next number per base is remembered: a fan-out of n calls costs O(n), not O(n²).
+   */
   private uniqueId(taskName: string): string {
     const base = (taskName.split('.').pop() ?? taskName).replace(/[^A-Za-z0-9_.-]/g, '_') || 'node';
-    let id = base;
-    for (let n = 2; this.nodeIds.has(id); n++) id = `${base}-${n}`;
+    let n = this.nextNumber.get(base) ?? 1;
+    let id = n === 1 ? base : `${base}-${n}`;
+    while (this.nodeIds.has(id)) id = `${base}-${++n}`;
+    this.nextNumber.set(base, n + 1);
     this.nodeIds.add(id);
     return id;
   }

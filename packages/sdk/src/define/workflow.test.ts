@@ -39,6 +39,14 @@ describe('tracing a workflow into a spec', () => {
     });
   });
 
+  it('numbers repeated calls of one task in order, for wide fan-outs too', () => {
+    const wf = workflow({ name: 'm.wide', inputs: {} }, () => ({ xs: join({ xs: Array.from({ length: 2000 }, (_, i) => inc({ x: i })), label: '' }) }));
+    const ids = wf.spec.nodes.map((n) => n.id);
+    expect(ids.slice(0, 3)).toEqual(['inc', 'inc-2', 'inc-3']);
+    expect(new Set(ids).size).toBe(2001);
+    expect(ids).toContain('inc-2000');
+  });
+
   it('collapses arrays and objects of literals into one literal', () => {
     const wf = workflow({ name: 'm.lit', inputs: {} }, () => ({ out: join({ xs: [1, 2, 3], label: 'n' }) }));
     expect(wf.spec.nodes[0]?.inputs['xs']).toEqual({ kind: 'literal', value: [1, 2, 3] });

@@ -58,8 +58,12 @@ export interface WorkflowDefinition<I extends InputShape, R> {
  * specific workflow unassignable to one over the general InputShape (parameters are contravariant).
  */
 export type AnyWorkflow = Omit<WorkflowDefinition<InputShape, unknown>, never>;
-export type WorkflowResult<W> = W extends WorkflowDefinition<InputShape, infer R> ? R : never;
-export type WorkflowInputs<W> = W extends WorkflowDefinition<infer I, unknown> ? { [K in keyof I]: z.input<I[K]> } : never;
+/** A run's result type. Inferred from the phantom `__result`: the call signature's parameter would defeat inference. */
+export type WorkflowResult<W> = W extends { readonly __result?: infer R } ? R : never;
+/** A run's inputs: an input whose schema accepts `undefined` (`.optional()`, `.default(...)`) may be left out. */
+export type WorkflowInputs<W> = W extends { readonly inputs: infer I extends InputShape } ? OptionalWhenUndefined<{ [K in keyof I]: z.input<I[K]> }> : never;
+
+type OptionalWhenUndefined<T> = { [K in keyof T as undefined extends T[K] ? never : K]: T[K] } & { [K in keyof T as undefined extends T[K] ? K : never]?: T[K] };
 
 /**
  * Defines a workflow. The body runs once (at first use), with references for its inputs, and

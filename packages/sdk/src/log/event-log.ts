@@ -53,7 +53,7 @@ const VERB: { readonly [type in EngineEvent['type']]: string } = {
   'node:retrying': 'retrying',
   'node:succeeded': 'done',
   'node:cache-written': 'cached',
-  'node:expanded': 'expanded into',
+  'node:expanded': 'expanded',
   'node:failed': 'failed',
   'node:aborted': 'not run',
   'node:cache-corrupt': 'corrupt cache entry',
@@ -83,7 +83,8 @@ export function formatEvent(event: EngineEvent): string {
   const attempt = event.attempt !== undefined && event.attempt > 1 ? ` attempt ${event.attempt}` : '';
   const took = event.durationMs === undefined ? '' : `${event.durationMs} ms`;
   const error = event.error === undefined ? '' : ` ${event.error.message}`;
-  const message = event.message === undefined || event.type === 'node:failed' ? '' : ` (${event.message})`;
+  // `expanded into 12 node(s)` reads as one phrase; other messages are asides in parentheses.
+  const message = event.message === undefined || event.type === 'node:failed' ? '' : event.type === 'node:expanded' ? ` ${event.message}` : ` (${event.message})`;
   return `${time} ${event.runId} ${pad(event.nodeId, 16)} ${pad(event.task ?? '', 24)} ${pad(status, 24)} key ${shortKey(event.cacheKey ?? null).padEnd(10)} ${took.padStart(8)}  ${VERB[event.type]}${attempt}${error}${message}`;
 }
 

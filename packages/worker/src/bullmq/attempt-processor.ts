@@ -1,10 +1,10 @@
 import type { Clock, TaskAttempt, TaskRegistry } from '@memoflow/engine';
 import { UnrecoverableError, WaitingError } from 'bullmq';
-import type { Job, Queue } from 'bullmq';
+import type { Job } from 'bullmq';
 import type { Semaphore } from '../concurrency/semaphore.js';
 import type { WorkerLogger } from '../logger.js';
 import { runAttempt } from '../run-attempt.js';
-import { publishResult } from './results-queue.js';
+import type { ResultPublisher } from './results-stream.js';
 import { decodeAttempt } from './wire-format.js';
 
 export interface AttemptProcessorDeps {
@@ -12,8 +12,7 @@ export interface AttemptProcessorDeps {
   clock: Clock;
   /** Shared by every task queue of the pool: bounds the pool's total concurrency. */
   slots: Semaphore;
-  results: Queue;
-  retentionMs: number;
+  results: ResultPublisher;
   logger: WorkerLogger;
 }
 
@@ -33,8 +32,8 @@ export function attemptLogFields(attempt: TaskAttempt): object {
  * The BullMQ processor for task jobs. Invariants:
  * - a task failure is a *result*, never a failed job: the engine owns retries (each retry is a
  *   new attempt with a new id); the job fails only if the result cannot be published, and then
- *   BullMQ's job retries re-run it (the result's job id makes a duplicate publish a no-op);
- * - the job completes only after its result is in the results queue, so a worker that dies at
+ *   BullMQ's job retries re-run it (a second publish for the same attempt is a no-op);
+ * - the job completes only after its result is in the results stream, so a worker that dies at
  *   any point leaves either a stalled job (re-run elsewhere) or a published result;
  * - a job claimed while all slots are busy waits for one; if the pool starts draining first, the
  *   job is handed back to the wait list untouched instead of being run during shutdown.
@@ -60,7 +59,7 @@ export function createAttemptProcessor(deps: AttemptProcessorDeps) {
     try {
       log.debug({}, 'attempt:started');
       const result = await runAttempt(deps.registry, attempt, deps.clock, signal);
-      await publishResult(deps.results, result, deps.retentionMs);
+      await deps.results.publish(result);
       const durationMs = result.finishedAt.getTime() - result.startedAt.getTime();
       if (result.ok) log.info({ durationMs, ok: true }, 'attempt:succeeded');
       else {

@@ -1,5 +1,6 @@
 import type { AttemptResult } from '@memoflow/engine';
 import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../logger.js';
 import { makeAttempt, taskOf, waitFor } from '../testing/fixtures.js';
@@ -7,6 +8,7 @@ import { cleanUpPrefix, REDIS_URL, testPrefix } from '../testing/redis.js';
 import { describeTaskDispatcherContract } from '../testing/task-dispatcher-contract.js';
 import { BullMqTaskDispatcher } from './bullmq-task-dispatcher.js';
 import { taskQueueName } from './queue-names.js';
+import { RESULT_FIELD, ResultPublisher, RESULTS_GROUP, resultsStreamKey } from './results-stream.js';
 import { startWorker } from './start-worker.js';
 import type { WorkerPool } from './start-worker.js';
 
@@ -38,13 +40,15 @@ describe('BullMqTaskDispatcher', () => {
     await cleanUpPrefix(prefix);
   });
 
-  function dispatcher(options: { noWorkerGraceMs?: number | null } = {}): BullMqTaskDispatcher {
+  function dispatcher(options: { noWorkerGraceMs?: number | null; resultClaimIdleMs?: number; resultConcurrency?: number } = {}): BullMqTaskDispatcher {
     const d = new BullMqTaskDispatcher({
       connection: REDIS_URL,
       prefix,
       noWorkerGraceMs: options.noWorkerGraceMs ?? null,
       noWorkerCheckIntervalMs: 100,
       logger: silentLogger,
+      ...(options.resultClaimIdleMs === undefined ? {} : { resultClaimIdleMs: options.resultClaimIdleMs }),
+      ...(options.resultConcurrency === undefined ? {} : { resultConcurrency: options.resultConcurrency }),
     });
     closers.push(() => d.close());
     return d;
@@ -63,9 +67,8 @@ describe('BullMqTaskDispatcher', () => {
     await first.dispatch([attempt]); // no onResult: this controller "dies" before reading results
     await first.close();
     await pool();
-    const results = new Queue('results', { connection: { host: '127.0.0.1', port: 6379, connectionName: `${prefix}.probe` }, prefix });
-    closers.push(() => results.close());
-    await expectEventually(async () => (await results.getJobCounts('waiting')).waiting === 1);
+    const redis = probe();
+    await expectEventually(async () => (await redis.xlen(resultsStreamKey(prefix))) === 1);
 
     const second = dispatcher();
     const received: AttemptResult[] = [];
@@ -74,7 +77,77 @@ describe('BullMqTaskDispatcher', () => {
     expect(received[0]).toMatchObject({ attemptId: attempt.id, ok: true, output: 'kept' });
   });
 
-  it('redelivers a result whose handler threw (the result job is retried, not dropped)', async () => {
+  it('hands results a dead controller read but never acknowledged to another controller', async () => {
+    prefix = testPrefix();
+    const redis = probe();
+    const stream = resultsStreamKey(prefix);
+    const publisher = new ResultPublisher(redis, prefix, 60_000);
+    const attempts = [1, 2, 3].map((v) => makeAttempt({ task: 'echo', inputs: { v } }));
+    for (const [i, attempt] of attempts.entries()) await publisher.publish(okResult(attempt.id, i));
+    // The "dead" controller: it read all three through the group and then vanished without acking.
+    await redis.xgroup('CREATE', stream, RESULTS_GROUP, '0', 'MKSTREAM');
+    const read = (await redis.xreadgroup('GROUP', RESULTS_GROUP, 'dead-controller', 'COUNT', 10, 'STREAMS', stream, '>')) as [string, unknown[]][];
+    expect(read[0]?.[1]).toHaveLength(3);
+
+    const started = Date.now();
+    const survivor = dispatcher({ resultClaimIdleMs: 400 });
+    const received: AttemptResult[] = [];
+    survivor.onResult(async (r) => void received.push(r));
+    await waitFor(() => received.length === 3, 10_000, 'the claimed results');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300); // not before they went idle
+    expect(received.map((r) => r.attemptId).sort()).toEqual(attempts.map((a) => a.id).sort());
+    await expectEventually(async () => ((await redis.xpending(stream, RESULTS_GROUP)) as [number])[0] === 0);
+  });
+
+  it('does not let a live controller lose the results it holds: a slow handler keeps them', async () => {
+    prefix = testPrefix();
+    await pool();
+    const slow = dispatcher({ resultClaimIdleMs: 300 });
+    const other = dispatcher({ resultClaimIdleMs: 300 });
+    const seen: string[] = [];
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    slow.onResult(async (r) => {
+      seen.push(`slow ${r.attemptId}`);
+      await gate;
+    });
+    await slow.dispatch([makeAttempt({ task: 'echo', inputs: { v: 'held' } })]);
+    await waitFor(() => seen.length === 1, 10_000, 'the slow handler to start');
+    other.onResult(async (r) => void seen.push(`other ${r.attemptId}`));
+    await new Promise((resolve) => setTimeout(resolve, 1_200)); // four claim periods
+    release();
+    expect(seen).toHaveLength(1);
+    const redis = probe();
+    await expectEventually(async () => ((await redis.xpending(resultsStreamKey(prefix), RESULTS_GROUP)) as [number])[0] === 0);
+  });
+
+  it('publishes a result once per attempt: a second publish is a no-op, the first result wins', async () => {
+    prefix = testPrefix();
+    const redis = probe();
+    const publisher = new ResultPublisher(redis, prefix, 60_000);
+    await publisher.publish(okResult('r1-n1-1', 'first'));
+    await publisher.publish(okResult('r1-n1-1', 'second'));
+    const entries = await redis.xrange(resultsStreamKey(prefix), '-', '+');
+    expect(entries).toHaveLength(1);
+    const fields = entries[0]?.[1] ?? [];
+    expect(JSON.parse(fields[fields.indexOf(RESULT_FIELD) + 1] ?? 'null')).toMatchObject({ attemptId: 'r1-n1-1', output: 'first' });
+  });
+
+  it('delivers a burst of results with many handlers at once, each exactly once while nothing fails', async () => {
+    prefix = testPrefix();
+    await pool();
+    const d = dispatcher({ resultConcurrency: 32 });
+    const received = new Map<string, number>();
+    d.onResult(async (r) => void received.set(r.attemptId, (received.get(r.attemptId) ?? 0) + 1));
+    const attempts = Array.from({ length: 300 }, (_, i) => makeAttempt({ task: 'echo', inputs: { v: i } }));
+    await d.dispatch(attempts);
+    await waitFor(() => received.size === 300, 20_000, 'all results');
+    expect([...received.values()].every((n) => n === 1)).toBe(true);
+    const redis = probe();
+    await expectEventually(async () => ((await redis.xpending(resultsStreamKey(prefix), RESULTS_GROUP)) as [number])[0] === 0);
+  });
+
+  it('redelivers a result whose handler threw (its entry stays pending and is handed over again)', async () => {
     prefix = testPrefix();
     await pool();
     const d = dispatcher();
@@ -126,6 +199,13 @@ describe('BullMqTaskDispatcher', () => {
     expect(received[0]).toMatchObject({ ok: true, output: 'late' });
   });
 
+  /** A plain client for inspecting Redis, named so the leak check knows it; closed after each test. */
+  function probe(): Redis {
+    const redis = new Redis(REDIS_URL, { connectionName: `${prefix}.probe` });
+    closers.push(async () => void (await redis.quit()));
+    return redis;
+  }
+
   it('rejects attempt ids BullMQ cannot store, and dispatch after close', async () => {
     prefix = testPrefix();
     const d = dispatcher();
@@ -134,6 +214,12 @@ describe('BullMqTaskDispatcher', () => {
     await expect(d.dispatch([makeAttempt({ task: 'echo' })])).rejects.toMatchObject({ code: 'DISPATCHER_CLOSED' });
   });
 });
+
+function okResult(attemptId: string, output: string | number): Parameters<ResultPublisher['publish']>[0] {
+  const [runId = 'r', nodeId = 'n'] = attemptId.split('-');
+  const now = new Date();
+  return { attemptId, runId, nodeId, attempt: 1, startedAt: now, finishedAt: now, ok: true, output, outputHash: null };
+}
 
 async function expectEventually(predicate: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

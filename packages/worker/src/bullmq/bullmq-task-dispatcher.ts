@@ -1,16 +1,19 @@
 import { systemClock, toErrorInfo } from '@memoflow/engine';
 import type { AttemptResultHandler, Clock, TaskAttempt, TaskDispatcher } from '@memoflow/engine';
-import { Queue, UnrecoverableError, Worker } from 'bullmq';
-import type { Job, JobsOptions } from 'bullmq';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { Queue } from 'bullmq';
+import type { JobsOptions } from 'bullmq';
+import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { WorkerError } from '../errors.js';
 import type { WorkerLogger } from '../logger.js';
 import { NoWorkerWatchdog } from './no-worker-watchdog.js';
-import { assertJobId, DEFAULT_PREFIX, RESULTS_QUEUE, taskQueueName } from './queue-names.js';
+import { assertJobId, DEFAULT_PREFIX, taskQueueName } from './queue-names.js';
 import { toRedisOptions } from './redis-connection.js';
 import type { RedisConnection } from './redis-connection.js';
-import { DEFAULT_RETENTION_MS, publishResult, RESULT_BACKOFF, resultBackoffMs } from './results-queue.js';
-import { decodeResult } from './wire-format.js';
+import { ResultConsumer } from './results-consumer.js';
+import { DEFAULT_RETENTION_MS, ResultPublisher } from './results-stream.js';
 
 export interface BullMqTaskDispatcherOptions {
   connection: RedisConnection;
@@ -25,6 +28,11 @@ export interface BullMqTaskDispatcherOptions {
   noWorkerCheckIntervalMs?: number;
   /** Results handled at once by this dispatcher. Default 1 (the handler is never re-entered). */
   resultConcurrency?: number;
+  /**
+   * A result another controller read but has not acknowledged for this long (it died, or hangs)
+   * is taken over by this one. Live controllers renew what they hold every half of it. Default 30 s.
+   */
+  resultClaimIdleMs?: number;
   /** See DEFAULT_RETENTION_MS. */
   retentionMs?: number;
   logger?: WorkerLogger;
@@ -32,20 +40,21 @@ export interface BullMqTaskDispatcherOptions {
 }
 
 export const DEFAULT_NO_WORKER_GRACE_MS = 60_000;
+export const DEFAULT_RESULT_CLAIM_IDLE_MS = 30_000;
 
 /**
  * The distributed mode's TaskDispatcher.
  *
  * - One job per attempt on the task's own queue (`task.<name>`), job id = attempt id, so a
  *   re-dispatch while the job exists (retention window included) is a no-op.
- * - Results come back on one `results` queue shared by every controller of the prefix. The
- *   handler is awaited inside the result job, so the job completes only once the controller has
- *   recorded it; if the handler throws or the controller dies, the result stays in Redis and is
- *   retried or picked up by the next controller. Handlers must therefore be idempotent (a result
+ * - Results come back on one Redis Stream shared by every controller of the prefix, read through
+ *   one consumer group (ResultConsumer). An entry is acknowledged only once the handler has
+ *   resolved; if the handler throws it is handed over again, and if the controller dies it stays
+ *   pending and another controller claims it. Handlers must therefore be idempotent (a result
  *   can be delivered twice if a controller dies after recording it but before acking).
  * - No worker for a task: see NoWorkerWatchdog; `workerCount(task)` lets a caller ask directly.
- * - `close()` stops consuming (the result being handled finishes first) and closes connections.
- *   Attempts in flight are the workers' business; their results wait in the queue.
+ * - `close()` stops consuming (the results being handled finish first) and closes connections.
+ *   Attempts in flight are the workers' business; their results wait in the stream.
  */
 export class BullMqTaskDispatcher implements TaskDispatcher {
   readonly prefix: string;
@@ -54,10 +63,12 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
   private readonly clock: Clock;
   private readonly retentionMs: number;
   private readonly resultConcurrency: number;
+  private readonly resultClaimIdleMs: number;
   private readonly queues = new Map<string, Queue>();
-  private readonly results: Queue;
   private readonly watchdog: NoWorkerWatchdog | null;
-  private resultWorker: Worker | null = null;
+  private redis: Redis | null = null;
+  private publisher: ResultPublisher | null = null;
+  private consumer: ResultConsumer | null = null;
   private closed = false;
 
   constructor(options: BullMqTaskDispatcherOptions) {
@@ -70,7 +81,10 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
     if (!Number.isInteger(this.resultConcurrency) || this.resultConcurrency < 1) {
       throw new WorkerError('INVALID_OPTION', `resultConcurrency must be a positive integer, got ${String(this.resultConcurrency)}`);
     }
-    this.results = this.queue(RESULTS_QUEUE);
+    this.resultClaimIdleMs = options.resultClaimIdleMs ?? DEFAULT_RESULT_CLAIM_IDLE_MS;
+    if (!(this.resultClaimIdleMs > 0)) {
+      throw new WorkerError('INVALID_OPTION', `resultClaimIdleMs must be positive, got ${String(this.resultClaimIdleMs)}`);
+    }
     const graceMs = options.noWorkerGraceMs === undefined ? DEFAULT_NO_WORKER_GRACE_MS : options.noWorkerGraceMs;
     this.watchdog =
       graceMs === null
@@ -118,32 +132,23 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
 
   onResult(handler: AttemptResultHandler): void {
     if (this.closed) throw new WorkerError('DISPATCHER_CLOSED', 'onResult() called on a closed BullMqTaskDispatcher');
-    if (this.resultWorker !== null) throw new WorkerError('HANDLER_ALREADY_SET', 'onResult() may be called once per dispatcher');
-    const worker = new Worker(
-      RESULTS_QUEUE,
-      async (job: Job) => {
-        let result;
-        try {
-          result = decodeResult(job.data);
-        } catch (error) {
-          this.logger.error({ err: error, jobId: job.id }, 'result:malformed');
-          throw new UnrecoverableError(`malformed result job '${String(job.id)}': ${(error as Error).message}`);
-        }
-        await handler(result); // a throw fails this try; the job is retried with backoff
+    if (this.consumer !== null) throw new WorkerError('HANDLER_ALREADY_SET', 'onResult() may be called once per dispatcher');
+    this.consumer = new ResultConsumer({
+      connection: this.connection,
+      commands: this.commands(),
+      prefix: this.prefix,
+      consumer: `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`,
+      concurrency: this.resultConcurrency,
+      claimIdleMs: this.resultClaimIdleMs,
+      blockMs: 5_000,
+      retentionMs: this.retentionMs,
+      logger: this.logger,
+      handle: async (result) => {
+        await handler(result); // a throw leaves the entry pending; it is handed over again
         this.watchdog?.forget(result.attemptId);
       },
-      {
-        connection: this.connection,
-        prefix: this.prefix,
-        concurrency: this.resultConcurrency,
-        settings: { backoffStrategy: (attemptsMade: number) => resultBackoffMs(attemptsMade) },
-      },
-    );
-    worker.on('error', (err) => this.logger.error({ err }, 'redis:error'));
-    worker.on('failed', (job, err) => {
-      this.logger.error({ err, attemptId: job?.id, attemptsMade: job?.attemptsMade }, 'result:handler-failed');
     });
-    this.resultWorker = worker;
+    this.consumer.start();
   }
 
   /** Workers connected to the task's queue now (0 means no pool registers the task). */
@@ -155,8 +160,18 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
     if (this.closed) return;
     this.closed = true;
     await this.watchdog?.stop();
-    await this.resultWorker?.close();
+    await this.consumer?.close();
     await Promise.allSettled([...this.queues.values()].map((q) => q.close()));
+    await this.redis?.quit().catch(() => this.redis?.disconnect());
+  }
+
+  /** The dispatcher's own non-blocking client: result acks, claims, trims and NO_WORKER reports. */
+  private commands(): Redis {
+    if (this.redis === null) {
+      this.redis = new Redis(this.connection);
+      this.redis.on('error', (err) => this.logger.error({ err }, 'redis:error'));
+    }
+    return this.redis;
   }
 
   private taskQueue(task: string): Queue {
@@ -186,8 +201,8 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
         `for ${Math.round(unservedForMs / 1000)} s; start a worker pool that registers '${attempt.task}'`,
     );
     const now = this.clock.now();
-    await publishResult(
-      this.results,
+    this.publisher ??= new ResultPublisher(this.commands(), this.prefix, this.retentionMs);
+    await this.publisher.publish(
       {
         attemptId: attempt.id,
         runId: attempt.runId,
@@ -198,7 +213,6 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
         ok: false,
         error: toErrorInfo(error),
       },
-      this.retentionMs,
     );
     return 'reported';
   }

@@ -13,9 +13,6 @@ export function taskQueueName(task: string): string {
   return `task.${task.replaceAll('%', '%25').replaceAll(':', '%3A')}`;
 }
 
-/** Results of every task, for every controller using the prefix. Cannot clash: no `task.` start. */
-export const RESULTS_QUEUE = 'results';
-
 /** BullMQ rejects custom job ids with `:`; fail at dispatch with a message that says why. */
 export function assertJobId(id: string): void {
   if (id === '' || id.includes(':') || /^\d+$/.test(id)) {

@@ -1,18 +1,19 @@
 import { hostname } from 'node:os';
 import { systemClock, toErrorInfo } from '@memoflow/engine';
 import type { AttemptResult, Clock, TaskImplementation, TaskRegistry } from '@memoflow/engine';
-import { Queue, Worker } from 'bullmq';
+import { Worker } from 'bullmq';
 import type { Job } from 'bullmq';
+import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { Semaphore } from '../concurrency/semaphore.js';
 import { WorkerError } from '../errors.js';
 import type { WorkerLogger } from '../logger.js';
 import { toTaskRegistry } from '../task-registry.js';
 import { attemptLogFields, createAttemptProcessor } from './attempt-processor.js';
-import { DEFAULT_PREFIX, RESULTS_QUEUE, taskQueueName } from './queue-names.js';
+import { DEFAULT_PREFIX, taskQueueName } from './queue-names.js';
 import { toRedisOptions } from './redis-connection.js';
 import type { RedisConnection } from './redis-connection.js';
-import { DEFAULT_RETENTION_MS, publishResult } from './results-queue.js';
+import { DEFAULT_RETENTION_MS, ResultPublisher } from './results-stream.js';
 import { decodeAttempt } from './wire-format.js';
 
 export interface StartWorkerOptions {
@@ -74,18 +75,19 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerPo
   const logger = (options.logger ?? pino({ name: 'memoflow-worker' })).child({ pool: name });
   const connection = toRedisOptions(where, `${prefix}.memoflow-worker`);
 
-  const results = new Queue(RESULTS_QUEUE, { connection, prefix });
-  results.on('error', (err) => logger.error({ err }, 'redis:error'));
+  // One plain client publishes every result of the pool (one script call each).
+  const redis = new Redis({ ...connection, lazyConnect: true });
+  redis.on('error', (err) => logger.error({ err }, 'redis:error'));
+  const results = new ResultPublisher(redis, prefix, retentionMs);
   const slots = new Semaphore(concurrency);
   const processor = createAttemptProcessor({
     registry,
     clock: options.clock ?? systemClock,
     slots,
     results,
-    retentionMs,
     logger,
   });
-  const pool = new BullMqWorkerPool(name, prefix, [...registry.keys()], slots, results, retentionMs, logger);
+  const pool = new BullMqWorkerPool(name, prefix, [...registry.keys()], slots, redis, results, logger);
   try {
     for (const task of registry.keys()) {
       const worker = new Worker(taskQueueName(task), processor, {
@@ -119,8 +121,8 @@ class BullMqWorkerPool implements WorkerPool {
     readonly prefix: string,
     readonly tasks: readonly string[],
     private readonly slots: Semaphore,
-    private readonly results: Queue,
-    private readonly retentionMs: number,
+    private readonly redis: Redis,
+    private readonly results: ResultPublisher,
     private readonly logger: WorkerLogger,
   ) {}
 
@@ -135,7 +137,7 @@ class BullMqWorkerPool implements WorkerPool {
   }
 
   async ready(): Promise<void> {
-    await Promise.all([this.results.waitUntilReady(), ...this.workers.map((w) => w.waitUntilReady())]);
+    await Promise.all([this.redis.connect(), ...this.workers.map((w) => w.waitUntilReady())]);
   }
 
   close(): Promise<void> {
@@ -149,7 +151,7 @@ class BullMqWorkerPool implements WorkerPool {
     this.slots.close(); // claimed jobs still waiting for a slot go back to the queue
     await stopping;
     while (this.background.size > 0) await Promise.allSettled([...this.background]);
-    await this.results.close();
+    await this.redis.quit().catch(() => this.redis.disconnect());
     this.logger.info({}, 'pool:closed');
   }
 
@@ -193,7 +195,7 @@ class BullMqWorkerPool implements WorkerPool {
       error: toErrorInfo(error),
     };
     try {
-      await publishResult(this.results, result, this.retentionMs);
+      await this.results.publish(result);
       this.logger.error({ ...attemptLogFields(attempt), code: error.code }, 'attempt:abandoned');
     } catch (publishError) {
       this.logger.error({ ...attemptLogFields(attempt), err: publishError }, 'attempt:abandoned-unreported');

@@ -1,0 +1,29 @@
+// The bench's tasks, shared by bench/run.mjs and bench/worker-child.mjs (the pools in a child
+// process must register the very same implementations).
+import * as sdk from '@memoflow/sdk';
+
+const { dynamic, task, z } = sdk;
+
+// No-op bodies: the work measured is memoflow's, not the tasks'.
+export const noop = task({ name: 'bench.noop', inputs: { i: z.number() }, output: z.number() }, ({ i }) => i);
+export const noopCached = task({ name: 'bench.noop-cached', inputs: { i: z.number() }, output: z.number(), cache: { version: '1' } }, ({ i }) => i);
+export const step = task({ name: 'bench.step', inputs: { v: z.number() }, output: z.number() }, ({ v }) => v + 1);
+export const stepCached = task({ name: 'bench.step-cached', inputs: { v: z.number() }, output: z.number(), cache: { version: '1' } }, ({ v }) => v + 1);
+// Case (d), issue 4: a dynamic node fanning out `n` cached no-op children, `noopCached({ i: offset + k })`.
+// `changed` (-1 for none) gives that one child other inputs, so exactly one child's key changes (and,
+// since it is an input of the dynamic node, the dynamic node's own key too: its body runs again).
+// Undefined while @memoflow/sdk has no dynamic().
+export const fanout =
+  typeof dynamic === 'function'
+    ? dynamic(
+        {
+          name: 'bench.fanout',
+          inputs: { n: z.number().int(), offset: z.number().int(), changed: z.number().int() },
+          output: z.array(z.number()),
+          cache: { version: '1' },
+          tasks: [noopCached],
+        },
+        ({ n, offset, changed }) => Array.from({ length: n }, (_, k) => noopCached({ i: k === changed ? -1 - offset - k : offset + k })),
+      )
+    : undefined;
+export const ALL_TASKS = [noop, noopCached, step, stepCached, ...(fanout === undefined ? [] : [fanout])];
