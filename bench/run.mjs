@@ -308,12 +308,12 @@ async function openMemoflow() {
      * status every node must have (or one of a list), or a function of the final state that throws.
      * `keep(state)`: what of the final state to return (as `kept`); the state itself is not kept.
      */
-    async run(wf, check, keep) {
+    async run(wf, check, keep, project = 'bench') {
       const spec = wf.spec; // traced before the clock starts
       const inputs = wf.prepareInputs({});
       stats.reset();
       const { ms, cpuMs, redis, id, state } = await measured(async () => {
-        const id = await controller.submit({ spec, inputs, project: 'bench', domain: 'bench' });
+        const id = await controller.submit({ spec, inputs, project, domain: 'bench' });
         return { id, state: await controller.wait(id) };
       });
       if (state.run.status !== 'succeeded') throw new Error(`run ${id} (${spec.name}) ${state.run.status}: ${JSON.stringify(state.run.error)}`);
@@ -583,30 +583,33 @@ async function caseD() {
   const N = FANOUT;
   const d = (out.d = { fanout: N, gcExposed: typeof globalThis.gc === 'function' });
   const keep = fanoutFacts;
+  // A project of its own: cases (a) and (b) cached tasks with the same names and inputs, and cache
+  // entries are never shared across projects.
+  const run = (wf, check, kept) => memoflow.run(wf, check, kept, 'bench-fanout');
 
   log('(d) warm-up: a small dynamic fan-out, populated, then replayed from its future');
   {
     const warm = fanoutWorkflow(100, 5e7, -1, 'bench.fanout-warmup');
-    const first = await memoflow.run(warm, expectStatuses({ top: { POPULATED: 1 }, children: { POPULATED: 100 } }), keep);
+    const first = await run(warm, expectStatuses({ top: { POPULATED: 1 }, children: { POPULATED: 100 } }), keep);
     await deleteOutputEntries([first.kept.dynKey]);
-    await memoflow.run(warm, expectStatuses({ top: { FUTURE_HIT: 1 }, children: { HIT: 100 } }));
+    await run(warm, expectStatuses({ top: { FUTURE_HIT: 1 }, children: { HIT: 100 } }));
   }
 
   log(`(d) fan-out ${N}: populate`);
   const wf = fanoutWorkflow(N, 0);
   void wf.spec;
-  const populate = await profiled('d-populate', () => memoflow.run(wf, expectStatuses({ top: { POPULATED: 1 }, children: { POPULATED: N } }), keep));
+  const populate = await profiled('d-populate', () => run(wf, expectStatuses({ top: { POPULATED: 1 }, children: { POPULATED: N } }), keep));
   const { dynKey, childKeys } = populate.kept;
   d.populate = fanoutSummary(populate, N);
 
   log(`(d0) fan-out ${N}: node-level HIT`);
-  const d0 = await repeat(() => memoflow.run(wf, expectStatuses({ top: { HIT: 1 }, children: {} })));
+  const d0 = await repeat(() => run(wf, expectStatuses({ top: { HIT: 1 }, children: {} })));
   d.d0 = fanoutSummary(d0, N);
 
   log(`(d1) fan-out ${N}: output evicted, FUTURE_HIT + ${N} children HIT`);
   const d1 = await repeat(async (i) => {
     await deleteOutputEntries([dynKey]); // outside the clock; the run re-puts it
-    return profiled(`d1-${i + 1}`, () => memoflow.run(wf, expectStatuses({ top: { FUTURE_HIT: 1 }, children: { HIT: N } }), keep));
+    return profiled(`d1-${i + 1}`, () => run(wf, expectStatuses({ top: { FUTURE_HIT: 1 }, children: { HIT: N } }), keep));
   });
   d.d1 = fanoutSummary(d1, N);
 
@@ -614,14 +617,14 @@ async function caseD() {
   const d2a = await repeat(async (i) => {
     const k = Math.floor(N / 2) + i;
     await deleteOutputEntries([dynKey, childKeys.get(k)]);
-    return memoflow.run(wf, expectStatuses({ top: { FUTURE_HIT: 1 }, children: { HIT: N - 1, POPULATED: 1 } }), keep);
+    return run(wf, expectStatuses({ top: { FUTURE_HIT: 1 }, children: { HIT: N - 1, POPULATED: 1 } }), keep);
   });
   d.d2a = fanoutSummary(d2a, N);
 
   log(`(d2b) fan-out ${N}: one child's input changed, the body runs again, ${N - 1} HIT + 1 executed`);
   const d2b = await repeat((i) => {
     const changed = Math.floor(N / 3) + i; // a new child each repeat, so it always executes
-    return memoflow.run(fanoutWorkflow(N, 0, changed), expectStatuses({ top: { POPULATED: 1 }, children: { HIT: N - 1, POPULATED: 1 } }), keep);
+    return run(fanoutWorkflow(N, 0, changed), expectStatuses({ top: { POPULATED: 1 }, children: { HIT: N - 1, POPULATED: 1 } }), keep);
   });
   d.d2b = fanoutSummary(d2b, N);
 
@@ -629,12 +632,12 @@ async function caseD() {
   let offset = 1e8;
   d.d3 = [];
   // One cold run per size first, so every size runs on a warmed process.
-  await memoflow.run(fanoutWorkflow(SIZES[0], (offset += 1e5)), expectStatuses({ top: { POPULATED: 1 }, children: { POPULATED: SIZES[0] } }));
+  await run(fanoutWorkflow(SIZES[0], (offset += 1e5)), expectStatuses({ top: { POPULATED: 1 }, children: { POPULATED: SIZES[0] } }));
   for (const n of SIZES) {
     const sample = await repeat(async (i) => {
       const cold = fanoutWorkflow(n, (offset += 1e5));
       void cold.spec;
-      return withHeap(() => profiled(`d3-${n}-${i + 1}`, () => memoflow.run(cold, expectStatuses({ top: { POPULATED: 1 }, children: { POPULATED: n } }))));
+      return withHeap(() => profiled(`d3-${n}-${i + 1}`, () => run(cold, expectStatuses({ top: { POPULATED: 1 }, children: { POPULATED: n } }))));
     });
     // What the body's tracing alone costs: a static workflow making the same n calls, traced here.
     const traceStarted = performance.now();
