@@ -10,11 +10,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import postgres from 'postgres';
 import { Redis } from 'ioredis';
 import { connect, type EngineEvent, type Memoflow } from '@memoflow/sdk';
 import { REDIS_URL, cleanUpPrefix } from '../../packages/worker/src/testing/redis.js';
-import { TEST_DATABASE_URL } from '../support/modes.js';
+import { TEST_DATABASE_URL, dropSchema } from '../support/modes.js';
 import type { ExecutionLine } from '../fixtures/flows.js';
 
 export { REDIS_URL, TEST_DATABASE_URL };
@@ -225,15 +224,6 @@ export class DistributedEnv {
   private track(child: Child): Child {
     this.children.push(child);
     return child;
-  }
-}
-
-async function dropSchema(schema: string): Promise<void> {
-  const sql = postgres(TEST_DATABASE_URL, { max: 1, onnotice: () => {} });
-  try {
-    await sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-  } finally {
-    await sql.end();
   }
 }
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
-import { connect, type AnyTask, type AnyWorkflow, type EngineEvent, type Memoflow } from '@memoflow/sdk';
+import { connect, type AnyTask, type AnyWorkflow, type ConnectOptions, type EngineEvent, type Memoflow } from '@memoflow/sdk';
 import { startWorker, silentLogger, type WorkerPool } from '@memoflow/worker';
 import { REDIS_URL, cleanUpPrefix } from '../../packages/worker/src/testing/redis.js';
 
@@ -41,29 +41,36 @@ function embeddedTemplate(): Promise<string> {
   return template;
 }
 
+/**
+ * A test connection over `options`, recording events; `reopen` opens another on the same
+ * namespace (a "later process"); cleanup closes them all, then removes the namespace.
+ */
+async function openConnection(options: ConnectOptions, removeNamespace: () => Promise<void>): Promise<TestConnection> {
+  const events: EngineEvent[] = [];
+  const opened: Memoflow[] = [];
+  const make = async () => {
+    const mf = await connect({ ...options, log: (event) => events.push(event) });
+    opened.push(mf);
+    return mf;
+  };
+  return {
+    mf: await make(),
+    events,
+    reopen: make,
+    async cleanup() {
+      for (const m of opened) await m.close();
+      await removeNamespace();
+    },
+  };
+}
+
 /** Embedded: PGlite in a fresh temporary directory, tasks in-process. */
 const embedded: Mode = {
   name: 'embedded',
   async open() {
     const dataDir = await mkdtemp(join(tmpdir(), 'memoflow-e2e-'));
     await cp(await embeddedTemplate(), dataDir, { recursive: true });
-    const events: EngineEvent[] = [];
-    const opened: Memoflow[] = [];
-    const make = async () => {
-      const mf = await connect({ dataDir, log: (event) => events.push(event) });
-      opened.push(mf);
-      return mf;
-    };
-    const mf = await make();
-    return {
-      mf,
-      events,
-      reopen: make,
-      async cleanup() {
-        for (const m of opened) await m.close();
-        await rm(dataDir, { recursive: true, force: true });
-      },
-    };
+    return openConnection({ dataDir }, () => rm(dataDir, { recursive: true, force: true }));
   },
 };
 
@@ -72,23 +79,7 @@ const postgresMode: Mode = {
   name: 'postgres',
   async open() {
     const schema = `mf_e2e_${randomBytes(6).toString('hex')}`;
-    const events: EngineEvent[] = [];
-    const opened: Memoflow[] = [];
-    const make = async () => {
-      const mf = await connect({ databaseUrl: TEST_DATABASE_URL, schema, log: (event) => events.push(event) });
-      opened.push(mf);
-      return mf;
-    };
-    const mf = await make();
-    return {
-      mf,
-      events,
-      reopen: make,
-      async cleanup() {
-        for (const m of opened) await m.close();
-        await dropSchema(schema);
-      },
-    };
+    return openConnection({ databaseUrl: TEST_DATABASE_URL, schema }, () => dropSchema(schema));
   },
 };
 
@@ -142,7 +133,7 @@ const distributed: Mode = {
   },
 };
 
-async function dropSchema(schema: string): Promise<void> {
+export async function dropSchema(schema: string): Promise<void> {
   const sql = postgres(TEST_DATABASE_URL, { max: 1, onnotice: () => {} });
   try {
     await sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);

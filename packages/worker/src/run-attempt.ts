@@ -116,3 +116,17 @@ function describe(value: unknown): string {
   if (Array.isArray(value)) return 'an array';
   return typeof value === 'object' ? 'an object without `output`' : `a ${typeof value}`;
 }
+
+/** The result of an attempt that failed without its body finishing (no worker, abandoned, stalled). */
+export function failedAttemptResult(attempt: TaskAttempt, error: unknown, now: Date): AttemptResult {
+  return {
+    attemptId: attempt.id,
+    runId: attempt.runId,
+    nodeId: attempt.nodeId,
+    attempt: attempt.attempt,
+    startedAt: now,
+    finishedAt: now,
+    ok: false,
+    error: toErrorInfo(error),
+  };
+}

@@ -1,4 +1,5 @@
 import type { NodeExecution, RunRecord, RunState, RunStore, WorkflowSpec } from '@memoflow/engine';
+import { pendingExecution } from '@memoflow/engine';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 /** What the contract needs from one implementation. */
@@ -331,23 +332,7 @@ function runState(id: string, nodeIds: string[]): RunState {
 }
 
 function node(runId: string, nodeId: string): NodeExecution {
-  return {
-    runId,
-    nodeId,
-    task: 'etl.clean',
-    phase: 'pending',
-    cacheStatus: null,
-    cacheReason: null,
-    cacheKey: null,
-    cacheKeyParts: null,
-    attempts: 0,
-    inputs: null,
-    output: null,
-    error: null,
-    startedAt: null,
-    finishedAt: null,
-    subWorkflow: null,
-  };
+  return pendingExecution(runId, nodeId, 'etl.clean');
 }
 
 /** A node execution with every field set. */

@@ -1,4 +1,5 @@
-import { systemClock, toErrorInfo } from '@memoflow/engine';
+import { systemClock } from '@memoflow/engine';
+import { failedAttemptResult } from '../run-attempt.js';
 import type { AttemptResultHandler, Clock, TaskAttempt, TaskDispatcher } from '@memoflow/engine';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -202,18 +203,7 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
     );
     const now = this.clock.now();
     this.publisher ??= new ResultPublisher(this.commands(), this.prefix, this.retentionMs);
-    await this.publisher.publish(
-      {
-        attemptId: attempt.id,
-        runId: attempt.runId,
-        nodeId: attempt.nodeId,
-        attempt: attempt.attempt,
-        startedAt: now,
-        finishedAt: now,
-        ok: false,
-        error: toErrorInfo(error),
-      },
-    );
+    await this.publisher.publish(failedAttemptResult(attempt, error, now));
     return 'reported';
   }
 }

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
-import { systemClock, toErrorInfo } from '@memoflow/engine';
+import { systemClock } from '@memoflow/engine';
+import { failedAttemptResult } from '../run-attempt.js';
 import type { AttemptResult, Clock, TaskImplementation, TaskRegistry } from '@memoflow/engine';
 import { Worker } from 'bullmq';
 import type { Job } from 'bullmq';
@@ -183,17 +184,7 @@ class BullMqWorkerPool implements WorkerPool {
         : `task '${attempt.task}' (attempt ${attempt.id}) could not be completed by the worker: ${err.message}`,
       { retryable: true, cause: err },
     );
-    const now = new Date();
-    const result: AttemptResult = {
-      attemptId: attempt.id,
-      runId: attempt.runId,
-      nodeId: attempt.nodeId,
-      attempt: attempt.attempt,
-      startedAt: now,
-      finishedAt: now,
-      ok: false,
-      error: toErrorInfo(error),
-    };
+    const result: AttemptResult = failedAttemptResult(attempt, error, new Date());
     try {
       await this.results.publish(result);
       this.logger.error({ ...attemptLogFields(attempt), code: error.code }, 'attempt:abandoned');
