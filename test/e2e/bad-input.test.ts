@@ -107,6 +107,11 @@ describe.each(MODES)('bad run input ($name)', (mode) => {
     expect(await t.mf.runs.list()).toHaveLength(0);
   });
 
+  it('resumeFrom is refused clearly until resume is implemented', async () => {
+    await expectBadInput(() => t.mf.run(wf, { x: 1, label: 'a' }, { resumeFrom: { run: 'r1', node: 'double' } }), 'NOT_SUPPORTED', { workflow: 'in.main', field: 'resumeFrom' });
+    expect(await t.mf.runs.list()).toHaveLength(0);
+  });
+
   it('an unknown input is rejected', async () => {
     await expectBadInput(() => t.mf.run(wf, { x: 1, label: 'a', extra: true } as never), 'UNKNOWN_INPUT', { workflow: 'in.main', field: 'extra' });
   });

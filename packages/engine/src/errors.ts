@@ -24,7 +24,8 @@ export type EngineErrorCode =
   | 'STALE_STATE'
   | 'ILLEGAL_TRANSITION'
   | 'TASK_TIMEOUT'
-  | 'CATALOG_ERROR';
+  | 'CATALOG_ERROR'
+  | 'NOT_SUPPORTED';
 
 /** Where a bad-input error points: which workflow, node and field. */
 export interface ErrorLocation {

@@ -129,6 +129,9 @@ class Client implements Memoflow {
 
   async run<W extends AnyWorkflow>(workflow: W, inputs: WorkflowInputs<W>, options: RunOptions = {}): Promise<RunHandle<WorkflowResult<W>>> {
     this.assertOpen();
+    if (options.resumeFrom !== undefined) {
+      throw new MemoflowError('NOT_SUPPORTED', '`resumeFrom` (--resume-from) is not implemented yet; a plain rerun reuses every cached result already', { workflow: workflow.workflowName, field: 'resumeFrom' });
+    }
     const spec = workflow.spec; // traces and validates: bad definitions fail here, before anything runs
     const prepared = workflow.prepareInputs(inputs);
     // In-process modes run the workflow's tasks here; in distributed mode worker pools do.

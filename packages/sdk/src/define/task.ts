@@ -33,7 +33,10 @@ export interface CacheOptions<Name extends string = string> {
    * version is derived from the task body's source, so editing the code invalidates its entries.
    */
   version?: string;
-  /** Concurrent runs with the same key execute the body once; the others wait and reuse the result. */
+  /**
+   * Concurrent runs with the same key execute the body once; the others wait and reuse the result.
+   * Not implemented yet: `true` is refused at definition time rather than silently ignored.
+   */
   serialize?: boolean;
   /** Inputs left out of the key (e.g. a log level, a batch size that does not change the result). */
   ignoreInputs?: readonly Name[];
@@ -223,6 +226,10 @@ export function resolveCache(
   if (option === false) return null;
   const given: CacheOptions = option === true ? {} : option;
   if (given.enabled === false) return null;
+  if (given.serialize === true) {
+    // Accepting it and running concurrent duplicates anyway would be a silent lie about what runs.
+    throw new MemoflowError('NOT_SUPPORTED', 'cache.serialize (reservations, so concurrent runs with one key execute once) is not implemented yet; remove it', { ...where, field: 'cache.serialize' });
+  }
   const version = given.version ?? base?.version ?? sourceVersion;
   assertValidCacheVersion(version, where);
   const ignoreInputs = [...(given.ignoreInputs ?? base?.ignoreInputs ?? [])];

@@ -73,6 +73,12 @@ describe('tracing a workflow into a spec', () => {
     expect([c?.cache?.version, c?.retries, c?.timeoutMs]).toEqual(['1', 0, null]);
   });
 
+  it('refuses cache.serialize rather than silently running duplicates (not implemented yet)', () => {
+    expect(() => task({ name: 'm.serial', inputs: {}, output: z.number(), cache: { version: '1', serialize: true } }, async () => 1)).toThrow(
+      expect.objectContaining({ code: 'NOT_SUPPORTED', location: { node: 'm.serial', field: 'cache.serialize' } }),
+    );
+  });
+
   it('derives a version from the body when cache is on without one', () => {
     const auto = task({ name: 'm.auto', inputs: {}, output: z.number(), cache: true }, async () => 42);
     const other = task({ name: 'm.auto2', inputs: {}, output: z.number(), cache: true }, async () => 43);
