@@ -322,6 +322,29 @@ describe.each(MODES)('caching end to end ($name)', (mode) => {
     expect((await again.nodes())[0]?.cacheStatus).toBe('HIT');
   });
 
+  it('optional inputs may be left out: unset for the task, absent from the key', async () => {
+    const seen: (string | undefined)[] = [];
+    const greet = task(
+      { name: 'opt.greet', inputs: { name: z.string(), greeting: z.string().optional() }, output: z.string(), cache: { version: '1' } },
+      async ({ name, greeting }) => {
+        seen.push(greeting);
+        return `${greeting ?? 'hello'} ${name}`;
+      },
+    );
+    const wf = workflow({ name: 'opt.main', inputs: { name: z.string(), greeting: z.string().optional() } }, ({ name, greeting }) => ({
+      plain: greet({ name }),
+      passed: greet({ name, greeting }),
+    }));
+    const run = await t.mf.run(wf, { name: 'ada' });
+    expect(await run.result()).toEqual({ plain: 'hello ada', passed: 'hello ada' });
+    expect(seen).toEqual([undefined, undefined]);
+    const nodes = await run.nodes();
+    // Left out in both calls: the same key, so the second node may even hit the first's entry.
+    expect(nodes[0]?.cacheKey).toBe(nodes[1]?.cacheKey);
+    const hi = await t.mf.run(wf, { name: 'ada', greeting: 'hi' });
+    expect(await hi.result()).toEqual({ plain: 'hello ada', passed: 'hi ada' });
+  });
+
   it('fans fifty results into one input and reads fields of object outputs', async () => {
     const square = task({ name: 'fan.square', inputs: { x: z.number() }, output: z.number(), cache: { version: '1' } }, async ({ x }) => x * x);
     const stats = task(

@@ -1,4 +1,4 @@
-import type { NodeValue } from '../json.js';
+import type { Json, NodeValue } from '../json.js';
 import type { CacheSettings, TaskSignature } from '../spec/workflow-spec.js';
 import { canonicalJson, hashJson, sha256Hex } from './canonical-hash.js';
 
@@ -39,9 +39,12 @@ export function inputDigest(value: NodeValue): string {
 }
 
 export function signatureDigest(signature: TaskSignature): string {
-  const digested = { inputs: signature.inputs, output: signature.output, outputHashed: signature.outputHashed };
-  // Only container nodes carry `children`; leaving it out otherwise keeps task keys unchanged.
-  return hashJson(signature.children === undefined ? digested : { ...digested, children: signature.children });
+  // `children` (containers) and `optionalInputs` are left out when absent, which keeps the keys of
+  // tasks without them unchanged (golden keys).
+  const digested: { [key: string]: Json } = { inputs: signature.inputs, output: signature.output, outputHashed: signature.outputHashed };
+  if (signature.children !== undefined) digested['children'] = signature.children;
+  if (signature.optionalInputs !== undefined && signature.optionalInputs.length > 0) digested['optionalInputs'] = [...signature.optionalInputs].sort();
+  return hashJson(digested);
 }
 
 export function computeCacheKey(request: CacheKeyRequest): CacheKey {

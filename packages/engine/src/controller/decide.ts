@@ -139,7 +139,12 @@ class Draft {
   private start(spec: NodeSpec): void {
     const state = this.state();
     const inputs: { [name: string]: NodeValue } = {};
-    for (const [name, binding] of Object.entries(spec.inputs)) inputs[name] = resolveBinding(binding, state);
+    for (const [name, binding] of Object.entries(spec.inputs)) {
+      // An optional workflow input the run left out leaves the task's input out too (not null):
+      // the task sees it unset and the key does not contain it.
+      if (binding.kind === 'input' && binding.path === undefined && !(binding.name in state.run.inputs)) continue;
+      inputs[name] = resolveBinding(binding, state);
+    }
     const base = { inputs, startedAt: this.now };
     const skip = this.skipReason(spec);
     if (spec.cache === null || !spec.cache.enabled) {

@@ -1,6 +1,6 @@
 import { MemoflowError } from '../errors.js';
 import type { Json, NodeValue } from '../json.js';
-import { hashJson, } from '../cache/canonical-hash.js';
+import { hashJson } from '../cache/canonical-hash.js';
 import { inputDigest } from '../cache/cache-key.js';
 import type { Binding } from '../spec/workflow-spec.js';
 import type { RunState } from '../state/run-state.js';
@@ -16,9 +16,10 @@ export function resolveBinding(binding: Binding, state: RunState): NodeValue {
     case 'literal':
       return binding.hash === undefined ? { value: binding.value } : { value: binding.value, hash: binding.hash };
     case 'input': {
+      // Required inputs are checked when the run is created, so an absent one is optional and left
+      // out; where it is used inside a structure or through a path it reads as null.
       const input = state.run.inputs[binding.name];
-      if (input === undefined) throw new MemoflowError('MISSING_INPUT', `run has no input '${binding.name}'`, { workflow: state.run.workflow, field: binding.name });
-      return atPath(input, binding.path);
+      return input === undefined ? { value: null } : atPath(input, binding.path);
     }
     case 'output': {
       const output = state.nodes[binding.node]?.output;

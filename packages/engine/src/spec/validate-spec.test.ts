@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { MemoflowError, type EngineErrorCode, type ErrorLocation } from '../errors.js';
-import { arr, obj, ref, taskNode, wfInput, workflowSpec } from '../testing/spec-builders.js';
+import { arr, lit, obj, ref, taskNode, wfInput, workflowSpec } from '../testing/spec-builders.js';
 import { validateSpec } from './validate-spec.js';
 import type { JsonSchema, WorkflowSpec } from './workflow-spec.js';
 
@@ -84,6 +84,13 @@ describe('validateSpec: structure', () => {
     const error = expectRejected(workflowSpec('etl.main', [node]), 'UNBOUND_INPUT', { workflow: 'etl.main', node: 'clean', field: 'rows' });
     expect(error.message).toContain("input 'rows'");
     expect(error.message).toContain('etl.clean');
+  });
+
+  test('an optional input (listed in optionalInputs) may be left unbound; the others may not', () => {
+    const base = taskNode('greet', 't.greet', { name: lit('ada') }, { inputSchemas: { name: { type: 'string' }, greeting: { type: 'string' } } });
+    const optional = { ...base, signature: { ...base.signature, optionalInputs: ['greeting'] } };
+    expect(validateSpec(workflowSpec('wf', [optional])).nodes).toHaveLength(1);
+    expectRejected(workflowSpec('wf', [base]), 'UNBOUND_INPUT', { workflow: 'wf', node: 'greet', field: 'greeting' });
   });
 
   test('binding an input the task does not have is UNKNOWN_INPUT', () => {

@@ -40,8 +40,9 @@ function validateNode(spec: WorkflowSpec, node: NodeSpec, byId: Map<string, Node
     assertValidCacheVersion(node.cache.version, where);
     assertIgnoredInputsExist(node.cache.ignoreInputs, Object.keys(node.signature.inputs), where);
   }
+  const optional = new Set(node.signature.optionalInputs ?? []);
   for (const name of Object.keys(node.signature.inputs)) {
-    if (!(name in node.inputs)) {
+    if (!(name in node.inputs) && !optional.has(name)) {
       throw new MemoflowError('UNBOUND_INPUT', `input '${name}' of task '${node.task}' is not bound`, { ...where, field: name });
     }
   }

@@ -31,6 +31,8 @@ export interface TaskSignature {
   output: JsonSchema;
   /** True when the output type declares `hashWith`: downstream keys use its content hash. */
   outputHashed: boolean;
+  /** Inputs that may be left unbound (their schema accepts `undefined`); absent when there are none. */
+  optionalInputs?: string[];
   /**
    * Dynamic and sub-workflow nodes: a digest of the definitions of the nodes they may create (the
    * tasks a dynamic declares, a sub-workflow's spec). Part of the signature, so a changed child
@@ -93,6 +95,8 @@ export interface WorkflowSpec {
   inputs: { [name: string]: JsonSchema };
   /** Inputs whose type declares `hashWith`; the client hashes their values at submission. */
   hashedInputs: string[];
+  /** Inputs a run may leave out (their schema accepts `undefined`); absent when there are none. */
+  optionalInputs?: string[];
   /** In a topological order (the order the SDK traced them). */
   nodes: NodeSpec[];
   outputs: { [name: string]: Binding };

@@ -23,8 +23,9 @@ export function newRunState(request: NewRunRequest): RunState {
       throw new MemoflowError('INVALID_SPEC', `${field} '${value}' may only contain letters, digits, '_', '-' and '.'`, { workflow: spec.name, field });
     }
   }
+  const optional = new Set(spec.optionalInputs ?? []);
   for (const name of Object.keys(spec.inputs)) {
-    if (!(name in request.inputs)) {
+    if (!(name in request.inputs) && !optional.has(name)) {
       throw new MemoflowError('MISSING_INPUT', `input '${name}' is required (inputs: ${Object.keys(spec.inputs).join(', ')})`, { workflow: spec.name, field: name });
     }
   }

@@ -22,7 +22,13 @@ import { currentTrace } from './trace.js';
 
 export type InputShape = { readonly [name: string]: z.ZodType };
 export type InputValues<I extends InputShape> = { [K in keyof I]: z.output<I[K]> };
-export type InputBindings<I extends InputShape> = { [K in keyof I]: Bindable<z.input<I[K]>> };
+/** What a call binds: an input whose schema accepts `undefined` (`.optional()`, `.default(...)`) may be left out. */
+export type InputBindings<I extends InputShape> = OptionalWhenUndefined<{ [K in keyof I]: Bindable<z.input<I[K]>> }, { [K in keyof I]: z.input<I[K]> }>;
+
+/** `T` with the keys whose value type in `By` admits `undefined` made optional. */
+export type OptionalWhenUndefined<T, By = T> = { [K in keyof T as K extends keyof By ? (undefined extends By[K] ? never : K) : K]: T[K] } & {
+  [K in keyof T as K extends keyof By ? (undefined extends By[K] ? K : never) : never]?: T[K];
+};
 export type OutputOf<O extends z.ZodType | undefined> = O extends z.ZodType ? z.output<O> : null;
 
 /** `cache` on a task: caching is on when it is given (`true` or an object) unless `enabled: false`. */
@@ -164,6 +170,8 @@ export function defineNode<I extends InputShape>(
     outputHashed: hashFunctionOf(options.output) !== undefined,
     ...(children === undefined ? {} : { children }),
   };
+  const optionalInputs = optionalNames(options.inputs);
+  if (optionalInputs.length > 0) signature.optionalInputs = optionalInputs;
   const sourceVersion = `src-${createHash('sha256').update(body.toString()).digest('hex').slice(0, 12)}`;
   const defaults: NodeSettings = {
     cache: resolveCache(options.cache, null, inputNames, sourceVersion, { node: name }),
@@ -249,6 +257,13 @@ export function resolveRetries(retries: number | undefined, where: { workflow?: 
     throw new MemoflowError('INVALID_SPEC', `retries must be a whole number >= 0, got ${String(retries)}`, { ...where, field: 'retries' });
   }
   return retries;
+}
+
+/** Inputs whose schema accepts `undefined` (`.optional()`, `.default(...)`): they may be left unbound. */
+export function optionalNames(inputs: InputShape): string[] {
+  return Object.entries(inputs)
+    .filter(([, schema]) => schema.safeParse(undefined).success)
+    .map(([name]) => name);
 }
 
 export function isTaskDefinition(value: unknown): value is AnyTask {

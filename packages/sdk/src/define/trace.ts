@@ -128,6 +128,7 @@ export class WorkflowTrace {
     for (const [name, schema] of Object.entries(schemas)) {
       const value = inputs[name];
       if (value === undefined) {
+        if (schema.safeParse(undefined).success) continue; // optional: left out, as in a plain call
         throw new MemoflowError('UNBOUND_INPUT', `input '${name}' of '${callee}' is not bound`, { ...where, field: name });
       }
       bindings[name] = this.bind(value, schema, { ...where, field: name });

@@ -47,6 +47,21 @@ describe('tracing a workflow into a spec', () => {
     expect(ids).toContain('inc-2000');
   });
 
+  it('types: required inputs must be bound with the right type; optional ones may be left out', () => {
+    const pick = task({ name: 'm.pick', inputs: { a: z.number(), b: z.string().optional() }, output: z.number() }, async ({ a }) => a);
+    const wf = workflow({ name: 'm.types', inputs: { n: z.number(), s: z.string() } }, ({ n, s }) => {
+      // @ts-expect-error `a` is required
+      const missing = () => pick({ b: 'x' });
+      // @ts-expect-error `a` takes a number, not a string reference
+      const wrongRef = () => pick({ a: s });
+      // @ts-expect-error `a` takes a number, not a string literal
+      const wrongLiteral = () => pick({ a: 'one' });
+      void [missing, wrongRef, wrongLiteral];
+      return { ok: pick({ a: n }), also: pick({ a: n, b: s }) };
+    });
+    expect(wf.spec.nodes.map((node) => Object.keys(node.inputs))).toEqual([['a'], ['a', 'b']]);
+  });
+
   it('collapses arrays and objects of literals into one literal', () => {
     const wf = workflow({ name: 'm.lit', inputs: {} }, () => ({ out: join({ xs: [1, 2, 3], label: 'n' }) }));
     expect(wf.spec.nodes[0]?.inputs['xs']).toEqual({ kind: 'literal', value: [1, 2, 3] });

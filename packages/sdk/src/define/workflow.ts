@@ -16,7 +16,7 @@ import { computeHash, hashFunctionOf } from './hash-with.js';
 import { toJsonSchema } from './json-schema.js';
 import { toJsonValue } from './json-value.js';
 import { createReference, type Bindable, type Ref, type Unref } from './reference.js';
-import type { AnyTask, InputBindings, InputShape, TaskCall } from './task.js';
+import { optionalNames, type AnyTask, type InputBindings, type InputShape, type OptionalWhenUndefined, type TaskCall } from './task.js';
 import { WorkflowTrace, currentTrace, withTrace, type SubworkflowSource } from './trace.js';
 
 export type InputRefs<I extends InputShape> = { [K in keyof I]: Ref<z.output<I[K]>> };
@@ -62,8 +62,6 @@ export type AnyWorkflow = Omit<WorkflowDefinition<InputShape, unknown>, never>;
 export type WorkflowResult<W> = W extends { readonly __result?: infer R } ? R : never;
 /** A run's inputs: an input whose schema accepts `undefined` (`.optional()`, `.default(...)`) may be left out. */
 export type WorkflowInputs<W> = W extends { readonly inputs: infer I extends InputShape } ? OptionalWhenUndefined<{ [K in keyof I]: z.input<I[K]> }> : never;
-
-type OptionalWhenUndefined<T> = { [K in keyof T as undefined extends T[K] ? never : K]: T[K] } & { [K in keyof T as undefined extends T[K] ? K : never]?: T[K] };
 
 /**
  * Defines a workflow. The body runs once (at first use), with references for its inputs, and
@@ -118,7 +116,8 @@ export function workflow<I extends InputShape, R extends WorkflowOutputs>(
       const prepared: { [name: string]: NodeValue } = {};
       for (const [key, schema] of Object.entries(options.inputs)) {
         const value = (parsed.data as { [key: string]: unknown })[key];
-        const json = value === undefined ? null : toJsonValue(value, { workflow: name, field: key });
+        if (value === undefined) continue; // an optional input left out stays out (not null)
+        const json = toJsonValue(value, { workflow: name, field: key });
         const hash = computeHash(schema, value, `workflow input '${key}'`);
         prepared[key] = hash === undefined ? { value: json } : { value: json, hash };
       }
@@ -155,6 +154,7 @@ function trace<I extends InputShape>(options: WorkflowOptions<I>, body: (inputs:
     name: options.name,
     inputs: Object.fromEntries(Object.entries(options.inputs).map(([input, schema]) => [input, toJsonSchema(schema)])),
     hashedInputs: Object.entries(options.inputs).filter(([, schema]) => hashFunctionOf(schema) !== undefined).map(([input]) => input),
+    ...(optionalNames(options.inputs).length > 0 ? { optionalInputs: optionalNames(options.inputs) } : {}),
     nodes: recorder.nodes,
     outputs,
   };
