@@ -325,6 +325,11 @@ async function openMemoflow() {
       }
       return { ms, cpuMs, redis, nodes: spec.nodes.length, runNodes: Object.keys(state.nodes).length, stats: stats.snapshot(), ...(keep === undefined ? {} : { kept: keep(state) }) };
     },
+    /** Removes the output entries of `keys` and keeps their futures (outside the counters and the clock). */
+    async evictOutputs(keys) {
+      const removed = await storage.catalog.evict({ keys, kind: 'output' });
+      if (removed !== keys.length) throw new Error(`evicted ${removed} of ${keys.length} output entries`);
+    },
     async close() {
       await controller.close();
       await dispatcher.close();
@@ -508,16 +513,6 @@ function fanoutFacts(state) {
 }
 
 /** Deletes `output` entries by key only (the catalog's evict() takes no kind, so it would drop the future too). */
-async function deleteOutputEntries(keys) {
-  const sql = postgres(DATABASE_URL, { max: 1, onnotice: () => undefined });
-  try {
-    const deleted = await sql.unsafe(`DELETE FROM "${SCHEMA}".cache_entries WHERE kind = 'output' AND key = ANY($1::text[]) RETURNING key`, [keys]);
-    if (deleted.length !== keys.length) throw new Error(`deleted ${rows.length} of ${keys.length} output entries`);
-  } finally {
-    await sql.end();
-  }
-}
-
 const gc = () => globalThis.gc?.();
 
 /**
@@ -591,7 +586,7 @@ async function caseD() {
   {
     const warm = fanoutWorkflow(100, 5e7, -1, 'bench.fanout-warmup');
     const first = await run(warm, expectStatuses({ top: { POPULATED: 1 }, children: { POPULATED: 100 } }), keep);
-    await deleteOutputEntries([first.kept.dynKey]);
+    await memoflow.evictOutputs([first.kept.dynKey]);
     await run(warm, expectStatuses({ top: { FUTURE_HIT: 1 }, children: { HIT: 100 } }));
   }
 
@@ -608,7 +603,7 @@ async function caseD() {
 
   log(`(d1) fan-out ${N}: output evicted, FUTURE_HIT + ${N} children HIT`);
   const d1 = await repeat(async (i) => {
-    await deleteOutputEntries([dynKey]); // outside the clock; the run re-puts it
+    await memoflow.evictOutputs([dynKey]); // outside the clock; the run re-puts it
     return profiled(`d1-${i + 1}`, () => run(wf, expectStatuses({ top: { FUTURE_HIT: 1 }, children: { HIT: N } }), keep));
   });
   d.d1 = fanoutSummary(d1, N);
@@ -616,7 +611,7 @@ async function caseD() {
   log(`(d2a) fan-out ${N}: output and one child evicted, FUTURE_HIT + ${N - 1} HIT + 1 executed`);
   const d2a = await repeat(async (i) => {
     const k = Math.floor(N / 2) + i;
-    await deleteOutputEntries([dynKey, childKeys.get(k)]);
+    await memoflow.evictOutputs([dynKey, childKeys.get(k)]);
     return run(wf, expectStatuses({ top: { FUTURE_HIT: 1 }, children: { HIT: N - 1, POPULATED: 1 } }), keep);
   });
   d.d2a = fanoutSummary(d2a, N);

@@ -1,6 +1,7 @@
 import { and, asc, desc, eq, sql, type SQL } from 'drizzle-orm';
 import type {
   CacheCatalog,
+  CacheEntryFilter,
   CacheEntryKind,
   CacheEntrySummary,
   CacheEvictFilter,
@@ -136,15 +137,7 @@ export class SqlCacheCatalog implements CacheCatalog {
     const query = this.#session.db
       .select(summaryColumns)
       .from(cacheEntries)
-      .where(
-        and(
-          filter.project === undefined ? undefined : eq(cacheEntries.project, filter.project),
-          filter.domain === undefined ? undefined : eq(cacheEntries.domain, filter.domain),
-          filter.task === undefined ? undefined : eq(cacheEntries.task, filter.task),
-          filter.runId === undefined ? undefined : eq(cacheEntries.runId, filter.runId),
-          filter.kind === undefined ? undefined : eq(cacheEntries.kind, filter.kind),
-        ),
-      )
+      .where(entryCondition(filter))
       .orderBy(desc(cacheEntries.createdAt), asc(collateC(cacheEntries.key)), asc(collateC(cacheEntries.kind)));
     return filter.limit === undefined ? await query : await query.limit(Math.max(0, filter.limit));
   }
@@ -155,14 +148,7 @@ export class SqlCacheCatalog implements CacheCatalog {
    * travels as one json parameter). Result: how many entries were removed. Side effects: deletes.
    */
   async evict(filter: CacheEvictFilter): Promise<number> {
-    const where =
-      and(
-        filter.runId === undefined ? undefined : eq(cacheEntries.runId, filter.runId),
-        filter.task === undefined ? undefined : eq(cacheEntries.task, filter.task),
-        filter.project === undefined ? undefined : eq(cacheEntries.project, filter.project),
-        filter.domain === undefined ? undefined : eq(cacheEntries.domain, filter.domain),
-        filter.keys === undefined ? undefined : anyOf(cacheEntries.key, filter.keys),
-      ) ?? sql`true`;
+    const where = entryCondition(filter) ?? sql`true`;
     const [row] = await this.#session.rows<{ removed: number }>(sql`
       WITH d AS (DELETE FROM ${cacheEntries} WHERE ${where} RETURNING 1)
       SELECT count(*)::int AS removed FROM d`);
@@ -184,4 +170,16 @@ function verify(value: Json, checksum: string, parts: unknown): string | undefin
     return `undecodable value: ${error instanceof Error ? error.message : String(error)}`;
   }
   return computed === checksum ? undefined : `checksum mismatch (stored ${checksum.slice(0, 10)}, computed ${computed.slice(0, 10)})`;
+}
+
+/** The WHERE condition of a filter, shared by list and evict; undefined when it matches everything. */
+function entryCondition(filter: CacheEntryFilter): SQL | undefined {
+  return and(
+    filter.project === undefined ? undefined : eq(cacheEntries.project, filter.project),
+    filter.domain === undefined ? undefined : eq(cacheEntries.domain, filter.domain),
+    filter.task === undefined ? undefined : eq(cacheEntries.task, filter.task),
+    filter.runId === undefined ? undefined : eq(cacheEntries.runId, filter.runId),
+    filter.kind === undefined ? undefined : eq(cacheEntries.kind, filter.kind),
+    filter.keys === undefined ? undefined : anyOf(cacheEntries.key, filter.keys),
+  );
 }

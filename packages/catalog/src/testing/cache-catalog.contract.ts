@@ -224,6 +224,14 @@ export function describeCacheCatalogContract(name: string, open: (clock: FakeClo
       expect(await keys()).toEqual([]);
     });
 
+    it("evicts one kind only: a dynamic node's output without its future", async () => {
+      await catalog.put([entry('dyn', { kind: 'output', value: [1] }), entry('dyn', { kind: 'future', value: { nodes: [] } })]);
+      expect(await catalog.evict({ keys: ['dyn'], kind: 'output' })).toBe(1);
+      expect((await catalog.lookup('output', ['dyn'])).hits.size).toBe(0);
+      expect((await catalog.lookup('future', ['dyn'])).hits.get('dyn')?.value).toEqual({ nodes: [] });
+      expect((await catalog.list({ kind: 'future' })).map((e) => e.key)).toEqual(['dyn']);
+    });
+
     it('evicts everything with an empty filter', async () => {
       await catalog.put([entry('x1'), entry('x2', { kind: 'future' }), entry('x3', { project: 'p9' })]);
       expect(await catalog.evict({})).toBe(3);

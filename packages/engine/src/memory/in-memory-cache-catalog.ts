@@ -7,6 +7,7 @@ import type {
   CacheEntry,
   CacheEntryKind,
   CacheEntrySummary,
+  CacheEntryFilter,
   CacheEvictFilter,
   CacheListFilter,
   CacheLookupResult,
@@ -105,7 +106,7 @@ export class InMemoryCacheCatalog implements CacheCatalog {
     await Promise.resolve();
     this.#failures.check('list');
     const matching = [...this.#entries.values()]
-      .filter((entry) => matchesList(entry, filter))
+      .filter(matcher(filter))
       .sort(newestFirst)
       .map(summarize);
     return filter.limit === undefined ? matching : matching.slice(0, Math.max(0, filter.limit));
@@ -114,14 +115,10 @@ export class InMemoryCacheCatalog implements CacheCatalog {
   async evict(filter: CacheEvictFilter): Promise<number> {
     await Promise.resolve();
     this.#failures.check('evict');
-    const keys = filter.keys === undefined ? undefined : new Set(filter.keys);
+    const matches = matcher(filter);
     let removed = 0;
     for (const [id, entry] of this.#entries) {
-      if (filter.runId !== undefined && entry.runId !== filter.runId) continue;
-      if (filter.task !== undefined && entry.task !== filter.task) continue;
-      if (filter.project !== undefined && entry.project !== filter.project) continue;
-      if (filter.domain !== undefined && entry.domain !== filter.domain) continue;
-      if (keys !== undefined && !keys.has(entry.key)) continue;
+      if (!matches(entry)) continue;
       this.#entries.delete(id);
       removed += 1;
     }
@@ -166,14 +163,16 @@ function summarize(stored: StoredEntry): CacheEntrySummary {
   };
 }
 
-function matchesList(entry: StoredEntry, filter: CacheListFilter): boolean {
-  return (
+/** One test for listings and evictions: every field the filter gives must match. */
+function matcher(filter: CacheEntryFilter): (entry: StoredEntry) => boolean {
+  const keys = filter.keys === undefined ? undefined : new Set(filter.keys);
+  return (entry) =>
     (filter.project === undefined || entry.project === filter.project) &&
     (filter.domain === undefined || entry.domain === filter.domain) &&
     (filter.task === undefined || entry.task === filter.task) &&
     (filter.runId === undefined || entry.runId === filter.runId) &&
-    (filter.kind === undefined || entry.kind === filter.kind)
-  );
+    (filter.kind === undefined || entry.kind === filter.kind) &&
+    (keys === undefined || keys.has(entry.key));
 }
 
 /** created_at DESC, key ASC, kind ASC: the real catalog's ORDER BY (byte order, collation "C"). */

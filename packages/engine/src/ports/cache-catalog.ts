@@ -30,25 +30,26 @@ export interface CacheLookupResult {
   corrupt: Map<string, string>;
 }
 
-export interface CacheListFilter {
+/** Which entries a listing or an eviction concerns: every field given must match. */
+export interface CacheEntryFilter {
   project?: string;
   domain?: string;
   task?: string;
   runId?: string;
+  /** Outputs only, or dynamic nodes' futures only (evicting a dynamic node's output but not its future forces a FUTURE_HIT). */
   kind?: CacheEntryKind;
+  keys?: readonly string[];
+}
+
+export interface CacheListFilter extends CacheEntryFilter {
   limit?: number;
 }
 
 /** An entry without its value, for listings. */
 export type CacheEntrySummary = Omit<CacheEntry, 'value'>;
 
-export interface CacheEvictFilter {
-  runId?: string;
-  task?: string;
-  project?: string;
-  domain?: string;
-  keys?: readonly string[];
-}
+/** An empty filter matches every entry. */
+export type CacheEvictFilter = CacheEntryFilter;
 
 /**
  * The cache catalog (Flyte's datacatalog). Implementations: PostgresCacheCatalog,

@@ -113,15 +113,17 @@ export async function main(argv: readonly string[]): Promise<number> {
         );
       });
     });
-  withStorage(cache.command('evict').description('remove the entries a run wrote').requiredOption('--run <id>', 'run id')).action(async (flags: StorageFlags & { run: string }) => {
+  const kindOption = () =>
+    new Option('--kind <kind>', "only outputs, or only dynamic nodes' futures (evicting a dynamic node's output but not its future makes its next run a FUTURE_HIT)").choices(['output', 'future']);
+  withStorage(cache.command('evict').description('remove the entries a run wrote').requiredOption('--run <id>', 'run id').addOption(kindOption())).action(async (flags: StorageFlags & { run: string; kind?: 'output' | 'future' }) => {
     await withClient(flags, async (mf) => {
-      const removed = await mf.cache.evict({ runId: flags.run });
+      const removed = await mf.cache.evict({ runId: flags.run, ...(flags.kind === undefined ? {} : { kind: flags.kind }) });
       process.stdout.write(`evicted ${removed} entr${removed === 1 ? 'y' : 'ies'} written by run ${flags.run}\n`);
     });
   });
-  withStorage(cache.command('clear').description('remove all entries, or those of one task').option('--task <name>', 'only this task')).action(async (flags: StorageFlags & { task?: string }) => {
+  withStorage(cache.command('clear').description('remove all entries, or those of one task').option('--task <name>', 'only this task').addOption(kindOption())).action(async (flags: StorageFlags & { task?: string; kind?: 'output' | 'future' }) => {
     await withClient(flags, async (mf) => {
-      const removed = await mf.cache.evict(flags.task === undefined ? {} : { task: flags.task });
+      const removed = await mf.cache.evict({ ...(flags.task === undefined ? {} : { task: flags.task }), ...(flags.kind === undefined ? {} : { kind: flags.kind }) });
       process.stdout.write(`cleared ${removed} entr${removed === 1 ? 'y' : 'ies'}${flags.task === undefined ? '' : ` of task ${flags.task}`}\n`);
     });
   });
