@@ -45,12 +45,13 @@ function embeddedTemplate(): Promise<string> {
  * A test connection over `options`, recording events; `reopen` opens another on the same
  * namespace (a "later process"); cleanup closes them all, then removes the namespace.
  */
-async function openConnection(options: ConnectOptions, removeNamespace: () => Promise<void>): Promise<TestConnection> {
+async function openConnection(options: ConnectOptions, removeNamespace: () => Promise<void>, prepare: (mf: Memoflow) => void = () => {}): Promise<TestConnection> {
   const events: EngineEvent[] = [];
   const opened: Memoflow[] = [];
   const make = async () => {
     const mf = await connect({ ...options, log: (event) => events.push(event) });
     opened.push(mf);
+    prepare(mf);
     return mf;
   };
   return {
@@ -94,8 +95,6 @@ const distributed: Mode = {
   async open() {
     const schema = `mf_e2e_${randomBytes(6).toString('hex')}`;
     const prefix = `mf-e2e-${randomBytes(5).toString('hex')}`;
-    const events: EngineEvent[] = [];
-    const opened: Memoflow[] = [];
     const pools = new Map<string, { task: AnyTask; pool: Promise<WorkerPool> }>();
     const serve = async (workflow: AnyWorkflow) => {
       for (const [name, task] of workflow.tasks) {
@@ -106,30 +105,21 @@ const distributed: Mode = {
       }
       await Promise.all([...pools.values()].map((entry) => entry.pool));
     };
-    const make = async () => {
-      const mf = await connect({ databaseUrl: TEST_DATABASE_URL, schema, redisUrl: REDIS_URL, prefix, log: (event) => events.push(event) });
-      opened.push(mf);
+    // Start the workers a run needs before submitting it, as a user runs `memoflow worker` first.
+    const serveBeforeRun = (mf: Memoflow) => {
       const run = mf.run.bind(mf);
-      // Start the workers a run needs before submitting it, as a user runs `memoflow worker` first.
       mf.run = (async (workflow: AnyWorkflow, inputs: never, options?: never) => {
         workflow.spec; // bad definitions must fail before any worker starts
         await serve(workflow);
         return run(workflow, inputs, options);
       }) as Memoflow['run'];
-      return mf;
     };
-    const mf = await make();
-    return {
-      mf,
-      events,
-      reopen: make,
-      async cleanup() {
-        for (const m of opened) await m.close();
-        for (const entry of pools.values()) await (await entry.pool).close();
-        await cleanUpPrefix(prefix);
-        await dropSchema(schema);
-      },
+    const removeNamespace = async () => {
+      for (const entry of pools.values()) await (await entry.pool).close();
+      await cleanUpPrefix(prefix);
+      await dropSchema(schema);
     };
+    return openConnection({ databaseUrl: TEST_DATABASE_URL, schema, redisUrl: REDIS_URL, prefix }, removeNamespace, serveBeforeRun);
   },
 };
 

@@ -86,7 +86,7 @@ function checkReferences(spec: WorkflowSpec, binding: Binding, byId: Map<string,
 }
 
 /** The schema a binding produces, when it can be known without values (references only). */
-function bindingSchema(spec: WorkflowSpec, binding: Binding, byId: Map<string, NodeSpec>): JsonSchema | undefined {
+export function bindingSchema(spec: WorkflowSpec, binding: Binding, byId: ReadonlyMap<string, NodeSpec> = new Map(spec.nodes.map((node) => [node.id, node]))): JsonSchema | undefined {
   switch (binding.kind) {
     case 'input': {
       const schema = spec.inputs[binding.name];

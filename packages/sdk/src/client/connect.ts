@@ -2,12 +2,10 @@ import { resolve } from 'node:path';
 import {
   Controller,
   MemoflowError,
-  type CacheCatalog,
   type CacheEntrySummary,
   type CacheEvictFilter,
   type CacheListFilter,
   type RunListFilter,
-  type RunStore,
   type RunSummary,
   type TaskDispatcher,
   type TaskImplementation,
@@ -107,7 +105,7 @@ export async function connect(options: ConnectOptions = {}): Promise<Memoflow> {
   const emit = typeof options.log === 'function' ? options.log : createEventLog({ format: options.log ?? 'pretty' });
   const controller = new Controller({ catalog: storage.catalog, runStore: storage.runStore, dispatcher, onEvent: emit });
   const mode = redisUrl !== undefined ? 'distributed' : databaseUrl !== undefined ? 'postgres' : 'embedded';
-  return new Client(controller, storage.catalog, storage.runStore, dispatcher, registry, storage, mode);
+  return new Client(controller, storage, dispatcher, registry, mode);
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
@@ -119,11 +117,9 @@ class Client implements Memoflow {
 
   constructor(
     private readonly controller: Controller,
-    private readonly catalog: CacheCatalog,
-    private readonly runStore: RunStore,
+    private readonly storage: Storage,
     private readonly dispatcher: TaskDispatcher,
     private readonly registry: Map<string, TaskImplementation>,
-    private readonly storage: Storage,
     readonly mode: 'embedded' | 'postgres' | 'distributed',
   ) {}
 
@@ -144,25 +140,25 @@ class Client implements Memoflow {
       domain: options.domain ?? DEFAULT_DOMAIN,
       options: runOptions,
     });
-    return new RunHandle<WorkflowResult<W>>(id, this.controller, this.runStore);
+    return new RunHandle<WorkflowResult<W>>(id, this.controller, this.storage.runStore);
   }
 
   getRun<R = unknown>(id: string): RunHandle<R> {
-    return new RunHandle<R>(id, this.controller, this.runStore);
+    return new RunHandle<R>(id, this.controller, this.storage.runStore);
   }
 
   readonly runs = {
-    list: (filter?: RunListFilter) => this.runStore.list(filter),
+    list: (filter?: RunListFilter) => this.storage.runStore.list(filter),
     show: async (id: string) => {
-      const state = await this.runStore.load(id);
+      const state = await this.storage.runStore.load(id);
       if (state === undefined) throw new MemoflowError('RUN_NOT_FOUND', `run '${id}' does not exist`);
       return toRunReport(state);
     },
   };
 
   readonly cache = {
-    list: (filter?: CacheListFilter) => this.catalog.list(filter),
-    evict: (filter: CacheEvictFilter) => this.catalog.evict(filter),
+    list: (filter?: CacheListFilter) => this.storage.catalog.list(filter),
+    evict: (filter: CacheEvictFilter) => this.storage.catalog.evict(filter),
   };
 
   register(...tasks: AnyTask[]): void {

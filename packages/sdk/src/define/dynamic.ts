@@ -3,6 +3,7 @@ import {
   MemoflowError,
   NonRetryableError,
   WORKFLOW_SPEC_VERSION,
+  bindingSchema,
   hashJson,
   incompatibility,
   signatureDigest,
@@ -74,14 +75,13 @@ export function dynamic<I extends InputShape, O extends z.ZodType>(options: Dyna
   return callable(base, implementation, [...declared.values()]) as TaskDefinition<I, O>;
 }
 
-/** A reference the body returned must fit the dynamic's declared output. */
+/** What the body returned, if its type can be known (references), must fit the dynamic's declared output. */
 function checkResultType(sub: WorkflowSpec, result: WorkflowSpec['outputs'][string], output: WorkflowSpec['inputs'][string] | undefined, where: { workflow: string; node: string; field: string }): void {
-  if (output === undefined || result.kind !== 'output') return;
-  const producer = sub.nodes.find((node) => node.id === result.node);
-  if (producer === undefined || result.path !== undefined) return;
-  const reason = incompatibility(output, producer.signature.output);
+  const given = output === undefined ? undefined : bindingSchema(sub, result);
+  const reason = given === undefined || output === undefined ? null : incompatibility(output, given);
   if (reason !== null) {
-    throw new MemoflowError('TYPE_MISMATCH', `the body returned the output of node '${producer.id}', which does not fit the dynamic's output: ${reason}`, where);
+    const what = result.kind === 'output' ? `the output of node '${result.node}'` : 'a value';
+    throw new MemoflowError('TYPE_MISMATCH', `the body returned ${what}, which does not fit the dynamic's output: ${reason}`, where);
   }
 }
 

@@ -2,8 +2,8 @@ import { z } from 'zod';
 import {
   MemoflowError,
   WORKFLOW_SPEC_VERSION,
+  bindingSchema,
   hashJson,
-  schemaAtPath,
   validateSpec,
   type Binding,
   type Json,
@@ -173,23 +173,6 @@ function outputsSchema(spec: WorkflowSpec): JsonSchema {
   const properties: { [name: string]: Json } = {};
   for (const [name, binding] of Object.entries(spec.outputs)) properties[name] = (bindingSchema(spec, binding) ?? {}) as Json;
   return { type: 'object', properties, required: Object.keys(properties) };
-}
-
-function bindingSchema(spec: WorkflowSpec, binding: Binding): JsonSchema | undefined {
-  switch (binding.kind) {
-    case 'output': {
-      const producer = spec.nodes.find((node) => node.id === binding.node);
-      return producer === undefined ? undefined : schemaAtPath(producer.signature.output, binding.path ?? []);
-    }
-    case 'input': {
-      const schema = spec.inputs[binding.name];
-      return schema === undefined ? undefined : schemaAtPath(schema, binding.path ?? []);
-    }
-    case 'literal':
-    case 'array':
-    case 'object':
-      return undefined;
-  }
 }
 
 export function isWorkflowDefinition(value: unknown): value is AnyWorkflow {
