@@ -1,6 +1,7 @@
 import type { Json, NodeValue } from '../json.js';
 import type { CacheSettings, TaskSignature } from '../spec/workflow-spec.js';
 import { canonicalJson, hashJson, sha256Hex } from './canonical-hash.js';
+import { taggedEncoding } from './hash-tree.js';
 
 /**
  * The parts a cache key is made of (DESIGN.md "Cache key"). They are stored beside each entry so
@@ -15,7 +16,10 @@ export interface CacheKeyParts {
   /** SHA-256 of the canonical signature (input schemas and output schema). */
   signature: string;
   version: string;
-  /** Input name -> `sha256:<digest of canonical value>` or `hash:<user hash>` (hashWith). */
+  /**
+   * Input name -> `sha256:<digest of canonical value>`, `hash:<user hash>` (hashWith), or
+   * `tree:<digest of the tagged encoding>` for an object or array with hashed members.
+   */
   inputs: { [name: string]: string };
 }
 
@@ -33,9 +37,16 @@ export interface CacheKey {
   parts: CacheKeyParts;
 }
 
-/** The digest an input value contributes: its declared hash if it has one, else its encoding's. */
+/**
+ * The digest an input value contributes: its declared hash if it has one; for an object or array
+ * with hashed members, the digest of its tagged encoding (structure, field names, array order, and
+ * each hashed member by its hash: see `taggedEncoding`); else its encoding's. The three prefixes
+ * keep the kinds apart, and a value without hashed members keeps the digest it always had.
+ */
 export function inputDigest(value: NodeValue): string {
-  return value.hash !== undefined ? `hash:${value.hash}` : `sha256:${hashJson(value.value)}`;
+  if (value.hash !== undefined) return `hash:${value.hash}`;
+  const tagged = value.members === undefined ? null : taggedEncoding(value.value, value.members);
+  return tagged === null ? `sha256:${hashJson(value.value)}` : `tree:${hashJson(tagged)}`;
 }
 
 export function signatureDigest(signature: TaskSignature): string {

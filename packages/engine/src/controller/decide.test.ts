@@ -792,7 +792,7 @@ describe('decide: bindings', () => {
     expect(sim.state.run.outputs).toEqual({ all: expected });
   });
 
-  test('a fan-in of hashed values gets a hash derived from its members and is looked up', () => {
+  test('a fan-in of hashed values records its hashed members, is keyed by them and is looked up', () => {
     const producers = ['h0', 'h1', 'h2'].map((id) => taskNode(id, 't.load', { id: lit(id) }, { outputHashed: true }));
     const sim = new Sim(workflowSpec('wf', [...producers, taskNode('sink', 't.join', { xs: arr(ref('h0'), ref('h1'), ref('h2')) })]));
     sim.tick();
@@ -801,7 +801,9 @@ describe('decide: bindings', () => {
     expect(lookedUpIds(decision)).toEqual(['sink']);
     const input = sim.node('sink').inputs?.['xs'];
     expect(input?.value).toEqual(['a', 'b', 'c']);
-    expect(input?.hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(input?.hash).toBeUndefined();
+    expect(input?.members).toEqual({ array: ['ha', 'hb', 'hc'] });
+    expect(sim.node('sink').cacheKeyParts?.inputs['xs']).toMatch(/^tree:[0-9a-f]{64}$/);
     // Same hashes, different bytes: same key (content-addressed).
     const other = new Sim(workflowSpec('wf', [...producers, taskNode('sink', 't.join', { xs: arr(ref('h0'), ref('h1'), ref('h2')) })]));
     other.tick();

@@ -1,4 +1,5 @@
 import { computeCacheKey } from '../cache/cache-key.js';
+import { decodeValueHash, encodeValueHash } from '../cache/value-hash.js';
 import type { ErrorInfo } from '../errors.js';
 import type { Json, NodeValue } from '../json.js';
 import type { CacheEntryKind, NewCacheEntry } from '../ports/cache-catalog.js';
@@ -270,8 +271,13 @@ class Draft {
     let reason: string | null = null;
     switch (output?.outcome) {
       case 'hit': {
+        const value = decodeValueHash(output.entry.value, output.entry.valueHash);
+        if ('corrupt' in value) {
+          this.emit('node:cache-corrupt', nodeId, { message: `catalog entry undecodable, treated as a miss: ${value.corrupt}` }, 'warn');
+          reason = `corrupt entry: ${value.corrupt}`;
+          break;
+        }
         if (!isExpired(output.entry.createdAt, ttlMs, this.now)) {
-          const value: NodeValue = output.entry.valueHash === null ? { value: output.entry.value } : { value: output.entry.value, hash: output.entry.valueHash };
           this.update(nodeId, { phase: transition(nodeId, 'looking-up', 'succeeded'), cacheStatus: 'HIT', cacheReason: `from run ${output.entry.runId}`, output: value, finishedAt: this.now });
           this.emit('node:cache-hit', nodeId);
           return;
@@ -461,7 +467,7 @@ export function cacheEntryFor(state: RunState, nodeId: string, kind: CacheEntryK
     task: node.task,
     parts: node.cacheKeyParts,
     value,
-    valueHash: kind === 'output' ? (node.output?.hash ?? null) : null,
+    valueHash: kind === 'output' && node.output != null ? encodeValueHash(node.output) : null,
     runId: state.run.id,
     nodeId,
   };

@@ -1,15 +1,15 @@
 import { MemoflowError } from '../errors.js';
-import type { Json, NodeValue } from '../json.js';
-import { hashJson } from '../cache/canonical-hash.js';
-import { inputDigest } from '../cache/cache-key.js';
+import type { HashTree, Json, NodeValue } from '../json.js';
+import { arrayOf, fieldOf, objectOf, withTree } from '../cache/hash-tree.js';
 import type { Binding } from '../spec/workflow-spec.js';
 import type { RunState } from '../state/run-state.js';
 
 /**
- * Resolves a binding against a run's state. A whole reference keeps the producer's `hashWith` hash;
- * a path into a value drops it (the field is not what was hashed). Arrays and objects that contain
- * hashed values get a hash derived from their members' digests, so a fan-in of hashed results is
- * keyed by those hashes too.
+ * Resolves a binding against a run's state. A whole reference keeps the producer's `hashWith` hash
+ * (or its hashed members); a path into a value keeps what is hashed at that path (a hashed member
+ * of a composite output, such as a sub-workflow's field) and drops a hash it goes inside (a field of
+ * a hashed value is not what was hashed). Arrays and objects that contain hashed values record
+ * which members are hashed (`NodeValue.members`), so keys encode them by their hashes in place.
  */
 export function resolveBinding(binding: Binding, state: RunState): NodeValue {
   switch (binding.kind) {
@@ -27,28 +27,18 @@ export function resolveBinding(binding: Binding, state: RunState): NodeValue {
       return atPath(output, binding.path);
     }
     case 'array':
-      return composite(binding.items.map((item) => resolveBinding(item, state)), (values) => values);
-    case 'object': {
-      const names = Object.keys(binding.fields);
-      return composite(
-        names.map((name) => resolveBinding(binding.fields[name] as Binding, state)),
-        (values) => Object.fromEntries(names.map((name, i) => [name, values[i] as Json])),
-      );
-    }
+      return arrayOf(binding.items.map((item) => resolveBinding(item, state)));
+    case 'object':
+      return objectOf(Object.entries(binding.fields).map(([name, field]) => [name, resolveBinding(field, state)] as const));
   }
 }
 
-export function atPath(value: NodeValue, path: string[] | undefined): NodeValue {
+/** The value at a path of object fields (missing fields read as null), with what is hashed there. */
+export function atPath(value: NodeValue, path: readonly string[] | undefined): NodeValue {
   if (path === undefined || path.length === 0) return value;
   let current: Json = value.value;
-  for (const segment of path) {
-    current = current !== null && typeof current === 'object' && !Array.isArray(current) ? (current[segment] ?? null) : null;
-  }
-  return { value: current };
-}
-
-function composite(members: NodeValue[], assemble: (values: Json[]) => Json): NodeValue {
-  const value = assemble(members.map((member) => member.value));
-  if (!members.some((member) => member.hash !== undefined)) return { value };
-  return { value, hash: hashJson(members.map(inputDigest)) };
+  // A whole hash covers the value, not its fields: a path leaves it.
+  let tree: HashTree | undefined = value.members;
+  for (const segment of path) ({ value: current, tree } = fieldOf(current, tree, segment));
+  return withTree(current, tree);
 }
