@@ -88,6 +88,32 @@ describe('golden keys (must never change between releases)', () => {
   });
 });
 
+describe('golden keys of composite bindings with hashed members (format 1, `tree:` digests)', () => {
+  // An object binding `{ alpha: f, n: 1 }` (f a hashWith output) and an array binding `[f, 2, g]`.
+  const signature: TaskSignature = { inputs: { files: { type: 'object' }, xs: { type: 'array' } }, output: { type: 'number' }, outputHashed: false };
+  const inputs = {
+    files: { value: { n: 1, alpha: 'raw bytes of f' }, members: { object: { alpha: 'hf' } } },
+    xs: { value: ['raw f', 2, 'raw g'], members: { array: ['hf', null, 'hg'] } },
+  };
+
+  test('the key and its parts', () => {
+    const { key, parts } = computeCacheKey(request({ task: 'io.names', signature, inputs }));
+    expect(parts.inputs).toEqual({
+      files: 'tree:15c90fe65e6f3c4410ac10aa4b58da48087f9d686893aeb2125b4862548e644b',
+      xs: 'tree:dd2bd856fab60ac7b106d2c85bfa8d27b64c2f4e83007f86f10045fa0870914e',
+    });
+    expect(key).toBe('1553dc0c4a7f1ab7390039fa8abbc2ac0f37fb1d1fe51b7e2190c5b7820d2c16');
+  });
+
+  test('the tagged encoding, spelled out by hand', () => {
+    // h: a hashed member by its hash; v: a plain subtree by its value; o / a: an object / array of these.
+    expect(inputDigest(inputs.files)).toBe(`tree:${sha256('["o",{"alpha":["h","hf"],"n":["v",1]}]')}`);
+    expect(inputDigest(inputs.xs)).toBe(`tree:${sha256('["a",[["h","hf"],["v",2],["h","hg"]]]')}`);
+    const nested = { value: { outer: { inner: [1, 'x'] }, plain: { deep: true } }, members: { object: { outer: { object: { inner: { array: [null, 'hx'] } } } } } };
+    expect(inputDigest(nested)).toBe(`tree:${sha256('["o",{"outer":["o",{"inner":["a",[["v",1],["h","hx"]]]}],"plain":["v",{"deep":true}]}]')}`);
+  });
+});
+
 describe('computeCacheKey', () => {
   const base = computeCacheKey(request()).key;
 
