@@ -92,7 +92,9 @@ function taintOfOutput(nodeId: string, located: Located | undefined, path: reado
   const node = state.nodes[nodeId];
   if (node === undefined || node.cacheStatus === 'HIT') return null;
   const sub = node.subWorkflow;
-  if (sub != null && located !== undefined) {
+  if (sub != null) {
+    // A container that cannot be found as written cannot be seen through: count it as rerun.
+    if (located === undefined) return nodeId;
     const scope: Scope = { id: nodeId, written: located.written, sub, outer: located.scope, throughOutput: true };
     return taintAt(outputOf(located.written, sub), path, scope, state);
   }
