@@ -2,7 +2,7 @@ import type { HashTree, Json, JsonObject, MemberHashes, NodeValue } from '../jso
 
 /**
  * Hash trees: which members of a composite value are content-hashed (see `NodeValue.members`).
- * A tree is canonical for its value: leaves are non-empty strings, an object node lists only fields
+ * A tree is canonical for its value: leaves are strings, an object node lists only fields
  * of the value that contain a hash (at least one), an array node has exactly one entry per item of
  * the value and at least one that is not `null`. `composite` builds only canonical trees and
  * `isCanonicalTree` checks one read back from storage.
@@ -80,7 +80,7 @@ export function isCanonicalTree(tree: unknown, value: Json): tree is MemberHashe
 }
 
 function isCanonicalNode(tree: unknown, value: Json): boolean {
-  if (typeof tree === 'string') return tree.length > 0;
+  if (typeof tree === 'string') return true;
   if (tree === null || typeof tree !== 'object' || Array.isArray(tree)) return false;
   const keys = Object.keys(tree);
   if (keys.length !== 1) return false;
