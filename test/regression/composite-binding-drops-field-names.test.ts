@@ -27,9 +27,10 @@ function definitions() {
 
 describe.each(MODES.filter((mode) => mode.name !== 'distributed'))('composite bindings keep their structure in the key ($name)', (mode) => {
   let t: TestConnection;
+  // Opening a connection creates a database: slow on a loaded machine, so more than the default hook timeout.
   beforeEach(async () => {
     t = await mode.open();
-  });
+  }, 120_000);
   afterEach(async () => {
     await t.cleanup();
   });

@@ -55,9 +55,10 @@ async function statuses(mf: Memoflow, wf: ReturnType<typeof outer>, d: Definitio
 
 describe.each(MODES.filter((mode) => mode.name !== 'distributed'))('the cascade sees through container outputs, per field ($name)', (mode) => {
   let t: TestConnection;
+  // Opening a connection creates a database: slow on a loaded machine, so more than the default hook timeout.
   beforeEach(async () => {
     t = await mode.open();
-  });
+  }, 120_000);
   afterEach(async () => {
     await t.cleanup();
   });

@@ -4,42 +4,39 @@ import { isCanonicalTree } from './hash-tree.js';
 
 /**
  * How a cached output's hashes are stored in the catalog's one text column (`valueHash`), so a HIT
- * gives downstream nodes the same `NodeValue` an execution did (and so the same keys):
+ * gives downstream nodes the same `NodeValue` an execution did, and so the same keys.
  *
- * - no hash: `null`;
- * - a whole `hashWith` hash `h`: `h` itself, as before this encoding existed, unless `h` starts
- *   with one of the two prefixes below, when it is stored as `hash:` + `h`;
- * - hashed members of a composite output (a sub-workflow's or a dynamic's): `members:` followed by
- *   the canonical JSON of the tree.
+ * - A task's output: its whole `hashWith` hash as it is, or `null`: the format entries always had.
+ * - A container's output (sub-workflow, dynamic), which may have hashed members: `null` for plain
+ *   data, else `members:` followed by canonical JSON of what is hashed: a string (the output is
+ *   hashed as a whole, a dynamic returning a hashed result) or a hash tree.
  *
- * Decoding inverts this exactly. Entries written before it decode as they were written, except a
- * hash that itself starts with `members:` (read as a tree: undecodable, so a miss) or with
- * `hash:members:` / `hash:hash:`.
+ * A container entry whose `valueHash` is anything else was written before containers recorded
+ * their members: its hash then stood for the members' digests without their field names (the bug
+ * this encoding fixes), so it is read as corrupt, a miss that the rerun repairs, never served.
  */
-const MEMBERS = 'members:';
-const ESCAPED = 'hash:';
+export type ValueProducer = 'task' | 'container';
 
-export function encodeValueHash(value: NodeValue): string | null {
-  if (value.hash !== undefined) return value.hash.startsWith(MEMBERS) || value.hash.startsWith(ESCAPED) ? ESCAPED + value.hash : value.hash;
-  if (value.members !== undefined) return MEMBERS + canonicalJson(value.members);
-  return null;
+const MEMBERS = 'members:';
+
+export function encodeValueHash(value: NodeValue, producer: ValueProducer): string | null {
+  const hashed = value.hash ?? value.members;
+  if (hashed === undefined) return null;
+  if (producer === 'task' && typeof hashed === 'string') return hashed;
+  return MEMBERS + canonicalJson(hashed);
 }
 
 /** The `NodeValue` an entry's value and `valueHash` stand for, or why they cannot be read (a corrupt entry). */
-export function decodeValueHash(value: Json, valueHash: string | null): NodeValue | { corrupt: string } {
+export function decodeValueHash(value: Json, valueHash: string | null, producer: ValueProducer): NodeValue | { corrupt: string } {
   if (valueHash === null) return { value };
-  if (valueHash.startsWith(MEMBERS)) {
-    let tree: unknown;
-    try {
-      tree = JSON.parse(valueHash.slice(MEMBERS.length));
-    } catch {
-      return { corrupt: 'its hashed members are not JSON' };
-    }
-    return isCanonicalTree(tree, value) ? { value, members: tree } : { corrupt: 'its hashed members do not fit its value' };
+  if (producer === 'task') return { value, hash: valueHash };
+  if (!valueHash.startsWith(MEMBERS)) return { corrupt: 'a container output hash written before hashed members were recorded' };
+  let hashed: unknown;
+  try {
+    hashed = JSON.parse(valueHash.slice(MEMBERS.length));
+  } catch {
+    return { corrupt: 'its hashed members are not JSON' };
   }
-  if (valueHash.startsWith(ESCAPED)) {
-    const escaped = valueHash.slice(ESCAPED.length);
-    if (escaped.startsWith(MEMBERS) || escaped.startsWith(ESCAPED)) return { value, hash: escaped };
-  }
-  return { value, hash: valueHash };
+  if (typeof hashed === 'string') return { value, hash: hashed };
+  return isCanonicalTree(hashed, value) ? { value, members: hashed } : { corrupt: 'its hashed members do not fit its value' };
 }

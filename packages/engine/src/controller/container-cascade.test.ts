@@ -196,6 +196,13 @@ describe('cascade through a dynamic output, per field', () => {
     expect(events(decision).some((e) => e.type === 'node:cache-corrupt' && e.level === 'warn')).toBe(true);
   });
 
+  test('a container entry in the old encoding (a bare hash of member digests) is corrupt: a miss, repopulated with members', () => {
+    const sim = new Sim(workflowSpec('wf', [dynamicNode('dyn', {}, true) as never, ...consumers('dyn')]));
+    sim.feed({ type: 'run:tick' });
+    sim.feed(looked(sim.hit('dyn', { hashed: 'bytes', plain: 'p' }, 'c0ffee'), sim.miss('dyn', 'future')));
+    expect(sim.status('dyn')).toEqual(['dispatched', 'MISS', 'corrupt entry: a container output hash written before hashed members were recorded']);
+  });
+
   test('a dynamic that ran on data from a rerun node taints what its body returned as literals', () => {
     const sim = new Sim(workflowSpec('wf', [taskNode('up', 't.up', {}, { cache: null }), dynamicNode('dyn', { v: ref('up') }) as never, taskNode('c', 't.consume', { c: ref('dyn') })]));
     sim.feed({ type: 'run:tick' });

@@ -271,7 +271,7 @@ class Draft {
     let reason: string | null = null;
     switch (output?.outcome) {
       case 'hit': {
-        const value = decodeValueHash(output.entry.value, output.entry.valueHash);
+        const value = decodeValueHash(output.entry.value, output.entry.valueHash, spec.kind === 'task' ? 'task' : 'container');
         if ('corrupt' in value) {
           this.emit('node:cache-corrupt', nodeId, { message: `catalog entry undecodable, treated as a miss: ${value.corrupt}` }, 'warn');
           reason = `corrupt entry: ${value.corrupt}`;
@@ -467,7 +467,7 @@ export function cacheEntryFor(state: RunState, nodeId: string, kind: CacheEntryK
     task: node.task,
     parts: node.cacheKeyParts,
     value,
-    valueHash: kind === 'output' && node.output != null ? encodeValueHash(node.output) : null,
+    valueHash: kind === 'output' && node.output != null ? encodeValueHash(node.output, node.subWorkflow == null ? 'task' : 'container') : null,
     runId: state.run.id,
     nodeId,
   };
