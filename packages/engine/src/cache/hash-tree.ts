@@ -54,12 +54,16 @@ export function fieldOf(value: Json, tree: HashTree | null | undefined, name: st
  * member by its hash, `v` a plain subtree by its value, `o` an object of encodings, `a` an array of
  * encodings), so no plain value can be mistaken for structure or for a hash. Object fields are
  * sorted by the canonical JSON that hashes this, so field order does not matter; array order does.
+ *
+ * Where a tree does not fit its value (it cannot, unless the value was changed after it was
+ * resolved), that part is encoded as plain data: stricter, never a wrong share, and never a throw
+ * inside the controller.
  */
 export function taggedEncoding(value: Json, tree: HashTree | null | undefined): Json | null {
   if (tree === null || tree === undefined) return null;
   if (typeof tree === 'string') return ['h', tree];
   if ('object' in tree) {
-    if (!isObject(value)) throw new TypeError('hash tree does not fit its value: an object node over a non-object');
+    if (!isObject(value)) return null;
     let hashed = false;
     const fields = Object.keys(value).map((name): [string, Json] => {
       const encoded = taggedEncoding(value[name] as Json, Object.hasOwn(tree.object, name) ? tree.object[name] : undefined);
@@ -68,7 +72,7 @@ export function taggedEncoding(value: Json, tree: HashTree | null | undefined): 
     });
     return hashed ? ['o', Object.fromEntries(fields) as JsonObject] : null;
   }
-  if (!Array.isArray(value) || value.length !== tree.array.length) throw new TypeError('hash tree does not fit its value: an array node over a different value');
+  if (!Array.isArray(value)) return null;
   const items = value.map((item, i) => taggedEncoding(item, tree.array[i]));
   if (items.every((item) => item === null)) return null;
   return ['a', items.map((item, i) => item ?? ['v', value[i] as Json])];
