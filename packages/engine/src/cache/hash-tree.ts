@@ -63,7 +63,7 @@ export function taggedEncoding(value: Json, tree: HashTree | null | undefined): 
   if (tree === null || tree === undefined) return null;
   if (typeof tree === 'string') return ['h', tree];
   if ('object' in tree) {
-    if (!isObject(value)) return null;
+    if (!isObject(value) || tree.object === null || typeof tree.object !== 'object') return null;
     let hashed = false;
     const fields = Object.keys(value).map((name): [string, Json] => {
       const encoded = taggedEncoding(value[name] as Json, Object.hasOwn(tree.object, name) ? tree.object[name] : undefined);
@@ -72,7 +72,7 @@ export function taggedEncoding(value: Json, tree: HashTree | null | undefined): 
     });
     return hashed ? ['o', Object.fromEntries(fields) as JsonObject] : null;
   }
-  if (!Array.isArray(value)) return null;
+  if (!Array.isArray(value) || !Array.isArray(tree.array)) return null;
   const items = value.map((item, i) => taggedEncoding(item, tree.array[i]));
   if (items.every((item) => item === null)) return null;
   return ['a', items.map((item, i) => item ?? ['v', value[i] as Json])];
