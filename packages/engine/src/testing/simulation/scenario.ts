@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import type { Json } from '../../json.js';
-import type { Binding, TaskNodeSpec, WorkflowSpec } from '../../spec/workflow-spec.js';
-import { arr, lit, obj, ref, taskNode, wfInput, workflowSpec } from '../spec-builders.js';
+import { hashJson } from '../../cache/canonical-hash.js';
+import type { Binding, DynamicNodeSpec, NodeSpec, SubworkflowNodeSpec, TaskNodeSpec, WorkflowSpec } from '../../spec/workflow-spec.js';
+import { arr, cacheSettings, lit, obj, ref, taskNode, wfInput, workflowSpec } from '../spec-builders.js';
 
 /**
  * A simulated scenario: a random workflow (fan-in, fan-out, diamonds, composite bindings with
@@ -52,6 +53,12 @@ export interface FaultRates {
 }
 
 const TASKS = ['t0', 't1', 't2', 't3', 't4'];
+/** Dynamic tasks have behaviours too (their key may ignore `a`). */
+const DYNAMICS = ['dyn0', 'dyn1'];
+
+export function isDynamic(task: string): boolean {
+  return DYNAMICS.includes(task);
+}
 const FIELD_NAMES = ['alpha', 'beta', 'gamma', 'a-b', '', 'constructor'];
 const OUTPUT_FIELDS = ['d', 'e', 't'];
 
@@ -80,32 +87,122 @@ function binding(upstream: number): fc.Arbitrary<Binding> {
   );
 }
 
-function node(index: number, tasks: { [task: string]: TaskBehaviour }): fc.Arbitrary<TaskNodeSpec> {
+function taskSpec(id: string, task: string, inputs: { [name: string]: Binding }, tasks: { readonly [task: string]: TaskBehaviour }, cacheOff: boolean, retries: number): TaskNodeSpec {
+  const behaviour = tasks[task] as TaskBehaviour;
+  return taskNode(id, task, inputs, {
+    cache: cacheOff ? null : behaviour.ignoresA ? { ignoreInputs: ['a'] } : {},
+    retries,
+    outputHashed: behaviour.hashed,
+  });
+}
+
+const offOneInTen = fc.integer({ min: 0, max: 9 }).map((n) => n === 0);
+
+function taskNodeArbitrary(id: string, index: number, tasks: { [task: string]: TaskBehaviour }): fc.Arbitrary<NodeSpec> {
   return fc
     .record({
       task: fc.constantFrom(...TASKS.slice(0, Math.min(TASKS.length, index + 1))),
       a: binding(index),
       b: fc.option(binding(index), { nil: undefined }),
-      cacheOff: fc.integer({ min: 0, max: 9 }).map((n) => n === 0),
+      cacheOff: offOneInTen,
       retries: fc.integer({ min: 0, max: 2 }),
     })
-    .map(({ task, a, b, cacheOff, retries }) => {
-      const behaviour = tasks[task] as TaskBehaviour;
-      const inputs: { [name: string]: Binding } = b === undefined ? { a } : { a, b };
-      return taskNode(`n${index}`, task, inputs, {
-        cache: cacheOff ? null : behaviour.ignoresA ? { ignoreInputs: ['a'] } : {},
-        retries,
-        outputHashed: behaviour.hashed,
-      });
-    });
+    .map(({ task, a, b, cacheOff, retries }) => taskSpec(id, task, b === undefined ? { a } : { a, b }, tasks, cacheOff, retries));
+}
+
+/**
+ * A sub-workflow node: an inner workflow of 1-3 tasks over the inputs `a` and `b`, whose outputs
+ * mix whole outputs, fields of outputs and a pass-through of its input `a` (a container must not
+ * hide a rerun upstream of its inputs). Cached as a whole half of the time.
+ */
+function subworkflowArbitrary(id: string, index: number, tasks: { [task: string]: TaskBehaviour }): fc.Arbitrary<NodeSpec> {
+  const innerLeaf = (upstream: number): fc.Arbitrary<Binding> => {
+    const options: fc.Arbitrary<Binding>[] = [fc.constantFrom('a', 'b').map((name) => wfInput(name)), fc.integer({ min: 0, max: 2 }).map((v) => lit(v))];
+    if (upstream > 0) options.push(fc.integer({ min: 0, max: upstream - 1 }).map((i) => ref(`m${i}`)));
+    return fc.oneof(...options);
+  };
+  return fc
+    .record({
+      name: fc.constantFrom('sub0', 'sub1'),
+      a: binding(index),
+      b: binding(index),
+      size: fc.integer({ min: 1, max: 3 }),
+      cached: fc.boolean(),
+      shape: fc.integer({ min: 0, max: 3 }),
+    })
+    .chain(({ name, a, b, size, cached, shape }) =>
+      fc
+        .tuple(...Array.from({ length: size }, (_, i) => fc.tuple(fc.constantFrom(...TASKS), innerLeaf(i), offOneInTen)))
+        .map((inner) => {
+          const nodes = inner.map(([task, input, cacheOff], i) => taskSpec(`m${i}`, task, { a: input }, tasks, cacheOff, 0));
+          const last = `m${size - 1}`;
+          const outputs: { [name: string]: Binding } =
+            shape === 0 ? { out: ref(last) } : shape === 1 ? { out: ref(last), field: ref('m0', 'd') } : shape === 2 ? { out: ref(last), pass: wfInput('a') } : { whole: ref('m0'), out: ref(last) };
+          const workflow = workflowSpec(`sim.${name}`, nodes, { inputs: { a: true, b: true }, outputs });
+          const spec: SubworkflowNodeSpec = {
+            kind: 'subworkflow',
+            id,
+            task: `sim.${name}`,
+            signature: { inputs: { a: true, b: true }, output: true, outputHashed: false, children: hashJson(workflow as unknown as Json) },
+            cache: cached ? cacheSettings() : null,
+            retries: 0,
+            timeoutMs: null,
+            inputs: { a, b },
+            workflow,
+          };
+          return spec;
+        }),
+    );
+}
+
+/** A dynamic node: its (simulated) body compiles a fan-out over its inputs; see `compileDynamic`. */
+function dynamicArbitrary(id: string, index: number, tasks: { [task: string]: TaskBehaviour }): fc.Arbitrary<NodeSpec> {
+  return fc.record({ name: fc.constantFrom('dyn0', 'dyn1'), a: binding(index), b: binding(index), cacheOff: offOneInTen, retries: fc.integer({ min: 0, max: 1 }) }).map(({ name, a, b, cacheOff, retries }) => {
+    const behaviour = tasks[name] as TaskBehaviour;
+    const spec: DynamicNodeSpec = {
+      kind: 'dynamic',
+      id,
+      task: name,
+      signature: { inputs: { a: true, b: true }, output: true, outputHashed: false, children: `sim-${name}-v1` },
+      cache: cacheOff ? null : behaviour.ignoresA ? cacheSettings({ ignoreInputs: ['a'] }) : cacheSettings(),
+      retries,
+      timeoutMs: null,
+      inputs: { a, b },
+    };
+    return spec;
+  });
+}
+
+/**
+ * The simulated body of a dynamic task: 1-3 children (how many depends only on `b`, never on an
+ * input the key may ignore), each binding the dynamic's input `a` by reference, so a replayed
+ * future must feed them this run's `a`; its result is an array or an object of their outputs.
+ */
+export function compileDynamic(task: string, inputs: { readonly [name: string]: Json }, tasks: { readonly [task: string]: TaskBehaviour }): WorkflowSpec {
+  const size = 1 + (parseInt(hashJson(inputs['b'] ?? null).slice(0, 6), 16) % 3);
+  const nodes = Array.from({ length: size }, (_, i) =>
+    taskSpec(`c${i}`, TASKS[(i + task.length) % TASKS.length] as string, { a: i === 0 ? wfInput('a') : arr(wfInput('a'), lit(i)), b: i === 0 ? lit(task) : ref(`c${i - 1}`) }, tasks, false, 0),
+  );
+  const result = task === 'dyn0' ? arr(...nodes.map((n) => ref(n.id))) : obj(Object.fromEntries(nodes.map((n) => [n.id, ref(n.id, 'd')])));
+  return workflowSpec(`sim.${task}`, nodes, { inputs: { a: true, b: true }, outputs: { result } });
+}
+
+function node(index: number, tasks: { [task: string]: TaskBehaviour }): fc.Arbitrary<NodeSpec> {
+  const id = `n${index}`;
+  if (index === 0) return taskNodeArbitrary(id, index, tasks);
+  return fc.oneof(
+    { weight: 6, arbitrary: taskNodeArbitrary(id, index, tasks) },
+    { weight: 1, arbitrary: subworkflowArbitrary(id, index, tasks) },
+    { weight: 1, arbitrary: dynamicArbitrary(id, index, tasks) },
+  );
 }
 
 const behaviour: fc.Arbitrary<TaskBehaviour> = fc.record({ hashed: fc.integer({ min: 0, max: 2 }).map((n) => n === 0), ignoresA: fc.integer({ min: 0, max: 4 }).map((n) => n === 0) });
 
 export const scenarioArbitrary: fc.Arbitrary<Scenario> = fc
-  .tuple(fc.array(behaviour, { minLength: TASKS.length, maxLength: TASKS.length }), fc.integer({ min: 2, max: 9 }))
+  .tuple(fc.array(behaviour, { minLength: TASKS.length + DYNAMICS.length, maxLength: TASKS.length + DYNAMICS.length }), fc.integer({ min: 2, max: 9 }))
   .chain(([behaviours, size]) => {
-    const tasks = Object.fromEntries(TASKS.map((task, i) => [task, behaviours[i] as TaskBehaviour]));
+    const tasks = Object.fromEntries([...TASKS, ...DYNAMICS].map((task, i) => [task, behaviours[i] as TaskBehaviour]));
     const nodes = fc.tuple(...Array.from({ length: size }, (_, i) => node(i, tasks)));
     const run: fc.Arbitrary<RunPlan> = fc.record({
       inputs: fc.record({ x: fc.integer({ min: 0, max: 1 }), y: fc.integer({ min: 0, max: 2 }) }),
@@ -156,5 +253,5 @@ export function withRenamedFields(spec: WorkflowSpec): WorkflowSpec {
         return obj(Object.fromEntries(Object.entries(binding.fields).map(([name, field]) => [RENAMED[name] ?? name, rename(field)])));
     }
   };
-  return { ...spec, nodes: spec.nodes.map((node) => ({ ...node, inputs: Object.fromEntries(Object.entries(node.inputs).map(([name, b]) => [name, rename(b)])) })) };
+  return { ...spec, nodes: spec.nodes.map((node) => ({ ...node, inputs: Object.fromEntries(Object.entries(node.inputs).map(([name, b]) => [name, rename(b)])) }) as NodeSpec) };
 }

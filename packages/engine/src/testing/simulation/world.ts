@@ -10,7 +10,7 @@ import type { AttemptResult, TaskAttempt } from '../../ports/task-dispatcher.js'
 import { validateSpec } from '../../spec/validate-spec.js';
 import { newRunState } from '../../state/new-run.js';
 import type { RunState } from '../../state/run-state.js';
-import { withRenamedFields, type RunPlan, type Scenario, type SimOutput } from './scenario.js';
+import { compileDynamic, isDynamic, withRenamedFields, type RunPlan, type Scenario, type SimOutput } from './scenario.js';
 
 /** A message in flight. Attempt results are durable (a queue keeps them until the controller has saved them); the rest lives in the controller's memory and dies with it. */
 type Message = { kind: 'effect'; command: Command } | { kind: 'event'; event: RunEvent; durable: boolean };
@@ -207,6 +207,11 @@ export class World {
       record(false, null);
       const retryable = this.random() < 0.7;
       return { ...base, ok: false, error: { name: 'SimError', code: 'TASK_FAILED', message: `simulated failure of ${attempt.id}`, retryable } };
+    }
+    if (state.nodes[attempt.nodeId] !== undefined && isDynamic(attempt.task)) {
+      const compiled = compileDynamic(attempt.task, attempt.inputs, this.scenario.tasks) as unknown as Json;
+      record(true, null);
+      return { ...base, ok: true, output: compiled, outputHash: null };
     }
     const output = simulatedOutput(attempt.task, attempt.inputs, behaviour.ignoresA, this.epochs.get(attempt.task) ?? 0);
     record(true, output);
