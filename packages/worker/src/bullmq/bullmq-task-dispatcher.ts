@@ -61,6 +61,8 @@ export const DEFAULT_RESULT_CLAIM_IDLE_MS = 30_000;
  */
 export class BullMqTaskDispatcher implements TaskDispatcher {
   readonly prefix: string;
+  /** Runs dispatched here go to the worker pools of this prefix, wherever they run. */
+  readonly pool: string;
   private readonly connection: ReturnType<typeof toRedisOptions>;
   private readonly logger: WorkerLogger;
   private readonly clock: Clock;
@@ -76,6 +78,7 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
 
   constructor(options: BullMqTaskDispatcherOptions) {
     this.prefix = options.prefix ?? DEFAULT_PREFIX;
+    this.pool = `bullmq:${this.prefix}`;
     this.connection = toRedisOptions(options.connection, `${this.prefix}.memoflow-dispatcher`);
     this.logger = options.logger ?? pino({ name: 'memoflow-dispatcher' });
     this.clock = options.clock ?? systemClock;
