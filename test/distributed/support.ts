@@ -129,10 +129,15 @@ export class DistributedEnv {
   readonly prefix = `mf-dist-${randomBytes(5).toString('hex')}`;
   readonly children: Child[] = [];
   readonly clients: Memoflow[] = [];
-  private constructor(readonly dir: string) {}
+  private constructor(
+    readonly dir: string,
+    readonly redisUrl: string,
+    readonly databaseUrl: string,
+  ) {}
 
-  static async create(): Promise<DistributedEnv> {
-    return new DistributedEnv(await mkdtemp(join(tmpdir(), 'memoflow-dist-')));
+  /** By default on the machine's shared Redis and Postgres (namespaced); fault tests pass servers of their own. */
+  static async create(servers: { redisUrl?: string; databaseUrl?: string } = {}): Promise<DistributedEnv> {
+    return new DistributedEnv(await mkdtemp(join(tmpdir(), 'memoflow-dist-')), servers.redisUrl ?? REDIS_URL, servers.databaseUrl ?? TEST_DATABASE_URL);
   }
 
   get logFile(): string {
@@ -142,10 +147,10 @@ export class DistributedEnv {
   /** What every child needs: Redis, the prefix, the execution log (and Postgres for controllers). */
   get env(): Record<string, string> {
     return {
-      REDIS_URL,
+      REDIS_URL: this.redisUrl,
       MEMOFLOW_PREFIX: this.prefix,
       MF_TEST_LOG: this.logFile,
-      DATABASE_URL: TEST_DATABASE_URL,
+      DATABASE_URL: this.databaseUrl,
       MF_SCHEMA: this.schema,
     };
   }
@@ -188,9 +193,9 @@ export class DistributedEnv {
   /** A distributed client (controller inside) in the test process. */
   async connect(events?: EngineEvent[]): Promise<Memoflow> {
     const mf = await connect({
-      databaseUrl: TEST_DATABASE_URL,
+      databaseUrl: this.databaseUrl,
       schema: this.schema,
-      redisUrl: REDIS_URL,
+      redisUrl: this.redisUrl,
       prefix: this.prefix,
       log: events === undefined ? 'silent' : (event) => events.push(event),
     });
@@ -215,8 +220,9 @@ export class DistributedEnv {
     }
     await Promise.all(this.children.map((child) => exitOf(child, 10_000).catch((error: unknown) => errors.push(error))));
     for (const mf of this.clients) await mf.close().catch((error: unknown) => errors.push(error));
-    await cleanUpPrefix(this.prefix).catch((error: unknown) => errors.push(error));
-    await dropSchema(this.schema).catch((error: unknown) => errors.push(error));
+    // A fault test's own servers are thrown away whole by the test.
+    if (this.redisUrl === REDIS_URL) await cleanUpPrefix(this.prefix).catch((error: unknown) => errors.push(error));
+    if (this.databaseUrl === TEST_DATABASE_URL) await dropSchema(this.schema).catch((error: unknown) => errors.push(error));
     await rm(this.dir, { recursive: true, force: true });
     if (errors.length > 0) throw errors[0];
   }
@@ -259,8 +265,8 @@ export async function killRedisConnections(prefix: string): Promise<string[]> {
 }
 
 /** The BullMQ lists and sets under `prefix` (ids only), to explain a run that does not finish. */
-export async function queueSnapshot(prefix: string): Promise<Record<string, string[] | number>> {
-  const redis = new Redis(REDIS_URL, { connectionName: 'mf-test-admin', lazyConnect: true });
+export async function queueSnapshot(prefix: string, redisUrl = REDIS_URL): Promise<Record<string, string[] | number>> {
+  const redis = new Redis(redisUrl, { connectionName: 'mf-test-admin', lazyConnect: true });
   await redis.connect();
   try {
     const out: Record<string, string[] | number> = {};
@@ -296,7 +302,7 @@ export async function resultWithin<R>(t: DistributedEnv, mf: Memoflow, run: { id
   }
   const report = await mf.runs.show(run.id);
   const nodes = report.nodes.map((n) => `${n.id}:${n.status}/${n.cacheStatus ?? '-'}/a${n.attempts}`).join(' ');
-  const queues = JSON.stringify(await queueSnapshot(t.prefix));
+  const queues = JSON.stringify(await queueSnapshot(t.prefix, t.redisUrl).catch((error: unknown) => String(error)));
   const children = t.children.map((c) => `${c.name} (${c.running ? 'running' : 'exited'}): ${c.stdout.slice(-5).join(' | ')} ${c.stderr().slice(-500)}`).join('\n');
   throw new Error(`run ${run.id} did not finish within ${timeoutMs} ms (status ${report.status})\nnodes: ${nodes}\nqueues: ${queues}\nexecutions: ${t.executions().length}\n${children}`);
 }

@@ -25,6 +25,7 @@ export type EngineErrorCode =
   | 'ILLEGAL_TRANSITION'
   | 'TASK_TIMEOUT'
   | 'CATALOG_ERROR'
+  | 'OUTPUT_NOT_STORABLE'
   | 'NOT_SUPPORTED';
 
 /** Where a bad-input error points: which workflow, node and field. */

@@ -1,5 +1,6 @@
 export type { Json, JsonObject, NodeValue } from './json.js';
 export * from './errors.js';
+export * from './storable.js';
 export * from './spec/workflow-spec.js';
 export * from './cache/canonical-hash.js';
 export * from './cache/cache-key.js';

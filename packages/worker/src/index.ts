@@ -9,7 +9,7 @@ export * from './bullmq/queue-names.js';
 export * from './bullmq/wire-format.js';
 export * from './bullmq/results-stream.js';
 export * from './bullmq/results-consumer.js';
-export * from './bullmq/no-worker-watchdog.js';
+export * from './bullmq/attempt-watchdog.js';
 export * from './bullmq/attempt-processor.js';
 export * from './bullmq/bullmq-task-dispatcher.js';
 export * from './bullmq/start-worker.js';

@@ -32,6 +32,7 @@ type TaskFn = (inputs: { [name: string]: Json }, attempt: TaskAttempt) => Json |
  * `blackHole` accepts attempts and never runs them: a worker pool that died with the controller.
  */
 class MapTaskDispatcher implements TaskDispatcher {
+  readonly pool = 'test-map';
   /** Every attempt id handed to `dispatch`, duplicates included. */
   readonly dispatched: string[] = [];
   /** Attempt ids actually run. */

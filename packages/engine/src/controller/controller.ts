@@ -20,6 +20,11 @@ export interface ControllerOptions {
   newRunId?: (now: Date) => string;
   /** How often `wait()` re-reads a run driven elsewhere (default 1000 ms). */
   waitPollMs?: number;
+  /**
+   * A run's driver that has had nothing to do for this long is dropped (default 30 s): the run lives
+   * in the store, and a result arriving later loads it again. Bounds memory by the runs in flight here.
+   */
+  idleDriverMs?: number;
   /** Every node and run event, for logs. Must not throw. */
   onEvent?: (event: EngineEvent) => void;
 }
@@ -42,19 +47,37 @@ export class Controller {
   private readonly waiters = new Map<string, Waiter[]>();
   private readonly watchers = new Map<string, NodeJS.Timeout>();
   private sweeper: NodeJS.Timeout | undefined;
+  private readonly evictor: NodeJS.Timeout;
   private readonly clock: Clock;
   private closed = false;
 
   constructor(private readonly options: ControllerOptions) {
     this.clock = options.clock ?? systemClock;
     options.dispatcher.onResult((result) => this.deliverResult(result));
+    const idleMs = options.idleDriverMs ?? 30_000;
+    this.evictor = setInterval(() => this.evictIdleDrivers(idleMs), Math.max(10, Math.min(idleMs, 10_000)));
+    this.evictor.unref();
+  }
+
+  /** Runs this controller holds a driver for (in flight here, or idle for less than `idleDriverMs`). */
+  get drivenRuns(): number {
+    return this.drivers.size;
+  }
+
+  /** Drops drivers with nothing in flight for `idleMs`; their runs stay in the store for whoever acts next. */
+  evictIdleDrivers(idleMs: number): void {
+    const now = Date.now();
+    for (const [runId, driver] of this.drivers) {
+      const since = driver.idleSince();
+      if (since !== null && now - since >= idleMs && !this.waiters.has(runId)) this.drivers.delete(runId);
+    }
   }
 
   /** Validates and records a run, then starts it. Resolves with the run id once it is saved. */
   async submit(request: SubmitRequest): Promise<string> {
     const spec = validateSpec(request.spec);
     const now = this.clock.now();
-    const options: RunOptions = { overwriteCache: request.options?.overwriteCache ?? false };
+    const options: RunOptions = { overwriteCache: request.options?.overwriteCache ?? false, pool: this.options.dispatcher.pool };
     if (request.options?.resumeFrom !== undefined) options.resumeFrom = request.options.resumeFrom;
     const state = newRunState({
       id: (this.options.newRunId ?? newRunId)(now),
@@ -80,9 +103,12 @@ export class Controller {
   async recoverStale(staleAfterMs: number): Promise<string[]> {
     const cutoff = this.clock.now().getTime() - staleAfterMs;
     const running = await this.options.runStore.list({ status: 'running', limit: 1000 });
-    const stale = running.filter((run) => run.updatedAt.getTime() <= cutoff && !this.drivers.has(run.id));
-    await Promise.all(stale.map((run) => this.recover(run.id)));
-    return stale.map((run) => run.id);
+    // By what the store says, not by what is in memory: a driver this controller holds for a run
+    // (it once handled a result) may sit idle while the run's real driver is dead. Only a driver
+    // busy with a round right now speaks for the run.
+    const stale = running.filter((run) => run.updatedAt.getTime() <= cutoff && this.drivers.get(run.id)?.idleSince() !== null);
+    const recovered = await Promise.all(stale.map(async (run) => ((await this.recover(run.id)) ? run.id : null)));
+    return recovered.filter((id): id is string => id !== null);
   }
 
   /** Sweeps for stale runs every `intervalMs` until close (what a standalone controller runs). */
@@ -103,10 +129,25 @@ export class Controller {
     this.sweeper.unref();
   }
 
-  /** Continues a run from the store (after a crash, or owned by a controller that died). */
-  async recover(runId: string): Promise<void> {
-    const driver = this.driver(runId);
-    await driver.recover();
+  /**
+   * Continues a run from the store (after a crash, or owned by a controller that died). Returns false,
+   * touching nothing, when this controller cannot drive it: the run's tasks go to another worker
+   * pool, or (in-process) its tasks are not registered here. Such a run is only read.
+   */
+  async recover(runId: string): Promise<boolean> {
+    const state = await this.options.runStore.load(runId);
+    if (state === undefined) throw new MemoflowError('RUN_NOT_FOUND', `run '${runId}' is not in the run store`);
+    if (state.run.status === 'running' && !this.canDrive(state)) return false;
+    this.drivers.delete(runId); // an idle driver's view is no fresher than the store's
+    await this.driver(runId).recover(state);
+    return true;
+  }
+
+  /** Whether this controller's dispatcher reaches the worker pool the run's tasks go to (runs of earlier releases name none). */
+  private canDrive(state: RunState): boolean {
+    const { dispatcher } = this.options;
+    const pool = state.run.options.pool ?? dispatcher.pool;
+    return dispatcher.mayDrive?.(pool, runTasks(state)) ?? pool === dispatcher.pool;
   }
 
   /**
@@ -133,7 +174,8 @@ export class Controller {
       this.waiters.set(runId, list);
       this.watch(runId);
       // The run may have finished between the load and registering the waiter, or its controller died.
-      if (!this.drivers.has(runId)) {
+      // Recovering is idempotent; a run this controller cannot drive is left alone and only watched.
+      if (this.drivers.get(runId)?.idleSince() !== null) {
         this.recover(runId).catch((error: unknown) => {
           // Never an unhandled rejection: the run stays in the store for any controller to recover.
           if (this.closed) return;
@@ -149,6 +191,7 @@ export class Controller {
    */
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.evictor);
     if (this.sweeper !== undefined) clearInterval(this.sweeper);
     for (const timer of this.watchers.values()) clearInterval(timer);
     this.watchers.clear();
@@ -217,6 +260,19 @@ export class Controller {
     this.waiters.delete(state.run.id);
     for (const waiter of waiting) waiter.resolve(state);
   }
+}
+
+/** Every task a run's own nodes name (sub-workflows' inner nodes included; a dynamic's children are not known before it runs). */
+function runTasks(state: RunState): string[] {
+  const tasks = new Set<string>();
+  const visit = (nodes: WorkflowSpec['nodes']): void => {
+    for (const node of nodes) {
+      if (node.kind === 'subworkflow') visit(node.workflow.nodes);
+      else tasks.add(node.task);
+    }
+  };
+  visit(state.run.spec.nodes);
+  return [...tasks];
 }
 
 interface Waiter {

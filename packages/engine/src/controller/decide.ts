@@ -1,6 +1,6 @@
 import { computeCacheKey } from '../cache/cache-key.js';
 import { decodeValueHash, encodeValueHash } from '../cache/value-hash.js';
-import type { ErrorInfo } from '../errors.js';
+import type { EngineErrorCode, ErrorInfo } from '../errors.js';
 import type { Json, NodeValue } from '../json.js';
 import type { CacheEntryKind, NewCacheEntry } from '../ports/cache-catalog.js';
 import { attemptId, type AttemptResult, type TaskAttempt } from '../ports/task-dispatcher.js';
@@ -17,6 +17,7 @@ import type { CacheWrite, LookupOutcome, RunEvent } from './events.js';
 import { childNodes, containerOutputBinding, directChildren, runNodes, type RunNodes } from './expand.js';
 import { parseFuture } from './future.js';
 import { resolveBinding } from './resolve-binding.js';
+import { storableError, storageProblem, stringProblem } from '../storable.js';
 
 export interface Decision {
   /** The next state; `state.run.version` is still the loaded one (the store bumps it on save). */
@@ -311,10 +312,11 @@ class Draft {
     this.execute(spec, reason ?? undefined);
   }
 
-  private applyAttempt(result: AttemptResult): void {
-    const node = this.nodes[result.nodeId];
-    if (node?.phase !== 'dispatched' || node.attempts !== result.attempt) return; // stale or duplicate delivery
-    const spec = this.spec(result.nodeId);
+  private applyAttempt(delivered: AttemptResult): void {
+    const node = this.nodes[delivered.nodeId];
+    if (node?.phase !== 'dispatched' || node.attempts !== delivered.attempt) return; // stale or duplicate delivery
+    const spec = this.spec(delivered.nodeId);
+    const result = storableResult(delivered, spec);
     if (result.ok && spec.kind === 'dynamic') {
       this.applyCompiled(spec, result.output);
       return;
@@ -450,6 +452,21 @@ class Draft {
     if (error !== undefined) event.error = error;
     this.emitted.push({ type: 'EmitEvent', event });
   }
+}
+
+/**
+ * A result as the run store can keep it: an output that no store could save (U+0000, a lone
+ * surrogate, NaN, over the size limit) turns into a non-retryable failure naming where the bad value
+ * is, and a failure's texts are repaired. Without this, every save of the run failed and its rounds
+ * were retried forever (robustness issue, item 1).
+ */
+function storableResult(result: AttemptResult, spec: NodeSpec): AttemptResult {
+  if (!result.ok) return { ...result, error: storableError(result.error) };
+  const problem = storageProblem(result.output, 'output') ?? (result.outputHash === null ? null : stringProblem(result.outputHash) === null ? null : 'its hashWith hash is not a storable string');
+  if (problem === null) return result;
+  const { output: _output, outputHash: _hash, ...base } = result;
+  const what = spec.kind === 'dynamic' ? `the dynamic '${spec.task}' compiled a sub-workflow` : `task '${spec.task}' returned an output`;
+  return { ...base, ok: false, error: { name: 'OutputNotStorable', code: 'OUTPUT_NOT_STORABLE' satisfies EngineErrorCode, message: `${what} that cannot be stored: ${problem}`, retryable: false } };
 }
 
 /** The entry a node's result (or a dynamic node's future) is written as; derived from saved state so a recovering controller can repeat it. */

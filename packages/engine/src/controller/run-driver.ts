@@ -41,6 +41,9 @@ export class RunDriver {
   private terminal = false;
   /** Nodes changed by lookup-only decisions and not saved yet (see `round`). */
   private readonly unsaved = new Set<string>();
+  /** Effects being performed outside a round (recovery). */
+  private executing = false;
+  private idleFrom = Date.now();
 
   constructor(
     readonly runId: string,
@@ -71,15 +74,30 @@ export class RunDriver {
     });
   }
 
-  /** Takes over the run from the store: repeats in-flight effects, then advances it. */
-  async recover(): Promise<void> {
-    const state = await this.load();
+  /** Takes over the run from the store (or from `loaded`, just read from it): repeats in-flight effects, then advances it. */
+  async recover(loaded?: RunState): Promise<void> {
+    if (loaded !== undefined) this.state = loaded;
+    const state = loaded ?? (await this.load());
     if (state.run.status !== 'running') {
       this.finish(state);
       return;
     }
-    await this.execute(recoverCommands(state));
+    this.executing = true;
+    try {
+      await this.execute(recoverCommands(state));
+    } finally {
+      this.executing = false;
+      this.idleFrom = Date.now();
+    }
     await this.deliver({ type: 'run:tick' });
+  }
+
+  /**
+   * Since when this driver has had nothing in flight (no round, no queued event, no unsaved change),
+   * or null while it is busy. An idle driver holds nothing the store lacks.
+   */
+  idleSince(): number | null {
+    return this.loop === null && this.inbox.length === 0 && this.unsaved.size === 0 && !this.executing ? this.idleFrom : null;
   }
 
   /** Settles when no round is running. */
@@ -96,6 +114,7 @@ export class RunDriver {
     if (this.loop !== null || this.closed) return;
     this.loop = this.drain().finally(() => {
       this.loop = null;
+      this.idleFrom = Date.now();
       if (this.terminal || this.closed) this.settleInbox();
       else if (this.inbox.length > 0) this.kick();
     });

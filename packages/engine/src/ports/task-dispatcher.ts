@@ -40,6 +40,20 @@ export type AttemptResultHandler = (result: AttemptResult) => Promise<void>;
  * InProcessTaskDispatcher (embedded mode) and BullMqTaskDispatcher (distributed).
  */
 export interface TaskDispatcher {
+  /**
+   * The worker pools this dispatcher reaches: `bullmq:<prefix>`, or for an in-process dispatcher
+   * this very process (`in-process:<host>:<pid>:<nonce>`). A run records the pool of the controller
+   * that created it, and only a controller whose dispatcher reaches that pool drives it; any other
+   * only reads it. So a client that can merely read (no Redis, no tasks) never takes over a run it
+   * waits on, and two processes never both run one in-process run's attempts.
+   */
+  readonly pool: string;
+  /**
+   * Whether this dispatcher may drive a run recorded under `pool` whose nodes name `tasks`. Absent:
+   * exactly its own pool. (In-process: also a run of a process on this host that has died, when its
+   * tasks are registered here.)
+   */
+  mayDrive?(pool: string, tasks: readonly string[]): boolean;
   /** Enqueues attempts. Idempotent per attempt id. */
   dispatch(attempts: readonly TaskAttempt[]): Promise<void>;
   /** Registers the handler for results (one per dispatcher). Results may arrive before dispatch resolves. */

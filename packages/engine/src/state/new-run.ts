@@ -1,5 +1,6 @@
 import { MemoflowError } from '../errors.js';
-import type { NodeValue } from '../json.js';
+import type { Json, NodeValue } from '../json.js';
+import { storageProblem } from '../storable.js';
 import type { WorkflowSpec } from '../spec/workflow-spec.js';
 import type { NodeExecution, RunOptions, RunState } from './run-state.js';
 
@@ -34,6 +35,13 @@ export function newRunState(request: NewRunRequest): RunState {
       throw new MemoflowError('UNKNOWN_INPUT', `workflow has no input '${name}' (inputs: ${Object.keys(spec.inputs).join(', ') || 'none'})`, { workflow: spec.name, field: name });
     }
   }
+  // A value no store can keep would make the run's first save fail for good: refuse it, saying where.
+  for (const [name, input] of Object.entries(request.inputs)) {
+    const problem = storageProblem(input.value, `input '${name}'`);
+    if (problem !== null) throw new MemoflowError('INPUT_SCHEMA_MISMATCH', `cannot be stored: ${problem}`, { workflow: spec.name, field: name });
+  }
+  const specProblem = storageProblem(spec as unknown as Json, 'the workflow spec');
+  if (specProblem !== null) throw new MemoflowError('INVALID_SPEC', `cannot be stored: ${specProblem}`, { workflow: spec.name });
   const nodes: { [nodeId: string]: NodeExecution } = {};
   for (const node of spec.nodes) nodes[node.id] = pendingExecution(request.id, node.id, node.task);
   return {

@@ -12,6 +12,8 @@ export interface RunOptions {
   overwriteCache: boolean;
   /** Reuse results of another run for nodes not downstream of `node` (DESIGN.md "resume"). */
   resumeFrom?: { run: string; node: string };
+  /** The worker pool that runs this run's tasks (TaskDispatcher.pool); absent in runs of earlier releases. */
+  pool?: string;
 }
 
 /** One run, as the run store keeps it. `version` increments on every save (optimistic lock). */

@@ -10,6 +10,7 @@ import {
   type Binding,
   type CacheSettings,
   type JsonSchema,
+  type NodeSpec,
   type TaskNodeSpec,
   type WorkflowSpec,
 } from '../spec/workflow-spec.js';
@@ -49,7 +50,7 @@ export function taskNode(id: string, task: string, inputs: { [name: string]: Bin
 
 export function workflowSpec(
   name: string,
-  nodes: TaskNodeSpec[],
+  nodes: NodeSpec[],
   options: { inputs?: { [name: string]: JsonSchema }; outputs?: { [name: string]: Binding }; hashedInputs?: string[] } = {},
 ): WorkflowSpec {
   return {

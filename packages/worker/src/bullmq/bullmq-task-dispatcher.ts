@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { WorkerError } from '../errors.js';
 import type { WorkerLogger } from '../logger.js';
-import { NoWorkerWatchdog } from './no-worker-watchdog.js';
+import { AttemptWatchdog, type JobPresence } from './attempt-watchdog.js';
 import { assertJobId, DEFAULT_PREFIX, taskQueueName } from './queue-names.js';
 import { toRedisOptions } from './redis-connection.js';
 import type { RedisConnection } from './redis-connection.js';
@@ -53,12 +53,16 @@ export const DEFAULT_RESULT_CLAIM_IDLE_MS = 30_000;
  *   resolved; if the handler throws it is handed over again, and if the controller dies it stays
  *   pending and another controller claims it. Handlers must therefore be idempotent (a result
  *   can be delivered twice if a controller dies after recording it but before acking).
- * - No worker for a task: see NoWorkerWatchdog; `workerCount(task)` lets a caller ask directly.
+ * - Every attempt is watched until its result arrives (AttemptWatchdog): a job lost from Redis is
+ *   dispatched again, an attempt no worker serves fails with NO_WORKER_FOR_TASK; `workerCount(task)`
+ *   lets a caller ask directly.
  * - `close()` stops consuming (the results being handled finish first) and closes connections.
  *   Attempts in flight are the workers' business; their results wait in the stream.
  */
 export class BullMqTaskDispatcher implements TaskDispatcher {
   readonly prefix: string;
+  /** Runs dispatched here go to the worker pools of this prefix, wherever they run. */
+  readonly pool: string;
   private readonly connection: ReturnType<typeof toRedisOptions>;
   private readonly logger: WorkerLogger;
   private readonly clock: Clock;
@@ -66,7 +70,7 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
   private readonly resultConcurrency: number;
   private readonly resultClaimIdleMs: number;
   private readonly queues = new Map<string, Queue>();
-  private readonly watchdog: NoWorkerWatchdog | null;
+  private readonly watchdog: AttemptWatchdog;
   private redis: Redis | null = null;
   private publisher: ResultPublisher | null = null;
   private consumer: ResultConsumer | null = null;
@@ -74,6 +78,7 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
 
   constructor(options: BullMqTaskDispatcherOptions) {
     this.prefix = options.prefix ?? DEFAULT_PREFIX;
+    this.pool = `bullmq:${this.prefix}`;
     this.connection = toRedisOptions(options.connection, `${this.prefix}.memoflow-dispatcher`);
     this.logger = options.logger ?? pino({ name: 'memoflow-dispatcher' });
     this.clock = options.clock ?? systemClock;
@@ -87,29 +92,30 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
       throw new WorkerError('INVALID_OPTION', `resultClaimIdleMs must be positive, got ${String(this.resultClaimIdleMs)}`);
     }
     const graceMs = options.noWorkerGraceMs === undefined ? DEFAULT_NO_WORKER_GRACE_MS : options.noWorkerGraceMs;
-    this.watchdog =
-      graceMs === null
-        ? null
-        : new NoWorkerWatchdog({
-            graceMs,
-            intervalMs: options.noWorkerCheckIntervalMs ?? Math.min(5_000, graceMs),
-            logger: this.logger,
-            probe: {
-              countWorkers: (task) => this.workerCount(task),
-              isFinished: async (attempt) => {
-                const state = await this.taskQueue(attempt.task).getJobState(attempt.id);
-                return state === 'completed' || state === 'failed' || state === 'unknown';
-              },
-              reportUnserved: (attempt, unservedForMs) => this.reportUnserved(attempt, unservedForMs),
-            },
-          });
+    this.watchdog = new AttemptWatchdog({
+      noWorkerGraceMs: graceMs,
+      intervalMs: options.noWorkerCheckIntervalMs ?? Math.min(5_000, graceMs ?? 5_000),
+      logger: this.logger,
+      probe: {
+        countWorkers: (task) => this.workerCount(task),
+        jobPresence: (attempts) => this.jobPresence(attempts),
+        redispatch: (attempts) => this.enqueue(attempts),
+        reportUnserved: (attempt, unservedForMs) => this.reportUnserved(attempt, unservedForMs),
+      },
+    });
   }
 
   async dispatch(attempts: readonly TaskAttempt[]): Promise<void> {
     if (this.closed) throw new WorkerError('DISPATCHER_CLOSED', 'dispatch() called on a closed BullMqTaskDispatcher');
+    for (const attempt of attempts) assertJobId(attempt.id);
+    await this.enqueue(attempts);
+    for (const attempt of attempts) this.watchdog.track(attempt);
+  }
+
+  /** One addBulk per task queue; job id = attempt id, so an attempt whose job exists is not added twice. */
+  private async enqueue(attempts: readonly TaskAttempt[]): Promise<void> {
     const byTask = new Map<string, TaskAttempt[]>();
     for (const attempt of attempts) {
-      assertJobId(attempt.id);
       const list = byTask.get(attempt.task) ?? [];
       list.push(attempt);
       byTask.set(attempt.task, list);
@@ -128,7 +134,24 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
         this.taskQueue(task).addBulk(list.map((attempt) => ({ name: task, data: attempt, opts: opts(attempt) }))),
       ),
     );
-    for (const attempt of attempts) this.watchdog?.track(attempt);
+  }
+
+  /**
+   * Whether each attempt's job is open, finished or missing, in one pipeline: HMGET of the job
+   * hash's `timestamp` (set when a job is added, so absent means the hash is gone) and `finishedOn`.
+   */
+  private async jobPresence(attempts: readonly TaskAttempt[]): Promise<Map<string, JobPresence>> {
+    const pipeline = this.commands().pipeline();
+    for (const attempt of attempts) pipeline.hmget(this.taskQueue(attempt.task).toKey(attempt.id), 'timestamp', 'finishedOn');
+    const replies = (await pipeline.exec()) ?? [];
+    const presence = new Map<string, JobPresence>();
+    attempts.forEach((attempt, i) => {
+      const [error, fields] = replies[i] ?? [new Error('no reply'), null];
+      if (error !== null) return; // unknown this time: treated as open, asked again next check
+      const [timestamp, finishedOn] = fields as [string | null, string | null];
+      presence.set(attempt.id, timestamp === null ? 'missing' : finishedOn !== null ? 'finished' : 'open');
+    });
+    return presence;
   }
 
   onResult(handler: AttemptResultHandler): void {
@@ -146,7 +169,7 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
       logger: this.logger,
       handle: async (result) => {
         await handler(result); // a throw leaves the entry pending; it is handed over again
-        this.watchdog?.forget(result.attemptId);
+        this.watchdog.forget(result.attemptId);
       },
     });
     this.consumer.start();
@@ -160,7 +183,7 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.watchdog?.stop();
+    await this.watchdog.stop();
     await this.consumer?.close();
     await Promise.allSettled([...this.queues.values()].map((q) => q.close()));
     await this.redis?.quit().catch(() => this.redis?.disconnect());

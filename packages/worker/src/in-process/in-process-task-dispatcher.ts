@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { systemClock } from '@memoflow/engine';
 import type {
   AttemptResult,
@@ -40,6 +42,8 @@ export const DEFAULT_IN_PROCESS_CONCURRENCY = 8;
  *   task bodies that ignored their timeout's abort signal (see runAttempt).
  */
 export class InProcessTaskDispatcher implements TaskDispatcher {
+  /** This process: its runs' attempts run nowhere else. */
+  readonly pool = inProcessPool();
   private readonly tasks: TaskRegistry;
   private readonly concurrency: number;
   private readonly clock: Clock;
@@ -63,6 +67,14 @@ export class InProcessTaskDispatcher implements TaskDispatcher {
     this.concurrency = concurrency;
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? consoleLogger({ component: 'in-process-dispatcher' });
+  }
+
+  /** Its own runs, and the runs of a process on this host that has died, when their tasks are registered here. */
+  mayDrive(pool: string, tasks: readonly string[]): boolean {
+    if (!tasks.every((task) => this.tasks.has(task))) return false;
+    if (pool === this.pool) return true;
+    const owner = parseInProcessPool(pool);
+    return owner !== null && owner.host === hostname() && !processAlive(owner.pid);
   }
 
   dispatch(attempts: readonly TaskAttempt[]): Promise<void> {
@@ -158,5 +170,24 @@ export class InProcessTaskDispatcher implements TaskDispatcher {
         );
       }
     });
+  }
+}
+
+function inProcessPool(): string {
+  return `in-process:${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+}
+
+function parseInProcessPool(pool: string): { host: string; pid: number } | null {
+  const match = /^in-process:(.+):(\d+):[0-9a-f]+$/.exec(pool);
+  return match === null ? null : { host: match[1] as string, pid: Number(match[2]) };
+}
+
+/** Whether a process with this pid runs (a reused pid reads as alive: the safe side, the run is left alone). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
