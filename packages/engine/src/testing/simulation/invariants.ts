@@ -115,7 +115,8 @@ class RunChecker {
 
     if (n.subWorkflow !== null) {
       const inner: Scope = { prefix: `${id}.`, container: { id, spec, scope }, specs: new Map() };
-      this.checkWorkflow(n.subWorkflow.nodes, inner, n.cacheStatus === 'SKIPPED' && n.cacheReason === 'upstream-reran');
+      // Children inherit the container's taint (not its final status: a SKIPPED container whose write failed says PUT_FAILURE).
+      this.checkWorkflow(n.subWorkflow.nodes, inner, culprit !== null);
     }
   }
 
