@@ -14,7 +14,7 @@ import type { CacheLookup, Command, EngineEvent, EngineEventType } from './comma
 import { memoizedDependencies } from './dependencies.js';
 import type { CacheWrite, LookupOutcome, RunEvent } from './events.js';
 import { childNodes, containerOutputBinding, directChildren, runNodes, type RunNodes } from './expand.js';
-import { parseFuture, staleFutureReason } from './future.js';
+import { compactFuture, parseFuture, staleFutureReason } from './future.js';
 import { resolveBinding } from './resolve-binding.js';
 
 export interface Decision {
@@ -451,7 +451,7 @@ class Draft {
 /** The entry a node's result (or a dynamic node's future) is written as; derived from saved state so a recovering controller can repeat it. */
 export function cacheEntryFor(state: RunState, nodeId: string, kind: CacheEntryKind = 'output'): NewCacheEntry {
   const node = state.nodes[nodeId];
-  const value: Json | undefined = kind === 'future' ? (node?.subWorkflow as unknown as Json | null | undefined) ?? undefined : node?.output?.value;
+  const value: Json | undefined = kind === 'future' ? (node?.subWorkflow == null ? undefined : compactFuture(node.subWorkflow)) : node?.output?.value;
   if (node?.cacheKey == null || node.cacheKeyParts === null || value === undefined) {
     throw new Error(`node '${nodeId}' has no cache key or ${kind} to write`);
   }
