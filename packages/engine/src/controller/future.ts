@@ -48,7 +48,7 @@ export function staleFutureReason(sub: WorkflowSpec, inputs: { readonly [name: s
 /**
  * The field of a stored future holding what its nodes share, per task name: kind, signature,
  * cache settings, retries, timeout (and a sub-workflow's spec). A fan-out's children all carry the
- * same ones; stored once, a child is its id, task and bindings (about 110 bytes instead of 450).
+ * same ones; stored once, a child is its id, task and bindings (about 125 bytes instead of 450).
  */
 const SHARED = 'sharedNodeFields';
 /** A node stored in full, not merged with its task's shared fields (its fields differ in which exist). */
