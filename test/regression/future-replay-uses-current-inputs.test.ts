@@ -40,10 +40,11 @@ function scenario<S extends z.ZodType>(name: string, schema: S, ignored: boolean
     },
     ({ n, value }) => {
       state.bodies++;
-      return Array.from({ length: n }, (_, i) => child({ i, value }));
+      // `as never`: the schema is a type parameter here, which InputBindings cannot resolve.
+      return Array.from({ length: n }, (_, i) => child({ i, value } as never));
     },
   );
-  const main = workflow({ name: `${name}.main`, inputs: { value: schema } }, ({ value }) => ({ out: fan({ n: 3, value }) }));
+  const main = workflow({ name: `${name}.main`, inputs: { value: schema } }, ({ value }) => ({ out: fan({ n: 3, value } as never) }));
   return { state, main };
 }
 

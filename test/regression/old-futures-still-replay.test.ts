@@ -2,7 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { connect, dynamic, NonRetryableError, task, workflow, z, type Json } from '@memoflow/sdk';
+import type { Json } from '@memoflow/engine';
+import { connect, dynamic, NonRetryableError, task, workflow, z } from '@memoflow/sdk';
 import { openPgliteStorage } from '@memoflow/catalog';
 
 /**
