@@ -15,6 +15,7 @@ import {
 } from '@memoflow/engine';
 import type { Bindable } from './reference.js';
 import { callable, defineNode, type AnyTask, type Callable, type InputShape, type InputValues, type TaskDefinition, type TaskOptions } from './task.js';
+import { hashFunctionOf } from './hash-with.js';
 import { InputProvenance } from './input-provenance.js';
 import { WorkflowTrace, withTrace } from './trace.js';
 
@@ -56,13 +57,14 @@ export function dynamic<I extends InputShape, O extends z.ZodType>(options: Dyna
   }
   const base = defineNode('dynamic', options, body, childrenDigest(declared));
   const name = options.name;
+  const hashedInputs = new Set(Object.entries(options.inputs).filter(([, schema]) => hashFunctionOf(schema) !== undefined).map(([input]) => input));
   const implementation: TaskImplementation = {
     name,
     async execute(inputs, context) {
       const values = base.parseInputs(inputs, context);
       // Values the body passes on from its inputs are bound to them by reference, so the future
       // declares the dynamic's inputs and a replay resolves them to that run's values.
-      const provenance = new InputProvenance(values, inputs, base.signature.inputs);
+      const provenance = new InputProvenance(values, inputs, base.signature.inputs, hashedInputs);
       const trace = new WorkflowTrace(name, declared, provenance);
       const returned: unknown = await withTrace(trace, () => body(values, context));
       const where = { workflow: name, node: context.nodeId, field: 'output' };

@@ -129,6 +129,15 @@ describe("a dynamic body's inputs, followed into its future", () => {
     await expect(compile(loose, { rows: ['x'] })).rejects.toMatchObject({ code: 'INPUT_SCHEMA_MISMATCH', message: expect.stringMatching(/field 'rows': literal value does not match the input's schema at '0'/) });
   });
 
+  it("a child whose input declares hashWith keeps its hash in the key: bound by reference only to a whole input that declares it too", async () => {
+    const Doc = hashWith(z.object({ path: z.string() }), (doc) => `h:${doc.path.length}`);
+    const read = task({ name: 'p.read', inputs: { doc: Doc }, output: z.string() }, async ({ doc }) => doc.path);
+    const fromPlain = dynamic({ name: 'p.from_plain', inputs: { doc: z.object({ path: z.string() }) }, output: z.string(), tasks: [read] }, ({ doc }) => read({ doc }));
+    expect((await compile(fromPlain, { doc: { path: '/a' } })).nodes[0]?.inputs['doc']).toEqual({ kind: 'literal', value: { path: '/a' }, hash: 'h:2' });
+    const fromHashed = dynamic({ name: 'p.from_hashed', inputs: { doc: Doc }, output: z.string(), tasks: [read] }, ({ doc }) => read({ doc }));
+    expect((await compile(fromHashed, { doc: { path: '/a' } })).nodes[0]?.inputs['doc']).toEqual({ kind: 'input', name: 'doc' });
+  });
+
   it("the body's result may be one of its inputs: bound by reference too", async () => {
     const echo = dynamic({ name: 'p.echo', inputs: { rows: z.array(z.number()) }, output: z.array(z.number()), tasks: [] }, ({ rows }) => rows);
     const future = await compile(echo, { rows: [3] });

@@ -34,11 +34,13 @@ export class InputProvenance {
    * @param parsed the input values the body receives (after its schemas parsed them)
    * @param sent the input values as the controller sent them (what a reference resolves to)
    * @param schemas the dynamic's input schemas (a reference's static type is checked against them)
+   * @param hashed the dynamic's inputs whose schemas declare hashWith (a whole reference to one carries its hash)
    */
   constructor(
     parsed: { readonly [name: string]: unknown },
     sent: { readonly [name: string]: Json },
     private readonly schemas: { readonly [name: string]: JsonSchema },
+    private readonly hashed: ReadonlySet<string> = new Set(),
   ) {
     this.sent = JSON.parse(JSON.stringify(sent)) as { [name: string]: Json };
     for (const [name, value] of Object.entries(parsed)) {
@@ -68,6 +70,11 @@ export class InputProvenance {
     const sent = valueAt(this.sent[name] as Json, path);
     if (sent === MISSING || !sameJson(value, sent)) return undefined;
     return path.length === 0 ? { kind: 'input', name } : { kind: 'input', name, path: [...path] };
+  }
+
+  /** Whether the dynamic's input `name` declares hashWith (its value then arrives with its hash). */
+  declaresHash(name: string): boolean {
+    return this.hashed.has(name);
   }
 
   /** The schema the engine will check a reference against (undefined where it cannot tell, e.g. through arrays). */

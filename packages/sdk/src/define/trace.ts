@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { z } from 'zod';
 import { MemoflowError, incompatibility, parseDuration, schemaAtPath, type Binding, type Json, type JsonSchema, type NodeSpec, type WorkflowSpec } from '@memoflow/engine';
-import { computeHash } from './hash-with.js';
+import { computeHash, hashFunctionOf } from './hash-with.js';
 import type { InputProvenance, InputReference } from './input-provenance.js';
 import { toJsonSchema } from './json-schema.js';
 import { toJsonValue } from './json-value.js';
@@ -143,9 +143,11 @@ export class WorkflowTrace {
   /** Turns what a body passed for an input into a binding, checking literals against the input's schema. */
   bind(value: unknown, schema: z.ZodType | undefined, where: { workflow: string; node?: string; field: string }): Binding {
     let binding = this.toBinding(value, where, where.field);
-    if (binding.kind === 'input' && schema !== undefined && this.inputs !== undefined && this.staticMismatch(binding, schema)) {
+    if (binding.kind === 'input' && schema !== undefined && this.inputs !== undefined && (this.staticMismatch(binding, schema) || this.losesHash(binding, schema))) {
       // The engine checks a whole reference's declared type against the input's; where they do
-      // not fit statically (a union input whose value fits), pass the value on as before.
+      // not fit statically (a union input whose value fits), pass the value on as before. Likewise
+      // where the receiving schema declares hashWith and the dynamic's input does not: a literal
+      // keeps the receiver's hash in the child's key (a reference would be keyed by raw value).
       binding = this.toBinding(value, where, where.field, false);
     }
     if (binding.kind === 'literal' && schema !== undefined) {
@@ -160,6 +162,11 @@ export class WorkflowTrace {
       if (!parsed.success) throw literalMismatch(parsed.error, where);
     }
     return binding;
+  }
+
+  private losesHash(binding: InputReference, schema: z.ZodType): boolean {
+    const whole = binding.path === undefined || binding.path.length === 0;
+    return hashFunctionOf(schema) !== undefined && !(whole && this.inputs?.declaresHash(binding.name) === true);
   }
 
   private staticMismatch(binding: InputReference, schema: z.ZodType): boolean {
