@@ -23,6 +23,9 @@
 //            itself with that flag (MEMOFLOW_BENCH_REEXEC=1 marks the child). Also the time to trace
 //            a static workflow of the same number of calls in this process (the SDK's tracing,
 //            which a dynamic body also goes through on its worker).
+//       (d4) issue 7, item 4: the stored size of the future of `rows.map((_, i) => work({ rows, i }))`
+//            over --fanout numbers (about 5 KB for 1,000), now and in the previous format (every
+//            child a copy of rows: 5.7 MB on main); target O(children): under 200 bytes per child.
 //       Catalog entries are deleted with SQL on the bench schema (kind = 'output' only): the
 //       catalog's evict() has no kind filter, so it would delete the future too.
 //
@@ -55,7 +58,7 @@ import { BullMqTaskDispatcher, silentLogger, startWorker, toRedisOptions } from 
 import { Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
-import { ALL_TASKS, fanout, noop, noopCached, step, stepCached } from './tasks.mjs';
+import { ALL_TASKS, fanout, noop, noopCached, rowsFanout, step, stepCached } from './tasks.mjs';
 
 const { workflow } = sdk;
 
@@ -325,6 +328,10 @@ async function openMemoflow() {
       }
       return { ms, cpuMs, redis, nodes: spec.nodes.length, runNodes: Object.keys(state.nodes).length, stats: stats.snapshot(), ...(keep === undefined ? {} : { kept: keep(state) }) };
     },
+    /** The future stored under `key`, as the catalog holds it (outside the counters and the clock). */
+    async storedFuture(key) {
+      return (await storage.catalog.lookup('future', [key])).hits.get(key)?.value;
+    },
     /** Removes the output entries of `keys` and keeps their futures (outside the counters and the clock). */
     async evictOutputs(keys) {
       const removed = await storage.catalog.evict({ keys, kind: 'output' });
@@ -569,6 +576,58 @@ function fanoutSummary(sample, n) {
   };
 }
 
+/**
+ * (d4) issue 7, item 4: `rows.map((_, i) => work({ rows, i }))` over `n` numbers (about 5 bytes
+ * each). Futures used to copy `rows` into every child: O(children x input). `afterBytes` is the
+ * future as the catalog now stores it; `beforeBytes` the same future in the previous format (nodes
+ * in full, each input reference replaced by the value), computed from it, which is what main stored
+ * (5.7 MB for 1,000 children). Target: O(children), under 200 bytes per child.
+ */
+async function futureSize(run, n) {
+  const values = Array.from({ length: n }, (_, i) => 1000 + i * 3);
+  const wf = workflow({ name: `bench.rows-fanout-${n}`, inputs: {} }, () => ({ out: rowsFanout({ rows: values }) }));
+  const cold = await run(wf, expectStatuses({ top: { POPULATED: 1 }, children: { POPULATED: n } }), (state) => state.nodes['rows-fanout']?.cacheKey);
+  const stored = await memoflow.storedFuture(cold.kept);
+  if (stored === undefined) throw new Error('(d4) no future stored for the rows fan-out');
+  const afterBytes = Buffer.byteLength(JSON.stringify(stored));
+  const beforeBytes = Buffer.byteLength(JSON.stringify(previousFutureFormat(stored, { rows: values })));
+  return {
+    children: n,
+    inputBytes: Buffer.byteLength(JSON.stringify(values)),
+    afterBytes,
+    beforeBytes,
+    bytesPerChild: round(afterBytes / n, 1),
+    shrink: round(beforeBytes / afterBytes, 1),
+    targetBytes: 200 * n,
+  };
+}
+
+/** A stored future in the format main wrote: nodes in full, the dynamic's inputs copied into every binding. */
+function previousFutureFormat(stored, inputs) {
+  const shared = stored.sharedNodeFields ?? {};
+  const inline = (b) => {
+    switch (b.kind) {
+      case 'input': {
+        let value = inputs[b.name] ?? null;
+        for (const segment of b.path ?? []) value = value?.[segment] ?? null;
+        return { kind: 'literal', value };
+      }
+      case 'array':
+        return { kind: 'array', items: b.items.map(inline) };
+      case 'object':
+        return { kind: 'object', fields: Object.fromEntries(Object.entries(b.fields).map(([k, v]) => [k, inline(v)])) };
+      default:
+        return b;
+    }
+  };
+  const nodes = stored.nodes.map((node) => {
+    const { ownFields, ...own } = node;
+    const full = ownFields ? own : { ...shared[node.task], ...own };
+    return { ...full, inputs: Object.fromEntries(Object.entries(full.inputs).map(([k, v]) => [k, inline(v)])) };
+  });
+  return { specVersion: stored.specVersion, name: stored.name, inputs: {}, hashedInputs: [], nodes, outputs: stored.outputs };
+}
+
 async function caseD() {
   if (typeof sdk.dynamic !== 'function' || fanout === undefined) {
     out.d = { pending: 'issue 4: @memoflow/sdk does not export dynamic() yet' };
@@ -623,6 +682,8 @@ async function caseD() {
   });
   d.d2b = fanoutSummary(d2b, N);
 
+  log(`(d4) rows fan-out ${N}: the stored future's size`);
+  d.d4 = await futureSize(run, N);
   log(`(d3) scaling, cold, caching on: ${SIZES.join(', ')} children`);
   let offset = 1e8;
   d.d3 = [];
@@ -656,6 +717,13 @@ async function caseD() {
   rows.push([`(d1) fan-out ${N}: FUTURE_HIT, ${N} HIT`, `${d.d1.ms} ms`, `${d.d1.msPerChild} ms/child`, statusLine(d.d1), `${d.d1.roundTrips.storeSaves} saves, ${d.d1.roundTrips.catalogPuts} puts`]);
   rows.push([`(d2a) FUTURE_HIT, ${N - 1} HIT, 1 evicted`, `${d.d2a.ms} ms`, `ran: ${d.d2a.executed.join(', ')}`, statusLine(d.d2a), `${d.d2a.roundTrips.storeSaves} saves, ${d.d2a.roundTrips.catalogPuts} puts`]);
   rows.push([`(d2b) 1 input changed: body reruns, ${N - 1} HIT`, `${d.d2b.ms} ms`, `ran: fanout (body), ${d.d2b.executed.join(', ')}`, statusLine(d.d2b), `${d.d2b.roundTrips.storeSaves} saves, ${d.d2b.roundTrips.catalogPuts} puts`]);
+  rows.push([
+    `(d4) rows fan-out ${N}: stored future`,
+    `${d.d4.afterBytes} B`,
+    `${d.d4.bytesPerChild} B/child, input ${d.d4.inputBytes} B`,
+    `before: ${d.d4.beforeBytes} B (x${d.d4.shrink} smaller now)`,
+    `< ${d.d4.targetBytes} B (O(children)) ${d.d4.afterBytes < d.d4.targetBytes ? 'MET' : 'MISSED'}`,
+  ]);
   for (const s of d.d3) {
     rows.push([`(d3) fan-out ${s.children}, cold`, `${s.ms} ms`, `${s.msPerChild} ms/child (CPU ${s.cpuMsPerChild})`, `heap peak +${s.heapMb.peak} MB, retained +${s.heapMb.retained} MB`, `${s.roundTrips.storeSaves} saves, ${s.roundTrips.catalogLookups} lookups; tracing ${s.children} calls ${s.traceMs} ms`]);
   }

@@ -26,4 +26,14 @@ export const fanout =
         ({ n, offset, changed }) => Array.from({ length: n }, (_, k) => noopCached({ i: k === changed ? -1 - offset - k : offset + k })),
       )
     : undefined;
-export const ALL_TASKS = [noop, noopCached, step, stepCached, ...(fanout === undefined ? [] : [fanout])];
+// Case (d4), issue 7 item 4: a `rows`-style fan-out, every child handed the whole input
+// (`rows.map((_, i) => rowsWork({ rows, i }))`), for the size of the future it stores.
+export const rowsWork = task({ name: 'bench.rows-work', inputs: { rows: z.array(z.number()), i: z.number().int() }, output: z.number(), cache: { version: '1' } }, ({ rows, i }) => rows[i] ?? -1);
+export const rowsFanout =
+  typeof dynamic === 'function'
+    ? dynamic(
+        { name: 'bench.rows-fanout', inputs: { rows: z.array(z.number()) }, output: z.array(z.number()), cache: { version: '1' }, tasks: [rowsWork] },
+        ({ rows }) => rows.map((_, i) => rowsWork({ rows, i })),
+      )
+    : undefined;
+export const ALL_TASKS = [noop, noopCached, step, stepCached, rowsWork, ...(fanout === undefined ? [] : [fanout]), ...(rowsFanout === undefined ? [] : [rowsFanout])];

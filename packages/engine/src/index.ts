@@ -25,4 +25,4 @@ export { resolveBinding } from './controller/resolve-binding.js';
 export { Controller, type ControllerOptions, type SubmitRequest } from './controller/controller.js';
 export * from './memory/in-memory-cache-catalog.js';
 export * from './memory/in-memory-run-store.js';
-export { runNodes, childId, DYNAMIC_RESULT, type RunNodes } from './controller/expand.js';
+export { runNodes, childId, childNodes, DYNAMIC_RESULT, type RunNodes } from './controller/expand.js';

@@ -15,7 +15,7 @@ import type { CacheLookup, Command, EngineEvent, EngineEventType } from './comma
 import { memoizedDependencies } from './dependencies.js';
 import type { CacheWrite, LookupOutcome, RunEvent } from './events.js';
 import { childNodes, containerOutputBinding, directChildren, runNodes, type RunNodes } from './expand.js';
-import { parseFuture } from './future.js';
+import { compactFuture, parseFuture, staleFutureReason } from './future.js';
 import { resolveBinding } from './resolve-binding.js';
 import { storableError, storageProblem, stringProblem } from '../storable.js';
 
@@ -301,12 +301,14 @@ class Draft {
     }
     if (spec.kind === 'dynamic' && future?.outcome === 'hit' && !isExpired(future.entry.createdAt, ttlMs, this.now)) {
       const sub = parseFuture(future.entry.value);
-      if (sub !== null && !(sub instanceof Error)) {
+      const stale = sub === null || sub instanceof Error ? null : staleFutureReason(sub, this.node(nodeId).inputs ?? {});
+      if (sub !== null && !(sub instanceof Error) && stale === null) {
         this.update(nodeId, { cacheStatus: 'FUTURE_HIT', cacheReason: `sub-workflow from run ${future.entry.runId}` });
         this.expand(spec, sub, 'compiled sub-workflow read from the catalog; the body does not run');
         return;
       }
-      this.emit('node:cache-corrupt', nodeId, { message: 'future entry is not a sub-workflow, treated as a miss' }, 'warn');
+      if (stale !== null) reason = reason === null ? stale : `${reason}; ${stale}`;
+      else this.emit('node:cache-corrupt', nodeId, { message: 'future entry is not a sub-workflow, treated as a miss' }, 'warn');
     }
     this.update(nodeId, { cacheStatus: status, cacheReason: reason });
     this.execute(spec, reason ?? undefined);
@@ -472,7 +474,7 @@ function storableResult(result: AttemptResult, spec: NodeSpec): AttemptResult {
 /** The entry a node's result (or a dynamic node's future) is written as; derived from saved state so a recovering controller can repeat it. */
 export function cacheEntryFor(state: RunState, nodeId: string, kind: CacheEntryKind = 'output'): NewCacheEntry {
   const node = state.nodes[nodeId];
-  const value: Json | undefined = kind === 'future' ? (node?.subWorkflow as unknown as Json | null | undefined) ?? undefined : node?.output?.value;
+  const value: Json | undefined = kind === 'future' ? (node?.subWorkflow == null ? undefined : compactFuture(node.subWorkflow)) : node?.output?.value;
   if (node?.cacheKey == null || node.cacheKeyParts === null || value === undefined) {
     throw new Error(`node '${nodeId}' has no cache key or ${kind} to write`);
   }

@@ -1,7 +1,6 @@
-import type { NodeValue } from '../json.js';
+import type { Json, NodeValue } from '../json.js';
 import type { Binding, NodeSpec, WorkflowSpec } from '../spec/workflow-spec.js';
 import type { RunState } from '../state/run-state.js';
-import { atPath } from './resolve-binding.js';
 
 /** The output name a dynamic node's compiled sub-workflow binds its single result to. */
 export const DYNAMIC_RESULT = 'result';
@@ -43,8 +42,15 @@ const prefixed = new WeakMap<WorkflowSpec, Map<string, NodeSpec[]>>();
 
 /**
  * A container's children as run nodes: ids prefixed, references to siblings prefixed, and
- * references to the sub-workflow's inputs replaced by the container's resolved input values (a
- * dynamic body's sub-workflow has no inputs: its values are already literals).
+ * references to the sub-workflow's inputs replaced by the container's resolved input values: a
+ * sub-workflow's inputs, and a dynamic future's references to the dynamic node's inputs, so a
+ * replayed future feeds its children this run's values. (Futures written before they had inputs
+ * hold literals only; they replay as they are.)
+ *
+ * An input the container left out (an optional one) stays out of a child input bound to it as a
+ * whole, as a top-level optional input does (see `start` in decide.ts): the child's key does not
+ * contain it and its task sees it unset. Inside an array or object, or through a path, it reads as
+ * null (as in resolveBinding).
  */
 export function childNodes(containerId: string, sub: WorkflowSpec, containerInputs: { readonly [name: string]: NodeValue }): NodeSpec[] {
   let byContainer = prefixed.get(sub);
@@ -56,7 +62,10 @@ export function childNodes(containerId: string, sub: WorkflowSpec, containerInpu
   if (children === undefined) {
     children = sub.nodes.map((node) => {
       const inputs: { [name: string]: Binding } = {};
-      for (const [name, binding] of Object.entries(node.inputs)) inputs[name] = rebind(binding, containerId, containerInputs);
+      for (const [name, binding] of Object.entries(node.inputs)) {
+        if (isWholeInput(binding) && !Object.hasOwn(containerInputs, binding.name)) continue;
+        inputs[name] = rebind(binding, containerId, containerInputs);
+      }
       return { ...node, id: childId(containerId, node.id), inputs } as NodeSpec;
     });
     byContainer.set(containerId, children);
@@ -75,13 +84,17 @@ export function containerOutputBinding(container: NodeSpec, sub: WorkflowSpec, c
   return { kind: 'object', fields };
 }
 
-function rebind(binding: Binding, containerId: string, inputs: { readonly [name: string]: NodeValue }): Binding {
+function isWholeInput(binding: Binding): binding is Extract<Binding, { kind: 'input' }> {
+  return binding.kind === 'input' && (binding.path === undefined || binding.path.length === 0);
+}
+
+export function rebind(binding: Binding, containerId: string, inputs: { readonly [name: string]: NodeValue }): Binding {
   switch (binding.kind) {
     case 'literal':
       return binding;
     case 'input': {
-      const value = inputs[binding.name];
-      const resolved = value === undefined ? { value: null } : atPath(value, binding.path);
+      const value = Object.hasOwn(inputs, binding.name) ? inputs[binding.name] : undefined;
+      const resolved = value === undefined ? { value: null } : containerInputAt(value, binding.path);
       return resolved.hash === undefined ? { kind: 'literal', value: resolved.value } : { kind: 'literal', value: resolved.value, hash: resolved.hash };
     }
     case 'output':
@@ -91,6 +104,28 @@ function rebind(binding: Binding, containerId: string, inputs: { readonly [name:
     case 'object':
       return { kind: 'object', fields: Object.fromEntries(Object.entries(binding.fields).map(([name, field]) => [name, rebind(field, containerId, inputs)])) };
   }
+}
+
+/**
+ * A container input's value at `path`. A whole input keeps its `hashWith` hash; a part of it does
+ * not (the part is not what was hashed). A future's paths also index arrays (`['rows', '3']`, what
+ * a dynamic body passed as `rows[3]`); a segment that does not exist reads as null. Own properties
+ * only: a path never reaches `constructor` or `__proto__` of a value.
+ */
+export function containerInputAt(value: NodeValue, path: readonly string[] | undefined): NodeValue {
+  if (path === undefined || path.length === 0) return value;
+  let current: Json = value.value;
+  for (const segment of path) {
+    if (Array.isArray(current)) {
+      const index = /^(0|[1-9][0-9]*)$/.test(segment) ? Number(segment) : -1;
+      current = index >= 0 && index < current.length ? (current[index] as Json) : null;
+    } else if (current !== null && typeof current === 'object') {
+      current = Object.hasOwn(current, segment) ? (current[segment] as Json) : null;
+    } else {
+      current = null;
+    }
+  }
+  return { value: current };
 }
 
 /** The ids of a container's direct children. */

@@ -2,7 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { MemoflowError, type EngineErrorCode, type ErrorLocation } from '../errors.js';
 import { arr, lit, obj, ref, taskNode, wfInput, workflowSpec } from '../testing/spec-builders.js';
 import { validateSpec } from './validate-spec.js';
-import type { JsonSchema, WorkflowSpec } from './workflow-spec.js';
+import type { Binding, JsonSchema, WorkflowSpec } from './workflow-spec.js';
 
 const numberArray: JsonSchema = { type: 'array', items: { type: 'number' } };
 
@@ -91,6 +91,32 @@ describe('validateSpec: structure', () => {
     const optional = { ...base, signature: { ...base.signature, optionalInputs: ['greeting'] } };
     expect(validateSpec(workflowSpec('wf', [optional])).nodes).toHaveLength(1);
     expectRejected(workflowSpec('wf', [base]), 'UNBOUND_INPUT', { workflow: 'wf', node: 'greet', field: 'greeting' });
+  });
+
+  test("a sub-workflow call may leave out its workflow's optional inputs (the call's signature does not list them), not its required ones", () => {
+    const greet = taskNode('greet', 't.greet', { name: wfInput('name'), title: wfInput('title') }, { inputSchemas: { name: { type: 'string' }, title: { type: 'string' } } });
+    const inner: WorkflowSpec = { ...workflowSpec('inner', [{ ...greet, signature: { ...greet.signature, optionalInputs: ['title'] } }], { inputs: { name: { type: 'string' }, title: { type: 'string' } } }), optionalInputs: ['title'] };
+    const call = (inputs: { [name: string]: Binding }) => ({
+      kind: 'subworkflow' as const,
+      id: 'inner',
+      task: 'inner',
+      signature: { inputs: inner.inputs, output: true, outputHashed: false },
+      cache: null,
+      retries: 0,
+      timeoutMs: null,
+      inputs,
+      workflow: inner,
+    });
+    expect(validateSpec({ ...workflowSpec('outer', [], { inputs: { name: { type: 'string' } } }), nodes: [call({ name: wfInput('name') })] }).nodes).toHaveLength(1);
+    expectRejected({ ...workflowSpec('outer', []), nodes: [call({ title: lit('dr') })] }, 'UNBOUND_INPUT', { workflow: 'outer', node: 'inner', field: 'name' });
+  });
+
+  test("a future's pinned inputs must be inputs of it, each a digest or null", () => {
+    const spec = (pinnedInputs: { [name: string]: string | null }) => ({ ...workflowSpec('dyn', [], { inputs: { rows: true } }), pinnedInputs });
+    expect(validateSpec(spec({ rows: 'ab12' })).pinnedInputs).toEqual({ rows: 'ab12' });
+    expect(validateSpec(spec({ rows: null })).pinnedInputs).toEqual({ rows: null });
+    expectRejected(spec({ nope: 'ab12' }), 'UNKNOWN_INPUT', { workflow: 'dyn', field: 'pinnedInputs.nope' });
+    expectRejected(spec({ rows: 5 as unknown as string }), 'INVALID_SPEC', { workflow: 'dyn', field: 'pinnedInputs.rows' });
   });
 
   test('binding an input the task does not have is UNKNOWN_INPUT', () => {

@@ -25,6 +25,10 @@ export function validateSpec(spec: WorkflowSpec): WorkflowSpec {
     if (byId.has(node.id)) throw new MemoflowError('INVALID_SPEC', `node id '${node.id}' is used twice`, { workflow, node: node.id });
     byId.set(node.id, node);
   }
+  for (const [name, digest] of Object.entries(spec.pinnedInputs ?? {})) {
+    if (!(name in spec.inputs)) throw new MemoflowError('UNKNOWN_INPUT', `pins input '${name}', which the workflow does not have`, { workflow, field: `pinnedInputs.${name}` });
+    if (digest !== null && typeof digest !== 'string') throw new MemoflowError('INVALID_SPEC', 'a pinned input is a digest or null', { workflow, field: `pinnedInputs.${name}` });
+  }
   for (const node of spec.nodes) validateNode(spec, node, byId);
   for (const [name, binding] of Object.entries(spec.outputs)) {
     checkReferences(spec, binding, byId, { node: undefined, field: `outputs.${name}` });
@@ -40,7 +44,9 @@ function validateNode(spec: WorkflowSpec, node: NodeSpec, byId: Map<string, Node
     assertValidCacheVersion(node.cache.version, where);
     assertIgnoredInputsExist(node.cache.ignoreInputs, Object.keys(node.signature.inputs), where);
   }
-  const optional = new Set(node.signature.optionalInputs ?? []);
+  // A sub-workflow's optional inputs are its workflow's (a workflow's signature, which is part of
+  // the call's cache key, does not list them): `inner({ name })` may leave out `inner`'s `title`.
+  const optional = new Set([...(node.signature.optionalInputs ?? []), ...(node.kind === 'subworkflow' ? (node.workflow.optionalInputs ?? []) : [])]);
   for (const name of Object.keys(node.signature.inputs)) {
     if (!(name in node.inputs) && !optional.has(name)) {
       throw new MemoflowError('UNBOUND_INPUT', `input '${name}' of task '${node.task}' is not bound`, { ...where, field: name });

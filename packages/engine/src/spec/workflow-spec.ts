@@ -97,6 +97,14 @@ export interface WorkflowSpec {
   hashedInputs: string[];
   /** Inputs a run may leave out (their schema accepts `undefined`); absent when there are none. */
   optionalInputs?: string[];
+  /**
+   * A dynamic node's future only: the inputs whose values the body may have copied into literals
+   * (a primitive cannot be bound by reference), each with the digest (`hashJson`) of the value it
+   * was compiled with, or `null` if it was left out. A run whose inputs differ there (possible for
+   * an ignored or `hashWith` input, which the key does not see) does not replay the future: the
+   * body runs again. Absent in futures written before it existed and in workflows.
+   */
+  pinnedInputs?: { [name: string]: string | null };
   /** In a topological order (the order the SDK traced them). */
   nodes: NodeSpec[];
   outputs: { [name: string]: Binding };

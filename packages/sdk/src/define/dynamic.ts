@@ -15,6 +15,8 @@ import {
 } from '@memoflow/engine';
 import type { Bindable } from './reference.js';
 import { callable, defineNode, type AnyTask, type Callable, type InputShape, type InputValues, type TaskDefinition, type TaskOptions } from './task.js';
+import { hashFunctionOf } from './hash-with.js';
+import { InputProvenance } from './input-provenance.js';
 import { WorkflowTrace, withTrace } from './trace.js';
 
 /** The output name the compiled sub-workflow binds the dynamic's result to (the engine's DYNAMIC_RESULT). */
@@ -40,7 +42,9 @@ export type DynamicBody<I extends InputShape, O extends z.ZodType> = (
  * tasks, and returns references (or arrays and objects of them) matching `output`. The controller
  * runs the sub-workflow the body built, with the usual cache rules, and stores it in the catalog as
  * the node's "future": a retry with the same key (after a failed child, say) reads it back
- * (`FUTURE_HIT`) instead of running the body again.
+ * (`FUTURE_HIT`) instead of running the body again. Objects and arrays the body passes on from its
+ * inputs are bound to them by reference (see InputProvenance), so a replay feeds children the
+ * replaying run's values and a future stays O(children) in size.
  */
 export function dynamic<I extends InputShape, O extends z.ZodType>(options: DynamicOptions<I, O>, body: DynamicBody<I, O>): TaskDefinition<I, O> {
   const declared = new Map<string, Callable>();
@@ -53,15 +57,29 @@ export function dynamic<I extends InputShape, O extends z.ZodType>(options: Dyna
   }
   const base = defineNode('dynamic', options, body, childrenDigest(declared));
   const name = options.name;
+  const hashedInputs = new Set(Object.entries(options.inputs).filter(([, schema]) => hashFunctionOf(schema) !== undefined).map(([input]) => input));
   const implementation: TaskImplementation = {
     name,
     async execute(inputs, context) {
       const values = base.parseInputs(inputs, context);
-      const trace = new WorkflowTrace(name, declared);
+      // Values the body passes on from its inputs are bound to them by reference, so the future
+      // declares the dynamic's inputs and a replay resolves them to that run's values.
+      const provenance = new InputProvenance(values, inputs, base.signature.inputs, hashedInputs);
+      const trace = new WorkflowTrace(name, declared, provenance);
       const returned: unknown = await withTrace(trace, () => body(values, context));
       const where = { workflow: name, node: context.nodeId, field: 'output' };
       const result = trace.bind(returned, options.output, where);
-      const sub: WorkflowSpec = { specVersion: WORKFLOW_SPEC_VERSION, name, inputs: {}, hashedInputs: [], nodes: trace.nodes, outputs: { [RESULT]: result } };
+      const pinnedInputs = provenance.pins(trace.nodes, [result]);
+      const sub: WorkflowSpec = {
+        specVersion: WORKFLOW_SPEC_VERSION,
+        name,
+        inputs: base.signature.inputs,
+        hashedInputs: [],
+        ...(base.signature.optionalInputs === undefined ? {} : { optionalInputs: base.signature.optionalInputs }),
+        ...(Object.keys(pinnedInputs).length === 0 ? {} : { pinnedInputs }),
+        nodes: trace.nodes,
+        outputs: { [RESULT]: result },
+      };
       try {
         checkResultType(sub, result, options.output === undefined ? undefined : base.signature.output, where);
         return { output: JSON.parse(JSON.stringify(validateSpec(sub))) as Json, outputHash: null };

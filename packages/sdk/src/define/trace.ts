@@ -1,7 +1,9 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { z } from 'zod';
-import { MemoflowError, parseDuration, schemaAtPath, type Binding, type Json, type NodeSpec, type WorkflowSpec } from '@memoflow/engine';
-import { computeHash } from './hash-with.js';
+import { MemoflowError, incompatibility, parseDuration, schemaAtPath, type Binding, type Json, type JsonSchema, type NodeSpec, type WorkflowSpec } from '@memoflow/engine';
+import { computeHash, hashFunctionOf } from './hash-with.js';
+import type { InputProvenance, InputReference } from './input-provenance.js';
+import { toJsonSchema } from './json-schema.js';
 import { toJsonValue } from './json-value.js';
 import { createReference, referenceBinding } from './reference.js';
 import { isTaskDefinition, resolveCache, resolveRetries, type AnyTask, type Callable, type NodeOverrides } from './task.js';
@@ -20,10 +22,12 @@ export class WorkflowTrace {
   /**
    * @param workflow the workflow (or dynamic) being traced, for error messages
    * @param allowed a dynamic body may call only what its definition declares
+   * @param inputs a dynamic body's inputs: values passed on from them are bound by reference
    */
   constructor(
     readonly workflow: string,
     private readonly allowed?: ReadonlyMap<string, Callable>,
+    private readonly inputs?: InputProvenance,
   ) {}
 
   addTaskCall(task: AnyTask, inputs: { readonly [name: string]: unknown }): unknown {
@@ -138,26 +142,46 @@ export class WorkflowTrace {
 
   /** Turns what a body passed for an input into a binding, checking literals against the input's schema. */
   bind(value: unknown, schema: z.ZodType | undefined, where: { workflow: string; node?: string; field: string }): Binding {
-    const binding = this.toBinding(value, where, where.field);
+    let binding = this.toBinding(value, where, where.field);
+    if (binding.kind === 'input' && schema !== undefined && this.inputs !== undefined && (this.staticMismatch(binding, schema) || this.losesHash(binding, schema))) {
+      // The engine checks a whole reference's declared type against the input's; where they do
+      // not fit statically (a union input whose value fits), pass the value on as before. Likewise
+      // where the receiving schema declares hashWith and the dynamic's input does not: a literal
+      // keeps the receiver's hash in the child's key (a reference would be keyed by raw value).
+      binding = this.toBinding(value, where, where.field, false);
+    }
     if (binding.kind === 'literal' && schema !== undefined) {
       const parsed = schema.safeParse(binding.value);
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        const at = issue?.path.length ? ` at '${issue.path.join('.')}'` : '';
-        throw new MemoflowError('INPUT_SCHEMA_MISMATCH', `literal value does not match the input's schema${at}: ${issue?.message ?? 'invalid'}`, where);
-      }
+      if (!parsed.success) throw literalMismatch(parsed.error, where);
       const hash = computeHash(schema, parsed.data, `input '${where.field}'`);
       if (hash !== undefined) return { ...binding, hash };
+    } else if (schema !== undefined && this.inputs !== undefined && isConcrete(binding)) {
+      // Bound (partly) to a dynamic's inputs by reference: the value is known now, so it is checked
+      // now, as a literal would be. (It is keyed as the input is: by its hash if it has one.)
+      const parsed = schema.safeParse(value);
+      if (!parsed.success) throw literalMismatch(parsed.error, where);
     }
     return binding;
   }
 
-  private toBinding(value: unknown, where: { workflow: string; node?: string; field: string }, path: string): Binding {
+  private losesHash(binding: InputReference, schema: z.ZodType): boolean {
+    const whole = binding.path === undefined || binding.path.length === 0;
+    return hashFunctionOf(schema) !== undefined && !(whole && this.inputs?.declaresHash(binding.name) === true);
+  }
+
+  private staticMismatch(binding: InputReference, schema: z.ZodType): boolean {
+    const given = this.inputs?.schemaOf(binding);
+    return given !== undefined && incompatibility(jsonSchemaOf(schema), given) !== null;
+  }
+
+  private toBinding(value: unknown, where: { workflow: string; node?: string; field: string }, path: string, track = true): Binding {
     const reference = referenceBinding(value);
     if (reference !== undefined) {
       this.checkPath(reference, { ...where, field: path });
       return reference.path === undefined ? { ...reference } : { ...reference, path: [...reference.path] };
     }
+    const fromInput = track ? this.inputs?.reference(value) : undefined;
+    if (fromInput !== undefined) return fromInput;
     if (isTaskDefinition(value) || (typeof value === 'function' && (value as { kind?: unknown }).kind === 'workflow')) {
       const name = (value as { taskName?: string; workflowName?: string }).taskName ?? (value as { workflowName?: string }).workflowName ?? '?';
       throw new MemoflowError('TYPE_MISMATCH', `got '${name}' itself; call it to use its output (${name}({...}))`, { ...where, field: path });
@@ -214,6 +238,37 @@ export class WorkflowTrace {
 }
 
 type PlainLiteral = { kind: 'literal'; value: Json };
+
+function literalMismatch(error: z.ZodError, where: { workflow: string; node?: string; field: string }): MemoflowError {
+  const issue = error.issues[0];
+  const at = issue?.path.length ? ` at '${issue.path.join('.')}'` : '';
+  return new MemoflowError('INPUT_SCHEMA_MISMATCH', `literal value does not match the input's schema${at}: ${issue?.message ?? 'invalid'}`, where);
+}
+
+/** Literals and references to a dynamic's inputs only: a value the body holds in full. */
+function isConcrete(binding: Binding): boolean {
+  switch (binding.kind) {
+    case 'literal':
+    case 'input':
+      return true;
+    case 'output':
+      return false;
+    case 'array':
+      return binding.items.every(isConcrete);
+    case 'object':
+      return Object.values(binding.fields).every(isConcrete);
+  }
+}
+
+const jsonSchemas = new WeakMap<z.ZodType, JsonSchema>();
+function jsonSchemaOf(schema: z.ZodType): JsonSchema {
+  let json = jsonSchemas.get(schema);
+  if (json === undefined) {
+    json = toJsonSchema(schema);
+    jsonSchemas.set(schema, json);
+  }
+  return json;
+}
 
 /** A literal without a declared hash: arrays and objects of these collapse into one literal. */
 function isPlainLiteral(binding: Binding): binding is PlainLiteral {
