@@ -48,6 +48,13 @@ export function fieldOf(value: Json, tree: HashTree | null | undefined, name: st
   return { value: field, tree: sub };
 }
 
+/** One step into an array value by index, tree included (as `fieldOf` does for object fields). */
+export function itemOf(value: Json, tree: HashTree | null | undefined, index: number): { value: Json; tree: HashTree | undefined } {
+  if (!Array.isArray(value) || !Number.isInteger(index) || index < 0 || index >= value.length) return { value: null, tree: undefined };
+  const sub = tree !== null && tree !== undefined && typeof tree !== 'string' && 'array' in tree ? (tree.array[index] ?? undefined) : undefined;
+  return { value: value[index] as Json, tree: sub };
+}
+
 /**
  * An injective, fully tagged encoding of a value with its hashed members, or null when no position
  * is hashed. Every node is a two-element array whose first element says what it is (`h` a hashed

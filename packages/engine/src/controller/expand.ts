@@ -1,4 +1,5 @@
-import type { Json, NodeValue } from '../json.js';
+import { fieldOf, itemOf, withTree } from '../cache/hash-tree.js';
+import type { HashTree, Json, NodeValue } from '../json.js';
 import type { Binding, NodeSpec, WorkflowSpec } from '../spec/workflow-spec.js';
 import type { RunState } from '../state/run-state.js';
 
@@ -94,8 +95,13 @@ export function rebind(binding: Binding, containerId: string, inputs: { readonly
       return binding;
     case 'input': {
       const value = Object.hasOwn(inputs, binding.name) ? inputs[binding.name] : undefined;
-      const resolved = value === undefined ? { value: null } : containerInputAt(value, binding.path);
-      return resolved.hash === undefined ? { kind: 'literal', value: resolved.value } : { kind: 'literal', value: resolved.value, hash: resolved.hash };
+      const resolved: NodeValue = value === undefined ? { value: null } : containerInputAt(value, binding.path);
+      // Keep what is hashed in the value (a whole hash, or hashed members of a fan-in): a child is
+      // keyed by those hashes exactly as it would be at the top level, never by raw values.
+      const literal: Binding = { kind: 'literal', value: resolved.value };
+      if (resolved.hash !== undefined) literal.hash = resolved.hash;
+      if (resolved.members !== undefined) literal.members = resolved.members;
+      return literal;
     }
     case 'output':
       return { ...binding, node: childId(containerId, binding.node) };
@@ -107,25 +113,25 @@ export function rebind(binding: Binding, containerId: string, inputs: { readonly
 }
 
 /**
- * A container input's value at `path`. A whole input keeps its `hashWith` hash; a part of it does
- * not (the part is not what was hashed). A future's paths also index arrays (`['rows', '3']`, what
+ * A container input's value at `path`, with what is hashed there: a whole input keeps its `hashWith`
+ * hash; a hashed member of a composite input keeps its own; a step inside a hashed value leaves the
+ * hash (the part is not what was hashed). A future's paths also index arrays (`['rows', '3']`, what
  * a dynamic body passed as `rows[3]`); a segment that does not exist reads as null. Own properties
  * only: a path never reaches `constructor` or `__proto__` of a value.
  */
 export function containerInputAt(value: NodeValue, path: readonly string[] | undefined): NodeValue {
   if (path === undefined || path.length === 0) return value;
   let current: Json = value.value;
+  let tree: HashTree | undefined = value.members;
   for (const segment of path) {
     if (Array.isArray(current)) {
       const index = /^(0|[1-9][0-9]*)$/.test(segment) ? Number(segment) : -1;
-      current = index >= 0 && index < current.length ? (current[index] as Json) : null;
-    } else if (current !== null && typeof current === 'object') {
-      current = Object.hasOwn(current, segment) ? (current[segment] as Json) : null;
+      ({ value: current, tree } = itemOf(current, tree, index));
     } else {
-      current = null;
+      ({ value: current, tree } = fieldOf(current, tree, segment));
     }
   }
-  return { value: current };
+  return withTree(current, tree);
 }
 
 /** The ids of a container's direct children. */

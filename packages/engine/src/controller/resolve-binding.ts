@@ -14,7 +14,8 @@ import type { RunState } from '../state/run-state.js';
 export function resolveBinding(binding: Binding, state: RunState): NodeValue {
   switch (binding.kind) {
     case 'literal':
-      return binding.hash === undefined ? { value: binding.value } : { value: binding.value, hash: binding.hash };
+      // A literal may carry what is hashed in it: a container's input value, rewritten into its children.
+      return withTree(binding.value, binding.hash ?? binding.members);
     case 'input': {
       // Required inputs are checked when the run is created, so an absent one is optional and left
       // out; where it is used inside a structure or through a path it reads as null.

@@ -1,4 +1,4 @@
-import type { Json } from '../json.js';
+import type { Json, MemberHashes } from '../json.js';
 
 /**
  * The serialisable form of a workflow: plain JSON, produced by the SDK tracing a workflow
@@ -46,7 +46,7 @@ export interface TaskSignature {
  * (`split(...).train`); a path into a hashed output loses the hash (the field is not what was hashed).
  */
 export type Binding =
-  | { kind: 'literal'; value: Json; hash?: string }
+  | { kind: 'literal'; value: Json; hash?: string; members?: MemberHashes }
   | { kind: 'input'; name: string; path?: string[] }
   | { kind: 'output'; node: string; path?: string[] }
   | { kind: 'array'; items: Binding[] }
