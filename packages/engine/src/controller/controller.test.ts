@@ -373,14 +373,45 @@ describe('Controller with in-memory ports', () => {
     await expect(env.controller.wait('nope')).rejects.toMatchObject({ code: 'RUN_NOT_FOUND' });
   });
 
-  test('catalog failures: LOOKUP_FAILURE and PUT_FAILURE do not fail the run', async () => {
+  test('catalog failures: LOOKUP_FAILURE does not fail the run; a failed put is retried until it lands', async () => {
     const env = setup(etlTasks());
     env.catalog.failNext('lookup', new Error('catalog down'));
-    env.catalog.failNext('put', new Error('disk full'));
-    const state = await env.run(etl, { rows: { value: [1, 2] } });
-    expect(state.run.status).toBe('succeeded');
-    expect(state.run.outputs).toEqual({ total: 3 });
-    expect(statuses(state)).toEqual({ clean: 'succeeded/PUT_FAILURE/disk full', total: 'succeeded/SKIPPED/upstream-reran' });
+    // Two failed puts (one per batch): whichever writes they hit are put again and land.
+    for (let i = 0; i < 2; i++) env.catalog.failNext('put', new Error('disk full'));
+    // The run's (fake) clock moves on by itself, so retries fall due; the wake-up timers are real.
+    const ticker = setInterval(() => env.clock.advance(1000), 5);
+    try {
+      const state = await env.run(etl, { rows: { value: [1, 2] } });
+      expect(state.run.status).toBe('succeeded');
+      expect(state.run.outputs).toEqual({ total: 3 });
+      expect(statuses(state)).toEqual({ clean: 'succeeded/LOOKUP_FAILURE/catalog down', total: 'succeeded/SKIPPED/upstream-reran' });
+      const retried = env.events.filter((e) => e.type === 'node:cache-written' && e.level === 'warn');
+      expect(retried.length).toBeGreaterThanOrEqual(2);
+      expect(retried.every((e) => e.message?.includes('retrying in'))).toBe(true);
+      expect(env.events.find((e) => e.type === 'run:succeeded')?.message).toBeUndefined();
+      // Both entries landed: the next run is all hits.
+      const again = await env.run(etl, { rows: { value: [1, 2] } });
+      expect(statuses(again)).toEqual({ clean: 'succeeded/HIT/from run ' + state.run.id, total: 'succeeded/HIT/from run ' + state.run.id });
+    } finally {
+      clearInterval(ticker);
+    }
+  });
+
+  test('a put that keeps failing is lost only after its last try at the end; the run names it', async () => {
+    const env = setup(etlTasks());
+    for (let i = 0; i < 100; i++) env.catalog.failNext('put', new Error('disk full'));
+    const ticker = setInterval(() => env.clock.advance(1000), 5);
+    try {
+      const state = await env.run(etl, { rows: { value: [1, 2] } });
+      expect(state.run.status).toBe('succeeded');
+      expect(state.nodes['clean']).toMatchObject({ cacheStatus: 'PUT_FAILURE', cacheReason: expect.stringMatching(/^cache write lost after \d+ attempt\(s\): disk full$/) });
+      expect(state.nodes['total']?.cacheStatus).toBe('PUT_FAILURE');
+      const end = env.events.find((e) => e.type === 'run:succeeded');
+      expect(end).toMatchObject({ level: 'warn', message: expect.stringContaining('2 cache write(s) lost') });
+      expect(end?.message).toContain('clean (etl.clean)');
+    } finally {
+      clearInterval(ticker);
+    }
   });
 
   test('a corrupt entry is a miss with a warning and is repaired by the rerun', async () => {

@@ -5,7 +5,7 @@ import type { TaskAttempt, TaskDispatcher } from '../ports/task-dispatcher.js';
 import type { RunState } from '../state/run-state.js';
 import { MemoflowError } from '../errors.js';
 import type { CacheLookup, Command, EngineEvent } from './commands.js';
-import { decide, recoverCommands } from './decide.js';
+import { decide, nextWakeAt, recoverCommands } from './decide.js';
 import type { LookupOutcome, RunEvent } from './events.js';
 
 export interface RunDriverDeps {
@@ -41,6 +41,8 @@ export class RunDriver {
   private terminal = false;
   /** Nodes changed by lookup-only decisions and not saved yet (see `round`). */
   private readonly unsaved = new Set<string>();
+  /** Delivers `run:tick` when the next failed cache write is due again (`nextWakeAt`). */
+  private wakeTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly runId: string,
@@ -89,6 +91,7 @@ export class RunDriver {
 
   close(): void {
     this.closed = true;
+    this.clearWake();
     if (this.loop === null) this.settleInbox();
   }
 
@@ -98,7 +101,29 @@ export class RunDriver {
       this.loop = null;
       if (this.terminal || this.closed) this.settleInbox();
       else if (this.inbox.length > 0) this.kick();
+      else this.scheduleWake();
     });
+  }
+
+  /**
+   * Nothing is queued: if a failed cache write is due later, wake the run then. The time comes from
+   * the saved state (so a controller that took over the run wakes it too) and the clock.
+   */
+  private scheduleWake(): void {
+    this.clearWake();
+    const at = this.state === undefined ? null : nextWakeAt(this.state);
+    if (at === null || this.closed || this.terminal) return;
+    const delay = Math.max(0, at - this.deps.clock.now().getTime());
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = undefined;
+      this.deliver({ type: 'run:tick' }).catch(() => undefined); // rejects only once closed
+    }, delay);
+    this.wakeTimer.unref();
+  }
+
+  private clearWake(): void {
+    if (this.wakeTimer !== undefined) clearTimeout(this.wakeTimer);
+    this.wakeTimer = undefined;
   }
 
   /** Settles events that will not be decided on: acknowledged for a finished run, rejected when closed. */
@@ -286,6 +311,7 @@ export class RunDriver {
   private finish(state: RunState): void {
     if (this.terminal) return;
     this.terminal = true;
+    this.clearWake();
     this.deps.onTerminal(state);
   }
 }
