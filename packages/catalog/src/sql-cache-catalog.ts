@@ -11,9 +11,9 @@ import type {
   Json,
   NewCacheEntry,
 } from '@memoflow/engine';
-import { checksumProblem, entryChecksum } from '@memoflow/engine';
+import { checksumProblem, entryChecksum, MemoflowError } from '@memoflow/engine';
 import { cacheEntries } from './schema.js';
-import { anyOf, jsonParam, type SqlSession } from './sql-session.js';
+import { anyOf, databaseMessage, jsonParam, type SqlSession } from './sql-session.js';
 
 export interface SqlCacheCatalogOptions {
   /**
@@ -114,6 +114,16 @@ export class SqlCacheCatalog implements CacheCatalog {
       nodeId: entry.nodeId,
     }));
     const createdAt = this.#clock === undefined ? sql`date_trunc('milliseconds', now())` : sql`${this.#clock.now().toISOString()}::timestamptz`;
+    try {
+      await this.#write(documents, createdAt);
+    } catch (error) {
+      // The engine keeps the reason with each node and logs it: the database's message, not
+      // drizzle's, which repeats the statement with every value of the batch.
+      throw new MemoflowError('CATALOG_ERROR', `writing ${documents.length} cache entr${documents.length === 1 ? 'y' : 'ies'} failed: ${databaseMessage(error)}`, { cause: error });
+    }
+  }
+
+  async #write(documents: { [column: string]: unknown }[], createdAt: SQL): Promise<void> {
     // json_array_elements and `->` return the json text as written: `parts` and `value` keep their
     // key order. (`->` rather than json_to_recordset: a value that is JSON null must stay JSON
     // null, where a recordset column would turn it into SQL NULL.)

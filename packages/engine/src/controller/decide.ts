@@ -277,7 +277,7 @@ class Draft {
         // to this node: its parts hash to its key, and its value has the task's output type.
         const problem = entryProblem(output, spec);
         if (problem !== undefined) {
-          this.emit('node:cache-corrupt', nodeId, { message: `catalog entry unusable, treated as a miss: ${problem}` }, 'warn');
+          this.emit('node:cache-corrupt', nodeId, { message: `catalog entry unusable, treated as a miss: ${problem}`, cacheStatus: 'MISS' }, 'warn');
           reason = `corrupt entry: ${problem}`;
           break;
         }
@@ -292,7 +292,7 @@ class Draft {
         break;
       }
       case 'corrupt':
-        this.emit('node:cache-corrupt', nodeId, { message: `catalog entry undecodable, treated as a miss: ${output.reason}` }, 'warn');
+        this.emit('node:cache-corrupt', nodeId, { message: `catalog entry undecodable, treated as a miss: ${output.reason}`, cacheStatus: 'MISS' }, 'warn');
         reason = `corrupt entry: ${output.reason}`;
         break;
       case 'failure':
