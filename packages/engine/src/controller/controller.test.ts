@@ -340,6 +340,31 @@ describe('Controller with in-memory ports', () => {
     expect(state.nodes['clean']?.attempts).toBe(1);
   });
 
+  test('a controller taking over a run continues its failed cache write retries', async () => {
+    const store = new InMemoryRunStore();
+    const clock = new FakeClock(); // frozen while A drives: A's retry never falls due
+    const catalog = new InMemoryCacheCatalog({ clock });
+    catalog.failNext('put', new Error('connection reset'));
+    const a = setup(etlTasks(), { store, clock, catalog });
+    const runId = await a.controller.submit({ spec: etl, inputs: { rows: { value: [5] } }, project: 'demo', domain: 'dev' });
+    await eventually(async () => (await store.load(runId))?.nodes['clean']?.cacheWriteRetry?.retryAtMs != null, 'a scheduled retry of clean');
+    await a.controller.close();
+    expect((await catalog.lookup('output', [(await store.load(runId))?.nodes['clean']?.cacheKey ?? ''])).hits.size).toBe(0);
+
+    const b = setup(etlTasks(), { store, clock, catalog });
+    const ticker = setInterval(() => clock.advance(1000), 5);
+    try {
+      await b.controller.recover(runId);
+      const state = await b.controller.wait(runId);
+      expect(state.run.status).toBe('succeeded');
+      expect(state.nodes['clean']).toMatchObject({ phase: 'succeeded', cacheStatus: 'POPULATED' });
+      expect(state.nodes['clean']?.cacheWriteRetry ?? null).toBeNull();
+      expect((await catalog.lookup('output', [state.nodes['clean']?.cacheKey ?? ''])).hits.size).toBe(1);
+    } finally {
+      clearInterval(ticker);
+    }
+  });
+
   test('recover() of a run that crashed while writing repeats the write', async () => {
     const store = new InMemoryRunStore();
     const clock = new FakeClock();
