@@ -340,6 +340,42 @@ describe('Controller with in-memory ports', () => {
     expect(state.nodes['clean']?.attempts).toBe(1);
   });
 
+  test('an entry the catalog refuses does not take the rest of its batch down', async () => {
+    const tasks = new Map<string, TaskFn>([
+      ['t.fine', () => 'fine'],
+      ['t.poison', () => 'poison'],
+    ]);
+    const clock = new FakeClock();
+    const catalog = new InMemoryCacheCatalog({ clock });
+    const dispatcher = new MapTaskDispatcher(tasks, { hold: true });
+    const batches: number[] = [];
+    const put = catalog.put.bind(catalog);
+    vi.spyOn(catalog, 'put').mockImplementation(async (entries) => {
+      batches.push(entries.length);
+      if (entries.some((entry) => entry.value === 'poison')) throw new Error('refused: poison');
+      return put(entries);
+    });
+    const env = setup(tasks, { catalog, clock, dispatcher });
+    const spec = workflowSpec('wf.poison', [taskNode('z', 't.fine', { v: lit(0) }), taskNode('a', 't.fine', { v: lit(1) }), taskNode('b', 't.poison', { v: lit(2) })], {
+      outputs: { a: ref('a'), b: ref('b') },
+    });
+    const ticker = setInterval(() => clock.advance(1000), 5);
+    try {
+      const runId = await env.controller.submit({ spec, inputs: {}, project: 'demo', domain: 'dev' });
+      await eventually(() => dispatcher.held.length === 3, 'all results');
+      // z's result starts a round; a's and b's arrive while it runs, so the next round has both.
+      const byNode = (id: string) => dispatcher.held.find((result) => result.nodeId === id) as AttemptResult;
+      await Promise.all(['z', 'a', 'b'].map((id) => dispatcher.deliver(byNode(id))));
+      const state = await env.controller.wait(runId);
+      expect(batches.slice(0, 4)).toEqual([1, 2, 1, 1]); // z; a and b together; then each alone
+      expect(state.nodes['a']?.cacheStatus).toBe('POPULATED');
+      expect(state.nodes['b']).toMatchObject({ cacheStatus: 'PUT_FAILURE', cacheReason: expect.stringContaining('refused: poison') });
+      expect(env.events.find((e) => e.type === 'run:succeeded')?.message).toContain('b (t.poison)');
+    } finally {
+      clearInterval(ticker);
+    }
+  });
+
   test('a controller taking over a run continues its failed cache write retries', async () => {
     const store = new InMemoryRunStore();
     const clock = new FakeClock(); // frozen while A drives: A's retry never falls due

@@ -1,4 +1,4 @@
-import type { CacheCatalog } from '../ports/cache-catalog.js';
+import type { CacheCatalog, NewCacheEntry } from '../ports/cache-catalog.js';
 import type { Clock } from '../ports/clock.js';
 import type { RunStore } from '../ports/run-store.js';
 import type { TaskAttempt, TaskDispatcher } from '../ports/task-dispatcher.js';
@@ -6,7 +6,7 @@ import type { RunState } from '../state/run-state.js';
 import { MemoflowError } from '../errors.js';
 import type { CacheLookup, Command, EngineEvent } from './commands.js';
 import { decide, nextWakeAt, recoverCommands } from './decide.js';
-import type { LookupOutcome, RunEvent } from './events.js';
+import type { CacheWrite, LookupOutcome, RunEvent } from './events.js';
 
 export interface RunDriverDeps {
   catalog: CacheCatalog;
@@ -27,6 +27,8 @@ interface Inbound {
 }
 
 const DISPATCH_RETRY_MS = [100, 250, 500, 1000, 2000, 5000];
+/** Single-entry puts in flight at once when a batch put failed (see `write`). */
+const SINGLE_PUT_CONCURRENCY = 8;
 
 /**
  * The effect layer for one run: reconcile in rounds. Each round takes every event that arrived,
@@ -247,12 +249,7 @@ export class RunDriver {
           work.push(this.lookup(command.lookups));
           break;
         case 'WriteCache':
-          work.push(
-            this.deps.catalog.put(command.entries).then(
-              () => this.enqueue({ type: 'cache:written', writes: command.writes, ok: true }),
-              (error: unknown) => this.enqueue({ type: 'cache:written', writes: command.writes, ok: false, reason: describe(error) }),
-            ),
-          );
+          work.push(this.write(command.writes, command.entries));
           break;
       }
     }
@@ -280,6 +277,44 @@ export class RunDriver {
       }),
     );
     this.enqueue({ type: 'cache:looked-up', results: results.flat() });
+  }
+
+  /**
+   * One put for the whole round. If it fails and held several entries, each is put on its own, so
+   * one entry the catalog refuses (a value it cannot store) does not take the others down with it,
+   * again on every retry. During an outage that costs one failing statement per entry, once per
+   * retry of the batch.
+   */
+  private async write(writes: CacheWrite[], entries: NewCacheEntry[]): Promise<void> {
+    try {
+      await this.deps.catalog.put(entries);
+      this.enqueue({ type: 'cache:written', writes, ok: true });
+      return;
+    } catch (error) {
+      if (writes.length === 1) {
+        this.enqueue({ type: 'cache:written', writes, ok: false, reason: describe(error) });
+        return;
+      }
+    }
+    const ok: CacheWrite[] = [];
+    const failed = new Map<string, CacheWrite[]>();
+    for (let start = 0; start < writes.length; start += SINGLE_PUT_CONCURRENCY) {
+      await Promise.all(
+        writes.slice(start, start + SINGLE_PUT_CONCURRENCY).map(async (write, offset) => {
+          const entry = entries[start + offset];
+          if (entry === undefined) return;
+          try {
+            await this.deps.catalog.put([entry]);
+            ok.push(write);
+          } catch (error) {
+            const reason = describe(error);
+            failed.set(reason, [...(failed.get(reason) ?? []), write]);
+          }
+        }),
+      );
+    }
+    if (ok.length > 0) this.enqueue({ type: 'cache:written', writes: ok, ok: true });
+    for (const [reason, lost] of failed) this.enqueue({ type: 'cache:written', writes: lost, ok: false, reason });
   }
 
   /** Dispatch is idempotent per attempt id, so a failed dispatch is simply repeated with backoff. */
