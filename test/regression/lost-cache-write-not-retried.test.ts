@@ -66,7 +66,7 @@ describe('a lost cache write (Postgres catalog failing for a while)', () => {
     expect(nodes.filter((n) => n.task.startsWith('reg.prep')).map((n) => n.cacheStatus)).toEqual(Array(5).fill('POPULATED'));
     expect(nodes.some((n) => n.cacheStatus === 'PUT_FAILURE')).toBe(false);
     const retries = events.filter((e) => e.runId === run.id && e.type === 'node:cache-written' && e.level === 'warn');
-    expect(retries.length).toBeGreaterThanOrEqual(2); // at least one node per failed put
+    expect(retries.length).toBeGreaterThanOrEqual(1); // a failed batch is put again entry by entry, then retried with backoff
     for (const retry of retries) expect(retry.message).toMatch(/retrying in \d+ ms: .*injected outage/);
     expect(events.find((e) => e.runId === run.id && e.type === 'run:succeeded')?.message).toBeUndefined();
 

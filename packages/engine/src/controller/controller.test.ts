@@ -447,7 +447,9 @@ describe('Controller with in-memory ports', () => {
       expect(state.run.outputs).toEqual({ total: 3 });
       expect(statuses(state)).toEqual({ clean: 'succeeded/LOOKUP_FAILURE/catalog down', total: 'succeeded/SKIPPED/upstream-reran' });
       const retried = env.events.filter((e) => e.type === 'node:cache-written' && e.level === 'warn');
-      expect(retried.length).toBeGreaterThanOrEqual(2);
+      // At least the first failure is reported; a failed batch is put again entry by entry at once, so a
+      // later failure may be absorbed without a retry.
+      expect(retried.length).toBeGreaterThanOrEqual(1);
       expect(retried.every((e) => e.message?.includes('retrying in'))).toBe(true);
       expect(env.events.find((e) => e.type === 'run:succeeded')?.message).toBeUndefined();
       // Both entries landed: the next run is all hits.
