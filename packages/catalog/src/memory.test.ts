@@ -1,4 +1,4 @@
-import { InMemoryCacheCatalog, InMemoryRunStore } from '@memoflow/engine';
+import { InMemoryCacheCatalog, InMemoryRunStore, type CacheEntryDamage } from '@memoflow/engine';
 import { describeCacheCatalogContract } from './testing/cache-catalog.contract.js';
 import { describeRunStoreContract } from './testing/run-store.contract.js';
 
@@ -8,7 +8,7 @@ import { describeRunStoreContract } from './testing/run-store.contract.js';
 describeCacheCatalogContract('InMemoryCacheCatalog', async (clock) => {
   const fixture = {
     catalog: new InMemoryCacheCatalog({ clock }),
-    corrupt: async (kind: 'output' | 'future', key: string, how: 'tampered' | 'undecodable') => {
+    corrupt: async (kind: 'output' | 'future', key: string, how: CacheEntryDamage) => {
       if (!fixture.catalog.corrupt(kind, key, how)) throw new Error(`no entry ${kind}/${key}`);
     },
     reset: async () => {

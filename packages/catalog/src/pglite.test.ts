@@ -1,13 +1,15 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import type { WorkflowSpec } from '@memoflow/engine';
+import { hashJson, type WorkflowSpec } from '@memoflow/engine';
 import { drizzle } from 'drizzle-orm/pglite';
+import { migrate } from 'drizzle-orm/pglite/migrator';
 import { afterAll, describe, expect, it } from 'vitest';
-import { migratePglite } from './migrate.js';
+import { migratePglite, migrationsFolder } from './migrate.js';
 import { openPgliteStorage, PgliteCacheCatalog, PgliteRunStore } from './pglite-storage.js';
 import { describeCacheCatalogContract } from './testing/cache-catalog.contract.js';
+import { damageEntry } from './testing/sql-damage.js';
 import { describeRunStoreContract } from './testing/run-store.contract.js';
 
 /** An in-memory PGlite per suite, migrated; the client is kept for writing behind the port's back. */
@@ -21,11 +23,7 @@ describeCacheCatalogContract('PgliteCacheCatalog', async (clock) => {
   const client = await freshPglite();
   return {
     catalog: new PgliteCacheCatalog(drizzle({ client }), { clock }),
-    corrupt: async (kind, key, how) => {
-      const value = how === 'tampered' ? '{"tampered": true}' : '1e400'; // 1e400 decodes to Infinity: no JSON value
-      const result = await client.query('UPDATE cache_entries SET value = $1::json WHERE kind = $2 AND key = $3', [value, kind, key]);
-      expect(result.affectedRows).toBe(1);
-    },
+    corrupt: (kind, key, how) => damageEntry(async (text, params) => (await client.query<{ [column: string]: unknown }>(text, params)).rows, kind, key, how),
     reset: async () => {
       await client.exec('TRUNCATE cache_entries');
     },
@@ -87,6 +85,60 @@ describe('openPgliteStorage', () => {
       expect(await storage.runStore.list()).toEqual([]);
     } finally {
       await storage.close();
+    }
+  });
+});
+
+describe('upgrading a database of the previous release', () => {
+  const dirs: string[] = [];
+  afterAll(async () => {
+    await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
+  });
+
+  /** The migrations folder as the previous release shipped it: 0000_init only. */
+  async function previousReleaseMigrations(): Promise<string> {
+    const folder = await mkdtemp(join(tmpdir(), 'memoflow-migrations-'));
+    dirs.push(folder);
+    await mkdir(join(folder, 'meta'));
+    const journal = JSON.parse(await readFile(join(migrationsFolder, 'meta', '_journal.json'), 'utf8')) as { entries: { tag: string }[] };
+    await writeFile(join(folder, 'meta', '_journal.json'), JSON.stringify({ ...journal, entries: journal.entries.filter((e) => e.tag === '0000_init') }));
+    await copyFile(join(migrationsFolder, 'meta', '0000_snapshot.json'), join(folder, 'meta', '0000_snapshot.json'));
+    await copyFile(join(migrationsFolder, '0000_init.sql'), join(folder, '0000_init.sql'));
+    return folder;
+  }
+
+  it('keeps its runs and node rows; its cache entries are corrupt (not bound to their key) until rewritten', async () => {
+    const client = await PGlite.create();
+    try {
+      await migrate(drizzle({ client }), { migrationsFolder: await previousReleaseMigrations(), migrationsSchema: 'public' });
+      // Rows as the previous release wrote them: a value-only checksum, a node row without the new column.
+      const parts = { format: 1 as const, project: 'p', domain: 'd', task: 't', signature: 's', version: '1', inputs: {} };
+      await client.query(
+        `INSERT INTO cache_entries (key, kind, project, domain, task, parts, value, value_hash, checksum, run_id, node_id, created_at)
+         VALUES ('old', 'output', 'p', 'd', 't', $1::json, '{"n": 1}'::json, NULL, $2, 'r0', 'n0', now())`,
+        [JSON.stringify(parts), hashJson({ n: 1 })],
+      );
+      await client.query(
+        `INSERT INTO runs (id, workflow, project, domain, spec, inputs, options, status, version, created_at, updated_at)
+         VALUES ('r0', 'w', 'p', 'd', '{"specVersion":1,"name":"w","inputs":{},"hashedInputs":[],"nodes":[],"outputs":{}}', '{}', '{"overwriteCache":false}', 'running', 3, now(), now())`,
+      );
+      await client.query(`INSERT INTO node_executions (run_id, node_id, task, phase, attempts) VALUES ('r0', 'n0', 't', 'writing', 1)`);
+
+      await migratePglite(client); // what opening the data directory with this release does
+      const catalog = new PgliteCacheCatalog(drizzle({ client }));
+      const store = new PgliteRunStore(drizzle({ client }));
+      const looked = await catalog.lookup('output', ['old']);
+      expect(looked.hits.size).toBe(0);
+      expect(looked.corrupt.get('old')).toMatch(/written by an earlier release, not bound to its key/);
+      const loaded = await store.load('r0');
+      expect(loaded?.run.version).toBe(3);
+      expect(loaded?.nodes['n0']).toMatchObject({ phase: 'writing', attempts: 1 });
+      expect(loaded?.nodes['n0']?.cacheWriteRetry ?? null).toBeNull();
+      // A rerun's put rewrites the entry in the new format.
+      await catalog.put([{ key: 'old', kind: 'output', project: 'p', domain: 'd', task: 't', parts, value: { n: 1 }, valueHash: null, runId: 'r1', nodeId: 'n0' }]);
+      expect((await catalog.lookup('output', ['old'])).hits.get('old')?.value).toEqual({ n: 1 });
+    } finally {
+      await client.close();
     }
   });
 });

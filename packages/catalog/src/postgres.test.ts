@@ -1,8 +1,11 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { migratePostgres } from './migrate.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { migratePostgres, migrationsFolder } from './migrate.js';
 import { openPostgresStorage } from './postgres-storage.js';
 import type { Storage } from './storage.js';
 import { describeCacheCatalogContract } from './testing/cache-catalog.contract.js';
+import { damageEntry } from './testing/sql-damage.js';
 import { testSchema, TEST_DATABASE_URL } from './testing/postgres-schema.js';
 import { describeRunStoreContract } from './testing/run-store.contract.js';
 
@@ -11,11 +14,7 @@ describeCacheCatalogContract('PostgresCacheCatalog', async (clock) => {
   const storage = await openPostgresStorage({ url: schema.url, schema: schema.name, clock });
   return {
     catalog: storage.catalog,
-    corrupt: async (kind, key, how) => {
-      const value = how === 'tampered' ? '{"tampered": true}' : '1e400'; // 1e400 decodes to Infinity: no JSON value
-      const rows = await schema.admin`UPDATE cache_entries SET value = ${value}::json WHERE kind = ${kind} AND key = ${key} RETURNING key`;
-      expect(rows).toHaveLength(1);
-    },
+    corrupt: (kind, key, how) => damageEntry((text, params) => schema.admin.unsafe(text, params as never[]), kind, key, how),
     reset: async () => {
       await schema.admin`TRUNCATE cache_entries`;
     },
@@ -58,7 +57,8 @@ describe('Postgres storage', () => {
       SELECT table_name FROM information_schema.tables WHERE table_schema = ${schema.name} ORDER BY table_name`;
     expect(tables.map((t) => t.table_name)).toEqual(['__drizzle_migrations', 'cache_entries', 'node_executions', 'runs']);
     const applied = await schema.admin`SELECT hash FROM __drizzle_migrations`;
-    expect(applied).toHaveLength(1);
+    const journal = JSON.parse(readFileSync(join(migrationsFolder, 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] };
+    expect(applied).toHaveLength(journal.entries.length); // each migration applied once
   });
 
   it("stamps entries with the database's clock when no clock is given", async () => {

@@ -1,4 +1,4 @@
-import type { CacheEntryKind, CacheKeyParts, CacheStatus, ErrorInfo, Json, NodePhase, NodeValue, RunOptions, RunStatus, WorkflowSpec } from '@memoflow/engine';
+import type { CacheEntryKind, CacheKeyParts, CacheWriteRetry, CacheStatus, ErrorInfo, Json, NodePhase, NodeValue, RunOptions, RunStatus, WorkflowSpec } from '@memoflow/engine';
 import { customType, index, integer, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
 
 /*
@@ -89,13 +89,17 @@ export const nodeExecutions = pgTable(
     finishedAt: at('finished_at'),
     /** Container nodes (dynamic, sub-workflow) once expanded: the sub-workflow their children come from. */
     subWorkflow: json<WorkflowSpec>('sub_workflow'),
+    /** A failed cache write being retried (engine `CacheWriteRetry`); NULL when none (and in rows of earlier releases). */
+    cacheWriteRetry: json<CacheWriteRetry>('cache_write_retry'),
   },
   (t) => [primaryKey({ columns: [t.runId, t.nodeId] })],
 );
 
 /**
- * One catalog entry; key + kind is the identity. `checksum` is the SHA-256 of the canonical
- * encoding of `value`, checked on every lookup (a mismatch is reported as corrupt, not served).
+ * One catalog entry; key + kind is the identity. `checksum` is `v2:` + the SHA-256 of the
+ * canonical encoding of key, kind, value and valueHash (engine `entryChecksum`), checked on every
+ * lookup (a mismatch is reported as corrupt, not served). Entries of the previous release hold a
+ * value-only checksum without the prefix: reported as corrupt, rewritten by the rerun.
  */
 export const cacheEntries = pgTable(
   'cache_entries',

@@ -11,9 +11,9 @@ import type {
   Json,
   NewCacheEntry,
 } from '@memoflow/engine';
-import { hashJson } from '@memoflow/engine';
+import { checksumProblem, entryChecksum, MemoflowError } from '@memoflow/engine';
 import { cacheEntries } from './schema.js';
-import { anyOf, jsonParam, type SqlSession } from './sql-session.js';
+import { anyOf, databaseMessage, jsonParam, type SqlSession } from './sql-session.js';
 
 export interface SqlCacheCatalogOptions {
   /**
@@ -53,8 +53,9 @@ export class SqlCacheCatalog implements CacheCatalog {
   /*
    * lookup: SELECT * FROM cache_entries WHERE kind = $kind AND key = ANY($keys)
    * Inputs: a kind and any number of keys (one json array parameter). Result: decoded entries in
-   * `hits`; entries whose value fails its checksum (or is otherwise unusable) in `corrupt` with
-   * the reason. Side effects: none.
+   * `hits`; entries that fail their checksum (bound to key, kind, value and valueHash; an entry
+   * of the previous release has a value-only checksum and fails too) or are otherwise unusable in
+   * `corrupt` with the reason. Side effects: none.
    */
   async lookup(kind: CacheEntryKind, keys: readonly string[]): Promise<CacheLookupResult> {
     const result: CacheLookupResult = { hits: new Map(), corrupt: new Map() };
@@ -64,7 +65,7 @@ export class SqlCacheCatalog implements CacheCatalog {
       .from(cacheEntries)
       .where(and(eq(cacheEntries.kind, kind), anyOf(cacheEntries.key, keys)));
     for (const row of rows) {
-      const problem = verify(row.value, row.checksum, row.parts);
+      const problem = verify(row);
       if (problem !== undefined) {
         result.corrupt.set(row.key, problem);
         continue;
@@ -108,11 +109,21 @@ export class SqlCacheCatalog implements CacheCatalog {
       parts: entry.parts,
       value: entry.value,
       valueHash: entry.valueHash,
-      checksum: hashJson(entry.value),
+      checksum: entryChecksum(entry),
       runId: entry.runId,
       nodeId: entry.nodeId,
     }));
     const createdAt = this.#clock === undefined ? sql`date_trunc('milliseconds', now())` : sql`${this.#clock.now().toISOString()}::timestamptz`;
+    try {
+      await this.#write(documents, createdAt);
+    } catch (error) {
+      // The engine keeps the reason with each node and logs it: the database's message, not
+      // drizzle's, which repeats the statement with every value of the batch.
+      throw new MemoflowError('CATALOG_ERROR', `writing ${documents.length} cache entr${documents.length === 1 ? 'y' : 'ies'} failed: ${databaseMessage(error)}`, { cause: error });
+    }
+  }
+
+  async #write(documents: { [column: string]: unknown }[], createdAt: SQL): Promise<void> {
     // json_array_elements and `->` return the json text as written: `parts` and `value` keep their
     // key order. (`->` rather than json_to_recordset: a value that is JSON null must stay JSON
     // null, where a recordset column would turn it into SQL NULL.)
@@ -161,15 +172,9 @@ function collateC(column: SQL | typeof cacheEntries.key | typeof cacheEntries.ki
 }
 
 /** Why a stored entry cannot be served, or undefined if it can. Never throws. */
-function verify(value: Json, checksum: string, parts: unknown): string | undefined {
-  if (typeof parts !== 'object' || parts === null || Array.isArray(parts)) return 'undecodable key parts';
-  let computed: string;
-  try {
-    computed = hashJson(value);
-  } catch (error) {
-    return `undecodable value: ${error instanceof Error ? error.message : String(error)}`;
-  }
-  return computed === checksum ? undefined : `checksum mismatch (stored ${checksum.slice(0, 10)}, computed ${computed.slice(0, 10)})`;
+function verify(row: { key: string; kind: CacheEntryKind; value: Json; valueHash: string | null; checksum: string; parts: unknown }): string | undefined {
+  if (typeof row.parts !== 'object' || row.parts === null || Array.isArray(row.parts)) return 'undecodable key parts';
+  return checksumProblem(row, row.checksum);
 }
 
 /** The WHERE condition of a filter, shared by list and evict; undefined when it matches everything. */

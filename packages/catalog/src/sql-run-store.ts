@@ -1,5 +1,5 @@
 import { and, desc, eq, sql, type SQL } from 'drizzle-orm';
-import type { NodeExecution, RunListFilter, RunSaveRequest, RunState, RunStatus, RunStore, RunSummary } from '@memoflow/engine';
+import type { CacheWriteRetry, NodeExecution, RunListFilter, RunSaveRequest, RunState, RunStatus, RunStore, RunSummary } from '@memoflow/engine';
 import { MemoflowError } from '@memoflow/engine';
 import { nodeExecutions, runs } from './schema.js';
 import { jsonParam, nullableJsonParam, sqlState, type SqlSession } from './sql-session.js';
@@ -38,6 +38,7 @@ function nodeDocument(node: NodeExecution) {
     started_at: node.startedAt?.toISOString() ?? null,
     finished_at: node.finishedAt?.toISOString() ?? null,
     sub_workflow: node.subWorkflow,
+    cache_write_retry: node.cacheWriteRetry ?? null,
   };
 }
 
@@ -48,15 +49,16 @@ function nodeDocument(node: NodeExecution) {
  */
 const nodeRows = (nodes: readonly NodeExecution[]) => sql`json_to_recordset(${jsonParam(nodes.map(nodeDocument))}) AS n(
   node_id text, task text, phase text, cache_status text, cache_reason text, cache_key text, cache_key_parts json,
-  attempts int, inputs json, output json, error json, started_at timestamptz, finished_at timestamptz, sub_workflow json)`;
+  attempts int, inputs json, output json, error json, started_at timestamptz, finished_at timestamptz, sub_workflow json,
+  cache_write_retry json)`;
 
 /** The node columns selected from `n`. */
 const nodeValues = (runId: SQL) => sql`
   ${runId}, n.node_id, n.task, n.phase, n.cache_status, n.cache_reason, n.cache_key, n.cache_key_parts,
-  n.attempts, n.inputs, n.output, n.error, n.started_at, n.finished_at, n.sub_workflow`;
+  n.attempts, n.inputs, n.output, n.error, n.started_at, n.finished_at, n.sub_workflow, n.cache_write_retry`;
 
 const nodeColumns = sql.raw(
-  'run_id, node_id, task, phase, cache_status, cache_reason, cache_key, cache_key_parts, attempts, inputs, output, error, started_at, finished_at, sub_workflow',
+  'run_id, node_id, task, phase, cache_status, cache_reason, cache_key, cache_key_parts, attempts, inputs, output, error, started_at, finished_at, sub_workflow, cache_write_retry',
 );
 
 /**
@@ -165,7 +167,8 @@ export class SqlRunStore implements RunStore {
           cache_reason = excluded.cache_reason, cache_key = excluded.cache_key,
           cache_key_parts = excluded.cache_key_parts, attempts = excluded.attempts, inputs = excluded.inputs,
           output = excluded.output, error = excluded.error, started_at = excluded.started_at,
-          finished_at = excluded.finished_at, sub_workflow = excluded.sub_workflow
+          finished_at = excluded.finished_at, sub_workflow = excluded.sub_workflow,
+          cache_write_retry = excluded.cache_write_retry
         RETURNING 1
       )
       SELECT count(*)::int AS saved FROM bumped`);
@@ -209,6 +212,8 @@ interface StoredNode {
   started_at: string | null;
   finished_at: string | null;
   sub_workflow: NodeExecution['subWorkflow'];
+  /** Absent (NULL) in rows written by the release before it existed. */
+  cache_write_retry?: CacheWriteRetry | null;
 }
 
 function fromStoredNode(stored: StoredNode): NodeExecution {
@@ -228,5 +233,6 @@ function fromStoredNode(stored: StoredNode): NodeExecution {
     startedAt: stored.started_at === null ? null : new Date(stored.started_at),
     finishedAt: stored.finished_at === null ? null : new Date(stored.finished_at),
     subWorkflow: stored.sub_workflow ?? null,
+    ...(stored.cache_write_retry == null ? {} : { cacheWriteRetry: stored.cache_write_retry }),
   };
 }

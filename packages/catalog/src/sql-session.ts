@@ -98,6 +98,22 @@ export function sqlState(error: unknown): string | undefined {
 }
 
 /**
+ * The database's own message for a failed statement, looking through drizzle's DrizzleQueryError
+ * (whose message is the whole statement and its parameters: for a put, every value in the batch).
+ */
+export function databaseMessage(error: unknown): string {
+  let message = error instanceof Error ? error.message : String(error);
+  for (let current = error, depth = 0; typeof current === 'object' && current !== null && depth < 5; depth++) {
+    if (current instanceof Error && !current.message.startsWith('Failed query:')) {
+      message = current.message;
+      break;
+    }
+    current = 'cause' in current ? current.cause : undefined;
+  }
+  return message.length > 500 ? `${message.slice(0, 500)}...` : message;
+}
+
+/**
  * Startup parameters for every postgres.js connection to a memoflow schema: the schema first on
  * `search_path` (quoted, so any name works), and ISO date output, which the timestamp parsing
  * relies on whatever the server's default DateStyle is.

@@ -4,6 +4,8 @@ export * from './storable.js';
 export * from './spec/workflow-spec.js';
 export * from './cache/canonical-hash.js';
 export * from './cache/cache-key.js';
+export * from './cache/entry-checksum.js';
+export * from './cache/output-validator.js';
 export * from './state/node-phase.js';
 export * from './state/cache-status.js';
 export type * from './state/run-state.js';

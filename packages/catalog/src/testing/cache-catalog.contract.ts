@@ -1,6 +1,8 @@
-import type { CacheCatalog, CacheEntryKind, CacheKeyParts, Json, NewCacheEntry } from '@memoflow/engine';
+import type { CacheCatalog, CacheEntryDamage, CacheEntryKind, CacheKeyParts, Json, NewCacheEntry } from '@memoflow/engine';
+import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock } from './fake-clock.js';
+import { jsonValue, sameJson } from './json-arbitrary.js';
 
 
 /** What the contract needs from one implementation. */
@@ -9,9 +11,11 @@ export interface CacheCatalogFixture {
   /**
    * Damages a stored entry behind the port's back (SQL for the real back ends, a test hook for
    * the fake): `tampered` changes the value but not its checksum; `undecodable` stores a value
-   * that cannot be decoded to a JSON value.
+   * that cannot be decoded to a JSON value; `value-hash` changes its valueHash; `legacy` gives it
+   * the value-only checksum of the previous release; `{ copyFrom }` copies another entry's value,
+   * valueHash and checksum over it.
    */
-  corrupt(kind: CacheEntryKind, key: string, how: 'tampered' | 'undecodable'): Promise<void>;
+  corrupt(kind: CacheEntryKind, key: string, how: CacheEntryDamage): Promise<void>;
   /** Empties the catalog before each test (the contract reads `catalog` again afterwards, so a fixture may swap in a fresh instance). */
   reset(): Promise<void>;
   close(): Promise<void>;
@@ -177,6 +181,52 @@ export function describeCacheCatalogContract(name: string, open: (clock: FakeClo
       expect((await catalog.lookup('output', ['tampered'])).hits.get('tampered')?.value).toBe('repaired');
     });
 
+    it('binds the checksum to the key: value and checksum copied from another key of the same task are corrupt', async () => {
+      await catalog.put([entry('x1', { value: { result: 1 }, valueHash: 'h1' }), entry('x2', { value: { result: 2 } })]);
+      await fixture.corrupt('output', 'x2', { copyFrom: 'x1' });
+      const { hits, corrupt } = await catalog.lookup('output', ['x1', 'x2']);
+      expect([...hits.keys()]).toEqual(['x1']);
+      expect(corrupt.get('x2')).toMatch(/checksum mismatch/);
+      await catalog.put([entry('x2', { value: { result: 2 } })]);
+      expect((await catalog.lookup('output', ['x2'])).hits.get('x2')?.value).toEqual({ result: 2 });
+    });
+
+    it('binds the checksum to the valueHash (it feeds downstream keys)', async () => {
+      await catalog.put([entry('h', { valueHash: 'real' })]);
+      await fixture.corrupt('output', 'h', 'value-hash');
+      expect((await catalog.lookup('output', ['h'])).corrupt.get('h')).toMatch(/checksum mismatch/);
+    });
+
+    it('reports an entry of the previous release (value-only checksum) as corrupt, saying so; a put rewrites it', async () => {
+      await catalog.put([entry('old', { value: [1, 2] })]);
+      await fixture.corrupt('output', 'old', 'legacy');
+      const { hits, corrupt } = await catalog.lookup('output', ['old']);
+      expect(hits.size).toBe(0);
+      expect(corrupt.get('old')).toMatch(/written by an earlier release, not bound to its key/);
+      await catalog.put([entry('old', { value: [1, 2] })]);
+      expect((await catalog.lookup('output', ['old'])).hits.get('old')?.value).toEqual([1, 2]);
+    });
+
+    it('round-trips arbitrary JSON values byte for byte (property, batched)', async () => {
+      let values = 0;
+      await fc.assert(
+        fc.asyncProperty(fc.array(jsonValue, { minLength: 1, maxLength: 25 }), async (batch) => {
+          const written = batch.map((value, i) => entry(`prop-${i}`, { value, valueHash: i % 2 === 0 ? null : `h-${i}` }));
+          await catalog.put(written);
+          const { hits, corrupt } = await catalog.lookup('output', written.map((e) => e.key));
+          expect(corrupt.size).toBe(0);
+          for (const e of written) {
+            const hit = hits.get(e.key);
+            if (!sameJson(hit?.value, e.value)) throw new Error(`${JSON.stringify(e.value)} came back as ${JSON.stringify(hit?.value)}`);
+            expect(hit?.valueHash).toBe(e.valueHash);
+          }
+          values += batch.length;
+        }),
+        { numRuns: PROPERTY_RUNS },
+      );
+      expect(values).toBeGreaterThan(PROPERTY_RUNS);
+    });
+
     it('lists summaries newest first (ties by key), without values, with filters and a limit', async () => {
       const t1 = clock.advance(1000);
       await catalog.put([entry('l-b', { task: 'etl.a', runId: 'r1' }), entry('l-a', { task: 'etl.a', runId: 'r1' })]);
@@ -257,6 +307,9 @@ export function describeCacheCatalogContract(name: string, open: (clock: FakeClo
     }
   });
 }
+
+/** Batches per property test and implementation (each of up to 25 values): a few seconds in CI. */
+const PROPERTY_RUNS = 40;
 
 type EntryOverrides = Partial<Omit<NewCacheEntry, 'key'>>;
 

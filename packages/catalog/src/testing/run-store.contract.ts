@@ -1,6 +1,8 @@
 import type { NodeExecution, RunRecord, RunState, RunStore, WorkflowSpec } from '@memoflow/engine';
 import { pendingExecution } from '@memoflow/engine';
+import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { jsonValue, sameJson } from './json-arbitrary.js';
 
 /** What the contract needs from one implementation. */
 export interface RunStoreFixture {
@@ -227,6 +229,48 @@ export function describeRunStoreContract(name: string, open: () => Promise<RunSt
       expect(Object.keys(loaded?.nodes ?? {}).sort()).toEqual(['n1', `only-${winner}`]);
     });
 
+    it('keeps a failed cache write being retried with its node, and clears it', async () => {
+      const state = runState('run-retry', ['n1']);
+      await store.create(state);
+      const retrying: NodeExecution = {
+        ...fullNode('run-retry', 'n1'),
+        phase: 'writing',
+        cacheWriteRetry: { failures: 2, lastError: 'connection reset', retryAtMs: 1_900_000_000_123, final: false },
+      };
+      expect(await store.save({ run: state.run, nodes: [retrying], expectedVersion: 0 })).toBe(true);
+      expect((await store.load('run-retry'))?.nodes['n1']?.cacheWriteRetry).toEqual(retrying.cacheWriteRetry);
+      const inFlight = { ...retrying, cacheWriteRetry: { ...retrying.cacheWriteRetry, retryAtMs: null, final: true } } as NodeExecution;
+      expect(await store.save({ run: state.run, nodes: [inFlight], expectedVersion: 1 })).toBe(true);
+      expect((await store.load('run-retry'))?.nodes['n1']?.cacheWriteRetry).toEqual({ failures: 2, lastError: 'connection reset', retryAtMs: null, final: true });
+      const landed: NodeExecution = { ...retrying, phase: 'succeeded', cacheWriteRetry: null };
+      expect(await store.save({ run: state.run, nodes: [landed], expectedVersion: 2 })).toBe(true);
+      expect((await store.load('run-retry'))?.nodes['n1']?.cacheWriteRetry ?? null).toBeNull();
+    });
+
+    it('round-trips arbitrary JSON values as run inputs and outputs, node inputs and outputs (property, batched)', async () => {
+      let runsMade = 0;
+      await fc.assert(
+        fc.asyncProperty(fc.array(jsonValue, { minLength: 1, maxLength: 20 }), async (values) => {
+          const id = `prop-run-${runsMade++}`;
+          const state = runState(id, values.map((_, i) => `n${i}`));
+          state.run.inputs = Object.fromEntries(values.map((value, i) => [`in${i}`, i % 2 === 0 ? { value } : { value, hash: `h${i}` }]));
+          await store.create(state);
+          const nodes = values.map((value, i): NodeExecution => ({ ...fullNode(id, `n${i}`), inputs: { x: { value } }, output: { value } }));
+          const outputs = Object.fromEntries(values.map((value, i) => [`out${i}`, value]));
+          expect(await store.save({ run: { ...state.run, status: 'succeeded', outputs }, nodes, expectedVersion: 0 })).toBe(true);
+          const loaded = await store.load(id);
+          if (!sameJson(loaded?.run.inputs, state.run.inputs)) throw new Error(`run inputs came back as ${JSON.stringify(loaded?.run.inputs)}`);
+          if (!sameJson(loaded?.run.outputs, outputs)) throw new Error(`run outputs came back as ${JSON.stringify(loaded?.run.outputs)}`);
+          values.forEach((value, i) => {
+            const n = loaded?.nodes[`n${i}`];
+            if (!sameJson(n?.output, { value }) || !sameJson(n?.inputs, { x: { value } })) throw new Error(`node n${i} came back as ${JSON.stringify(n)}`);
+          });
+        }),
+        { numRuns: PROPERTY_RUNS },
+      );
+      expect(runsMade).toBe(PROPERTY_RUNS);
+    });
+
     it('copies records in and out: callers cannot change what is stored', async () => {
       const state = runState('run-copy', ['n1']);
       await store.create(state);
@@ -306,6 +350,9 @@ function spec(): WorkflowSpec {
     outputs: { total: { kind: 'output', node: 'n1', path: ['a', 'b'] } },
   } as WorkflowSpec;
 }
+
+/** Runs per property test and implementation (each of up to 20 values): a few seconds in CI. */
+const PROPERTY_RUNS = 30;
 
 function runState(id: string, nodeIds: string[]): RunState {
   const nodes: RunState['nodes'] = {};

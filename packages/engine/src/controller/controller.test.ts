@@ -341,6 +341,67 @@ describe('Controller with in-memory ports', () => {
     expect(state.nodes['clean']?.attempts).toBe(1);
   });
 
+  test('an entry the catalog refuses does not take the rest of its batch down', async () => {
+    const tasks = new Map<string, TaskFn>([
+      ['t.fine', () => 'fine'],
+      ['t.poison', () => 'poison'],
+    ]);
+    const clock = new FakeClock();
+    const catalog = new InMemoryCacheCatalog({ clock });
+    const dispatcher = new MapTaskDispatcher(tasks, { hold: true });
+    const batches: number[] = [];
+    const put = catalog.put.bind(catalog);
+    vi.spyOn(catalog, 'put').mockImplementation(async (entries) => {
+      batches.push(entries.length);
+      if (entries.some((entry) => entry.value === 'poison')) throw new Error('refused: poison');
+      return put(entries);
+    });
+    const env = setup(tasks, { catalog, clock, dispatcher });
+    const spec = workflowSpec('wf.poison', [taskNode('z', 't.fine', { v: lit(0) }), taskNode('a', 't.fine', { v: lit(1) }), taskNode('b', 't.poison', { v: lit(2) })], {
+      outputs: { a: ref('a'), b: ref('b') },
+    });
+    const ticker = setInterval(() => clock.advance(1000), 5);
+    try {
+      const runId = await env.controller.submit({ spec, inputs: {}, project: 'demo', domain: 'dev' });
+      await eventually(() => dispatcher.held.length === 3, 'all results');
+      // z's result starts a round; a's and b's arrive while it runs, so the next round has both.
+      const byNode = (id: string) => dispatcher.held.find((result) => result.nodeId === id) as AttemptResult;
+      await Promise.all(['z', 'a', 'b'].map((id) => dispatcher.deliver(byNode(id))));
+      const state = await env.controller.wait(runId);
+      expect(batches.slice(0, 4)).toEqual([1, 2, 1, 1]); // z; a and b together; then each alone
+      expect(state.nodes['a']?.cacheStatus).toBe('POPULATED');
+      expect(state.nodes['b']).toMatchObject({ cacheStatus: 'PUT_FAILURE', cacheReason: expect.stringContaining('refused: poison') });
+      expect(env.events.find((e) => e.type === 'run:succeeded')?.message).toContain('b (t.poison)');
+    } finally {
+      clearInterval(ticker);
+    }
+  });
+
+  test('a controller taking over a run continues its failed cache write retries', async () => {
+    const store = new InMemoryRunStore();
+    const clock = new FakeClock(); // frozen while A drives: A's retry never falls due
+    const catalog = new InMemoryCacheCatalog({ clock });
+    catalog.failNext('put', new Error('connection reset'));
+    const a = setup(etlTasks(), { store, clock, catalog });
+    const runId = await a.controller.submit({ spec: etl, inputs: { rows: { value: [5] } }, project: 'demo', domain: 'dev' });
+    await eventually(async () => (await store.load(runId))?.nodes['clean']?.cacheWriteRetry?.retryAtMs != null, 'a scheduled retry of clean');
+    await a.controller.close();
+    expect((await catalog.lookup('output', [(await store.load(runId))?.nodes['clean']?.cacheKey ?? ''])).hits.size).toBe(0);
+
+    const b = setup(etlTasks(), { store, clock, catalog });
+    const ticker = setInterval(() => clock.advance(1000), 5);
+    try {
+      await b.controller.recover(runId);
+      const state = await b.controller.wait(runId);
+      expect(state.run.status).toBe('succeeded');
+      expect(state.nodes['clean']).toMatchObject({ phase: 'succeeded', cacheStatus: 'POPULATED' });
+      expect(state.nodes['clean']?.cacheWriteRetry ?? null).toBeNull();
+      expect((await catalog.lookup('output', [state.nodes['clean']?.cacheKey ?? ''])).hits.size).toBe(1);
+    } finally {
+      clearInterval(ticker);
+    }
+  });
+
   test('recover() of a run that crashed while writing repeats the write', async () => {
     const store = new InMemoryRunStore();
     const clock = new FakeClock();
@@ -374,14 +435,47 @@ describe('Controller with in-memory ports', () => {
     await expect(env.controller.wait('nope')).rejects.toMatchObject({ code: 'RUN_NOT_FOUND' });
   });
 
-  test('catalog failures: LOOKUP_FAILURE and PUT_FAILURE do not fail the run', async () => {
+  test('catalog failures: LOOKUP_FAILURE does not fail the run; a failed put is retried until it lands', async () => {
     const env = setup(etlTasks());
     env.catalog.failNext('lookup', new Error('catalog down'));
-    env.catalog.failNext('put', new Error('disk full'));
-    const state = await env.run(etl, { rows: { value: [1, 2] } });
-    expect(state.run.status).toBe('succeeded');
-    expect(state.run.outputs).toEqual({ total: 3 });
-    expect(statuses(state)).toEqual({ clean: 'succeeded/PUT_FAILURE/disk full', total: 'succeeded/SKIPPED/upstream-reran' });
+    // Two failed puts (one per batch): whichever writes they hit are put again and land.
+    for (let i = 0; i < 2; i++) env.catalog.failNext('put', new Error('disk full'));
+    // The run's (fake) clock moves on by itself, so retries fall due; the wake-up timers are real.
+    const ticker = setInterval(() => env.clock.advance(1000), 5);
+    try {
+      const state = await env.run(etl, { rows: { value: [1, 2] } });
+      expect(state.run.status).toBe('succeeded');
+      expect(state.run.outputs).toEqual({ total: 3 });
+      expect(statuses(state)).toEqual({ clean: 'succeeded/LOOKUP_FAILURE/catalog down', total: 'succeeded/SKIPPED/upstream-reran' });
+      const retried = env.events.filter((e) => e.type === 'node:cache-written' && e.level === 'warn');
+      // At least the first failure is reported; a failed batch is put again entry by entry at once, so a
+      // later failure may be absorbed without a retry.
+      expect(retried.length).toBeGreaterThanOrEqual(1);
+      expect(retried.every((e) => e.message?.includes('retrying in'))).toBe(true);
+      expect(env.events.find((e) => e.type === 'run:succeeded')?.message).toBeUndefined();
+      // Both entries landed: the next run is all hits.
+      const again = await env.run(etl, { rows: { value: [1, 2] } });
+      expect(statuses(again)).toEqual({ clean: 'succeeded/HIT/from run ' + state.run.id, total: 'succeeded/HIT/from run ' + state.run.id });
+    } finally {
+      clearInterval(ticker);
+    }
+  });
+
+  test('a put that keeps failing is lost only after its last try at the end; the run names it', async () => {
+    const env = setup(etlTasks());
+    for (let i = 0; i < 100; i++) env.catalog.failNext('put', new Error('disk full'));
+    const ticker = setInterval(() => env.clock.advance(1000), 5);
+    try {
+      const state = await env.run(etl, { rows: { value: [1, 2] } });
+      expect(state.run.status).toBe('succeeded');
+      expect(state.nodes['clean']).toMatchObject({ cacheStatus: 'PUT_FAILURE', cacheReason: expect.stringMatching(/^cache write lost after \d+ attempt\(s\): disk full$/) });
+      expect(state.nodes['total']?.cacheStatus).toBe('PUT_FAILURE');
+      const end = env.events.find((e) => e.type === 'run:succeeded');
+      expect(end).toMatchObject({ level: 'warn', message: expect.stringContaining('2 cache write(s) lost') });
+      expect(end?.message).toContain('clean (etl.clean)');
+    } finally {
+      clearInterval(ticker);
+    }
   });
 
   test('a corrupt entry is a miss with a warning and is repaired by the rerun', async () => {

@@ -9,7 +9,7 @@ import { newRunState } from '../state/new-run.js';
 import type { NodeExecution, RunOptions, RunState } from '../state/run-state.js';
 import { arr, lit, obj, ref, taskNode, wfInput, workflowSpec } from '../testing/spec-builders.js';
 import type { Command, EngineEvent } from './commands.js';
-import { decide, recoverCommands, type Decision } from './decide.js';
+import { decide, nextWakeAt, recoverCommands, type Decision } from './decide.js';
 import type { LookupOutcome, RunEvent } from './events.js';
 
 const T0 = new Date('2025-03-01T12:00:00.000Z');
@@ -537,16 +537,23 @@ describe('decide: catalog failures', () => {
     expect(sim.state.run.outputs).toEqual({ out: 3 });
   });
 
-  test('PUT_FAILURE: the node succeeds with the status and the run succeeds', () => {
+  test('PUT_FAILURE: a write lost for good (its last put failed too); the node and the run succeed, the run names it', () => {
     const sim = new Sim(workflowSpec('wf', [taskNode('a', 't.a', {})], { outputs: { out: ref('a') } }));
     sim.tick();
     sim.feed(looked(sim.miss('a')));
     sim.feed(sim.ok('a', 42));
+    // Nothing else is left in the run: the retry (due in 250 ms) is the last put.
+    sim.feed(writeFailed('disk full', 'a'));
+    expect(statusOf(sim, 'a')).toEqual(['writing', 'MISS', null]);
+    expect(sim.node('a').cacheWriteRetry).toMatchObject({ failures: 1, final: true, retryAtMs: T0.getTime() + 250 });
+    sim.later(250);
+    expect(writesOf(sim.tick()).nodeIds).toEqual(['a']);
     const decision = sim.feed(writeFailed('disk full', 'a'));
-    expect(statusOf(sim, 'a')).toEqual(['succeeded', 'PUT_FAILURE', 'disk full']);
+    expect(statusOf(sim, 'a')).toEqual(['succeeded', 'PUT_FAILURE', 'cache write lost after 2 attempt(s): disk full']);
     expect(sim.state.run.status).toBe('succeeded');
     expect(sim.state.run.outputs).toEqual({ out: 42 });
     expect(eventsOf(decision).find((e) => e.type === 'node:cache-written')).toMatchObject({ level: 'warn', cacheStatus: 'PUT_FAILURE' });
+    expect(eventsOf(decision).find((e) => e.type === 'run:succeeded')).toMatchObject({ level: 'warn', message: expect.stringContaining('a (t.a)') });
   });
 
   test('a corrupt entry is a MISS with a warning event, never a crash', () => {
@@ -912,3 +919,152 @@ function deepFreeze<T>(value: T): T {
   }
   return value;
 }
+
+describe('decide: failed cache writes are retried', () => {
+  test('while the run lives: backoff from `now`, downstream does not wait, a later put makes it POPULATED', () => {
+    const sim = new Sim(chain());
+    sim.tick();
+    sim.feed(looked(sim.miss('a')));
+    sim.feed(sim.ok('a', 1));
+    expect(statusOf(sim, 'b')).toEqual(['dispatched', 'SKIPPED', 'upstream-reran']); // did not wait for a's write
+    const failed = sim.feed(writeFailed('connection reset', 'a'));
+    expect(statusOf(sim, 'a')).toEqual(['writing', 'MISS', null]);
+    expect(sim.node('a').cacheWriteRetry).toEqual({ failures: 1, lastError: 'connection reset', retryAtMs: T0.getTime() + 250, final: false });
+    expect(eventsOf(failed).find((e) => e.type === 'node:cache-written')?.message).toContain('retrying in 250 ms');
+    expect(nextWakeAt(sim.state)).toBe(T0.getTime() + 250);
+    sim.later(249);
+    expect(writesOf(sim.tick()).nodeIds).toEqual([]); // not due yet
+    sim.later(1);
+    expect(writesOf(sim.tick()).nodeIds).toEqual(['a']);
+    expect(sim.node('a').cacheWriteRetry?.retryAtMs).toBeNull(); // in flight: nothing to wake for
+    expect(nextWakeAt(sim.state)).toBeNull();
+    expect(writesOf(sim.tick()).nodeIds).toEqual([]); // put once, not on every tick
+    // Second failure: twice the delay.
+    sim.feed(writeFailed('connection reset', 'a'));
+    expect(sim.node('a').cacheWriteRetry).toMatchObject({ failures: 2, retryAtMs: sim.now.getTime() + 500 });
+    sim.later(500);
+    expect(writesOf(sim.tick()).nodeIds).toEqual(['a']);
+    const landed = sim.feed(written('a'));
+    expect(statusOf(sim, 'a')).toEqual(['succeeded', 'POPULATED', null]);
+    expect(sim.node('a').cacheWriteRetry).toBeNull();
+    expect(eventsOf(landed).find((e) => e.type === 'node:cache-written')?.message).toContain('after 2 failed attempt(s)');
+    sim.feed(sim.ok('b', 2), written('b'));
+    sim.feed(sim.ok('c', 3));
+    const end = sim.feed(written('c'));
+    expect(sim.state.run.status).toBe('succeeded');
+    expect(eventsOf(end).find((e) => e.type === 'run:succeeded')).toMatchObject({ level: 'info' });
+    expect(eventsOf(end).find((e) => e.type === 'run:succeeded')?.message).toBeUndefined();
+  });
+
+  test('the run does not finish before the last put; that put comes at most 2 s after the rest is done', () => {
+    const sim = new Sim(chain());
+    sim.tick();
+    sim.feed(looked(sim.miss('a')));
+    sim.feed(sim.ok('a', 1));
+    for (let failures = 1; failures <= 8; failures++) {
+      sim.feed(writeFailed('down', 'a'));
+      sim.now = new Date(sim.node('a').cacheWriteRetry?.retryAtMs ?? 0);
+      expect(writesOf(sim.tick()).nodeIds).toEqual(['a']);
+    }
+    sim.feed(writeFailed('down', 'a')); // 9th failure: 30 s backoff (capped)
+    expect(sim.node('a').cacheWriteRetry?.retryAtMs).toBe(sim.now.getTime() + 30_000);
+    sim.feed(sim.ok('b', 2), written('b'));
+    sim.feed(sim.ok('c', 3));
+    const last = sim.feed(written('c'));
+    expect(sim.state.run.status).toBe('running');
+    expect(writesOf(last).nodeIds).toEqual([]);
+    expect(sim.node('a').cacheWriteRetry).toMatchObject({ final: true, retryAtMs: sim.now.getTime() + 2000 });
+    sim.later(2000);
+    expect(writesOf(sim.tick()).nodeIds).toEqual(['a']);
+    sim.feed(written('a'));
+    expect(statusOf(sim, 'a')).toEqual(['succeeded', 'POPULATED', null]);
+    expect(sim.state.run.status).toBe('succeeded');
+  });
+
+  test('a repeated failure report for a put already counted changes nothing', () => {
+    const sim = new Sim(chain());
+    sim.tick();
+    sim.feed(looked(sim.miss('a')));
+    sim.feed(sim.ok('a', 1));
+    sim.feed(writeFailed('down', 'a'));
+    const before = sim.node('a');
+    const again = sim.feed(writeFailed('down', 'a'));
+    expect(sim.node('a')).toEqual(before);
+    expect(again.changed).toBe(false);
+  });
+
+  test('a controller taking over continues: a scheduled retry is not put at once, an in-flight one is repeated', () => {
+    const sim = new Sim(chain());
+    sim.tick();
+    sim.feed(looked(sim.miss('a')));
+    sim.feed(sim.ok('a', 1));
+    sim.feed(writeFailed('down', 'a'));
+    const reloaded: RunState = JSON.parse(JSON.stringify(sim.state), (key, value: unknown) =>
+      typeof value === 'string' && /At$/.test(key) && value !== null ? new Date(value) : value,
+    ) as RunState;
+    expect(reloaded.nodes['a']?.cacheWriteRetry).toEqual(sim.node('a').cacheWriteRetry);
+    expect(recoverCommands(reloaded).filter((c) => c.type === 'WriteCache')).toEqual([]);
+    expect(nextWakeAt(reloaded)).toBe(T0.getTime() + 250);
+    sim.later(250);
+    sim.tick(); // the retry is put: in flight
+    const commands = recoverCommands(sim.state);
+    expect(commands.filter((c) => c.type === 'WriteCache').flatMap((c) => (c.type === 'WriteCache' ? c.writes.map((w) => w.nodeId) : []))).toEqual(['a']);
+  });
+});
+
+describe('decide: a hit must belong to its node and have its output type', () => {
+  const typed = () =>
+    workflowSpec('wf.typed', [{ ...taskNode('a', 't.a', { x: lit(1) }, { output: { type: 'number' } }), outputSchema: { type: 'number' } }, taskNode('b', 't.b', { x: ref('a') })], {
+      outputs: { out: ref('b') },
+    });
+
+  test('a value of the wrong type is a MISS with a warning, the node reruns and repairs the entry', () => {
+    const sim = new Sim(typed());
+    sim.tick();
+    const decision = sim.feed(looked(sim.hit('a', 'garbage')));
+    expect(statusOf(sim, 'a')[0]).toBe('dispatched');
+    expect(statusOf(sim, 'a')[1]).toBe('MISS');
+    expect(statusOf(sim, 'a')[2]).toMatch(/^corrupt entry: its value does not match the task's output schema/);
+    expect(eventsOf(decision).find((e) => e.type === 'node:cache-corrupt')).toMatchObject({ level: 'warn', nodeId: 'a' });
+    sim.feed(sim.ok('a', 7));
+    sim.feed(written('a'));
+    expect(statusOf(sim, 'a')[1]).toBe('POPULATED');
+  });
+
+  test('a value of the right type hits; a spec without outputSchema is not checked', () => {
+    const sim = new Sim(typed());
+    sim.tick();
+    sim.feed(looked(sim.hit('a', 7)));
+    expect(statusOf(sim, 'a').slice(0, 2)).toEqual(['succeeded', 'HIT']);
+    const old = new Sim(chain());
+    old.tick();
+    old.feed(looked(old.hit('a', 'anything')));
+    expect(statusOf(old, 'a').slice(0, 2)).toEqual(['succeeded', 'HIT']);
+  });
+
+  test("an entry whose parts do not hash to its key, or that is another key's entry, is a MISS", () => {
+    const sim = new Sim(typed());
+    sim.tick();
+    const hit = sim.hit('a', 7);
+    if (hit.outcome !== 'hit') throw new Error('not a hit');
+    const wrongParts = { ...hit, entry: { ...hit.entry, parts: { ...hit.entry.parts, version: '2' } } };
+    sim.feed(looked(wrongParts));
+    expect(statusOf(sim, 'a')[2]).toMatch(/key parts hash to .* not to its key/);
+    const other = new Sim(typed());
+    other.tick();
+    const foreign = { ...hit, entry: { ...hit.entry, key: 'f'.repeat(64) } };
+    other.feed(looked(foreign));
+    expect(statusOf(other, 'a')[2]).toMatch(/the catalog returned entry/);
+  });
+
+  test('a value that fails the output schema is never written (PUT_FAILURE saying why)', () => {
+    const sim = new Sim(typed());
+    sim.tick();
+    sim.feed(looked(sim.miss('a')));
+    const decision = sim.feed(sim.ok('a', 'garbage'));
+    expect(writesOf(decision).nodeIds).toEqual([]);
+    expect(statusOf(sim, 'a')[0]).toBe('succeeded');
+    expect(statusOf(sim, 'a')[1]).toBe('PUT_FAILURE');
+    expect(statusOf(sim, 'a')[2]).toContain("does not match the task's output schema");
+  });
+});

@@ -1,5 +1,6 @@
 import { computeCacheKey } from '../cache/cache-key.js';
 import { decodeValueHash, encodeValueHash } from '../cache/value-hash.js';
+import { outputSchemaProblem } from '../cache/output-validator.js';
 import type { EngineErrorCode, ErrorInfo } from '../errors.js';
 import type { Json, NodeValue } from '../json.js';
 import type { CacheEntryKind, NewCacheEntry } from '../ports/cache-catalog.js';
@@ -10,6 +11,7 @@ import { pendingExecution } from '../state/new-run.js';
 import { hasOutput, isTerminal, transition, type NodePhase } from '../state/node-phase.js';
 import type { NodeExecution, RunState } from '../state/run-state.js';
 import { isExpired } from './cache-expiry.js';
+import { entryProblem, lostWritesMessage, scheduleWriteRetry, writeRetryDelayMs } from './cache-write-checks.js';
 import { taintingUpstream } from './cascade.js';
 import type { CacheLookup, Command, EngineEvent, EngineEventType } from './commands.js';
 import { memoizedDependencies } from './dependencies.js';
@@ -104,6 +106,7 @@ class Draft {
         if (this.node(spec.id).phase === 'expanded') moved = this.settleContainer(spec) || moved;
       }
     }
+    if (this.run.status === 'running') this.retryDueWrites();
     this.finishRunIfDone();
   }
 
@@ -242,7 +245,7 @@ class Draft {
     const sub = node.subWorkflow;
     if (sub === null) return false;
     const output = resolveBinding(containerOutputBinding(spec, sub, node.inputs ?? {}), this.state());
-    const writes = node.cacheKey !== null;
+    const writes = node.cacheKey !== null && this.storable(spec, output.value);
     this.update(spec.id, { phase: transition(spec.id, node.phase, writes ? 'writing' : 'succeeded'), output, finishedAt: this.now });
     if (writes) this.writes.push({ nodeId: spec.id, kind: 'output' });
     this.emit('node:succeeded', spec.id);
@@ -272,10 +275,14 @@ class Draft {
     let reason: string | null = null;
     switch (output?.outcome) {
       case 'hit': {
+        // An entry the catalog vouches for (its checksum binds it to key and kind) must also belong
+        // to this node: its parts hash to its key, its value has the task's output type, and its
+        // hashes decode and fit the value.
         const value = decodeValueHash(output.entry.value, output.entry.valueHash, spec.kind === 'task' ? 'task' : 'container');
-        if ('corrupt' in value) {
-          this.emit('node:cache-corrupt', nodeId, { message: `catalog entry undecodable, treated as a miss: ${value.corrupt}` }, 'warn');
-          reason = `corrupt entry: ${value.corrupt}`;
+        const problem = entryProblem(output, spec) ?? ('corrupt' in value ? value.corrupt : undefined);
+        if (problem !== undefined || 'corrupt' in value) {
+          this.emit('node:cache-corrupt', nodeId, { message: `catalog entry unusable, treated as a miss: ${String(problem)}`, cacheStatus: 'MISS' }, 'warn');
+          reason = `corrupt entry: ${String(problem)}`;
           break;
         }
         if (!isExpired(output.entry.createdAt, ttlMs, this.now)) {
@@ -288,7 +295,7 @@ class Draft {
         break;
       }
       case 'corrupt':
-        this.emit('node:cache-corrupt', nodeId, { message: `catalog entry undecodable, treated as a miss: ${output.reason}` }, 'warn');
+        this.emit('node:cache-corrupt', nodeId, { message: `catalog entry undecodable, treated as a miss: ${output.reason}`, cacheStatus: 'MISS' }, 'warn');
         reason = `corrupt entry: ${output.reason}`;
         break;
       case 'failure':
@@ -300,7 +307,8 @@ class Draft {
         break;
     }
     if (spec.kind === 'dynamic' && future?.outcome === 'hit' && !isExpired(future.entry.createdAt, ttlMs, this.now)) {
-      const sub = parseFuture(future.entry.value);
+      const problem = entryProblem(future, undefined);
+      const sub = problem === undefined ? parseFuture(future.entry.value) : null;
       const stale = sub === null || sub instanceof Error ? null : staleFutureReason(sub, this.node(nodeId).inputs ?? {});
       if (sub !== null && !(sub instanceof Error) && stale === null) {
         this.update(nodeId, { cacheStatus: 'FUTURE_HIT', cacheReason: `sub-workflow from run ${future.entry.runId}` });
@@ -327,7 +335,7 @@ class Draft {
       // The node is done when its task is: downstream nodes start now, and the log says so now, so
       // lines stay in causal order; the cache write is reported on its own line when it lands.
       const output: NodeValue = result.outputHash === null ? { value: result.output } : { value: result.output, hash: result.outputHash };
-      const writes = node.cacheKey !== null;
+      const writes = node.cacheKey !== null && this.storable(spec, result.output);
       this.update(result.nodeId, { phase: transition(result.nodeId, node.phase, writes ? 'writing' : 'succeeded'), output, error: null, finishedAt: this.now });
       if (writes) this.writes.push({ nodeId: result.nodeId, kind: 'output' });
       this.emit('node:succeeded', result.nodeId);
@@ -367,16 +375,66 @@ class Draft {
       return;
     }
     if (node.phase !== 'writing') return;
-    let cacheStatus = node.cacheStatus;
-    let cacheReason = node.cacheReason;
+    const retry = node.cacheWriteRetry ?? null;
     if (failure !== null) {
-      cacheStatus = 'PUT_FAILURE';
-      cacheReason = failure;
-    } else if (cacheStatus === 'MISS' || cacheStatus === 'EVICTED') {
-      cacheStatus = 'POPULATED';
+      // A retry is already scheduled: this is a repeated report of a put already counted.
+      if (retry !== null && retry.retryAtMs !== null) return;
+      const failures = (retry?.failures ?? 0) + 1;
+      if (retry === null || !retry.final) {
+        // Not lost yet: the node keeps its status and stays `writing` (its output is known, so
+        // downstream nodes are not held up); `retryDueWrites` puts it again when it is due.
+        const delay = writeRetryDelayMs(failures);
+        this.update(write.nodeId, { cacheWriteRetry: scheduleWriteRetry(failures, failure, this.now.getTime() + delay) });
+        this.emit('node:cache-written', write.nodeId, { message: `cache write failed (attempt ${failures}), retrying in ${delay} ms: ${failure}` }, 'warn');
+        return;
+      }
+      const cacheReason = `cache write lost after ${failures} attempt(s): ${failure}`;
+      this.update(write.nodeId, { phase: transition(write.nodeId, node.phase, 'succeeded'), cacheStatus: 'PUT_FAILURE', cacheReason, cacheWriteRetry: null });
+      this.emit('node:cache-written', write.nodeId, { message: cacheReason }, 'warn');
+      return;
     }
-    this.update(write.nodeId, { phase: transition(write.nodeId, node.phase, 'succeeded'), cacheStatus, cacheReason });
-    this.emit('node:cache-written', write.nodeId, failure === null ? {} : { message: `cache write failed: ${failure}` }, failure === null ? 'info' : 'warn');
+    const cacheStatus = node.cacheStatus === 'MISS' || node.cacheStatus === 'EVICTED' ? 'POPULATED' : node.cacheStatus;
+    this.update(write.nodeId, { phase: transition(write.nodeId, node.phase, 'succeeded'), cacheStatus, cacheWriteRetry: null });
+    this.emit('node:cache-written', write.nodeId, retry === null ? {} : { message: `cache write landed after ${retry.failures} failed attempt(s)` });
+  }
+
+  /**
+   * Puts again every failed write that is due. Once nothing but such writes is left in the run,
+   * each gets one last put (at its scheduled time, but no later than FINAL_WRITE_WAIT_MS from now)
+   * so the run does not wait out a long backoff before it finishes.
+   */
+  private retryDueWrites(): void {
+    const scheduled = (node: NodeExecution) => node.phase === 'writing' && node.cacheWriteRetry != null && node.cacheWriteRetry.retryAtMs !== null;
+    const otherwiseDone = this.graph.order.every((spec) => {
+      const node = this.node(spec.id);
+      return isTerminal(node.phase) || scheduled(node);
+    });
+    const now = this.now.getTime();
+    for (const spec of this.graph.order) {
+      const node = this.node(spec.id);
+      const retry = node.cacheWriteRetry;
+      if (!scheduled(node) || retry == null || retry.retryAtMs === null) continue;
+      let next = retry;
+      if (otherwiseDone && !retry.final) next = { ...retry, final: true, retryAtMs: Math.min(retry.retryAtMs, now + FINAL_WRITE_WAIT_MS) };
+      if (next.retryAtMs !== null && next.retryAtMs <= now) {
+        next = { ...next, retryAtMs: null };
+        this.writes.push({ nodeId: spec.id, kind: 'output' });
+      }
+      if (next !== retry) this.update(spec.id, { cacheWriteRetry: next });
+    }
+  }
+
+  /**
+   * Whether a node's output may be written: a value that fails the output schema cannot come from
+   * a task (the SDK validates outputs), so only corruption produces one; it is never cached, and
+   * the node ends PUT_FAILURE saying why.
+   */
+  private storable(spec: NodeSpec, value: Json): boolean {
+    const problem = outputSchemaProblem(spec.outputSchema, value);
+    if (problem === undefined) return true;
+    this.update(spec.id, { cacheStatus: 'PUT_FAILURE', cacheReason: `not cached: the output does not match the task's output schema: ${problem}` });
+    this.emit('node:cache-corrupt', spec.id, { message: `output not cached, it does not match the task's output schema: ${problem}` }, 'warn');
+    return false;
   }
 
   // --- the run ---------------------------------------------------------------------------------
@@ -404,7 +462,8 @@ class Draft {
     for (const [name, binding] of Object.entries(this.run.spec.outputs)) outputs[name] = resolveBinding(binding, state).value;
     this.run = { ...this.run, status: 'succeeded', outputs, finishedAt: this.now, updatedAt: this.now };
     this.runChanged = true;
-    this.emitRun('run:succeeded', 'info');
+    const lost = lostWritesMessage(Object.values(this.nodes));
+    this.emitRun('run:succeeded', lost === undefined ? 'info' : 'warn', undefined, lost);
   }
 
   // --- helpers ---------------------------------------------------------------------------------
@@ -449,9 +508,10 @@ class Draft {
     this.emitted.push({ type: 'EmitEvent', event });
   }
 
-  private emitRun(type: EngineEventType, level: EngineEvent['level'], error?: ErrorInfo): void {
+  private emitRun(type: EngineEventType, level: EngineEvent['level'], error?: ErrorInfo, message?: string): void {
     const event: EngineEvent = { type, level, runId: this.run.id, workflow: this.run.workflow, durationMs: this.now.getTime() - this.run.createdAt.getTime() };
     if (error !== undefined) event.error = error;
+    if (message !== undefined) event.message = message;
     this.emitted.push({ type: 'EmitEvent', event });
   }
 }
@@ -536,7 +596,8 @@ export function recoverCommands(state: RunState): Command[] {
         attempts.push(attemptFor(state, spec));
         break;
       case 'writing':
-        writes.push({ nodeId: node.nodeId, kind: 'output' });
+        // A write whose retry is scheduled is put when it is due (`nextWakeAt`, `retryDueWrites`).
+        if (node.cacheWriteRetry?.retryAtMs == null) writes.push({ nodeId: node.nodeId, kind: 'output' });
         break;
       case 'pending':
       case 'expanded':
@@ -551,4 +612,22 @@ export function recoverCommands(state: RunState): Command[] {
   if (attempts.length > 0) commands.push({ type: 'DispatchTask', attempts });
   if (writes.length > 0) commands.push({ type: 'WriteCache', writes, entries: writes.map((w) => cacheEntryFor(state, w.nodeId, w.kind)) });
   return commands;
+}
+
+/** The last put of a failed write waits at most this long once nothing else is left in the run. */
+const FINAL_WRITE_WAIT_MS = 2000;
+
+/**
+ * When the run next needs a decision without any event arriving: the earliest scheduled retry of a
+ * failed cache write (ms since the epoch), or null. The shell sets a timer for it and delivers
+ * `run:tick`; `decide` itself only compares against `now`.
+ */
+export function nextWakeAt(state: RunState): number | null {
+  if (state.run.status !== 'running') return null;
+  let earliest: number | null = null;
+  for (const node of Object.values(state.nodes)) {
+    const due = node.phase === 'writing' ? node.cacheWriteRetry?.retryAtMs : null;
+    if (due != null && (earliest === null || due < earliest)) earliest = due;
+  }
+  return earliest;
 }

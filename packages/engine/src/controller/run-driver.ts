@@ -1,12 +1,12 @@
-import type { CacheCatalog } from '../ports/cache-catalog.js';
+import type { CacheCatalog, NewCacheEntry } from '../ports/cache-catalog.js';
 import type { Clock } from '../ports/clock.js';
 import type { RunStore } from '../ports/run-store.js';
 import type { TaskAttempt, TaskDispatcher } from '../ports/task-dispatcher.js';
 import type { RunState } from '../state/run-state.js';
 import { MemoflowError } from '../errors.js';
 import type { CacheLookup, Command, EngineEvent } from './commands.js';
-import { decide, recoverCommands } from './decide.js';
-import type { LookupOutcome, RunEvent } from './events.js';
+import { decide, nextWakeAt, recoverCommands } from './decide.js';
+import type { CacheWrite, LookupOutcome, RunEvent } from './events.js';
 
 export interface RunDriverDeps {
   catalog: CacheCatalog;
@@ -27,6 +27,8 @@ interface Inbound {
 }
 
 const DISPATCH_RETRY_MS = [100, 250, 500, 1000, 2000, 5000];
+/** Single-entry puts in flight at once when a batch put failed (see `write`). */
+const SINGLE_PUT_CONCURRENCY = 8;
 
 /**
  * The effect layer for one run: reconcile in rounds. Each round takes every event that arrived,
@@ -44,6 +46,8 @@ export class RunDriver {
   /** Effects being performed outside a round (recovery). */
   private executing = false;
   private idleFrom = Date.now();
+  /** Delivers `run:tick` when the next failed cache write is due again (`nextWakeAt`). */
+  private wakeTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly runId: string,
@@ -107,6 +111,7 @@ export class RunDriver {
 
   close(): void {
     this.closed = true;
+    this.clearWake();
     if (this.loop === null) this.settleInbox();
   }
 
@@ -117,7 +122,29 @@ export class RunDriver {
       this.idleFrom = Date.now();
       if (this.terminal || this.closed) this.settleInbox();
       else if (this.inbox.length > 0) this.kick();
+      else this.scheduleWake();
     });
+  }
+
+  /**
+   * Nothing is queued: if a failed cache write is due later, wake the run then. The time comes from
+   * the saved state (so a controller that took over the run wakes it too) and the clock.
+   */
+  private scheduleWake(): void {
+    this.clearWake();
+    const at = this.state === undefined ? null : nextWakeAt(this.state);
+    if (at === null || this.closed || this.terminal) return;
+    const delay = Math.max(0, at - this.deps.clock.now().getTime());
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = undefined;
+      this.deliver({ type: 'run:tick' }).catch(() => undefined); // rejects only once closed
+    }, delay);
+    this.wakeTimer.unref();
+  }
+
+  private clearWake(): void {
+    if (this.wakeTimer !== undefined) clearTimeout(this.wakeTimer);
+    this.wakeTimer = undefined;
   }
 
   /** Settles events that will not be decided on: acknowledged for a finished run, rejected when closed. */
@@ -241,12 +268,7 @@ export class RunDriver {
           work.push(this.lookup(command.lookups));
           break;
         case 'WriteCache':
-          work.push(
-            this.deps.catalog.put(command.entries).then(
-              () => this.enqueue({ type: 'cache:written', writes: command.writes, ok: true }),
-              (error: unknown) => this.enqueue({ type: 'cache:written', writes: command.writes, ok: false, reason: describe(error) }),
-            ),
-          );
+          work.push(this.write(command.writes, command.entries));
           break;
       }
     }
@@ -274,6 +296,44 @@ export class RunDriver {
       }),
     );
     this.enqueue({ type: 'cache:looked-up', results: results.flat() });
+  }
+
+  /**
+   * One put for the whole round. If it fails and held several entries, each is put on its own, so
+   * one entry the catalog refuses (a value it cannot store) does not take the others down with it,
+   * again on every retry. During an outage that costs one failing statement per entry, once per
+   * retry of the batch.
+   */
+  private async write(writes: CacheWrite[], entries: NewCacheEntry[]): Promise<void> {
+    try {
+      await this.deps.catalog.put(entries);
+      this.enqueue({ type: 'cache:written', writes, ok: true });
+      return;
+    } catch (error) {
+      if (writes.length === 1) {
+        this.enqueue({ type: 'cache:written', writes, ok: false, reason: describe(error) });
+        return;
+      }
+    }
+    const ok: CacheWrite[] = [];
+    const failed = new Map<string, CacheWrite[]>();
+    for (let start = 0; start < writes.length; start += SINGLE_PUT_CONCURRENCY) {
+      await Promise.all(
+        writes.slice(start, start + SINGLE_PUT_CONCURRENCY).map(async (write, offset) => {
+          const entry = entries[start + offset];
+          if (entry === undefined) return;
+          try {
+            await this.deps.catalog.put([entry]);
+            ok.push(write);
+          } catch (error) {
+            const reason = describe(error);
+            failed.set(reason, [...(failed.get(reason) ?? []), write]);
+          }
+        }),
+      );
+    }
+    if (ok.length > 0) this.enqueue({ type: 'cache:written', writes: ok, ok: true });
+    for (const [reason, lost] of failed) this.enqueue({ type: 'cache:written', writes: lost, ok: false, reason });
   }
 
   /** Dispatch is idempotent per attempt id, so a failed dispatch is simply repeated with backoff. */
@@ -305,6 +365,7 @@ export class RunDriver {
   private finish(state: RunState): void {
     if (this.terminal) return;
     this.terminal = true;
+    this.clearWake();
     this.deps.onTerminal(state);
   }
 }

@@ -1,3 +1,4 @@
+import { checksumProblem, entryChecksum } from '../cache/entry-checksum.js';
 import { hashJson } from '../cache/canonical-hash.js';
 import type { Json } from '../json.js';
 import type { Clock } from '../ports/clock.js';
@@ -14,6 +15,9 @@ import type {
   NewCacheEntry,
 } from '../ports/cache-catalog.js';
 import { compareText, copyDate, copyJson, FailurePlan } from './support.js';
+
+/** How a test damages a stored entry (`InMemoryCacheCatalog.corrupt`). */
+export type CacheEntryDamage = 'undecodable' | 'tampered' | 'legacy' | 'value-hash' | { copyFrom: string };
 
 export type CacheCatalogMethod = 'lookup' | 'put' | 'list' | 'evict';
 
@@ -54,12 +58,35 @@ export class InMemoryCacheCatalog implements CacheCatalog {
 
   /**
    * Damages a stored entry: `undecodable` replaces its value with text that is not JSON,
-   * `tampered` changes the value without updating its checksum. Returns false if absent.
+   * `tampered` changes the value without updating its checksum, `legacy` gives it the value-only
+   * checksum the previous release wrote, `value-hash` changes its valueHash, `{ copyFrom }` copies another entry's value, valueHash and
+   * checksum over it (as a manual edit would). Returns false if an entry is absent.
    */
-  corrupt(kind: CacheEntryKind, key: string, how: 'undecodable' | 'tampered' = 'tampered'): boolean {
+  corrupt(kind: CacheEntryKind, key: string, how: CacheEntryDamage = 'tampered'): boolean {
     const entry = this.#entries.get(identity(kind, key));
     if (entry === undefined) return false;
-    entry.valueText = how === 'undecodable' ? '{"truncated' : JSON.stringify({ tampered: true });
+    if (typeof how === 'object') {
+      const source = this.#entries.get(identity(kind, how.copyFrom));
+      if (source === undefined) return false;
+      entry.valueText = source.valueText;
+      entry.valueHash = source.valueHash;
+      entry.checksum = source.checksum;
+      return true;
+    }
+    switch (how) {
+      case 'undecodable':
+        entry.valueText = '{"truncated';
+        break;
+      case 'tampered':
+        entry.valueText = JSON.stringify({ tampered: true });
+        break;
+      case 'legacy':
+        entry.checksum = hashJson(JSON.parse(entry.valueText) as Json);
+        break;
+      case 'value-hash':
+        entry.valueHash = 'forged';
+        break;
+    }
     return true;
   }
 
@@ -93,7 +120,7 @@ export class InMemoryCacheCatalog implements CacheCatalog {
         parts: copyJson(entry.parts),
         valueText: JSON.stringify(value),
         valueHash: entry.valueHash,
-        checksum: hashJson(value),
+        checksum: entryChecksum({ key: entry.key, kind: entry.kind, value, valueHash: entry.valueHash }),
         runId: entry.runId,
         nodeId: entry.nodeId,
         createdAt: copyDate(createdAt),
@@ -138,13 +165,8 @@ function decode(stored: StoredEntry): CacheEntry | string {
   } catch (error) {
     return `undecodable value: ${error instanceof Error ? error.message : String(error)}`;
   }
-  let checksum: string;
-  try {
-    checksum = hashJson(value);
-  } catch (error) {
-    return `undecodable value: ${error instanceof Error ? error.message : String(error)}`;
-  }
-  if (checksum !== stored.checksum) return `checksum mismatch (stored ${stored.checksum.slice(0, 10)}, computed ${checksum.slice(0, 10)})`;
+  const problem = checksumProblem({ key: stored.key, kind: stored.kind, value, valueHash: stored.valueHash }, stored.checksum);
+  if (problem !== undefined) return problem;
   return { ...summarize(stored), value };
 }
 

@@ -120,6 +120,7 @@ function copyNode(node: NodeExecution, runId: string): NodeExecution {
     startedAt: copyDate(node.startedAt),
     finishedAt: copyDate(node.finishedAt),
     subWorkflow: copyJson(node.subWorkflow),
+    ...(node.cacheWriteRetry == null ? {} : { cacheWriteRetry: copyJson(node.cacheWriteRetry) }),
   };
 }
 

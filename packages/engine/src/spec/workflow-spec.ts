@@ -59,6 +59,13 @@ export interface TaskNodeSpec {
   /** Stable, user-visible task name (`etl.clean`); workers resolve it in their registry. */
   task: string;
   signature: TaskSignature;
+  /**
+   * The JSON Schema of the output as the task returns it (zod `io: 'output'`; `signature.output`
+   * is the `io: 'input'` form, which is wrong for types with transforms or defaults). A cache hit
+   * whose value fails it is a miss with a warning, and a value that fails it is never written.
+   * Absent in specs from before it existed (no check) and on sub-workflow calls.
+   */
+  outputSchema?: JsonSchema;
   /** `null`: caching off for this node (status DISABLED). */
   cache: CacheSettings | null;
   /** Extra attempts after a failed one. */

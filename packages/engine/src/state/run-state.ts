@@ -58,6 +58,27 @@ export interface NodeExecution {
    * nodes `<container>.<child>`.
    */
   subWorkflow: WorkflowSpec | null;
+  /**
+   * A cache write of this node's output that failed and is being retried (the node stays
+   * `writing`; downstream nodes do not wait for it). Absent or null: none. See `CacheWriteRetry`.
+   */
+  cacheWriteRetry?: CacheWriteRetry | null;
+}
+
+/**
+ * A failed cache write, retried with backoff while the run lives and once more when everything
+ * else is done; only if that last put fails too is the write lost (PUT_FAILURE, named in the run's
+ * final event). Persisted with the node, so a controller taking over the run continues it.
+ */
+export interface CacheWriteRetry {
+  /** Failed puts so far. */
+  failures: number;
+  /** The last failure, as the catalog reported it. */
+  lastError: string;
+  /** When the next put is due (ms since the epoch); null while a put is in flight. */
+  retryAtMs: number | null;
+  /** Everything else in the run is done: this is the last put. */
+  final: boolean;
 }
 
 /** A run with all its node executions: what a controller round loads and decides on. */

@@ -1,7 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { MemoflowError, shortKey } from '@memoflow/engine';
 import { connect, DEFAULT_DOMAIN, DEFAULT_PROJECT, type Memoflow } from '../client/connect.js';
-import { createEventLog } from '../log/event-log.js';
+import { createEventLog, lostWritesNote } from '../log/event-log.js';
 import { loadUserModule, pickWorkflow } from './load-module.js';
 import { parseInputs } from './parse-inputs.js';
 import { addProcessCommands } from './process-commands.js';
@@ -53,7 +53,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (flags.json === true) {
         process.stdout.write(`${JSON.stringify({ event: 'run:result', runId: report.id, status: report.status, outputs: report.outputs, error: report.error })}\n`);
       } else {
-        process.stderr.write(`run ${report.id} ${report.status} (${report.nodes.length} nodes: ${summary})\n`);
+        process.stderr.write(`run ${report.id} ${report.status} (${report.nodes.length} nodes: ${summary}${lostWritesNote(report.nodes)})\n`);
         if (report.status === 'succeeded') process.stdout.write(`${JSON.stringify(report.outputs, null, 2)}\n`);
       }
       if (report.status !== 'succeeded') exitCode = 1;
@@ -82,6 +82,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (flags.json === true) return printJson(report);
       process.stdout.write(`run ${report.id}  ${report.workflow}  ${report.status}  ${report.project}/${report.domain}  ${report.createdAt.toISOString()}\n`);
       if (report.error !== null) process.stdout.write(`error: ${report.error.message}\n`);
+      const lost = lostWritesNote(report.nodes);
+      if (lost !== '') process.stdout.write(`${lost.slice(2)}\n`);
       printTable(
         ['NODE', 'TASK', 'STATUS', 'CACHE', 'KEY', 'ATTEMPTS', 'DURATION'],
         report.nodes.map((node) => [

@@ -18,5 +18,22 @@ export function toJsonSchema(schema: z.ZodType): JsonSchema {
   return json;
 }
 
+const outputCache = new WeakMap<z.ZodType, JsonSchema>();
+
+/**
+ * The JSON Schema of what a task returns (zod `io: 'output'`: after transforms and defaults), which
+ * the engine checks cache hits against (`NodeSpec.outputSchema`). Not part of the key: the
+ * signature (`toJsonSchema`) already changes whenever the type does.
+ */
+export function toOutputJsonSchema(schema: z.ZodType): JsonSchema {
+  let json = outputCache.get(schema);
+  if (json === undefined) {
+    const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io: 'output', unrepresentable: 'any' }) as { [key: string]: unknown };
+    json = JSON.parse(JSON.stringify(rest)) as JsonSchema;
+    outputCache.set(schema, json);
+  }
+  return json;
+}
+
 /** Null's schema: the output of a task that declares none. */
 export const NO_OUTPUT_SCHEMA: JsonSchema = { type: 'null' };

@@ -9,13 +9,14 @@ import {
   parseDuration,
   type CacheSettings,
   type Json,
+  type JsonSchema,
   type TaskContext,
   type TaskImplementation,
   type TaskOutcome,
   type TaskSignature,
 } from '@memoflow/engine';
 import { computeHash, hashFunctionOf } from './hash-with.js';
-import { NO_OUTPUT_SCHEMA, toJsonSchema } from './json-schema.js';
+import { NO_OUTPUT_SCHEMA, toJsonSchema, toOutputJsonSchema } from './json-schema.js';
 import { toJsonValue } from './json-value.js';
 import type { Bindable, Ref } from './reference.js';
 import { currentTrace } from './trace.js';
@@ -97,6 +98,8 @@ export interface TaskDefinition<I extends InputShape, O extends z.ZodType | unde
   readonly inputs: I;
   readonly output: O;
   readonly signature: TaskSignature;
+  /** The output's JSON Schema as the body returns it (zod `io: 'output'`); cache hits are checked against it. */
+  readonly outputSchema: JsonSchema;
   readonly defaults: NodeSettings;
   /** The cache version used when none is given: derived from the body's source. */
   readonly sourceVersion: string;
@@ -145,6 +148,7 @@ export interface NodeDefinitionBase<I extends InputShape> {
   kind: 'task' | 'dynamic';
   options: TaskOptions<I, z.ZodType | undefined>;
   signature: TaskSignature;
+  outputSchema: JsonSchema;
   sourceVersion: string;
   defaults: NodeSettings;
   body: (...args: never[]) => unknown;
@@ -183,6 +187,7 @@ export function defineNode<I extends InputShape>(
     kind,
     options,
     signature,
+    outputSchema: options.output === undefined ? NO_OUTPUT_SCHEMA : toOutputJsonSchema(options.output),
     sourceVersion,
     defaults,
     body,
@@ -210,6 +215,7 @@ export function callable<I extends InputShape>(base: NodeDefinitionBase<I>, impl
     inputs: base.options.inputs,
     output: base.options.output,
     signature: base.signature,
+    outputSchema: base.outputSchema,
     defaults: base.defaults,
     sourceVersion: base.sourceVersion,
     fn: base.body,

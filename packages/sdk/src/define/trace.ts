@@ -40,6 +40,7 @@ export class WorkflowTrace {
       id,
       task: task.taskName,
       signature: task.signature,
+      outputSchema: task.outputSchema,
       cache: task.defaults.cache,
       retries: task.defaults.retries,
       timeoutMs: task.defaults.timeoutMs,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { EngineEvent } from '@memoflow/engine';
-import { eventFields, formatEvent } from './event-log.js';
+import { eventFields, formatEvent, lostWritesNote } from './event-log.js';
 
 const hit: EngineEvent = {
   type: 'node:cache-hit',
@@ -40,5 +40,16 @@ describe('node log lines', () => {
       cacheKey: 'aaaaaaaaaa',
       durationMs: 3,
     });
+  });
+});
+
+describe('lostWritesNote', () => {
+  it('names the nodes whose cache write was lost, and is empty when none was', () => {
+    expect(lostWritesNote([{ id: 'a', task: 't.a', cacheStatus: 'POPULATED' }])).toBe('');
+    expect(lostWritesNote([{ id: 'a', task: 't.a', cacheStatus: 'PUT_FAILURE' }, { id: 'b', task: 't.b', cacheStatus: 'HIT' }])).toBe(
+      '; cache writes lost, the next run executes them again: a (t.a)',
+    );
+    const many = Array.from({ length: 12 }, (_, i) => ({ id: `n${i}`, task: 't', cacheStatus: 'PUT_FAILURE' }));
+    expect(lostWritesNote(many)).toMatch(/n9 \(t\) and 2 more$/);
   });
 });

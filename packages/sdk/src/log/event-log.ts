@@ -88,6 +88,17 @@ export function formatEvent(event: EngineEvent): string {
   return `${time} ${event.runId} ${pad(event.nodeId, 16)} ${pad(event.task ?? '', 24)} ${pad(status, 24)} key ${shortKey(event.cacheKey ?? null).padEnd(10)} ${took.padStart(8)}  ${VERB[event.type]}${attempt}${error}${message}`;
 }
 
+/**
+ * The summary's note on cache writes that were lost for good (PUT_FAILURE: retried while the run
+ * lived and once more at its end), naming the nodes; empty when none were.
+ */
+export function lostWritesNote(nodes: readonly { id: string; task: string; cacheStatus: string | null }[]): string {
+  const lost = nodes.filter((node) => node.cacheStatus === 'PUT_FAILURE');
+  if (lost.length === 0) return '';
+  const named = lost.slice(0, 10).map((node) => `${node.id} (${node.task})`);
+  return `; cache writes lost, the next run executes them again: ${named.join(', ')}${lost.length > named.length ? ` and ${lost.length - named.length} more` : ''}`;
+}
+
 function statusLabel(event: EngineEvent): string {
   const status = event.cacheStatus ?? '-';
   return status === 'SKIPPED' && event.cacheReason != null ? `SKIPPED(${event.cacheReason})` : status;

@@ -1,0 +1,1 @@
+ALTER TABLE "node_executions" ADD COLUMN "cache_write_retry" json;
