@@ -55,6 +55,8 @@ export function dynamic<I extends InputShape, O extends z.ZodType>(options: Dyna
   const name = options.name;
   const implementation: TaskImplementation = {
     name,
+    version: base.definitionVersion,
+    signature: signatureDigest(base.signature),
     async execute(inputs, context) {
       const values = base.parseInputs(inputs, context);
       const trace = new WorkflowTrace(name, declared);
@@ -95,7 +97,9 @@ export function childrenDigest(children: ReadonlyMap<string, Callable>): string 
 
 function taskFingerprint(task: AnyTask): Json {
   const { cache, retries, timeoutMs } = task.defaults;
-  return { name: task.taskName, kind: task.kind, signature: signatureDigest(task.signature), cache: cache as unknown as Json, retries, timeoutMs };
+  // `version`: a stored future's nodes carry their task's definition version; a changed child must
+  // change this key, or a replay would send attempts every current worker refuses.
+  return { name: task.taskName, kind: task.kind, signature: signatureDigest(task.signature), version: task.definitionVersion, cache: cache as unknown as Json, retries, timeoutMs };
 }
 
 function workflowDigest(workflow: Extract<Callable, { kind: 'workflow' }>): string {
