@@ -32,7 +32,7 @@ function convert(value: unknown, where: ErrorLocation, path: string, depth: numb
       const items: Json[] = new Array<Json>(value.length);
       for (let i = 0; i < value.length; i++) {
         // `map` would keep the hole, and JSON would turn it into null: the stored value would differ.
-        if (!(i in value)) throw notJson(`the array has a hole at index ${i} (a sparse array); JSON has no holes: fill it (e.g. with null)`, where, `${path}[${i}]`);
+        if (!(i in value)) throw hole(where, `${path}[${i}]`, i);
         items[i] = convert(value[i], where, `${path}[${i}]`, depth + 1, ancestors);
       }
       return items;
@@ -57,7 +57,7 @@ function convert(value: unknown, where: ErrorLocation, path: string, depth: numb
 
 /**
  * Checks a value as it was handed over, before a zod schema parses it: no cycle, no nesting deeper
- * than MAX_JSON_DEPTH, no `__proto__` key. Only arrays and plain objects are walked (what else is
+ * than MAX_JSON_DEPTH, no `__proto__` key, no hole in an array (zod reads a hole as undefined). Only arrays and plain objects are walked (what else is
  * in there is for the schema and `toJsonValue` to judge); `skip` leaves values out (references in
  * a workflow body).
  *
@@ -81,7 +81,10 @@ function walkRaw(value: unknown, where: ErrorLocation, path: string, depth: numb
   enter(value, where, path, depth, ancestors);
   try {
     if (isArray) {
-      for (let i = 0; i < value.length; i++) walkRaw(value[i] as unknown, where, `${path}[${i}]`, depth + 1, ancestors, skip);
+      for (let i = 0; i < value.length; i++) {
+        if (!(i in value)) throw hole(where, `${path}[${i}]`, i);
+        walkRaw(value[i] as unknown, where, `${path}[${i}]`, depth + 1, ancestors, skip);
+      }
       return;
     }
     for (const key of Object.keys(value)) {
@@ -103,6 +106,10 @@ function enter(value: object, where: ErrorLocation, path: string, depth: number,
     throw notJson(`the value nests deeper than ${MAX_JSON_DEPTH} levels of arrays and objects (the limit for values that cross JSON)`, where, path);
   }
   ancestors.add(value);
+}
+
+function hole(where: ErrorLocation, path: string, index: number): MemoflowError {
+  return notJson(`the array has a hole at index ${index} (a sparse array); JSON has no holes: fill it (e.g. with null)`, where, path);
 }
 
 function protoKey(where: ErrorLocation, path: string): MemoflowError {
