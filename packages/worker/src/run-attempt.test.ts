@@ -191,6 +191,12 @@ describe('runAttempt: an attempt traced from another definition is refused', () 
     expect(message).toContain("task 't'");
   });
 
+  it('two derived versions: the message says source text depends on how the code was loaded', async () => {
+    const registry = toTaskRegistry([versioned('src-aaaaaaaaaaaa', 'sig-a', [])]);
+    const result = await runAttempt(registry, makeAttempt({ task: 't', taskVersion: 'src-bbbbbbbbbbbb', signature: 'sig-a' }), stepClock());
+    expect(result.ok ? '' : result.error.message).toMatch(/derived from the task body's source text.*pin cache.version/);
+  });
+
   it.each([
     { why: 'the same definition', attempt: { taskVersion: '1', signature: 'sig-a' }, worker: { version: '1', signature: 'sig-a' } },
     { why: 'an attempt from a spec saved before versions were sent (signature matches)', attempt: { signature: 'sig-a' }, worker: { version: '1', signature: 'sig-a' } },

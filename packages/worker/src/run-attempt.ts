@@ -106,8 +106,16 @@ function definitionMismatch(attempt: TaskAttempt, implementation: TaskImplementa
     'TASK_VERSION_MISMATCH',
     `task '${attempt.task}' (attempt ${attempt.id}) was traced from another definition than this worker runs: ` +
       `attempt has ${describe(attempt.taskVersion, attempt.signature)}, worker has ${describe(implementation.version, implementation.signature)}; ` +
-      'refused so its result is not cached under a key that does not match the code (deploy the same code to controllers and workers)',
+      'refused so its result is not cached under a key that does not match the code (deploy the same code to controllers and workers)' +
+      (derived(attempt.taskVersion) && derived(implementation.version)
+        ? "; both versions are derived from the task body's source text, which also differs when the same code is loaded through different tools (tsx, tsc, a bundler): pin cache.version to make it independent of that"
+        : ''),
   );
+}
+
+/** A version the SDK derived from a body's source (`src-<digest>`), not one a user pinned. */
+function derived(version: string | undefined): boolean {
+  return version?.startsWith('src-') === true;
 }
 
 function unknownTask(task: string, registry: TaskRegistry): WorkerError {
