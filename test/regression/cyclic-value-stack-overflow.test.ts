@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoflowError } from '@memoflow/engine';
-import { connect, task, workflow, z, type Memoflow } from '@memoflow/sdk';
+import { connect, dynamic, task, workflow, z, type Memoflow } from '@memoflow/sdk';
 import { uniqueName } from '../support/modes.js';
 
 const MAX_JSON_DEPTH = 1000;
@@ -94,6 +94,30 @@ describe('cyclic and very deep values get a clear error', () => {
     }
     expect(error).toBeInstanceOf(MemoflowError);
     expect((error as MemoflowError).location).toEqual({ workflow: name, node: target.taskName.split('.').pop(), field: 'v.rows[0].self.back' });
+  });
+
+  it('a cyclic literal among a workflow\'s outputs is refused when traced, naming the output', () => {
+    const name = uniqueName('reg.cyc');
+    const flow = workflow({ name, inputs: {} }, () => ({ out: cyclic() as never }));
+    expect(() => flow.spec).toThrow(MemoflowError);
+    expect(() => flow.spec).toThrow(`field 'outputs.out.rows[0].self.back'`);
+  });
+
+  it('a dynamic body returning a cyclic value fails its node with a clear error', async () => {
+    const child = task({ name: uniqueName('reg.cyc.child'), inputs: { i: z.number() }, output: z.number() }, ({ i }) => i);
+    const name = uniqueName('reg.cyc.dyn');
+    const fan = dynamic({ name, inputs: { n: z.number() }, output: z.any(), tasks: [child] }, ({ n }) => {
+      const value: { [key: string]: unknown } = { first: child({ i: n }) };
+      value['again'] = [value];
+      return value as never;
+    });
+    const flow = workflow({ name: uniqueName('reg.cyc'), inputs: { n: z.number() } }, ({ n }) => ({ out: fan({ n }) }));
+    const run = await mf.run(flow, { n: 1 });
+    await expect(run.result()).rejects.toThrow();
+    const node = (await run.nodes()).find((n) => n.task === name);
+    expect(node?.error?.message).toMatch(/cyclic/);
+    expect(node?.error?.message).toContain("field 'output.again[0]'");
+    expect(node?.error?.message).not.toMatch(/call stack/);
   });
 
   it('a shared (not cyclic) value is fine, and a value just inside the limit arrives whole', async () => {

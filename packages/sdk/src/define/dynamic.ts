@@ -13,7 +13,8 @@ import {
   type TaskImplementation,
   type WorkflowSpec,
 } from '@memoflow/engine';
-import type { Bindable } from './reference.js';
+import { checkRawValue } from './json-value.js';
+import { referenceBinding, type Bindable } from './reference.js';
 import { callable, defineNode, type AnyTask, type Callable, type InputShape, type InputValues, type TaskDefinition, type TaskOptions } from './task.js';
 import { WorkflowTrace, withTrace } from './trace.js';
 
@@ -62,6 +63,8 @@ export function dynamic<I extends InputShape, O extends z.ZodType>(options: Dyna
       const trace = new WorkflowTrace(name, declared);
       const returned: unknown = await withTrace(trace, () => body(values, context));
       const where = { workflow: name, node: context.nodeId, field: 'output' };
+      // A cycle or excess depth in what the body returned: a clear error, not a stack overflow in bind.
+      checkRawValue(returned, where, '', (value) => referenceBinding(value) !== undefined);
       const result = trace.bind(returned, options.output, where);
       const sub: WorkflowSpec = { specVersion: WORKFLOW_SPEC_VERSION, name, inputs: {}, hashedInputs: [], nodes: trace.nodes, outputs: { [RESULT]: result } };
       try {

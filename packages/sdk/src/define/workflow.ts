@@ -15,7 +15,7 @@ import {
 import { computeHash, hashFunctionOf } from './hash-with.js';
 import { toJsonSchema } from './json-schema.js';
 import { checkRawValue, toJsonValue } from './json-value.js';
-import { createReference, type Bindable, type Ref, type Unref } from './reference.js';
+import { createReference, referenceBinding, type Bindable, type Ref, type Unref } from './reference.js';
 import { optionalNames, type AnyTask, type InputBindings, type InputShape, type OptionalWhenUndefined, type TaskCall } from './task.js';
 import { WorkflowTrace, currentTrace, withTrace, type SubworkflowSource } from './trace.js';
 
@@ -149,6 +149,7 @@ function trace<I extends InputShape>(options: WorkflowOptions<I>, body: (inputs:
   }
   const outputs: { [name: string]: Binding } = {};
   for (const [name, value] of Object.entries(returned)) {
+    checkRawValue(value, { workflow: options.name, field: `outputs.${name}` }, '', (item) => referenceBinding(item) !== undefined);
     outputs[name] = recorder.bind(value, undefined, { workflow: options.name, field: `outputs.${name}` });
   }
   const spec: WorkflowSpec = {
