@@ -36,3 +36,14 @@ describe('task definitions and the version attempts carry', () => {
     expect(d.implementation).toMatchObject({ version: '3', signature: signatureDigest(d.signature) });
   });
 });
+
+describe('task inputs as a worker receives them', () => {
+  const context = { runId: 'r', nodeId: 'n', attempt: 1, signal: new AbortController().signal };
+
+  it('a __proto__ key in an input (from a queue or an old store) is refused, not dropped by the schema', async () => {
+    const t = task({ name: 'v.inputs', inputs: { m: z.record(z.string(), z.number()) }, output: z.number() }, ({ m }) => Object.keys(m).length);
+    const m = JSON.parse('{"__proto__": 1, "a": 2}') as { [key: string]: number };
+    await expect(t.implementation.execute({ m }, context)).rejects.toThrow("node 'n', field 'm.__proto__'");
+    await expect(t.implementation.execute({ m: { a: 2 } }, context)).resolves.toEqual({ output: 1, outputHash: null });
+  });
+});
