@@ -26,12 +26,12 @@ const Candidate = z.object({ features: FeatureSet, metrics: Metrics });
  * Reads the CSV. Its output schema, RawRows, is content-addressed (`hashWith`): nodes fed by it are
  * keyed by the hash of the rows, not by the rows themselves.
  *
- * This is the one task without an explicit `cache.version`: `cache: true` derives the version from
- * the body's source, so editing this function invalidates its entries. Try it: change its code
- * (not just a comment: the source is taken after TypeScript is stripped) and run again. `load`
- * re-executes, but it reads the same rows, the hash is unchanged, and `clean` and everything after
- * it are still HITs instead of `SKIPPED(upstream-reran)`: content-addressed data is the exception
- * to the cascade rule.
+ * Its version is pinned: the body calls `readFile`, `resolve` and `parseHousingCsv`, code outside
+ * its own text, so `cache: true` (a version derived from the body's source) is refused for it, since
+ * an edit to `parseHousingCsv` would not change that version. Bump it to `'2'` and run again:
+ * `load` re-executes, but it reads the same rows, the hash is unchanged, and `clean` and everything
+ * after it are still HITs instead of `SKIPPED(upstream-reran)`: content-addressed data is the
+ * exception to the cascade rule.
  *
  * The input is a path, but a path says nothing about what the file holds: `CsvFile` declares a
  * content hash (computed where the run is submitted), so the key covers the file's bytes and
@@ -40,7 +40,7 @@ const Candidate = z.object({ features: FeatureSet, metrics: Metrics });
 export const CsvFile = hashWith(z.string(), (path) => sha256(readFileSync(resolve(process.cwd(), path))));
 
 export const load = task(
-  { name: 'housing.load', inputs: { path: CsvFile }, output: RawRows, cache: true },
+  { name: 'housing.load', inputs: { path: CsvFile }, output: RawRows, cache: { version: '1' } },
   async ({ path }) => {
     // Relative to where `memoflow run` was started, like any CLI argument.
     const text = await readFile(resolve(process.cwd(), path), 'utf8');

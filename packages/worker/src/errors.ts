@@ -15,6 +15,12 @@ export type WorkerErrorCode =
   | 'TASK_STALLED'
   /** The worker could not finish the attempt's job (its result could not be published). */
   | 'TRANSPORT_ERROR'
+  /**
+   * The attempt was traced from another definition of the task (another version or signature)
+   * than the one registered with this worker, e.g. during a rolling deploy. Refused, never run:
+   * its result would be cached under a key that does not describe the code. Not retryable.
+   */
+  | 'TASK_VERSION_MISMATCH'
   /** The task returned something that is not a TaskOutcome with a JSON output. */
   | 'INVALID_TASK_OUTCOME'
   /** `dispatch` or `onResult` on a closed dispatcher, a second `onResult`, a bad option. */

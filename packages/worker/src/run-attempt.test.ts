@@ -166,3 +166,47 @@ describe('toTaskRegistry', () => {
     expect(() => toTaskRegistry([taskOf('x', () => null), taskOf('x', () => null)])).toThrow(/registered twice/);
   });
 });
+
+describe('runAttempt: an attempt traced from another definition is refused', () => {
+  const versioned = (version: string | undefined, signature: string | undefined, ran: string[]): TaskImplementation => ({
+    ...taskOf('t', () => (ran.push('ran'), 1)),
+    ...(version === undefined ? {} : { version }),
+    ...(signature === undefined ? {} : { signature }),
+  });
+
+  it.each([
+    { why: 'another version', attempt: { taskVersion: '2', signature: 'sig-a' }, worker: { version: '1', signature: 'sig-a' } },
+    { why: 'another signature', attempt: { taskVersion: '1', signature: 'sig-b' }, worker: { version: '1', signature: 'sig-a' } },
+    { why: 'both differ', attempt: { taskVersion: '2', signature: 'sig-b' }, worker: { version: '1', signature: 'sig-a' } },
+    { why: 'an old attempt without a version, another signature', attempt: { signature: 'sig-b' }, worker: { version: '1', signature: 'sig-a' } },
+  ])('$why: TASK_VERSION_MISMATCH, not retryable, naming both sides; the body never runs', async ({ attempt, worker }) => {
+    const ran: string[] = [];
+    const registry = toTaskRegistry([versioned(worker.version, worker.signature, ran)]);
+    const result = await runAttempt(registry, makeAttempt({ task: 't', ...attempt }), stepClock());
+    expect(ran).toEqual([]);
+    expect(result).toMatchObject({ ok: false, error: { code: 'TASK_VERSION_MISMATCH', retryable: false } });
+    const message = result.ok ? '' : result.error.message;
+    expect(message).toContain(`attempt has version ${'taskVersion' in attempt ? `'${attempt.taskVersion}'` : '(not sent)'}, signature ${attempt.signature}`);
+    expect(message).toContain(`worker has version '${worker.version}', signature ${worker.signature}`);
+    expect(message).toContain("task 't'");
+  });
+
+  it('two derived versions: the message says source text depends on how the code was loaded', async () => {
+    const registry = toTaskRegistry([versioned('src-aaaaaaaaaaaa', 'sig-a', [])]);
+    const result = await runAttempt(registry, makeAttempt({ task: 't', taskVersion: 'src-bbbbbbbbbbbb', signature: 'sig-a' }), stepClock());
+    expect(result.ok ? '' : result.error.message).toMatch(/derived from the task body's source text.*pin cache.version/);
+  });
+
+  it.each([
+    { why: 'the same definition', attempt: { taskVersion: '1', signature: 'sig-a' }, worker: { version: '1', signature: 'sig-a' } },
+    { why: 'an attempt from a spec saved before versions were sent (signature matches)', attempt: { signature: 'sig-a' }, worker: { version: '1', signature: 'sig-a' } },
+    { why: 'a job queued by an older controller (neither sent)', attempt: {}, worker: { version: '1', signature: 'sig-a' } },
+    { why: 'a bare implementation declaring neither', attempt: { taskVersion: '2', signature: 'sig-b' }, worker: { version: undefined, signature: undefined } },
+  ])('$why: runs', async ({ attempt, worker }) => {
+    const ran: string[] = [];
+    const registry = toTaskRegistry([versioned(worker.version, worker.signature, ran)]);
+    const result = await runAttempt(registry, makeAttempt({ task: 't', ...attempt }), stepClock());
+    expect(result).toMatchObject({ ok: true, output: 1 });
+    expect(ran).toEqual(['ran']);
+  });
+});

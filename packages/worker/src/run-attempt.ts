@@ -1,5 +1,5 @@
 import { toErrorInfo } from '@memoflow/engine';
-import type { AttemptResult, Clock, Json, TaskAttempt, TaskOutcome, TaskRegistry } from '@memoflow/engine';
+import type { AttemptResult, Clock, Json, TaskAttempt, TaskImplementation, TaskOutcome, TaskRegistry } from '@memoflow/engine';
 import { WorkerError } from './errors.js';
 
 /**
@@ -13,7 +13,9 @@ import { WorkerError } from './errors.js';
  * - `attempt.timeoutMs` (when not null) aborts the task's signal with a retryable TASK_TIMEOUT
  *   error and fails the attempt at once. A body that ignores its signal keeps running in the
  *   background (JavaScript cannot stop it); its eventual result or error is dropped;
- * - `signal` (shutdown) is forwarded to the task's context signal; the task decides what to do.
+ * - `signal` (shutdown) is forwarded to the task's context signal; the task decides what to do;
+ * - an attempt traced from another definition than the registered one (version or signature, where
+ *   both sides know it) is refused before the body runs: non-retryable TASK_VERSION_MISMATCH.
  */
 export async function runAttempt(
   registry: TaskRegistry,
@@ -38,6 +40,8 @@ export async function runAttempt(
 
   const implementation = registry.get(attempt.task);
   if (implementation === undefined) return fail(unknownTask(attempt.task, registry));
+  const mismatch = definitionMismatch(attempt, implementation);
+  if (mismatch !== null) return fail(mismatch);
 
   const controller = new AbortController();
   const forwardAbort = (): void => controller.abort(signal?.reason);
@@ -85,6 +89,33 @@ export async function runAttempt(
     if (timer !== undefined) clearTimeout(timer);
     signal?.removeEventListener('abort', forwardAbort);
   }
+}
+
+/**
+ * The attempt's definition against the registered one. Each part is compared only where both sides
+ * carry it: attempts from specs saved before versions were sent have no `taskVersion`, and a bare
+ * TaskImplementation (tests, hand-written registries) declares neither.
+ */
+function definitionMismatch(attempt: TaskAttempt, implementation: TaskImplementation): WorkerError | null {
+  const versionDiffers = attempt.taskVersion !== undefined && implementation.version !== undefined && attempt.taskVersion !== implementation.version;
+  const signatureDiffers = attempt.signature !== undefined && implementation.signature !== undefined && attempt.signature !== implementation.signature;
+  if (!versionDiffers && !signatureDiffers) return null;
+  const describe = (version: string | undefined, signature: string | undefined): string =>
+    `version ${version === undefined ? '(not sent)' : `'${version}'`}, signature ${signature === undefined ? '(not sent)' : signature.slice(0, 12)}`;
+  return new WorkerError(
+    'TASK_VERSION_MISMATCH',
+    `task '${attempt.task}' (attempt ${attempt.id}) was traced from another definition than this worker runs: ` +
+      `attempt has ${describe(attempt.taskVersion, attempt.signature)}, worker has ${describe(implementation.version, implementation.signature)}; ` +
+      'refused so its result is not cached under a key that does not match the code (deploy the same code to controllers and workers)' +
+      (derived(attempt.taskVersion) && derived(implementation.version)
+        ? "; both versions are derived from the task body's source text, which also differs when the same code is loaded through different tools (tsx, tsc, a bundler): pin cache.version to make it independent of that"
+        : ''),
+  );
+}
+
+/** A version the SDK derived from a body's source (`src-<digest>`), not one a user pinned. */
+function derived(version: string | undefined): boolean {
+  return version?.startsWith('src-') === true;
 }
 
 function unknownTask(task: string, registry: TaskRegistry): WorkerError {

@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'vitest';
+import { signatureDigest } from '../cache/cache-key.js';
 import type { ErrorInfo } from '../errors.js';
 import type { Json, NodeValue } from '../json.js';
 import type { CacheEntry, NewCacheEntry } from '../ports/cache-catalog.js';
@@ -17,6 +18,13 @@ const RUN = 'r1';
 const DAY = 86_400_000;
 
 // --- harness: plays the shell by hand, one decision at a time -------------------------------------
+
+/** The signature of a top-level node of the simulated run (what its attempts carry a digest of). */
+function nodeSignature(sim: Sim, id: string): WorkflowSpec['nodes'][number]['signature'] {
+  const spec = sim.state.run.spec.nodes.find((node) => node.id === id);
+  if (spec === undefined) throw new Error(`no node ${id} in the spec`);
+  return spec.signature;
+}
 
 class Sim {
   state: RunState;
@@ -272,7 +280,7 @@ describe('decide: miss, execution and write', () => {
     const missed = sim.feed(looked(sim.miss('a')));
     expect(statusOf(sim, 'a')).toEqual(['dispatched', 'MISS', null]);
     expect(sim.node('a').attempts).toBe(1);
-    expect(attemptsOf(missed)).toEqual([{ id: 'r1-a-1', runId: 'r1', nodeId: 'a', task: 't.a', attempt: 1, inputs: { rows: [1, -2, 3] }, timeoutMs: null, cacheKey: key }]);
+    expect(attemptsOf(missed)).toEqual([{ id: 'r1-a-1', runId: 'r1', nodeId: 'a', task: 't.a', attempt: 1, inputs: { rows: [1, -2, 3] }, timeoutMs: null, cacheKey: key, signature: signatureDigest(nodeSignature(sim, 'a')) }]);
     expect(writesOf(missed).nodeIds).toEqual([]);
     expect(lookupsOf(missed)).toEqual([]);
     expect(eventsOf(missed)).toMatchObject([{ type: 'node:started', nodeId: 'a', attempt: 1, cacheStatus: 'MISS' }]);
@@ -877,7 +885,7 @@ describe('recoverCommands', () => {
       { type: 'LookupCache', lookups: [{ nodeId: 'look', key: sim.key('look'), kind: 'output' }] },
       {
         type: 'DispatchTask',
-        attempts: [{ id: 'r1-run-2', runId: 'r1', nodeId: 'run', task: 't.run', attempt: 2, inputs: { v: 2 }, timeoutMs: null, cacheKey: sim.key('run') }],
+        attempts: [{ id: 'r1-run-2', runId: 'r1', nodeId: 'run', task: 't.run', attempt: 2, inputs: { v: 2 }, timeoutMs: null, cacheKey: sim.key('run'), signature: signatureDigest(nodeSignature(sim, 'run')) }],
       },
       {
         type: 'WriteCache',
@@ -1066,5 +1074,21 @@ describe('decide: a hit must belong to its node and have its output type', () =>
     expect(statusOf(sim, 'a')[0]).toBe('succeeded');
     expect(statusOf(sim, 'a')[1]).toBe('PUT_FAILURE');
     expect(statusOf(sim, 'a')[2]).toContain("does not match the task's output schema");
+  });
+});
+
+describe('attemptFor: what an attempt promises about the code', () => {
+  test("carries the node's definition version and signature digest, so a worker running other code can refuse it", () => {
+    const node = { ...taskNode('a', 't.a', { x: lit(1) }, { cache: null }), taskVersion: 'src-abc123' };
+    const sim = new Sim(workflowSpec('wf.version', [node]));
+    const [attempt] = attemptsOf(sim.tick());
+    expect(attempt).toMatchObject({ id: 'r1-a-1', taskVersion: 'src-abc123', signature: signatureDigest(node.signature) });
+  });
+
+  test('a spec saved before versions were sent (no taskVersion) gives an attempt without one; the signature is still sent', () => {
+    const sim = new Sim(workflowSpec('wf.version', [taskNode('a', 't.a', { x: lit(1) }, { cache: null })]));
+    const [attempt] = attemptsOf(sim.tick());
+    expect(attempt).not.toHaveProperty('taskVersion');
+    expect(attempt?.signature).toBe(signatureDigest(nodeSignature(sim, 'a')));
   });
 });

@@ -1,4 +1,4 @@
-import { computeCacheKey } from '../cache/cache-key.js';
+import { computeCacheKey, signatureDigest } from '../cache/cache-key.js';
 import { decodeValueHash, encodeValueHash } from '../cache/value-hash.js';
 import { outputSchemaProblem } from '../cache/output-validator.js';
 import type { EngineErrorCode, ErrorInfo } from '../errors.js';
@@ -552,13 +552,24 @@ export function cacheEntryFor(state: RunState, nodeId: string, kind: CacheEntryK
   };
 }
 
+/** Signature digests by signature object: a fan-out's nodes share one, and attempts are built often. */
+const signatureDigests = new WeakMap<NodeSpec['signature'], string>();
+function attemptSignature(signature: NodeSpec['signature']): string {
+  let digest = signatureDigests.get(signature);
+  if (digest === undefined) {
+    digest = signatureDigest(signature);
+    signatureDigests.set(signature, digest);
+  }
+  return digest;
+}
+
 /** The task attempt a dispatched node's saved state describes (its current attempt number). */
 export function attemptFor(state: RunState, spec: NodeSpec): TaskAttempt {
   const node = state.nodes[spec.id];
   if (node === undefined) throw new Error(`run ${state.run.id} has no node '${spec.id}'`);
   const inputs: { [name: string]: Json } = {};
   for (const [name, value] of Object.entries(node.inputs ?? {})) inputs[name] = value.value;
-  return {
+  const attempt: TaskAttempt = {
     id: attemptId(state.run.id, spec.id, node.attempts),
     runId: state.run.id,
     nodeId: spec.id,
@@ -567,7 +578,11 @@ export function attemptFor(state: RunState, spec: NodeSpec): TaskAttempt {
     inputs,
     timeoutMs: spec.timeoutMs,
     cacheKey: node.cacheKey,
+    // What the node's key promises about the code: a worker running another definition refuses it.
+    signature: attemptSignature(spec.signature),
   };
+  if (spec.taskVersion !== undefined) attempt.taskVersion = spec.taskVersion;
+  return attempt;
 }
 
 /**

@@ -13,6 +13,15 @@ export interface TaskAttempt {
   timeoutMs: number | null;
   /** For worker log lines only. */
   cacheKey: string | null;
+  /**
+   * The version of the task definition the controller traced (its `cache.version`, or the version
+   * derived from its source): what the node's key promises about the code that runs. A worker whose
+   * registered task has another version refuses the attempt (TASK_VERSION_MISMATCH). Absent for
+   * specs saved before attempts carried it: the worker then checks only the signature.
+   */
+  taskVersion?: string;
+  /** `signatureDigest` of the node's signature (absent only on jobs queued by an older controller). */
+  signature?: string;
 }
 
 export function attemptId(runId: string, nodeId: string, attempt: number): string {
@@ -84,6 +93,14 @@ export interface TaskOutcome {
  */
 export interface TaskImplementation {
   name: string;
+  /**
+   * The definition's version (its `cache.version`, or the version derived from its source) and
+   * `signatureDigest` of its signature. When given, an attempt traced from another definition
+   * (another version or signature: a rolling deploy) is refused instead of run, so no result is
+   * ever written under a key it does not match. Implementations without them accept any attempt.
+   */
+  version?: string;
+  signature?: string;
   execute(inputs: { [name: string]: Json }, context: TaskContext): Promise<TaskOutcome>;
 }
 

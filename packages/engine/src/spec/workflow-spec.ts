@@ -72,6 +72,13 @@ export interface TaskNodeSpec {
   retries: number;
   timeoutMs: number | null;
   inputs: { [name: string]: Binding };
+  /**
+   * The version of the task *definition* this node was traced from (its `cache.version`, or the
+   * version derived from its source when none is given or caching is off), not a per-call override:
+   * attempts carry it so a worker running another definition refuses them. Absent in specs saved
+   * before it existed (and on sub-workflow nodes, which are not dispatched).
+   */
+  taskVersion?: string;
 }
 
 /**

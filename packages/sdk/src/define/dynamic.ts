@@ -13,7 +13,8 @@ import {
   type TaskImplementation,
   type WorkflowSpec,
 } from '@memoflow/engine';
-import type { Bindable } from './reference.js';
+import { checkRawValue } from './json-value.js';
+import { referenceBinding, type Bindable } from './reference.js';
 import { callable, defineNode, type AnyTask, type Callable, type InputShape, type InputValues, type TaskDefinition, type TaskOptions } from './task.js';
 import { hashFunctionOf } from './hash-with.js';
 import { InputProvenance } from './input-provenance.js';
@@ -60,6 +61,8 @@ export function dynamic<I extends InputShape, O extends z.ZodType>(options: Dyna
   const hashedInputs = new Set(Object.entries(options.inputs).filter(([, schema]) => hashFunctionOf(schema) !== undefined).map(([input]) => input));
   const implementation: TaskImplementation = {
     name,
+    version: base.definitionVersion,
+    signature: signatureDigest(base.signature),
     async execute(inputs, context) {
       const values = base.parseInputs(inputs, context);
       // Values the body passes on from its inputs are bound to them by reference, so the future
@@ -68,6 +71,8 @@ export function dynamic<I extends InputShape, O extends z.ZodType>(options: Dyna
       const trace = new WorkflowTrace(name, declared, provenance);
       const returned: unknown = await withTrace(trace, () => body(values, context));
       const where = { workflow: name, node: context.nodeId, field: 'output' };
+      // A cycle or excess depth in what the body returned: a clear error, not a stack overflow in bind.
+      checkRawValue(returned, where, '', (value) => referenceBinding(value) !== undefined);
       const result = trace.bind(returned, options.output, where);
       const pinnedInputs = provenance.pins(trace.nodes, [result]);
       const sub: WorkflowSpec = {
@@ -113,7 +118,9 @@ export function childrenDigest(children: ReadonlyMap<string, Callable>): string 
 
 function taskFingerprint(task: AnyTask): Json {
   const { cache, retries, timeoutMs } = task.defaults;
-  return { name: task.taskName, kind: task.kind, signature: signatureDigest(task.signature), cache: cache as unknown as Json, retries, timeoutMs };
+  // `version`: a stored future's nodes carry their task's definition version; a changed child must
+  // change this key, or a replay would send attempts every current worker refuses.
+  return { name: task.taskName, kind: task.kind, signature: signatureDigest(task.signature), version: task.definitionVersion, cache: cache as unknown as Json, retries, timeoutMs };
 }
 
 function workflowDigest(workflow: Extract<Callable, { kind: 'workflow' }>): string {

@@ -7,6 +7,7 @@ import {
   assertIgnoredInputsExist,
   assertValidCacheVersion,
   parseDuration,
+  signatureDigest,
   type CacheSettings,
   type Json,
   type JsonSchema,
@@ -15,9 +16,11 @@ import {
   type TaskOutcome,
   type TaskSignature,
 } from '@memoflow/engine';
+import { freeVariables } from './free-variables.js';
 import { computeHash, hashFunctionOf } from './hash-with.js';
+import { assertJsonCompatible, isZodSchema } from './json-compatible.js';
 import { NO_OUTPUT_SCHEMA, toJsonSchema, toOutputJsonSchema } from './json-schema.js';
-import { toJsonValue } from './json-value.js';
+import { checkRawValue, toJsonValue } from './json-value.js';
 import type { Bindable, Ref } from './reference.js';
 import { currentTrace } from './trace.js';
 
@@ -103,6 +106,16 @@ export interface TaskDefinition<I extends InputShape, O extends z.ZodType | unde
   readonly defaults: NodeSettings;
   /** The cache version used when none is given: derived from the body's source. */
   readonly sourceVersion: string;
+  /**
+   * Why `sourceVersion` cannot stand for the code (the body refers to variables outside itself, or
+   * its source cannot be read), or null. `cache: true` without `cache.version` is refused then.
+   */
+  readonly sourceVersionProblem: string | null;
+  /**
+   * The definition's version as attempts carry it (`cache.version` when given, else `sourceVersion`):
+   * a worker registered with another definition refuses the attempt (TASK_VERSION_MISMATCH).
+   */
+  readonly definitionVersion: string;
   /** The body itself, for unit tests: runs it directly, without validation or caching. */
   readonly fn: TaskBody<I, O>;
   /** What a worker registers: validates inputs, runs the body, validates and hashes the output. */
@@ -127,9 +140,13 @@ export function task<I extends InputShape, O extends z.ZodType | undefined = und
   const name = options.name;
   const implementation: TaskImplementation = {
     name,
+    version: base.definitionVersion,
+    signature: signatureDigest(base.signature),
     async execute(inputs, context): Promise<TaskOutcome> {
       const result: unknown = await body(base.parseInputs(inputs, context), context);
       if (options.output === undefined) return { output: null, outputHash: null };
+      // Before the schema: it would drop `__proto__` keys silently, or recurse into a cycle.
+      checkRawValue(result, { node: context.nodeId, field: 'output' });
       const checked = options.output.safeParse(result);
       if (!checked.success) {
         const issue = checked.error.issues[0];
@@ -150,6 +167,8 @@ export interface NodeDefinitionBase<I extends InputShape> {
   signature: TaskSignature;
   outputSchema: JsonSchema;
   sourceVersion: string;
+  sourceVersionProblem: string | null;
+  definitionVersion: string;
   defaults: NodeSettings;
   body: (...args: never[]) => unknown;
   parseInputs(inputs: { [name: string]: Json }, context: TaskContext): InputValues<I>;
@@ -167,6 +186,7 @@ export function defineNode<I extends InputShape>(
   if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(name)) {
     throw new MemoflowError('INVALID_SPEC', `${kind} name ${JSON.stringify(name)} may only contain letters, digits, '_', '-' and '.'`, { field: 'name' });
   }
+  assertRunnableDefinition(kind, options, body, where);
   const inputNames = Object.keys(options.inputs);
   const signature: TaskSignature = {
     inputs: Object.fromEntries(inputNames.map((input) => [input, toJsonSchema(options.inputs[input] as z.ZodType)])),
@@ -176,9 +196,10 @@ export function defineNode<I extends InputShape>(
   };
   const optionalInputs = optionalNames(options.inputs);
   if (optionalInputs.length > 0) signature.optionalInputs = optionalInputs;
-  const sourceVersion = `src-${createHash('sha256').update(body.toString()).digest('hex').slice(0, 12)}`;
+  const derived = deriveVersion(kind, name, body);
+  const sourceVersion = derived.version;
   const defaults: NodeSettings = {
-    cache: resolveCache(options.cache, null, inputNames, sourceVersion, { node: name }),
+    cache: resolveCache(options.cache, null, inputNames, derived, { node: name }),
     retries: resolveRetries(options.retries, where),
     timeoutMs: options.timeout === undefined ? null : parseDuration(options.timeout, { ...where, field: 'timeout' }),
   };
@@ -189,9 +210,12 @@ export function defineNode<I extends InputShape>(
     signature,
     outputSchema: options.output === undefined ? NO_OUTPUT_SCHEMA : toOutputJsonSchema(options.output),
     sourceVersion,
+    sourceVersionProblem: derived.problem,
+    definitionVersion: defaults.cache?.version ?? sourceVersion,
     defaults,
     body,
     parseInputs(inputs, context) {
+      for (const [input, value] of Object.entries(inputs)) checkRawValue(value, { node: context.nodeId, field: input });
       const parsed = inputSchema.safeParse(inputs);
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
@@ -218,6 +242,8 @@ export function callable<I extends InputShape>(base: NodeDefinitionBase<I>, impl
     outputSchema: base.outputSchema,
     defaults: base.defaults,
     sourceVersion: base.sourceVersion,
+    sourceVersionProblem: base.sourceVersionProblem,
+    definitionVersion: base.definitionVersion,
     fn: base.body,
     implementation,
     children,
@@ -228,23 +254,68 @@ export function callable<I extends InputShape>(base: NodeDefinitionBase<I>, impl
 /** Anything a workflow or dynamic body can call: a task, a dynamic, or a workflow (as a sub-workflow). */
 export type Callable = AnyTask | { readonly kind: 'workflow'; readonly workflowName: string; readonly tasks: ReadonlyMap<string, AnyTask> };
 
+/**
+ * The version `cache: true` falls back to when no `cache.version` is given, and why it cannot be
+ * trusted, if it cannot (then caching without a pinned version is refused; see DerivedVersion).
+ */
+export interface DerivedVersion {
+  version: string;
+  /** Null when the version stands for the code; else what to tell a user who relies on it. */
+  problem: string | null;
+}
+
+/**
+ * A task body's derived version: a digest of its source text. Sound only for a body that refers to
+ * nothing outside itself but standard globals: closure values cannot be read in JavaScript and
+ * imported or module-level code is not in the text, so such a body must pin `cache.version`.
+ */
+export function deriveVersion(kind: 'task' | 'dynamic', name: string, body: (...args: never[]) => unknown): DerivedVersion {
+  const source = Function.prototype.toString.call(body);
+  const version = `src-${createHash('sha256').update(source).digest('hex').slice(0, 12)}`;
+  const free = freeVariables(body);
+  if (free.kind === 'unparsable') return { version, problem: `the ${kind} body's version cannot be derived from its source: ${free.reason}` };
+  if (free.names.length === 0) return { version, problem: null };
+  const list = free.names.map((variable) => `'${variable}'`).join(', ');
+  return {
+    version,
+    problem:
+      `the ${kind} body uses ${list} from outside itself; a version derived from the body's source cannot see their values or code ` +
+      `(two closures of one factory would share cache entries)`,
+  };
+}
+
 /** Resolves `cache` options (task-level, or an override on top of the task's settings) to CacheSettings. */
 export function resolveCache(
   option: boolean | CacheOptions | undefined,
   base: CacheSettings | null,
   inputNames: readonly string[],
-  sourceVersion: string,
+  sourceVersion: string | DerivedVersion,
   where: { workflow?: string; node: string },
 ): CacheSettings | null {
   if (option === undefined) return base;
   if (option === false) return null;
+  if (option !== true && (typeof option !== 'object' || option === null || Array.isArray(option))) {
+    throw new MemoflowError('INVALID_SPEC', `cache must be true, false or an object of cache options, got ${describeValue(option)}`, { ...where, field: 'cache' });
+  }
   const given: CacheOptions = option === true ? {} : option;
   if (given.enabled === false) return null;
+  if ('version' in given && given.version === null) {
+    // `??` would quietly fall back to a derived version: null is a mistake, not "derive one".
+    assertValidCacheVersion(given.version, where);
+  }
+  const derived: DerivedVersion = typeof sourceVersion === 'string' ? { version: sourceVersion, problem: null } : sourceVersion;
+  if (given.version === undefined && base?.version === undefined && derived.problem !== null) {
+    throw new MemoflowError(
+      'INVALID_CACHE_VERSION',
+      `${derived.problem}; caching it without a version would serve one closure's results to another: pin cache: { version: '1' } and bump it when what the body uses changes`,
+      { ...where, field: 'cache.version' },
+    );
+  }
   if (given.serialize === true) {
     // Accepting it and running concurrent duplicates anyway would be a silent lie about what runs.
     throw new MemoflowError('NOT_SUPPORTED', 'cache.serialize (reservations, so concurrent runs with one key execute once) is not implemented yet; remove it', { ...where, field: 'cache.serialize' });
   }
-  const version = given.version ?? base?.version ?? sourceVersion;
+  const version = given.version ?? base?.version ?? derived.version;
   assertValidCacheVersion(version, where);
   const ignoreInputs = [...(given.ignoreInputs ?? base?.ignoreInputs ?? [])];
   assertIgnoredInputsExist(ignoreInputs, inputNames, where);
@@ -257,12 +328,54 @@ export function resolveCache(
   };
 }
 
+/**
+ * The most extra attempts a node may have. Retries exist for transient faults; a hundred covers any
+ * backoff schedule a user would want, while `1e9` would keep a failing node (and its run) busy
+ * forever and is always a typo or a misunderstanding.
+ */
+export const MAX_RETRIES = 100;
+
 export function resolveRetries(retries: number | undefined, where: { workflow?: string; node: string }): number {
   if (retries === undefined) return 0;
-  if (!Number.isInteger(retries) || retries < 0) {
-    throw new MemoflowError('INVALID_SPEC', `retries must be a whole number >= 0, got ${String(retries)}`, { ...where, field: 'retries' });
+  if (typeof retries !== 'number' || !Number.isInteger(retries) || retries < 0 || retries > MAX_RETRIES) {
+    throw new MemoflowError('INVALID_SPEC', `retries must be a whole number from 0 to ${MAX_RETRIES}, got ${describeValue(retries)}`, { ...where, field: 'retries' });
   }
   return retries;
+}
+
+/**
+ * What can never run is refused when defined, naming the task and field: inputs that are not an
+ * object of zod schemas, an output that is not one, a body that is not a function, and schemas no
+ * JSON value can satisfy (a Date, BigInt, function, symbol, Map... see json-compatible.ts).
+ */
+function assertRunnableDefinition(kind: 'task' | 'dynamic', options: { readonly inputs: unknown; readonly output?: unknown }, body: unknown, where: { node: string }): void {
+  const inputs: unknown = options.inputs;
+  if (typeof inputs !== 'object' || inputs === null || Array.isArray(inputs)) {
+    throw new MemoflowError('INVALID_SPEC', `${kind} inputs must be an object of zod schemas (e.g. { rows: z.array(z.number()) }, or {} for none), got ${describeValue(inputs)}`, { ...where, field: 'inputs' });
+  }
+  for (const [input, schema] of Object.entries(inputs)) {
+    if (!isZodSchema(schema)) {
+      throw new MemoflowError('INVALID_SPEC', `input '${input}' must be a zod schema (z.string(), z.number(), ...), got ${describeValue(schema)}`, { ...where, field: `inputs.${input}` });
+    }
+    assertJsonCompatible(schema, 'input', { ...where, field: `inputs.${input}` });
+  }
+  if (options.output !== undefined) {
+    if (!isZodSchema(options.output)) {
+      throw new MemoflowError('INVALID_SPEC', `output must be a zod schema, got ${describeValue(options.output)}`, { ...where, field: 'output' });
+    }
+    assertJsonCompatible(options.output, 'output', { ...where, field: 'output' });
+  }
+  if (typeof body !== 'function' || /^class[\s{]/.test(Function.prototype.toString.call(body))) {
+    throw new MemoflowError('INVALID_SPEC', `the ${kind} body must be a function ((inputs, context) => ...), got ${typeof body === 'function' ? 'a class' : describeValue(body)}`, { ...where, field: 'body' });
+  }
+}
+
+function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (typeof value === 'string') return JSON.stringify(value);
+  return `a ${typeof value}`;
 }
 
 /** Inputs whose schema accepts `undefined` (`.optional()`, `.default(...)`): they may be left unbound. */

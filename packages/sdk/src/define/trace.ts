@@ -4,9 +4,9 @@ import { MemoflowError, incompatibility, parseDuration, schemaAtPath, type Bindi
 import { computeHash, hashFunctionOf } from './hash-with.js';
 import type { InputProvenance, InputReference } from './input-provenance.js';
 import { toJsonSchema } from './json-schema.js';
-import { toJsonValue } from './json-value.js';
+import { checkRawValue, toJsonValue } from './json-value.js';
 import { createReference, referenceBinding } from './reference.js';
-import { isTaskDefinition, resolveCache, resolveRetries, type AnyTask, type Callable, type NodeOverrides } from './task.js';
+import { isTaskDefinition, resolveCache, resolveRetries, type AnyTask, type Callable, type DerivedVersion, type NodeOverrides } from './task.js';
 
 /**
  * Records the nodes a workflow body creates. A workflow function runs once, synchronously, with
@@ -34,6 +34,10 @@ export class WorkflowTrace {
     this.checkAllowed(task.taskName, task);
     this.register(task);
     const id = this.uniqueId(task.taskName);
+    // Literals as handed over: a cycle, excess depth or a `__proto__` key is refused here, naming the field.
+    if (inputs !== null && typeof inputs === 'object') {
+      for (const [name, value] of Object.entries(inputs)) checkRawValue(value, { workflow: this.workflow, node: id, field: name }, '', isReference);
+    }
     const bindings = this.bindInputs(task.taskName, task.inputs, inputs, id);
     const node: NodeSpec = {
       kind: task.kind,
@@ -45,8 +49,11 @@ export class WorkflowTrace {
       retries: task.defaults.retries,
       timeoutMs: task.defaults.timeoutMs,
       inputs: bindings,
+      // The definition's version, not this node's (an override may pin another): what attempts carry.
+      taskVersion: task.definitionVersion,
     };
-    return this.addNode(node, (overrides) => this.override(node, Object.keys(task.inputs), task.sourceVersion, overrides));
+    const derived = { version: task.sourceVersion, problem: task.sourceVersionProblem };
+    return this.addNode(node, (overrides) => this.override(node, Object.keys(task.inputs), derived, overrides));
   }
 
   /**
@@ -75,7 +82,7 @@ export class WorkflowTrace {
       if (overrides.retries !== undefined || overrides.timeout !== undefined) {
         throw new MemoflowError('INVALID_SPEC', 'retries and timeout apply to tasks; a sub-workflow call takes only `cache`', { workflow: this.workflow, node: id, field: overrides.retries !== undefined ? 'retries' : 'timeout' });
       }
-      this.override(node, Object.keys(workflow.inputs), workflow.sourceVersion, overrides);
+      this.override(node, Object.keys(workflow.inputs), { version: workflow.sourceVersion, problem: subworkflowVersionProblem(workflow) }, overrides);
     });
   }
 
@@ -216,7 +223,7 @@ export class WorkflowTrace {
     }
   }
 
-  private override(node: NodeSpec, inputNames: string[], sourceVersion: string, overrides: NodeOverrides): void {
+  private override(node: NodeSpec, inputNames: string[], sourceVersion: DerivedVersion, overrides: NodeOverrides): void {
     const where = { workflow: this.workflow, node: node.id };
     if (overrides.cache !== undefined) node.cache = resolveCache(overrides.cache, node.cache, inputNames, sourceVersion, where);
     if (overrides.retries !== undefined) node.retries = resolveRetries(overrides.retries, where);
@@ -270,6 +277,7 @@ function jsonSchemaOf(schema: z.ZodType): JsonSchema {
   }
   return json;
 }
+const isReference = (value: unknown): boolean => referenceBinding(value) !== undefined;
 
 /** A literal without a declared hash: arrays and objects of these collapse into one literal. */
 function isPlainLiteral(binding: Binding): binding is PlainLiteral {
@@ -285,6 +293,17 @@ export interface SubworkflowSource {
   readonly tasks: ReadonlyMap<string, AnyTask>;
   readonly signature: NodeSpec['signature'];
   readonly sourceVersion: string;
+}
+
+/**
+ * A sub-workflow's derived version digests its spec, which holds each inner task's version; a
+ * task whose version is derived from a body that closes over outside values changes nothing in the
+ * spec when those values do, so caching the call as a whole without a pinned version is refused.
+ */
+function subworkflowVersionProblem(workflow: SubworkflowSource): string | null {
+  const unsound = [...workflow.tasks.values()].filter((task) => task.sourceVersionProblem !== null && task.defaults.cache === null).map((task) => `'${task.taskName}'`);
+  if (unsound.length === 0) return null;
+  return `the sub-workflow '${workflow.workflowName}' runs ${unsound.sort().join(', ')}, whose version is derived from a body that uses values from outside itself, so the spec it is keyed by cannot see them`;
 }
 
 const active = new AsyncLocalStorage<WorkflowTrace>();

@@ -14,8 +14,8 @@ import {
 } from '@memoflow/engine';
 import { computeHash, hashFunctionOf } from './hash-with.js';
 import { toJsonSchema } from './json-schema.js';
-import { toJsonValue } from './json-value.js';
-import { createReference, type Bindable, type Ref, type Unref } from './reference.js';
+import { checkRawValue, toJsonValue } from './json-value.js';
+import { createReference, referenceBinding, type Bindable, type Ref, type Unref } from './reference.js';
 import { optionalNames, type AnyTask, type InputBindings, type InputShape, type OptionalWhenUndefined, type TaskCall } from './task.js';
 import { WorkflowTrace, currentTrace, withTrace, type SubworkflowSource } from './trace.js';
 
@@ -107,6 +107,8 @@ export function workflow<I extends InputShape, R extends WorkflowOutputs>(
           throw new MemoflowError('MISSING_INPUT', `input '${key}' is required`, { workflow: name, field: key });
         }
       }
+      // Before the schema: it would drop `__proto__` keys silently, or recurse into a cycle.
+      for (const [key, value] of Object.entries(inputs)) checkRawValue(value, { workflow: name, field: key });
       const parsed = inputSchema.safeParse(inputs);
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
@@ -147,6 +149,7 @@ function trace<I extends InputShape>(options: WorkflowOptions<I>, body: (inputs:
   }
   const outputs: { [name: string]: Binding } = {};
   for (const [name, value] of Object.entries(returned)) {
+    checkRawValue(value, { workflow: options.name, field: `outputs.${name}` }, '', (item) => referenceBinding(item) !== undefined);
     outputs[name] = recorder.bind(value, undefined, { workflow: options.name, field: `outputs.${name}` });
   }
   const spec: WorkflowSpec = {

@@ -1,4 +1,6 @@
 import type { AttemptResult } from '@memoflow/engine';
+import fc from 'fast-check';
+import type { Json } from '@memoflow/engine';
 import { describe, expect, it } from 'vitest';
 import { makeAttempt } from '../testing/fixtures.js';
 import { parseRedisUrl } from './redis-connection.js';
@@ -39,5 +41,48 @@ describe('names and connections', () => {
     expect(parseRedisUrl('redis://127.0.0.1:6380/2')).toEqual({ host: '127.0.0.1', port: 6380, db: 2 });
     expect(parseRedisUrl('rediss://u:p%40ss@h')).toEqual({ host: 'h', port: 6379, username: 'u', password: 'p@ss', tls: {} });
     expect(() => parseRedisUrl('http://secret:pw@h')).toThrow(/\*\*\*/);
+  });
+
+  it('carries the definition version and signature digest; a job from an older controller has neither', () => {
+    const attempt = makeAttempt({ task: 't', taskVersion: 'src-0123abcd', signature: 'f'.repeat(64) });
+    expect(decodeAttempt(JSON.parse(JSON.stringify(attempt)))).toEqual(attempt);
+    const { taskVersion: _version, signature: _signature, ...old } = attempt;
+    const decoded = decodeAttempt(JSON.parse(JSON.stringify(old)));
+    expect(decoded).toEqual(old);
+    expect(decoded).not.toHaveProperty('taskVersion');
+    expect(decoded).not.toHaveProperty('signature');
+    expect(() => decodeAttempt({ ...attempt, taskVersion: 2 })).toThrow(/attempt.taskVersion must be a string/);
+    expect(() => decodeAttempt({ ...attempt, signature: null })).toThrow(/attempt.signature must be a string/);
+  });
+
+  it('keeps inputs and outputs byte for byte through the JSON wire (__proto__ keys, unicode, deep nesting)', () => {
+    // Objects built with fromEntries: `__proto__` is then an own key, as JSON.parse makes it.
+    const key = fc.oneof(fc.constant('__proto__'), fc.constant('constructor'), fc.string({ unit: 'grapheme', maxLength: 6 }));
+    const { json } = fc.letrec<{ json: Json }>((tie) => ({
+      json: fc.oneof(
+        { depthSize: 'small', withCrossShrink: true },
+        fc.constant(null), fc.boolean(), fc.double({ noNaN: true, noDefaultInfinity: true }).map((n) => (Object.is(n, -0) ? 0 : n)),
+        fc.string({ unit: 'grapheme' }),
+        fc.array(tie('json'), { maxLength: 4 }),
+        fc.array(fc.tuple(key, tie('json')), { maxLength: 4 }).map((entries) => Object.fromEntries(entries) as Json),
+      ),
+    }));
+    const deep = fc.integer({ min: 1, max: 1000 }).map((depth) => {
+      let value: Json = 'leaf';
+      for (let i = 0; i < depth; i++) value = i % 2 === 0 ? [value] : (Object.fromEntries([['__proto__', value]]) as Json);
+      return value;
+    });
+    fc.assert(
+      fc.property(fc.oneof(json, deep), (value) => {
+        const attempt = makeAttempt({ task: 't', inputs: { value } });
+        const decoded = decodeAttempt(JSON.parse(JSON.stringify(attempt)));
+        expect(JSON.stringify(decoded.inputs)).toBe(JSON.stringify(attempt.inputs));
+        expect(decoded.inputs).toEqual(attempt.inputs);
+        const result: AttemptResult = { attemptId: attempt.id, runId: 'r', nodeId: 'n', attempt: 1, startedAt: new Date(0), finishedAt: new Date(1), ok: true, output: value, outputHash: null };
+        const back = decodeResult(JSON.parse(JSON.stringify(encodeResult(result))));
+        expect(back.ok && JSON.stringify(back.output)).toBe(JSON.stringify(value));
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -41,7 +41,7 @@ export function decodeAttempt(data: unknown): TaskAttempt {
   const cacheKey = a['cacheKey'] ?? null;
   if (timeoutMs !== null && typeof timeoutMs !== 'number') throw new Error('attempt.timeoutMs must be a number or null');
   if (cacheKey !== null && typeof cacheKey !== 'string') throw new Error('attempt.cacheKey must be a string or null');
-  return {
+  const attempt: TaskAttempt = {
     id: str(a, 'id'),
     runId: str(a, 'runId'),
     nodeId: str(a, 'nodeId'),
@@ -51,6 +51,19 @@ export function decodeAttempt(data: unknown): TaskAttempt {
     timeoutMs,
     cacheKey,
   };
+  // Absent on jobs queued by a controller of the previous release: the worker checks what it can.
+  const taskVersion = optionalStr(a, 'taskVersion');
+  const signature = optionalStr(a, 'signature');
+  if (taskVersion !== undefined) attempt.taskVersion = taskVersion;
+  if (signature !== undefined) attempt.signature = signature;
+  return attempt;
+}
+
+function optionalStr(r: Record<string, unknown>, key: string): string | undefined {
+  const value = r[key];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new Error(`attempt.${key} must be a string when present`);
+  return value;
 }
 
 function record(value: unknown, what: string): Record<string, unknown> {

@@ -151,3 +151,39 @@ describe('InProcessTaskDispatcher', () => {
     });
   });
 });
+
+describe('InProcessTaskDispatcher: attempts share no memory with the controller', () => {
+  it('a body that mutates its inputs changes nothing outside it; the output kept is not what the body still holds', async () => {
+    let held: number[] = [];
+    const task = taskOf('mutate', ({ xs }) => {
+      const list = xs as number[];
+      list.sort((a, b) => a - b);
+      list.push(99);
+      held = [...list];
+      return held;
+    });
+    const dispatcher = new InProcessTaskDispatcher({ tasks: toTaskRegistry([task]) });
+    const results: AttemptResult[] = [];
+    dispatcher.onResult(async (r) => void results.push(r));
+    const inputs = { xs: [3, 1, 2] };
+    await dispatcher.dispatch([makeAttempt({ task: 'mutate', inputs })]);
+    await waitFor(() => results.length === 1);
+    await dispatcher.close();
+    expect(inputs).toEqual({ xs: [3, 1, 2] });
+    const [result] = results;
+    expect(result).toMatchObject({ ok: true, output: [1, 2, 3, 99] });
+    held.push(1000); // the body keeps mutating what it returned, after the fact
+    expect(result?.ok === true && result.output).toEqual([1, 2, 3, 99]);
+  });
+
+  it('an output that cannot be copied (a bare implementation returning a function) fails the attempt', async () => {
+    const task = { name: 'fn', execute: async () => ({ output: { f: () => 1 } as never, outputHash: null }) };
+    const dispatcher = new InProcessTaskDispatcher({ tasks: toTaskRegistry([task]) });
+    const results: AttemptResult[] = [];
+    dispatcher.onResult(async (r) => void results.push(r));
+    await dispatcher.dispatch([makeAttempt({ task: 'fn' })]);
+    await waitFor(() => results.length === 1);
+    await dispatcher.close();
+    expect(results[0]).toMatchObject({ ok: false, error: { name: 'DataCloneError' } });
+  });
+});

@@ -12,7 +12,7 @@ import type {
 import { WorkerError } from '../errors.js';
 import { consoleLogger } from '../logger.js';
 import type { WorkerLogger } from '../logger.js';
-import { runAttempt } from '../run-attempt.js';
+import { runIsolated } from './isolate.js';
 
 export interface InProcessTaskDispatcherOptions {
   tasks: TaskRegistry;
@@ -40,6 +40,9 @@ export const DEFAULT_IN_PROCESS_CONCURRENCY = 8;
  *   started, so nothing is half done; the controller re-dispatches them on recovery), waits for
  *   running attempts and delivers their results, then resolves. No promise outlives it, except
  *   task bodies that ignored their timeout's abort signal (see runAttempt).
+ * - Attempts are isolated like queued ones: each gets its own copy of its inputs, and the output
+ *   handed to the controller is a copy too, so a body that mutates its inputs (sorts an array in
+ *   place) or keeps mutating what it returned changes nothing outside it (see runIsolated).
  */
 export class InProcessTaskDispatcher implements TaskDispatcher {
   /** This process: its runs' attempts run nowhere else. */
@@ -140,7 +143,7 @@ export class InProcessTaskDispatcher implements TaskDispatcher {
     while (!this.closed && this.running.size < this.concurrency) {
       const attempt = this.queue.shift();
       if (attempt === undefined) return;
-      const execution: Promise<void> = runAttempt(this.tasks, attempt, this.clock)
+      const execution: Promise<void> = runIsolated(this.tasks, attempt, this.clock)
         .then(
           (result) => this.deliver(result),
           // runAttempt never rejects by contract; if it ever does, log rather than wedge a slot.
