@@ -1078,11 +1078,20 @@ describe('decide: a hit must belong to its node and have its output type', () =>
 });
 
 describe('attemptFor: what an attempt promises about the code', () => {
-  test("carries the node's definition version and signature digest, so a worker running other code can refuse it", () => {
+  test("a cached node's attempt carries the definition version and signature digest, so a worker running other code can refuse it", () => {
+    const node = { ...taskNode('a', 't.a', { x: lit(1) }), taskVersion: 'src-abc123' };
+    const sim = new Sim(workflowSpec('wf.version', [node]));
+    sim.tick();
+    const [attempt] = attemptsOf(sim.feed(looked(sim.miss('a'))));
+    expect(attempt).toMatchObject({ id: 'r1-a-1', taskVersion: 'src-abc123', signature: signatureDigest(node.signature) });
+  });
+
+  test("an uncached node's attempt carries only the signature: no key is written, and a derived version differs between loaders", () => {
     const node = { ...taskNode('a', 't.a', { x: lit(1) }, { cache: null }), taskVersion: 'src-abc123' };
     const sim = new Sim(workflowSpec('wf.version', [node]));
     const [attempt] = attemptsOf(sim.tick());
-    expect(attempt).toMatchObject({ id: 'r1-a-1', taskVersion: 'src-abc123', signature: signatureDigest(node.signature) });
+    expect(attempt).not.toHaveProperty('taskVersion');
+    expect(attempt?.signature).toBe(signatureDigest(node.signature));
   });
 
   test('a spec saved before versions were sent (no taskVersion) gives an attempt without one; the signature is still sent', () => {

@@ -578,10 +578,13 @@ export function attemptFor(state: RunState, spec: NodeSpec): TaskAttempt {
     inputs,
     timeoutMs: spec.timeoutMs,
     cacheKey: node.cacheKey,
-    // What the node's key promises about the code: a worker running another definition refuses it.
+    // What the node promises about the code: a worker whose task has another interface refuses it.
     signature: attemptSignature(spec.signature),
   };
-  if (spec.taskVersion !== undefined) attempt.taskVersion = spec.taskVersion;
+  // The version only where a result is written under a key that contains it. An uncached node
+  // writes nothing, and its derived version (the body's text) differs between loaders (tsx, tsc, a
+  // bundler), so checking it would refuse the same code loaded two ways for no cache's sake.
+  if (spec.taskVersion !== undefined && node.cacheKey !== null) attempt.taskVersion = spec.taskVersion;
   return attempt;
 }
 
