@@ -5,6 +5,7 @@ import type { TaskAttempt, TaskDispatcher } from '../ports/task-dispatcher.js';
 import type { RunState } from '../state/run-state.js';
 import { MemoflowError } from '../errors.js';
 import type { CacheLookup, Command, EngineEvent } from './commands.js';
+import { DecisionError, classifyRoundError, describeError, describeEvent, recordableReplacement, roundRetryDelayMs } from './round-errors.js';
 import { decide, nextWakeAt, recoverCommands } from './decide.js';
 import type { CacheWrite, LookupOutcome, RunEvent } from './events.js';
 
@@ -45,6 +46,8 @@ export class RunDriver {
   private readonly unsaved = new Set<string>();
   /** Effects being performed outside a round (recovery). */
   private executing = false;
+  /** Events at the head of the inbox to decide one at a time (after a permanent round failure). */
+  private isolating = 0;
   private idleFrom = Date.now();
   /** Delivers `run:tick` when the next failed cache write is due again (`nextWakeAt`). */
   private wakeTimer: NodeJS.Timeout | undefined;
@@ -156,16 +159,28 @@ export class RunDriver {
   }
 
   private async drain(): Promise<void> {
+    let failures = 0;
     while (this.inbox.length > 0 && !this.closed) {
-      const batch = this.inbox.splice(0);
+      // After a permanent failure the events it held go one at a time, so one bad event cannot
+      // take the others down with it.
+      const batch = this.isolating > 0 ? this.inbox.splice(0, 1) : this.inbox.splice(0);
+      if (this.isolating > 0) this.isolating -= 1;
       let commands: Command[];
       try {
         commands = await this.round(batch.map((item) => item.event));
+        failures = 0;
       } catch (error) {
-        // A store failure: put the events back and try again shortly; nothing was acted on.
-        this.inbox.unshift(...batch);
-        this.deps.emit({ type: 'controller:round-failed', level: 'warn', runId: this.runId, workflow: this.state?.run.workflow ?? '?', message: `controller round failed, retrying: ${String(error)}` });
-        await sleep(500);
+        // Nothing was acted on, so whatever happens next is safe.
+        let next: 'retry' | 'next';
+        try {
+          next = this.onRoundFailure(batch, error, ++failures);
+        } catch (sorting) {
+          // Even sorting failed (a malformed event): drop the batch, saying so, rather than stop the loop.
+          this.deps.emit({ type: 'controller:round-failed', level: 'error', runId: this.runId, workflow: this.state?.run.workflow ?? '?', message: `${batch.length} event(s) dropped: they could not be decided (${describeError(error)}) nor sorted (${describeError(sorting)})` });
+          for (const item of batch) item.persisted?.();
+          next = 'next';
+        }
+        if (next === 'retry') await sleep(roundRetryDelayMs(failures));
         continue;
       }
       for (const item of batch) item.persisted?.();
@@ -176,6 +191,48 @@ export class RunDriver {
         return;
       }
     }
+  }
+
+  /**
+   * Sorts a failed round (see round-errors.ts): temporary failures are retried with backoff;
+   * events for a run this store does not have are acknowledged and dropped; a permanent failure is
+   * isolated to single events, and a single event that still fails is replaced by what can be
+   * recorded (its node fails, or its lookup or write counts as failed) or dropped, saying so.
+   */
+  private onRoundFailure(batch: Inbound[], error: unknown, failures: number): 'retry' | 'next' {
+    const workflow = this.state?.run.workflow ?? '?';
+    const warn = (level: EngineEvent['level'], message: string) => this.deps.emit({ type: 'controller:round-failed', level, runId: this.runId, workflow, message });
+    const kind = classifyRoundError(error);
+    if (kind === 'temporary') {
+      this.inbox.unshift(...batch);
+      warn('warn', `controller round failed: ${describeError(error)}; retrying in ${roundRetryDelayMs(failures)} ms (attempt ${failures})`);
+      return 'retry';
+    }
+    if (kind === 'unknown-run') {
+      warn('warn', `run '${this.runId}' is not in this store (another schema sharing the Redis prefix?): ${batch.length} event(s) acknowledged and dropped`);
+      this.terminal = true; // nothing here will ever take this run's events
+      for (const item of [...batch, ...this.inbox.splice(0)]) item.persisted?.();
+      return 'next';
+    }
+    this.discard(); // the state a failed decision or save saw is not to be trusted
+    if (batch.length > 1) {
+      warn('error', `controller round failed permanently: ${describeError(error)}; deciding its ${batch.length} events one at a time`);
+      this.isolating += batch.length;
+      this.inbox.unshift(...batch);
+      return 'next';
+    }
+    const [item] = batch as [Inbound];
+    const replacement = recordableReplacement(item.event, describeError(error));
+    if (replacement === null) {
+      warn('error', `${describeEvent(item.event)} could not be recorded and was dropped: ${describeError(error)}`);
+      item.persisted?.();
+      return 'next';
+    }
+    warn('error', `${describeEvent(item.event)} could not be recorded (${describeError(error)}); recording it as failed instead`);
+    // The replacement takes the original's place, acknowledging it once recorded.
+    this.isolating += 1;
+    this.inbox.unshift({ ...item, event: replacement });
+    return 'next';
   }
 
   /** Decide and save, re-reading on a lost race. Returns the commands to perform. */
@@ -193,7 +250,7 @@ export class RunDriver {
     let discarded = false;
     for (;;) {
       const loaded = this.state ?? (await this.load());
-      const decision = decide(loaded, events, this.deps.clock.now());
+      const decision = decideOrThrow(loaded, events, this.deps.clock.now());
       if (!decision.changed) {
         // Only a save checks the version. Events that change nothing in a state kept from an earlier
         // round may be ones another controller made current (a result for the attempt it started):
@@ -367,6 +424,15 @@ export class RunDriver {
     this.terminal = true;
     this.clearWake();
     this.deps.onTerminal(state);
+  }
+}
+
+/** `decide`, with anything it throws marked as the decision's fault (see DecisionError). */
+function decideOrThrow(state: RunState, events: readonly RunEvent[], now: Date): ReturnType<typeof decide> {
+  try {
+    return decide(state, events, now);
+  } catch (error) {
+    throw new DecisionError(error);
   }
 }
 
