@@ -1,4 +1,6 @@
 import { hashJson } from '../../cache/canonical-hash.js';
+import { parseFuture } from '../../controller/future.js';
+import { validateSpec } from '../../spec/validate-spec.js';
 import type { Json } from '../../json.js';
 import type { Binding, NodeSpec } from '../../spec/workflow-spec.js';
 import type { NodeExecution, RunState } from '../../state/run-state.js';
@@ -238,7 +240,9 @@ async function checkProvenance(world: World): Promise<void> {
     if (entry.kind === 'output' && node.phase !== 'succeeded') throw new SimulationFailure(`${where}, which is ${node.phase}`);
     if (entry.kind === 'future') {
       const found = (await world.catalog.lookup('future', [entry.key])).hits.get(entry.key);
-      if (node.subWorkflow === null || found === undefined || hashJson(found.value) !== hashJson(node.subWorkflow as unknown as Json)) throw new SimulationFailure(`${where}: not the sub-workflow that node ran`);
+      // Stored compactly (shared node fields once): compare what it decodes to.
+      const stored = found === undefined ? null : parseFuture(found.value);
+      if (node.subWorkflow === null || stored === null || stored instanceof Error || hashJson(stored as unknown as Json) !== hashJson(validateSpec(node.subWorkflow) as unknown as Json)) throw new SimulationFailure(`${where}: not the sub-workflow that node ran`);
     }
   }
 }
