@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import type { Clock } from '@memoflow/engine';
 import { drizzle, type PgliteDatabase } from 'drizzle-orm/pglite';
@@ -31,7 +32,7 @@ export interface PgliteStorageOptions {
 
 /** Opens the catalog and run store in PGlite, applying pending migrations. */
 export async function openPgliteStorage(options: PgliteStorageOptions = {}): Promise<Storage> {
-  if (options.dataDir !== undefined) await mkdir(options.dataDir, { recursive: true });
+  if (options.dataDir !== undefined) await makeDirectory(options.dataDir);
   const client = await PGlite.create(options.dataDir);
   try {
     await migratePglite(client);
@@ -46,4 +47,31 @@ export async function openPgliteStorage(options: PgliteStorageOptions = {}): Pro
     runStore: new PgliteRunStore(db),
     close: () => (closed ??= client.close()),
   };
+}
+
+/**
+ * `mkdir -p`, one level at a time. Node's `mkdir(..., { recursive: true })` never settles for a path
+ * under /proc (it retries ENOENT forever), so a data directory there would hang the open instead
+ * of failing with the cause.
+ */
+async function makeDirectory(path: string): Promise<void> {
+  const missing: string[] = [];
+  for (let current = path; ; current = dirname(current)) {
+    try {
+      await mkdir(current);
+      break;
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (code === 'EEXIST') break;
+      if (code !== 'ENOENT' || dirname(current) === current || missing.length > 64) throw error;
+      missing.push(current);
+    }
+  }
+  for (const dir of missing.reverse()) {
+    try {
+      await mkdir(dir);
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== 'EEXIST') throw error;
+    }
+  }
 }

@@ -52,6 +52,8 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
   return {
     catalog: new PostgresCacheCatalog(db, options.clock === undefined ? {} : { clock: options.clock }),
     runStore: new PostgresRunStore(db),
-    close: () => (closed ??= client.end()),
+    // A connection that dropped with a query in flight never answers: after `timeout` seconds
+    // postgres.js destroys what is left instead of waiting for it forever.
+    close: () => (closed ??= client.end({ timeout: 5 })),
   };
 }

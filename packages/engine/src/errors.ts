@@ -25,7 +25,13 @@ export type EngineErrorCode =
   | 'ILLEGAL_TRANSITION'
   | 'TASK_TIMEOUT'
   | 'CATALOG_ERROR'
-  | 'NOT_SUPPORTED';
+  | 'NOT_SUPPORTED'
+  // Set up and operation: a bad flag or setting, a flows file that does not load, a database or
+  // queue that cannot be reached, a data directory another process holds.
+  | 'INVALID_OPTION'
+  | 'MODULE_LOAD_FAILED'
+  | 'CONNECTION_FAILED'
+  | 'DATA_DIR_LOCKED';
 
 /** Where a bad-input error points: which workflow, node and field. */
 export interface ErrorLocation {

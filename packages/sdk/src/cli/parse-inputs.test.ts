@@ -17,3 +17,19 @@ describe('--input parsing', () => {
     expect(() => parseInputs(wf, ['rows'])).toThrow(/must look like name=value/);
   });
 });
+
+describe('--input refuses what it cannot read', () => {
+  it('a value that looks like JSON but does not parse is an error naming the field, not a string', () => {
+    expect(() => parseInputs(wf, ['name={"a":'])).toThrow(/field 'name'.*looks like JSON but does not parse/);
+    expect(() => parseInputs(wf, ['rows=[1,2'])).toThrow(/field 'rows'/);
+    expect(parseInputs(wf, ['name="{\\"a\\":"'])).toEqual({ name: '{"a":' });
+  });
+
+  it('an input given twice is an error', () => {
+    expect(() => parseInputs(wf, ['n=1', 'n=2'])).toThrow(/field 'n'.*more than once/);
+  });
+
+  it('an inherited name is not an input', () => {
+    expect(() => parseInputs(wf, ['toString=1'])).toThrow(/no input 'toString'/);
+  });
+});
