@@ -85,15 +85,20 @@ function syntaxErrorLocation(path: string, error: unknown): string | undefined {
   if (ext === '.js' || ext === '.mjs' || ext === '.cjs') {
     try {
       const text = readFileSync(path, 'utf8');
+      // Parsed both ways: the error that got further into the file is the real one (a module's
+      // `export` is an error at 1:1 for a script, a script's `with` one for a module).
+      let furthest: { pos: number; line: number; column: number } | undefined;
       for (const sourceType of ['module', 'script'] as const) {
         try {
           parseJs(text, { ecmaVersion: 'latest', sourceType, allowHashBang: true, allowReturnOutsideFunction: sourceType === 'script', locations: true });
+          furthest = undefined; // it parses: acorn cannot say where V8 disagrees
           break;
         } catch (parseError) {
-          const loc = (parseError as { loc?: { line: number; column: number } }).loc;
-          if (sourceType === 'script' && loc !== undefined) return `${path}:${loc.line}:${loc.column + 1}`;
+          const { pos, loc } = parseError as { pos?: number; loc?: { line: number; column: number } };
+          if (pos !== undefined && loc !== undefined && (furthest === undefined || pos > furthest.pos)) furthest = { pos, ...loc };
         }
       }
+      if (furthest !== undefined) return `${path}:${furthest.line}:${furthest.column + 1}`;
     } catch {
       // unreadable: fall back to what the stack says
     }

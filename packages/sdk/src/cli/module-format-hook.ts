@@ -28,23 +28,33 @@ export const load: LoadHook = async (url, context, nextLoad) => {
   if (!url.startsWith('file:') || url.includes('/node_modules/')) return result;
   const path = fileURLToPath(url);
   if (!AMBIGUOUS.test(path)) return result;
-  if (result.format === 'commonjs') {
-    if (path.endsWith('.cts')) {
-      if (result.source === undefined || result.source === null) return result;
-      return wrapCommonJs(url, path, sourceText(result.source));
-    }
-    const text = sourceText(result.source ?? (await readFile(path)));
-    return ESM_SYNTAX.test(text) ? nextLoad(url, { ...context, format: 'module' }) : result;
+  if (path.endsWith('.cts')) {
+    // tsx compiled it to a CommonJS program that Node 20's translator for hook-given CommonJS
+    // source cannot run: run it inside an ES module instead.
+    if (result.format !== 'commonjs' || result.source === undefined || result.source === null) return result;
+    return wrapCommonJs(url, path, sourceText(result.source));
   }
-  if (result.format === 'module' && result.source !== undefined && result.source !== null) {
-    const original = await readFile(path, 'utf8');
-    if (!ESM_SYNTAX.test(original) && CJS_SYNTAX.test(original)) {
-      // TypeScript: tsx compiles it as CommonJS when asked to; JavaScript needs no compiling.
-      return path.endsWith('.ts') ? nextLoad(url, { ...context, format: 'commonjs' }) : wrapCommonJs(url, path, sourceText(result.source));
-    }
+  const original = await readFile(path, 'utf8');
+  const esm = ESM_SYNTAX.test(original);
+  if (result.format === 'commonjs') {
+    if (esm) return nextLoad(url, { ...context, format: 'module' });
+    // CommonJS TypeScript: Node's CommonJS loader would read it uncompiled (tsx's require hook is
+    // not registered: it would compile the SDK's own ES modules into a second copy). tsx compiles
+    // it as an ES module whose default export is `module.exports`; it only lacks `require`.
+    if (path.endsWith('.ts')) return withRequire(url, path, await nextLoad(url, { ...context, format: 'module' }));
+    return result;
+  }
+  if (result.format === 'module' && !esm && CJS_SYNTAX.test(original) && result.source !== undefined && result.source !== null) {
+    return path.endsWith('.ts') ? withRequire(url, path, result) : wrapCommonJs(url, path, sourceText(result.source));
   }
   return result;
 };
+
+function withRequire(url: string, path: string, compiled: { source?: string | ArrayBuffer | NodeJS.TypedArray | null | undefined }) {
+  const code = compiled.source === undefined || compiled.source === null ? '' : sourceText(compiled.source);
+  const shim = `import { createRequire as __memoflowCreateRequire } from 'node:module'; const require = __memoflowCreateRequire(${JSON.stringify(url)}); const __filename = ${JSON.stringify(path)}; const __dirname = ${JSON.stringify(fileURLToPath(new URL('.', url)))};`;
+  return { format: 'module' as const, source: `${shim}${code}`, shortCircuit: true as const };
+}
 
 function sourceText(source: string | ArrayBuffer | NodeJS.TypedArray): string {
   if (typeof source === 'string') return source;
