@@ -1,6 +1,7 @@
 import { toErrorInfo } from '@memoflow/engine';
 import type { AttemptResult, Clock, Json, TaskAttempt, TaskOutcome, TaskRegistry } from '@memoflow/engine';
 import { WorkerError } from './errors.js';
+import { setLongTimeout } from './long-timeout.js';
 
 /**
  * Runs one attempt to its AttemptResult. Shared by both dispatchers so embedded and distributed
@@ -43,7 +44,7 @@ export async function runAttempt(
   const forwardAbort = (): void => controller.abort(signal?.reason);
   if (signal?.aborted === true) forwardAbort();
   else signal?.addEventListener('abort', forwardAbort, { once: true });
-  let timer: NodeJS.Timeout | undefined;
+  let cancelTimer: (() => void) | undefined;
 
   try {
     // `then` turns a synchronous throw from `execute` into a rejection like any other.
@@ -65,7 +66,7 @@ export async function runAttempt(
       outcome = await Promise.race([
         execution,
         new Promise<never>((_resolve, reject) => {
-          timer = setTimeout(() => {
+          cancelTimer = setLongTimeout(() => {
             const error = new WorkerError(
               'TASK_TIMEOUT',
               `task '${attempt.task}' (attempt ${attempt.id}) timed out after ${timeoutMs} ms`,
@@ -82,7 +83,7 @@ export async function runAttempt(
   } catch (thrown) {
     return fail(thrown);
   } finally {
-    if (timer !== undefined) clearTimeout(timer);
+    cancelTimer?.();
     signal?.removeEventListener('abort', forwardAbort);
   }
 }
