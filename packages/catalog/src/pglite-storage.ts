@@ -6,7 +6,7 @@ import { drizzle, type PgliteDatabase } from 'drizzle-orm/pglite';
 import { migratePglite } from './migrate.js';
 import { SqlCacheCatalog, type SqlCacheCatalogOptions } from './sql-cache-catalog.js';
 import { SqlRunStore } from './sql-run-store.js';
-import { pgliteSession } from './sql-session.js';
+import { pgliteSession, withReadableErrors } from './sql-session.js';
 import type { Storage } from './storage.js';
 
 /** The cache catalog in an embedded PGlite database. */
@@ -43,8 +43,8 @@ export async function openPgliteStorage(options: PgliteStorageOptions = {}): Pro
   const db = drizzle({ client });
   let closed: Promise<void> | undefined;
   return {
-    catalog: new PgliteCacheCatalog(db, options.clock === undefined ? {} : { clock: options.clock }),
-    runStore: new PgliteRunStore(db),
+    catalog: withReadableErrors(new PgliteCacheCatalog(db, options.clock === undefined ? {} : { clock: options.clock }), 'catalog'),
+    runStore: withReadableErrors(new PgliteRunStore(db), 'runStore'),
     close: () => (closed ??= client.close()),
   };
 }
