@@ -13,7 +13,7 @@ import {
 import type { Storage } from '@memoflow/catalog';
 import { BullMqTaskDispatcher, InProcessTaskDispatcher, silentLogger } from '@memoflow/worker';
 import type { AnyTask } from '../define/task.js';
-import type { AnyWorkflow, WorkflowInputs, WorkflowResult } from '../define/workflow.js';
+import { isWorkflowDefinition, type AnyWorkflow, type WorkflowInputs, type WorkflowResult } from '../define/workflow.js';
 import { createEventLog, type EventSink, type LogFormat } from '../log/event-log.js';
 import { CLOSE_STEP_TIMEOUT_MS, closeWithin } from './close-within.js';
 import { checkRedis, openDatabaseStorage, openEmbeddedStorage } from './open-storage.js';
@@ -115,6 +115,13 @@ export async function connect(options: ConnectOptions = {}): Promise<Memoflow> {
   return new Client(controller, storage, dispatcher, registry, mode);
 }
 
+function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'function') return (value as { kind?: unknown }).kind === 'task' || (value as { kind?: unknown }).kind === 'dynamic' ? 'a task (run a workflow that calls it)' : 'a function';
+  return typeof value === 'object' ? 'a plain object' : `a ${typeof value}`;
+}
+
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value === '' ? undefined : value;
 }
@@ -132,6 +139,9 @@ class Client implements Memoflow {
 
   async run<W extends AnyWorkflow>(workflow: W, inputs: WorkflowInputs<W>, options: RunOptions = {}): Promise<RunHandle<WorkflowResult<W>>> {
     this.assertOpen();
+    if (!isWorkflowDefinition(workflow)) {
+      throw new MemoflowError('INVALID_SPEC', `mf.run needs a workflow made with workflow() as its first argument, got ${describeValue(workflow)}`, { field: 'workflow' });
+    }
     if (options.resumeFrom !== undefined) {
       throw new MemoflowError('NOT_SUPPORTED', '`resumeFrom` (--resume-from) is not implemented yet; a plain rerun reuses every cached result already', { workflow: workflow.workflowName, field: 'resumeFrom' });
     }

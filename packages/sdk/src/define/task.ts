@@ -14,6 +14,7 @@ import {
   type TaskOutcome,
   type TaskSignature,
 } from '@memoflow/engine';
+import { assertSchemas } from './check-schemas.js';
 import { computeHash, hashFunctionOf } from './hash-with.js';
 import { NO_OUTPUT_SCHEMA, toJsonSchema } from './json-schema.js';
 import { toJsonValue } from './json-value.js';
@@ -163,6 +164,7 @@ export function defineNode<I extends InputShape>(
   if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(name)) {
     throw new MemoflowError('INVALID_SPEC', `${kind} name ${JSON.stringify(name)} may only contain letters, digits, '_', '-' and '.'`, { field: 'name' });
   }
+  assertSchemas(options, where, `${kind} '${name}'`);
   const inputNames = Object.keys(options.inputs);
   const signature: TaskSignature = {
     inputs: Object.fromEntries(inputNames.map((input) => [input, toJsonSchema(options.inputs[input] as z.ZodType)])),
