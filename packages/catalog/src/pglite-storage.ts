@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import type { Clock } from '@memoflow/engine';
 import { drizzle, type PgliteDatabase } from 'drizzle-orm/pglite';
+import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { migratePglite } from './migrate.js';
 import { SqlCacheCatalog, type SqlCacheCatalogOptions } from './sql-cache-catalog.js';
 import { SqlRunStore } from './sql-run-store.js';
@@ -32,12 +33,23 @@ export interface PgliteStorageOptions {
 
 /** Opens the catalog and run store in PGlite, applying pending migrations. */
 export async function openPgliteStorage(options: PgliteStorageOptions = {}): Promise<Storage> {
-  if (options.dataDir !== undefined) await makeDirectory(options.dataDir);
-  const client = await PGlite.create(options.dataDir);
+  let lock: DataDirLock | undefined;
+  if (options.dataDir !== undefined) {
+    await makeDirectory(options.dataDir);
+    lock = await lockDataDir(options.dataDir);
+  }
+  let client: PGlite;
+  try {
+    client = await PGlite.create(options.dataDir);
+  } catch (error) {
+    await lock?.release();
+    throw error;
+  }
   try {
     await migratePglite(client);
   } catch (error) {
     await client.close();
+    await lock?.release();
     throw error;
   }
   const db = drizzle({ client });
@@ -45,7 +57,7 @@ export async function openPgliteStorage(options: PgliteStorageOptions = {}): Pro
   return {
     catalog: withReadableErrors(new PgliteCacheCatalog(db, options.clock === undefined ? {} : { clock: options.clock }), 'catalog'),
     runStore: withReadableErrors(new PgliteRunStore(db), 'runStore'),
-    close: () => (closed ??= client.close()),
+    close: () => (closed ??= client.close().finally(() => lock?.release())),
   };
 }
 
