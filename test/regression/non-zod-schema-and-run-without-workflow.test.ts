@@ -21,7 +21,7 @@ function caught(make: () => unknown): MemoflowError {
 describe('a schema that is not zod', () => {
   it.each([
     ['a JSON Schema input of a task', () => task({ name: 'nz.t1', inputs: { n: { type: 'number' } as never }, output: z.number() }, async () => 1), /node 'nz\.t1', field 'n'.*must be a zod schema/],
-    ['a JSON Schema output of a task', () => task({ name: 'nz.t2', inputs: { n: z.number() }, output: { type: 'number' } as never }, async () => 1), /node 'nz\.t2', field 'output'/],
+    ['a JSON Schema output of a task', () => task({ name: 'nz.t2', inputs: { n: z.number() }, output: { type: 'number' } as never }, (async () => 1) as never), /node 'nz\.t2', field 'output'/],
     ['a plain value as a workflow input', () => workflow({ name: 'nz.w1', inputs: { n: 5 as never } }, () => ({})), /workflow 'nz\.w1', field 'n'/],
     ['a string as the inputs of a task', () => task({ name: 'nz.t3', inputs: 'n' as never, output: z.number() }, async () => 1), /node 'nz\.t3', field 'inputs'/],
     ['a JSON Schema input of a dynamic', () => dynamic({ name: 'nz.d1', inputs: { n: { type: 'number' } as never }, output: z.array(z.number()), tasks: [] }, () => []), /node 'nz\.d1', field 'n'/],
