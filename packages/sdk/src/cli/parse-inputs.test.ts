@@ -33,3 +33,23 @@ describe('--input refuses what it cannot read', () => {
     expect(() => parseInputs(wf, ['toString=1'])).toThrow(/no input 'toString'/);
   });
 });
+
+describe('generated --input strings', () => {
+  it('give a value or a MemoflowError naming the workflow, never another error', async () => {
+    const fc = (await import('fast-check')).default;
+    const { MemoflowError } = await import('@memoflow/engine');
+    const names = fc.constantFrom('rows', 'name', 'n', 'flag', 'nope', '', '__proto__', 'constructor');
+    const values = fc.oneof(fc.string(), fc.json(), fc.constantFrom('{', '[', '{"a":', '[1,', '@/nonexistent.json', '@', '"', 'null', '1e999'));
+    fc.assert(
+      fc.property(fc.array(fc.tuple(names, values), { maxLength: 4 }), (pairs) => {
+        try {
+          parseInputs(wf, pairs.map(([name, value]) => `${name}=${value}`));
+        } catch (error) {
+          expect(error).toBeInstanceOf(MemoflowError);
+          expect((error as Error).message).toMatch(/workflow 'cli\.inputs'/);
+        }
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
