@@ -4,7 +4,7 @@ import postgres from 'postgres';
 import { migratePostgres } from './migrate.js';
 import { SqlCacheCatalog, type SqlCacheCatalogOptions } from './sql-cache-catalog.js';
 import { SqlRunStore } from './sql-run-store.js';
-import { connectionParameters, postgresJsSession } from './sql-session.js';
+import { connectionParameters, postgresJsSession, withReadableErrors } from './sql-session.js';
 import type { Storage } from './storage.js';
 
 /** The cache catalog in Postgres, through postgres.js. */
@@ -50,8 +50,10 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
   const db = drizzle({ client });
   let closed: Promise<void> | undefined;
   return {
-    catalog: new PostgresCacheCatalog(db, options.clock === undefined ? {} : { clock: options.clock }),
-    runStore: new PostgresRunStore(db),
-    close: () => (closed ??= client.end()),
+    catalog: withReadableErrors(new PostgresCacheCatalog(db, options.clock === undefined ? {} : { clock: options.clock }), 'catalog'),
+    runStore: withReadableErrors(new PostgresRunStore(db), 'runStore'),
+    // A connection that dropped with a query in flight never answers: after `timeout` seconds
+    // postgres.js destroys what is left instead of waiting for it forever.
+    close: () => (closed ??= client.end({ timeout: 5 })),
   };
 }

@@ -90,8 +90,9 @@ export function anyOf(column: PgColumn, values: readonly string[]): SQL {
  * drizzle's DrizzleQueryError, which wraps the driver's error as its `cause`.
  */
 export function sqlState(error: unknown): string | undefined {
-  for (let current = error, depth = 0; typeof current === 'object' && current !== null && depth < 5; depth++) {
-    if ('code' in current && typeof current.code === 'string') return current.code;
+  for (let current = error, depth = 0; typeof current === 'object' && current !== null && depth < 6; depth++) {
+    // Five characters: a SQLSTATE, not a MemoflowError's code nor a socket's (ECONNREFUSED).
+    if ('code' in current && typeof current.code === 'string' && /^[0-9A-Z]{5}$/.test(current.code)) return current.code;
     current = 'cause' in current ? current.cause : undefined;
   }
   return undefined;
@@ -120,4 +121,53 @@ export function databaseMessage(error: unknown): string {
  */
 export function connectionParameters(schema: string): Record<string, string> {
   return { search_path: `"${schema.replaceAll('"', '""')}"`, DateStyle: 'ISO' };
+}
+
+/**
+ * The catalog or run store with driver errors made readable: drizzle's DrizzleQueryError message is
+ * "Failed query: <the whole statement> params: <every parameter>" (94 KB of warnings in one CLI
+ * run) and never says why. A rejection that is not already a MemoflowError becomes one CATALOG_ERROR
+ * line: which operation failed and the deepest cause with its code (ECONNREFUSED,
+ * CONNECTION_CLOSED, a SQLSTATE), truncated; retryable, since a driver error is usually the
+ * connection's. The driver's error stays as `cause` (sqlState() still finds its SQLSTATE).
+ */
+export function withReadableErrors<T extends object>(target: T, what: string): T {
+  return new Proxy(target, {
+    get(object, property, receiver) {
+      const value: unknown = Reflect.get(object, property, receiver);
+      if (typeof value !== 'function' || property === 'constructor') return value;
+      return (...args: unknown[]) => {
+        // `this` is the target itself: its #private fields are not reachable through a proxy.
+        const result: unknown = (value as (...a: unknown[]) => unknown).apply(object, args);
+        if (!(result instanceof Promise)) return result;
+        return result.catch((error: unknown) => {
+          throw readableDriverError(error, `${what}.${String(property)}`);
+        });
+      };
+    },
+  });
+}
+
+export function readableDriverError(error: unknown, operation: string): unknown {
+  if (error instanceof MemoflowError) return error;
+  return new MemoflowError('CATALOG_ERROR', `${operation} failed: ${describeDriverError(error)}`, { retryable: true, cause: error });
+}
+
+/** One line: the deepest cause's message with its code, no SQL, no parameters, at most 300 characters. */
+export function describeDriverError(error: unknown): string {
+  try {
+    const chain: unknown[] = [];
+    for (let current = error; current !== undefined && current !== null && chain.length < 8 && !chain.includes(current); ) {
+      chain.push(current);
+      current = typeof current === 'object' ? (current as { cause?: unknown }).cause : undefined;
+    }
+    const code = chain.map((e) => (e as { code?: unknown }).code).find((c): c is string => typeof c === 'string' && c !== '');
+    const messages = chain.map((e) => (e instanceof Error ? e.message : typeof e === 'string' ? e : '')).filter((m) => m !== '' && !/^Failed query:/i.test(m));
+    let text = messages[messages.length - 1] ?? 'the database gave no reason';
+    if (code !== undefined && !text.includes(code)) text = `${code}: ${text}`;
+    text = text.replace(/\s*\n\s*/g, ' ').trim();
+    return text.length > 300 ? `${text.slice(0, 300)}…` : text;
+  } catch {
+    return 'an error that cannot be printed';
+  }
 }

@@ -26,7 +26,13 @@ export type EngineErrorCode =
   | 'TASK_TIMEOUT'
   | 'CATALOG_ERROR'
   | 'OUTPUT_NOT_STORABLE'
-  | 'NOT_SUPPORTED';
+  | 'NOT_SUPPORTED'
+  // Set up and operation: a bad flag or setting, a flows file that does not load, a database or
+  // queue that cannot be reached, a data directory another process holds.
+  | 'INVALID_OPTION'
+  | 'MODULE_LOAD_FAILED'
+  | 'CONNECTION_FAILED'
+  | 'DATA_DIR_LOCKED';
 
 /** Where a bad-input error points: which workflow, node and field. */
 export interface ErrorLocation {
@@ -89,18 +95,91 @@ export interface ErrorInfo {
   stack?: string;
 }
 
-/** Classifies any thrown value. The worker is the one place that calls this on user errors. */
+/** Longest message kept from a thrown value (a thrown 10 MB string must not become a 10 MB record). */
+const MAX_MESSAGE_LENGTH = 10_000;
+const MAX_STACK_LENGTH = 20_000;
+
+/**
+ * Classifies any thrown value. The worker is the one place that calls this on user errors.
+ * Total: it never throws, whatever was thrown (a BigInt, a cyclic object, an object whose `toJSON`
+ * throws, an Error whose `message` or `name` getter throws, a revoked Proxy), so a failed attempt
+ * always becomes a failed result and its retries are used. Every field is a plain string (or
+ * boolean), however the value was made.
+ */
 export function toErrorInfo(thrown: unknown): ErrorInfo {
-  if (thrown instanceof Error) {
-    const marked = thrown as Error & { nonRetryable?: unknown; retryable?: unknown; code?: unknown };
-    // User errors retry by default; NonRetryableError opts out; engine errors say for themselves.
-    let retryable = true;
-    if (marked.nonRetryable === true) retryable = false;
-    else if (thrown instanceof MemoflowError) retryable = thrown.retryable;
-    const info: ErrorInfo = { name: thrown.name, message: thrown.message, retryable };
-    if (typeof marked.code === 'string') info.code = marked.code;
-    if (thrown.stack !== undefined) info.stack = thrown.stack;
-    return info;
+  try {
+    if (isError(thrown)) {
+      const marked = thrown as Error & { nonRetryable?: unknown; retryable?: unknown; code?: unknown };
+      // User errors retry by default; NonRetryableError opts out; engine errors say for themselves.
+      let retryable = true;
+      if (read(() => marked.nonRetryable) === true) retryable = false;
+      else if (thrown instanceof MemoflowError) retryable = read(() => thrown.retryable) !== false;
+      const name = read(() => marked.name);
+      const message = read(() => marked.message);
+      const info: ErrorInfo = {
+        name: typeof name === 'string' && name !== '' ? truncate(name, 200) : 'Error',
+        message: typeof message === 'string' ? truncate(message, MAX_MESSAGE_LENGTH) : message === undefined ? '' : describeValue(message),
+        retryable,
+      };
+      const code = read(() => marked.code);
+      if (typeof code === 'string') info.code = truncate(code, 200);
+      const stack = read(() => marked.stack);
+      if (typeof stack === 'string') info.stack = truncate(stack, MAX_STACK_LENGTH);
+      return info;
+    }
+    return { name: 'Error', message: describeValue(thrown), retryable: true };
+  } catch {
+    return { name: 'Error', message: 'a thrown value that cannot be inspected', retryable: true };
   }
-  return { name: 'Error', message: typeof thrown === 'string' ? thrown : JSON.stringify(thrown) ?? String(thrown), retryable: true };
+}
+
+function isError(value: unknown): value is Error {
+  try {
+    return value instanceof Error;
+  } catch {
+    return false; // a Proxy whose getPrototypeOf trap throws
+  }
+}
+
+/** A property read that may run a getter that throws: the throw becomes `undefined`. */
+function read(get: () => unknown): unknown {
+  try {
+    return get();
+  } catch {
+    return undefined;
+  }
+}
+
+/** A thrown non-Error as text: a string as is, JSON where it serialises, else its kind. */
+function describeValue(value: unknown): string {
+  switch (typeof value) {
+    case 'string':
+      return truncate(value, MAX_MESSAGE_LENGTH);
+    case 'bigint':
+      return `${value.toString()}n`;
+    case 'symbol':
+      return read(() => value.toString()) as string | undefined ?? 'a symbol';
+    case 'undefined':
+      return 'undefined';
+    case 'function':
+      return `a function${typeof read(() => value.name) === 'string' && value.name !== '' ? ` (${value.name})` : ''}`;
+    case 'number':
+    case 'boolean':
+      return String(value);
+    case 'object': {
+      if (value === null) return 'null';
+      try {
+        const json = JSON.stringify(value);
+        if (typeof json === 'string') return truncate(json, MAX_MESSAGE_LENGTH);
+      } catch {
+        // cyclic, a BigInt inside, a toJSON that throws: say what kind of object it was
+      }
+      const tag = read(() => Object.prototype.toString.call(value));
+      return `an unserialisable value (${typeof tag === 'string' ? tag : 'object'})`;
+    }
+  }
+}
+
+function truncate(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}… (${text.length - max} more characters)` : text;
 }

@@ -8,4 +8,9 @@ process.stdout.on('error', (error) => {
   throw error;
 });
 
-process.exitCode = await main(process.argv);
+const code = await main(process.argv);
+process.exitCode = code;
+// After a user error (exit 2) nothing is left worth waiting for: a half-open connection to a
+// server that never answered must not keep the process alive. A clean exit (0 or 1) still waits
+// for everything to close by itself, which proves nothing leaked.
+if (code === 2) setTimeout(() => process.exit(code), 500).unref();

@@ -1,6 +1,7 @@
 import { toErrorInfo } from '@memoflow/engine';
 import type { AttemptResult, Clock, Json, TaskAttempt, TaskImplementation, TaskOutcome, TaskRegistry } from '@memoflow/engine';
 import { WorkerError } from './errors.js';
+import { setLongTimeout } from './long-timeout.js';
 
 /**
  * Runs one attempt to its AttemptResult. Shared by both dispatchers so embedded and distributed
@@ -47,7 +48,7 @@ export async function runAttempt(
   const forwardAbort = (): void => controller.abort(signal?.reason);
   if (signal?.aborted === true) forwardAbort();
   else signal?.addEventListener('abort', forwardAbort, { once: true });
-  let timer: NodeJS.Timeout | undefined;
+  let cancelTimer: (() => void) | undefined;
 
   try {
     // `then` turns a synchronous throw from `execute` into a rejection like any other.
@@ -69,7 +70,7 @@ export async function runAttempt(
       outcome = await Promise.race([
         execution,
         new Promise<never>((_resolve, reject) => {
-          timer = setTimeout(() => {
+          cancelTimer = setLongTimeout(() => {
             const error = new WorkerError(
               'TASK_TIMEOUT',
               `task '${attempt.task}' (attempt ${attempt.id}) timed out after ${timeoutMs} ms`,
@@ -86,7 +87,7 @@ export async function runAttempt(
   } catch (thrown) {
     return fail(thrown);
   } finally {
-    if (timer !== undefined) clearTimeout(timer);
+    cancelTimer?.();
     signal?.removeEventListener('abort', forwardAbort);
   }
 }

@@ -42,3 +42,12 @@ describe('parseDuration', () => {
     expect(() => parseDuration(value, where)).toThrow(expect.objectContaining({ code: 'INVALID_DURATION' }));
   });
 });
+
+describe('durations past the timer limit', () => {
+  test("keep their full length ('25d', '4w', 1e12): timers that wait for them chain", () => {
+    expect(parseDuration('25d', {})).toBe(25 * 86_400_000);
+    expect(parseDuration('4w', {})).toBe(4 * 604_800_000);
+    expect(parseDuration(1e12, {})).toBe(1e12);
+    expect(parseDuration('25d', {})).toBeGreaterThan(2 ** 31 - 1);
+  });
+});

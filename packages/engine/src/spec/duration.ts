@@ -3,7 +3,13 @@ import { MemoflowError, type ErrorLocation } from '../errors.js';
 const UNITS: { readonly [unit: string]: number } = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 const PATTERN = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)$/;
 
-/** Parses `'90s'`, `'12h'`, `'28d'` (or a number of milliseconds) into milliseconds. */
+/**
+ * Parses `'90s'`, `'12h'`, `'28d'` (or a number of milliseconds) into milliseconds.
+ * Any positive finite length is valid, including lengths past Node's timer limit (2^31-1 ms, about
+ * 24.8 days: `'25d'`, `'4w'`, `1e12`): TTLs are compared with timestamps, and whatever waits for a
+ * duration must chain timers (the worker's `setLongTimeout`), since `setTimeout` fires such a
+ * delay after 1 ms.
+ */
 export function parseDuration(value: string | number, where: ErrorLocation): number {
   if (typeof value === 'number') {
     if (Number.isFinite(value) && value > 0) return value;

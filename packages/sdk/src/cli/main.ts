@@ -3,7 +3,9 @@ import { MemoflowError, shortKey } from '@memoflow/engine';
 import { connect, DEFAULT_DOMAIN, DEFAULT_PROJECT, type Memoflow } from '../client/connect.js';
 import { createEventLog, lostWritesNote } from '../log/event-log.js';
 import { loadUserModule, pickWorkflow } from './load-module.js';
-import { parseInputs } from './parse-inputs.js';
+import { positiveInteger } from './flag-parsers.js';
+import { collectInputs, parseInputs } from './parse-inputs.js';
+import { describeUnexpected } from './unexpected-error.js';
 import { addProcessCommands } from './process-commands.js';
 import { printTable } from './table.js';
 
@@ -15,6 +17,7 @@ interface StorageFlags {
 
 /** Runs the CLI; resolves with the process exit code (0 ok, 1 run failed, 2 bad input or usage). */
 export async function main(argv: readonly string[]): Promise<number> {
+  installLastResortHandlers();
   let exitCode = 0;
   const program = new Command('memoflow')
     .description('memoflow: typed workflows with a caching DAG scheduler')
@@ -33,12 +36,12 @@ export async function main(argv: readonly string[]): Promise<number> {
       .description('run a workflow from a module, e.g. memoflow run ./flows.ts etl.main --input rows=[1,-2,3]')
       .argument('<file>', 'module exporting the workflow and its tasks (.ts or .js)')
       .argument('<workflow>', 'workflow name')
-      .option('-i, --input <name=value...>', 'an input (JSON when it fits the schema, else a string; @file.json reads a file)', [])
+      .option('-i, --input <name=value...>', 'an input (JSON when it fits the schema, else a string; @file.json reads a file); each name once', collectInputs, [])
       .option('--inputs-file <file>', 'a JSON object of inputs')
       .option('--project <project>', 'project (cache entries are never shared across projects)', DEFAULT_PROJECT)
       .option('--domain <domain>', 'domain (cache entries are never shared across domains)', DEFAULT_DOMAIN)
       .option('--overwrite-cache', 'execute every node and overwrite its cache entry')
-      .option('--concurrency <n>', 'tasks run at once (embedded mode)', (v) => Number.parseInt(v, 10)),
+      .option('--concurrency <n>', 'tasks run at once (embedded mode)', positiveInteger),
   ).action(async (file: string, name: string, flags: StorageFlags & { input: string[]; inputsFile?: string; project: string; domain: string; overwriteCache?: boolean; concurrency?: number }) => {
     const module = await loadUserModule(file);
     const workflow = pickWorkflow(module, name);
@@ -65,7 +68,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const runs = program.command('runs').description('read the run store');
   withStorage(runs.command('ls').description('list runs, newest first'))
     .option('--workflow <name>', 'only runs of this workflow')
-    .option('--limit <n>', 'at most this many', (v) => Number.parseInt(v, 10), 20)
+    .option('--limit <n>', 'at most this many', positiveInteger, 20)
     .action(async (flags: StorageFlags & { workflow?: string; limit: number }) => {
       await withClient(flags, async (mf) => {
         const list = await mf.runs.list({ limit: flags.limit, ...(flags.workflow === undefined ? {} : { workflow: flags.workflow }) });
@@ -104,7 +107,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   withStorage(cache.command('ls').description('list cache entries, newest first'))
     .option('--task <name>', 'only entries of this task')
     .option('--run <id>', 'only entries written by this run')
-    .option('--limit <n>', 'at most this many', (v) => Number.parseInt(v, 10), 50)
+    .option('--limit <n>', 'at most this many', positiveInteger, 50)
     .action(async (flags: StorageFlags & { task?: string; run?: string; limit: number }) => {
       await withClient(flags, async (mf) => {
         const entries = await mf.cache.list({ limit: flags.limit, ...(flags.task === undefined ? {} : { task: flags.task }), ...(flags.run === undefined ? {} : { runId: flags.run }) });
@@ -138,10 +141,12 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
     if (error instanceof MemoflowError) {
-      process.stderr.write(`memoflow: ${error.code}: ${error.message}\n`);
+      process.stderr.write(`memoflow: ${error.code}: ${oneLine(error.message)}\n`);
       return error.code === 'RUN_FAILED' ? 1 : 2;
     }
-    throw error;
+    const unexpected = describeUnexpected(error);
+    process.stderr.write(`${unexpected.line}\n`);
+    return unexpected.exitCode;
   }
 }
 
@@ -149,7 +154,7 @@ async function open(flags: StorageFlags, concurrency?: number, readOnly = false)
   return connect({
     ...(flags.dataDir === undefined ? {} : { dataDir: flags.dataDir }),
     ...(flags.schema === undefined ? {} : { schema: flags.schema }),
-    ...(concurrency === undefined || Number.isNaN(concurrency) ? {} : { concurrency }),
+    ...(concurrency === undefined ? {} : { concurrency }),
     // Reading runs or the cache needs no task queue: without Redis this process never takes a
     // task result that a running controller should have.
     ...(readOnly ? { redisUrl: '' } : {}),
@@ -168,4 +173,26 @@ async function withClient(flags: StorageFlags, body: (mf: Memoflow) => Promise<v
 
 function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ').slice(0, 2000);
+}
+
+let handlersInstalled = false;
+
+/**
+ * An error thrown where no await catches it (a driver's background socket, a user's timer) ends
+ * the CLI with one line, like every other error, instead of Node's stack dump.
+ */
+function installLastResortHandlers(): void {
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  const fatal = (error: unknown): void => {
+    const unexpected = describeUnexpected(error);
+    process.stderr.write(`${unexpected.line}\n`);
+    process.exit(unexpected.exitCode);
+  };
+  process.on('uncaughtException', fatal);
+  process.on('unhandledRejection', fatal);
 }

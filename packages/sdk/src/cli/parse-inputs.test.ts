@@ -17,3 +17,39 @@ describe('--input parsing', () => {
     expect(() => parseInputs(wf, ['rows'])).toThrow(/must look like name=value/);
   });
 });
+
+describe('--input refuses what it cannot read', () => {
+  it('a value that looks like JSON but does not parse is an error naming the field, not a string', () => {
+    expect(() => parseInputs(wf, ['name={"a":'])).toThrow(/field 'name'.*looks like JSON but does not parse/);
+    expect(() => parseInputs(wf, ['rows=[1,2'])).toThrow(/field 'rows'/);
+    expect(parseInputs(wf, ['name="{\\"a\\":"'])).toEqual({ name: '{"a":' });
+  });
+
+  it('an input given twice is an error', () => {
+    expect(() => parseInputs(wf, ['n=1', 'n=2'])).toThrow(/field 'n'.*more than once/);
+  });
+
+  it('an inherited name is not an input', () => {
+    expect(() => parseInputs(wf, ['toString=1'])).toThrow(/no input 'toString'/);
+  });
+});
+
+describe('generated --input strings', () => {
+  it('give a value or a MemoflowError naming the workflow, never another error', async () => {
+    const fc = (await import('fast-check')).default;
+    const { MemoflowError } = await import('@memoflow/engine');
+    const names = fc.constantFrom('rows', 'name', 'n', 'flag', 'nope', '', '__proto__', 'constructor');
+    const values = fc.oneof(fc.string(), fc.json(), fc.constantFrom('{', '[', '{"a":', '[1,', '@/nonexistent.json', '@', '"', 'null', '1e999'));
+    fc.assert(
+      fc.property(fc.array(fc.tuple(names, values), { maxLength: 4 }), (pairs) => {
+        try {
+          parseInputs(wf, pairs.map(([name, value]) => `${name}=${value}`));
+        } catch (error) {
+          expect(error).toBeInstanceOf(MemoflowError);
+          expect((error as Error).message).toMatch(/workflow 'cli\.inputs'/);
+        }
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});

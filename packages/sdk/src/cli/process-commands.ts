@@ -1,10 +1,12 @@
 import type { Command } from 'commander';
 import { pino } from 'pino';
 import { Controller, MemoflowError, type EngineEvent } from '@memoflow/engine';
-import { openPostgresStorage } from '@memoflow/catalog';
 import { BullMqTaskDispatcher, drainOnSignals, startWorker } from '@memoflow/worker';
-import type { AnyTask } from '../define/task.js';
+import { collectTasks } from '../client/collect-tasks.js';
+import { checkRedis, openDatabaseStorage } from '../client/open-storage.js';
+import { closeWithin } from '../client/close-within.js';
 import { createEventLog } from '../log/event-log.js';
+import { integerFlag, positiveInteger, timerMilliseconds } from './flag-parsers.js';
 import { loadUserModule } from './load-module.js';
 
 /**
@@ -17,10 +19,10 @@ export function addProcessCommands(program: Command): void {
     .command('worker')
     .description('run a worker pool for every task a module exports (and every task its workflows call)')
     .argument('<file>', 'module exporting tasks or workflows (.ts or .js)')
-    .option('--concurrency <n>', 'attempts run at once by this pool', (v) => Number.parseInt(v, 10), 8)
-    .option('--lock-duration <ms>', "how long an attempt's job lock lasts without renewal: a killed worker's attempts are taken over after about this long", (v) => Number.parseInt(v, 10))
-    .option('--stalled-interval <ms>', 'how often this pool looks for attempts whose worker died', (v) => Number.parseInt(v, 10))
-    .option('--max-stalled <n>', 'times an attempt may stall before it fails (retryable) instead of being taken over', (v) => Number.parseInt(v, 10))
+    .option('--concurrency <n>', 'attempts run at once by this pool', positiveInteger, 8)
+    .option('--lock-duration <ms>', "how long an attempt's job lock lasts without renewal: a killed worker's attempts are taken over after about this long", timerMilliseconds)
+    .option('--stalled-interval <ms>', 'how often this pool looks for attempts whose worker died', timerMilliseconds)
+    .option('--max-stalled <n>', 'times an attempt may stall before it fails (retryable) instead of being taken over', integerFlag({ min: 0 }))
     .option('--redis-url <url>', 'Redis for the task queues (default: REDIS_URL)')
     .option('--prefix <prefix>', 'BullMQ key prefix (default: MEMOFLOW_PREFIX or memoflow)')
     .option('--json', 'JSON log lines (default: pretty)')
@@ -28,8 +30,9 @@ export function addProcessCommands(program: Command): void {
       const redisUrl = flags.redisUrl ?? process.env['REDIS_URL'];
       if (redisUrl === undefined || redisUrl === '') throw new MemoflowError('INVALID_SPEC', 'a worker needs Redis: pass --redis-url or set REDIS_URL', { field: 'redisUrl' });
       const module = await loadUserModule(file);
-      const tasks = new Map<string, AnyTask>(module.tasks);
-      for (const workflow of module.workflows.values()) for (const [name, task] of workflow.tasks) tasks.set(name, task);
+      await checkRedis(redisUrl);
+      // Exported tasks, every task of exported workflows, and what exported dynamics declare.
+      const tasks = collectTasks([...module.tasks.values(), ...module.workflows.values()]);
       if (tasks.size === 0) throw new MemoflowError('UNKNOWN_TASK', `${module.path} exports no tasks or workflows`, { field: 'file' });
       const logger = processLogger(flags.json === true);
       const pool = await startWorker({
@@ -53,13 +56,14 @@ export function addProcessCommands(program: Command): void {
     .option('--schema <schema>', 'Postgres schema (default: MEMOFLOW_SCHEMA or memoflow)', process.env['MEMOFLOW_SCHEMA'] ?? 'memoflow')
     .option('--redis-url <url>', 'Redis for the task queues (default: REDIS_URL)')
     .option('--prefix <prefix>', 'BullMQ key prefix (default: MEMOFLOW_PREFIX or memoflow)')
-    .option('--stale-after <ms>', 'recover running runs untouched for this long', (v) => Number.parseInt(v, 10), 30_000)
+    .option('--stale-after <ms>', 'recover running runs untouched for this long', timerMilliseconds, 30_000)
     .option('--json', 'JSON log lines (default: pretty)')
     .action(async (flags: { databaseUrl?: string; schema: string; redisUrl?: string; prefix?: string; staleAfter: number; json?: boolean }) => {
       const databaseUrl = flags.databaseUrl ?? process.env['DATABASE_URL'];
       const redisUrl = flags.redisUrl ?? process.env['REDIS_URL'];
       if (!databaseUrl || !redisUrl) throw new MemoflowError('INVALID_SPEC', 'a controller needs DATABASE_URL and REDIS_URL (or --database-url and --redis-url)', { field: databaseUrl ? 'redisUrl' : 'databaseUrl' });
-      const storage = await openPostgresStorage({ url: databaseUrl, schema: flags.schema });
+      await checkRedis(redisUrl);
+      const storage = await openDatabaseStorage(databaseUrl, flags.schema);
       const dispatcher = new BullMqTaskDispatcher({ connection: redisUrl, prefix: flags.prefix ?? process.env['MEMOFLOW_PREFIX'] ?? 'memoflow', resultConcurrency: 32, resultClaimIdleMs: 10_000 });
       const emit: (event: EngineEvent) => void = createEventLog({ format: flags.json === true ? 'json' : 'pretty', stream: process.stdout });
       const controller = new Controller({ catalog: storage.catalog, runStore: storage.runStore, dispatcher, onEvent: emit });
@@ -70,9 +74,9 @@ export function addProcessCommands(program: Command): void {
       await untilClosed(
         {
           close: async () => {
-            await controller.close();
-            await dispatcher.close();
-            await storage.close();
+            await closeWithin('the controller', () => controller.close(), logger);
+            await closeWithin('the task queues', () => dispatcher.close(), logger);
+            await closeWithin('the database', () => storage.close(), logger);
           },
         },
         logger,

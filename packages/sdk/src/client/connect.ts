@@ -10,11 +10,13 @@ import {
   type TaskDispatcher,
   type TaskImplementation,
 } from '@memoflow/engine';
-import { openPgliteStorage, openPostgresStorage, type Storage } from '@memoflow/catalog';
+import type { Storage } from '@memoflow/catalog';
 import { BullMqTaskDispatcher, InProcessTaskDispatcher, silentLogger } from '@memoflow/worker';
 import type { AnyTask } from '../define/task.js';
-import type { AnyWorkflow, WorkflowInputs, WorkflowResult } from '../define/workflow.js';
+import { isWorkflowDefinition, type AnyWorkflow, type WorkflowInputs, type WorkflowResult } from '../define/workflow.js';
 import { createEventLog, type EventSink, type LogFormat } from '../log/event-log.js';
+import { CLOSE_STEP_TIMEOUT_MS, closeWithin } from './close-within.js';
+import { checkRedis, openDatabaseStorage, openEmbeddedStorage } from './open-storage.js';
 import { RunHandle, toRunReport, type RunReport } from './run-handle.js';
 
 export interface ConnectOptions {
@@ -83,10 +85,15 @@ export async function connect(options: ConnectOptions = {}): Promise<Memoflow> {
   if (redisUrl !== undefined && databaseUrl === undefined) {
     throw new MemoflowError('INVALID_SPEC', 'distributed mode needs DATABASE_URL as well as REDIS_URL: run state must live where every controller and client can see it', { field: 'databaseUrl' });
   }
+  if (options.concurrency !== undefined && (!Number.isSafeInteger(options.concurrency) || options.concurrency < 1)) {
+    throw new MemoflowError('INVALID_OPTION', `concurrency must be a positive integer, got ${String(options.concurrency)}`, { field: 'concurrency' });
+  }
+  // Redis first: it holds nothing open, and a wrong REDIS_URL must fail before a run is submitted.
+  if (redisUrl !== undefined) await checkRedis(redisUrl);
   const storage: Storage =
     databaseUrl === undefined
-      ? await openPgliteStorage({ dataDir: resolve(options.dataDir ?? '.memoflow') })
-      : await openPostgresStorage({ url: databaseUrl, schema: options.schema ?? nonEmpty(process.env['MEMOFLOW_SCHEMA']) ?? 'memoflow' });
+      ? await openEmbeddedStorage(resolve(options.dataDir ?? '.memoflow'))
+      : await openDatabaseStorage(databaseUrl, options.schema ?? nonEmpty(process.env['MEMOFLOW_SCHEMA']) ?? 'memoflow');
   const registry = new Map<string, TaskImplementation>();
   const dispatcher: TaskDispatcher =
     redisUrl === undefined
@@ -108,6 +115,13 @@ export async function connect(options: ConnectOptions = {}): Promise<Memoflow> {
   return new Client(controller, storage, dispatcher, registry, mode);
 }
 
+function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'function') return (value as { kind?: unknown }).kind === 'task' || (value as { kind?: unknown }).kind === 'dynamic' ? 'a task (run a workflow that calls it)' : 'a function';
+  return typeof value === 'object' ? 'a plain object' : `a ${typeof value}`;
+}
+
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value === '' ? undefined : value;
 }
@@ -125,6 +139,9 @@ class Client implements Memoflow {
 
   async run<W extends AnyWorkflow>(workflow: W, inputs: WorkflowInputs<W>, options: RunOptions = {}): Promise<RunHandle<WorkflowResult<W>>> {
     this.assertOpen();
+    if (!isWorkflowDefinition(workflow)) {
+      throw new MemoflowError('INVALID_SPEC', `mf.run needs a workflow made with workflow() as its first argument, got ${describeValue(workflow)}`, { field: 'workflow' });
+    }
     if (options.resumeFrom !== undefined) {
       throw new MemoflowError('NOT_SUPPORTED', '`resumeFrom` (--resume-from) is not implemented yet; a plain rerun reuses every cached result already', { workflow: workflow.workflowName, field: 'resumeFrom' });
     }
@@ -174,9 +191,12 @@ class Client implements Memoflow {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.controller.close();
-    await this.dispatcher.close();
-    await this.storage.close();
+    // Each step is bounded: after a dropped database connection a query in flight never settles,
+    // and close() must still finish (see close-within.ts).
+    await closeWithin('the controller', () => this.controller.close(), undefined, CLOSE_STEP_TIMEOUT_MS);
+    await closeWithin('the task dispatcher', () => this.dispatcher.close(), undefined, CLOSE_STEP_TIMEOUT_MS);
+    // PGlite flushes its files on close: give it long, abandoning it could lose the last writes.
+    await closeWithin('the storage', () => this.storage.close(), undefined, this.mode === 'embedded' ? 60_000 : CLOSE_STEP_TIMEOUT_MS);
   }
 
   private assertOpen(): void {

@@ -13,6 +13,7 @@ import {
   type WorkflowSpec,
 } from '@memoflow/engine';
 import { computeHash, hashFunctionOf } from './hash-with.js';
+import { assertSchemas } from './check-schemas.js';
 import { toJsonSchema } from './json-schema.js';
 import { checkRawValue, toJsonValue } from './json-value.js';
 import { createReference, referenceBinding, type Bindable, type Ref, type Unref } from './reference.js';
@@ -75,6 +76,7 @@ export function workflow<I extends InputShape, R extends WorkflowOutputs>(
   if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(name)) {
     throw new MemoflowError('INVALID_SPEC', `workflow name ${JSON.stringify(name)} may only contain letters, digits, '_', '-' and '.'`, { field: 'name' });
   }
+  assertSchemas({ inputs: options.inputs }, { workflow: name }, `workflow '${name}'`);
   let traced: Traced | undefined;
   const compile = () => (traced ??= trace(options, body as (inputs: unknown) => unknown));
   const inputSchema = z.object(options.inputs as { [name: string]: z.ZodType });

@@ -1,11 +1,12 @@
-import type { Clock, TaskAttempt, TaskRegistry } from '@memoflow/engine';
+import type { AttemptResult, Clock, TaskAttempt, TaskRegistry } from '@memoflow/engine';
 import { UnrecoverableError, WaitingError } from 'bullmq';
 import type { Job } from 'bullmq';
 import type { Semaphore } from '../concurrency/semaphore.js';
 import type { WorkerLogger } from '../logger.js';
-import { runAttempt } from '../run-attempt.js';
+import { WorkerError } from '../errors.js';
+import { failedAttemptResult, runAttempt } from '../run-attempt.js';
 import type { ResultPublisher } from './results-stream.js';
-import { decodeAttempt } from './wire-format.js';
+import { decodeAttempt, decodeResult, encodeResult } from './wire-format.js';
 
 export interface AttemptProcessorDeps {
   registry: TaskRegistry;
@@ -37,9 +38,14 @@ export function attemptLogFields(attempt: TaskAttempt): object {
  *   any point leaves either a stalled job (re-run elsewhere) or a published result;
  * - a job claimed while all slots are busy waits for one; if the pool starts draining first, the
  *   job is handed back to the wait list untouched instead of being run during shutdown.
+ * - the body runs at most once per job in a pool: its result is kept (in memory, and on the job as
+ *   its progress, best effort) until it is published, so a job retry after a failed publish only
+ *   publishes again; a result that cannot be serialised is replaced by a failed result saying so.
  * It declares three parameters so BullMQ passes its cancellation signal (lock lost, cancelJob).
  */
 export function createAttemptProcessor(deps: AttemptProcessorDeps) {
+  /** Results produced here but not yet published, by attempt id (a job retry publishes these). */
+  const unpublished = new Map<string, AttemptResult>();
   return async (job: Job, token: string | undefined, signal: AbortSignal | undefined): Promise<{ ok: boolean }> => {
     let attempt: TaskAttempt;
     try {
@@ -48,6 +54,14 @@ export function createAttemptProcessor(deps: AttemptProcessorDeps) {
       deps.logger.error({ err: error, jobId: job.id, queue: job.queueName }, 'attempt:malformed');
       throw new UnrecoverableError(`malformed attempt job '${String(job.id)}': ${(error as Error).message}`);
     }
+    const log = deps.logger.child(attemptLogFields(attempt));
+
+    const earlier = unpublished.get(attempt.id) ?? storedResult(job);
+    if (earlier !== undefined) {
+      log.info({ ok: earlier.ok }, 'attempt:republishing');
+      await publish(earlier);
+      return { ok: earlier.ok };
+    }
 
     try {
       await deps.slots.acquire();
@@ -55,11 +69,19 @@ export function createAttemptProcessor(deps: AttemptProcessorDeps) {
       await job.moveToWait(token);
       throw new WaitingError();
     }
-    const log = deps.logger.child(attemptLogFields(attempt));
     try {
       log.debug({}, 'attempt:started');
-      const result = await runAttempt(deps.registry, attempt, deps.clock, signal);
-      await deps.results.publish(result);
+      let result: AttemptResult;
+      try {
+        result = await runAttempt(deps.registry, attempt, deps.clock, signal);
+      } catch (error) {
+        // runAttempt never rejects by contract; if it does, the attempt still fails once, here.
+        result = failedAttemptResult(attempt, error, deps.clock.now());
+      }
+      result = serialisable(attempt, result, deps.clock.now());
+      unpublished.set(attempt.id, result);
+      await job.updateProgress({ memoflowResult: encodeResult(result) }).catch(() => undefined);
+      await publish(result);
       const durationMs = result.finishedAt.getTime() - result.startedAt.getTime();
       if (result.ok) log.info({ durationMs, ok: true }, 'attempt:succeeded');
       else {
@@ -73,4 +95,34 @@ export function createAttemptProcessor(deps: AttemptProcessorDeps) {
       deps.slots.release();
     }
   };
+
+  async function publish(result: AttemptResult): Promise<void> {
+    await deps.results.publish(result);
+    unpublished.delete(result.attemptId);
+  }
+}
+
+/** A result kept on the job by an earlier try (possibly another pool's) whose publish failed. */
+function storedResult(job: Job): AttemptResult | undefined {
+  const progress = job.progress as { memoflowResult?: unknown } | number | undefined;
+  if (typeof progress !== 'object' || progress === null || progress.memoflowResult === undefined) return undefined;
+  try {
+    return decodeResult(progress.memoflowResult);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A result whose output cannot cross the queue as JSON fails the attempt instead of the job. */
+function serialisable(attempt: TaskAttempt, result: AttemptResult, now: Date): AttemptResult {
+  try {
+    JSON.stringify(encodeResult(result));
+    return result;
+  } catch (error) {
+    return failedAttemptResult(
+      attempt,
+      new WorkerError('INVALID_TASK_OUTCOME', `task '${attempt.task}' (attempt ${attempt.id}) produced a result that cannot be sent as JSON: ${error instanceof Error ? error.message : 'unknown reason'}`),
+      now,
+    );
+  }
 }

@@ -36,3 +36,34 @@ function redact(url: URL): string {
   if (copy.password !== '') copy.password = '***';
   return copy.href;
 }
+
+/**
+ * Fails fast when Redis cannot be reached: connects one client (no retries, no offline queue) and
+ * sends PING, within `timeoutMs`. BullMQ and ioredis otherwise retry forever in the background, so
+ * a wrong REDIS_URL would make a run wait silently. Rejects with an Error whose `code` is the
+ * socket's (ECONNREFUSED, ENOTFOUND, ...) or ETIMEDOUT.
+ */
+export async function probeRedis(connection: RedisConnection, timeoutMs = 5_000): Promise<void> {
+  const { Redis } = await import('ioredis');
+  const options = toRedisOptions(connection, 'memoflow-probe');
+  const client = new Redis({ ...options, lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null, connectTimeout: timeoutMs });
+  let lastError: Error | undefined;
+  client.on('error', (error: Error) => (lastError = error));
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      (async () => {
+        await client.connect();
+        await client.ping();
+      })(),
+      new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => reject(Object.assign(new Error(`no answer from Redis within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })), timeoutMs);
+      }),
+    ]);
+  } catch (error) {
+    throw lastError !== undefined && (error as { code?: unknown }).code === undefined ? lastError : error;
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+    client.disconnect();
+  }
+}

@@ -1,0 +1,49 @@
+// Regression (issue 8, item 14): `memoflow run ./flows.ts ...` in a folder whose package.json has no
+// "type": "module" (what `npm init` writes), or with no package.json at all, died with
+// ERR_REQUIRE_CYCLE_MODULE and a stack trace. Every combination of folder (no package.json,
+// CommonJS, ESM), syntax (import/export, require/exports) and extension must load, in a folder
+// outside the repository, through the built CLI.
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CJS_FLOWS, ESM_FLOWS, ROOT, STACK_FRAME, runCli, scratchFolder } from '../support/cli.js';
+
+const folder = scratchFolder('formats');
+afterAll(() => folder.remove());
+
+type Scope = 'no package.json' | 'package.json without type' | 'type: module';
+const scopes: Scope[] = ['no package.json', 'package.json without type', 'type: module'];
+const esmExtensions = ['ts', 'mts', 'js', 'mjs'];
+const cjsExtensions = ['ts', 'cts', 'js', 'cjs'];
+
+function scopeDir(scope: Scope): string {
+  const dir = join(folder.dir, scope.replace(/\W+/g, '-'));
+  mkdirSync(dir, { recursive: true });
+  try {
+    symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
+  } catch {
+    // already there
+  }
+  if (scope === 'package.json without type') writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'my-flows', version: '1.0.0', main: 'index.js' }));
+  if (scope === 'type: module') writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'my-flows', version: '1.0.0', type: 'module' }));
+  return dir;
+}
+
+const rows = scopes.flatMap((scope) => [
+  ...esmExtensions.map((ext) => ({ scope, syntax: 'ESM', ext, source: ESM_FLOWS })),
+  // CommonJS syntax in a "type": "module" folder is an error Node itself makes for .js; TypeScript
+  // and the explicit .cjs/.cts extensions still load there.
+  ...cjsExtensions.filter((ext) => !(scope === 'type: module' && ext === 'js')).map((ext) => ({ scope, syntax: 'CommonJS', ext, source: CJS_FLOWS })),
+]);
+
+describe('a flows file loads wherever the user keeps it', () => {
+  it.concurrent.each(rows)('$syntax .$ext in a folder with $scope', async ({ scope, syntax, ext, source }) => {
+    const dir = scopeDir(scope);
+    const file = `flows-${syntax}.${ext}`;
+    writeFileSync(join(dir, file), ext.endsWith('ts') ? source.replace('async ({ n })', 'async ({ n }: { n: number })') : source);
+    const result = await runCli(['run', `./${file}`, 'reg.main', '--input', 'n=21', '--data-dir', `./data-${syntax}-${ext}`], { cwd: dir, timeoutMs: 200_000 });
+    expect(result.stderr).not.toMatch(STACK_FRAME);
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual({ out: 42 });
+  }, 240_000);
+});
