@@ -16,7 +16,8 @@ export default defineConfig({
   },
   test: {
     testTimeout: 30_000,
-    hookTimeout: 30_000,
+    // Creating a PGlite database (initdb + migrations) takes seconds, far more on a loaded machine.
+    hookTimeout: 60_000,
     include: ['src/**/*.test.ts'],
     exclude: ['**/node_modules/**', '**/dist/**'],
   },

@@ -131,5 +131,5 @@ export function cleanRows(rows: readonly RawRow[]): { rows: Row[]; dropped: { id
 function describeIssue(raw: RawRow, issue: { path: readonly PropertyKey[]; message: string } | undefined): string {
   const field = String(issue?.path[0] ?? '?');
   const value = (raw as { [key: string]: unknown })[field];
-  return value === null ? `${field} is blank or not a number` : `${field} ${String(value)}: ${issue?.message ?? 'invalid'}`;
+  return value === null ? `${field} is blank or not a number` : `${field} ${JSON.stringify(value)}: ${issue?.message ?? 'invalid'}`;
 }

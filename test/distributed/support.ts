@@ -44,14 +44,14 @@ export function spawnChild(name: string, args: readonly string[], env: Record<st
   let stderr = '';
   const listeners = new Set<() => void>();
   let buffer = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
     buffer += chunk;
     const parts = buffer.split('\n');
     buffer = parts.pop() ?? '';
     stdout.push(...parts);
     for (const listener of listeners) listener();
   });
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   let running = true;
   const exited = new Promise<number | NodeJS.Signals | null>((resolve) =>
     child.once('exit', (code, signal) => {
@@ -296,7 +296,7 @@ export async function resultWithin<R>(t: DistributedEnv, mf: Memoflow, run: { id
   const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
   try {
     const outcome = await Promise.race([run.result(), timeout]);
-    if (outcome !== 'timeout') return outcome as R;
+    if (outcome !== 'timeout') return outcome;
   } finally {
     clearTimeout(timer);
   }

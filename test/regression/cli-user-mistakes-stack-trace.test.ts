@@ -9,11 +9,10 @@ import { ESM_FLOWS, STACK_FRAME, errorLines, runCli, scratchFolder } from '../su
 import { TEST_DATABASE_URL } from '../support/modes.js';
 
 const folder = scratchFolder('mistakes');
-let flows = '';
 let dataDir = '';
 
 beforeAll(() => {
-  flows = folder.write('flows.ts', ESM_FLOWS);
+  folder.write('flows.ts', ESM_FLOWS);
   folder.write('syntax.ts', "import { z } from '@memoflow/sdk';\nexport const a = {\n  b: 1,,\n};\n");
   folder.write('syntax.js', 'export const a = {\n  b: 1,,\n};\n');
   folder.write('throws.ts', "export const a = 1;\nthrow new Error('no config found');\n");

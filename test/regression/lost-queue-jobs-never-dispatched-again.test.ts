@@ -9,7 +9,6 @@ import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { wide, wideOutputs, WIDTH } from '../fixtures/flows.js';
 import { countBy, DistributedEnv, REDIS_URL, resultWithin, waitFor } from '../distributed/support.js';
-import type { EngineEvent } from '@memoflow/sdk';
 
 let t: DistributedEnv;
 beforeEach(async () => {

@@ -101,7 +101,7 @@ describe('regression: failed rounds are sorted, not retried forever', () => {
   test('a result that makes the decision throw fails its node only; the run ends, other nodes are unaffected', async () => {
     const { controller, dispatcher, events } = setup();
     // A malformed result (no error info on a failure): the decision cannot apply it.
-    dispatcher.poison.set('a', (result) => ({ ...result, ok: false, error: undefined as unknown as ErrorInfo }) as AttemptResult);
+    dispatcher.poison.set('a', (result) => ({ ...result, ok: false, error: undefined as unknown as ErrorInfo }));
     const id = await controller.submit({ spec, inputs: {}, project: 'p', domain: 'd' });
     const final = await controller.wait(id);
     expect(final.run.status).toBe('failed');

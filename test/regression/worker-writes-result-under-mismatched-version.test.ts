@@ -127,7 +127,7 @@ describe('embedded: the in-process dispatcher refuses an attempt traced from ano
     const executed: string[] = [];
     const { v2, v2Signature, flow } = deployments(uniqueName('reg.embedded'), executed);
     const { taskVersion: _dropped, ...oldNode } = flow(v2).spec.nodes[0]!;
-    const oldSpec: WorkflowSpec = { ...flow(v2).spec, nodes: [oldNode as WorkflowSpec['nodes'][number]] };
+    const oldSpec: WorkflowSpec = { ...flow(v2).spec, nodes: [oldNode] };
     expect(oldSpec.nodes[0]).not.toHaveProperty('taskVersion');
 
     const same = await runWith(oldSpec, v2.implementation);

@@ -23,7 +23,7 @@ export function runCli(args: readonly string[], options: { cwd?: string; env?: R
   const env: Record<string, string | undefined> = { ...process.env, DATABASE_URL: '', REDIS_URL: '', MEMOFLOW_DEBUG: '', ...options.env };
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd ?? ROOT, env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd ?? ROOT, env: env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));

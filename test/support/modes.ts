@@ -109,7 +109,7 @@ const distributed: Mode = {
     const serveBeforeRun = (mf: Memoflow) => {
       const run = mf.run.bind(mf);
       mf.run = (async (workflow: AnyWorkflow, inputs: never, options?: never) => {
-        workflow.spec; // bad definitions must fail before any worker starts
+        void workflow.spec; // bad definitions must fail before any worker starts
         await serve(workflow);
         return run(workflow, inputs, options);
       }) as Memoflow['run'];

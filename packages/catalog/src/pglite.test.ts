@@ -2,7 +2,7 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { hashJson, type WorkflowSpec } from '@memoflow/engine';
+import { hashJson } from '@memoflow/engine';
 import { drizzle } from 'drizzle-orm/pglite';
 import { migrate } from 'drizzle-orm/pglite/migrator';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -59,7 +59,7 @@ describe('openPgliteStorage', () => {
     const createdAt = new Date('2030-01-01T00:00:00.000Z');
     await first.runStore.create({
       run: {
-        id: 'r1', workflow: 'w', project: 'p', domain: 'd', spec: { specVersion: 1, name: 'w', inputs: {}, hashedInputs: [], nodes: [], outputs: {} } as WorkflowSpec,
+        id: 'r1', workflow: 'w', project: 'p', domain: 'd', spec: { specVersion: 1, name: 'w', inputs: {}, hashedInputs: [], nodes: [], outputs: {} },
         inputs: {}, options: { overwriteCache: false }, status: 'running', outputs: null, error: null, version: 0,
         createdAt, updatedAt: createdAt, finishedAt: null,
       },

@@ -1,4 +1,4 @@
-import { MemoflowError } from '@memoflow/engine';
+import { MemoflowError, isUnstorableText } from '@memoflow/engine';
 import { sql, type SQL } from 'drizzle-orm';
 import type { PgColumn, PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import type { PgliteDatabase } from 'drizzle-orm/pglite';
@@ -20,7 +20,7 @@ export interface SqlSession {
 
 export function postgresJsSession(db: PostgresJsDatabase): SqlSession {
   return {
-    db: db as unknown as AnyPgDatabase,
+    db: db,
     // postgres.js returns the rows themselves (an array).
     rows: async <T extends Record<string, unknown>>(query: SQL) => [...(await db.execute(query))] as unknown as T[],
   };
@@ -28,7 +28,7 @@ export function postgresJsSession(db: PostgresJsDatabase): SqlSession {
 
 export function pgliteSession(db: PgliteDatabase): SqlSession {
   return {
-    db: db as unknown as AnyPgDatabase,
+    db: db,
     // PGlite returns a result object with `rows`.
     rows: async <T extends Record<string, unknown>>(query: SQL) => (await db.execute(query)).rows as T[],
   };
@@ -71,14 +71,12 @@ const MAYBE_UNSTORABLE = /\\u(?:0000|d[89a-f])/;
 /** The precise rule, on every key and string of the value as JSON.stringify sees it. */
 function checkStorable(value: unknown): void {
   JSON.stringify(value, (key: string, item: unknown) => {
-    if (UNSTORABLE.test(key) || (typeof item === 'string' && UNSTORABLE.test(item))) {
+    if (isUnstorableText(key) || (typeof item === 'string' && isUnstorableText(item))) {
       throw new MemoflowError('CATALOG_ERROR', 'value not storable: a string holds U+0000 or a lone surrogate');
     }
     return item;
   });
 }
-
-const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /** `column = ANY(keys)` with the keys passed as one json array parameter. */
 export function anyOf(column: PgColumn, values: readonly string[]): SQL {

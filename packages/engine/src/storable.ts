@@ -17,6 +17,11 @@ export const MAX_STORED_VALUE_BYTES = 64 * 1024 * 1024;
 // A lone surrogate: a high one not followed by a low one, or a low one not preceded by a high one.
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
+/** Whether a string holds what no store keeps (U+0000, a lone surrogate). */
+export function isUnstorableText(text: string): boolean {
+  return text.includes('\u0000') || LONE_SURROGATE.test(text);
+}
+
 /** Why a string cannot be stored, or null. */
 export function stringProblem(text: string): string | null {
   if (text.includes('\u0000')) return 'contains U+0000 (a NUL character), which Postgres cannot store';
@@ -67,7 +72,7 @@ export function storageProblem(value: Json, root = 'value', limitBytes = MAX_STO
 /** A string with U+0000 and lone surrogates replaced by U+FFFD, so an error can always be recorded. */
 export function repairString(text: string): string {
   if (stringProblem(text) === null) return text;
-  return text.replace(/\u0000/g, '\uFFFD').replace(new RegExp(LONE_SURROGATE.source, 'g'), '\uFFFD');
+  return text.replaceAll('\u0000', '\uFFFD').replace(new RegExp(LONE_SURROGATE.source, 'g'), '\uFFFD');
 }
 
 const MAX_ERROR_TEXT = 16 * 1024;

@@ -117,7 +117,7 @@ export function describeRunStoreContract(name: string, open: () => Promise<RunSt
         workflow: 'changed.workflow',
         project: 'changed-project',
         domain: 'changed-domain',
-        spec: { ...spec(), name: 'changed.workflow', nodes: [] } as WorkflowSpec,
+        spec: { ...spec(), name: 'changed.workflow', nodes: [] },
         inputs: { rows: { value: ['changed'] } },
         options: { overwriteCache: true },
         createdAt: new Date('2031-06-06T06:06:06.606Z'),
@@ -146,7 +146,7 @@ export function describeRunStoreContract(name: string, open: () => Promise<RunSt
       // jsonb would sort these keys (shorter first, then bytewise); the stores must not.
       const state = runState('run-order', ['n1', 'n2']);
       state.run.inputs = { zeta: { value: { yy: 1, b: [{ z: 1, a: 2 }] } }, alpha: { value: [{ k: 1, c: 2 }], hash: 'h' } };
-      state.run.spec = { ...spec(), outputs: { zz: { kind: 'output', node: 'n1', path: [] }, aa: { kind: 'output', node: 'n2', path: [] } } } as WorkflowSpec;
+      state.run.spec = { ...spec(), outputs: { zz: { kind: 'output', node: 'n1', path: [] }, aa: { kind: 'output', node: 'n2', path: [] } } };
       state.run.options = { resumeFrom: { run: 'run-0', node: 'n1' }, overwriteCache: false };
       state.nodes['n1'] = {
         ...fullNode('run-order', 'n1'),
@@ -163,7 +163,7 @@ export function describeRunStoreContract(name: string, open: () => Promise<RunSt
         ...state.run,
         status: 'failed',
         outputs: { zz: { rmse: 0.12, r2: 0.98, n: 1000 }, aa: [{ d: 1, c: 2 }] },
-        error: { name: 'Error', message: 'boom', retryable: false, code: 'RUN_FAILED' } as RunRecord['error'],
+        error: { name: 'Error', message: 'boom', retryable: false, code: 'RUN_FAILED' },
         updatedAt: new Date('2030-01-01T00:01:00.000Z'),
       };
       const n2 = {
@@ -348,7 +348,7 @@ function spec(): WorkflowSpec {
       },
     ],
     outputs: { total: { kind: 'output', node: 'n1', path: ['a', 'b'] } },
-  } as WorkflowSpec;
+  };
 }
 
 /** Runs per property test and implementation (each of up to 20 values): a few seconds in CI. */

@@ -306,7 +306,7 @@ describe('keys of bindings (fast-check, %d cases per property)'.replace('%d', St
       fc.property(uniqueEntries(shape), fc.integer(), (fields, seed) => {
         const world = new World(rng(seed));
         const bindings = fields.map(([name, field]) => [name, world.bind(field)] as const);
-        const whole = resolveBinding({ kind: 'object', fields: objectFrom(bindings as unknown as [string, Json][]) as unknown as { [name: string]: Binding } }, world.state());
+        const whole = resolveBinding({ kind: 'object', fields: objectFrom(bindings) as unknown as { [name: string]: Binding } }, world.state());
         for (const [name, binding] of bindings) {
           const direct = resolveBinding(binding, world.state());
           const byPath = atPath(whole, [name]);

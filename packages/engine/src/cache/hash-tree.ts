@@ -28,7 +28,7 @@ export function arrayOf(items: readonly NodeValue[]): NodeValue {
 
 /** An object value built from its fields (in any order: the tree, like the key, does not see it). */
 export function objectOf(fields: readonly (readonly [string, NodeValue])[]): NodeValue {
-  const value = Object.fromEntries(fields.map(([name, field]) => [name, field.value])) as JsonObject;
+  const value: JsonObject = Object.fromEntries(fields.map(([name, field]) => [name, field.value]));
   const hashed = fields.flatMap(([name, field]) => {
     const tree = treeOf(field);
     return tree === null ? [] : [[name, tree] as const];
@@ -77,7 +77,7 @@ export function taggedEncoding(value: Json, tree: HashTree | null | undefined): 
       if (encoded !== null) hashed = true;
       return [name, encoded ?? ['v', value[name] as Json]];
     });
-    return hashed ? ['o', Object.fromEntries(fields) as JsonObject] : null;
+    return hashed ? ['o', Object.fromEntries<Json>(fields)] : null;
   }
   if (!Array.isArray(value) || !Array.isArray(tree.array)) return null;
   const items = value.map((item, i) => taggedEncoding(item, tree.array[i]));

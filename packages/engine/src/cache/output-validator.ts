@@ -37,7 +37,7 @@ export function outputSchemaProblem(schema: JsonSchema | undefined, value: Json)
 }
 
 function validatorFor(schema: JsonSchema): ValidateFunction | null {
-  const id = canonicalJson(schema as Json);
+  const id = canonicalJson(schema);
   let validate = compiled.get(id);
   if (validate === undefined) {
     try {

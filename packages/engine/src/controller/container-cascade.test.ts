@@ -111,7 +111,7 @@ const consumers = (c: string) => [taskNode('both', 't.consume', { both: ref(c) }
 
 describe('cascade through a sub-workflow output, per field', () => {
   const spec = () =>
-    workflowSpec('wf', [subworkflowNode('inner', sub('inner', producers(), mixedOutputs)) as never, ...consumers('inner'), ...producers().map((p) => ({ ...p, id: `flat_${p.id}` })) as never[], taskNode('flat', 't.consume', { both: obj({ hashed: ref('flat_hashed'), plain: ref('flat_plain') }) })]);
+    workflowSpec('wf', [subworkflowNode('inner', sub('inner', producers(), mixedOutputs)), ...consumers('inner'), ...producers().map((p) => ({ ...p, id: `flat_${p.id}` })) as never[], taskNode('flat', 't.consume', { both: obj({ hashed: ref('flat_hashed'), plain: ref('flat_plain') }) })]);
 
   function ranBoth(): Sim {
     const sim = new Sim(spec());
@@ -144,7 +144,7 @@ describe('cascade through a sub-workflow output, per field', () => {
 
   test('when the plain field did not rerun, the whole output is looked up', () => {
     const nodes = [taskNode('hashed', 't.hashed', {}, { cache: null, outputHashed: true }), taskNode('plain', 't.plain', {})];
-    const sim = new Sim(workflowSpec('wf', [subworkflowNode('inner', sub('inner', nodes, mixedOutputs)) as never, ...consumers('inner')]));
+    const sim = new Sim(workflowSpec('wf', [subworkflowNode('inner', sub('inner', nodes, mixedOutputs)), ...consumers('inner')]));
     sim.feed({ type: 'run:tick' });
     sim.feed(looked(sim.hit('inner.plain', 'p')));
     const decision = sim.feed(sim.ok('inner.hashed', 'bytes', 'H'));
@@ -156,7 +156,7 @@ describe('cascade through a dynamic output, per field', () => {
   const compiled = sub('dyn.dyn', producers(), { result: obj(mixedOutputs) });
 
   function ranBoth(cached = false): Sim {
-    const sim = new Sim(workflowSpec('wf', [dynamicNode('dyn', {}, cached) as never, ...consumers('dyn')]));
+    const sim = new Sim(workflowSpec('wf', [dynamicNode('dyn', {}, cached), ...consumers('dyn')]));
     sim.feed({ type: 'run:tick' });
     if (cached) sim.feed(looked(sim.miss('dyn'), sim.miss('dyn', 'future')));
     sim.feed(sim.ok('dyn', compiled as unknown as Json));
@@ -178,7 +178,7 @@ describe('cascade through a dynamic output, per field', () => {
     expect(entry).toMatchObject({ value: { hashed: 'bytes', plain: 'p' }, valueHash: 'members:{"object":{"hashed":"H"}}' });
     const executedKey = first.node('x').cacheKey;
 
-    const second = new Sim(workflowSpec('wf', [dynamicNode('dyn', {}, true) as never, ...consumers('dyn')]));
+    const second = new Sim(workflowSpec('wf', [dynamicNode('dyn', {}, true), ...consumers('dyn')]));
     second.feed({ type: 'run:tick' });
     const decision = second.feed(looked(second.hit('dyn', { plain: 'p', hashed: 'other bytes, same hash' }, entry?.valueHash ?? null)));
     expect(second.status('dyn')).toEqual(['succeeded', 'HIT', 'from run r0']);
@@ -189,7 +189,7 @@ describe('cascade through a dynamic output, per field', () => {
   });
 
   test('an entry whose members do not fit its value is corrupt: a miss with a warning, never a crash', () => {
-    const sim = new Sim(workflowSpec('wf', [dynamicNode('dyn', {}, true) as never, ...consumers('dyn')]));
+    const sim = new Sim(workflowSpec('wf', [dynamicNode('dyn', {}, true), ...consumers('dyn')]));
     sim.feed({ type: 'run:tick' });
     const decision = sim.feed(looked(sim.hit('dyn', { hashed: 'bytes' }, 'members:{"object":{"gone":"H"}}'), sim.miss('dyn', 'future')));
     expect(sim.status('dyn')).toEqual(['dispatched', 'MISS', 'corrupt entry: its hashed members do not fit its value']);
@@ -197,14 +197,14 @@ describe('cascade through a dynamic output, per field', () => {
   });
 
   test('a container entry in the old encoding (a bare hash of member digests) is corrupt: a miss, repopulated with members', () => {
-    const sim = new Sim(workflowSpec('wf', [dynamicNode('dyn', {}, true) as never, ...consumers('dyn')]));
+    const sim = new Sim(workflowSpec('wf', [dynamicNode('dyn', {}, true), ...consumers('dyn')]));
     sim.feed({ type: 'run:tick' });
     sim.feed(looked(sim.hit('dyn', { hashed: 'bytes', plain: 'p' }, 'c0ffee'), sim.miss('dyn', 'future')));
     expect(sim.status('dyn')).toEqual(['dispatched', 'MISS', 'corrupt entry: a container output hash written before hashed members were recorded']);
   });
 
   test('a dynamic that ran on data from a rerun node taints what its body returned as literals', () => {
-    const sim = new Sim(workflowSpec('wf', [taskNode('up', 't.up', {}, { cache: null }), dynamicNode('dyn', { v: ref('up') }) as never, taskNode('c', 't.consume', { c: ref('dyn') })]));
+    const sim = new Sim(workflowSpec('wf', [taskNode('up', 't.up', {}, { cache: null }), dynamicNode('dyn', { v: ref('up') }), taskNode('c', 't.consume', { c: ref('dyn') })]));
     sim.feed({ type: 'run:tick' });
     sim.feed(sim.ok('up', 3));
     expect(sim.status('dyn')).toEqual(['dispatched', 'SKIPPED', 'upstream-reran']);
@@ -219,7 +219,7 @@ describe('cascade through a container input passed straight to its output', () =
   const mid = sub('mid', [subworkflowNode('inner', inner, { v: wfInput('v') })], { same: ref('inner', 'same'), lit: lit('constant') }, ['v']);
 
   test('a reader of the passed-through field is fed by the rerun node upstream of the container', () => {
-    const sim = new Sim(workflowSpec('wf', [taskNode('up', 't.up', {}, { cache: null }), subworkflowNode('mid', mid, { v: ref('up') }) as never, taskNode('c', 't.consume', { c: ref('mid', 'same') }), taskNode('k', 't.consume', { k: ref('mid', 'lit') })]));
+    const sim = new Sim(workflowSpec('wf', [taskNode('up', 't.up', {}, { cache: null }), subworkflowNode('mid', mid, { v: ref('up') }), taskNode('c', 't.consume', { c: ref('mid', 'same') }), taskNode('k', 't.consume', { k: ref('mid', 'lit') })]));
     sim.feed({ type: 'run:tick' });
     const decision = sim.feed(sim.ok('up', 'fresh'));
     expect(sim.node('mid').output?.value).toEqual({ same: 'fresh', lit: 'constant' });
@@ -230,7 +230,7 @@ describe('cascade through a container input passed straight to its output', () =
   });
 
   test('a hashed input passed through stays content-addressed', () => {
-    const spec = workflowSpec('wf', [taskNode('up', 't.up', {}, { cache: null, outputHashed: true }), subworkflowNode('mid', mid, { v: ref('up') }) as never, taskNode('c', 't.consume', { c: ref('mid', 'same') })]);
+    const spec = workflowSpec('wf', [taskNode('up', 't.up', {}, { cache: null, outputHashed: true }), subworkflowNode('mid', mid, { v: ref('up') }), taskNode('c', 't.consume', { c: ref('mid', 'same') })]);
     const sim = new Sim(spec);
     sim.feed({ type: 'run:tick' });
     sim.feed(sim.ok('up', 'fresh', 'HU'));
@@ -242,7 +242,7 @@ describe('cascade through a container input passed straight to its output', () =
 describe('node-level cached sub-workflow', () => {
   test('its entry carries the members, and a HIT restores them', () => {
     const inner = sub('inner', producers(), mixedOutputs);
-    const spec = workflowSpec('wf', [{ ...subworkflowNode('inner', inner), cache: cacheSettings() } as never, taskNode('x', 't.consume', { x: ref('inner', 'hashed') })]);
+    const spec = workflowSpec('wf', [{ ...subworkflowNode('inner', inner), cache: cacheSettings() }, taskNode('x', 't.consume', { x: ref('inner', 'hashed') })]);
     const sim = new Sim(spec);
     sim.feed({ type: 'run:tick' });
     sim.feed(looked(sim.miss('inner')));

@@ -67,7 +67,7 @@ export function childNodes(containerId: string, sub: WorkflowSpec, containerInpu
         if (isWholeInput(binding) && !Object.hasOwn(containerInputs, binding.name)) continue;
         inputs[name] = rebind(binding, containerId, containerInputs);
       }
-      return { ...node, id: childId(containerId, node.id), inputs } as NodeSpec;
+      return { ...node, id: childId(containerId, node.id), inputs };
     });
     byContainer.set(containerId, children);
   }

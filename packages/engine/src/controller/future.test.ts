@@ -25,7 +25,7 @@ describe('a future as the catalog stores it', () => {
   });
 
   test('nodes of one task with different fields (a malformed mix of kinds) are stored in full', () => {
-    const sub = fanOut(2, (node, i) => (i === 1 ? ({ ...node, kind: 'subworkflow', workflow: workflowSpec('w', []) } as NodeSpec) : node));
+    const sub = fanOut(2, (node, i) => (i === 1 ? ({ ...node, kind: 'subworkflow', workflow: workflowSpec('w', []) }) : node));
     expect(parseFuture(compactFuture(sub))).toEqual(validateSpec(sub));
   });
 

@@ -86,8 +86,9 @@ function expandFuture(value: { [field: string]: Json }): WorkflowSpec {
     if (node === null || typeof node !== 'object' || Array.isArray(node)) throw new TypeError('a node is not an object');
     const { [OWN]: own, ...fields } = node;
     if (own === true) return fields;
-    const base = Object.hasOwn(shared, String(fields['task'])) ? shared[String(fields['task'])] : undefined;
-    if (base === null || typeof base !== 'object' || Array.isArray(base)) throw new TypeError(`no shared fields for task ${String(fields['task'])}`);
+    const task = typeof fields['task'] === 'string' ? fields['task'] : JSON.stringify(fields['task']);
+    const base = Object.hasOwn(shared, task) ? shared[task] : undefined;
+    if (base === null || typeof base !== 'object' || Array.isArray(base)) throw new TypeError(`no shared fields for task ${task}`);
     return { ...base, ...fields };
   });
   return { ...spec, nodes } as unknown as WorkflowSpec;

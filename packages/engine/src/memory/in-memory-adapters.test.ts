@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import type { NewCacheEntry } from '../ports/cache-catalog.js';
-import type { WorkflowSpec } from '../spec/workflow-spec.js';
 import type { RunState } from '../state/run-state.js';
 import { InMemoryCacheCatalog } from './in-memory-cache-catalog.js';
 import { InMemoryRunStore } from './in-memory-run-store.js';
@@ -63,7 +62,7 @@ describe('InMemoryRunStore test hooks', () => {
     const state: RunState = {
       run: {
         id: 'r1', workflow: 'w', project: 'p', domain: 'd',
-        spec: { specVersion: 1, name: 'w', inputs: {}, hashedInputs: [], nodes: [], outputs: {} } as WorkflowSpec,
+        spec: { specVersion: 1, name: 'w', inputs: {}, hashedInputs: [], nodes: [], outputs: {} },
         inputs: {}, options: { overwriteCache: false }, status: 'running', outputs: null, error: null,
         version: 0, createdAt, updatedAt: createdAt, finishedAt: null,
       },

@@ -1,4 +1,5 @@
 import { MemoflowError } from '../errors.js';
+import { isUnstorableText } from '../storable.js';
 
 /**
  * Scripted failures for the in-memory adapters: `failNext(method, error)` makes the next call of
@@ -33,15 +34,13 @@ export class FailurePlan<M extends string> {
  */
 export function copyJson<T>(value: T): T {
   const text = JSON.stringify(value, (key: string, item: unknown) => {
-    if (UNSTORABLE.test(key) || (typeof item === 'string' && UNSTORABLE.test(item))) {
+    if (isUnstorableText(key) || (typeof item === 'string' && isUnstorableText(item))) {
       throw new MemoflowError('CATALOG_ERROR', 'value not storable: a string holds U+0000 or a lone surrogate');
     }
     return item;
   });
   return JSON.parse(text) as T;
 }
-
-const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 export function copyDate(date: Date): Date;
 export function copyDate(date: Date | null): Date | null;

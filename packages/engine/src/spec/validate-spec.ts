@@ -15,7 +15,7 @@ const NODE_ID_PATTERN = /^[A-Za-z0-9_.-]+$/;
 export function validateSpec(spec: WorkflowSpec): WorkflowSpec {
   const workflow = spec.name;
   if (spec.specVersion !== WORKFLOW_SPEC_VERSION) {
-    throw new MemoflowError('INVALID_SPEC', `unsupported specVersion ${String(spec.specVersion)} (this engine reads ${WORKFLOW_SPEC_VERSION})`, { workflow });
+    throw new MemoflowError('INVALID_SPEC', `unsupported specVersion ${String(spec.specVersion)} (this engine reads ${String(WORKFLOW_SPEC_VERSION)})`, { workflow });
   }
   const byId = new Map<string, NodeSpec>();
   for (const node of spec.nodes) {

@@ -44,7 +44,7 @@ export async function loadUserModule(file: string): Promise<UserModule> {
   const workflows = new Map<string, AnyWorkflow>();
   const tasks = new Map<string, AnyTask>();
   // A CommonJS module's `module.exports` arrives as the default export; its members count too.
-  const fromDefault = typeof exports['default'] === 'object' && exports['default'] !== null ? Object.values(exports['default']) : [];
+  const fromDefault: unknown[] = typeof exports['default'] === 'object' && exports['default'] !== null ? Object.values(exports['default']) : [];
   for (const value of [...Object.values(exports), ...fromDefault]) {
     if (isWorkflowDefinition(value)) workflows.set(value.workflowName, value);
     else if (isTaskDefinition(value)) tasks.set(value.taskName, value);

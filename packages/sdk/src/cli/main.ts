@@ -48,7 +48,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     const inputs = parseInputs(workflow, flags.input, flags.inputsFile);
     const mf = await open(flags, flags.concurrency);
     try {
-      const run = await mf.run(workflow, inputs as never, { project: flags.project, domain: flags.domain, overwriteCache: flags.overwriteCache === true });
+      const run = await mf.run(workflow, inputs, { project: flags.project, domain: flags.domain, overwriteCache: flags.overwriteCache === true });
       const report = await run.wait();
       const counts = new Map<string, number>();
       for (const node of report.nodes) counts.set(node.cacheStatus ?? '-', (counts.get(node.cacheStatus ?? '-') ?? 0) + 1);

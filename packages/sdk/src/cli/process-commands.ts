@@ -99,7 +99,7 @@ function untilClosed(target: { close(): Promise<void> }, logger: ReturnType<type
             logger.info('stopped');
             resolve();
           } catch (error) {
-            reject(error as Error);
+            reject(error instanceof Error ? error : new Error(String(error)));
           }
         },
       },

@@ -113,7 +113,7 @@ export function childrenDigest(children: ReadonlyMap<string, Callable>): string 
   const fingerprints = [...children.entries()]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([name, child]) => (child.kind === 'workflow' ? { name, workflow: workflowDigest(child) } : taskFingerprint(child)));
-  return hashJson(fingerprints as unknown as Json);
+  return hashJson(fingerprints);
 }
 
 function taskFingerprint(task: AnyTask): Json {

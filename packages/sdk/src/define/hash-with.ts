@@ -13,7 +13,7 @@ const hashFunctions = new WeakMap<z.ZodType, HashFunction<never>>();
  *   const Frame = hashWith(z.array(Row), (rows) => sha256(JSON.stringify(rows)));
  */
 export function hashWith<S extends z.ZodType>(schema: S, hash: HashFunction<z.output<S>>): S {
-  hashFunctions.set(schema, hash as HashFunction<never>);
+  hashFunctions.set(schema, hash);
   return schema;
 }
 

@@ -152,7 +152,11 @@ function primitiveKey(value: Json): string | undefined {
       return `n:${String(value)}`;
     case 'boolean':
       return `b:${String(value)}`;
-    default:
+    case 'object':
+    case 'bigint':
+    case 'function':
+    case 'symbol':
+    case 'undefined':
       return undefined;
   }
 }

@@ -54,7 +54,7 @@ describe('outputSchema accepts every value a task can return (no false corrupt h
   ];
   for (const [name, schema, returned] of cases) {
     it(name, () => {
-      const parsed = schema.parse(returned) as unknown;
+      const parsed = schema.parse(returned);
       const stored = JSON.parse(JSON.stringify(parsed)) as Parameters<typeof outputSchemaProblem>[1];
       expect(outputSchemaProblem(toOutputJsonSchema(schema), stored)).toBeUndefined();
     });

@@ -203,7 +203,7 @@ export function defineNode<I extends InputShape>(
     retries: resolveRetries(options.retries, where),
     timeoutMs: options.timeout === undefined ? null : parseDuration(options.timeout, { ...where, field: 'timeout' }),
   };
-  const inputSchema = z.object(options.inputs as { [name: string]: z.ZodType });
+  const inputSchema = z.object(options.inputs);
   return {
     kind,
     options,
@@ -231,7 +231,7 @@ export function defineNode<I extends InputShape>(
 /** The callable a workflow body uses: adds a node to the active trace and returns a reference. */
 export function callable<I extends InputShape>(base: NodeDefinitionBase<I>, implementation: TaskImplementation, children: readonly Callable[]): AnyTask {
   const name = base.options.name;
-  const call = (inputs: InputBindings<I>) => currentTrace(name).addTaskCall(definition, inputs as { [name: string]: unknown });
+  const call = (inputs: InputBindings<I>) => currentTrace(name).addTaskCall(definition, inputs);
   const definition = Object.assign(call, {
     kind: base.kind,
     taskName: name,

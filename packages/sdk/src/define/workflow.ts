@@ -79,9 +79,9 @@ export function workflow<I extends InputShape, R extends WorkflowOutputs>(
   assertSchemas({ inputs: options.inputs }, { workflow: name }, `workflow '${name}'`);
   let traced: Traced | undefined;
   const compile = () => (traced ??= trace(options, body as (inputs: unknown) => unknown));
-  const inputSchema = z.object(options.inputs as { [name: string]: z.ZodType });
+  const inputSchema = z.object(options.inputs);
 
-  const call = (inputs: InputBindings<I>) => currentTrace(name).addWorkflowCall(definition as unknown as SubworkflowSource, inputs as { [name: string]: unknown });
+  const call = (inputs: InputBindings<I>) => currentTrace(name).addWorkflowCall(definition as unknown as SubworkflowSource, inputs);
   // defineProperties, not Object.assign: assign would read the getters and trace at definition time.
   const lazy = <T>(get: () => T): PropertyDescriptor => ({ get, enumerable: true });
   const definition = Object.defineProperties(call, {
@@ -176,7 +176,7 @@ function trace<I extends InputShape>(options: WorkflowOptions<I>, body: (inputs:
 /** The schema of a workflow's outputs object, as far as the bindings tell (a literal or a composite is `{}`). */
 function outputsSchema(spec: WorkflowSpec): JsonSchema {
   const properties: { [name: string]: Json } = {};
-  for (const [name, binding] of Object.entries(spec.outputs)) properties[name] = (bindingSchema(spec, binding) ?? {}) as Json;
+  for (const [name, binding] of Object.entries(spec.outputs)) properties[name] = (bindingSchema(spec, binding) ?? {});
   return { type: 'object', properties, required: Object.keys(properties) };
 }
 

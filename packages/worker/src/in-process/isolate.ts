@@ -24,7 +24,7 @@ export async function runIsolated(registry: TaskRegistry, attempt: TaskAttempt, 
   const result = await runAttempt(registry, own, clock);
   if (!result.ok) return result;
   try {
-    return { ...result, output: structuredClone(result.output) as Json };
+    return { ...result, output: structuredClone<Json>(result.output) };
   } catch (error) {
     // Only an implementation outside the SDK can return something uncloneable (a function).
     return { ...failed(attempt, clock, error), startedAt: result.startedAt };

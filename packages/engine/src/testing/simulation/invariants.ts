@@ -3,7 +3,7 @@ import { parseFuture } from '../../controller/future.js';
 import { validateSpec } from '../../spec/validate-spec.js';
 import type { Json } from '../../json.js';
 import type { Binding, NodeSpec } from '../../spec/workflow-spec.js';
-import type { NodeExecution, RunState } from '../../state/run-state.js';
+import type { RunState } from '../../state/run-state.js';
 import type { Scenario, SimOutput } from './scenario.js';
 import { SimulationFailure, simulatedOutput, type World } from './world.js';
 
@@ -83,7 +83,7 @@ class RunChecker {
     const id = scope.prefix + spec.id;
     const node = this.state.nodes[id];
     if (node === undefined) this.fail(`node ${id} missing`);
-    const n = node as NodeExecution;
+    const n = node;
     if (n.phase === 'failed' && scope.container === null) this.anyFailed = true;
     if (!['succeeded', 'failed', 'aborted'].includes(n.phase)) this.fail(`node ${id} ended ${n.phase}`);
     if (n.phase === 'aborted') return;

@@ -253,5 +253,5 @@ export function withRenamedFields(spec: WorkflowSpec): WorkflowSpec {
         return obj(Object.fromEntries(Object.entries(binding.fields).map(([name, field]) => [RENAMED[name] ?? name, rename(field)])));
     }
   };
-  return { ...spec, nodes: spec.nodes.map((node) => ({ ...node, inputs: Object.fromEntries(Object.entries(node.inputs).map(([name, b]) => [name, rename(b)])) }) as NodeSpec) };
+  return { ...spec, nodes: spec.nodes.map((node) => ({ ...node, inputs: Object.fromEntries(Object.entries(node.inputs).map(([name, b]) => [name, rename(b)])) })) };
 }
