@@ -225,7 +225,7 @@ describe('the fan-out', () => {
     // A dynamic's implementation runs the body with real values and returns the compiled sub-workflow.
     const sets = [['sqft'], ['sqft', 'age_years'], [...FEATURES]];
     const { output } = await trainEach.implementation.execute({ train: { x, y }, test: { x, y }, sets, l2: 0.1 }, { ...context, nodeId: 'train_each' });
-    const sub = output as { nodes: { id: string; task: string; inputs: { features: { value: unknown } } }[]; outputs: { result: { kind: string; items: { node: string }[] } } };
+    const sub = output as { inputs: { [name: string]: unknown }; nodes: { id: string; task: string; inputs: { features: unknown } }[]; outputs: { result: { kind: string; items: { node: string }[] } } };
     expect(sub.nodes.map((node) => [node.id, node.task])).toEqual([
       ['fit_subset', 'housing.fit_subset'],
       ['evaluate_subset', 'housing.evaluate_subset'],
@@ -234,7 +234,10 @@ describe('the fan-out', () => {
       ['fit_subset-3', 'housing.fit_subset'],
       ['evaluate_subset-3', 'housing.evaluate_subset'],
     ]);
-    expect(sub.nodes.filter((node) => node.task === 'housing.fit_subset').map((node) => node.inputs.features.value)).toEqual(sets);
+    // Each feature set is bound by reference to the dynamic's own `sets` input, not copied into the
+    // future: a replay reads this run's values, and the future stays small.
+    expect(Object.keys(sub.inputs)).toEqual(['train', 'test', 'sets', 'l2']);
+    expect(sub.nodes.filter((node) => node.task === 'housing.fit_subset').map((node) => node.inputs.features)).toEqual(sets.map((_, i) => ({ kind: 'input', name: 'sets', path: [String(i)] })));
     expect(sub.outputs.result.kind).toBe('array');
     expect(sub.outputs.result.items.map((item) => item.node)).toEqual(['evaluate_subset', 'evaluate_subset-2', 'evaluate_subset-3']);
   });

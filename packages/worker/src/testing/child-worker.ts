@@ -17,7 +17,7 @@ const env = (name: string, fallback?: string): string => {
 const pool = await startWorker({
   tasks: [
     taskOf('slow.echo', async ({ value, ms }, { attempt }) => {
-      process.stdout.write(`started ${JSON.stringify(value)} ${attempt}\n`);
+      process.stdout.write(`started ${typeof value === 'string' ? value : JSON.stringify(value)} ${attempt}\n`);
       await new Promise((resolve) => setTimeout(resolve, Number(ms ?? 0)));
       return { value: value ?? null, pid: process.pid };
     }),
