@@ -4,13 +4,10 @@
  * every entry point checks values first and refuses them with a MemoflowError naming the workflow,
  * node and field; nesting is limited to MAX_JSON_DEPTH (1,000) levels.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MemoflowError } from '@memoflow/engine';
-import { connect, dynamic, task, workflow, z, type Memoflow } from '@memoflow/sdk';
-import { uniqueName } from '../support/modes.js';
+import { dynamic, task, workflow, z } from '@memoflow/sdk';
+import { uniqueName, useEmbedded } from '../support/modes.js';
 
 const MAX_JSON_DEPTH = 1000;
 
@@ -38,16 +35,7 @@ async function rejection(promise: Promise<unknown>): Promise<MemoflowError> {
 }
 
 describe('cyclic and very deep values get a clear error', () => {
-  let dataDir = '';
-  let mf: Memoflow;
-  beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'memoflow-reg-'));
-    mf = await connect({ dataDir, log: 'silent' });
-  });
-  afterAll(async () => {
-    await mf.close();
-    await rm(dataDir, { recursive: true, force: true });
-  });
+  const t = useEmbedded();
 
   const echo = () => task({ name: uniqueName('reg.cyc.echo'), inputs: { v: z.any() }, output: z.any(), cache: { version: '1' } }, ({ v }) => v);
 
@@ -58,7 +46,7 @@ describe('cyclic and very deep values get a clear error', () => {
   ])('run input: %s', async (_label, schema, value, field, message) => {
     const name = uniqueName('reg.cyc');
     const flow = workflow({ name, inputs: { v: schema } }, ({ v }) => ({ out: echo()({ v }) }));
-    const error = await rejection(mf.run(flow, { v: value }));
+    const error = await rejection(t.mf.run(flow, { v: value }));
     expect(error.location.workflow).toBe(name);
     if (field !== undefined) expect(error.location.field).toBe(field);
     else expect(error.location.field?.startsWith('v[0][0]')).toBe(true);
@@ -71,7 +59,7 @@ describe('cyclic and very deep values get a clear error', () => {
   ])('task output %s: the node fails with a clear error naming node and field, nothing cached', async (_label, make, message) => {
     const bad = task({ name: uniqueName('reg.cyc.out'), inputs: {}, output: z.any(), cache: { version: '1' } }, () => make());
     const flow = workflow({ name: uniqueName('reg.cyc'), inputs: {} }, () => ({ out: bad({}) }));
-    const run = await mf.run(flow, {});
+    const run = await t.mf.run(flow, {});
     await expect(run.result()).rejects.toThrow();
     const [node] = await run.nodes();
     expect(node?.status).toBe('failed');
@@ -79,7 +67,7 @@ describe('cyclic and very deep values get a clear error', () => {
     expect(node?.error?.message).toMatch(message);
     expect(node?.error?.message).toContain("node 'out");
     expect(node?.error?.message).toContain("field 'output");
-    expect(await mf.cache.list({ task: bad.taskName })).toEqual([]);
+    expect(await t.mf.cache.list({ task: bad.taskName })).toEqual([]);
   });
 
   it('a cyclic literal in a workflow body is refused when traced, naming workflow, node and field', () => {
@@ -112,7 +100,7 @@ describe('cyclic and very deep values get a clear error', () => {
       return value as never;
     });
     const flow = workflow({ name: uniqueName('reg.cyc'), inputs: { n: z.number() } }, ({ n }) => ({ out: fan({ n }) }));
-    const run = await mf.run(flow, { n: 1 });
+    const run = await t.mf.run(flow, { n: 1 });
     await expect(run.result()).rejects.toThrow();
     const node = (await run.nodes()).find((n) => n.task === name);
     expect(node?.error?.message).toMatch(/cyclic/);
@@ -123,9 +111,9 @@ describe('cyclic and very deep values get a clear error', () => {
   it('a shared (not cyclic) value is fine, and a value just inside the limit arrives whole', async () => {
     const shared = { x: 1 };
     const flow = workflow({ name: uniqueName('reg.cyc'), inputs: { v: z.any() } }, ({ v }) => ({ out: echo()({ v }) }));
-    expect(await (await mf.run(flow, { v: [shared, shared] })).result()).toEqual({ out: [{ x: 1 }, { x: 1 }] });
+    expect(await (await t.mf.run(flow, { v: [shared, shared] })).result()).toEqual({ out: [{ x: 1 }, { x: 1 }] });
     // The value is an object with the nested arrays inside: MAX_JSON_DEPTH - 1 levels below the top.
     const deep = nested(MAX_JSON_DEPTH - 1);
-    expect(await (await mf.run(flow, { v: deep })).result()).toEqual({ out: deep });
+    expect(await (await t.mf.run(flow, { v: deep })).result()).toEqual({ out: deep });
   });
 });

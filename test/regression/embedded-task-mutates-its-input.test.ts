@@ -4,24 +4,12 @@
  * computed from it), while the store kept the original. Each attempt now gets its own copy of its
  * inputs, and the controller keeps its own copy of the output.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { connect, task, workflow, z, type Memoflow } from '@memoflow/sdk';
-import { uniqueName } from '../support/modes.js';
+import { describe, expect, it } from 'vitest';
+import { task, workflow, z } from '@memoflow/sdk';
+import { uniqueName, useEmbedded } from '../support/modes.js';
 
 describe('embedded: a task cannot change another node\'s data', () => {
-  let dataDir = '';
-  let mf: Memoflow;
-  beforeEach(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'memoflow-reg-'));
-    mf = await connect({ dataDir, log: 'silent' });
-  });
-  afterEach(async () => {
-    await mf.close();
-    await rm(dataDir, { recursive: true, force: true });
-  });
+  const t = useEmbedded({ each: true });
 
   function pipeline() {
     const n = uniqueName('reg.mut');
@@ -48,13 +36,13 @@ describe('embedded: a task cannot change another node\'s data', () => {
 
   it('a later consumer sees the producer\'s output and the workflow input as stored, and a second run hits every node', async () => {
     const { flow } = pipeline();
-    const run = await mf.run(flow, { rows: [1, 2, 3] });
+    const run = await t.mf.run(flow, { rows: [1, 2, 3] });
     expect(await run.result()).toEqual({ seen: { first: 3, xs: [3, 1, 2], rows: [1, 2, 3] }, sorted: 4 });
     const nodes = await run.nodes();
     expect(nodes.find((node) => node.id === 'make')?.output).toEqual([3, 1, 2]);
 
     // Keys are computed from the stored values, so a repeat hits everywhere (a mutated value would miss).
-    const again = await mf.run(flow, { rows: [1, 2, 3] });
+    const again = await t.mf.run(flow, { rows: [1, 2, 3] });
     expect(await again.result()).toEqual({ seen: { first: 3, xs: [3, 1, 2], rows: [1, 2, 3] }, sorted: 4 });
     expect((await again.nodes()).map((node) => [node.id, node.cacheStatus])).toEqual([
       ['make', 'HIT'],

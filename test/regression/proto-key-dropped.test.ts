@@ -6,28 +6,16 @@
  * (Why refused rather than kept: zod cannot keep them through z.object or z.record, and a task body
  * could not read one, since `value.__proto__` is the prototype; see json-value.ts.)
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MemoflowError } from '@memoflow/engine';
-import { connect, task, workflow, z, type Memoflow } from '@memoflow/sdk';
-import { uniqueName } from '../support/modes.js';
+import { task, workflow, z } from '@memoflow/sdk';
+import { uniqueName, useEmbedded } from '../support/modes.js';
 
 /** What JSON.parse (the CLI's --input, a queue, a file) makes of `__proto__`: an own key. */
 const withProto = (value: unknown, rest: object = {}) => ({ ...(JSON.parse(`{"__proto__": ${JSON.stringify(value)}}`) as object), ...rest });
 
 describe('__proto__ keys are refused, never dropped', () => {
-  let dataDir = '';
-  let mf: Memoflow;
-  beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'memoflow-reg-'));
-    mf = await connect({ dataDir, log: 'silent' });
-  });
-  afterAll(async () => {
-    await mf.close();
-    await rm(dataDir, { recursive: true, force: true });
-  });
+  const t = useEmbedded();
 
   it.each([
     ['z.record (zod drops the key)', z.record(z.string(), z.number())],
@@ -39,7 +27,7 @@ describe('__proto__ keys are refused, never dropped', () => {
     const flow = workflow({ name, inputs: { m: schema } }, ({ m }) => ({ out: echo({ m }) }));
     const input = withProto({ x: 1 }, { a: 2 });
     expect(Object.keys(input)).toEqual(['__proto__', 'a']);
-    const error = await mf.run(flow, { m: input }).then(
+    const error = await t.mf.run(flow, { m: input }).then(
       () => undefined,
       (e: unknown) => e,
     );
@@ -68,19 +56,19 @@ describe('__proto__ keys are refused, never dropped', () => {
   ])('a task output under %s fails its node, naming the field', async (_label, output) => {
     const leak = task({ name: uniqueName('reg.proto.out'), inputs: {}, output, cache: { version: '1' } }, () => ({ rows: [withProto({ polluted: true }, { ok: 1 })] }));
     const flow = workflow({ name: uniqueName('reg.proto'), inputs: {} }, () => ({ out: leak({}) }));
-    const run = await mf.run(flow, {});
+    const run = await t.mf.run(flow, {});
     await expect(run.result()).rejects.toThrow();
     const [node] = await run.nodes();
     expect(node?.status).toBe('failed');
     expect(node?.error?.message).toContain("field 'output.rows[0].__proto__'");
-    expect(await mf.cache.list({ task: leak.taskName })).toEqual([]);
+    expect(await t.mf.cache.list({ task: leak.taskName })).toEqual([]);
   });
 
   it('values without such keys arrive exactly as sent (unicode keys, "constructor", nested)', async () => {
     const echo = task({ name: uniqueName('reg.proto.echo'), inputs: { m: z.any() }, output: z.any(), cache: { version: '1' } }, ({ m }) => m);
     const flow = workflow({ name: uniqueName('reg.proto'), inputs: { m: z.any() } }, ({ m }) => ({ out: echo({ m }) }));
     const value = { constructor: { prototype: 1 }, '\u{1F600}': ['é', { 'a.b': null }], toString: 'x', __proto_: 2 };
-    const run = await mf.run(flow, { m: value });
+    const run = await t.mf.run(flow, { m: value });
     expect(await run.result()).toEqual({ out: value });
   });
 });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import { connect, type AnyTask, type AnyWorkflow, type ConnectOptions, type EngineEvent, type Memoflow } from '@memoflow/sdk';
 import { startWorker, silentLogger, type WorkerPool } from '@memoflow/worker';
 import { REDIS_URL, cleanUpPrefix } from '../../packages/worker/src/testing/redis.js';
@@ -137,4 +138,26 @@ export const MODES: readonly Mode[] = [embedded, postgresMode, distributed];
 /** A unique prefix for task and workflow names, so definitions never clash across tests. */
 export function uniqueName(base: string): string {
   return `${base}_${randomBytes(3).toString('hex')}`;
+}
+
+/**
+ * An embedded connection for a test file: a fresh PGlite data directory (a copy of the file's
+ * template) opened before the file's tests, or before each test with `each`, and closed and
+ * removed after. `handle.mf` is the connection of the test that reads it.
+ */
+export function useEmbedded(options: { each?: boolean } = {}): { readonly mf: Memoflow } {
+  let connection: TestConnection | undefined;
+  (options.each === true ? beforeEach : beforeAll)(async () => {
+    connection = await embedded.open();
+  });
+  (options.each === true ? afterEach : afterAll)(async () => {
+    await connection?.cleanup();
+    connection = undefined;
+  });
+  return {
+    get mf(): Memoflow {
+      if (connection === undefined) throw new Error('useEmbedded: no connection outside a test');
+      return connection.mf;
+    },
+  };
 }
