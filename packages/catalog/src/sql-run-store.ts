@@ -1,8 +1,8 @@
 import { and, desc, eq, sql, type SQL } from 'drizzle-orm';
 import type { CacheWriteRetry, NodeExecution, RunListFilter, RunSaveRequest, RunState, RunStatus, RunStore, RunSummary } from '@memoflow/engine';
-import { MemoflowError } from '@memoflow/engine';
+import { MemoflowError, sqlState } from '@memoflow/engine';
 import { nodeExecutions, runs } from './schema.js';
-import { jsonParam, nullableJsonParam, sqlState, type SqlSession } from './sql-session.js';
+import { jsonParam, nullableJsonParam, type SqlSession } from './sql-session.js';
 
 const summaryColumns = {
   id: runs.id,

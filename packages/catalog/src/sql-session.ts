@@ -84,19 +84,6 @@ export function anyOf(column: PgColumn, values: readonly string[]): SQL {
 }
 
 /**
- * A Postgres error's SQLSTATE, from postgres.js or PGlite (both expose `code`), looking through
- * drizzle's DrizzleQueryError, which wraps the driver's error as its `cause`.
- */
-export function sqlState(error: unknown): string | undefined {
-  for (let current = error, depth = 0; typeof current === 'object' && current !== null && depth < 6; depth++) {
-    // Five characters: a SQLSTATE, not a MemoflowError's code nor a socket's (ECONNREFUSED).
-    if ('code' in current && typeof current.code === 'string' && /^[0-9A-Z]{5}$/.test(current.code)) return current.code;
-    current = 'cause' in current ? current.cause : undefined;
-  }
-  return undefined;
-}
-
-/**
  * The database's own message for a failed statement, looking through drizzle's DrizzleQueryError
  * (whose message is the whole statement and its parameters: for a put, every value in the batch).
  */

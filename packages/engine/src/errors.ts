@@ -183,3 +183,16 @@ function describeValue(value: unknown): string {
 function truncate(text: string, max: number): string {
   return text.length > max ? `${text.slice(0, max)}… (${text.length - max} more characters)` : text;
 }
+
+/**
+ * A database error's SQLSTATE, looked for on the error and along its `cause` chain (postgres.js
+ * and PGlite expose `code`; drizzle and the catalog's readable errors wrap them). Five characters
+ * only: a SQLSTATE, not a MemoflowError's code nor a socket's (ECONNREFUSED).
+ */
+export function sqlState(error: unknown): string | undefined {
+  for (let current = error, depth = 0; typeof current === 'object' && current !== null && depth < 6; depth++) {
+    if ('code' in current && typeof current.code === 'string' && /^[0-9A-Z]{5}$/.test(current.code)) return current.code;
+    current = 'cause' in current ? current.cause : undefined;
+  }
+  return undefined;
+}

@@ -1,4 +1,4 @@
-import { MemoflowError } from '../errors.js';
+import { MemoflowError, sqlState } from '../errors.js';
 import type { RunEvent } from './events.js';
 
 /**
@@ -31,15 +31,6 @@ export function classifyRoundError(error: unknown): RoundFailure {
   return 'temporary';
 }
 
-/** The SQLSTATE of a database error, looked for on the error and along its `cause` chain. */
-function sqlState(error: unknown): string | undefined {
-  for (let current = error, depth = 0; current !== null && typeof current === 'object' && depth < 5; depth++) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return undefined;
-}
 
 /**
  * What an event that cannot be recorded becomes, so its node still moves on: a task result turns

@@ -235,7 +235,6 @@ export class RunDriver {
     return 'next';
   }
 
-  /** Decide and save, re-reading on a lost race. Returns the commands to perform. */
   /**
    * Decide and save, re-reading on a lost race. Returns the commands to perform.
    *
