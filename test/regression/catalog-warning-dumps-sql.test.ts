@@ -4,9 +4,8 @@
 // CATALOG_ERROR line naming the operation and the driver's cause with its code.
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MemoflowError } from '@memoflow/engine';
+import { MemoflowError, sqlState } from '@memoflow/engine';
 import { openPostgresStorage } from '@memoflow/catalog';
-import { sqlState } from '../../packages/catalog/src/sql-session.js';
 import { TEST_DATABASE_URL, dropSchema } from '../support/modes.js';
 
 const schema = `mf_reg_err_${randomBytes(4).toString('hex')}`;
