@@ -123,6 +123,52 @@ describe('runAttempt', () => {
     await new Promise((resolve) => setTimeout(resolve, 80)); // vitest fails the run on an unhandled rejection
   });
 
+  it('waits for a timed-out body that honours its abort before failing the attempt', async () => {
+    let settledAt = 0;
+    const registry = toTaskRegistry([
+      taskOf(
+        'cleanup',
+        (_inputs, { signal }) =>
+          new Promise((_resolve, reject) => {
+            // Honours the abort, but its clean-up takes 40 ms: the attempt (and its slot) waits for it.
+            signal.addEventListener('abort', () => setTimeout(() => ((settledAt = Date.now()), reject(new Error('stopped'))), 40));
+          }),
+      ),
+    ]);
+    const ignored: unknown[] = [];
+    const result = await runAttempt(registry, makeAttempt({ task: 'cleanup', timeoutMs: 10 }), stepClock(), {
+      timeoutGraceMs: 5_000,
+      onTimeoutIgnored: (abandoned) => ignored.push(abandoned),
+    });
+    expect(settledAt).toBeGreaterThan(0);
+    expect(Date.now()).toBeGreaterThanOrEqual(settledAt);
+    expect(result).toMatchObject({ ok: false, error: { code: 'TASK_TIMEOUT', retryable: true } });
+    expect(ignored).toEqual([]);
+  });
+
+  it('abandons a timed-out body that ignores its abort after the grace period, and says so', async () => {
+    let stop: (() => void) | undefined;
+    const registry = toTaskRegistry([taskOf('deaf', () => new Promise((resolve) => (stop = () => resolve('late'))))]);
+    const ignored: unknown[] = [];
+    const started = Date.now();
+    const result = await runAttempt(registry, makeAttempt({ task: 'deaf', id: 'r-n-1', timeoutMs: 10 }), stepClock(), {
+      timeoutGraceMs: 60,
+      onTimeoutIgnored: (abandoned) => ignored.push(abandoned),
+    });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(65);
+    expect(result).toMatchObject({ ok: false, error: { code: 'TASK_TIMEOUT' } });
+    expect(ignored).toEqual([{ attemptId: 'r-n-1', task: 'deaf', timeoutMs: 10, graceMs: 60 }]);
+    stop?.();
+  });
+
+  it('does not wait out the grace period for a body that finishes in time', async () => {
+    const registry = toTaskRegistry([taskOf('quick', () => 'done')]);
+    const started = Date.now();
+    const result = await runAttempt(registry, makeAttempt({ task: 'quick', timeoutMs: 1_000 }), stepClock(), { timeoutGraceMs: 60_000 });
+    expect(result).toMatchObject({ ok: true, output: 'done' });
+    expect(Date.now() - started).toBeLessThan(500);
+  });
+
   it('forwards an outer abort (shutdown) to the task signal', async () => {
     const outer = new AbortController();
     const registry = toTaskRegistry([
@@ -132,7 +178,7 @@ describe('runAttempt', () => {
           new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(new Error('aborted')))),
       ),
     ]);
-    const running = runAttempt(registry, makeAttempt({ task: 'waits' }), stepClock(), outer.signal);
+    const running = runAttempt(registry, makeAttempt({ task: 'waits' }), stepClock(), { signal: outer.signal });
     await new Promise((resolve) => setTimeout(resolve, 5)); // let the body subscribe
     outer.abort();
     await expect(running).resolves.toMatchObject({ ok: false, error: { message: 'aborted' } });
@@ -142,7 +188,7 @@ describe('runAttempt', () => {
     const outer = new AbortController();
     outer.abort();
     const registry = toTaskRegistry([taskOf('peek', (_inputs, { signal }) => signal.aborted)]);
-    const result = await runAttempt(registry, makeAttempt({ task: 'peek' }), stepClock(), outer.signal);
+    const result = await runAttempt(registry, makeAttempt({ task: 'peek' }), stepClock(), { signal: outer.signal });
     expect(result).toMatchObject({ ok: true, output: true });
   });
 

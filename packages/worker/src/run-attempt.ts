@@ -12,18 +12,35 @@ import { setLongTimeout } from './long-timeout.js';
  *   `ok: false` result whose ErrorInfo comes from the engine's `toErrorInfo`;
  * - `startedAt`/`finishedAt` come from `clock`;
  * - `attempt.timeoutMs` (when not null) aborts the task's signal with a retryable TASK_TIMEOUT
- *   error and fails the attempt at once. A body that ignores its signal keeps running in the
- *   background (JavaScript cannot stop it); its eventual result or error is dropped;
+ *   error, then waits for the body to settle, up to `timeoutGraceMs`, before failing the attempt.
+ *   The caller holds the attempt's concurrency slot until then, so a timed-out body still running
+ *   counts against the concurrency bound and its retry does not start beside it. A body that
+ *   ignores its signal past the grace cannot be stopped (JavaScript has no way to); the attempt
+ *   fails anyway, `onTimeoutIgnored` is told (the dispatchers log a warning) and the body's
+ *   eventual result or error is dropped;
  * - `signal` (shutdown) is forwarded to the task's context signal; the task decides what to do;
  * - an attempt traced from another definition than the registered one (version or signature, where
  *   both sides know it) is refused before the body runs: non-retryable TASK_VERSION_MISMATCH.
  */
+/** How long a timed-out body may take to honour its abort before its slot is released anyway. */
+export const DEFAULT_TIMEOUT_GRACE_MS = 10_000;
+
+export interface RunAttemptOptions {
+  /** Shutdown: forwarded to the body's signal. */
+  signal?: AbortSignal;
+  /** See DEFAULT_TIMEOUT_GRACE_MS. */
+  timeoutGraceMs?: number;
+  /** Called when a timed-out body is still running after the grace period (it is then abandoned). */
+  onTimeoutIgnored?: (abandoned: { attemptId: string; task: string; timeoutMs: number; graceMs: number }) => void;
+}
+
 export async function runAttempt(
   registry: TaskRegistry,
   attempt: TaskAttempt,
   clock: Clock,
-  signal?: AbortSignal,
+  options: RunAttemptOptions = {},
 ): Promise<AttemptResult> {
+  const { signal } = options;
   const startedAt = clock.now();
   const base = {
     attemptId: attempt.id,
@@ -66,21 +83,34 @@ export async function runAttempt(
     } else {
       const timeoutMs = attempt.timeoutMs;
       // The body may outlive its timeout; its late rejection must not become an unhandled one.
-      execution.catch(() => undefined);
-      outcome = await Promise.race([
-        execution,
-        new Promise<never>((_resolve, reject) => {
-          cancelTimer = setLongTimeout(() => {
-            const error = new WorkerError(
-              'TASK_TIMEOUT',
-              `task '${attempt.task}' (attempt ${attempt.id}) timed out after ${timeoutMs} ms`,
-              { retryable: true },
-            );
-            controller.abort(error);
-            reject(error);
-          }, timeoutMs);
-        }),
-      ]);
+      const settled = execution.then(
+        () => true,
+        () => true,
+      );
+      const timedOut = new Promise<typeof TIMED_OUT>((resolve) => {
+        cancelTimer = setLongTimeout(() => resolve(TIMED_OUT), timeoutMs);
+      });
+      const first = await Promise.race([execution.then((value) => ({ value })), timedOut]);
+      if (first === TIMED_OUT) {
+        const error = new WorkerError(
+          'TASK_TIMEOUT',
+          `task '${attempt.task}' (attempt ${attempt.id}) timed out after ${timeoutMs} ms`,
+          { retryable: true },
+        );
+        controller.abort(error);
+        const graceMs = options.timeoutGraceMs ?? DEFAULT_TIMEOUT_GRACE_MS;
+        let cancelGrace: (() => void) | undefined;
+        const ended = await Promise.race([
+          settled,
+          new Promise<false>((resolve) => {
+            cancelGrace = setLongTimeout(() => resolve(false), graceMs);
+          }),
+        ]);
+        cancelGrace?.();
+        if (!ended) options.onTimeoutIgnored?.({ attemptId: attempt.id, task: attempt.task, timeoutMs, graceMs });
+        throw error;
+      }
+      outcome = first.value;
     }
     const normalised = normaliseOutcome(outcome, attempt.task);
     return { ...base, finishedAt: clock.now(), ok: true, ...normalised };
@@ -90,6 +120,16 @@ export async function runAttempt(
     cancelTimer?.();
     signal?.removeEventListener('abort', forwardAbort);
   }
+}
+
+const TIMED_OUT = Symbol('timed out');
+
+/** The warning for an abandoned body: what happened, why it matters, what to do. */
+export function timeoutIgnoredMessage(abandoned: { task: string; timeoutMs: number; graceMs: number }): string {
+  return (
+    `attempt:timeout-ignored: task '${abandoned.task}' still runs ${abandoned.graceMs} ms after its ${abandoned.timeoutMs} ms timeout aborted its signal; ` +
+    'its slot is released and its retry may run beside it (make the body honour `signal`)'
+  );
 }
 
 /**

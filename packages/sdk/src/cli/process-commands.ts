@@ -23,10 +23,11 @@ export function addProcessCommands(program: Command): void {
     .option('--lock-duration <ms>', "how long an attempt's job lock lasts without renewal: a killed worker's attempts are taken over after about this long", timerMilliseconds)
     .option('--stalled-interval <ms>', 'how often this pool looks for attempts whose worker died', timerMilliseconds)
     .option('--max-stalled <n>', 'times an attempt may stall before it fails (retryable) instead of being taken over', integerFlag({ min: 0 }))
+    .option('--timeout-grace <ms>', 'how long a timed-out attempt keeps its slot while its body honours the abort (default 10000)', timerMilliseconds)
     .option('--redis-url <url>', 'Redis for the task queues (default: REDIS_URL)')
     .option('--prefix <prefix>', 'BullMQ key prefix (default: MEMOFLOW_PREFIX or memoflow)')
     .option('--json', 'JSON log lines (default: pretty)')
-    .action(async (file: string, flags: { concurrency: number; lockDuration?: number; stalledInterval?: number; maxStalled?: number; redisUrl?: string; prefix?: string; json?: boolean }) => {
+    .action(async (file: string, flags: { concurrency: number; lockDuration?: number; stalledInterval?: number; maxStalled?: number; timeoutGrace?: number; redisUrl?: string; prefix?: string; json?: boolean }) => {
       const redisUrl = flags.redisUrl ?? process.env['REDIS_URL'];
       if (redisUrl === undefined || redisUrl === '') throw new MemoflowError('INVALID_SPEC', 'a worker needs Redis: pass --redis-url or set REDIS_URL', { field: 'redisUrl' });
       const module = await loadUserModule(file);
@@ -44,6 +45,7 @@ export function addProcessCommands(program: Command): void {
         ...(flags.lockDuration === undefined ? {} : { lockDurationMs: flags.lockDuration }),
         ...(flags.stalledInterval === undefined ? {} : { stalledIntervalMs: flags.stalledInterval }),
         ...(flags.maxStalled === undefined ? {} : { maxStalledCount: flags.maxStalled }),
+        ...(flags.timeoutGrace === undefined ? {} : { timeoutGraceMs: flags.timeoutGrace }),
       });
       logger.info({ pool: pool.name, prefix: pool.prefix, concurrency: flags.concurrency, tasks: pool.tasks }, `worker pool ${pool.name} serving ${pool.tasks.length} task(s): ${pool.tasks.join(', ')}`);
       await untilClosed(pool, logger);

@@ -4,7 +4,7 @@ import type { Job } from 'bullmq';
 import type { Semaphore } from '../concurrency/semaphore.js';
 import type { WorkerLogger } from '../logger.js';
 import { WorkerError } from '../errors.js';
-import { failedAttemptResult, runAttempt } from '../run-attempt.js';
+import { failedAttemptResult, runAttempt, timeoutIgnoredMessage } from '../run-attempt.js';
 import type { ResultPublisher } from './results-stream.js';
 import { decodeAttempt, decodeResult, encodeResult } from './wire-format.js';
 
@@ -15,6 +15,8 @@ export interface AttemptProcessorDeps {
   slots: Semaphore;
   results: ResultPublisher;
   logger: WorkerLogger;
+  /** See runAttempt; undefined: DEFAULT_TIMEOUT_GRACE_MS. */
+  timeoutGraceMs?: number;
 }
 
 /** The fields every attempt log line carries (the controller's lines use the same names). */
@@ -41,6 +43,8 @@ export function attemptLogFields(attempt: TaskAttempt): object {
  * - the body runs at most once per job in a pool: its result is kept (in memory, and on the job as
  *   its progress, best effort) until it is published, so a job retry after a failed publish only
  *   publishes again; a result that cannot be serialised is replaced by a failed result saying so.
+ * - a timed-out attempt holds its slot (and its job) until its body settles or the grace period
+ *   ends (see runAttempt), so the pool's concurrency bound holds and its retry does not run beside it.
  * It declares three parameters so BullMQ passes its cancellation signal (lock lost, cancelJob).
  */
 export function createAttemptProcessor(deps: AttemptProcessorDeps) {
@@ -73,7 +77,11 @@ export function createAttemptProcessor(deps: AttemptProcessorDeps) {
       log.debug({}, 'attempt:started');
       let result: AttemptResult;
       try {
-        result = await runAttempt(deps.registry, attempt, deps.clock, signal);
+        result = await runAttempt(deps.registry, attempt, deps.clock, {
+          ...(signal === undefined ? {} : { signal }),
+          ...(deps.timeoutGraceMs === undefined ? {} : { timeoutGraceMs: deps.timeoutGraceMs }),
+          onTimeoutIgnored: (abandoned) => log.warn(abandoned, timeoutIgnoredMessage(abandoned)),
+        });
       } catch (error) {
         // runAttempt never rejects by contract; if it does, the attempt still fails once, here.
         result = failedAttemptResult(attempt, error, deps.clock.now());

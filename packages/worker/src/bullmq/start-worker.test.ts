@@ -62,6 +62,15 @@ describe('startWorker (BullMQ worker pool)', () => {
     return { tasks, gates, stats };
   }
 
+  it('states the limits of a task body when it starts', async () => {
+    prefix = testPrefix();
+    const logger = recordingLogger();
+    await pool({ tasks: [taskOf('limits', () => null)], lockDurationMs: 12_000, timeoutGraceMs: 3_000, logger });
+    const started = logger.records.find((r) => r.message === 'pool:started');
+    expect(started?.fields).toMatchObject({ lockDurationMs: 12_000, timeoutGraceMs: 3_000 });
+    expect((started?.fields as { limits: string }).limits).toMatch(/synchronous work longer than lockDurationMs \(12000 ms\).*runs again.*at most timeoutGraceMs \(3000 ms\)/);
+  });
+
   it('bounds concurrency across all tasks of the pool', async () => {
     prefix = testPrefix();
     const gated = gatedTasks(['a', 'b', 'c']);

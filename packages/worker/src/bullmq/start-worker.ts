@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { systemClock } from '@memoflow/engine';
-import { failedAttemptResult } from '../run-attempt.js';
+import { DEFAULT_TIMEOUT_GRACE_MS, failedAttemptResult } from '../run-attempt.js';
 import type { AttemptResult, Clock, TaskImplementation, TaskRegistry } from '@memoflow/engine';
 import { Worker } from 'bullmq';
 import type { Job } from 'bullmq';
@@ -40,6 +40,8 @@ export interface StartWorkerOptions {
   maxStalledCount?: number;
   /** See DEFAULT_RETENTION_MS. */
   retentionMs?: number;
+  /** How long a timed-out body keeps its slot while it honours the abort. Default DEFAULT_TIMEOUT_GRACE_MS (10 s). */
+  timeoutGraceMs?: number;
 }
 
 /** A running pool. `close()` drains: running attempts finish and publish their results. */
@@ -75,6 +77,8 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerPo
   const retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
   const logger = (options.logger ?? pino({ name: 'memoflow-worker' })).child({ pool: name });
   const connection = toRedisOptions(where, `${prefix}.memoflow-worker`);
+  const lockDurationMs = options.lockDurationMs ?? 30_000;
+  const timeoutGraceMs = options.timeoutGraceMs ?? DEFAULT_TIMEOUT_GRACE_MS;
 
   // One plain client publishes every result of the pool (one script call each).
   const redis = new Redis({ ...connection, lazyConnect: true });
@@ -87,6 +91,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerPo
     slots,
     results,
     logger,
+    ...(options.timeoutGraceMs === undefined ? {} : { timeoutGraceMs: options.timeoutGraceMs }),
   });
   const pool = new BullMqWorkerPool(name, prefix, [...registry.keys()], slots, redis, results, logger);
   try {
@@ -96,7 +101,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerPo
         prefix,
         name,
         concurrency,
-        lockDuration: options.lockDurationMs ?? 30_000,
+        lockDuration: lockDurationMs,
         stalledInterval: options.stalledIntervalMs ?? 30_000,
         maxStalledCount: options.maxStalledCount ?? 1,
       });
@@ -107,7 +112,21 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerPo
     await pool.close();
     throw error;
   }
-  logger.info({ prefix, tasks: pool.tasks, concurrency }, 'pool:started');
+  // The limits of a task body, stated where an operator looks when an attempt runs twice.
+  logger.info(
+    {
+      prefix,
+      tasks: pool.tasks,
+      concurrency,
+      lockDurationMs,
+      timeoutGraceMs,
+      limits:
+        `task bodies share this process's event loop: synchronous work longer than lockDurationMs (${lockDurationMs} ms) without an await ` +
+        'stops the lock renewal, so the attempt is taken for stalled and runs again; a timed-out body that ignores its signal ' +
+        `keeps its slot for at most timeoutGraceMs (${timeoutGraceMs} ms)`,
+    },
+    'pool:started',
+  );
   return pool;
 }
 

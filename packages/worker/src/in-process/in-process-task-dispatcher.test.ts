@@ -52,6 +52,51 @@ describe('InProcessTaskDispatcher', () => {
     await dispatcher.close();
   });
 
+  it('keeps a timed-out attempt\'s slot until its body settles, so its retry never runs beside it', async () => {
+    let active = 0;
+    let maxActive = 0;
+    const task = taskOf('slow', async (_inputs, { signal }) => {
+      active += 1;
+      maxActive = Math.max(maxActive, active);
+      // Ignores its abort for 80 ms, well inside the grace period.
+      await new Promise((resolve) => setTimeout(resolve, 80));
+      active -= 1;
+      return signal.aborted ? 'too late' : 'ok';
+    });
+    const logger = recordingLogger();
+    const dispatcher = new InProcessTaskDispatcher({ tasks: toTaskRegistry([task]), concurrency: 1, logger, timeoutGraceMs: 5_000 });
+    const results: { result: AttemptResult; at: number }[] = [];
+    dispatcher.onResult(async (result) => void results.push({ result, at: Date.now() }));
+    const first = makeAttempt({ task: 'slow', timeoutMs: 10 });
+    await dispatcher.dispatch([first]);
+    await waitFor(() => results.length === 1);
+    expect(results[0]?.result).toMatchObject({ ok: false, error: { code: 'TASK_TIMEOUT' } });
+    // The result waited for the body: by the time the controller could dispatch a retry, it had ended.
+    expect(active).toBe(0);
+    await dispatcher.dispatch([makeAttempt({ task: 'slow', timeoutMs: 1_000 })]);
+    await waitFor(() => results.length === 2);
+    expect(maxActive).toBe(1);
+    expect(logger.records.filter((r) => r.level === 'warn')).toEqual([]);
+    await dispatcher.close();
+  });
+
+  it('releases the slot of a body that ignores its abort past the grace period, with a warning', async () => {
+    const releases: (() => void)[] = [];
+    const task = taskOf('deaf', () => new Promise((resolve) => releases.push(() => resolve('late'))));
+    const logger = recordingLogger();
+    const dispatcher = new InProcessTaskDispatcher({ tasks: toTaskRegistry([task]), concurrency: 1, logger, timeoutGraceMs: 50 });
+    const results: AttemptResult[] = [];
+    dispatcher.onResult(async (result) => void results.push(result));
+    await dispatcher.dispatch([makeAttempt({ task: 'deaf', timeoutMs: 10 }), makeAttempt({ task: 'deaf', timeoutMs: 10 })]);
+    await waitFor(() => results.length === 2);
+    expect(results.map((r) => (r.ok ? 'ok' : r.error.code))).toEqual(['TASK_TIMEOUT', 'TASK_TIMEOUT']);
+    const warnings = logger.records.filter((r) => r.level === 'warn');
+    expect(warnings).toHaveLength(2);
+    expect(warnings[0]?.message).toMatch(/still runs 50 ms after its 10 ms timeout.*slot is released/);
+    for (const release of releases) release();
+    await dispatcher.close();
+  });
+
   it('defaults to a concurrency of 8 and rejects a bad one', async () => {
     const gated = gatedTask();
     const dispatcher = new InProcessTaskDispatcher({ tasks: toTaskRegistry([gated.task]), logger: recordingLogger() });

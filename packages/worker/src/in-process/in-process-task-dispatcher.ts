@@ -13,6 +13,8 @@ import { WorkerError } from '../errors.js';
 import { consoleLogger } from '../logger.js';
 import type { WorkerLogger } from '../logger.js';
 import { runIsolated } from './isolate.js';
+import { timeoutIgnoredMessage } from '../run-attempt.js';
+import type { RunAttemptOptions } from '../run-attempt.js';
 
 export interface InProcessTaskDispatcherOptions {
   tasks: TaskRegistry;
@@ -21,6 +23,8 @@ export interface InProcessTaskDispatcherOptions {
   clock?: Clock;
   /** Receives handler failures and undelivered results. Default: console (warn/error only). */
   logger?: WorkerLogger;
+  /** How long a timed-out body keeps its slot while it honours the abort. Default DEFAULT_TIMEOUT_GRACE_MS. */
+  timeoutGraceMs?: number;
 }
 
 export const DEFAULT_IN_PROCESS_CONCURRENCY = 8;
@@ -39,7 +43,9 @@ export const DEFAULT_IN_PROCESS_CONCURRENCY = 8;
  * - `close()` is graceful: it stops accepting attempts, drops the ones still queued (never
  *   started, so nothing is half done; the controller re-dispatches them on recovery), waits for
  *   running attempts and delivers their results, then resolves. No promise outlives it, except
- *   task bodies that ignored their timeout's abort signal (see runAttempt).
+ *   task bodies that ignored their timeout's abort signal past the grace period (see runAttempt).
+ * - A timed-out attempt keeps its slot, and its result waits, until its body settles or the grace
+ *   period ends (see runAttempt): concurrency stays bounded and a retry never starts beside it.
  * - Attempts are isolated like queued ones: each gets its own copy of its inputs, and the output
  *   handed to the controller is a copy too, so a body that mutates its inputs (sorts an array in
  *   place) or keeps mutating what it returned changes nothing outside it (see runIsolated).
@@ -51,6 +57,7 @@ export class InProcessTaskDispatcher implements TaskDispatcher {
   private readonly concurrency: number;
   private readonly clock: Clock;
   private readonly logger: WorkerLogger;
+  private readonly attemptOptions: RunAttemptOptions;
 
   private readonly seen = new Set<string>();
   private readonly queue: TaskAttempt[] = [];
@@ -70,6 +77,11 @@ export class InProcessTaskDispatcher implements TaskDispatcher {
     this.concurrency = concurrency;
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? consoleLogger({ component: 'in-process-dispatcher' });
+    const logger = this.logger;
+    this.attemptOptions = {
+      ...(options.timeoutGraceMs === undefined ? {} : { timeoutGraceMs: options.timeoutGraceMs }),
+      onTimeoutIgnored: (abandoned) => logger.warn(abandoned, timeoutIgnoredMessage(abandoned)),
+    };
   }
 
   /** Its own runs, and the runs of a process on this host that has died, when their tasks are registered here. */
@@ -143,7 +155,7 @@ export class InProcessTaskDispatcher implements TaskDispatcher {
     while (!this.closed && this.running.size < this.concurrency) {
       const attempt = this.queue.shift();
       if (attempt === undefined) return;
-      const execution: Promise<void> = runIsolated(this.tasks, attempt, this.clock)
+      const execution: Promise<void> = runIsolated(this.tasks, attempt, this.clock, this.attemptOptions)
         .then(
           (result) => this.deliver(result),
           // runAttempt never rejects by contract; if it ever does, log rather than wedge a slot.

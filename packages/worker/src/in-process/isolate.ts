@@ -1,6 +1,7 @@
 import { toErrorInfo } from '@memoflow/engine';
 import type { AttemptResult, Clock, Json, TaskAttempt, TaskRegistry } from '@memoflow/engine';
 import { runAttempt } from '../run-attempt.js';
+import type { RunAttemptOptions } from '../run-attempt.js';
 
 /**
  * Runs an attempt in this process without sharing memory with the controller: the body gets its own
@@ -14,14 +15,14 @@ import { runAttempt } from '../run-attempt.js';
  * also copies exactly, where a JSON round trip turns -0 into 0 (the value the body sees would differ
  * from the one stored).
  */
-export async function runIsolated(registry: TaskRegistry, attempt: TaskAttempt, clock: Clock): Promise<AttemptResult> {
+export async function runIsolated(registry: TaskRegistry, attempt: TaskAttempt, clock: Clock, options: RunAttemptOptions = {}): Promise<AttemptResult> {
   let own: TaskAttempt;
   try {
     own = { ...attempt, inputs: structuredClone(attempt.inputs) };
   } catch (error) {
     return failed(attempt, clock, error);
   }
-  const result = await runAttempt(registry, own, clock);
+  const result = await runAttempt(registry, own, clock, options);
   if (!result.ok) return result;
   try {
     return { ...result, output: structuredClone<Json>(result.output) };
