@@ -14,7 +14,7 @@ import { describe, expect, test } from 'vitest';
 import type { Json, JsonObject, NodeValue } from '../json.js';
 import type { Binding } from '../spec/workflow-spec.js';
 import type { NodeExecution, RunState } from '../state/run-state.js';
-import { atPath, resolveBinding } from '../controller/resolve-binding.js';
+import { atPath, resolveBinding } from '../controller/core/resolve-binding.js';
 import { canonicalJson } from './canonical-hash.js';
 import { computeCacheKey, inputDigest } from './cache-key.js';
 import { isCanonicalTree } from './hash-tree.js';

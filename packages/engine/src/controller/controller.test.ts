@@ -9,7 +9,7 @@ import type { AttemptResult, AttemptResultHandler, TaskAttempt, TaskDispatcher }
 import type { WorkflowSpec } from '../spec/workflow-spec.js';
 import type { RunState } from '../state/run-state.js';
 import { arr, ref, taskNode, wfInput, workflowSpec, lit } from '../testing/spec-builders.js';
-import type { EngineEvent } from './commands.js';
+import type { EngineEvent } from './vocabulary/commands.js';
 import { Controller } from './controller.js';
 
 // --- test doubles --------------------------------------------------------------------------------

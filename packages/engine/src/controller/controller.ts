@@ -9,7 +9,7 @@ import type { WorkflowSpec } from '../spec/workflow-spec.js';
 import { newRunId } from '../state/run-id.js';
 import { newRunState } from '../state/new-run.js';
 import type { RunOptions, RunState } from '../state/run-state.js';
-import type { EngineEvent } from './commands.js';
+import type { EngineEvent } from './vocabulary/commands.js';
 import { RunDriver } from './run-driver.js';
 
 export interface ControllerOptions {

@@ -4,10 +4,10 @@ import type { RunStore } from '../ports/run-store.js';
 import type { TaskAttempt, TaskDispatcher } from '../ports/task-dispatcher.js';
 import type { RunState } from '../state/run-state.js';
 import { MemoflowError } from '../errors.js';
-import type { CacheLookup, Command, EngineEvent } from './commands.js';
+import type { CacheLookup, Command, EngineEvent } from './vocabulary/commands.js';
 import { DecisionError, classifyRoundError, describeError, describeEvent, recordableReplacement, roundRetryDelayMs } from './round-errors.js';
-import { decide, nextWakeAt, recoverCommands } from './decide.js';
-import type { CacheWrite, LookupOutcome, RunEvent } from './events.js';
+import { decide, nextWakeAt, recoverCommands } from './core/decide.js';
+import type { CacheWrite, LookupOutcome, RunEvent } from './vocabulary/events.js';
 
 export interface RunDriverDeps {
   catalog: CacheCatalog;

@@ -1,5 +1,5 @@
 import { hashJson } from '../../cache/canonical-hash.js';
-import { parseFuture } from '../../controller/future.js';
+import { parseFuture } from '../../controller/core/future.js';
 import { validateSpec } from '../../spec/validate-spec.js';
 import type { Json } from '../../json.js';
 import type { Binding, NodeSpec } from '../../spec/workflow-spec.js';

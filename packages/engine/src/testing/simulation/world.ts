@@ -1,11 +1,11 @@
 import { hashJson } from '../../cache/canonical-hash.js';
-import type { Command, EngineEvent } from '../../controller/commands.js';
-import { decide, recoverCommands } from '../../controller/decide.js';
-import type { LookupOutcome, RunEvent } from '../../controller/events.js';
+import type { Command, EngineEvent } from '../../controller/vocabulary/commands.js';
+import { decide, recoverCommands } from '../../controller/core/decide.js';
+import type { LookupOutcome, RunEvent } from '../../controller/vocabulary/events.js';
 import type { Json, NodeValue } from '../../json.js';
 import { InMemoryCacheCatalog } from '../../memory/in-memory-cache-catalog.js';
 import { InMemoryRunStore } from '../../memory/in-memory-run-store.js';
-import type { CacheLookup } from '../../controller/commands.js';
+import type { CacheLookup } from '../../controller/vocabulary/commands.js';
 import type { AttemptResult, TaskAttempt } from '../../ports/task-dispatcher.js';
 import { validateSpec } from '../../spec/validate-spec.js';
 import { newRunState } from '../../state/new-run.js';

@@ -1,7 +1,7 @@
-import { fieldOf, itemOf, withTree } from '../cache/hash-tree.js';
-import type { HashTree, Json, NodeValue } from '../json.js';
-import type { Binding, NodeSpec, WorkflowSpec } from '../spec/workflow-spec.js';
-import type { RunState } from '../state/run-state.js';
+import { fieldOf, itemOf, withTree } from '../../cache/hash-tree.js';
+import type { HashTree, Json, NodeValue } from '../../json.js';
+import type { Binding, NodeSpec, WorkflowSpec } from '../../spec/workflow-spec.js';
+import type { RunState } from '../../state/run-state.js';
 
 /** The output name a dynamic node's compiled sub-workflow binds its single result to. */
 export const DYNAMIC_RESULT = 'result';

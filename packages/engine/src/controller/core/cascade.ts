@@ -1,5 +1,5 @@
-import type { Binding, NodeSpec, WorkflowSpec } from '../spec/workflow-spec.js';
-import type { RunState } from '../state/run-state.js';
+import type { Binding, NodeSpec, WorkflowSpec } from '../../spec/workflow-spec.js';
+import type { RunState } from '../../state/run-state.js';
 import { childId, DYNAMIC_RESULT } from './expand.js';
 import { atPath } from './resolve-binding.js';
 

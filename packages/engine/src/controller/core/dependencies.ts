@@ -1,4 +1,4 @@
-import { nodeDependencies, type NodeSpec } from '../spec/workflow-spec.js';
+import { nodeDependencies, type NodeSpec } from '../../spec/workflow-spec.js';
 
 const cache = new WeakMap<NodeSpec, string[]>();
 

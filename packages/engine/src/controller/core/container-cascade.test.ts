@@ -5,16 +5,16 @@
  * node is."
  */
 import { describe, expect, test } from 'vitest';
-import type { Json } from '../json.js';
-import type { CacheEntry, NewCacheEntry } from '../ports/cache-catalog.js';
-import { validateSpec } from '../spec/validate-spec.js';
-import { WORKFLOW_SPEC_VERSION, type Binding, type DynamicNodeSpec, type NodeSpec, type SubworkflowNodeSpec, type WorkflowSpec } from '../spec/workflow-spec.js';
-import { newRunState } from '../state/new-run.js';
-import type { RunState } from '../state/run-state.js';
-import { cacheSettings, lit, obj, ref, taskNode, wfInput, workflowSpec } from '../testing/spec-builders.js';
-import type { Command, EngineEvent } from './commands.js';
+import type { Json } from '../../json.js';
+import type { CacheEntry, NewCacheEntry } from '../../ports/cache-catalog.js';
+import { validateSpec } from '../../spec/validate-spec.js';
+import { WORKFLOW_SPEC_VERSION, type Binding, type DynamicNodeSpec, type NodeSpec, type SubworkflowNodeSpec, type WorkflowSpec } from '../../spec/workflow-spec.js';
+import { newRunState } from '../../state/new-run.js';
+import type { RunState } from '../../state/run-state.js';
+import { cacheSettings, lit, obj, ref, taskNode, wfInput, workflowSpec } from '../../testing/spec-builders.js';
+import type { Command, EngineEvent } from '../vocabulary/commands.js';
 import { decide, type Decision } from './decide.js';
-import type { LookupOutcome, RunEvent } from './events.js';
+import type { LookupOutcome, RunEvent } from '../vocabulary/events.js';
 
 const T0 = new Date('2025-03-01T12:00:00.000Z');
 const RUN = 'r1';

@@ -1,8 +1,8 @@
-import { MemoflowError, type ErrorLocation } from '../errors.js';
-import { hashJson } from '../cache/canonical-hash.js';
-import type { Json, NodeValue } from '../json.js';
-import { validateSpec } from '../spec/validate-spec.js';
-import { WORKFLOW_SPEC_VERSION, type WorkflowSpec } from '../spec/workflow-spec.js';
+import { MemoflowError, type ErrorLocation } from '../../errors.js';
+import { hashJson } from '../../cache/canonical-hash.js';
+import type { Json, NodeValue } from '../../json.js';
+import { validateSpec } from '../../spec/validate-spec.js';
+import { WORKFLOW_SPEC_VERSION, type WorkflowSpec } from '../../spec/workflow-spec.js';
 
 /**
  * Reads a dynamic node's compiled sub-workflow (what its body returned, or its future read back

@@ -1,8 +1,8 @@
 import { describe, expect, test } from 'vitest';
-import type { Json } from '../json.js';
-import { validateSpec } from '../spec/validate-spec.js';
-import type { NodeSpec, WorkflowSpec } from '../spec/workflow-spec.js';
-import { arr, lit, ref, taskNode, wfInput, workflowSpec } from '../testing/spec-builders.js';
+import type { Json } from '../../json.js';
+import { validateSpec } from '../../spec/validate-spec.js';
+import type { NodeSpec, WorkflowSpec } from '../../spec/workflow-spec.js';
+import { arr, lit, ref, taskNode, wfInput, workflowSpec } from '../../testing/spec-builders.js';
 import { DYNAMIC_RESULT } from './expand.js';
 import { compactFuture, parseFuture } from './future.js';
 

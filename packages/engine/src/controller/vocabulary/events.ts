@@ -1,5 +1,5 @@
-import type { CacheEntry, CacheEntryKind } from '../ports/cache-catalog.js';
-import type { AttemptResult } from '../ports/task-dispatcher.js';
+import type { CacheEntry, CacheEntryKind } from '../../ports/cache-catalog.js';
+import type { AttemptResult } from '../../ports/task-dispatcher.js';
 
 /** One node's outcome of a batched catalog lookup. */
 export type LookupOutcome = { nodeId: string; key: string; kind: CacheEntryKind } & (

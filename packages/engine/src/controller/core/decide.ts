@@ -1,25 +1,25 @@
-import { computeCacheKey, signatureDigest } from '../cache/cache-key.js';
-import { decodeValueHash, encodeValueHash } from '../cache/value-hash.js';
-import { outputSchemaProblem } from '../cache/output-validator.js';
-import type { EngineErrorCode, ErrorInfo } from '../errors.js';
-import type { Json, NodeValue } from '../json.js';
-import type { CacheEntryKind, NewCacheEntry } from '../ports/cache-catalog.js';
-import { attemptId, type AttemptResult, type TaskAttempt } from '../ports/task-dispatcher.js';
-import type { NodeSpec, WorkflowSpec } from '../spec/workflow-spec.js';
-import type { CacheStatus, SkipReason } from '../state/cache-status.js';
-import { pendingExecution } from '../state/new-run.js';
-import { hasOutput, isTerminal, transition, type NodePhase } from '../state/node-phase.js';
-import type { NodeExecution, RunState } from '../state/run-state.js';
+import { computeCacheKey, signatureDigest } from '../../cache/cache-key.js';
+import { decodeValueHash, encodeValueHash } from '../../cache/value-hash.js';
+import { outputSchemaProblem } from '../../cache/output-validator.js';
+import type { EngineErrorCode, ErrorInfo } from '../../errors.js';
+import type { Json, NodeValue } from '../../json.js';
+import type { CacheEntryKind, NewCacheEntry } from '../../ports/cache-catalog.js';
+import { attemptId, type AttemptResult, type TaskAttempt } from '../../ports/task-dispatcher.js';
+import type { NodeSpec, WorkflowSpec } from '../../spec/workflow-spec.js';
+import type { CacheStatus, SkipReason } from '../../state/cache-status.js';
+import { pendingExecution } from '../../state/new-run.js';
+import { hasOutput, isTerminal, transition, type NodePhase } from '../../state/node-phase.js';
+import type { NodeExecution, RunState } from '../../state/run-state.js';
 import { isExpired } from './cache-expiry.js';
 import { entryProblem, lostWritesMessage, scheduleWriteRetry, writeRetryDelayMs } from './cache-write-checks.js';
 import { taintingUpstream } from './cascade.js';
-import type { CacheLookup, Command, EngineEvent, EngineEventType } from './commands.js';
+import type { CacheLookup, Command, EngineEvent, EngineEventType } from '../vocabulary/commands.js';
 import { memoizedDependencies } from './dependencies.js';
-import type { CacheWrite, LookupOutcome, RunEvent } from './events.js';
+import type { CacheWrite, LookupOutcome, RunEvent } from '../vocabulary/events.js';
 import { childNodes, containerOutputBinding, directChildren, runNodes, type RunNodes } from './expand.js';
 import { compactFuture, parseFuture, staleFutureReason } from './future.js';
 import { resolveBinding } from './resolve-binding.js';
-import { storableError, storageProblem, stringProblem } from '../storable.js';
+import { storableError, storageProblem, stringProblem } from '../../storable.js';
 
 export interface Decision {
   /** The next state; `state.run.version` is still the loaded one (the store bumps it on save). */

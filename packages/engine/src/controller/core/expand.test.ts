@@ -1,11 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import type { Json, NodeValue } from '../json.js';
-import { arr, lit, obj, ref, taskNode, wfInput, workflowSpec } from '../testing/spec-builders.js';
-import type { NodeSpec, WorkflowSpec } from '../spec/workflow-spec.js';
+import type { Json, NodeValue } from '../../json.js';
+import { arr, lit, obj, ref, taskNode, wfInput, workflowSpec } from '../../testing/spec-builders.js';
+import type { NodeSpec, WorkflowSpec } from '../../spec/workflow-spec.js';
 import { childNodes, containerInputAt, containerOutputBinding, DYNAMIC_RESULT } from './expand.js';
 import { staleFutureReason } from './future.js';
-import { hashJson } from '../cache/canonical-hash.js';
+import { hashJson } from '../../cache/canonical-hash.js';
 
 const dynamicNode = (id: string): NodeSpec => ({ ...taskNode(id, 't.dyn', {}), kind: 'dynamic' });
 

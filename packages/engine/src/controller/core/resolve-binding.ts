@@ -1,8 +1,8 @@
-import { MemoflowError } from '../errors.js';
-import type { HashTree, Json, NodeValue } from '../json.js';
-import { arrayOf, fieldOf, objectOf, withTree } from '../cache/hash-tree.js';
-import type { Binding } from '../spec/workflow-spec.js';
-import type { RunState } from '../state/run-state.js';
+import { MemoflowError } from '../../errors.js';
+import type { HashTree, Json, NodeValue } from '../../json.js';
+import { arrayOf, fieldOf, objectOf, withTree } from '../../cache/hash-tree.js';
+import type { Binding } from '../../spec/workflow-spec.js';
+import type { RunState } from '../../state/run-state.js';
 
 /**
  * Resolves a binding against a run's state. A whole reference keeps the producer's `hashWith` hash

@@ -1,8 +1,8 @@
-import type { CacheStatus } from '../state/cache-status.js';
-import type { ErrorInfo } from '../errors.js';
-import type { CacheEntryKind, NewCacheEntry } from '../ports/cache-catalog.js';
+import type { CacheStatus } from '../../state/cache-status.js';
+import type { ErrorInfo } from '../../errors.js';
+import type { CacheEntryKind, NewCacheEntry } from '../../ports/cache-catalog.js';
 import type { CacheWrite } from './events.js';
-import type { TaskAttempt } from '../ports/task-dispatcher.js';
+import type { TaskAttempt } from '../../ports/task-dispatcher.js';
 
 /** What a node or run did, for logs and the event stream. Names are `noun:verb`. */
 export type EngineEventType =

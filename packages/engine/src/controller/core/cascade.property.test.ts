@@ -6,13 +6,13 @@
  */
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import type { NodeValue } from '../json.js';
-import { validateSpec } from '../spec/validate-spec.js';
-import { WORKFLOW_SPEC_VERSION, type Binding, type NodeSpec, type WorkflowSpec } from '../spec/workflow-spec.js';
-import { newRunState, pendingExecution } from '../state/new-run.js';
-import type { CacheStatus } from '../state/cache-status.js';
-import type { NodeExecution, RunState } from '../state/run-state.js';
-import { taskNode } from '../testing/spec-builders.js';
+import type { NodeValue } from '../../json.js';
+import { validateSpec } from '../../spec/validate-spec.js';
+import { WORKFLOW_SPEC_VERSION, type Binding, type NodeSpec, type WorkflowSpec } from '../../spec/workflow-spec.js';
+import { newRunState, pendingExecution } from '../../state/new-run.js';
+import type { CacheStatus } from '../../state/cache-status.js';
+import type { NodeExecution, RunState } from '../../state/run-state.js';
+import { taskNode } from '../../testing/spec-builders.js';
 import { taintingUpstream } from './cascade.js';
 
 const params = { numRuns: 1000 };

@@ -1,8 +1,8 @@
-import { keyOfParts } from '../cache/cache-key.js';
-import { outputSchemaProblem } from '../cache/output-validator.js';
-import type { CacheEntry, CacheEntryKind } from '../ports/cache-catalog.js';
-import type { NodeSpec } from '../spec/workflow-spec.js';
-import type { CacheWriteRetry, NodeExecution } from '../state/run-state.js';
+import { keyOfParts } from '../../cache/cache-key.js';
+import { outputSchemaProblem } from '../../cache/output-validator.js';
+import type { CacheEntry, CacheEntryKind } from '../../ports/cache-catalog.js';
+import type { NodeSpec } from '../../spec/workflow-spec.js';
+import type { CacheWriteRetry, NodeExecution } from '../../state/run-state.js';
 
 /**
  * Why a hit the catalog returned cannot be served to a node, or undefined if it can. The catalog's
