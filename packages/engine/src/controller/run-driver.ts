@@ -6,7 +6,8 @@ import type { RunState } from '../state/run-state.js';
 import { MemoflowError } from '../errors.js';
 import type { CacheLookup, Command, EngineEvent } from './vocabulary/commands.js';
 import { DecisionError, classifyRoundError, describeError, describeEvent, recordableReplacement, roundRetryDelayMs } from './round-errors.js';
-import { decide, nextWakeAt, recoverCommands } from './core/decide.js';
+import { decideInPlace, nextWakeAt, recoverCommands } from './core/decide.js';
+import { workspaceOf, type RunWorkspace } from './core/draft.js';
 import type { CacheWrite, LookupOutcome, RunEvent } from './vocabulary/events.js';
 
 export interface RunDriverDeps {
@@ -37,7 +38,14 @@ const SINGLE_PUT_CONCURRENCY = 8;
  * commands, whose results come back as events. Rounds for one run never overlap.
  */
 export class RunDriver {
-  private state: RunState | undefined;
+  /**
+   * The run as this driver holds it between rounds (state and index), changed in place by each
+   * decision; undefined until loaded, and dropped whenever it may differ from the store in a way
+   * the driver does not track (a failed decision or save, a lost race).
+   */
+  private workspace: RunWorkspace | undefined;
+  /** Unsaved lookup results were dropped with a workspace: the next round looks those nodes up again. */
+  private relookup = false;
   private readonly inbox: Inbound[] = [];
   private loop: Promise<void> | null = null;
   private closed = false;
@@ -57,7 +65,11 @@ export class RunDriver {
     private readonly deps: RunDriverDeps,
     initial?: RunState,
   ) {
-    this.state = initial;
+    this.workspace = initial === undefined ? undefined : workspaceOf(initial);
+  }
+
+  private get state(): RunState | undefined {
+    return this.workspace?.state;
   }
 
   /**
@@ -83,8 +95,8 @@ export class RunDriver {
 
   /** Takes over the run from the store (or from `loaded`, just read from it): repeats in-flight effects, then advances it. */
   async recover(loaded?: RunState): Promise<void> {
-    if (loaded !== undefined) this.state = loaded;
-    const state = loaded ?? (await this.load());
+    if (loaded !== undefined) this.workspace = workspaceOf(loaded);
+    const state = loaded ?? (await this.load()).state;
     if (state.run.status !== 'running') {
       this.finish(state);
       return;
@@ -135,7 +147,7 @@ export class RunDriver {
    */
   private scheduleWake(): void {
     this.clearWake();
-    const at = this.state === undefined ? null : nextWakeAt(this.state);
+    const at = this.workspace === undefined ? null : nextWakeAt(this.workspace.state, this.workspace.index);
     if (at === null || this.closed || this.terminal) return;
     const delay = Math.max(0, at - this.deps.clock.now().getTime());
     this.wakeTimer = setTimeout(() => {
@@ -245,45 +257,53 @@ export class RunDriver {
    * in flight may be lost with it: the nodes the store shows as `looking-up` are looked up again.
    */
   private async round(events: RunEvent[]): Promise<Command[]> {
-    let fresh = this.state === undefined;
-    let discarded = false;
-    for (;;) {
-      const loaded = this.state ?? (await this.load());
-      const decision = decideOrThrow(loaded, events, this.deps.clock.now());
-      if (!decision.changed) {
-        // Only a save checks the version. Events that change nothing in a state kept from an earlier
-        // round may be ones another controller made current (a result for the attempt it started):
-        // decide once more on a fresh read before treating them as stale.
-        if (fresh) return this.withRelookups(decision.commands, discarded);
-        fresh = true;
+    let fresh = this.workspace === undefined;
+    let discarded = this.relookup;
+    this.relookup = false;
+    try {
+      for (;;) {
+        const workspace = this.workspace ?? (await this.load());
+        const expectedVersion = workspace.state.run.version;
+        // In place: from here until a save lands, a failure leaves the workspace ahead of the store.
+        const decision = decideOrThrow(workspace, events, this.deps.clock.now());
+        if (!decision.changed) {
+          // Only a save checks the version. Events that change nothing in a state kept from an earlier
+          // round may be ones another controller made current (a result for the attempt it started):
+          // decide once more on a fresh read before treating them as stale.
+          if (fresh) return this.withRelookups(decision.commands, discarded);
+          fresh = true;
+          discarded = this.discard() || discarded;
+          continue;
+        }
+        // Only when the events are re-derivable too: a task result or a write confirmation must be
+        // saved before it is acknowledged, or a crash (or a lost race) would lose it for good.
+        const lookupsOnly =
+          decision.state.run.status === 'running' &&
+          events.every((e) => e.type === 'cache:looked-up' || e.type === 'run:tick') &&
+          decision.commands.every((c) => c.type === 'LookupCache' || c.type === 'EmitEvent');
+        if (lookupsOnly) {
+          for (const id of decision.changedNodes) this.unsaved.add(id);
+          return this.withRelookups(decision.commands, discarded);
+        }
+        const ids = new Set([...this.unsaved, ...decision.changedNodes]);
+        const saved = await this.deps.runStore.save({
+          run: decision.state.run,
+          nodes: [...ids].map((id) => decision.state.nodes[id] as RunState['nodes'][string]),
+          expectedVersion,
+        });
+        if (saved) {
+          this.unsaved.clear();
+          workspace.state.run = { ...workspace.state.run, version: expectedVersion + 1 };
+          return this.withRelookups(decision.commands, discarded);
+        }
+        // Another controller moved the run on: re-read and decide again.
         discarded = this.discard() || discarded;
-        continue;
+        fresh = true;
       }
-      // Only when the events are re-derivable too: a task result or a write confirmation must be
-      // saved before it is acknowledged, or a crash (or a lost race) would lose it for good.
-      const lookupsOnly =
-        decision.state.run.status === 'running' &&
-        events.every((e) => e.type === 'cache:looked-up' || e.type === 'run:tick') &&
-        decision.commands.every((c) => c.type === 'LookupCache' || c.type === 'EmitEvent');
-      if (lookupsOnly) {
-        for (const id of decision.changedNodes) this.unsaved.add(id);
-        this.state = decision.state;
-        return this.withRelookups(decision.commands, discarded);
-      }
-      const ids = new Set([...this.unsaved, ...decision.changedNodes]);
-      const saved = await this.deps.runStore.save({
-        run: decision.state.run,
-        nodes: [...ids].map((id) => decision.state.nodes[id] as RunState['nodes'][string]),
-        expectedVersion: loaded.run.version,
-      });
-      if (saved) {
-        this.unsaved.clear();
-        this.state = { run: { ...decision.state.run, version: loaded.run.version + 1 }, nodes: decision.state.nodes };
-        return this.withRelookups(decision.commands, discarded);
-      }
-      // Another controller moved the run on: re-read and decide again.
-      discarded = this.discard() || discarded;
-      fresh = true;
+    } catch (error) {
+      // The workspace may be ahead of the store (decided, not saved): the next round loads afresh.
+      this.relookup = this.discard() || discarded;
+      throw error;
     }
   }
 
@@ -291,7 +311,7 @@ export class RunDriver {
   private discard(): boolean {
     const hadUnsaved = this.unsaved.size > 0;
     this.unsaved.clear();
-    this.state = undefined;
+    this.workspace = undefined;
     return hadUnsaved;
   }
 
@@ -302,11 +322,11 @@ export class RunDriver {
     return [...again, ...commands];
   }
 
-  private async load(): Promise<RunState> {
+  private async load(): Promise<RunWorkspace> {
     const state = await this.deps.runStore.load(this.runId);
     if (state === undefined) throw new MemoflowError('RUN_NOT_FOUND', `run '${this.runId}' is not in the run store`);
-    this.state = state;
-    return state;
+    this.workspace = workspaceOf(state);
+    return this.workspace;
   }
 
   /** Performs commands; lookups and writes run concurrently and feed their results back as events. */
@@ -427,9 +447,9 @@ export class RunDriver {
 }
 
 /** `decide`, with anything it throws marked as the decision's fault (see DecisionError). */
-function decideOrThrow(state: RunState, events: readonly RunEvent[], now: Date): ReturnType<typeof decide> {
+function decideOrThrow(workspace: RunWorkspace, events: readonly RunEvent[], now: Date): ReturnType<typeof decideInPlace> {
   try {
-    return decide(state, events, now);
+    return decideInPlace(workspace, events, now);
   } catch (error) {
     throw new DecisionError(error);
   }

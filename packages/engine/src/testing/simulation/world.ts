@@ -1,6 +1,8 @@
 import { hashJson } from '../../cache/canonical-hash.js';
 import type { Command, EngineEvent } from '../../controller/vocabulary/commands.js';
-import { decide, recoverCommands } from '../../controller/core/decide.js';
+import { decideInPlace, recoverCommands } from '../../controller/core/decide.js';
+import { workspaceOf, type RunWorkspace } from '../../controller/core/draft.js';
+import { RunIndex } from '../../controller/core/run-index.js';
 import type { LookupOutcome, RunEvent } from '../../controller/vocabulary/events.js';
 import type { Json, NodeValue } from '../../json.js';
 import { InMemoryCacheCatalog } from '../../memory/in-memory-cache-catalog.js';
@@ -46,8 +48,10 @@ const MAX_IDLE_TICKS = 50;
  * delivered in an order the seed picks, sometimes twice, a worker pool that runs each attempt id
  * at most once (BullMQ's job ids), a controller that may crash between any two steps (losing what
  * it held in memory, then recovering from the store with `recoverCommands`), and catalog calls
- * that fail at the given rates. The controller is `decide` itself, saving every changed node
- * before acting, as the run driver does.
+ * that fail at the given rates. The controller is `decideInPlace` on a workspace it keeps across
+ * steps (as the run driver does; dropped on a crash, loaded again from the store), saving every
+ * changed node before acting. After every decision the kept index must equal one derived from
+ * scratch, and the kept state the store's.
  */
 export class World {
   readonly catalog = new InMemoryCacheCatalog({ clock: { now: () => this.now() } });
@@ -61,6 +65,8 @@ export class World {
   private pending: Message[] = [];
   private clock = Date.parse('2026-01-01T00:00:00.000Z');
   private random: () => number;
+  /** The controller's in-memory copy of the run being simulated (undefined after a crash). */
+  private workspace: RunWorkspace | undefined;
 
   constructor(private readonly scenario: Scenario) {
     this.random = mulberry32(scenario.seed);
@@ -90,7 +96,7 @@ export class World {
       if (steps > MAX_STEPS) throw new SimulationFailure(`run ${runId} did not finish within ${MAX_STEPS} steps (status ${state.run.status}, ${this.pending.length} messages in flight)`);
       this.clock += 1 + Math.floor(this.random() * 50);
       if (state.run.status === 'running' && this.chance(this.scenario.faults.crash)) {
-        this.crash(state);
+        await this.crash(state);
         continue;
       }
       if (this.pending.length === 0) {
@@ -109,6 +115,7 @@ export class World {
       await this.handle(state, message);
     }
     const state = await this.load(runId);
+    if (this.workspace !== undefined) await this.checkKeptState(this.workspace);
     return { plan, state, steps, lateChanges: this.lateChanges };
   }
 
@@ -117,14 +124,21 @@ export class World {
   private async handle(state: RunState, message: Message): Promise<void> {
     if (message.kind === 'event') {
       if (message.durable && this.chance(this.scenario.faults.duplicate)) this.pending.push({ ...message });
-      const decision = decide(state, [message.event], this.now());
+      const finished = state.run.status !== 'running'; // read first: a fresh workspace takes `state` over
+      // The store is the truth; a controller's workspace of another run (or none) is loaded afresh.
+      if (this.workspace?.state.run.id !== state.run.id) this.workspace = workspaceOf(state);
+      const workspace = this.workspace;
+      const expectedVersion = workspace.state.run.version;
+      const decision = decideInPlace(workspace, [message.event], this.now());
+      checkIndex(workspace);
       if (!decision.changed) {
         this.queueCommands(decision.commands);
         return;
       }
-      if (state.run.status !== 'running') this.lateChanges += 1;
-      const saved = await this.store.save({ run: decision.state.run, nodes: decision.changedNodes.map((id) => decision.state.nodes[id] as RunState['nodes'][string]), expectedVersion: state.run.version });
+      if (finished) this.lateChanges += 1;
+      const saved = await this.store.save({ run: decision.state.run, nodes: decision.changedNodes.map((id) => decision.state.nodes[id] as RunState['nodes'][string]), expectedVersion });
       if (!saved) throw new SimulationFailure('a save lost a race with no other controller');
+      workspace.state.run = { ...workspace.state.run, version: expectedVersion + 1 };
       this.queueCommands(decision.commands);
       return;
     }
@@ -139,7 +153,10 @@ export class World {
   }
 
   /** The controller dies: whatever it held in memory is gone; a new one recovers the run from the store. */
-  private crash(state: RunState): void {
+  private async crash(state: RunState): Promise<void> {
+    // What the dying controller held must have been what the store holds (a divergence persists, so checking here and at the end finds it).
+    if (this.workspace !== undefined) await this.checkKeptState(this.workspace);
+    this.workspace = undefined;
     this.pending = this.pending.filter((m) => m.kind === 'event' && m.durable);
     this.queueCommands(recoverCommands(state));
     this.pending.push({ kind: 'event', event: { type: 'run:tick' }, durable: false });
@@ -218,6 +235,15 @@ export class World {
     return { ...base, ok: true, output, outputHash: behaviour.hashed ? hashJson(output) : null };
   }
 
+  /** The workspace a controller keeps must be what the store holds, node for node. */
+  private async checkKeptState(workspace: RunWorkspace): Promise<void> {
+    const stored = await this.load(workspace.state.run.id);
+    // The store leaves out a null `cacheWriteRetry` (no retry); both mean the same.
+    const describe = (state: RunState) =>
+      JSON.stringify({ run: state.run, nodes: Object.keys(state.nodes).sort().map((id) => state.nodes[id]) }, (key, value: unknown) => (key === 'cacheWriteRetry' && value === null ? undefined : value));
+    if (describe(stored) !== describe(workspace.state)) throw new SimulationFailure(`the controller's kept state of run ${stored.run.id} differs from the store's:\nkept   ${describe(workspace.state)}\nstored ${describe(stored)}`);
+  }
+
   private async load(runId: string): Promise<RunState> {
     const state = await this.store.load(runId);
     if (state === undefined) throw new SimulationFailure(`run ${runId} vanished from the store`);
@@ -227,6 +253,13 @@ export class World {
   private chance(perMille: number): boolean {
     return perMille > 0 && this.random() * 1000 < perMille;
   }
+}
+
+/** The index a workspace kept across decisions must equal one derived from its state from scratch. */
+function checkIndex(workspace: RunWorkspace): void {
+  const kept = JSON.stringify(workspace.index.snapshot());
+  const fresh = JSON.stringify(RunIndex.build(workspace.state).snapshot());
+  if (kept !== fresh) throw new SimulationFailure(`the run index kept across decisions differs from a fresh build:\nkept  ${kept}\nfresh ${fresh}`);
 }
 
 /** What a task computes: the digest of the inputs it reads (not `a` when it ignores `a`) and its hidden state. */
