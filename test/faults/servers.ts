@@ -136,6 +136,22 @@ export class TestPostgres {
     this.run('pg_ctl', ['-D', this.dataDir, '-w', '-t', '30', 'stop', '-m', mode], true);
   }
 
+  /**
+   * Ends every client connection but the one asking (`pg_terminate_backend`): each client sees its
+   * connection dropped (SQLSTATE 57P01) while the server stays up. Returns how many were ended.
+   */
+  async terminateClients(): Promise<number> {
+    const sql = postgres(this.url, { max: 1, connect_timeout: 2, onnotice: () => {} });
+    try {
+      // Two statements: in one WHERE clause Postgres may well terminate the asking backend too.
+      const clients = await sql<{ pid: number }[]>`select pid from pg_stat_activity where pid <> pg_backend_pid() and backend_type = 'client backend'`;
+      const ended = await sql<{ ended: boolean }[]>`select pg_terminate_backend(pid) as ended from unnest(${clients.map((c) => c.pid)}::int[]) as pid`;
+      return ended.filter((row) => row.ended).length;
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
+  }
+
   dispose(): void {
     this.stop('immediate');
     rmSync(this.dir, { recursive: true, force: true });

@@ -3,51 +3,18 @@
 // "unsettled top-level await"). Every shutdown step is now bounded. The drop is made by a TCP proxy
 // between the client and Postgres that stops forwarding (a network partition: nothing is answered,
 // nothing is closed).
-import { createServer, connect as tcpConnect, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connect, task, workflow, z } from '@memoflow/sdk';
 import { TEST_DATABASE_URL, dropSchema } from '../support/modes.js';
+import { startPartitionProxy } from '../support/partition-proxy.js';
 
 const schema = `mf_reg_close_${randomBytes(4).toString('hex')}`;
 afterAll(() => dropSchema(schema));
 
-/** A proxy to Postgres; `partition()` keeps every socket open but forwards nothing more. */
-async function startProxy(): Promise<{ url: string; partition(): void; close(): Promise<void> }> {
-  const target = new URL(TEST_DATABASE_URL);
-  const sockets = new Set<Socket>();
-  let partitioned = false;
-  const server: Server = createServer((client) => {
-    const upstream = tcpConnect(Number(target.port || 5432), target.hostname);
-    sockets.add(client).add(upstream);
-    client.on('data', (chunk) => partitioned || upstream.write(chunk));
-    upstream.on('data', (chunk) => partitioned || client.write(chunk));
-    const end = () => {
-      if (partitioned) return; // a partition closes nothing
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('close', end).on('error', () => undefined);
-    upstream.on('close', end).on('error', () => undefined);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  const url = new URL(TEST_DATABASE_URL);
-  url.hostname = '127.0.0.1';
-  url.port = String(port);
-  return {
-    url: url.href,
-    partition: () => (partitioned = true),
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
-
 describe('closing always finishes', () => {
   it('mf.close() resolves in bounded time after Postgres stops answering mid-run', async () => {
-    const proxy = await startProxy();
+    const proxy = await startPartitionProxy(TEST_DATABASE_URL);
     try {
       const mf = await connect({ databaseUrl: proxy.url, schema, log: 'silent' });
       const slow = task({ name: `close.slow_${randomBytes(3).toString('hex')}`, inputs: { n: z.number() }, output: z.number() }, async ({ n }) => {

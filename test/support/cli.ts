@@ -1,9 +1,10 @@
 /**
- * Runs the built `memoflow` CLI as a child process (as a user would), and a scratch folder outside
+ * Runs the built `memoflow` CLI as a child process (as a user would), to the end (`runCli`) or as a
+ * long-running process to watch and signal (`startCli`), and a scratch folder outside
  * the repository that still resolves `@memoflow/sdk` (its node_modules is a link to the repo's).
  * Tests of the CLI need `npx turbo run build` after source changes.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,30 +15,91 @@ export const CLI = join(ROOT, 'packages/sdk/bin/memoflow.js');
 
 export interface CliResult {
   code: number | null;
+  /** The signal that ended the process, if one did. */
+  signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
   ms: number;
 }
 
-export function runCli(args: readonly string[], options: { cwd?: string; env?: Record<string, string | undefined>; timeoutMs?: number } = {}): Promise<CliResult> {
+export interface CliOptions {
+  cwd?: string;
+  env?: Record<string, string | undefined>;
+}
+
+/** A `memoflow` child that is still running: its output so far, signals, and its exit. */
+export interface CliProcess {
+  readonly child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves with the first line of `stream` matching `pattern`; rejects on timeout or if the process exits first. */
+  waitForLine(stream: 'stdout' | 'stderr', pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Resolves once the process has exited; after `timeoutMs` it is SIGKILLed and this rejects, showing its output. */
+  exit(timeoutMs?: number): Promise<CliResult>;
+}
+
+/** Starts the CLI and returns at once, so a test can watch its output and signal it (`memoflow controller`, `worker`). */
+export function startCli(args: readonly string[], options: CliOptions = {}): CliProcess {
   const env: Record<string, string | undefined> = { ...process.env, DATABASE_URL: '', REDIS_URL: '', MEMOFLOW_DEBUG: '', ...options.env };
   const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd ?? ROOT, env: env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`memoflow ${args.join(' ')} did not finish in ${options.timeoutMs ?? 60_000} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, options.timeoutMs ?? 60_000);
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, ms: Date.now() - started });
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd ?? ROOT, env: env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = { stdout: '', stderr: '' };
+  const listeners = new Set<() => void>();
+  for (const stream of ['stdout', 'stderr'] as const) {
+    child[stream].setEncoding('utf8').on('data', (chunk: string) => {
+      output[stream] += chunk;
+      for (const listener of listeners) listener();
     });
+  }
+  const exited = new Promise<CliResult>((resolve, reject) => {
+    child.on('error', reject);
+    // 'close', not 'exit': by then both pipes are drained, so the result holds all the output.
+    child.on('close', (code, signal) => resolve({ code, signal, stdout: output.stdout, stderr: output.stderr, ms: Date.now() - started }));
   });
+  exited.catch(() => undefined); // a spawn failure is reported to whoever awaits exit(), never as an unhandled rejection
+  const describe = (): string => `memoflow ${args.join(' ')}\nstdout: ${output.stdout.slice(-3000)}\nstderr: ${output.stderr.slice(-3000)}`;
+  return {
+    child,
+    stdout: () => output.stdout,
+    stderr: () => output.stderr,
+    waitForLine: (stream, pattern, timeoutMs = 30_000) =>
+      new Promise((resolve, reject) => {
+        const check = (): void => {
+          const line = output[stream].split('\n').find((candidate) => pattern.test(candidate));
+          if (line !== undefined) finish(() => resolve(line));
+        };
+        const timer = setTimeout(() => finish(() => reject(new Error(`no ${stream} line matching ${String(pattern)} within ${timeoutMs} ms: ${describe()}`))), timeoutMs);
+        const onExit = (): void => finish(() => reject(new Error(`exited before printing a ${stream} line matching ${String(pattern)}: ${describe()}`)));
+        const finish = (settle: () => void): void => {
+          clearTimeout(timer);
+          listeners.delete(check);
+          child.off('close', onExit);
+          settle();
+        };
+        listeners.add(check);
+        child.once('close', onExit);
+        check();
+      }),
+    exit: async (timeoutMs = 60_000) => {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => {
+          child.kill('SIGKILL');
+          reject(new Error(`did not finish in ${timeoutMs} ms: ${describe()}`));
+        }, timeoutMs);
+      });
+      try {
+        return await Promise.race([exited, timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
+}
+
+/** Runs the CLI to the end. */
+export function runCli(args: readonly string[], options: CliOptions & { timeoutMs?: number } = {}): Promise<CliResult> {
+  return startCli(args, options).exit(options.timeoutMs ?? 60_000);
 }
 
 /** The lines of stderr that are not node event lines ("21:05:03.123 <run> ..."). */

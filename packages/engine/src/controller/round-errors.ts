@@ -73,10 +73,15 @@ export function describeEvent(event: RunEvent): string {
   }
 }
 
-/** One line: the error's message and, where it has one, its cause's, cut to 500 characters. */
+/**
+ * One line: the error's message and, where it has one, its cause's, cut to 500 characters. A
+ * MemoflowError's message already says why (the catalog's CATALOG_ERROR names the driver's cause and
+ * code), so its cause is not repeated: for a store error that cause is drizzle's "Failed query:
+ * <the whole statement> params: ...", which made every round-failed warning 600+ characters of SQL.
+ */
 export function describeError(error: unknown): string {
   let text = error instanceof Error ? error.message : String(error);
-  const cause = error instanceof Error ? error.cause : undefined;
+  const cause = error instanceof Error && !(error instanceof MemoflowError) ? error.cause : undefined;
   if (cause instanceof Error && !text.includes(cause.message)) text += ` (cause: ${cause.message})`;
   text = text.replace(/\s+/g, ' ');
   return text.length > 500 ? `${text.slice(0, 500)}…` : text;

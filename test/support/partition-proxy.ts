@@ -1,0 +1,54 @@
+/**
+ * A TCP proxy in front of a Postgres URL that can be partitioned: `partition()` keeps every socket
+ * open but forwards nothing more, in either direction. That is a network partition as a client
+ * sees it (nothing answered, nothing closed): a query in flight then never settles, which is what
+ * a stopped server (connections refused, sockets closed) cannot show.
+ */
+import { createServer, connect, type Server, type Socket } from 'node:net';
+
+export interface PartitionProxy {
+  /** `target` with the proxy's host and port. */
+  readonly url: string;
+  partition(): void;
+  /** Bytes clients sent since the partition, never forwarded: above 0 once a query is in flight for ever. */
+  droppedBytes(): number;
+  close(): Promise<void>;
+}
+
+export async function startPartitionProxy(target: string): Promise<PartitionProxy> {
+  const upstreamUrl = new URL(target);
+  const sockets = new Set<Socket>();
+  let partitioned = false;
+  let dropped = 0;
+  const server: Server = createServer((client) => {
+    const upstream = connect(Number(upstreamUrl.port || 5432), upstreamUrl.hostname);
+    sockets.add(client).add(upstream);
+    client.on('data', (chunk: Buffer) => {
+      if (partitioned) dropped += chunk.length;
+      else upstream.write(chunk);
+    });
+    upstream.on('data', (chunk) => partitioned || client.write(chunk));
+    const end = () => {
+      if (partitioned) return; // a partition closes nothing
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('close', end).on('error', () => undefined);
+    upstream.on('close', end).on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = new URL(target);
+  url.hostname = '127.0.0.1';
+  url.port = String((server.address() as { port: number }).port);
+  return {
+    url: url.href,
+    partition: () => {
+      partitioned = true;
+    },
+    droppedBytes: () => dropped,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
