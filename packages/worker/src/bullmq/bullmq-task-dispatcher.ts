@@ -11,7 +11,7 @@ import { WorkerError } from '../errors.js';
 import type { WorkerLogger } from '../logger.js';
 import { AttemptWatchdog, type JobPresence } from './attempt-watchdog.js';
 import { assertJobId, DEFAULT_PREFIX, taskQueueName } from './queue-names.js';
-import { toRedisOptions } from './redis-connection.js';
+import { toBullMqConnection, toRedisOptions } from './redis-connection.js';
 import type { RedisConnection } from './redis-connection.js';
 import { ResultConsumer } from './results-consumer.js';
 import { DEFAULT_RETENTION_MS, ResultPublisher } from './results-stream.js';
@@ -205,7 +205,7 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
   private queue(name: string): Queue {
     let queue = this.queues.get(name);
     if (queue === undefined) {
-      queue = new Queue(name, { connection: this.connection, prefix: this.prefix });
+      queue = new Queue(name, { connection: toBullMqConnection(this.connection), prefix: this.prefix });
       queue.on('error', (err) => this.logger.error({ err, queue: name }, 'redis:error'));
       this.queues.set(name, queue);
     }

@@ -1,3 +1,4 @@
+import type { ConnectionOptions } from 'bullmq';
 import type { RedisOptions } from 'ioredis';
 
 /** Where Redis is: a `redis://` / `rediss://` URL or ioredis options. */
@@ -12,6 +13,17 @@ export type RedisConnection = string | RedisOptions;
 export function toRedisOptions(connection: RedisConnection, connectionName: string): RedisOptions {
   const options = typeof connection === 'string' ? parseRedisUrl(connection) : { ...connection };
   return { connectionName, ...options };
+}
+
+/**
+ * The same options as BullMQ's `connection`. BullMQ 6 types its connection options itself
+ * (no longer as ioredis's), without `| undefined` on optional fields, and merges them over its
+ * defaults with `Object.assign`: a key set to `undefined` (`host: undefined`) would override the
+ * default, where ioredis alone would ignore it. Dropping such keys keeps both meanings equal;
+ * BullMQ still builds ioredis clients from these options.
+ */
+export function toBullMqConnection(options: RedisOptions): ConnectionOptions {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
 }
 
 export function parseRedisUrl(url: string): RedisOptions {

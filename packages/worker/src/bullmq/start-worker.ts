@@ -12,7 +12,7 @@ import type { WorkerLogger } from '../logger.js';
 import { toTaskRegistry } from '../task-registry.js';
 import { attemptLogFields, createAttemptProcessor } from './attempt-processor.js';
 import { DEFAULT_PREFIX, taskQueueName } from './queue-names.js';
-import { toRedisOptions } from './redis-connection.js';
+import { toBullMqConnection, toRedisOptions } from './redis-connection.js';
 import type { RedisConnection } from './redis-connection.js';
 import { DEFAULT_RETENTION_MS, ResultPublisher } from './results-stream.js';
 import { decodeAttempt } from './wire-format.js';
@@ -79,6 +79,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerPo
   const connection = toRedisOptions(where, `${prefix}.memoflow-worker`);
   const lockDurationMs = options.lockDurationMs ?? 30_000;
   const timeoutGraceMs = options.timeoutGraceMs ?? DEFAULT_TIMEOUT_GRACE_MS;
+  const bullConnection = toBullMqConnection(connection);
 
   // One plain client publishes every result of the pool (one script call each).
   const redis = new Redis({ ...connection, lazyConnect: true });
@@ -97,7 +98,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerPo
   try {
     for (const task of registry.keys()) {
       const worker = new Worker(taskQueueName(task), processor, {
-        connection,
+        connection: bullConnection,
         prefix,
         name,
         concurrency,
