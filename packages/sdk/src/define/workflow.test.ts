@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MemoflowError } from '@memoflow/engine';
+import { MemoflowError, hashJson, type Json } from '@memoflow/engine';
 import { z } from 'zod';
 import { hashWith } from './hash-with.js';
 import { task } from './task.js';
@@ -45,6 +45,22 @@ describe('tracing a workflow into a spec', () => {
     expect(ids.slice(0, 3)).toEqual(['inc', 'inc-2', 'inc-3']);
     expect(new Set(ids).size).toBe(2001);
     expect(ids).toContain('inc-2000');
+  });
+
+  it('keeps node ids as they were (golden): a suffix per base, taken in call order, skipping ids already used', () => {
+    const incTwo = task({ name: 'm.inc-2', inputs: { x: z.number() }, output: z.number() }, async ({ x }) => x);
+    const wf = workflow({ name: 'm.golden', inputs: { x: z.number() } }, ({ x }) => {
+      const a = inc({ x });
+      const b = incTwo({ x: a }); // takes 'inc-2' first, so the next inc call skips it
+      const c = inc({ x: b });
+      const d = pair({ x: c });
+      const e = inc({ x: d.a });
+      return { out: join({ xs: [a, c, e, inc({ x: 1 })], label: d.b }) };
+    });
+    const shape = wf.spec.nodes.map((n) => ({ id: n.id, task: n.task, inputs: n.inputs }));
+    expect(shape.map((n) => n.id)).toEqual(['inc', 'inc-2', 'inc-3', 'pair', 'inc-4', 'inc-5', 'join']);
+    // Ids and bindings feed keys and stored specs: this digest changes only if they do.
+    expect(hashJson(shape as unknown as Json)).toBe('3e9c5a8871b5efee27f59e180483b6c04d3dd533a833261dbda50f4504778f2b');
   });
 
   it('types: required inputs must be bound with the right type; optional ones may be left out', () => {
