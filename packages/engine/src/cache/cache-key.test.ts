@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
-import { describe, expect, test } from 'vitest';
+import fc from 'fast-check';
+import { describe, expect, it, test } from 'vitest';
 import type { TaskSignature } from '../spec/workflow-spec.js';
-import { computeCacheKey, diffKeyParts, inputDigest, shortKey, type CacheKeyRequest } from './cache-key.js';
+import { canonicalJson, sha256Hex } from './canonical-hash.js';
+import { computeCacheKey, diffKeyParts, inputDigest, keyOfParts, shortKey, type CacheKeyParts, type CacheKeyRequest } from './cache-key.js';
 
 const numbers = { type: 'array', items: { type: 'number' } };
 
@@ -226,5 +228,18 @@ describe('diffKeyParts', () => {
     const wanted = computeCacheKey(request()).parts;
     const found = computeCacheKey(request({ project: 'p2', task: 't2' })).parts;
     expect(diffKeyParts(wanted, found)).toEqual(['project', 'task']);
+  });
+});
+
+describe('keyOfParts, written out for the parts shape', () => {
+  it('gives exactly the key of the general canonical encoding, for any strings and input names', () => {
+    const text = fc.string({ unit: 'binary' });
+    fc.assert(
+      fc.property(text, text, text, text, text, fc.dictionary(text, text), (project, domain, task, signature, version, inputs) => {
+        const parts: CacheKeyParts = { format: 1, project, domain, task, signature, version, inputs };
+        expect(keyOfParts(parts)).toBe(sha256Hex(canonicalJson({ ...parts })));
+      }),
+      { numRuns: 500 },
+    );
   });
 });

@@ -39,17 +39,6 @@ export function cacheEntryFor(state: RunState, nodeId: string, kind: CacheEntryK
   };
 }
 
-/** Signature digests by signature object: a fan-out's nodes share one, and attempts are built often. */
-const signatureDigests = new WeakMap<NodeSpec['signature'], string>();
-function attemptSignature(signature: NodeSpec['signature']): string {
-  let digest = signatureDigests.get(signature);
-  if (digest === undefined) {
-    digest = signatureDigest(signature);
-    signatureDigests.set(signature, digest);
-  }
-  return digest;
-}
-
 /** The task attempt a dispatched node's saved state describes (its current attempt number). */
 export function attemptFor(state: RunState, spec: NodeSpec): TaskAttempt {
   const node = state.nodes[spec.id];
@@ -66,7 +55,7 @@ export function attemptFor(state: RunState, spec: NodeSpec): TaskAttempt {
     timeoutMs: spec.timeoutMs,
     cacheKey: node.cacheKey,
     // What the node promises about the code: a worker whose task has another interface refuses it.
-    signature: attemptSignature(spec.signature),
+    signature: signatureDigest(spec.signature),
   };
   // The version only where a result is written under a key that contains it. An uncached node
   // writes nothing, and its derived version (the body's text) differs between loaders (tsx, tsc, a
