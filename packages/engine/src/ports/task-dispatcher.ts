@@ -42,15 +42,15 @@ export type AttemptResult =
   | (AttemptResultBase & { ok: false; error: ErrorInfo });
 
 /**
- * Receives finished attempts in batches: each batch holds what finished while the previous one was
- * being saved (one read of the results stream; in process, what accumulated). Returns one promise per result,
- * in the batch's order, that resolves once that result's effect is saved; the dispatcher
- * acknowledges each result when its own promise resolves, never before. A promise that rejects
- * leaves its result unacknowledged (the BullMQ dispatcher hands it over again later; the in-process
- * one logs and drops it), and only that result: the others of the batch are acknowledged as they
- * settle. So a run whose saves fail holds back its own results, not another run's. A handler that
- * throws fails the whole batch. The controller settles a batch per run: one round and one save for
- * all of a run's results in it (results of one run share one promise).
+ * Receives finished attempts in batches. A batch holds what finished while the previous one was
+ * being saved (one read of the results stream; in process, what accumulated), so results arriving
+ * together cost the controller one round and one save per run. Returns one promise per result, in
+ * the batch's order, that resolves once that result's effect is saved; the dispatcher acknowledges
+ * each result when its own promise resolves, never before. A promise that rejects leaves its result
+ * unacknowledged (the BullMQ dispatcher hands it over again later; the in-process one logs and
+ * drops it), and only that result: the others of the batch are acknowledged as they settle, so a
+ * run whose saves fail holds back its own results, not another run's. A handler that throws fails
+ * the whole batch. The controller settles a batch per run (results of one run share one promise).
  */
 export type AttemptResultsHandler = (results: readonly AttemptResult[]) => readonly Promise<void>[];
 
