@@ -33,7 +33,8 @@
 // reported. Prints a table, then one JSON line with every number.
 //
 // Options: --only=a,b,c,d   --repeats=N   --concurrency=N   --width=N   --chain=N
-//          --result-concurrency=N (the dispatcher's; default 32, as connect() sets it)
+//          --result-batch-size=N (the dispatcher's resultBatchSize: results per stream read and held
+//                     unsaved at once; default the dispatcher's, as connect() leaves it)
 //          --workers=in-process|process (default in-process: the memoflow pool and the raw Worker run
 //                     in the bench process, sharing its CPU with the controller; `process` runs each
 //                     in a child process, bench/worker-child.mjs, as production would. CPU figures
@@ -80,7 +81,7 @@ const WARMUP_CHAIN = 20;
 const DETAIL = args.detail === 'true';
 const PROFILE = args.profile === 'true';
 // What connect() uses in distributed mode; a knob to test proposals without touching the packages.
-const RESULT_CONCURRENCY = Number(args['result-concurrency'] ?? 32);
+const RESULT_BATCH_SIZE = args['result-batch-size'] === undefined ? undefined : Number(args['result-batch-size']);
 const WORKERS = args.workers ?? 'in-process';
 if (WORKERS !== 'in-process' && WORKERS !== 'process') {
   console.error(`--workers must be in-process or process, got ${WORKERS}`);
@@ -137,7 +138,7 @@ class Stats {
   }
   reset() {
     this.ops = {};
-    this.results = { count: 0, handleMs: 0, maxHandleMs: 0, queueLatencyMs: 0 };
+    this.results = { count: 0, batches: 0, handleMs: 0, maxHandleMs: 0, queueLatencyMs: 0 };
     this.lookupSizes = [];
     this.saveSizes = [];
   }
@@ -190,9 +191,10 @@ function counting(target, label, methods) {
   });
 }
 
-/** The dispatcher, with its dispatches counted and the controller's result handler timed. */
+/** The dispatcher, with its dispatches counted and the controller's result handler timed (per result: from hand-over to saved). */
 function countingDispatcher(dispatcher) {
   return {
+    pool: dispatcher.pool,
     dispatch: async (attempts) => {
       const started = performance.now();
       try {
@@ -201,16 +203,19 @@ function countingDispatcher(dispatcher) {
         stats.record('queue.dispatch', performance.now() - started, attempts.length);
       }
     },
-    onResult: (handler) =>
-      dispatcher.onResult(async (result) => {
+    onResults: (handler) =>
+      dispatcher.onResults((results) => {
         const started = performance.now();
-        // Same process, same clock: how long the result waited in the results queue.
-        stats.results.queueLatencyMs += Math.max(0, Date.now() - result.finishedAt.getTime());
-        await handler(result);
-        const ms = performance.now() - started;
-        stats.results.count++;
-        stats.results.handleMs += ms;
-        stats.results.maxHandleMs = Math.max(stats.results.maxHandleMs, ms);
+        stats.results.batches++;
+        // Same process, same clock: how long each result waited in the results stream.
+        for (const result of results) stats.results.queueLatencyMs += Math.max(0, Date.now() - result.finishedAt.getTime());
+        return handler(results).map(async (saved) => {
+          await saved;
+          const ms = performance.now() - started;
+          stats.results.count++;
+          stats.results.handleMs += ms;
+          stats.results.maxHandleMs = Math.max(stats.results.maxHandleMs, ms);
+        });
       }),
     close: () => dispatcher.close(),
   };
@@ -291,8 +296,8 @@ async function openMemoflow() {
   const storage = await openPostgresStorage({ url: DATABASE_URL, schema: SCHEMA });
   const catalog = counting(storage.catalog, 'catalog', ['lookup', 'put']);
   const runStore = counting(storage.runStore, 'store', ['load', 'save', 'create']);
-  // As connect() builds it for distributed mode (resultConcurrency 32, silent logger).
-  const bullmq = new BullMqTaskDispatcher({ connection: REDIS_URL, prefix: PREFIX, resultConcurrency: RESULT_CONCURRENCY, logger: silentLogger });
+  // As connect() builds it for distributed mode (default resultBatchSize, silent logger).
+  const bullmq = new BullMqTaskDispatcher({ connection: REDIS_URL, prefix: PREFIX, ...(RESULT_BATCH_SIZE === undefined ? {} : { resultBatchSize: RESULT_BATCH_SIZE }), logger: silentLogger });
   const dispatcher = countingDispatcher(bullmq);
   const controller = new Controller({ catalog, runStore, dispatcher, onEvent: () => undefined });
   const pool =
@@ -461,6 +466,7 @@ function timeSplit(sample) {
   for (const [op, o] of Object.entries(s.ops)) split[op] = { calls: o.calls, ms: round(o.ms, 1), msPerCall: round(o.ms / o.calls, 2), items: o.items, ...(o.bytes > 0 ? { bytes: o.bytes } : {}) };
   split.resultHandler = {
     results: s.results.count,
+    batches: s.results.batches,
     msPerResult: round(s.results.handleMs / Math.max(1, s.results.count), 2),
     maxMs: round(s.results.maxHandleMs, 1),
     queueLatencyMsAvg: round(s.results.queueLatencyMs / Math.max(1, s.results.count), 2),
@@ -740,7 +746,7 @@ async function caseD() {
 // --- main ------------------------------------------------------------------------------------------
 
 const log = (line) => process.stderr.write(`${line}\n`);
-const out = { config: { concurrency: CONCURRENCY, resultConcurrency: RESULT_CONCURRENCY, width: WIDTH, chain: CHAIN, repeats: REPEATS, workers: WORKERS, process: WORKERS === 'process' ? 'controller in the bench process; memoflow pool and raw Worker each in a child process' : 'single (controller, memoflow pool and raw Worker in the bench process)', schema: SCHEMA, prefix: PREFIX } };
+const out = { config: { concurrency: CONCURRENCY, resultBatchSize: RESULT_BATCH_SIZE ?? 'default', width: WIDTH, chain: CHAIN, repeats: REPEATS, workers: WORKERS, process: WORKERS === 'process' ? 'controller in the bench process; memoflow pool and raw Worker each in a child process' : 'single (controller, memoflow pool and raw Worker in the bench process)', schema: SCHEMA, prefix: PREFIX } };
 const rows = [];
 let memoflow;
 let raw;
@@ -893,7 +899,7 @@ if (rows.length > 0) {
   if (out.a) {
     const t = out.a.time;
     console.log(`    (a) CPU of this process: raw ${out.a.rawCpuMs} ms, memoflow ${out.a.memoflowCpuMs} ms; Redis per task: raw ${out.a.rawRedisPerJob.scripts} scripts/${out.a.rawRedisPerJob.commands} cmds, memoflow ${out.a.memoflowRedisPerTask.scripts}/${out.a.memoflowRedisPerTask.commands}`);
-    console.log(`    (a) split: ${out.a.roundTrips.storeSaves} saves (avg ${t.nodesPerSave?.mean} nodes, ${t['store.save']?.msPerCall} ms each), result handler ${t.resultHandler.msPerResult} ms/result, result delivery latency ${t.resultHandler.queueLatencyMsAvg} ms avg`);
+    console.log(`    (a) split: ${out.a.roundTrips.storeSaves} saves (avg ${t.nodesPerSave?.mean} nodes, ${t['store.save']?.msPerCall} ms each), ${t.resultHandler.batches} result batches, result handler ${t.resultHandler.msPerResult} ms/result, result delivery latency ${t.resultHandler.queueLatencyMsAvg} ms avg`);
   }
   if (out.b) {
     const t = out.b.time;

@@ -10,12 +10,12 @@
  * result goes to whichever controller the transport picks.
  */
 import { afterEach, describe, expect, test } from 'vitest';
-import { Controller, InMemoryCacheCatalog, InMemoryRunStore, type AttemptResult, type AttemptResultHandler, type TaskAttempt, type TaskDispatcher } from '@memoflow/engine';
+import { Controller, InMemoryCacheCatalog, InMemoryRunStore, type AttemptResult, type AttemptResultsHandler, type TaskAttempt, type TaskDispatcher } from '@memoflow/engine';
 import { arr, ref, taskNode, workflowSpec, lit } from '../../packages/engine/src/testing/spec-builders.js';
 
 /** One transport, many controllers' dispatchers: results go to the handler `route` picks. */
 class SharedTransport {
-  readonly handlers: AttemptResultHandler[] = [];
+  readonly handlers: AttemptResultsHandler[] = [];
   /** Nodes whose next dispatch is swallowed (the controller died before it reached the queue). */
   readonly lose = new Set<string>();
   readonly executed: string[] = [];
@@ -32,7 +32,7 @@ class SharedTransport {
           setImmediate(() => void this.run(attempt));
         }
       },
-      onResult: (handler) => void this.handlers.push(handler),
+      onResults: (handler) => void this.handlers.push(handler),
       close: async () => undefined,
     };
   }
@@ -42,7 +42,7 @@ class SharedTransport {
     const now = new Date();
     const output = attempt.task === 'sum' ? (attempt.inputs['xs'] as number[]).reduce((a, b) => a + b, 0) : (attempt.inputs['x'] as number) * 10;
     const result: AttemptResult = { attemptId: attempt.id, runId: attempt.runId, nodeId: attempt.nodeId, attempt: attempt.attempt, startedAt: now, finishedAt: now, ok: true, output, outputHash: null };
-    await this.handlers[this.route(result)]?.(result).catch(() => undefined);
+    await this.handlers[this.route(result)]?.([result])[0]?.catch(() => undefined);
   }
 }
 

@@ -15,7 +15,7 @@ import {
   InMemoryCacheCatalog,
   InMemoryRunStore,
   type AttemptResult,
-  type AttemptResultHandler,
+  type AttemptResultsHandler,
   type EngineEvent,
   type ErrorInfo,
   type RunSaveRequest,
@@ -27,7 +27,7 @@ import { lit, ref, taskNode, workflowSpec } from '../../packages/engine/src/test
 /** Runs `double` (x * 2) in process; `poison` makes a node's result malformed or odd. */
 class LocalDispatcher implements TaskDispatcher {
   readonly pool = 'test-local';
-  handler: AttemptResultHandler | undefined;
+  handler: AttemptResultsHandler | undefined;
   poison = new Map<string, (result: AttemptResult) => AttemptResult>();
   async dispatch(attempts: readonly TaskAttempt[]): Promise<void> {
     for (const attempt of attempts) {
@@ -35,11 +35,11 @@ class LocalDispatcher implements TaskDispatcher {
         const now = new Date();
         let result: AttemptResult = { attemptId: attempt.id, runId: attempt.runId, nodeId: attempt.nodeId, attempt: attempt.attempt, startedAt: now, finishedAt: now, ok: true, output: (attempt.inputs['x'] as number) * 2, outputHash: null };
         result = this.poison.get(attempt.nodeId)?.(result) ?? result;
-        void this.handler?.(result).catch(() => undefined);
+        void this.handler?.([result])[0]?.catch(() => undefined);
       });
     }
   }
-  onResult(handler: AttemptResultHandler): void {
+  onResults(handler: AttemptResultsHandler): void {
     this.handler = handler;
   }
   async close(): Promise<void> {}
@@ -93,7 +93,7 @@ describe('regression: failed rounds are sorted, not retried forever', () => {
   test('a result for a run this store does not have is acknowledged and dropped, with a warning', async () => {
     const { dispatcher, events } = setup();
     const now = new Date();
-    const delivered = dispatcher.handler?.({ attemptId: 'ghost-a-1', runId: 'ghost', nodeId: 'a', attempt: 1, startedAt: now, finishedAt: now, ok: true, output: 1, outputHash: null });
+    const [delivered] = dispatcher.handler?.([{ attemptId: 'ghost-a-1', runId: 'ghost', nodeId: 'a', attempt: 1, startedAt: now, finishedAt: now, ok: true, output: 1, outputHash: null }]) ?? [];
     await expect(delivered).resolves.toBeUndefined();
     expect(events.find((e) => e.type === 'controller:round-failed')?.message).toMatch(/run 'ghost' is not in this store .*acknowledged and dropped/);
   });

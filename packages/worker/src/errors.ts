@@ -23,7 +23,7 @@ export type WorkerErrorCode =
   | 'TASK_VERSION_MISMATCH'
   /** The task returned something that is not a TaskOutcome with a JSON output. */
   | 'INVALID_TASK_OUTCOME'
-  /** `dispatch` or `onResult` on a closed dispatcher, a second `onResult`, a bad option. */
+  /** `dispatch` or `onResults` on a closed dispatcher, a second `onResults`, a bad option. */
   | 'DISPATCHER_CLOSED'
   | 'HANDLER_ALREADY_SET'
   /** A worker pool is draining: an attempt claimed but not started is handed back to its queue. */

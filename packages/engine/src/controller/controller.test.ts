@@ -5,7 +5,7 @@ import { InMemoryCacheCatalog } from '../memory/in-memory-cache-catalog.js';
 import { InMemoryRunStore } from '../memory/in-memory-run-store.js';
 import type { Clock } from '../ports/clock.js';
 import type { RunSaveRequest } from '../ports/run-store.js';
-import type { AttemptResult, AttemptResultHandler, TaskAttempt, TaskDispatcher } from '../ports/task-dispatcher.js';
+import type { AttemptResult, AttemptResultsHandler, TaskAttempt, TaskDispatcher } from '../ports/task-dispatcher.js';
 import type { WorkflowSpec } from '../spec/workflow-spec.js';
 import type { RunState } from '../state/run-state.js';
 import { arr, ref, taskNode, wfInput, workflowSpec, lit } from '../testing/spec-builders.js';
@@ -39,7 +39,7 @@ class MapTaskDispatcher implements TaskDispatcher {
   readonly executed: string[] = [];
   readonly #seen = new Set<string>();
   readonly #running = new Set<Promise<void>>();
-  #handler: AttemptResultHandler | undefined;
+  #handler: AttemptResultsHandler | undefined;
 
   constructor(
     private readonly tasks: Map<string, TaskFn>,
@@ -51,11 +51,12 @@ class MapTaskDispatcher implements TaskDispatcher {
   /** Every handler call's promise: a transport acknowledges (or retries) a result when it settles. */
   readonly deliveries: Promise<void>[] = [];
 
-  /** Hands a result to the controller, as the transport would. */
+  /** Hands a result to the controller, as the transport would (a batch of one). */
   deliver(result: AttemptResult): Promise<void> {
     const handler = this.#handler;
     if (handler === undefined) throw new Error('no handler');
-    const delivery = handler(result);
+    const [delivery] = handler([result]);
+    if (delivery === undefined) throw new Error('no settlement for the result');
     this.deliveries.push(delivery);
     return delivery;
   }
@@ -72,7 +73,7 @@ class MapTaskDispatcher implements TaskDispatcher {
     }
   }
 
-  onResult(handler: AttemptResultHandler): void {
+  onResults(handler: AttemptResultsHandler): void {
     this.#handler = handler;
   }
 

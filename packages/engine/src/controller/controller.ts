@@ -53,7 +53,7 @@ export class Controller {
 
   constructor(private readonly options: ControllerOptions) {
     this.clock = options.clock ?? systemClock;
-    options.dispatcher.onResult((result) => this.deliverResult(result));
+    options.dispatcher.onResults((results) => this.deliverResults(results));
     const idleMs = options.idleDriverMs ?? 30_000;
     this.evictor = setInterval(() => this.evictIdleDrivers(idleMs), Math.max(10, Math.min(idleMs, 10_000)));
     this.evictor.unref();
@@ -226,9 +226,24 @@ export class Controller {
     this.watchers.set(runId, timer);
   }
 
-  private deliverResult(result: AttemptResult): Promise<void> {
-    if (this.closed) return Promise.reject(new MemoflowError('STALE_STATE', 'controller is closed', { retryable: true }));
-    return this.driver(result.runId).deliver({ type: 'attempt:finished', result });
+  /**
+   * Settles a batch per run: each run's results go to its driver as one set of events (one round,
+   * one save), and each result's promise is its run's. A run whose save fails or stalls holds back
+   * only its own results' acknowledgements.
+   */
+  private deliverResults(results: readonly AttemptResult[]): Promise<void>[] {
+    if (this.closed) return results.map(() => Promise.reject(new MemoflowError('STALE_STATE', 'controller is closed', { retryable: true })));
+    const byRun = new Map<string, AttemptResult[]>();
+    for (const result of results) {
+      const list = byRun.get(result.runId);
+      if (list === undefined) byRun.set(result.runId, [result]);
+      else list.push(result);
+    }
+    const saved = new Map<string, Promise<void>>();
+    for (const [runId, list] of byRun) {
+      saved.set(runId, this.driver(runId).deliverAll(list.map((result) => ({ type: 'attempt:finished', result }))));
+    }
+    return results.map((result) => saved.get(result.runId) as Promise<void>);
   }
 
   private driver(runId: string, initial?: RunState): RunDriver {

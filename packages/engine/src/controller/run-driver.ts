@@ -76,7 +76,8 @@ export class RunDriver {
    * Queues an event; the returned promise always settles: it resolves when the event's effect has
    * been saved (or the run is already finished, so the event has nothing left to change) and
    * rejects (STALE_STATE, retryable) if the driver closes first. A transport acknowledging on the
-   * promise must never be left waiting: the in-process dispatcher delivers results one at a time.
+   * promise must never be left waiting: the in-process dispatcher hands over its next batch of
+   * results only once the previous one has settled.
    */
   deliver(event: RunEvent): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -91,6 +92,19 @@ export class RunDriver {
       this.inbox.push({ event, persisted: resolve, dropped: reject });
       this.kick();
     });
+  }
+
+  /**
+   * Queues events together, so they are decided in one round (this one, or the next if a round is
+   * running): a batch of N results costs one decision and one save, not N. Settles like `deliver`,
+   * once all of them are saved; rejects (STALE_STATE) if the driver closes before they all are.
+   */
+  deliverAll(events: readonly RunEvent[]): Promise<void> {
+    if (this.closed) return Promise.reject(closedError());
+    if (this.terminal) return Promise.resolve();
+    const settled = events.map((event) => new Promise<void>((persisted, dropped) => this.inbox.push({ event, persisted, dropped })));
+    this.kick();
+    return Promise.all(settled).then(() => undefined);
   }
 
   /** Takes over the run from the store (or from `loaded`, just read from it): repeats in-flight effects, then advances it. */

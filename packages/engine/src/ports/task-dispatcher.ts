@@ -41,8 +41,18 @@ export type AttemptResult =
   | (AttemptResultBase & { ok: true; output: Json; outputHash: string | null })
   | (AttemptResultBase & { ok: false; error: ErrorInfo });
 
-/** Called with each finished attempt; the dispatcher acknowledges the result once it resolves. */
-export type AttemptResultHandler = (result: AttemptResult) => Promise<void>;
+/**
+ * Receives finished attempts in batches. A batch holds what finished while the previous one was
+ * being saved (one read of the results stream; in process, what accumulated), so results arriving
+ * together cost the controller one round and one save per run. Returns one promise per result, in
+ * the batch's order, that resolves once that result's effect is saved; the dispatcher acknowledges
+ * each result when its own promise resolves, never before. A promise that rejects leaves its result
+ * unacknowledged (the BullMQ dispatcher hands it over again later; the in-process one logs and
+ * drops it), and only that result: the others of the batch are acknowledged as they settle, so a
+ * run whose saves fail holds back its own results, not another run's. A handler that throws fails
+ * the whole batch. The controller settles a batch per run (results of one run share one promise).
+ */
+export type AttemptResultsHandler = (results: readonly AttemptResult[]) => readonly Promise<void>[];
 
 /**
  * Sends task attempts to whatever runs them and reports their results. Implementations:
@@ -65,8 +75,11 @@ export interface TaskDispatcher {
   mayDrive?(pool: string, tasks: readonly string[]): boolean;
   /** Enqueues attempts. Idempotent per attempt id. */
   dispatch(attempts: readonly TaskAttempt[]): Promise<void>;
-  /** Registers the handler for results (one per dispatcher). Results may arrive before dispatch resolves. */
-  onResult(handler: AttemptResultHandler): void;
+  /**
+   * Registers the handler for results (one per dispatcher); it is called with batches, never with
+   * an empty one. Results may arrive before dispatch resolves.
+   */
+  onResults(handler: AttemptResultsHandler): void;
   /** Stops taking results and releases connections; attempts in flight are left to the transport. */
   close(): Promise<void>;
 }

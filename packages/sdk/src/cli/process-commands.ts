@@ -66,7 +66,7 @@ export function addProcessCommands(program: Command): void {
       if (!databaseUrl || !redisUrl) throw new MemoflowError('INVALID_SPEC', 'a controller needs DATABASE_URL and REDIS_URL (or --database-url and --redis-url)', { field: databaseUrl ? 'redisUrl' : 'databaseUrl' });
       await checkRedis(redisUrl);
       const storage = await openDatabaseStorage(databaseUrl, flags.schema);
-      const dispatcher = new BullMqTaskDispatcher({ connection: redisUrl, prefix: flags.prefix ?? process.env['MEMOFLOW_PREFIX'] ?? 'memoflow', resultConcurrency: 32, resultClaimIdleMs: 10_000 });
+      const dispatcher = new BullMqTaskDispatcher({ connection: redisUrl, prefix: flags.prefix ?? process.env['MEMOFLOW_PREFIX'] ?? 'memoflow', resultClaimIdleMs: 10_000 });
       const emit: (event: EngineEvent) => void = createEventLog({ format: flags.json === true ? 'json' : 'pretty', stream: process.stdout });
       const controller = new Controller({ catalog: storage.catalog, runStore: storage.runStore, dispatcher, onEvent: emit });
       const recovered = await controller.recoverStale(flags.staleAfter);

@@ -101,8 +101,6 @@ export async function connect(options: ConnectOptions = {}): Promise<Memoflow> {
       : new BullMqTaskDispatcher({
           connection: redisUrl,
           prefix: options.prefix ?? process.env['MEMOFLOW_PREFIX'] ?? 'memoflow',
-          // Results of many nodes are handled at once so a controller round batches them.
-          resultConcurrency: 32,
           // Results a dead controller read but never recorded go to a live one after this long
           // (live controllers renew theirs, so a short idle time is safe).
           resultClaimIdleMs: options.resultClaimIdleMs ?? 10_000,

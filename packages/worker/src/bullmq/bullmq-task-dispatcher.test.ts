@@ -3,7 +3,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../logger.js';
-import { makeAttempt, taskOf, waitFor } from '../testing/fixtures.js';
+import { eachResult, makeAttempt, taskOf, waitFor } from '../testing/fixtures.js';
 import { cleanUpPrefix, REDIS_URL, testPrefix } from '../testing/redis.js';
 import { describeTaskDispatcherContract } from '../testing/task-dispatcher-contract.js';
 import { BullMqTaskDispatcher } from './bullmq-task-dispatcher.js';
@@ -40,7 +40,7 @@ describe('BullMqTaskDispatcher', () => {
     await cleanUpPrefix(prefix);
   });
 
-  function dispatcher(options: { noWorkerGraceMs?: number | null; resultClaimIdleMs?: number; resultConcurrency?: number } = {}): BullMqTaskDispatcher {
+  function dispatcher(options: { noWorkerGraceMs?: number | null; resultClaimIdleMs?: number; resultBatchSize?: number } = {}): BullMqTaskDispatcher {
     const d = new BullMqTaskDispatcher({
       connection: REDIS_URL,
       prefix,
@@ -48,7 +48,7 @@ describe('BullMqTaskDispatcher', () => {
       noWorkerCheckIntervalMs: 100,
       logger: silentLogger,
       ...(options.resultClaimIdleMs === undefined ? {} : { resultClaimIdleMs: options.resultClaimIdleMs }),
-      ...(options.resultConcurrency === undefined ? {} : { resultConcurrency: options.resultConcurrency }),
+      ...(options.resultBatchSize === undefined ? {} : { resultBatchSize: options.resultBatchSize }),
     });
     closers.push(() => d.close());
     return d;
@@ -64,7 +64,7 @@ describe('BullMqTaskDispatcher', () => {
     prefix = testPrefix();
     const first = dispatcher();
     const attempt = makeAttempt({ task: 'echo', inputs: { v: 'kept' } });
-    await first.dispatch([attempt]); // no onResult: this controller "dies" before reading results
+    await first.dispatch([attempt]); // no onResults: this controller "dies" before reading results
     await first.close();
     await pool();
     const redis = probe();
@@ -72,7 +72,7 @@ describe('BullMqTaskDispatcher', () => {
 
     const second = dispatcher();
     const received: AttemptResult[] = [];
-    second.onResult(async (r) => void received.push(r));
+    second.onResults(eachResult(async (r) => void received.push(r)));
     await waitFor(() => received.length === 1, 10_000, 'the kept result');
     expect(received[0]).toMatchObject({ attemptId: attempt.id, ok: true, output: 'kept' });
   });
@@ -92,7 +92,7 @@ describe('BullMqTaskDispatcher', () => {
     const started = Date.now();
     const survivor = dispatcher({ resultClaimIdleMs: 400 });
     const received: AttemptResult[] = [];
-    survivor.onResult(async (r) => void received.push(r));
+    survivor.onResults(eachResult(async (r) => void received.push(r)));
     await waitFor(() => received.length === 3, 10_000, 'the claimed results');
     expect(Date.now() - started).toBeGreaterThanOrEqual(300); // not before they went idle
     expect(received.map((r) => r.attemptId).sort()).toEqual(attempts.map((a) => a.id).sort());
@@ -107,13 +107,13 @@ describe('BullMqTaskDispatcher', () => {
     const seen: string[] = [];
     let release: () => void = () => undefined;
     const gate = new Promise<void>((resolve) => (release = resolve));
-    slow.onResult(async (r) => {
+    slow.onResults(eachResult(async (r) => {
       seen.push(`slow ${r.attemptId}`);
       await gate;
-    });
+    }));
     await slow.dispatch([makeAttempt({ task: 'echo', inputs: { v: 'held' } })]);
     await waitFor(() => seen.length === 1, 10_000, 'the slow handler to start');
-    other.onResult(async (r) => void seen.push(`other ${r.attemptId}`));
+    other.onResults(eachResult(async (r) => void seen.push(`other ${r.attemptId}`)));
     await new Promise((resolve) => setTimeout(resolve, 1_200)); // four claim periods
     release();
     expect(seen).toHaveLength(1);
@@ -133,34 +133,95 @@ describe('BullMqTaskDispatcher', () => {
     expect(JSON.parse(fields[fields.indexOf(RESULT_FIELD) + 1] ?? 'null')).toMatchObject({ attemptId: 'r1-n1-1', output: 'first' });
   });
 
-  it('delivers a burst of results with many handlers at once, each exactly once while nothing fails', async () => {
+  it('delivers a burst of results in batches of at most resultBatchSize, each exactly once while nothing fails', async () => {
     prefix = testPrefix();
     await pool();
-    const d = dispatcher({ resultConcurrency: 32 });
+    const d = dispatcher({ resultBatchSize: 32 });
     const received = new Map<string, number>();
-    d.onResult(async (r) => void received.set(r.attemptId, (received.get(r.attemptId) ?? 0) + 1));
+    const sizes: number[] = [];
+    d.onResults((results) => {
+      sizes.push(results.length);
+      for (const r of results) received.set(r.attemptId, (received.get(r.attemptId) ?? 0) + 1);
+      return results.map(() => Promise.resolve());
+    });
     const attempts = Array.from({ length: 300 }, (_, i) => makeAttempt({ task: 'echo', inputs: { v: i } }));
     await d.dispatch(attempts);
     await waitFor(() => received.size === 300, 20_000, 'all results');
     expect([...received.values()].every((n) => n === 1)).toBe(true);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(32);
+    expect(sizes.length).toBeLessThan(300); // batched, not one call per result
     const redis = probe();
     await expectEventually(async () => ((await redis.xpending(resultsStreamKey(prefix), RESULTS_GROUP)) as [number])[0] === 0);
   });
 
-  it('redelivers a result whose handler threw (its entry stays pending and is handed over again)', async () => {
+  it('redelivers a result whose save failed (its entry stays pending), and only that one of its batch', async () => {
     prefix = testPrefix();
     await pool();
     const d = dispatcher();
-    let calls = 0;
-    const received: AttemptResult[] = [];
-    d.onResult(async (r) => {
-      calls += 1;
-      if (calls === 1) throw new Error('database down');
-      received.push(r);
+    const redis = probe();
+    const batches: string[][] = [];
+    let failed = false;
+    const attempts = [1, 2, 3].map((v) => makeAttempt({ task: 'echo', inputs: { v } }));
+    const unlucky = attempts[1]?.id;
+    // Published before the consumer starts, so the first read takes all three in one batch.
+    await d.dispatch(attempts);
+    await expectEventually(async () => (await redis.xlen(resultsStreamKey(prefix))) === 3);
+    d.onResults((results) => {
+      batches.push(results.map((r) => r.attemptId));
+      return results.map((r) => {
+        if (r.attemptId !== unlucky || failed) return Promise.resolve();
+        failed = true;
+        return Promise.reject(new Error('database down'));
+      });
     });
-    await d.dispatch([makeAttempt({ task: 'echo', inputs: { v: 1 } })]);
-    await waitFor(() => received.length === 1, 10_000, 'the redelivered result');
-    expect(calls).toBe(2);
+    await waitFor(() => batches.length === 2, 10_000, 'the redelivered result');
+    expect(batches[0]?.sort()).toEqual(attempts.map((a) => a.id).sort());
+    expect(batches[1]).toEqual([unlucky]);
+    await expectEventually(async () => ((await redis.xpending(resultsStreamKey(prefix), RESULTS_GROUP)) as [number])[0] === 0);
+  });
+
+  it('a batch that is not saved within a second stops holding back the next read', async () => {
+    prefix = testPrefix();
+    await pool();
+    const d = dispatcher();
+    const handed: { id: string; at: number }[] = [];
+    let release: () => void = () => undefined;
+    const stalled = new Promise<void>((resolve) => (release = resolve)); // a run whose round keeps retrying
+    d.onResults((results) => {
+      for (const r of results) handed.push({ id: r.attemptId, at: Date.now() });
+      return results.map((_, i) => (handed.length === results.length && i === 0 ? stalled : Promise.resolve()));
+    });
+    const stuck = makeAttempt({ task: 'echo', inputs: { v: 'stuck' } });
+    await d.dispatch([stuck]);
+    await waitFor(() => handed.length === 1, 10_000, 'the stuck result');
+    const next = makeAttempt({ task: 'echo', inputs: { v: 'next' } });
+    await d.dispatch([next]);
+    await waitFor(() => handed.length === 2, 10_000, 'the next result');
+    const [first, second] = handed as [{ id: string; at: number }, { id: string; at: number }];
+    expect(second.id).toBe(next.id);
+    expect(second.at - first.at).toBeGreaterThanOrEqual(900); // it waited for the stuck batch first
+    expect(second.at - first.at).toBeLessThan(5_000);
+    release(); // close() waits for every result handed over to settle
+  });
+
+  it('a handler that throws leaves its whole batch pending, to be handed over again', async () => {
+    prefix = testPrefix();
+    await pool();
+    const d = dispatcher();
+    const redis = probe();
+    const attempts = [1, 2].map((v) => makeAttempt({ task: 'echo', inputs: { v } }));
+    await d.dispatch(attempts);
+    await expectEventually(async () => (await redis.xlen(resultsStreamKey(prefix))) === 2);
+    const batches: string[][] = [];
+    d.onResults((results) => {
+      batches.push(results.map((r) => r.attemptId).sort());
+      if (batches.length === 1) throw new Error('controller bug');
+      return results.map(() => Promise.resolve());
+    });
+    await waitFor(() => batches.length === 2, 10_000, 'the batch again');
+    const ids = attempts.map((a) => a.id).sort();
+    expect(batches).toEqual([ids, ids]);
+    await expectEventually(async () => ((await redis.xpending(resultsStreamKey(prefix), RESULTS_GROUP)) as [number])[0] === 0);
   });
 
   it('reports NO_WORKER_FOR_TASK after the grace period and withdraws the job', async () => {
@@ -168,7 +229,7 @@ describe('BullMqTaskDispatcher', () => {
     await pool(); // serves 'echo' only
     const d = dispatcher({ noWorkerGraceMs: 300 });
     const received: AttemptResult[] = [];
-    d.onResult(async (r) => void received.push(r));
+    d.onResults(eachResult(async (r) => void received.push(r)));
     const orphan = makeAttempt({ task: 'etl.unregistered' });
     const started = Date.now();
     await d.dispatch([orphan]);
@@ -191,7 +252,7 @@ describe('BullMqTaskDispatcher', () => {
     prefix = testPrefix();
     const d = dispatcher({ noWorkerGraceMs: 1_500 });
     const received: AttemptResult[] = [];
-    d.onResult(async (r) => void received.push(r));
+    d.onResults(eachResult(async (r) => void received.push(r)));
     await d.dispatch([makeAttempt({ task: 'echo', inputs: { v: 'late' } })]);
     await new Promise((resolve) => setTimeout(resolve, 500));
     await pool();

@@ -1,6 +1,6 @@
 import { systemClock } from '@memoflow/engine';
 import { failedAttemptResult } from '../run-attempt.js';
-import type { AttemptResultHandler, Clock, TaskAttempt, TaskDispatcher } from '@memoflow/engine';
+import type { AttemptResultsHandler, Clock, TaskAttempt, TaskDispatcher } from '@memoflow/engine';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Queue } from 'bullmq';
@@ -27,8 +27,12 @@ export interface BullMqTaskDispatcherOptions {
   noWorkerGraceMs?: number | null;
   /** How often the no-worker check runs while attempts are open. Default min(5 s, grace). */
   noWorkerCheckIntervalMs?: number;
-  /** Results handled at once by this dispatcher. Default 1 (the handler is never re-entered). */
-  resultConcurrency?: number;
+  /**
+   * The most results one read of the results stream takes (one handler call, so one controller
+   * round per run), and the most this dispatcher holds read but not yet saved. Default
+   * DEFAULT_RESULT_BATCH_SIZE.
+   */
+  resultBatchSize?: number;
   /**
    * A result another controller read but has not acknowledged for this long (it died, or hangs)
    * is taken over by this one. Live controllers renew what they hold every half of it. Default 30 s.
@@ -42,6 +46,8 @@ export interface BullMqTaskDispatcherOptions {
 
 export const DEFAULT_NO_WORKER_GRACE_MS = 60_000;
 export const DEFAULT_RESULT_CLAIM_IDLE_MS = 30_000;
+/** A read of this many results is one round and one save of ~that many nodes (a few ms). */
+export const DEFAULT_RESULT_BATCH_SIZE = 256;
 
 /**
  * The distributed mode's TaskDispatcher.
@@ -49,10 +55,12 @@ export const DEFAULT_RESULT_CLAIM_IDLE_MS = 30_000;
  * - One job per attempt on the task's own queue (`task.<name>`), job id = attempt id, so a
  *   re-dispatch while the job exists (retention window included) is a no-op.
  * - Results come back on one Redis Stream shared by every controller of the prefix, read through
- *   one consumer group (ResultConsumer). An entry is acknowledged only once the handler has
- *   resolved; if the handler throws it is handed over again, and if the controller dies it stays
- *   pending and another controller claims it. Handlers must therefore be idempotent (a result
- *   can be delivered twice if a controller dies after recording it but before acking).
+ *   one consumer group (ResultConsumer), in batches: what one XREADGROUP returns is one handler
+ *   call, and the next read waits for that batch to be saved. An entry is acknowledged only once
+ *   its own settlement has resolved; one that rejects is
+ *   handed over again, and if the controller dies it stays pending and another controller claims
+ *   it. Handlers must therefore be idempotent (a result can be delivered twice if a controller
+ *   dies after recording it but before acking).
  * - Every attempt is watched until its result arrives (AttemptWatchdog): a job lost from Redis is
  *   dispatched again, an attempt no worker serves fails with NO_WORKER_FOR_TASK; `workerCount(task)`
  *   lets a caller ask directly.
@@ -67,7 +75,7 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
   private readonly logger: WorkerLogger;
   private readonly clock: Clock;
   private readonly retentionMs: number;
-  private readonly resultConcurrency: number;
+  private readonly resultBatchSize: number;
   private readonly resultClaimIdleMs: number;
   private readonly queues = new Map<string, Queue>();
   private readonly watchdog: AttemptWatchdog;
@@ -83,9 +91,9 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
     this.logger = options.logger ?? pino({ name: 'memoflow-dispatcher' });
     this.clock = options.clock ?? systemClock;
     this.retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
-    this.resultConcurrency = options.resultConcurrency ?? 1;
-    if (!Number.isInteger(this.resultConcurrency) || this.resultConcurrency < 1) {
-      throw new WorkerError('INVALID_OPTION', `resultConcurrency must be a positive integer, got ${String(this.resultConcurrency)}`);
+    this.resultBatchSize = options.resultBatchSize ?? DEFAULT_RESULT_BATCH_SIZE;
+    if (!Number.isInteger(this.resultBatchSize) || this.resultBatchSize < 1) {
+      throw new WorkerError('INVALID_OPTION', `resultBatchSize must be a positive integer, got ${String(this.resultBatchSize)}`);
     }
     this.resultClaimIdleMs = options.resultClaimIdleMs ?? DEFAULT_RESULT_CLAIM_IDLE_MS;
     if (!(this.resultClaimIdleMs > 0)) {
@@ -154,23 +162,27 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
     return presence;
   }
 
-  onResult(handler: AttemptResultHandler): void {
-    if (this.closed) throw new WorkerError('DISPATCHER_CLOSED', 'onResult() called on a closed BullMqTaskDispatcher');
-    if (this.consumer !== null) throw new WorkerError('HANDLER_ALREADY_SET', 'onResult() may be called once per dispatcher');
+  onResults(handler: AttemptResultsHandler): void {
+    if (this.closed) throw new WorkerError('DISPATCHER_CLOSED', 'onResults() called on a closed BullMqTaskDispatcher');
+    if (this.consumer !== null) throw new WorkerError('HANDLER_ALREADY_SET', 'onResults() may be called once per dispatcher');
     this.consumer = new ResultConsumer({
       connection: this.connection,
       commands: this.commands(),
       prefix: this.prefix,
       consumer: `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`,
-      concurrency: this.resultConcurrency,
+      batchSize: this.resultBatchSize,
       claimIdleMs: this.resultClaimIdleMs,
       blockMs: 5_000,
       retentionMs: this.retentionMs,
       logger: this.logger,
-      handle: async (result) => {
-        await handler(result); // a throw leaves the entry pending; it is handed over again
-        this.watchdog.forget(result.attemptId);
-      },
+      // Watched until saved; a rejection leaves the entry pending, to be handed over again.
+      handle: (results) =>
+        handler(results).map((saved, i) =>
+          saved.then(() => {
+            const result = results[i];
+            if (result !== undefined) this.watchdog.forget(result.attemptId);
+          }),
+        ),
     });
     this.consumer.start();
   }

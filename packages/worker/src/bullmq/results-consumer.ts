@@ -13,8 +13,11 @@ export interface ResultConsumerOptions {
   prefix: string;
   /** This consumer's name in the group; unique per dispatcher. */
   consumer: string;
-  /** Handlers running at once. */
-  concurrency: number;
+  /**
+   * The most results one read takes, and the most this consumer holds read but not settled (or
+   * waiting to be handed over) at once; results waiting for a retry do not count.
+   */
+  batchSize: number;
   /** A result left unacknowledged this long by its consumer (dead controller) is claimed by another. */
   claimIdleMs: number;
   /** How long one XREADGROUP blocks waiting for results. */
@@ -22,7 +25,8 @@ export interface ResultConsumerOptions {
   /** Acknowledged results older than this are trimmed from the stream. */
   retentionMs: number;
   logger: WorkerLogger;
-  handle(result: AttemptResult): Promise<void>;
+  /** One call per read (see AttemptResultsHandler): one promise per result, acknowledged when it resolves. */
+  handle(results: readonly AttemptResult[]): readonly Promise<void>[];
 }
 
 interface Entry {
@@ -52,16 +56,26 @@ for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
 end
 return deleted`;
 
+/**
+ * How long the next read waits for the last batch to be saved before it goes ahead anyway: a run
+ * whose round is retrying (its store failing) must not hold back other runs' results for longer.
+ */
+const STALLED_BATCH_MS = 1_000;
+
 type ScriptedRedis = Redis & {
   memoflowDeleteConsumerIfIdle(stream: string, group: string, consumer: string): Promise<number>;
   memoflowDeleteStaleConsumers(stream: string, group: string, minIdleMs: number): Promise<number>;
 };
 
 /**
- * Reads the results stream through the `controllers` consumer group and hands each result to the
- * handler, at most `concurrency` at once. Guarantees (see ARCHITECTURE.md):
- * - an entry is acknowledged (XACK, batched) only after the handler resolved, so a result whose
- *   handler threw stays pending and is handed over again (capped exponential backoff);
+ * Reads the results stream through the `controllers` consumer group and hands what each read
+ * returned to the handler as one batch, holding at most `batchSize` results at once. The next read
+ * waits until the last batch has settled (or for STALLED_BATCH_MS), so it takes everything that
+ * arrived meanwhile: one read, one controller round and one save per run per batch.
+ * Guarantees (see ARCHITECTURE.md):
+ * - an entry is acknowledged (XACK, batched) only after its own settlement resolved, so a result
+ *   whose save failed stays pending and is handed over again (capped exponential backoff), alone
+ *   or with the others that failed with it, while the rest of its batch is acknowledged;
  * - entries this consumer holds (running, waiting for a slot or a retry) are re-claimed every
  *   `claimIdleMs / 2`, which keeps their idle time low: a live controller keeps its results;
  * - entries a dead controller left pending go idle and are taken over (XAUTOCLAIM) by whichever
@@ -75,9 +89,16 @@ export class ResultConsumer {
   private readerId: number | null = null;
   private readonly held = new Map<string, Entry>();
   private readonly ready: Entry[] = [];
+  /** Results handed to the handler and not settled yet. */
   private inFlight = 0;
+  /** A hand-over of `ready` at the end of this turn is scheduled (retries due together go together). */
+  private handOverSoon = false;
   private idle: (() => void) | null = null;
   private wakeLoop: (() => void) | null = null;
+  /** Settles when every result of the last read has settled (saved, or waiting for a retry). */
+  private lastBatch: Promise<void> | null = null;
+  /** Ends the read loop's wait for `lastBatch` (close). */
+  private stopWaiting: (() => void) | null = null;
   private acks: string[] = [];
   private ackFlush: Promise<void> | null = null;
   private maintenance: Promise<void> | null = null;
@@ -123,6 +144,7 @@ export class ResultConsumer {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     this.wakeLoop?.();
+    this.stopWaiting?.();
     if (this.readerId !== null) {
       await this.commands.client('UNBLOCK', this.readerId).catch(() => undefined);
     }
@@ -149,7 +171,14 @@ export class ResultConsumer {
     }
     this.runMaintenance(); // claims what dead controllers left at once, then every claimIdleMs / 2
     while (!this.closed) {
-      const free = this.options.concurrency - this.inFlight - this.ready.length;
+      // The next read waits until the last batch is saved, so what arrives meanwhile comes in one
+      // read for the controller's next round (reading on at once makes many small batches).
+      if (this.lastBatch !== null) {
+        await this.settledOrStalled(this.lastBatch);
+        this.lastBatch = null;
+        continue;
+      }
+      const free = this.options.batchSize - this.inFlight - this.ready.length;
       if (free <= 0) {
         await new Promise<void>((resolve) => (this.wakeLoop = resolve));
         this.wakeLoop = null;
@@ -172,8 +201,19 @@ export class ResultConsumer {
         continue;
       }
       // Entries read as close() began are this consumer's now: handle them rather than leave them.
-      this.take(streamEntries(reply));
+      this.lastBatch = this.take(streamEntries(reply));
     }
+  }
+
+  private async settledOrStalled(batch: Promise<void>): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      this.stopWaiting = resolve;
+      timer = setTimeout(resolve, STALLED_BATCH_MS);
+      void batch.then(resolve);
+    });
+    clearTimeout(timer);
+    this.stopWaiting = null;
   }
 
   private async ensureGroup(): Promise<void> {
@@ -184,55 +224,84 @@ export class ResultConsumer {
     }
   }
 
-  private take(entries: readonly [string, string | undefined][]): void {
+  /** What one read (or one claim) returned: new entries go to the handler as one batch, settled by the promise returned. */
+  private take(entries: readonly [string, string | undefined][]): Promise<void> | null {
     for (const [id, payload] of entries) {
       if (this.held.has(id)) continue;
       const entry: Entry = { id, payload, deliveries: 0 };
       this.held.set(id, entry);
       this.ready.push(entry);
     }
-    this.pump();
+    return this.handOver();
   }
 
-  private pump(): void {
-    while (this.inFlight < this.options.concurrency && this.ready.length > 0) {
-      const entry = this.ready.shift() as Entry;
-      this.inFlight += 1;
-      void this.process(entry).finally(() => {
+  /**
+   * Hands every ready entry to the handler in one call; each is acknowledged or retried as it
+   * settles. The promise (null if nothing was handed over) settles when they all have.
+   */
+  private handOver(): Promise<void> | null {
+    const { logger } = this.options;
+    const batch: { entry: Entry; result: AttemptResult }[] = [];
+    for (const entry of this.ready.splice(0)) {
+      try {
+        batch.push({ entry, result: decodeResult(JSON.parse(entry.payload ?? 'null')) });
+      } catch (err) {
+        // Data, not code: a malformed entry is logged and dropped, never retried.
+        logger.error({ err, entryId: entry.id }, 'result:malformed');
+        this.ack(entry);
+      }
+    }
+    if (batch.length === 0) return null;
+    this.inFlight += batch.length;
+    let settlements: readonly Promise<void>[] = [];
+    let thrown: { err: unknown } | null = null;
+    try {
+      settlements = this.options.handle(batch.map(({ result }) => result));
+    } catch (err) {
+      thrown = { err };
+    }
+    const settled = batch.map(({ entry, result }, i) => {
+      entry.deliveries += 1;
+      const saved = async (): Promise<void> => {
+        if (thrown !== null) throw thrown.err;
+        const settlement = settlements[i];
+        if (settlement === undefined) throw new Error(`the result handler returned ${settlements.length} settlements for ${batch.length} results`);
+        await settlement;
+      };
+      return this.settle(entry, result, saved()).finally(() => {
         this.inFlight -= 1;
         if (this.inFlight === 0) this.idle?.();
-        if (!this.closed) this.pump();
         this.wakeLoop?.();
       });
-    }
+    });
+    return Promise.all(settled).then(() => undefined);
   }
 
-  private async process(entry: Entry): Promise<void> {
-    const { logger } = this.options;
-    let result: AttemptResult;
+  private async settle(entry: Entry, result: AttemptResult, settlement: Promise<void>): Promise<void> {
     try {
-      result = decodeResult(JSON.parse(entry.payload ?? 'null'));
+      await settlement;
     } catch (err) {
-      // Data, not code: a malformed entry is logged and dropped, never retried.
-      logger.error({ err, entryId: entry.id }, 'result:malformed');
-      this.ack(entry);
-      return;
-    }
-    entry.deliveries += 1;
-    try {
-      await this.options.handle(result);
-    } catch (err) {
-      logger.error({ err, attemptId: result.attemptId, deliveries: entry.deliveries }, 'result:handler-failed');
+      this.options.logger.error({ err, attemptId: result.attemptId, deliveries: entry.deliveries }, 'result:handler-failed');
       if (this.closed) return; // stays pending: another controller claims it
       entry.retry = setTimeout(() => {
         delete entry.retry;
         if (this.closed) return;
         this.ready.push(entry);
-        this.pump();
+        this.handOverAtTurnEnd();
       }, resultBackoffMs(entry.deliveries));
       return;
     }
     this.ack(entry);
+  }
+
+  /** Results that failed together come due together: their timers fire in one phase, and go as one batch. */
+  private handOverAtTurnEnd(): void {
+    if (this.handOverSoon) return;
+    this.handOverSoon = true;
+    setImmediate(() => {
+      this.handOverSoon = false;
+      if (!this.closed) void this.handOver();
+    });
   }
 
   /** Acks are batched: every ack queued in the same turn goes out in one XACK. */
@@ -277,7 +346,7 @@ export class ResultConsumer {
       const [next, claimed] = (await this.commands.xautoclaim(this.key, RESULTS_GROUP, consumer, claimIdleMs, cursor, 'COUNT', 100)) as [string, unknown[]];
       const entries = parseEntries(claimed);
       if (entries.length > 0) this.options.logger.warn({ count: entries.length }, 'results:claimed');
-      if (!this.closed) this.take(entries);
+      if (!this.closed) void this.take(entries); // claimed entries: handled beside reads, not waited for
       cursor = next;
       if (cursor === '0-0') break;
     }

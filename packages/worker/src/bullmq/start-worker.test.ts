@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../logger.js';
 import type { ChildWorker } from '../testing/child-process.js';
 import { spawnChildWorker } from '../testing/child-process.js';
-import { deferred, makeAttempt, recordingLogger, taskOf, waitFor } from '../testing/fixtures.js';
+import { deferred, eachResult, makeAttempt, recordingLogger, taskOf, waitFor } from '../testing/fixtures.js';
 import type { Deferred } from '../testing/fixtures.js';
 import { cleanUpPrefix, REDIS_URL, testPrefix } from '../testing/redis.js';
 import { BullMqTaskDispatcher } from './bullmq-task-dispatcher.js';
@@ -33,7 +33,7 @@ describe('startWorker (BullMQ worker pool)', () => {
     const dispatcher = new BullMqTaskDispatcher({ connection: REDIS_URL, prefix, noWorkerGraceMs: null, logger: silentLogger });
     closers.push(() => dispatcher.close());
     const results: AttemptResult[] = [];
-    dispatcher.onResult(async (r) => void results.push(r));
+    dispatcher.onResults(eachResult(async (r) => void results.push(r)));
     return { dispatcher, results };
   }
 

@@ -1,7 +1,7 @@
 import type { AttemptResult } from '@memoflow/engine';
 import { describe, expect, it } from 'vitest';
 import { toTaskRegistry } from '../task-registry.js';
-import { deferred, makeAttempt, recordingLogger, taskOf, waitFor } from '../testing/fixtures.js';
+import { deferred, eachResult, makeAttempt, recordingLogger, taskOf, waitFor } from '../testing/fixtures.js';
 import type { Deferred } from '../testing/fixtures.js';
 import { describeTaskDispatcherContract } from '../testing/task-dispatcher-contract.js';
 import { InProcessTaskDispatcher } from './in-process-task-dispatcher.js';
@@ -35,7 +35,7 @@ describe('InProcessTaskDispatcher', () => {
     const gated = gatedTask();
     const dispatcher = new InProcessTaskDispatcher({ tasks: toTaskRegistry([gated.task]), concurrency: 2 });
     const results: AttemptResult[] = [];
-    dispatcher.onResult(async (r) => void results.push(r));
+    dispatcher.onResults(eachResult(async (r) => void results.push(r)));
     const attempts = ['a', 'b', 'c', 'd', 'e'].map((label) => makeAttempt({ task: 'gated', inputs: { label } }));
     await dispatcher.dispatch(attempts);
 
@@ -66,7 +66,7 @@ describe('InProcessTaskDispatcher', () => {
     const logger = recordingLogger();
     const dispatcher = new InProcessTaskDispatcher({ tasks: toTaskRegistry([task]), concurrency: 1, logger, timeoutGraceMs: 5_000 });
     const results: { result: AttemptResult; at: number }[] = [];
-    dispatcher.onResult(async (result) => void results.push({ result, at: Date.now() }));
+    dispatcher.onResults(eachResult(async (result) => void results.push({ result, at: Date.now() })));
     const first = makeAttempt({ task: 'slow', timeoutMs: 10 });
     await dispatcher.dispatch([first]);
     await waitFor(() => results.length === 1);
@@ -86,7 +86,7 @@ describe('InProcessTaskDispatcher', () => {
     const logger = recordingLogger();
     const dispatcher = new InProcessTaskDispatcher({ tasks: toTaskRegistry([task]), concurrency: 1, logger, timeoutGraceMs: 50 });
     const results: AttemptResult[] = [];
-    dispatcher.onResult(async (result) => void results.push(result));
+    dispatcher.onResults(eachResult(async (result) => void results.push(result)));
     await dispatcher.dispatch([makeAttempt({ task: 'deaf', timeoutMs: 10 }), makeAttempt({ task: 'deaf', timeoutMs: 10 })]);
     await waitFor(() => results.length === 2);
     expect(results.map((r) => (r.ok ? 'ok' : r.error.code))).toEqual(['TASK_TIMEOUT', 'TASK_TIMEOUT']);
@@ -111,42 +111,63 @@ describe('InProcessTaskDispatcher', () => {
     expect(() => new InProcessTaskDispatcher({ tasks: new Map(), concurrency: 0 })).toThrow(/positive integer/);
   });
 
-  it('buffers results until a handler is registered, and delivers them one at a time', async () => {
+  it('buffers results until a handler is registered, then hands them over as one batch', async () => {
     const dispatcher = new InProcessTaskDispatcher({ tasks: toTaskRegistry([taskOf('id', ({ v }) => v ?? null)]) });
     await dispatcher.dispatch([1, 2, 3].map((v) => makeAttempt({ task: 'id', inputs: { v } })));
     await new Promise((resolve) => setTimeout(resolve, 20));
-    let inHandler = 0;
-    let overlap = false;
-    const outputs: unknown[] = [];
-    dispatcher.onResult(async (result) => {
-      inHandler += 1;
-      if (inHandler > 1) overlap = true;
-      await new Promise((resolve) => setTimeout(resolve, 5));
-      if (result.ok) outputs.push(result.output);
-      inHandler -= 1;
+    const batches: unknown[][] = [];
+    dispatcher.onResults((results) => {
+      batches.push(results.map((r) => (r.ok ? r.output : null)));
+      return results.map(() => Promise.resolve());
     });
-    await waitFor(() => outputs.length === 3);
-    expect(outputs).toEqual([1, 2, 3]);
-    expect(overlap).toBe(false);
-    expect(() => dispatcher.onResult(async () => undefined)).toThrow(/once/);
+    await waitFor(() => batches.length === 1);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(batches).toEqual([[1, 2, 3]]);
+    expect(() => dispatcher.onResults(eachResult(async () => undefined))).toThrow(/once/);
     await dispatcher.close();
   });
 
-  it('logs a throwing handler and keeps going', async () => {
-    const logger = recordingLogger();
-    const dispatcher = new InProcessTaskDispatcher({ tasks: toTaskRegistry([taskOf('id', () => 1)]), logger });
-    let calls = 0;
-    dispatcher.onResult(async () => {
-      calls += 1;
-      throw new Error('controller bug');
+  it('hands attempts that finish in the same turn over as one batch', async () => {
+    const gated = gatedTask();
+    const dispatcher = new InProcessTaskDispatcher({ tasks: toTaskRegistry([gated.task]) });
+    const batches: string[][] = [];
+    dispatcher.onResults((results) => {
+      batches.push(results.map((r) => (r.ok ? (r.output as string) : '!')));
+      return results.map(() => Promise.resolve());
     });
-    const first = makeAttempt({ task: 'id' });
-    await dispatcher.dispatch([first, makeAttempt({ task: 'id' })]);
+    await dispatcher.dispatch(['a', 'b', 'c', 'd', 'e'].map((label) => makeAttempt({ task: 'gated', inputs: { label } })));
+    await waitFor(() => gated.started.length === 5);
+    for (const gate of gated.gates) gate.resolve(); // one event finishes them all
+    await waitFor(() => batches.flat().length === 5);
+    expect(batches).toEqual([['a', 'b', 'c', 'd', 'e']]);
+    await dispatcher.close();
+  });
+
+  it('logs and drops a result whose settlement rejects, and only that one; a throwing handler drops its batch', async () => {
+    const logger = recordingLogger();
+    const gated = gatedTask();
+    const dispatcher = new InProcessTaskDispatcher({ tasks: toTaskRegistry([gated.task]), logger });
+    let calls = 0;
+    dispatcher.onResults((results) => {
+      calls += 1;
+      if (calls === 2) throw new Error('controller bug');
+      return results.map((r) => (r.ok && r.output === 'bad' ? Promise.reject(new Error('not saved')) : Promise.resolve()));
+    });
+    const attempts = ['ok', 'bad', 'fine'].map((label) => makeAttempt({ task: 'gated', inputs: { label } }));
+    await dispatcher.dispatch(attempts);
+    await waitFor(() => gated.started.length === 3);
+    for (const gate of gated.gates) gate.resolve();
+    await waitFor(() => calls === 1);
+    const thrown = makeAttempt({ task: 'gated', inputs: { label: 'later' } });
+    await dispatcher.dispatch([thrown]);
+    await waitFor(() => gated.gates.length === 4);
+    gated.gates[3]?.resolve();
     await waitFor(() => calls === 2);
     await dispatcher.close();
     const errors = logger.records.filter((r) => r.level === 'error');
-    expect(errors).toHaveLength(2);
-    expect(errors[0]).toMatchObject({ message: expect.stringContaining('handler threw'), fields: { attemptId: first.id } });
+    expect(errors.map((r) => (r.fields as { attemptId?: string }).attemptId)).toEqual([attempts[1]?.id, thrown.id]);
+    expect(errors[0]).toMatchObject({ message: expect.stringContaining('result dropped'), fields: { err: { message: 'not saved' } } });
+    expect(errors[1]).toMatchObject({ fields: { err: { message: 'controller bug' } } });
   });
 
   it('close() waits for running attempts and delivers their results, drops queued ones', async () => {
@@ -154,10 +175,10 @@ describe('InProcessTaskDispatcher', () => {
     const logger = recordingLogger();
     const dispatcher = new InProcessTaskDispatcher({ tasks: toTaskRegistry([gated.task]), concurrency: 1, logger });
     const results: AttemptResult[] = [];
-    dispatcher.onResult(async (r) => {
+    dispatcher.onResults(eachResult(async (r) => {
       await new Promise((resolve) => setTimeout(resolve, 20)); // slow handler: close must wait for it too
       results.push(r);
-    });
+    }));
     const running = makeAttempt({ task: 'gated', inputs: { label: 'running' } });
     const queued = makeAttempt({ task: 'gated', inputs: { label: 'queued' } });
     await dispatcher.dispatch([running, queued]);
@@ -183,7 +204,7 @@ describe('InProcessTaskDispatcher', () => {
       tasks: toTaskRegistry([taskOf('etl.clean', () => null), taskOf('etl.total', () => 0)]),
     });
     const results: AttemptResult[] = [];
-    dispatcher.onResult(async (r) => void results.push(r));
+    dispatcher.onResults(eachResult(async (r) => void results.push(r)));
     await dispatcher.dispatch([makeAttempt({ task: 'etl.cleen' })]);
     await dispatcher.close();
     expect(results[0]).toMatchObject({
@@ -209,7 +230,7 @@ describe('InProcessTaskDispatcher: attempts share no memory with the controller'
     });
     const dispatcher = new InProcessTaskDispatcher({ tasks: toTaskRegistry([task]) });
     const results: AttemptResult[] = [];
-    dispatcher.onResult(async (r) => void results.push(r));
+    dispatcher.onResults(eachResult(async (r) => void results.push(r)));
     const inputs = { xs: [3, 1, 2] };
     await dispatcher.dispatch([makeAttempt({ task: 'mutate', inputs })]);
     await waitFor(() => results.length === 1);
@@ -225,7 +246,7 @@ describe('InProcessTaskDispatcher: attempts share no memory with the controller'
     const task = { name: 'fn', execute: async () => ({ output: { f: () => 1 } as never, outputHash: null }) };
     const dispatcher = new InProcessTaskDispatcher({ tasks: toTaskRegistry([task]) });
     const results: AttemptResult[] = [];
-    dispatcher.onResult(async (r) => void results.push(r));
+    dispatcher.onResults(eachResult(async (r) => void results.push(r)));
     await dispatcher.dispatch([makeAttempt({ task: 'fn' })]);
     await waitFor(() => results.length === 1);
     await dispatcher.close();

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { systemClock } from '@memoflow/engine';
 import type {
   AttemptResult,
-  AttemptResultHandler,
+  AttemptResultsHandler,
   Clock,
   TaskAttempt,
   TaskDispatcher,
@@ -35,11 +35,15 @@ export const DEFAULT_IN_PROCESS_CONCURRENCY = 8;
  *
  * - Idempotent per attempt id: an id already queued, running or finished is ignored. Ids are
  *   remembered for the dispatcher's lifetime (one string per attempt; embedded runs are small).
- * - Results are delivered to the handler one at a time, in completion order: the handler is
- *   never re-entered, so the controller sees a simple serial stream. Delivery does not hold an
- *   execution slot. Results finished before `onResult` is called are buffered until it is.
- * - A handler that throws is logged and the result is dropped: there is no transport to
- *   redeliver from (the controller's recovery re-dispatches from its store).
+ * - Results are delivered in batches, in completion order, and the handler is never re-entered:
+ *   a batch is handed over once every result of the previous one has settled, and it holds every
+ *   result that finished meanwhile. From idle, a batch goes at the end of the turn in which its
+ *   first result finished (setImmediate, no timer), so attempts finishing together go together:
+ *   one controller round and one save per batch. Delivery does not hold an execution slot.
+ *   Results finished before `onResults` is called are buffered until it is.
+ * - A result whose settlement rejects (or a handler that throws, for its whole batch) is logged and
+ *   dropped: there is no transport to redeliver from (the controller's recovery re-dispatches from
+ *   its store). The other results of the batch are unaffected.
  * - `close()` is graceful: it stops accepting attempts, drops the ones still queued (never
  *   started, so nothing is half done; the controller re-dispatches them on recovery), waits for
  *   running attempts and delivers their results, then resolves. No promise outlives it, except
@@ -62,10 +66,11 @@ export class InProcessTaskDispatcher implements TaskDispatcher {
   private readonly seen = new Set<string>();
   private readonly queue: TaskAttempt[] = [];
   private readonly running = new Set<Promise<void>>();
-  private readonly undelivered: AttemptResult[] = [];
-  private handler: AttemptResultHandler | null = null;
-  /** The tail of the serial delivery chain; never rejects. */
-  private delivery: Promise<void> = Promise.resolve();
+  /** Finished results not handed over yet (all of them while no handler is registered). */
+  private readonly finished: AttemptResult[] = [];
+  private handler: AttemptResultsHandler | null = null;
+  /** The delivery loop while it runs (handing over batches until `finished` is empty); never rejects. */
+  private delivery: Promise<void> | null = null;
   private closed = false;
 
   constructor(options: InProcessTaskDispatcherOptions) {
@@ -105,13 +110,13 @@ export class InProcessTaskDispatcher implements TaskDispatcher {
     return Promise.resolve();
   }
 
-  onResult(handler: AttemptResultHandler): void {
+  onResults(handler: AttemptResultsHandler): void {
     if (this.handler !== null) {
-      throw new WorkerError('HANDLER_ALREADY_SET', 'onResult() may be called once per dispatcher');
+      throw new WorkerError('HANDLER_ALREADY_SET', 'onResults() may be called once per dispatcher');
     }
-    if (this.closed) throw new WorkerError('DISPATCHER_CLOSED', 'onResult() called on a closed InProcessTaskDispatcher');
+    if (this.closed) throw new WorkerError('DISPATCHER_CLOSED', 'onResults() called on a closed InProcessTaskDispatcher');
     this.handler = handler;
-    for (const result of this.undelivered.splice(0)) this.deliver(result);
+    this.startDelivery();
   }
 
   async close(): Promise<void> {
@@ -125,12 +130,12 @@ export class InProcessTaskDispatcher implements TaskDispatcher {
       this.logger.warn({ attempts: dropped.map((a) => a.id) }, 'dispatcher closed: queued attempts not started');
     }
     await this.settled();
-    if (this.undelivered.length > 0) {
+    if (this.finished.length > 0) {
       this.logger.warn(
-        { attempts: this.undelivered.map((r) => r.attemptId) },
+        { attempts: this.finished.map((r) => r.attemptId) },
         'dispatcher closed with results and no handler: results dropped',
       );
-      this.undelivered.length = 0;
+      this.finished.length = 0;
     }
   }
 
@@ -145,10 +150,10 @@ export class InProcessTaskDispatcher implements TaskDispatcher {
   }
 
   private async settled(): Promise<void> {
-    // A finishing attempt appends to the delivery chain before leaving `running`, so once
-    // `running` is empty the chain's tail covers every result.
+    // A finishing attempt queues its result (starting the delivery loop) before leaving `running`,
+    // so once `running` is empty the loop, while it runs, covers every result.
     while (this.running.size > 0) await Promise.all([...this.running]);
-    await this.delivery;
+    while (this.delivery !== null) await this.delivery;
   }
 
   private pump(): void {
@@ -170,21 +175,48 @@ export class InProcessTaskDispatcher implements TaskDispatcher {
   }
 
   private deliver(result: AttemptResult): void {
+    this.finished.push(result);
+    this.startDelivery();
+  }
+
+  /** Starts the delivery loop unless it runs (or no handler is registered yet). */
+  private startDelivery(): void {
     const handler = this.handler;
-    if (handler === null) {
-      this.undelivered.push(result);
-      return;
-    }
-    this.delivery = this.delivery.then(async () => {
-      try {
-        await handler(result);
-      } catch (error) {
-        this.logger.error(
-          { err: error, runId: result.runId, nodeId: result.nodeId, attemptId: result.attemptId },
-          'result handler threw; result dropped',
-        );
-      }
+    if (handler === null || this.delivery !== null || this.finished.length === 0) return;
+    this.delivery = (async () => {
+      // The end of this turn: attempts that finish together (a burst released by one event) join.
+      await new Promise((resolve) => setImmediate(resolve));
+      while (this.finished.length > 0) await this.handOver(handler, this.finished.splice(0));
+    })().finally(() => {
+      this.delivery = null;
+      this.startDelivery(); // a result that came after the loop's last check
     });
+  }
+
+  /** Hands one batch to the handler and waits until each of its results has settled. */
+  private async handOver(handler: AttemptResultsHandler, batch: AttemptResult[]): Promise<void> {
+    let settlements: readonly Promise<void>[] = [];
+    let thrown: { error: unknown } | null = null;
+    try {
+      settlements = handler(batch);
+    } catch (error) {
+      thrown = { error };
+    }
+    await Promise.all(
+      batch.map(async (result, i) => {
+        try {
+          if (thrown !== null) throw thrown.error;
+          const settlement = settlements[i];
+          if (settlement === undefined) throw new Error(`the result handler returned ${settlements.length} settlements for ${batch.length} results`);
+          await settlement;
+        } catch (error) {
+          this.logger.error(
+            { err: error, runId: result.runId, nodeId: result.nodeId, attemptId: result.attemptId },
+            'result handler failed; result dropped',
+          );
+        }
+      }),
+    );
   }
 }
 

@@ -1,4 +1,4 @@
-import type { Json, TaskAttempt, TaskContext, TaskImplementation, TaskOutcome } from '@memoflow/engine';
+import type { AttemptResult, AttemptResultsHandler, Json, TaskAttempt, TaskContext, TaskImplementation, TaskOutcome } from '@memoflow/engine';
 import type { WorkerLogger } from '../logger.js';
 
 let counter = 0;
@@ -32,6 +32,14 @@ export function taskOf(
       return { output: await body(inputs, context), outputHash: null };
     },
   };
+}
+
+/**
+ * For tests that look at results one by one: calls `each` for every result of a batch (all at
+ * once), and settles each result with its call.
+ */
+export function eachResult(each: (result: AttemptResult) => Promise<void>): AttemptResultsHandler {
+  return (results) => results.map((result) => each(result));
 }
 
 export interface Deferred<T> {

@@ -1,7 +1,7 @@
 import { NonRetryableError } from '@memoflow/engine';
 import type { AttemptResult, TaskDispatcher, TaskImplementation } from '@memoflow/engine';
 import { afterEach, describe, expect, it } from 'vitest';
-import { deferred, makeAttempt, taskOf, waitFor } from './fixtures.js';
+import { deferred, makeAttempt, taskOf, waitFor, type Deferred } from './fixtures.js';
 
 /**
  * What every TaskDispatcher must do, run against each implementation so the in-process one is a
@@ -24,14 +24,20 @@ export function describeTaskDispatcherContract(
       for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
     });
 
-    async function setUp(tasks: TaskImplementation[]) {
+    /** The dispatcher with a handler that saves every result at once, recording what it got in which batch. */
+    async function setUp(tasks: TaskImplementation[], options: { listen?: boolean } = {}) {
       const subject = await create(tasks);
       cleanups.push(subject.cleanup);
       const results: AttemptResult[] = [];
-      subject.dispatcher.onResult(async (result) => {
-        results.push(result);
-      });
-      return { dispatcher: subject.dispatcher, results };
+      const batches: AttemptResult[][] = [];
+      const listen = () =>
+        subject.dispatcher.onResults((batch) => {
+          batches.push([...batch]);
+          results.push(...batch);
+          return batch.map(() => Promise.resolve());
+        });
+      if (options.listen !== false) listen();
+      return { dispatcher: subject.dispatcher, results, batches, listen };
     }
 
     it('runs a dispatched attempt and delivers its result', async () => {
@@ -71,6 +77,78 @@ export function describeTaskDispatcherContract(
       await new Promise((resolve) => setTimeout(resolve, 200));
       expect(runs).toBe(1);
       expect(results).toHaveLength(1);
+    });
+
+    it('hands results that wait together over in one batch, never an empty one', async () => {
+      let ran = 0;
+      const { dispatcher, batches, listen } = await setUp([taskOf('tally', () => ++ran)], { listen: false });
+      const attempts = Array.from({ length: 6 }, () => makeAttempt({ task: 'tally' }));
+      await dispatcher.dispatch(attempts);
+      await waitFor(() => ran === 6, 10_000, 'the attempts to run');
+      await new Promise((resolve) => setTimeout(resolve, 300)); // their results reach the transport
+      listen();
+      await waitFor(() => batches.flat().length === 6, 10_000, 'the results');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(batches.map((batch) => batch.length)).toEqual([6]);
+      expect(batches[0]?.map((r) => r.attemptId).sort()).toEqual(attempts.map((a) => a.id).sort());
+    });
+
+    it('hands over the next batch once the previous one is saved, with everything that finished meanwhile', async () => {
+      const gates = new Map<string, Deferred<void>>();
+      const gate = (label: string) => {
+        let found = gates.get(label);
+        if (found === undefined) gates.set(label, (found = deferred()));
+        return found;
+      };
+      let finished = 0;
+      const subject = await create([
+        taskOf('gated', async ({ label }) => {
+          await gate(label as string).promise;
+          finished += 1;
+          return label as string;
+        }),
+      ]);
+      cleanups.push(subject.cleanup);
+      const batches: string[][] = [];
+      const saved: Deferred<void>[] = [];
+      subject.dispatcher.onResults((batch) => {
+        batches.push(batch.map((r) => (r.ok ? (r.output as string) : '!')).sort());
+        const save = deferred();
+        saved.push(save);
+        return batch.map(() => save.promise);
+      });
+      await subject.dispatcher.dispatch(['a', 'b', 'c', 'd'].map((label) => makeAttempt({ task: 'gated', inputs: { label } })));
+      gate('a').resolve();
+      await waitFor(() => batches.length === 1, 10_000, 'the first batch');
+      for (const label of ['b', 'c', 'd']) gate(label).resolve();
+      await waitFor(() => finished === 4, 10_000, 'b, c and d to finish');
+      await new Promise((resolve) => setTimeout(resolve, 200)); // their results reach the transport, while a is being saved
+      expect(batches).toEqual([['a']]);
+      saved[0]?.resolve();
+      await waitFor(() => batches.length === 2, 10_000, 'the next batch');
+      expect(batches).toEqual([['a'], ['b', 'c', 'd']]);
+      saved[1]?.resolve();
+    });
+
+    it('acknowledges each result on its own: one whose save failed does not bring the others back', async () => {
+      const subject = await create([taskOf('echo', ({ v }) => v ?? null)]);
+      cleanups.push(subject.cleanup);
+      const deliveries = new Map<string, number>();
+      let failed = false;
+      const attempts = [1, 2, 3, 4].map((v) => makeAttempt({ task: 'echo', inputs: { v } }));
+      const unlucky = attempts[1]?.id;
+      subject.dispatcher.onResults((batch) =>
+        batch.map((result) => {
+          deliveries.set(result.attemptId, (deliveries.get(result.attemptId) ?? 0) + 1);
+          if (result.attemptId !== unlucky || failed) return Promise.resolve();
+          failed = true;
+          return Promise.reject(new Error('save failed'));
+        }),
+      );
+      await subject.dispatcher.dispatch(attempts);
+      await waitFor(() => attempts.every((a) => deliveries.has(a.id)), 10_000, 'every result');
+      await new Promise((resolve) => setTimeout(resolve, 800)); // past a redelivery's backoff (500 ms)
+      for (const attempt of attempts) if (attempt.id !== unlucky) expect(deliveries.get(attempt.id)).toBe(1);
     });
 
     it('reports thrown errors, retryable unless marked NonRetryableError', async () => {
