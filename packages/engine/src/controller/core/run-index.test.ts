@@ -10,6 +10,10 @@ import type { NodeSpec, WorkflowSpec } from '../../spec/workflow-spec.js';
 import { newRunState, pendingExecution } from '../../state/new-run.js';
 import type { NodeExecution, RunState } from '../../state/run-state.js';
 import { arr, lit, ref, subworkflowNode, taskNode, wfInput, workflowSpec } from '../../testing/spec-builders.js';
+import type { Command } from '../vocabulary/commands.js';
+import type { RunEvent } from '../vocabulary/events.js';
+import { decide, decideInPlace } from './decide.js';
+import { workspaceOf } from './draft.js';
 import { childNodes } from './expand.js';
 import { RunIndex } from './run-index.js';
 
@@ -218,5 +222,29 @@ describe('RunIndex: scheduled cache-write retries', () => {
     change(run, 'a', { phase: 'succeeded', cacheWriteRetry: null });
     expect(run.index.scheduledWrites.size).toBe(0);
     expect(run.index.nonTerminal).toBe(0);
+  });
+});
+
+describe('regression: due write retries were put in the order they failed when the index was kept, in run order after a reload', () => {
+  test('decideInPlace on a kept workspace and decide on the same state put them in one order (run order)', () => {
+    const spec = workflowSpec('wf', [taskNode('a', 't.a', {}), taskNode('b', 't.b', {})]);
+    const state = newRunState({ id: 'r1', spec: validateSpec(spec), inputs: {}, project: 'demo', domain: 'dev', options: { overwriteCache: false }, now: T0 });
+    const workspace = workspaceOf(state);
+    const at = (ms: number) => new Date(T0.getTime() + ms);
+    const key = (id: string) => workspace.state.nodes[id]?.cacheKey as string;
+    const result = (id: string): RunEvent => ({ type: 'attempt:finished', result: { attemptId: `r1-${id}-1`, runId: 'r1', nodeId: id, attempt: 1, startedAt: T0, finishedAt: T0, ok: true, output: id, outputHash: null } });
+    const putFailed = (id: string): RunEvent => ({ type: 'cache:written', writes: [{ nodeId: id, kind: 'output' }], ok: false, reason: 'down' });
+    decideInPlace(workspace, [{ type: 'run:tick' }], T0);
+    decideInPlace(workspace, [{ type: 'cache:looked-up', results: ['a', 'b'].map((id) => ({ nodeId: id, key: key(id), kind: 'output' as const, outcome: 'miss' as const })) }], T0);
+    decideInPlace(workspace, [result('a'), result('b')], T0);
+    // b's put fails first, then a's: both retries come due by 1 s.
+    decideInPlace(workspace, [putFailed('b')], at(10));
+    decideInPlace(workspace, [putFailed('a')], at(20));
+    const fresh = decide(structuredClone(workspace.state), [{ type: 'run:tick' }], at(1_000));
+    const kept = decideInPlace(workspace, [{ type: 'run:tick' }], at(1_000));
+    const writes = (commands: Command[]) => commands.flatMap((c) => (c.type === 'WriteCache' ? c.writes.map((w) => w.nodeId) : []));
+    expect(writes(fresh.commands)).toEqual(['a', 'b']);
+    expect(writes(kept.commands)).toEqual(writes(fresh.commands));
+    expect(kept.commands).toEqual(fresh.commands);
   });
 });
