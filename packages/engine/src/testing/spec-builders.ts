@@ -9,8 +9,10 @@ import {
   WORKFLOW_SPEC_VERSION,
   type Binding,
   type CacheSettings,
+  type DynamicNodeSpec,
   type JsonSchema,
   type NodeSpec,
+  type SubworkflowNodeSpec,
   type TaskNodeSpec,
   type WorkflowSpec,
 } from '../spec/workflow-spec.js';
@@ -46,6 +48,16 @@ export function taskNode(id: string, task: string, inputs: { [name: string]: Bin
     timeoutMs: options.timeoutMs ?? null,
     inputs,
   };
+}
+
+/** A dynamic node (a task whose body returns a sub-workflow); options as for `taskNode`. */
+export function dynamicNode(id: string, task: string, inputs: { [name: string]: Binding }, options: TaskNodeOptions = {}): DynamicNodeSpec {
+  return { ...taskNode(id, task, inputs, options), kind: 'dynamic' };
+}
+
+/** A call of `workflow` (its name is the node's task); options as for `taskNode`. */
+export function subworkflowNode(id: string, workflow: WorkflowSpec, inputs: { [name: string]: Binding }, options: TaskNodeOptions = {}): SubworkflowNodeSpec {
+  return { ...taskNode(id, workflow.name, inputs, options), kind: 'subworkflow', workflow };
 }
 
 export function workflowSpec(

@@ -270,7 +270,7 @@ function retryDueWrites(draft: Draft): void {
   if (draft.index.scheduledWrites.size === 0) return;
   const otherwiseDone = draft.index.onlyScheduledWritesLeft();
   const now = draft.now.getTime();
-  for (const nodeId of [...draft.index.scheduledWrites]) {
+  for (const nodeId of draft.index.scheduledWritesInRunOrder()) {
     const retry = draft.node(nodeId).cacheWriteRetry;
     if (retry == null || retry.retryAtMs === null) continue;
     let next = retry;

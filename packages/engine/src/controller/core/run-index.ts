@@ -113,9 +113,18 @@ export class RunIndex {
 
   /** Candidates in run order (a container's children right after it), removed from the set. */
   takeCandidates(): string[] {
-    const taken = [...this.candidates];
+    const taken = this.inRunOrder(this.candidates);
     this.candidates.clear();
-    return taken.sort((a, b) => compareRanks(this.rank.get(a) ?? [], this.rank.get(b) ?? []));
+    return taken;
+  }
+
+  /**
+   * The scheduled writes in run order. Not the set's own order: that is the order they were
+   * scheduled in a kept index but run order in a fresh build, and a decision must not depend on
+   * which of the two it got.
+   */
+  scheduledWritesInRunOrder(): string[] {
+    return this.inRunOrder(this.scheduledWrites);
   }
 
   /** Whether every node that is not terminal is only waiting for a scheduled cache-write retry. */
@@ -135,6 +144,10 @@ export class RunIndex {
       scheduledWrites: [...this.scheduledWrites].sort(),
       nonTerminal: this.nonTerminal,
     };
+  }
+
+  private inRunOrder(ids: Iterable<string>): string[] {
+    return [...ids].sort((a, b) => compareRanks(this.rank.get(a) ?? [], this.rank.get(b) ?? []));
   }
 
   private register(spec: NodeSpec, parent: string | undefined, rank: readonly number[]): void {
