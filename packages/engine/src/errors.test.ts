@@ -41,7 +41,7 @@ describe('toErrorInfo', () => {
     const [bigint, cyclic, , badMessage] = hostileValues();
     expect(toErrorInfo(bigint)).toEqual({ name: 'Error', message: '5n', retryable: true });
     expect(toErrorInfo(cyclic).message).toMatch(/unserialisable value \(\[object Object\]\)/);
-    expect(toErrorInfo(badMessage)).toMatchObject({ name: 'Error', message: '', retryable: true });
+    expect(toErrorInfo(badMessage)).toMatchObject({ name: 'Error', message: 'an Error whose message cannot be read (its getter throws)', retryable: true });
     expect(toErrorInfo('plain').message).toBe('plain');
   });
 

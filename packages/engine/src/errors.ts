@@ -115,10 +115,12 @@ export function toErrorInfo(thrown: unknown): ErrorInfo {
       if (read(() => marked.nonRetryable) === true) retryable = false;
       else if (thrown instanceof MemoflowError) retryable = read(() => thrown.retryable) !== false;
       const name = read(() => marked.name);
-      const message = read(() => marked.message);
+      const message = read(() => marked.message, UNREADABLE);
       const info: ErrorInfo = {
         name: typeof name === 'string' && name !== '' ? truncate(name, 200) : 'Error',
-        message: typeof message === 'string' ? truncate(message, MAX_MESSAGE_LENGTH) : message === undefined ? '' : describeValue(message),
+        // A message getter that throws leaves nothing to say but that: an empty message would make
+        // the node's failure read "failed: " and name no cause.
+        message: message === UNREADABLE ? 'an Error whose message cannot be read (its getter throws)' : typeof message === 'string' ? truncate(message, MAX_MESSAGE_LENGTH) : message === undefined ? '' : describeValue(message),
         retryable,
       };
       const code = read(() => marked.code);
@@ -141,13 +143,52 @@ function isError(value: unknown): value is Error {
   }
 }
 
-/** A property read that may run a getter that throws: the throw becomes `undefined`. */
-function read(get: () => unknown): unknown {
+const UNREADABLE = Symbol('unreadable');
+
+/** A property read that may run a getter that throws: the throw becomes `undefined` (or `otherwise`). */
+function read(get: () => unknown, otherwise?: unknown): unknown {
   try {
     return get();
   } catch {
-    return undefined;
+    return otherwise;
   }
+}
+
+/**
+ * A value a user gave (an option, a name, a setting) as a few words for an error message: `5`,
+ * `"v 1"`, `null`, `a BigInt (5n)`, `an array`, `a Date`. Total: it never throws (no
+ * `JSON.stringify`, which throws on a BigInt or a cycle), so describing a mistake cannot become
+ * another mistake.
+ */
+export function describeGiven(value: unknown): string {
+  try {
+    switch (typeof value) {
+      case 'string':
+        return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
+      case 'number':
+        return Object.is(value, -0) ? '-0' : String(value);
+      case 'boolean':
+      case 'undefined':
+        return String(value);
+      case 'bigint':
+        return `a BigInt (${value.toString()}n)`;
+      case 'symbol':
+        return 'a symbol';
+      case 'function':
+        return /^class[\s{]/.test(Function.prototype.toString.call(value)) ? 'a class' : 'a function';
+      case 'object': {
+        if (value === null) return 'null';
+        if (Array.isArray(value)) return 'an array';
+        const proto = Object.getPrototypeOf(value) as { constructor?: { name?: unknown } } | null;
+        if (proto === null || proto === Object.prototype) return 'an object';
+        const name = proto.constructor?.name;
+        return typeof name === 'string' && name !== '' ? `a ${name}` : 'an object';
+      }
+    }
+  } catch {
+    // a Proxy whose traps throw
+  }
+  return 'a value that cannot be described';
 }
 
 /** A thrown non-Error as text: a string as is, JSON where it serialises, else its kind. */

@@ -1,4 +1,4 @@
-import { MemoflowError, type ErrorLocation } from '../errors.js';
+import { MemoflowError, describeGiven, type ErrorLocation } from '../errors.js';
 
 const VERSION_PATTERN = /^[A-Za-z0-9._-]+$/;
 
@@ -7,7 +7,7 @@ export function assertValidCacheVersion(version: unknown, where: ErrorLocation):
   if (typeof version !== 'string' || !VERSION_PATTERN.test(version)) {
     throw new MemoflowError(
       'INVALID_CACHE_VERSION',
-      `cache.version ${JSON.stringify(version)} is invalid: use letters, digits, '-', '_' and '.' only (e.g. '1', 'v2.1', '2024-06-01')`,
+      `cache.version ${describeGiven(version)} is invalid: use letters, digits, '-', '_' and '.' only (e.g. '1', 'v2.1', '2024-06-01')`,
       { ...where, field: where.field ?? 'cache.version' },
     );
   }

@@ -1,4 +1,4 @@
-import { MemoflowError } from '../errors.js';
+import { MemoflowError, describeGiven } from '../errors.js';
 import type { Json, NodeValue } from '../json.js';
 import { storageProblem } from '../storable.js';
 import type { WorkflowSpec } from '../spec/workflow-spec.js';
@@ -20,8 +20,10 @@ const SCOPE_PATTERN = /^[A-Za-z0-9_.-]+$/;
 export function newRunState(request: NewRunRequest): RunState {
   const { spec, now } = request;
   for (const [field, value] of [['project', request.project], ['domain', request.domain]] as const) {
-    if (!SCOPE_PATTERN.test(value)) {
-      throw new MemoflowError('INVALID_SPEC', `${field} '${value}' may only contain letters, digits, '_', '-' and '.'`, { workflow: spec.name, field });
+    // A JavaScript caller's 5 or null would pass the pattern as "5" or "null" and key a cache.
+    const given: unknown = value;
+    if (typeof given !== 'string' || !SCOPE_PATTERN.test(given)) {
+      throw new MemoflowError('INVALID_SPEC', `${field} ${describeGiven(given)} must be a string of letters, digits, '_', '-' and '.'`, { workflow: spec.name, field });
     }
   }
   const optional = new Set(spec.optionalInputs ?? []);

@@ -22,7 +22,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   const program = new Command('memoflow')
     .description('memoflow: typed workflows with a caching DAG scheduler')
     .exitOverride()
-    .configureOutput({ outputError: (text, write) => write(text) });
+    // One line per mistake: commander puts its "(Did you mean --input?)" on a line of its own.
+    .configureOutput({ outputError: (text, write) => write(`${oneLine(text.trim())}\n`) });
 
   const withStorage = (command: Command) =>
     command
@@ -46,6 +47,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     const module = await loadUserModule(file);
     const workflow = pickWorkflow(module, name);
     const inputs = parseInputs(workflow, flags.input, flags.inputsFile);
+    // A bad definition or input is refused before the store opens: a typo must not wait for
+    // PGlite to start (seconds), create a data directory, or need the database at all.
+    void workflow.spec;
+    workflow.prepareInputs(inputs);
     const mf = await open(flags, flags.concurrency);
     try {
       const run = await mf.run(workflow, inputs, { project: flags.project, domain: flags.domain, overwriteCache: flags.overwriteCache === true });

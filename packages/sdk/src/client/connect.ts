@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import {
   Controller,
   MemoflowError,
+  describeGiven,
   type CacheEntrySummary,
   type CacheEvictFilter,
   type CacheListFilter,
@@ -120,6 +121,21 @@ function describeValue(value: unknown): string {
   return typeof value === 'object' ? 'a plain object' : `a ${typeof value}`;
 }
 
+/**
+ * Run options as a JavaScript caller may pass them: `mf.run(wf, inputs, null)` read `null.resumeFrom`,
+ * and `overwriteCache: 'yes'` was taken as false (only `true` overwrites). Project and domain are
+ * checked where the run is created (newRunState).
+ */
+function assertRunOptions(options: unknown, workflow: string): asserts options is RunOptions {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new MemoflowError('INVALID_OPTION', `run options must be an object ({ project, domain, overwriteCache }), got ${describeGiven(options)}`, { workflow, field: 'options' });
+  }
+  const overwrite: unknown = (options as RunOptions).overwriteCache;
+  if (overwrite !== undefined && typeof overwrite !== 'boolean') {
+    throw new MemoflowError('INVALID_OPTION', `overwriteCache must be true or false, got ${describeGiven(overwrite)}`, { workflow, field: 'overwriteCache' });
+  }
+}
+
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value === '' ? undefined : value;
 }
@@ -140,6 +156,7 @@ class Client implements Memoflow {
     if (!isWorkflowDefinition(workflow)) {
       throw new MemoflowError('INVALID_SPEC', `mf.run needs a workflow made with workflow() as its first argument, got ${describeValue(workflow)}`, { field: 'workflow' });
     }
+    assertRunOptions(options, workflow.workflowName);
     if (options.resumeFrom !== undefined) {
       throw new MemoflowError('NOT_SUPPORTED', '`resumeFrom` (--resume-from) is not implemented yet; a plain rerun reuses every cached result already', { workflow: workflow.workflowName, field: 'resumeFrom' });
     }
@@ -151,8 +168,9 @@ class Client implements Memoflow {
     const id = await this.controller.submit({
       spec,
       inputs: prepared,
-      project: options.project ?? DEFAULT_PROJECT,
-      domain: options.domain ?? DEFAULT_DOMAIN,
+      // `undefined` only: a null project is a mistake to name, not a request for the default.
+      project: options.project === undefined ? DEFAULT_PROJECT : options.project,
+      domain: options.domain === undefined ? DEFAULT_DOMAIN : options.domain,
       options: runOptions,
     });
     return new RunHandle<WorkflowResult<W>>(id, this.controller, this.storage.runStore);

@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import {
   MemoflowError,
   NonRetryableError,
+  describeGiven,
   WORKFLOW_SPEC_VERSION,
   bindingSchema,
   hashJson,
@@ -15,7 +16,7 @@ import {
 } from '@memoflow/engine';
 import { checkRawValue } from './json-value.js';
 import { referenceBinding, type Bindable } from './reference.js';
-import { callable, defineNode, type AnyTask, type Callable, type InputShape, type InputValues, type TaskDefinition, type TaskOptions } from './task.js';
+import { assertNodeName, assertOptionsObject, callable, defineNode, isTaskDefinition, type AnyTask, type Callable, type InputShape, type InputValues, type TaskDefinition, type TaskOptions } from './task.js';
 import { hashFunctionOf } from './hash-with.js';
 import { InputProvenance } from './input-provenance.js';
 import { WorkflowTrace, withTrace } from './trace.js';
@@ -48,8 +49,10 @@ export type DynamicBody<I extends InputShape, O extends z.ZodType> = (
  * replaying run's values and a future stays O(children) in size.
  */
 export function dynamic<I extends InputShape, O extends z.ZodType>(options: DynamicOptions<I, O>, body: DynamicBody<I, O>): TaskDefinition<I, O> {
+  assertOptionsObject('dynamic', options);
+  assertNodeName('dynamic', options.name);
   const declared = new Map<string, Callable>();
-  for (const child of options.tasks ?? []) {
+  for (const child of declaredCallables(options.name, options.tasks)) {
     const name = child.kind === 'workflow' ? child.workflowName : child.taskName;
     if (declared.has(name) && declared.get(name) !== child) {
       throw new MemoflowError('DUPLICATE_TASK_NAME', `two different tasks named '${name}' are declared`, { node: options.name, field: 'tasks' });
@@ -96,6 +99,22 @@ export function dynamic<I extends InputShape, O extends z.ZodType>(options: Dyna
     },
   };
   return callable(base, implementation, [...declared.values()]) as TaskDefinition<I, O>;
+}
+
+/** `tasks` as declared: an array of tasks, dynamics and workflows (left out, none). */
+function declaredCallables(name: string, tasks: unknown): readonly Callable[] {
+  if (tasks === undefined) return [];
+  const where = { node: name, field: 'tasks' };
+  if (!Array.isArray(tasks)) {
+    throw new MemoflowError('INVALID_SPEC', `tasks must be an array of the tasks, dynamics and workflows the body may call, got ${describeGiven(tasks)}`, where);
+  }
+  tasks.forEach((child: unknown, i) => {
+    const isWorkflow = typeof child === 'function' && (child as { kind?: unknown }).kind === 'workflow' && typeof (child as { workflowName?: unknown }).workflowName === 'string';
+    if (!isTaskDefinition(child) && !isWorkflow) {
+      throw new MemoflowError('INVALID_SPEC', `tasks[${i}] must be a task, dynamic or workflow definition, got ${describeGiven(child)}`, where);
+    }
+  });
+  return tasks as Callable[];
 }
 
 /** What the body returned, if its type can be known (references), must fit the dynamic's declared output. */

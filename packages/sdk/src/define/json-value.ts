@@ -22,6 +22,9 @@ export function toJsonValue(value: unknown, where: ErrorLocation, path = ''): Js
 function convert(value: unknown, where: ErrorLocation, path: string, depth: number, ancestors: Set<object>): Json {
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
   if (typeof value === 'number') {
+    // JSON has no -0: stored and read back it is 0, so it is 0 from the start (a fresh run's result
+    // and the same run read from the store, or a cache hit, would otherwise differ).
+    if (Object.is(value, -0)) return 0;
     if (Number.isFinite(value)) return value;
     throw notJson(`${String(value)} is not a JSON number`, where, path);
   }

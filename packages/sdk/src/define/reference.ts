@@ -1,4 +1,4 @@
-import { MemoflowError, type Binding } from '@memoflow/engine';
+import { MemoflowError, type Binding, type ErrorLocation } from '@memoflow/engine';
 
 /**
  * References: what task calls and workflow inputs are inside a workflow body. A reference stands for
@@ -39,6 +39,8 @@ type ReferenceBinding = Extract<Binding, { kind: 'input' | 'output' }>;
 export interface ReferenceHooks {
   /** Methods a reference offers (e.g. `withOverrides` on a task call's result). */
   methods?: { readonly [name: string]: (...args: never[]) => unknown };
+  /** The workflow (and node or input) the reference belongs to, for the errors of its misuse. */
+  where?: ErrorLocation;
 }
 
 /** Builds a reference for a binding; property access yields references to fields. */
@@ -52,13 +54,14 @@ export function createReference(binding: ReferenceBinding, describe: string, hoo
           throw new MemoflowError(
             'INVALID_SPEC',
             `${describe} is a reference to a value that exists only when the run gets there: pass it to a task instead of using it in the workflow body`,
+            hooks.where,
           );
         };
       }
       if (typeof property === 'symbol' || property === 'then') return undefined;
       const method = hooks.methods?.[property];
       if (method !== undefined && (binding.path === undefined || binding.path.length === 0)) return method;
-      return createReference({ ...binding, path: [...(binding.path ?? []), property] }, `${describe}.${property}`);
+      return createReference({ ...binding, path: [...(binding.path ?? []), property] }, `${describe}.${property}`, hooks.where === undefined ? {} : { where: hooks.where });
     },
     has(_target, property) {
       return property === REF;
@@ -67,7 +70,7 @@ export function createReference(binding: ReferenceBinding, describe: string, hoo
       return [];
     },
     set() {
-      throw new MemoflowError('INVALID_SPEC', `${describe} is a reference and cannot be assigned to`);
+      throw new MemoflowError('INVALID_SPEC', `${describe} is a reference and cannot be assigned to`, hooks.where);
     },
   });
   return proxy;

@@ -6,9 +6,12 @@ import {
   NonRetryableError,
   assertIgnoredInputsExist,
   assertValidCacheVersion,
+  describeGiven,
   parseDuration,
+  stringProblem,
   signatureDigest,
   type CacheSettings,
+  type ErrorLocation,
   type Json,
   type JsonSchema,
   type TaskContext,
@@ -136,6 +139,7 @@ export function task<I extends InputShape, O extends z.ZodType | undefined = und
   options: TaskOptions<I, O>,
   body: TaskBody<I, O>,
 ): TaskDefinition<I, O> {
+  assertOptionsObject('task', options);
   const base = defineNode('task', options, body);
   const name = options.name;
   const implementation: TaskImplementation = {
@@ -154,7 +158,7 @@ export function task<I extends InputShape, O extends z.ZodType | undefined = und
         throw new NonRetryableError(`task '${name}' (node '${context.nodeId}') returned a value that does not match its output schema${path}: ${issue?.message ?? checked.error.message}`);
       }
       const output: Json = toJsonValue(checked.data, { node: context.nodeId, field: 'output' });
-      return { output, outputHash: computeHash(options.output, checked.data, `task '${name}' output`) ?? null };
+      return { output, outputHash: computeHash(options.output, checked.data, `task '${name}' output`, { node: context.nodeId, field: 'output' }) ?? null };
     },
   };
   return callable(base, implementation, []) as TaskDefinition<I, O>;
@@ -183,9 +187,7 @@ export function defineNode<I extends InputShape>(
 ): NodeDefinitionBase<I> {
   const name = options.name;
   const where = { node: name };
-  if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(name)) {
-    throw new MemoflowError('INVALID_SPEC', `${kind} name ${JSON.stringify(name)} may only contain letters, digits, '_', '-' and '.'`, { field: 'name' });
-  }
+  assertNodeName(kind, name);
   assertRunnableDefinition(kind, options, body, where);
   const inputNames = Object.keys(options.inputs);
   const signature: TaskSignature = {
@@ -294,10 +296,11 @@ export function resolveCache(
 ): CacheSettings | null {
   if (option === undefined) return base;
   if (option === false) return null;
-  if (option !== true && (typeof option !== 'object' || option === null || Array.isArray(option))) {
-    throw new MemoflowError('INVALID_SPEC', `cache must be true, false or an object of cache options, got ${describeValue(option)}`, { ...where, field: 'cache' });
+  if (option !== true && !isPlainObject(option)) {
+    throw new MemoflowError('INVALID_SPEC', `cache must be true, false or an object of cache options, got ${describeGiven(option)}`, { ...where, field: 'cache' });
   }
   const given: CacheOptions = option === true ? {} : option;
+  assertCacheOptionTypes(given, where);
   if (given.enabled === false) return null;
   if ('version' in given && given.version === null) {
     // `??` would quietly fall back to a derived version: null is a mistake, not "derive one".
@@ -328,6 +331,32 @@ export function resolveCache(
   };
 }
 
+const CACHE_OPTIONS: readonly string[] = ['enabled', 'version', 'serialize', 'ignoreInputs', 'ttl'] satisfies readonly (keyof CacheOptions)[];
+
+/**
+ * What a JavaScript caller can get wrong in the cache options without TypeScript noticing: a
+ * misspelt option (`versoin` would silently fall back to a derived version), `enabled: 'no'`
+ * (truthy, so caching stayed on), `ignoreInputs: 'x'` (spread into its characters). Each names
+ * its field instead.
+ */
+function assertCacheOptionTypes(given: CacheOptions, where: { workflow?: string; node: string }): void {
+  for (const key of Object.keys(given)) {
+    if (!CACHE_OPTIONS.includes(key)) {
+      throw new MemoflowError('INVALID_SPEC', `cache has no option '${key}' (options: ${CACHE_OPTIONS.join(', ')})`, { ...where, field: `cache.${key}` });
+    }
+  }
+  for (const flag of ['enabled', 'serialize'] as const) {
+    const value: unknown = given[flag];
+    if (value !== undefined && typeof value !== 'boolean') {
+      throw new MemoflowError('INVALID_SPEC', `cache.${flag} must be true or false, got ${describeGiven(value)}`, { ...where, field: `cache.${flag}` });
+    }
+  }
+  const ignored: unknown = given.ignoreInputs;
+  if ('ignoreInputs' in given && (!Array.isArray(ignored) || !ignored.every((name) => typeof name === 'string'))) {
+    throw new MemoflowError('INVALID_SPEC', `cache.ignoreInputs must be an array of input names, got ${describeGiven(ignored)}`, { ...where, field: 'cache.ignoreInputs' });
+  }
+}
+
 /**
  * The most extra attempts a node may have. Retries exist for transient faults; a hundred covers any
  * backoff schedule a user would want, while `1e9` would keep a failing node (and its run) busy
@@ -338,7 +367,7 @@ export const MAX_RETRIES = 100;
 export function resolveRetries(retries: number | undefined, where: { workflow?: string; node: string }): number {
   if (retries === undefined) return 0;
   if (typeof retries !== 'number' || !Number.isInteger(retries) || retries < 0 || retries > MAX_RETRIES) {
-    throw new MemoflowError('INVALID_SPEC', `retries must be a whole number from 0 to ${MAX_RETRIES}, got ${describeValue(retries)}`, { ...where, field: 'retries' });
+    throw new MemoflowError('INVALID_SPEC', `retries must be a whole number from 0 to ${MAX_RETRIES}, got ${describeGiven(retries)}`, { ...where, field: 'retries' });
   }
   return retries;
 }
@@ -350,32 +379,56 @@ export function resolveRetries(retries: number | undefined, where: { workflow?: 
  */
 function assertRunnableDefinition(kind: 'task' | 'dynamic', options: { readonly inputs: unknown; readonly output?: unknown }, body: unknown, where: { node: string }): void {
   const inputs: unknown = options.inputs;
-  if (typeof inputs !== 'object' || inputs === null || Array.isArray(inputs)) {
-    throw new MemoflowError('INVALID_SPEC', `${kind} inputs must be an object of zod schemas (e.g. { rows: z.array(z.number()) }, or {} for none), got ${describeValue(inputs)}`, { ...where, field: 'inputs' });
+  if (!isPlainObject(inputs)) {
+    throw new MemoflowError('INVALID_SPEC', `${kind} inputs must be an object of zod schemas (e.g. { rows: z.array(z.number()) }, or {} for none), got ${describeGiven(inputs)}`, { ...where, field: 'inputs' });
   }
   for (const [input, schema] of Object.entries(inputs)) {
+    assertStorableName(input, 'input', { ...where, field: 'inputs' });
     if (!isZodSchema(schema)) {
-      throw new MemoflowError('INVALID_SPEC', `input '${input}' must be a zod schema (z.string(), z.number(), ...), got ${describeValue(schema)}`, { ...where, field: `inputs.${input}` });
+      throw new MemoflowError('INVALID_SPEC', `input '${input}' must be a zod schema (z.string(), z.number(), ...), got ${describeGiven(schema)}`, { ...where, field: `inputs.${input}` });
     }
     assertJsonCompatible(schema, 'input', { ...where, field: `inputs.${input}` });
   }
   if (options.output !== undefined) {
     if (!isZodSchema(options.output)) {
-      throw new MemoflowError('INVALID_SPEC', `output must be a zod schema, got ${describeValue(options.output)}`, { ...where, field: 'output' });
+      throw new MemoflowError('INVALID_SPEC', `output must be a zod schema, got ${describeGiven(options.output)}`, { ...where, field: 'output' });
     }
     assertJsonCompatible(options.output, 'output', { ...where, field: 'output' });
   }
   if (typeof body !== 'function' || /^class[\s{]/.test(Function.prototype.toString.call(body))) {
-    throw new MemoflowError('INVALID_SPEC', `the ${kind} body must be a function ((inputs, context) => ...), got ${typeof body === 'function' ? 'a class' : describeValue(body)}`, { ...where, field: 'body' });
+    throw new MemoflowError('INVALID_SPEC', `the ${kind} body must be a function ((inputs, context) => ...), got ${describeGiven(body)}`, { ...where, field: 'body' });
   }
 }
 
-function describeValue(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  if (typeof value === 'string') return JSON.stringify(value);
-  return `a ${typeof value}`;
+/** A plain object (`{...}` or `Object.create(null)`), not an array, a Date, a Map or a class instance. */
+export function isPlainObject(value: unknown): value is { [key: string]: unknown } {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/** An input or output name no store can keep (U+0000, a lone surrogate) is refused where it is defined. */
+export function assertStorableName(name: string, what: 'input' | 'output', where: ErrorLocation & { field: string }): void {
+  const problem = stringProblem(name);
+  if (problem !== null) throw new MemoflowError('INVALID_SPEC', `the ${what} name ${JSON.stringify(name).slice(0, 40)} ${problem}; rename it`, where);
+}
+
+/** A task, dynamic or workflow name: letters, digits, `_`, `-` and `.` (node ids and cache keys are made of it). */
+export function assertNodeName(kind: 'task' | 'dynamic' | 'workflow', name: unknown): asserts name is string {
+  if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(name)) {
+    throw new MemoflowError('INVALID_SPEC', `${kind} name ${describeGiven(name)} may only contain letters, digits, '_', '-' and '.'`, { field: 'name' });
+  }
+}
+
+/**
+ * The first argument of `task()`, `dynamic()` and `workflow()` must be an object of options: from
+ * JavaScript, `task(null, ...)` or `workflow('etl.main', ...)` would otherwise end in "Cannot read
+ * properties of null (reading 'name')".
+ */
+export function assertOptionsObject(kind: 'task' | 'dynamic' | 'workflow', options: unknown): void {
+  if (!isPlainObject(options)) {
+    throw new MemoflowError('INVALID_SPEC', `${kind}() takes an object of options first (e.g. ${kind}({ name: 'etl.clean', inputs: { ... } }, ...)), got ${describeGiven(options)}`, { field: 'options' });
+  }
 }
 
 /** Inputs whose schema accepts `undefined` (`.optional()`, `.default(...)`): they may be left unbound. */

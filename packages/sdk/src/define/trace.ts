@@ -1,12 +1,12 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { z } from 'zod';
-import { MemoflowError, incompatibility, parseDuration, schemaAtPath, type Binding, type Json, type JsonSchema, type NodeSpec, type WorkflowSpec } from '@memoflow/engine';
+import { MemoflowError, describeGiven, incompatibility, parseDuration, schemaAtPath, storageProblem, stringProblem, type Binding, type Json, type JsonSchema, type NodeSpec, type WorkflowSpec } from '@memoflow/engine';
 import { computeHash, hashFunctionOf } from './hash-with.js';
 import type { InputProvenance, InputReference } from './input-provenance.js';
 import { toJsonSchema } from './json-schema.js';
 import { checkRawValue, toJsonValue } from './json-value.js';
 import { createReference, referenceBinding } from './reference.js';
-import { isTaskDefinition, resolveCache, resolveRetries, type AnyTask, type Callable, type DerivedVersion, type NodeOverrides } from './task.js';
+import { isPlainObject, isTaskDefinition, resolveCache, resolveRetries, type AnyTask, type Callable, type DerivedVersion, type NodeOverrides } from './task.js';
 
 /**
  * Records the nodes a workflow body creates. A workflow function runs once, synchronously, with
@@ -88,13 +88,18 @@ export class WorkflowTrace {
 
   private addNode(node: NodeSpec, applyOverrides: (overrides: NodeOverrides) => void): unknown {
     this.nodes.push(node);
+    const where = { workflow: this.workflow, node: node.id };
     const reference = createReference({ kind: 'output', node: node.id }, `the output of node '${node.id}'`, {
       methods: {
         withOverrides: (overrides: NodeOverrides) => {
+          if (!isPlainObject(overrides)) {
+            throw new MemoflowError('INVALID_SPEC', `withOverrides takes an object of overrides ({ cache, retries, timeout }), got ${describeGiven(overrides)}`, { ...where, field: 'overrides' });
+          }
           applyOverrides(overrides);
           return reference;
         },
       },
+      where,
     });
     return reference;
   }
@@ -132,7 +137,8 @@ export class WorkflowTrace {
       throw new MemoflowError('UNBOUND_INPUT', `'${callee}' must be called with an object of inputs`, where);
     }
     for (const name of Object.keys(inputs)) {
-      if (!(name in schemas)) {
+      // Own names only: `toString` or `constructor` is in every object, and is no input.
+      if (!Object.hasOwn(schemas, name)) {
         throw new MemoflowError('UNKNOWN_INPUT', `'${callee}' has no input '${name}' (inputs: ${Object.keys(schemas).join(', ') || 'none'})`, { ...where, field: name });
       }
     }
@@ -161,7 +167,7 @@ export class WorkflowTrace {
     if (binding.kind === 'literal' && schema !== undefined) {
       const parsed = schema.safeParse(binding.value);
       if (!parsed.success) throw literalMismatch(parsed.error, where);
-      const hash = computeHash(schema, parsed.data, `input '${where.field}'`);
+      const hash = computeHash(schema, parsed.data, `input '${where.field}'`, where);
       if (hash !== undefined) return { ...binding, hash };
     } else if (schema !== undefined && this.inputs !== undefined && isConcrete(binding)) {
       // Bound (partly) to a dynamic's inputs by reference: the value is known now, so it is checked
@@ -202,6 +208,8 @@ export class WorkflowTrace {
     if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
       const fields: { [name: string]: Binding } = {};
       for (const [name, item] of Object.entries(value)) {
+        const keyProblem = stringProblem(name);
+        if (keyProblem !== null) throw new MemoflowError('INPUT_SCHEMA_MISMATCH', `cannot be stored: the key ${JSON.stringify(name).slice(0, 40)} ${keyProblem}`, { ...where, field: path });
         if (item !== undefined) fields[name] = this.toBinding(item, where, `${path}.${name}`);
       }
       const entries = Object.entries(fields);
@@ -210,7 +218,12 @@ export class WorkflowTrace {
       }
       return { kind: 'object', fields };
     }
-    return { kind: 'literal', value: toJsonValue(value, { ...where, field: path }) };
+    const literal = toJsonValue(value, { ...where, field: path });
+    // JSON, but no store keeps it (U+0000, a lone surrogate): refused here, naming the node and
+    // field, rather than when the run is saved, naming only a path inside the spec.
+    const problem = storageProblem(literal, 'the value');
+    if (problem !== null) throw new MemoflowError('INPUT_SCHEMA_MISMATCH', `cannot be stored: ${problem}`, { ...where, field: path });
+    return { kind: 'literal', value: literal };
   }
 
   /** A field read on a reference (`split(...).train`) must exist in the producer's output schema. */

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import {
   MemoflowError,
+  describeGiven,
+  toErrorInfo,
   WORKFLOW_SPEC_VERSION,
   bindingSchema,
   hashJson,
@@ -17,7 +19,7 @@ import { assertSchemas } from './check-schemas.js';
 import { toJsonSchema } from './json-schema.js';
 import { checkRawValue, toJsonValue } from './json-value.js';
 import { createReference, referenceBinding, type Bindable, type Ref, type Unref } from './reference.js';
-import { optionalNames, type AnyTask, type InputBindings, type InputShape, type OptionalWhenUndefined, type TaskCall } from './task.js';
+import { assertNodeName, assertOptionsObject, assertStorableName, optionalNames, type AnyTask, type InputBindings, type InputShape, type OptionalWhenUndefined, type TaskCall } from './task.js';
 import { WorkflowTrace, currentTrace, withTrace, type SubworkflowSource } from './trace.js';
 
 export type InputRefs<I extends InputShape> = { [K in keyof I]: Ref<z.output<I[K]>> };
@@ -72,13 +74,15 @@ export function workflow<I extends InputShape, R extends WorkflowOutputs>(
   options: WorkflowOptions<I>,
   body: (inputs: InputRefs<I>) => R,
 ): WorkflowDefinition<I, Unref<R>> {
+  assertOptionsObject('workflow', options);
   const name = options.name;
-  if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(name)) {
-    throw new MemoflowError('INVALID_SPEC', `workflow name ${JSON.stringify(name)} may only contain letters, digits, '_', '-' and '.'`, { field: 'name' });
-  }
+  assertNodeName('workflow', name);
   assertSchemas({ inputs: options.inputs }, { workflow: name }, `workflow '${name}'`);
+  if (typeof body !== 'function') {
+    throw new MemoflowError('INVALID_SPEC', `the workflow body must be a function (({ rows }) => ({ total: total({ rows }) })), got ${describeGiven(body)}`, { workflow: name, field: 'body' });
+  }
   let traced: Traced | undefined;
-  const compile = () => (traced ??= trace(options, body as (inputs: unknown) => unknown));
+  const compile = () => (traced ??= traceOnce(options, body as (inputs: unknown) => unknown));
   const inputSchema = z.object(options.inputs);
 
   const call = (inputs: InputBindings<I>) => currentTrace(name).addWorkflowCall(definition as unknown as SubworkflowSource, inputs);
@@ -100,7 +104,8 @@ export function workflow<I extends InputShape, R extends WorkflowOutputs>(
         throw new MemoflowError('INPUT_SCHEMA_MISMATCH', 'run inputs must be an object', { workflow: name });
       }
       for (const key of Object.keys(inputs)) {
-        if (!(key in options.inputs)) {
+        // Own names only: `toString` or `constructor` is in every object, and is no input.
+        if (!Object.hasOwn(options.inputs, key)) {
           throw new MemoflowError('UNKNOWN_INPUT', `workflow has no input '${key}' (inputs: ${Object.keys(options.inputs).join(', ') || 'none'})`, { workflow: name, field: key });
         }
       }
@@ -122,7 +127,7 @@ export function workflow<I extends InputShape, R extends WorkflowOutputs>(
         const value = (parsed.data as { [key: string]: unknown })[key];
         if (value === undefined) continue; // an optional input left out stays out (not null)
         const json = toJsonValue(value, { workflow: name, field: key });
-        const hash = computeHash(schema, value, `workflow input '${key}'`);
+        const hash = computeHash(schema, value, `workflow input '${key}'`, { workflow: name, field: key });
         prepared[key] = hash === undefined ? { value: json } : { value: json, hash };
       }
       return prepared;
@@ -137,12 +142,53 @@ interface Traced {
   signature: TaskSignature;
 }
 
+/**
+ * The workflows being traced right now, outermost first (by definition, not by name: two
+ * workflows may share a name). One met again while it is being traced calls itself.
+ */
+const tracing: { options: object; name: string }[] = [];
+
+/**
+ * Traces a workflow, refusing one that calls itself (directly or through sub-workflows), whose
+ * trace would otherwise recurse until the stack overflows.
+ */
+function traceOnce<I extends InputShape>(options: WorkflowOptions<I>, body: (inputs: unknown) => unknown): Traced {
+  const at = tracing.findIndex((entry) => entry.options === options);
+  if (at !== -1) {
+    const cycle = [...tracing.slice(at).map((entry) => entry.name), options.name].map((name) => `'${name}'`).join(' -> ');
+    throw new MemoflowError('CYCLE_IN_WORKFLOW', `workflow '${options.name}' calls itself through sub-workflows (${cycle}); a workflow cannot contain itself`, {
+      workflow: tracing[tracing.length - 1]?.name ?? options.name,
+    });
+  }
+  tracing.push({ options, name: options.name });
+  try {
+    return trace(options, body);
+  } finally {
+    tracing.pop();
+  }
+}
+
+/** What a body threw, in a line: `TypeError: x is undefined`, `5n`. Never throws (toErrorInfo is total). */
+function thrownText(error: unknown): string {
+  const info = toErrorInfo(error);
+  const text = info.name === 'Error' ? info.message : `${info.name}: ${info.message}`;
+  return text.length > 300 ? `${text.slice(0, 300)}…` : text;
+}
+
 function trace<I extends InputShape>(options: WorkflowOptions<I>, body: (inputs: unknown) => unknown): Traced {
   const recorder = new WorkflowTrace(options.name);
   const inputs = Object.fromEntries(
-    Object.keys(options.inputs).map((input) => [input, createReference({ kind: 'input', name: input }, `workflow input '${input}'`)]),
+    Object.keys(options.inputs).map((input) => [input, createReference({ kind: 'input', name: input }, `workflow input '${input}'`, { where: { workflow: options.name, field: input } })]),
   );
-  const returned = withTrace(recorder, () => body(inputs));
+  const returned = withTrace(recorder, () => {
+    try {
+      return body(inputs);
+    } catch (error) {
+      // The user's code threw (a MemoflowError from a call in it passes through as it is).
+      if (error instanceof MemoflowError) throw error;
+      throw new MemoflowError('INVALID_SPEC', `the workflow body threw while it was traced: ${thrownText(error)}`, { workflow: options.name, field: 'body', cause: error });
+    }
+  });
   if (returned instanceof Promise) {
     throw new MemoflowError('INVALID_SPEC', 'a workflow body must be synchronous: it wires references, it does not await them (use a task for async work)', { workflow: options.name });
   }
@@ -151,6 +197,9 @@ function trace<I extends InputShape>(options: WorkflowOptions<I>, body: (inputs:
   }
   const outputs: { [name: string]: Binding } = {};
   for (const [name, value] of Object.entries(returned)) {
+    // `outputs[name] = ...` would set the prototype instead, and the output would vanish.
+    if (name === '__proto__') throw new MemoflowError('INVALID_SPEC', "an output named '__proto__' cannot be kept (JavaScript reads it as the prototype); rename it", { workflow: options.name, field: 'outputs.__proto__' });
+    assertStorableName(name, 'output', { workflow: options.name, field: 'outputs' });
     checkRawValue(value, { workflow: options.name, field: `outputs.${name}` }, '', (item) => referenceBinding(item) !== undefined);
     outputs[name] = recorder.bind(value, undefined, { workflow: options.name, field: `outputs.${name}` });
   }
