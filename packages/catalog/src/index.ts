@@ -2,7 +2,7 @@ export { cacheEntries, nodeExecutions, runs } from './schema.js';
 export { migrationsFolder, migratePglite, migratePostgres, type PostgresMigrationTarget } from './migrate.js';
 export type { Storage } from './storage.js';
 export { SqlCacheCatalog, type SqlCacheCatalogOptions } from './sql-cache-catalog.js';
-export { SqlRunStore } from './sql-run-store.js';
+export { SqlRunStore, type SqlRunStoreOptions } from './sql-run-store.js';
 export { postgresJsSession, pgliteSession, type AnyPgDatabase, type SqlSession } from './sql-session.js';
 export {
   DEFAULT_POSTGRES_SCHEMA,

@@ -1,5 +1,6 @@
 import { InMemoryCacheCatalog, InMemoryRunStore, type CacheEntryDamage } from '@memoflow/engine';
 import { describeCacheCatalogContract } from './testing/cache-catalog.contract.js';
+import { describeRunLeaseContract } from './testing/run-lease.contract.js';
 import { describeRunStoreContract } from './testing/run-store.contract.js';
 
 // The in-process fakes live in the engine (it depends on no other package); the catalog runs the
@@ -24,6 +25,17 @@ describeRunStoreContract('InMemoryRunStore', async () => {
     runStore: new InMemoryRunStore(),
     reset: async () => {
       fixture.runStore = new InMemoryRunStore();
+    },
+    close: async () => {},
+  };
+  return fixture;
+});
+
+describeRunLeaseContract('InMemoryRunStore', async (clock) => {
+  const fixture = {
+    runStore: new InMemoryRunStore({ clock }),
+    reset: async () => {
+      fixture.runStore = new InMemoryRunStore({ clock });
     },
     close: async () => {},
   };

@@ -6,7 +6,7 @@ import { drizzle, type PgliteDatabase } from 'drizzle-orm/pglite';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { migratePglite } from './migrate.js';
 import { SqlCacheCatalog, type SqlCacheCatalogOptions } from './sql-cache-catalog.js';
-import { SqlRunStore } from './sql-run-store.js';
+import { SqlRunStore, type SqlRunStoreOptions } from './sql-run-store.js';
 import { pgliteSession, withReadableErrors } from './sql-session.js';
 import type { Storage } from './storage.js';
 
@@ -19,15 +19,15 @@ export class PgliteCacheCatalog extends SqlCacheCatalog {
 
 /** The run store in an embedded PGlite database. */
 export class PgliteRunStore extends SqlRunStore {
-  constructor(db: PgliteDatabase) {
-    super(pgliteSession(db));
+  constructor(db: PgliteDatabase, options: SqlRunStoreOptions = {}) {
+    super(pgliteSession(db), options);
   }
 }
 
 export interface PgliteStorageOptions {
   /** A directory for the database (created if missing, e.g. `./.memoflow/db`); omitted: in memory. */
   dataDir?: string;
-  /** Sets cache entries' `createdAt` (default: the database's clock). */
+  /** Sets cache entries' `createdAt` and measures run leases (default: the database's clock). */
   clock?: Clock;
 }
 
@@ -56,7 +56,7 @@ export async function openPgliteStorage(options: PgliteStorageOptions = {}): Pro
   let closed: Promise<void> | undefined;
   return {
     catalog: withReadableErrors(new PgliteCacheCatalog(db, options.clock === undefined ? {} : { clock: options.clock }), 'catalog'),
-    runStore: withReadableErrors(new PgliteRunStore(db), 'runStore'),
+    runStore: withReadableErrors(new PgliteRunStore(db, options.clock === undefined ? {} : { clock: options.clock }), 'runStore'),
     close: () => (closed ??= client.close().finally(() => lock?.release())),
   };
 }

@@ -10,6 +10,7 @@ import { migratePglite, migrationsFolder } from './migrate.js';
 import { openPgliteStorage, PgliteCacheCatalog, PgliteRunStore } from './pglite-storage.js';
 import { describeCacheCatalogContract } from './testing/cache-catalog.contract.js';
 import { damageEntry } from './testing/sql-damage.js';
+import { describeRunLeaseContract } from './testing/run-lease.contract.js';
 import { describeRunStoreContract } from './testing/run-store.contract.js';
 
 /** An in-memory PGlite per suite, migrated; the client is kept for writing behind the port's back. */
@@ -35,6 +36,17 @@ describeRunStoreContract('PgliteRunStore', async () => {
   const client = await freshPglite();
   return {
     runStore: new PgliteRunStore(drizzle({ client })),
+    reset: async () => {
+      await client.exec('TRUNCATE runs, node_executions');
+    },
+    close: () => client.close(),
+  };
+});
+
+describeRunLeaseContract('PgliteRunStore', async (clock) => {
+  const client = await freshPglite();
+  return {
+    runStore: new PgliteRunStore(drizzle({ client }), { clock }),
     reset: async () => {
       await client.exec('TRUNCATE runs, node_executions');
     },
@@ -95,17 +107,22 @@ describe('upgrading a database of the previous release', () => {
     await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
   });
 
-  /** The migrations folder as the previous release shipped it: 0000_init only. */
-  async function previousReleaseMigrations(): Promise<string> {
+  /** The migrations folder as an earlier release shipped it: the migrations named, in journal order. */
+  async function releaseMigrations(tags: readonly string[]): Promise<string> {
     const folder = await mkdtemp(join(tmpdir(), 'memoflow-migrations-'));
     dirs.push(folder);
     await mkdir(join(folder, 'meta'));
-    const journal = JSON.parse(await readFile(join(migrationsFolder, 'meta', '_journal.json'), 'utf8')) as { entries: { tag: string }[] };
-    await writeFile(join(folder, 'meta', '_journal.json'), JSON.stringify({ ...journal, entries: journal.entries.filter((e) => e.tag === '0000_init') }));
-    await copyFile(join(migrationsFolder, 'meta', '0000_snapshot.json'), join(folder, 'meta', '0000_snapshot.json'));
-    await copyFile(join(migrationsFolder, '0000_init.sql'), join(folder, '0000_init.sql'));
+    const journal = JSON.parse(await readFile(join(migrationsFolder, 'meta', '_journal.json'), 'utf8')) as { entries: { tag: string; idx: number }[] };
+    await writeFile(join(folder, 'meta', '_journal.json'), JSON.stringify({ ...journal, entries: journal.entries.filter((e) => tags.includes(e.tag)) }));
+    for (const entry of journal.entries.filter((e) => tags.includes(e.tag))) {
+      const snapshot = `${String(entry.idx).padStart(4, '0')}_snapshot.json`;
+      await copyFile(join(migrationsFolder, 'meta', snapshot), join(folder, 'meta', snapshot));
+      await copyFile(join(migrationsFolder, `${entry.tag}.sql`), join(folder, `${entry.tag}.sql`));
+    }
     return folder;
   }
+  /** The migrations folder as the release before cache-entry checksums shipped it: 0000_init only. */
+  const previousReleaseMigrations = () => releaseMigrations(['0000_init']);
 
   it('keeps its runs and node rows; its cache entries are corrupt (not bound to their key) until rewritten', async () => {
     const client = await PGlite.create();
@@ -137,6 +154,32 @@ describe('upgrading a database of the previous release', () => {
       // A rerun's put rewrites the entry in the new format.
       await catalog.put([{ key: 'old', kind: 'output', project: 'p', domain: 'd', task: 't', parts, value: { n: 1 }, valueHash: null, runId: 'r1', nodeId: 'n0' }]);
       expect((await catalog.lookup('output', ['old'])).hits.get('old')?.value).toEqual({ n: 1 });
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('a run of the release before leases is free: a controller leases it, and that release\'s statements still work', async () => {
+    const client = await PGlite.create();
+    try {
+      await migrate(drizzle({ client }), { migrationsFolder: await releaseMigrations(['0000_init', '0001_node_cache_write_retry']), migrationsSchema: 'public' });
+      const insertOld = (id: string) =>
+        client.query(
+          `INSERT INTO runs (id, workflow, project, domain, spec, inputs, options, status, version, created_at, updated_at)
+           VALUES ($1, 'w', 'p', 'd', '{"specVersion":1,"name":"w","inputs":{},"hashedInputs":[],"nodes":[],"outputs":{}}', '{}', '{"overwriteCache":false}', 'running', 2, now(), now())`,
+          [id],
+        );
+      await insertOld('before');
+      await migratePglite(client);
+      // A controller of the previous release, still running beside the new ones, names only the columns it knows.
+      await insertOld('beside');
+      await client.query(`UPDATE runs SET version = version + 1, status = 'running' WHERE id = 'beside' AND version = 2`);
+      const store = new PgliteRunStore(drizzle({ client }));
+      expect((await store.listUnleased()).map((r) => r.id).sort()).toEqual(['before', 'beside']);
+      expect(await store.acquireLease('before', { owner: 'c1', ttlMs: 10_000 })).toMatchObject({ kind: 'acquired' });
+      expect(await store.acquireLease('before', { owner: 'c2', ttlMs: 10_000 })).toMatchObject({ kind: 'held', owner: 'c1' });
+      expect((await store.load('beside'))?.run).toMatchObject({ version: 3, status: 'running' });
+      expect(Object.keys((await store.load('before'))?.run ?? {})).not.toContain('owner');
     } finally {
       await client.close();
     }

@@ -3,7 +3,7 @@ import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
 import { migratePostgres } from './migrate.js';
 import { SqlCacheCatalog, type SqlCacheCatalogOptions } from './sql-cache-catalog.js';
-import { SqlRunStore } from './sql-run-store.js';
+import { SqlRunStore, type SqlRunStoreOptions } from './sql-run-store.js';
 import { connectionParameters, postgresJsSession, withReadableErrors } from './sql-session.js';
 import type { Storage } from './storage.js';
 
@@ -16,8 +16,8 @@ export class PostgresCacheCatalog extends SqlCacheCatalog {
 
 /** The run store in Postgres, through postgres.js. */
 export class PostgresRunStore extends SqlRunStore {
-  constructor(db: PostgresJsDatabase) {
-    super(postgresJsSession(db));
+  constructor(db: PostgresJsDatabase, options: SqlRunStoreOptions = {}) {
+    super(postgresJsSession(db), options);
   }
 }
 
@@ -28,7 +28,7 @@ export interface PostgresStorageOptions {
   schema?: string;
   /** Pool size (default 10). */
   max?: number;
-  /** Sets cache entries' `createdAt` (default: the database's clock). */
+  /** Sets cache entries' `createdAt` and measures run leases (default: the database's clock). */
   clock?: Clock;
 }
 
@@ -51,7 +51,7 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
   let closed: Promise<void> | undefined;
   return {
     catalog: withReadableErrors(new PostgresCacheCatalog(db, options.clock === undefined ? {} : { clock: options.clock }), 'catalog'),
-    runStore: withReadableErrors(new PostgresRunStore(db), 'runStore'),
+    runStore: withReadableErrors(new PostgresRunStore(db, options.clock === undefined ? {} : { clock: options.clock }), 'runStore'),
     // A connection that dropped with a query in flight never answers: after `timeout` seconds
     // postgres.js destroys what is left instead of waiting for it forever.
     close: () => (closed ??= client.end({ timeout: 5 })),

@@ -7,6 +7,7 @@ import type { Storage } from './storage.js';
 import { describeCacheCatalogContract } from './testing/cache-catalog.contract.js';
 import { damageEntry } from './testing/sql-damage.js';
 import { testSchema, TEST_DATABASE_URL } from './testing/postgres-schema.js';
+import { describeRunLeaseContract } from './testing/run-lease.contract.js';
 import { describeRunStoreContract } from './testing/run-store.contract.js';
 
 describeCacheCatalogContract('PostgresCacheCatalog', async (clock) => {
@@ -28,6 +29,21 @@ describeCacheCatalogContract('PostgresCacheCatalog', async (clock) => {
 describeRunStoreContract('PostgresRunStore', async () => {
   const schema = testSchema();
   const storage = await openPostgresStorage({ url: schema.url, schema: schema.name, max: 10 });
+  return {
+    runStore: storage.runStore,
+    reset: async () => {
+      await schema.admin`TRUNCATE runs, node_executions`;
+    },
+    close: async () => {
+      await storage.close();
+      await schema.drop();
+    },
+  };
+});
+
+describeRunLeaseContract('PostgresRunStore', async (clock) => {
+  const schema = testSchema();
+  const storage = await openPostgresStorage({ url: schema.url, schema: schema.name, max: 10, clock });
   return {
     runStore: storage.runStore,
     reset: async () => {

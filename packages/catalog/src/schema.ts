@@ -1,4 +1,5 @@
 import type { CacheEntryKind, CacheKeyParts, CacheWriteRetry, CacheStatus, ErrorInfo, Json, NodePhase, NodeValue, RunOptions, RunStatus, WorkflowSpec } from '@memoflow/engine';
+import { sql } from 'drizzle-orm';
 import { customType, index, integer, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
 
 /*
@@ -38,7 +39,9 @@ const at = (name: string) => timestamp(name, { withTimezone: true, mode: 'date',
 /**
  * One run. `version` is the optimistic lock: every save bumps it (RunStore.save). id, workflow,
  * project, domain, spec, inputs, options and created_at are written once, by `create`; a save
- * rewrites only status, outputs, error, version, updated_at and finished_at.
+ * rewrites only status, outputs, error, version, updated_at and finished_at. `owner` and
+ * `lease_expires_at` are the run's lease (RunStore.acquireLease): written only by the lease
+ * statements, never by a save; NULL means free (so are the rows of releases before leases).
  */
 export const runs = pgTable(
   'runs',
@@ -57,11 +60,18 @@ export const runs = pgTable(
     createdAt: at('created_at').notNull(),
     updatedAt: at('updated_at').notNull(),
     finishedAt: at('finished_at'),
+    /** The controller whose lease the run is under while it runs; NULL: free. */
+    owner: text('owner'),
+    leaseExpiresAt: at('lease_expires_at'),
   },
   (t) => [
     index('runs_created_at_idx').on(t.createdAt.desc(), t.id.desc()),
     index('runs_workflow_created_at_idx').on(t.workflow, t.createdAt.desc()),
     index('runs_status_created_at_idx').on(t.status, t.createdAt.desc()),
+    // The heartbeat (`WHERE owner = $me`) and the takeover sweep (running runs by expiry) read
+    // only these; both stay small: leased rows, running rows.
+    index('runs_owner_idx').on(t.owner).where(sql`${t.owner} IS NOT NULL`),
+    index('runs_running_lease_idx').on(t.leaseExpiresAt).where(sql`${t.status} = 'running'`),
   ],
 );
 

@@ -1,8 +1,8 @@
-import { and, desc, eq, sql, type SQL } from 'drizzle-orm';
-import type { CacheWriteRetry, NodeExecution, RunListFilter, RunSaveRequest, RunState, RunStatus, RunStore, RunSummary } from '@memoflow/engine';
+import { and, asc, desc, eq, sql, type SQL } from 'drizzle-orm';
+import type { CacheWriteRetry, Clock, LeaseOutcome, LeaseRequest, NodeExecution, RunListFilter, RunSaveRequest, RunState, RunStatus, RunStore, RunSummary } from '@memoflow/engine';
 import { MemoflowError, sqlState } from '@memoflow/engine';
 import { nodeExecutions, runs } from './schema.js';
-import { jsonParam, nullableJsonParam, type SqlSession } from './sql-session.js';
+import { anyOf, jsonParam, nullableJsonParam, type SqlSession } from './sql-session.js';
 
 const summaryColumns = {
   id: runs.id,
@@ -61,6 +61,14 @@ const nodeColumns = sql.raw(
   'run_id, node_id, task, phase, cache_status, cache_reason, cache_key, cache_key_parts, attempts, inputs, output, error, started_at, finished_at, sub_workflow, cache_write_retry',
 );
 
+export interface SqlRunStoreOptions {
+  /**
+   * The clock leases are measured by. Default: the database's clock (`now()`), one clock for every
+   * controller of a distributed deployment, whatever their machines' clocks say.
+   */
+  clock?: Clock;
+}
+
 /**
  * The RunStore over drizzle's Postgres query builder, shared by PostgresRunStore and
  * PgliteRunStore. Each write is one statement: a run and its node executions change together or
@@ -68,27 +76,41 @@ const nodeColumns = sql.raw(
  */
 export class SqlRunStore implements RunStore {
   readonly #session: SqlSession;
+  readonly #clock: Clock | undefined;
 
-  constructor(session: SqlSession) {
+  constructor(session: SqlSession, options: SqlRunStoreOptions = {}) {
     this.#session = session;
+    this.#clock = options.clock;
+  }
+
+  /** The store's now, as SQL: the clock's time, else the database's. */
+  #now(): SQL {
+    return this.#clock === undefined ? sql`date_trunc('milliseconds', now())` : sql`${this.#clock.now().toISOString()}::timestamptz`;
+  }
+
+  /** now + ttl, as SQL. */
+  #expiry(ttlMs: number): SQL {
+    return sql`(${this.#now()} + ${Math.max(0, Math.round(ttlMs))}::int * interval '1 millisecond')`;
   }
 
   /*
    * create: WITH r AS (INSERT INTO runs ... version 0 RETURNING id)
    *         INSERT INTO node_executions SELECT ... FROM r CROSS JOIN json_to_recordset($nodes)
-   * Inputs: the run and its node executions (one json parameter). Result: none; throws
-   * CATALOG_ERROR if the id exists. Side effects: inserts the run and its nodes, or nothing.
+   * Inputs: the run and its node executions (one json parameter), optionally a lease. Result: none;
+   * throws CATALOG_ERROR if the id exists. Side effects: inserts the run (leased to the creator, or
+   * free) and its nodes, or nothing.
    */
-  async create(state: RunState): Promise<void> {
+  async create(state: RunState, lease?: LeaseRequest): Promise<void> {
     const { run } = state;
     try {
       await this.#session.rows(sql`
         WITH r AS (
-          INSERT INTO ${runs} (id, workflow, project, domain, spec, inputs, options, status, outputs, error, version, created_at, updated_at, finished_at)
+          INSERT INTO ${runs} (id, workflow, project, domain, spec, inputs, options, status, outputs, error, version, created_at, updated_at, finished_at, owner, lease_expires_at)
           VALUES (${run.id}, ${run.workflow}, ${run.project}, ${run.domain}, ${jsonParam(run.spec)}, ${jsonParam(run.inputs)},
                   ${jsonParam(run.options)}, ${run.status}, ${nullableJsonParam(run.outputs)}, ${nullableJsonParam(run.error)}, 0,
                   ${run.createdAt.toISOString()}::timestamptz, ${run.updatedAt.toISOString()}::timestamptz,
-                  ${run.finishedAt?.toISOString() ?? null}::timestamptz)
+                  ${run.finishedAt?.toISOString() ?? null}::timestamptz,
+                  ${lease?.owner ?? null}, ${lease === undefined ? sql`NULL` : this.#expiry(lease.ttlMs)})
           RETURNING id
         )
         INSERT INTO ${nodeExecutions} (${nodeColumns})
@@ -128,7 +150,9 @@ export class SqlRunStore implements RunStore {
     if (row === undefined) return undefined;
     const nodes: RunState['nodes'] = {};
     for (const stored of row.nodes) nodes[stored.node_id] = fromStoredNode(stored);
-    return { run: row.run, nodes };
+    // The lease is the store's business (acquireLease), not part of the run's decided state.
+    const { owner: _owner, leaseExpiresAt: _expiry, ...run } = row.run;
+    return { run, nodes };
   }
 
   /*
@@ -193,7 +217,91 @@ export class SqlRunStore implements RunStore {
       .orderBy(desc(runs.createdAt), desc(sql`${runs.id} COLLATE "C"`));
     return filter.limit === undefined ? await query : await query.limit(Math.max(0, filter.limit));
   }
+
+  /*
+   * acquireLease: WITH prior AS (SELECT status, owner, lease_expires_at FROM runs WHERE id = $id),
+   *   taken AS (UPDATE runs SET owner = $owner, lease_expires_at = now + ttl
+   *             WHERE id = $id AND status = 'running' AND (owner IS NULL OR lease_expires_at IS NULL
+   *               OR lease_expires_at <= now OR owner = $owner OR owner = $replacing)
+   *             RETURNING lease_expires_at)
+   *   SELECT taken's expiry, prior.* FROM prior
+   * Inputs: a run id, the owner, the ttl, optionally a holder known to be gone. Result: acquired
+   * (with the new expiry), held (the holder and expiry `prior` saw), finished, or missing.
+   * Side effects: on acquiring, the run's owner and lease_expires_at (nothing else: not the version).
+   * Two racing acquirers: the second UPDATE waits for the first's row lock, re-checks its WHERE on
+   * the new row (owned, not expired) and matches nothing; it reports `prior`, read before the race.
+   */
+  async acquireLease(runId: string, lease: LeaseRequest & { replacing?: string }): Promise<LeaseOutcome> {
+    const now = this.#now();
+    const [row] = await this.#session.rows<{ acquired_until: number | null; status: RunStatus; owner: string | null; expires_at: number | null }>(sql`
+      WITH prior AS (
+        SELECT status, owner, lease_expires_at FROM ${runs} WHERE id = ${runId}
+      ),
+      taken AS (
+        UPDATE ${runs} SET owner = ${lease.owner}, lease_expires_at = ${this.#expiry(lease.ttlMs)}
+        WHERE id = ${runId} AND status = 'running'
+          AND (owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at <= ${now}
+               OR owner = ${lease.owner} OR owner = ${lease.replacing ?? null})
+        RETURNING lease_expires_at
+      )
+      SELECT (SELECT ${epochMs(sql`lease_expires_at`)} FROM taken) AS acquired_until,
+             prior.status, prior.owner, ${epochMs(sql`prior.lease_expires_at`)} AS expires_at
+      FROM prior`);
+    if (row === undefined) return { kind: 'missing' };
+    if (row.acquired_until !== null) return { kind: 'acquired', expiresAt: new Date(row.acquired_until) };
+    if (row.status !== 'running') return { kind: 'finished' };
+    // Not acquired although `prior` saw it free: another caller took it in between (see above).
+    return { kind: 'held', owner: row.owner ?? '', expiresAt: new Date(row.expires_at ?? 0) };
+  }
+
+  /*
+   * renewLeases: UPDATE runs SET lease_expires_at = (running ? now + ttl : NULL),
+   *                              owner = (running ? owner : NULL)
+   *              WHERE owner = $owner RETURNING id, status
+   * Inputs: the owner and the ttl. Result: the ids of its running runs. Side effects: their leases
+   * extended, its leases on finished runs released. Reads only the owner's rows (runs_owner_idx).
+   */
+  async renewLeases(lease: LeaseRequest): Promise<string[]> {
+    const rows = await this.#session.rows<{ id: string; status: RunStatus }>(sql`
+      UPDATE ${runs} SET
+        lease_expires_at = CASE WHEN status = 'running' THEN ${this.#expiry(lease.ttlMs)} ELSE NULL END,
+        owner = CASE WHEN status = 'running' THEN owner ELSE NULL END
+      WHERE owner = ${lease.owner}
+      RETURNING id, status`);
+    return rows.filter((row) => row.status === 'running').map((row) => row.id);
+  }
+
+  /*
+   * releaseLeases: UPDATE runs SET owner = NULL, lease_expires_at = NULL
+   *                WHERE owner = $owner [AND id = ANY($ids)]
+   * Side effects: the owner's leases (on those runs) freed; nobody else's are touched.
+   */
+  async releaseLeases(owner: string, runIds?: readonly string[]): Promise<void> {
+    if (runIds !== undefined && runIds.length === 0) return;
+    await this.#session.rows(sql`
+      UPDATE ${runs} SET owner = NULL, lease_expires_at = NULL
+      WHERE owner = ${owner}${runIds === undefined ? sql`` : sql` AND ${anyOf(runs.id, runIds)}`}
+      RETURNING 1`);
+  }
+
+  /*
+   * listUnleased: SELECT <summary> FROM runs WHERE status = 'running'
+   *               AND (owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at <= now)
+   *               ORDER BY updated_at, id LIMIT $limit
+   * Side effects: none.
+   */
+  async listUnleased(limit?: number): Promise<RunSummary[]> {
+    const query = this.#session.db
+      .select(summaryColumns)
+      .from(runs)
+      .where(and(eq(runs.status, 'running'), sql`(${runs.owner} IS NULL OR ${runs.leaseExpiresAt} IS NULL OR ${runs.leaseExpiresAt} <= ${this.#now()})`))
+      .orderBy(asc(runs.updatedAt), asc(sql`${runs.id} COLLATE "C"`));
+    return limit === undefined ? await query : await query.limit(Math.max(0, limit));
+  }
 }
+
+/** Epoch milliseconds of a timestamptz, as a number (raw rows carry no timestamps; see SqlSession). */
+const epochMs = (column: SQL) => sql`(extract(epoch FROM ${column}) * 1000)::float8`;
 
 /** A node_executions row as `json_agg` renders it: column names, timestamps as ISO 8601 text. */
 interface StoredNode {

@@ -1,29 +1,48 @@
 import { MemoflowError } from '../errors.js';
-import type { RunListFilter, RunSaveRequest, RunStore, RunSummary } from '../ports/run-store.js';
+import { systemClock, type Clock } from '../ports/clock.js';
+import type { LeaseOutcome, LeaseRequest, RunListFilter, RunSaveRequest, RunStore, RunSummary } from '../ports/run-store.js';
 import type { NodeExecution, RunRecord, RunState, RunStatus } from '../state/run-state.js';
 import { compareText, copyDate, copyJson, FailurePlan } from './support.js';
 
-export type RunStoreMethod = 'create' | 'load' | 'save' | 'list';
+export type RunStoreMethod = 'create' | 'load' | 'save' | 'list' | 'lease';
+
+export interface InMemoryRunStoreOptions {
+  /** The clock leases are measured by (the SQL stores' counterpart of the database's `now()`). */
+  clock?: Clock;
+}
+
+interface StoredRun {
+  run: RunRecord;
+  nodes: Map<string, NodeExecution>;
+  /** Null: free. */
+  lease: { owner: string; expiresAt: number } | null;
+}
 
 /**
  * A RunStore in process memory with the semantics of PostgresRunStore (it passes the same contract
  * suite): records are copied in and out (JSON keeps its object key order), `save` is an
  * all-or-nothing compare-and-set on `version` that writes only the run's status, outputs, error,
  * updatedAt and finishedAt (the other fields are fixed at `create`), listings are newest first
- * (ties by id, descending).
+ * (ties by id, descending), leases expire by the injected clock.
  *
- * Test hook: `failNext(method, error)` makes the next call of `method` reject.
+ * Test hook: `failNext(method, error)` makes the next call of `method` reject (`lease` stands for
+ * every lease method).
  */
 export class InMemoryRunStore implements RunStore {
-  readonly #runs = new Map<string, { run: RunRecord; nodes: Map<string, NodeExecution> }>();
+  readonly #runs = new Map<string, StoredRun>();
   readonly #failures = new FailurePlan<RunStoreMethod>();
+  readonly #clock: Clock;
+
+  constructor(options: InMemoryRunStoreOptions = {}) {
+    this.#clock = options.clock ?? systemClock;
+  }
 
   /** The next call of `method` rejects with `error` (queued per method). */
   failNext(method: RunStoreMethod, error: Error = new Error(`simulated ${method} failure`)): void {
     this.#failures.add(method, error);
   }
 
-  async create(state: RunState): Promise<void> {
+  async create(state: RunState, lease?: LeaseRequest): Promise<void> {
     await Promise.resolve();
     this.#failures.check('create');
     if (this.#runs.has(state.run.id)) {
@@ -31,7 +50,7 @@ export class InMemoryRunStore implements RunStore {
     }
     const nodes = new Map<string, NodeExecution>();
     for (const node of Object.values(state.nodes)) nodes.set(node.nodeId, copyNode(node, state.run.id));
-    this.#runs.set(state.run.id, { run: copyRun(state.run, 0), nodes });
+    this.#runs.set(state.run.id, { run: copyRun(state.run, 0), nodes, lease: lease === undefined ? null : this.#leaseFor(lease) });
   }
 
   async status(runId: string): Promise<RunStatus | undefined> {
@@ -70,6 +89,62 @@ export class InMemoryRunStore implements RunStore {
     stored.run = run;
     for (const node of nodes) stored.nodes.set(node.nodeId, node);
     return true;
+  }
+
+  async acquireLease(runId: string, lease: LeaseRequest & { replacing?: string }): Promise<LeaseOutcome> {
+    await Promise.resolve();
+    this.#failures.check('lease');
+    const stored = this.#runs.get(runId);
+    if (stored === undefined) return { kind: 'missing' };
+    if (stored.run.status !== 'running') return { kind: 'finished' };
+    const held = stored.lease;
+    const now = this.#clock.now().getTime();
+    if (held === null || held.expiresAt <= now || held.owner === lease.owner || (lease.replacing !== undefined && held.owner === lease.replacing)) {
+      stored.lease = this.#leaseFor(lease);
+      return { kind: 'acquired', expiresAt: new Date(stored.lease.expiresAt) };
+    }
+    return { kind: 'held', owner: held.owner, expiresAt: new Date(held.expiresAt) };
+  }
+
+  async renewLeases(lease: LeaseRequest): Promise<string[]> {
+    await Promise.resolve();
+    this.#failures.check('lease');
+    const held: string[] = [];
+    for (const stored of this.#runs.values()) {
+      if (stored.lease?.owner !== lease.owner) continue;
+      if (stored.run.status !== 'running') {
+        stored.lease = null;
+        continue;
+      }
+      stored.lease = this.#leaseFor(lease);
+      held.push(stored.run.id);
+    }
+    return held;
+  }
+
+  async releaseLeases(owner: string, runIds?: readonly string[]): Promise<void> {
+    await Promise.resolve();
+    this.#failures.check('lease');
+    const only = runIds === undefined ? null : new Set(runIds);
+    for (const stored of this.#runs.values()) {
+      if (stored.lease?.owner === owner && (only === null || only.has(stored.run.id))) stored.lease = null;
+    }
+  }
+
+  async listUnleased(limit?: number): Promise<RunSummary[]> {
+    await Promise.resolve();
+    this.#failures.check('lease');
+    const now = this.#clock.now().getTime();
+    const free = [...this.#runs.values()]
+      .filter((stored) => stored.run.status === 'running' && (stored.lease === null || stored.lease.expiresAt <= now))
+      .map(({ run }) => run)
+      .sort((a, b) => a.updatedAt.getTime() - b.updatedAt.getTime() || compareText(a.id, b.id))
+      .map(summarize);
+    return limit === undefined ? free : free.slice(0, Math.max(0, limit));
+  }
+
+  #leaseFor(lease: LeaseRequest): { owner: string; expiresAt: number } {
+    return { owner: lease.owner, expiresAt: this.#clock.now().getTime() + lease.ttlMs };
   }
 
   async list(filter: RunListFilter = {}): Promise<RunSummary[]> {

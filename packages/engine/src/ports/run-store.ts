@@ -18,6 +18,31 @@ export interface RunListFilter {
 export type RunSummary = Omit<RunRecord, 'spec' | 'inputs' | 'outputs'>;
 
 /**
+ * A controller's claim on a running run: while its lease lasts, only `owner` drives the run (the
+ * other controllers route the run's results to it). Leases are times of the store's clock (the
+ * database's `now()` unless the store was given a clock), so controllers on machines whose clocks
+ * disagree agree on expiry; callers give durations only.
+ */
+export interface LeaseRequest {
+  /** The controller's id (TaskDispatcher.address, where the run's results reach it). */
+  owner: string;
+  /** The lease lasts this long from the store's now. */
+  ttlMs: number;
+}
+
+/**
+ * What `acquireLease` found. `held` reports the holder and expiry as they were when the statement
+ * began: when two controllers race for an expired lease, the loser may be told the old holder (an
+ * expiry in the past): advice for routing and retrying, never a reason to drive the run.
+ */
+export type LeaseOutcome =
+  | { kind: 'acquired'; expiresAt: Date }
+  | { kind: 'held'; owner: string; expiresAt: Date }
+  /** The run is over (succeeded or failed): there is nothing left to own. */
+  | { kind: 'finished' }
+  | { kind: 'missing' };
+
+/**
  * Where runs and node executions live. Implementations: PostgresRunStore, PgliteRunStore,
  * InMemoryRunStore; one contract suite runs against all of them.
  *
@@ -25,8 +50,11 @@ export type RunSummary = Omit<RunRecord, 'spec' | 'inputs' | 'outputs'>;
  * optimistic: `save` succeeds only if the stored version is the one the caller loaded.
  */
 export interface RunStore {
-  /** Creates a run at version 0 with its node executions. Fails if the id exists. */
-  create(state: RunState): Promise<void>;
+  /**
+   * Creates a run at version 0 with its node executions, leased to `lease.owner` when given (the
+   * controller creating a run owns it; no lease: the run is free). Fails if the id exists.
+   */
+  create(state: RunState, lease?: LeaseRequest): Promise<void>;
   load(runId: string): Promise<RunState | undefined>;
   /** The run's status alone: what a waiter polls (one small read, whatever the run's size). */
   status(runId: string): Promise<RunStatus | undefined>;
@@ -41,4 +69,22 @@ export interface RunStore {
   save(request: RunSaveRequest): Promise<boolean>;
   /** Newest first. */
   list(filter?: RunListFilter): Promise<RunSummary[]>;
+  /**
+   * One atomic statement: if the run is running and its lease is free (no owner: also every run of
+   * an earlier release), expired, already `lease.owner`'s, or held by `replacing` (a holder the
+   * caller knows to be gone), makes it `lease.owner`'s until now + ttl. Of several racing callers
+   * exactly one acquires. Does not touch the run's version or any other field.
+   */
+  acquireLease(runId: string, lease: LeaseRequest & { replacing?: string }): Promise<LeaseOutcome>;
+  /**
+   * The owner's heartbeat, one statement for all its runs: extends to now + ttl the lease of every
+   * running run `lease.owner` holds, releases its leases on runs that are over, and returns the ids
+   * of the running runs it still holds. A run missing from the answer was taken over (the lease had
+   * expired) or has ended. An expired lease nobody took yet is renewed: the owner never lost it.
+   */
+  renewLeases(lease: LeaseRequest): Promise<string[]>;
+  /** Frees `owner`'s leases on the given runs (all of its runs when omitted); others' leases are untouched. */
+  releaseLeases(owner: string, runIds?: readonly string[]): Promise<void>;
+  /** Running runs whose lease is free or expired now, least recently updated first: what a controller takes over. */
+  listUnleased(limit?: number): Promise<RunSummary[]>;
 }
