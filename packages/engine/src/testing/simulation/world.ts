@@ -9,6 +9,7 @@ import type { CacheLookup } from '../../controller/commands.js';
 import type { AttemptResult, TaskAttempt } from '../../ports/task-dispatcher.js';
 import { validateSpec } from '../../spec/validate-spec.js';
 import { newRunState } from '../../state/new-run.js';
+import { nodeWrites } from '../../state/node-writes.js';
 import type { RunState } from '../../state/run-state.js';
 import { compileDynamic, isDynamic, withRenamedFields, type RunPlan, type Scenario, type SimOutput } from './scenario.js';
 
@@ -123,7 +124,7 @@ export class World {
         return;
       }
       if (state.run.status !== 'running') this.lateChanges += 1;
-      const saved = await this.store.save({ run: decision.state.run, nodes: decision.changedNodes.map((id) => decision.state.nodes[id] as RunState['nodes'][string]), expectedVersion: state.run.version });
+      const saved = await this.store.save({ run: decision.state.run, nodes: nodeWrites(decision.changedNodes, (id) => state.nodes[id], decision.state.nodes), expectedVersion: state.run.version });
       if (!saved) throw new SimulationFailure('a save lost a race with no other controller');
       this.queueCommands(decision.commands);
       return;
