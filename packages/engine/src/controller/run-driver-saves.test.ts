@@ -3,53 +3,15 @@ import type { Json } from '../json.js';
 import { InMemoryCacheCatalog } from '../memory/in-memory-cache-catalog.js';
 import { InMemoryRunStore } from '../memory/in-memory-run-store.js';
 import type { NodeField, NodeWrite, RunSaveRequest } from '../ports/run-store.js';
-import type { AttemptResult, AttemptResultHandler, TaskAttempt, TaskDispatcher } from '../ports/task-dispatcher.js';
+import type { TaskAttempt } from '../ports/task-dispatcher.js';
 import type { WorkflowSpec } from '../spec/workflow-spec.js';
 import type { NodeExecution, RunState } from '../state/run-state.js';
+import { InlineDispatcher } from '../testing/inline-dispatcher.js';
 import { ref, taskNode, wfInput, workflowSpec, lit } from '../testing/spec-builders.js';
 import { Controller } from './controller.js';
 
 // Lean saves (issue 9, item 4): a save writes of each node only what changed since the store last
 // had it, so a node's inputs, key, key parts, output and sub-workflow go out once.
-
-/** Runs tasks from a map in this process; results arrive after `dispatch` resolves, as with a queue. */
-class InlineDispatcher implements TaskDispatcher {
-  readonly pool = 'inline';
-  #handler: AttemptResultHandler | undefined;
-  readonly #running = new Set<Promise<void>>();
-
-  constructor(private readonly tasks: { [task: string]: (inputs: { [name: string]: Json }, attempt: TaskAttempt) => Json }) {}
-
-  async dispatch(attempts: readonly TaskAttempt[]): Promise<void> {
-    await Promise.resolve();
-    for (const attempt of attempts) {
-      const running = this.#run(attempt).finally(() => this.#running.delete(running));
-      this.#running.add(running);
-    }
-  }
-
-  onResult(handler: AttemptResultHandler): void {
-    this.#handler = handler;
-  }
-
-  async close(): Promise<void> {
-    while (this.#running.size > 0) await Promise.all(this.#running);
-  }
-
-  async #run(attempt: TaskAttempt): Promise<void> {
-    await new Promise((resolve) => setImmediate(resolve));
-    const base = { attemptId: attempt.id, runId: attempt.runId, nodeId: attempt.nodeId, attempt: attempt.attempt, startedAt: new Date() };
-    let result: AttemptResult;
-    try {
-      const fn = this.tasks[attempt.task];
-      if (fn === undefined) throw new Error(`task ${attempt.task} is not registered`);
-      result = { ...base, finishedAt: new Date(), ok: true, output: fn(attempt.inputs, attempt), outputHash: null };
-    } catch (error) {
-      result = { ...base, finishedAt: new Date(), ok: false, error: { name: 'Error', message: String(error), retryable: true } };
-    }
-    await this.#handler?.(result).catch(() => undefined);
-  }
-}
 
 /** Records every save request; `loseEvery`: every n-th save first loses a race (another writer bumps the version). */
 class RecordingRunStore extends InMemoryRunStore {

@@ -112,6 +112,11 @@ export class RunDriver {
     return this.loop === null && this.inbox.length === 0 && this.unsaved.size === 0 && !this.executing ? this.idleFrom : null;
   }
 
+  /** The version of the run as this driver last read or saved it; undefined when it holds no state. */
+  get version(): number | undefined {
+    return this.state?.run.version;
+  }
+
   /** Settles when no round is running. */
   async idle(): Promise<void> {
     while (this.loop !== null) await this.loop;
