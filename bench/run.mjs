@@ -40,7 +40,9 @@
 //                     in a child process, bench/worker-child.mjs, as production would. CPU figures
 //                     are the bench process's only, i.e. the controller's in `process` mode)
 //          --fanout=N (d0-d2; default 1000)   --sizes=250,500,1000,2000 (d3)
-//          --detail (also payload sizes of saves and a decide() micro-benchmark)
+//          --detail (also what saves send, and a decide() micro-benchmark: the run store then runs on
+//                    a postgres.js client of its own whose `debug` hook measures each save's node
+//                    json parameter, the bytes that go out)
 //          --profile (CPU-profiles only the measured memoflow runs of each section into
 //                     bench/profiles/<section>.cpuprofile; summarise with bench/profile-summary.mjs)
 // Environment: BENCH_DATABASE_URL or DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres),
@@ -54,7 +56,8 @@ import { performance } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import * as sdk from '@memoflow/sdk';
 import { Controller, decide } from '@memoflow/engine';
-import { openPostgresStorage } from '@memoflow/catalog';
+import { openPostgresStorage, PostgresRunStore } from '@memoflow/catalog';
+import { drizzle } from 'drizzle-orm/postgres-js';
 import { BullMqTaskDispatcher, silentLogger, startWorker, toRedisOptions } from '@memoflow/worker';
 import { Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -141,6 +144,8 @@ class Stats {
     this.results = { count: 0, batches: 0, handleMs: 0, maxHandleMs: 0, queueLatencyMs: 0 };
     this.lookupSizes = [];
     this.saveSizes = [];
+    /** Per save: bytes of its node json parameter (with --detail). */
+    this.saveBytes = [];
   }
   record(op, ms, items = 0, bytes = 0) {
     const o = (this.ops[op] ??= { calls: 0, ms: 0, items: 0, bytes: 0 });
@@ -153,7 +158,7 @@ class Stats {
     return this.ops[op]?.calls ?? 0;
   }
   snapshot() {
-    return structuredClone({ ops: this.ops, results: this.results, lookupSizes: this.lookupSizes, saveSizes: this.saveSizes });
+    return structuredClone({ ops: this.ops, results: this.results, lookupSizes: this.lookupSizes, saveSizes: this.saveSizes, saveBytes: this.saveBytes });
   }
 }
 const stats = new Stats();
@@ -176,13 +181,12 @@ function counting(target, label, methods) {
       const op = `${label}.${String(prop)}`;
       return async (...callArgs) => {
         const items = itemsOf[op]?.(callArgs) ?? 0;
-        const bytes = DETAIL && op === 'store.save' ? JSON.stringify(callArgs[0].nodes).length : 0;
         const started = performance.now();
         try {
           return await value.apply(obj, callArgs);
         } finally {
           const ms = performance.now() - started;
-          stats.record(op, ms, items, bytes);
+          stats.record(op, ms, items);
           if (op === 'catalog.lookup') stats.lookupSizes.push(items);
           if (op === 'store.save') stats.saveSizes.push(items);
         }
@@ -292,10 +296,24 @@ async function spawnPool(kind) {
   };
 }
 
+/**
+ * postgres.js `debug` hook: for each save statement, the bytes of its node json parameter (the one
+ * json array it sends; the run's own fields are separate, small parameters).
+ */
+function measureSave(_connection, query, parameters) {
+  if (!query.includes('WITH bumped AS')) return;
+  const nodes = parameters.filter((p) => typeof p === 'string' && p.startsWith('['));
+  stats.saveBytes.push(nodes.reduce((sum, p) => sum + Buffer.byteLength(p), 0));
+}
+
 async function openMemoflow() {
   const storage = await openPostgresStorage({ url: DATABASE_URL, schema: SCHEMA });
   const catalog = counting(storage.catalog, 'catalog', ['lookup', 'put']);
-  const runStore = counting(storage.runStore, 'store', ['load', 'save', 'create']);
+  // With --detail the run store has a client of its own, so every save's parameters can be measured.
+  const saveClient = DETAIL
+    ? postgres(DATABASE_URL, { max: 10, onnotice: () => undefined, connection: { search_path: `"${SCHEMA}"`, DateStyle: 'ISO' }, debug: measureSave })
+    : null;
+  const runStore = counting(saveClient === null ? storage.runStore : new PostgresRunStore(drizzle({ client: saveClient })), 'store', ['load', 'save', 'create']);
   // As connect() builds it for distributed mode (default resultBatchSize, silent logger).
   const bullmq = new BullMqTaskDispatcher({ connection: REDIS_URL, prefix: PREFIX, ...(RESULT_BATCH_SIZE === undefined ? {} : { resultBatchSize: RESULT_BATCH_SIZE }), logger: silentLogger });
   const dispatcher = countingDispatcher(bullmq);
@@ -346,6 +364,7 @@ async function openMemoflow() {
       await controller.close();
       await dispatcher.close();
       await pool.close();
+      await saveClient?.end({ timeout: 5 });
       await storage.close();
     },
   };
@@ -471,6 +490,10 @@ function timeSplit(sample) {
     maxMs: round(s.results.maxHandleMs, 1),
     queueLatencyMsAvg: round(s.results.queueLatencyMs / Math.max(1, s.results.count), 2),
   };
+  if (s.saveBytes.length > 0) {
+    const total = s.saveBytes.reduce((x, y) => x + y, 0);
+    split.saveJsonBytes = { total, perSave: Math.round(total / s.saveBytes.length), max: Math.max(...s.saveBytes) };
+  }
   if (s.saveSizes.length > 0) split.nodesPerSave = { mean: round(s.saveSizes.reduce((x, y) => x + y, 0) / s.saveSizes.length, 1), max: Math.max(...s.saveSizes) };
   return split;
 }
@@ -819,7 +842,7 @@ try {
     const trips = roundTrips(hit, 1);
     log(`(b) chain ${CHAIN}, fully cached`);
     // The cascade rule: downstream of an executed node is SKIPPED(upstream-reran), yet written.
-    await memoflow.run(chainOn, ['POPULATED', 'SKIPPED']);
+    const chainPopulate = await memoflow.run(chainOn, ['POPULATED', 'SKIPPED']);
     const chainHit = await repeat(() => memoflow.run(chainOn, 'HIT'));
     const chainTrips = roundTrips(chainHit, CHAIN);
     const speedup = a.memoflowMs / hit.ms;
@@ -834,6 +857,7 @@ try {
       roundTrips: trips,
       time: timeSplit(hit),
       chainCached: { ms: round(chainHit.ms, 1), allMs: chainHit.all, msPerNode: round(chainHit.ms / CHAIN, 3), roundTrips: chainTrips, time: timeSplit(chainHit) },
+      chainPopulate: { ms: round(chainPopulate.ms, 1), roundTrips: roundTrips(chainPopulate, CHAIN), time: timeSplit(chainPopulate) },
     };
     const perLevelOk = trips.lookupsPerLevel <= 1 && chainTrips.lookupsPerLevel <= 1;
     rows.push(['(b) memoflow wide DAG, all HIT', `${out.b.ms} ms`, `${out.b.msPerNode} ms/node`, `x${out.b.speedupOverA} vs (a)`, `>= 20x ${speedup >= 20 ? 'MET' : 'MISSED'}`]);
@@ -913,6 +937,17 @@ if (rows.length > 0) {
     };
     for (const c of ['d0', 'd1', 'd2a', 'd2b']) console.log(`    (${c}) split: ${split(out.d[c])}`);
     for (const s of out.d.d3) console.log(`    (d3 ${s.children}) split: ${split(s)}`);
+  }
+  if (DETAIL) {
+    const sent = (label, sample) => {
+      const bytes = sample?.time.saveJsonBytes;
+      if (bytes !== undefined) console.log(`    saves ${label}: ${sample.roundTrips.storeCreates} create + ${sample.roundTrips.storeSaves} saves, node json ${bytes.perSave} B per save (max ${bytes.max}, total ${bytes.total})`);
+    };
+    sent('(a) wide, cache off', out.a);
+    sent('(b) wide, all HIT', out.b);
+    sent('(b) chain, all HIT', out.b?.chainCached);
+    sent('(b) chain, populate (executed, cache on)', out.b?.chainPopulate);
+    sent('(c) chain, cache off', out.c);
   }
   if (out.decide) console.log(`    decide() on ${out.decide.nodes} nodes: ${out.decide.msPerDecide} ms per round; run state JSON ${out.runJsonBytes} bytes`);
 }

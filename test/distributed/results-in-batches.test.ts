@@ -153,7 +153,7 @@ describe.each(['in-process', 'bullmq'] as const)('results in batches (%s)', (mod
     const final = await controller.wait(runId);
     expect(final.run.status).toBe('succeeded');
     const saves = store.saves.slice(before);
-    expect(saves.map((save) => save.nodes.map((node) => node.nodeId).sort())).toEqual([['first'], Array.from({ length: WIDTH }, (_, i) => `n${i}`).sort()]);
+    expect(saves.map((save) => save.nodes.map((write) => write.node.nodeId).sort())).toEqual([['first'], Array.from({ length: WIDTH }, (_, i) => `n${i}`).sort()]);
     expect(saves[1]?.run.status).toBe('succeeded');
   });
 });
@@ -162,7 +162,7 @@ describe('results in batches (in-process, from idle)', () => {
   it(`${WIDTH} attempts finishing in one turn cost one round and one save`, async () => {
     const { tasks, store, controller, runId } = await setUp('in-process');
     tasks.open('first');
-    await until("first's result to be saved", () => store.saves.some((save) => save.nodes.some((node) => node.nodeId === 'first' && node.phase === 'succeeded')));
+    await until("first's result to be saved", () => store.saves.some((save) => save.nodes.some((write) => write.node.nodeId === 'first' && write.node.phase === 'succeeded')));
     await new Promise((resolve) => setTimeout(resolve, 20)); // the controller is idle again
     const before = store.saves.length;
     tasks.open('rest');
@@ -197,7 +197,7 @@ describe('results in batches (bullmq, waiting in the stream)', () => {
     const runId = await first.controller.submit({ spec, inputs: {}, project: 'p', domain: 'd' });
     await until('every attempt to start', () => tasks.counts.started === WIDTH + 1);
     tasks.open('first');
-    await until("first's result to be saved", () => store.saves.some((save) => save.nodes.some((node) => node.nodeId === 'first' && node.phase === 'succeeded')));
+    await until("first's result to be saved", () => store.saves.some((save) => save.nodes.some((write) => write.node.nodeId === 'first' && write.node.phase === 'succeeded')));
     await first.close(); // nobody reads the stream now
     tasks.open('rest');
     await until('the results to be published', () => tasks.counts.finished === WIDTH + 1);

@@ -12,7 +12,8 @@ import { fuzzTaskBehaviours } from './task-behaviours.fuzz.js';
 import { fuzzWorkflowDefinitions } from './workflow-definitions.fuzz.js';
 
 describe('fuzz: the SDK, embedded, one connection', () => {
-  const t = useEmbedded();
+  // A short grace: bodies that ignore their timeout's abort are abandoned fast (the default 10 s per attempt would exceed the per-case bound).
+  const t = useEmbedded({ connect: { timeoutGraceMs: 200 } });
   describe('bad run inputs', () => fuzzRunInputs(t));
   describe('bad task and dynamic definitions', () => fuzzTaskDefinitions(t));
   describe('bad workflow definitions', () => fuzzWorkflowDefinitions(t));

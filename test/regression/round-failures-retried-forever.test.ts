@@ -115,7 +115,7 @@ describe('regression: failed rounds are sorted, not retried forever', () => {
   test('data the store refuses (SQLSTATE 22xxx) fails the node whose result carries it, not the run loop', async () => {
     const { controller, dispatcher, store } = setup();
     dispatcher.poison.set('c', (result) => (result.ok ? { ...result, output: 'refused by the store' } : result));
-    store.fail = (request) => (request.nodes.some((n) => n.output?.value === 'refused by the store') ? pgError('22P05', 'unsupported Unicode escape sequence') : undefined);
+    store.fail = (request) => (request.nodes.some((w) => w.node.output?.value === 'refused by the store') ? pgError('22P05', 'unsupported Unicode escape sequence') : undefined);
     const id = await controller.submit({ spec, inputs: {}, project: 'p', domain: 'd' });
     const final = await controller.wait(id);
     expect(final.nodes['c']?.error?.message).toMatch(/could not be recorded: unsupported Unicode escape sequence/);

@@ -67,12 +67,12 @@ async function openConnection(options: ConnectOptions, removeNamespace: () => Pr
 }
 
 /** Embedded: PGlite in a fresh temporary directory, tasks in-process. */
-const embedded: Mode = {
+const embedded: Mode & { open(extra?: Partial<ConnectOptions>): Promise<TestConnection> } = {
   name: 'embedded',
-  async open() {
+  async open(extra: Partial<ConnectOptions> = {}) {
     const dataDir = await mkdtemp(join(tmpdir(), 'memoflow-e2e-'));
     await cp(await embeddedTemplate(), dataDir, { recursive: true });
-    return openConnection({ dataDir }, () => rm(dataDir, { recursive: true, force: true }));
+    return openConnection({ ...extra, dataDir }, () => rm(dataDir, { recursive: true, force: true }));
   },
 };
 
@@ -145,10 +145,10 @@ export function uniqueName(base: string): string {
  * template) opened before the file's tests, or before each test with `each`, and closed and
  * removed after. `handle.mf` is the connection of the test that reads it.
  */
-export function useEmbedded(options: { each?: boolean } = {}): { readonly mf: Memoflow } {
+export function useEmbedded(options: { each?: boolean; connect?: Partial<ConnectOptions> } = {}): { readonly mf: Memoflow } {
   let connection: TestConnection | undefined;
   (options.each === true ? beforeEach : beforeAll)(async () => {
-    connection = await embedded.open();
+    connection = await embedded.open(options.connect);
   });
   (options.each === true ? afterEach : afterAll)(async () => {
     await connection?.cleanup();

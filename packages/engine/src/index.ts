@@ -19,6 +19,7 @@ export * from './spec/cache-settings.js';
 export * from './spec/duration.js';
 export * from './state/new-run.js';
 export * from './state/run-id.js';
+export * from './state/node-writes.js';
 export type * from './controller/vocabulary/commands.js';
 export type * from './controller/vocabulary/events.js';
 export { decide, recoverCommands, cacheEntryFor, attemptFor, type Decision } from './controller/core/decide.js';

@@ -1,8 +1,9 @@
-import type { NodeExecution, RunRecord, RunState, RunStore, WorkflowSpec } from '@memoflow/engine';
-import { pendingExecution } from '@memoflow/engine';
+import type { NodeExecution, RunRecord, RunStore } from '@memoflow/engine';
 import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { jsonValue, sameJson } from './json-arbitrary.js';
+import { describeNodeWriteContract } from './node-writes.contract.js';
+import { fullNode, node, runState, spec, whole } from './run-store-fixtures.js';
 
 /** What the contract needs from one implementation. */
 export interface RunStoreFixture {
@@ -84,13 +85,13 @@ export function describeRunStoreContract(name: string, open: () => Promise<RunSt
       const run: RunRecord = { ...state.run, status: 'succeeded', outputs: { total: 4 }, updatedAt: new Date('2030-01-01T00:01:00.000Z'), finishedAt: new Date('2030-01-01T00:01:00.500Z') };
       const n1 = fullNode('run-s', 'n1');
       const n9 = { ...node('run-s', 'n9'), phase: 'dispatched' as const, attempts: 1 };
-      expect(await store.save({ run, nodes: [n1, n9], expectedVersion: 0 })).toBe(true);
+      expect(await store.save({ run, nodes: whole(n1, n9), expectedVersion: 0 })).toBe(true);
       const loaded = await store.load('run-s');
       expect(loaded?.run).toEqual({ ...run, version: 1 });
       expect(loaded?.nodes).toEqual({ n1, n2: state.nodes['n2'], n3: state.nodes['n3'], n9 });
       // and again from version 1
       const n2 = { ...node('run-s', 'n2'), phase: 'aborted' as const };
-      expect(await store.save({ run: { ...run, status: 'failed' }, nodes: [n2], expectedVersion: 1 })).toBe(true);
+      expect(await store.save({ run: { ...run, status: 'failed' }, nodes: whole(n2), expectedVersion: 1 })).toBe(true);
       const reloaded = await store.load('run-s');
       expect(reloaded?.run.version).toBe(2);
       expect(reloaded?.run.status).toBe('failed');
@@ -172,7 +173,7 @@ export function describeRunStoreContract(name: string, open: () => Promise<RunSt
         output: { value: [{ zebra: 1, ant: 2 }, { m: { z: 0, a: 1 } }] },
         error: { retryable: true, name: 'Error', message: 'first try' },
       };
-      expect(await store.save({ run, nodes: [n2], expectedVersion: 0 })).toBe(true);
+      expect(await store.save({ run, nodes: whole(n2), expectedVersion: 0 })).toBe(true);
       const saved = await store.load('run-order');
       expect(JSON.stringify(saved?.run)).toBe(JSON.stringify({ ...run, version: 1 }));
       expect(JSON.stringify(saved?.nodes['n2'])).toBe(JSON.stringify(n2));
@@ -186,7 +187,7 @@ export function describeRunStoreContract(name: string, open: () => Promise<RunSt
       expect(await store.save({ run: state.run, nodes: [], expectedVersion: 0 })).toBe(true);
       const before = await store.load('run-stale');
       const changed = { ...state.run, status: 'failed' as const, workflow: 'changed' };
-      expect(await store.save({ run: changed, nodes: [fullNode('run-stale', 'n1'), node('run-stale', 'new')], expectedVersion: 0 })).toBe(false);
+      expect(await store.save({ run: changed, nodes: whole(fullNode('run-stale', 'n1'), node('run-stale', 'new')), expectedVersion: 0 })).toBe(false);
       expect(await store.save({ run: changed, nodes: [], expectedVersion: 5 })).toBe(false);
       expect(await store.load('run-stale')).toEqual(before);
     });
@@ -195,7 +196,7 @@ export function describeRunStoreContract(name: string, open: () => Promise<RunSt
       const state = runState('run-nul', ['n1']);
       await store.create(state);
       const bad = { ...node('run-nul', 'n1'), output: { value: 'nul \u0000' } };
-      await expect(store.save({ run: { ...state.run, status: 'failed' }, nodes: [bad], expectedVersion: 0 })).rejects.toThrow();
+      await expect(store.save({ run: { ...state.run, status: 'failed' }, nodes: whole(bad), expectedVersion: 0 })).rejects.toThrow();
       const loaded = await store.load('run-nul');
       expect(loaded).toEqual({ run: { ...state.run, version: 0 }, nodes: state.nodes });
       await expect(store.create(runState('run-nul-2', []))).resolves.toBeUndefined();
@@ -207,7 +208,7 @@ export function describeRunStoreContract(name: string, open: () => Promise<RunSt
 
     it('returns false when saving a run that does not exist', async () => {
       const state = runState('ghost', ['n1']);
-      expect(await store.save({ run: state.run, nodes: [node('ghost', 'n1')], expectedVersion: 0 })).toBe(false);
+      expect(await store.save({ run: state.run, nodes: whole(node('ghost', 'n1')), expectedVersion: 0 })).toBe(false);
       expect(await store.load('ghost')).toBeUndefined();
     });
 
@@ -216,7 +217,7 @@ export function describeRunStoreContract(name: string, open: () => Promise<RunSt
       await store.create(state);
       const contenders = Array.from({ length: 8 }, (_, i) => ({
         run: { ...state.run, outputs: { winner: `winner-${i}` } },
-        nodes: [{ ...node('race', 'n1'), attempts: i + 1 }, node('race', `only-${i}`)],
+        nodes: whole({ ...node('race', 'n1'), attempts: i + 1 }, node('race', `only-${i}`)),
         expectedVersion: 0,
       }));
       const results = await Promise.all(contenders.map((request) => store.save(request)));
@@ -237,13 +238,13 @@ export function describeRunStoreContract(name: string, open: () => Promise<RunSt
         phase: 'writing',
         cacheWriteRetry: { failures: 2, lastError: 'connection reset', retryAtMs: 1_900_000_000_123, final: false },
       };
-      expect(await store.save({ run: state.run, nodes: [retrying], expectedVersion: 0 })).toBe(true);
+      expect(await store.save({ run: state.run, nodes: whole(retrying), expectedVersion: 0 })).toBe(true);
       expect((await store.load('run-retry'))?.nodes['n1']?.cacheWriteRetry).toEqual(retrying.cacheWriteRetry);
       const inFlight = { ...retrying, cacheWriteRetry: { ...retrying.cacheWriteRetry, retryAtMs: null, final: true } } as NodeExecution;
-      expect(await store.save({ run: state.run, nodes: [inFlight], expectedVersion: 1 })).toBe(true);
+      expect(await store.save({ run: state.run, nodes: whole(inFlight), expectedVersion: 1 })).toBe(true);
       expect((await store.load('run-retry'))?.nodes['n1']?.cacheWriteRetry).toEqual({ failures: 2, lastError: 'connection reset', retryAtMs: null, final: true });
       const landed: NodeExecution = { ...retrying, phase: 'succeeded', cacheWriteRetry: null };
-      expect(await store.save({ run: state.run, nodes: [landed], expectedVersion: 2 })).toBe(true);
+      expect(await store.save({ run: state.run, nodes: whole(landed), expectedVersion: 2 })).toBe(true);
       expect((await store.load('run-retry'))?.nodes['n1']?.cacheWriteRetry ?? null).toBeNull();
     });
 
@@ -257,7 +258,7 @@ export function describeRunStoreContract(name: string, open: () => Promise<RunSt
           await store.create(state);
           const nodes = values.map((value, i): NodeExecution => ({ ...fullNode(id, `n${i}`), inputs: { x: { value } }, output: { value } }));
           const outputs = Object.fromEntries(values.map((value, i) => [`out${i}`, value]));
-          expect(await store.save({ run: { ...state.run, status: 'succeeded', outputs }, nodes, expectedVersion: 0 })).toBe(true);
+          expect(await store.save({ run: { ...state.run, status: 'succeeded', outputs }, nodes: whole(...nodes), expectedVersion: 0 })).toBe(true);
           const loaded = await store.load(id);
           if (!sameJson(loaded?.run.inputs, state.run.inputs)) throw new Error(`run inputs came back as ${JSON.stringify(loaded?.run.inputs)}`);
           if (!sameJson(loaded?.run.outputs, outputs)) throw new Error(`run outputs came back as ${JSON.stringify(loaded?.run.outputs)}`);
@@ -319,105 +320,16 @@ export function describeRunStoreContract(name: string, open: () => Promise<RunSt
       const state = runState('big', ids);
       await store.create(state);
       const changed = ids.map((id) => ({ ...fullNode('big', id), output: { value: { id, payload: 'y'.repeat(100) } } }));
-      expect(await store.save({ run: state.run, nodes: changed, expectedVersion: 0 })).toBe(true);
+      expect(await store.save({ run: state.run, nodes: whole(...changed), expectedVersion: 0 })).toBe(true);
       const loaded = await store.load('big');
       expect(Object.keys(loaded?.nodes ?? {})).toHaveLength(1000);
       expect(loaded?.nodes['node-999']).toEqual(changed[999]);
       expect(loaded?.run.version).toBe(1);
     });
-  });
-}
 
-/** The store keeps the spec as opaque JSON; this one is only shaped like a real spec. */
-function spec(): WorkflowSpec {
-  return {
-    specVersion: 1,
-    name: 'etl.main',
-    inputs: { rows: { type: 'array', items: { type: 'number' } } },
-    hashedInputs: [],
-    nodes: [
-      {
-        kind: 'task',
-        id: 'n1',
-        task: 'etl.clean',
-        signature: { inputs: { rows: { type: 'array' } }, output: true, outputHashed: false },
-        cache: { enabled: true, version: '1', serialize: false, ignoreInputs: [], ttlMs: 1000 },
-        retries: 2,
-        timeoutMs: null,
-        inputs: { rows: { kind: 'input', name: 'rows' } },
-      },
-    ],
-    outputs: { total: { kind: 'output', node: 'n1', path: ['a', 'b'] } },
-  };
+    describeNodeWriteContract(() => store);
+  });
 }
 
 /** Runs per property test and implementation (each of up to 20 values): a few seconds in CI. */
 const PROPERTY_RUNS = 30;
-
-function runState(id: string, nodeIds: string[]): RunState {
-  const nodes: RunState['nodes'] = {};
-  for (const nodeId of nodeIds) nodes[nodeId] = node(id, nodeId);
-  return {
-    run: {
-      id,
-      workflow: 'etl.main',
-      project: 'demo',
-      domain: 'dev',
-      spec: spec(),
-      inputs: { rows: { value: [1, -2, 3] }, hashed: { value: 'big', hash: 'abc' } },
-      options: { overwriteCache: false },
-      status: 'running',
-      outputs: null,
-      error: null,
-      version: 0,
-      createdAt: new Date('2030-01-01T00:00:00.123Z'),
-      updatedAt: new Date('2030-01-01T00:00:00.456Z'),
-      finishedAt: null,
-    },
-    nodes,
-  };
-}
-
-function node(runId: string, nodeId: string): NodeExecution {
-  return pendingExecution(runId, nodeId, 'etl.clean');
-}
-
-/** A node execution with every field set. */
-function fullNode(runId: string, nodeId: string): NodeExecution {
-  return {
-    runId,
-    nodeId,
-    task: 'etl.clean',
-    phase: 'succeeded',
-    cacheStatus: 'SKIPPED',
-    cacheReason: 'upstream-reran',
-    cacheKey: `key-${nodeId}`,
-    cacheKeyParts: { format: 1, project: 'demo', domain: 'dev', task: 'etl.clean', signature: 's', version: '1', inputs: { rows: 'sha256:abc' } },
-    attempts: 2,
-    inputs: { rows: { value: [1, 2, { deep: null }] }, flag: { value: 'null' } },
-    output: { value: '123', hash: 'h' },
-    error: { name: 'Error', message: 'first attempt failed', retryable: true },
-    startedAt: new Date('2030-01-01T00:00:01.001Z'),
-    finishedAt: new Date('2030-01-01T00:00:02.002Z'),
-    // An expanded container's sub-workflow, keys deliberately unsorted: it must round-trip exactly.
-    subWorkflow: {
-      specVersion: 1,
-      name: 'dyn.fanout',
-      inputs: {},
-      hashedInputs: [],
-      nodes: [
-        {
-          kind: 'task',
-          id: 'train',
-          task: 'ml.train',
-          signature: { output: { type: 'number' }, inputs: { shard: { type: 'integer' } }, outputHashed: false },
-          cache: { enabled: true, version: '1', serialize: false, ignoreInputs: [], ttlMs: 1000 },
-          retries: 0,
-          timeoutMs: null,
-          inputs: { shard: { kind: 'literal', value: 3 } },
-        },
-      ],
-      outputs: { result: { kind: 'output', node: 'train' } },
-    },
-  };
-}

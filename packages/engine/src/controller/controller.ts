@@ -137,9 +137,39 @@ export class Controller {
   async recover(runId: string): Promise<boolean> {
     const state = await this.options.runStore.load(runId);
     if (state === undefined) throw new MemoflowError('RUN_NOT_FOUND', `run '${runId}' is not in the run store`);
+    return this.takeOver(state);
+  }
+
+  /**
+   * A waiter's run may have lost its controller: a run just read from the store (`stored`, no
+   * driver here) is taken over, and so is one whose driver here sits idle behind what the store
+   * holds (another controller moved it on, and may have died). Recovering is idempotent; a run this
+   * controller cannot drive is only watched (its end, even one reached since the read, shows in
+   * the status). A busy driver drives the run, and an idle one that is current has its attempts in
+   * flight: recovering would repeat them, and each duplicate result would cost another read (issue
+   * 9, item 7). Null when nothing is to be done.
+   */
+  private recoverIfOrphaned(runId: string, stored: RunState | undefined): Promise<unknown> | null {
+    const driver = this.drivers.get(runId);
+    if (driver === undefined) return stored === undefined ? null : this.takeOver(stored);
+    if (driver.idleSince() === null) return null;
+    return this.recoverIfBehind(runId, driver);
+  }
+
+  /** Takes the run over if the store holds a later version than `driver` has seen (or it holds none). */
+  private async recoverIfBehind(runId: string, driver: RunDriver): Promise<void> {
+    const state = await this.options.runStore.load(runId);
+    if (state === undefined) return;
+    const seen = driver.version;
+    if (seen !== undefined && state.run.version <= seen) return;
+    await this.takeOver(state);
+  }
+
+  /** `recover` of a run just read from the store. */
+  private async takeOver(state: RunState): Promise<boolean> {
     if (state.run.status === 'running' && !this.canDrive(state)) return false;
-    this.drivers.delete(runId); // an idle driver's view is no fresher than the store's
-    await this.driver(runId).recover(state);
+    this.drivers.delete(state.run.id); // an idle driver's view is no fresher than the store's
+    await this.driver(state.run.id).recover(state);
     return true;
   }
 
@@ -153,35 +183,37 @@ export class Controller {
   /**
    * Resolves with the run's final state. The run may be driven here or by any other controller
    * (results go to whichever controller takes them), so besides this controller's own drivers a
-   * waiter also re-reads the store every `waitPollMs` until the run is over.
+   * waiter also polls the run's status every `waitPollMs` (one small read) until the run is over,
+   * and then loads it once.
+   *
+   * A run this controller drives resolves from memory when it ends: it is not read while it is
+   * busy (for a 1,000-node run one read costs more than a fully cached run itself), and read once
+   * if it is idle, to tell whether another controller moved it on since (and then take it over, its
+   * controller may have died). Any other run is read once, and taken over if this controller can
+   * drive it.
    */
   async wait(runId: string): Promise<RunState> {
     if (this.closed) throw closedWhileWaiting(runId);
-    // A run this controller drives resolves from memory when it ends: no need to read it first
-    // (for a 1,000-node run that read costs more than a fully cached run itself).
     if (this.drivers.has(runId)) return this.addWaiter(runId, undefined);
     const stored = await this.options.runStore.load(runId);
     if (stored === undefined) throw new MemoflowError('RUN_NOT_FOUND', `run '${runId}' does not exist`);
     if (stored.run.status !== 'running') return stored;
-    return this.addWaiter(runId, stored.run.workflow);
+    return this.addWaiter(runId, stored);
   }
 
-  private addWaiter(runId: string, workflow: string | undefined): Promise<RunState> {
+  /** `stored`: the run as just read, for a run this controller had no driver for. */
+  private addWaiter(runId: string, stored: RunState | undefined): Promise<RunState> {
     if (this.closed) return Promise.reject(closedWhileWaiting(runId));
     return new Promise((resolve, reject) => {
       const list = this.waiters.get(runId) ?? [];
       list.push({ resolve, reject });
       this.waiters.set(runId, list);
       this.watch(runId);
-      // The run may have finished between the load and registering the waiter, or its controller died.
-      // Recovering is idempotent; a run this controller cannot drive is left alone and only watched.
-      if (this.drivers.get(runId)?.idleSince() !== null) {
-        this.recover(runId).catch((error: unknown) => {
-          // Never an unhandled rejection: the run stays in the store for any controller to recover.
-          if (this.closed) return;
-          this.options.onEvent?.({ type: 'controller:round-failed', level: 'warn', runId, workflow: workflow ?? '-', message: `recovering the run failed: ${error instanceof Error ? error.message : String(error)}` });
-        });
-      }
+      this.recoverIfOrphaned(runId, stored)?.catch((error: unknown) => {
+        // Never an unhandled rejection: the run stays in the store for any controller to recover.
+        if (this.closed) return;
+        this.options.onEvent?.({ type: 'controller:round-failed', level: 'warn', runId, workflow: stored?.run.workflow ?? '-', message: `recovering the run failed: ${error instanceof Error ? error.message : String(error)}` });
+      });
     });
   }
 

@@ -2,7 +2,8 @@ import type { CacheCatalog, NewCacheEntry } from '../ports/cache-catalog.js';
 import type { Clock } from '../ports/clock.js';
 import type { RunStore } from '../ports/run-store.js';
 import type { TaskAttempt, TaskDispatcher } from '../ports/task-dispatcher.js';
-import type { RunState } from '../state/run-state.js';
+import type { NodeExecution, RunState } from '../state/run-state.js';
+import { nodeWrites } from '../state/node-writes.js';
 import { MemoflowError } from '../errors.js';
 import type { CacheLookup, Command, EngineEvent } from './vocabulary/commands.js';
 import { DecisionError, classifyRoundError, describeError, describeEvent, recordableReplacement, roundRetryDelayMs } from './round-errors.js';
@@ -50,8 +51,12 @@ export class RunDriver {
   private loop: Promise<void> | null = null;
   private closed = false;
   private terminal = false;
-  /** Nodes changed by lookup-only decisions and not saved yet (see `round`). */
-  private readonly unsaved = new Set<string>();
+  /**
+   * Nodes changed by lookup-only decisions and not saved yet (see `round`), each with the record
+   * the store holds for it (undefined: a node the store does not hold yet), so the next save
+   * writes only what changed since then.
+   */
+  private readonly unsaved = new Map<string, NodeExecution | undefined>();
   /** Effects being performed outside a round (recovery). */
   private executing = false;
   /** Events at the head of the inbox to decide one at a time (after a permanent round failure). */
@@ -131,6 +136,11 @@ export class RunDriver {
    */
   idleSince(): number | null {
     return this.loop === null && this.inbox.length === 0 && this.unsaved.size === 0 && !this.executing ? this.idleFrom : null;
+  }
+
+  /** The version of the run as this driver last read or saved it; undefined when it holds no state. */
+  get version(): number | undefined {
+    return this.state?.run.version;
   }
 
   /** Settles when no round is running. */
@@ -296,13 +306,16 @@ export class RunDriver {
           events.every((e) => e.type === 'cache:looked-up' || e.type === 'run:tick') &&
           decision.commands.every((c) => c.type === 'LookupCache' || c.type === 'EmitEvent');
         if (lookupsOnly) {
-          for (const id of decision.changedNodes) this.unsaved.add(id);
+          for (const id of decision.changedNodes) if (!this.unsaved.has(id)) this.unsaved.set(id, decision.previous.get(id));
           return this.withRelookups(decision.commands, discarded);
         }
-        const ids = new Set([...this.unsaved, ...decision.changedNodes]);
+        // Each node's changes since the store last had it: what it held before this decision
+        // (`previous`), or before the unsaved lookup-only decisions that changed it first.
+        const ids = new Set([...this.unsaved.keys(), ...decision.changedNodes]);
+        const stored = (id: string) => (this.unsaved.has(id) ? this.unsaved.get(id) : decision.previous.get(id));
         const saved = await this.deps.runStore.save({
           run: decision.state.run,
-          nodes: [...ids].map((id) => decision.state.nodes[id] as RunState['nodes'][string]),
+          nodes: nodeWrites(ids, stored, decision.state.nodes),
           expectedVersion,
         });
         if (saved) {

@@ -1,6 +1,6 @@
 import { MemoflowError } from '../errors.js';
 import { systemClock, type Clock } from '../ports/clock.js';
-import type { LeaseOutcome, LeaseRequest, RunListFilter, RunSaveRequest, RunStore, RunSummary } from '../ports/run-store.js';
+import type { LeaseOutcome, LeaseRequest, NodeField, NodeWrite, RunListFilter, RunSaveRequest, RunStore, RunSummary } from '../ports/run-store.js';
 import type { NodeExecution, RunRecord, RunState, RunStatus } from '../state/run-state.js';
 import { compareText, copyDate, copyJson, FailurePlan } from './support.js';
 
@@ -22,8 +22,9 @@ interface StoredRun {
  * A RunStore in process memory with the semantics of PostgresRunStore (it passes the same contract
  * suite): records are copied in and out (JSON keeps its object key order), `save` is an
  * all-or-nothing compare-and-set on `version` that writes only the run's status, outputs, error,
- * updatedAt and finishedAt (the other fields are fixed at `create`), listings are newest first
- * (ties by id, descending), leases expire by the injected clock.
+ * updatedAt and finishedAt (the other fields are fixed at `create`) and of each node the whole
+ * record or only its changed fields, listings are newest first (ties by id, descending), leases
+ * expire by the injected clock.
  *
  * Test hook: `failNext(method, error)` makes the next call of `method` reject (`lease` stands for
  * every lease method).
@@ -85,7 +86,11 @@ export class InMemoryRunStore implements RunStore {
       updatedAt: copyDate(request.run.updatedAt),
       finishedAt: copyDate(request.run.finishedAt),
     };
-    const nodes = request.nodes.map((node) => copyNode(node, run.id));
+    const nodes: NodeExecution[] = [];
+    for (const write of request.nodes) {
+      const node = written(stored.nodes.get(write.node.nodeId), write, run.id);
+      if (node !== undefined) nodes.push(node);
+    }
     stored.run = run;
     for (const node of nodes) stored.nodes.set(node.nodeId, node);
     return true;
@@ -176,6 +181,30 @@ function copyRun(run: RunRecord, version: number): RunRecord {
     updatedAt: copyDate(run.updatedAt),
     finishedAt: copyDate(run.finishedAt),
   };
+}
+
+/**
+ * The record a write leaves: the whole node, or the stored one with only the changed fields
+ * replaced (nulls included); undefined for a partial write of a record the store does not hold.
+ * Only what is written is copied: the stored record's other fields are the store's own copies.
+ */
+function written(stored: NodeExecution | undefined, write: NodeWrite, runId: string): NodeExecution | undefined {
+  if (write.changed === undefined) return copyNode(write.node, runId);
+  if (stored === undefined) return undefined;
+  const next: NodeExecution = { ...stored };
+  for (const field of write.changed) assign(next, write.node, field);
+  if (next.cacheWriteRetry != null) return next;
+  const { cacheWriteRetry: _cleared, ...rest } = next; // a cleared retry is absent, as a load gives it
+  return rest;
+}
+
+function assign<K extends NodeField>(target: NodeExecution, source: NodeExecution, field: K): void {
+  target[field] = copyValue(source[field]);
+}
+
+function copyValue<T>(value: T): T {
+  if (value instanceof Date) return copyDate(value) as T;
+  return value === undefined ? value : copyJson(value);
 }
 
 function copyNode(node: NodeExecution, runId: string): NodeExecution {

@@ -40,6 +40,12 @@ export interface ConnectOptions {
   resultClaimIdleMs?: number;
   /** In-process task concurrency (embedded mode). */
   concurrency?: number;
+  /**
+   * Embedded mode: how long a timed-out attempt keeps its slot (and holds back its retry) while its
+   * body honours the abort, before it is abandoned with a warning (default 10 s). Worker pools
+   * take `timeoutGraceMs` (`--timeout-grace`) themselves.
+   */
+  timeoutGraceMs?: number;
   /** Node and run events: a format (`pretty` to standard error by default) or a function of yours. */
   log?: LogFormat | EventSink;
 }
@@ -89,6 +95,9 @@ export async function connect(options: ConnectOptions = {}): Promise<Memoflow> {
   if (options.concurrency !== undefined && (!Number.isSafeInteger(options.concurrency) || options.concurrency < 1)) {
     throw new MemoflowError('INVALID_OPTION', `concurrency must be a positive integer, got ${String(options.concurrency)}`, { field: 'concurrency' });
   }
+  if (options.timeoutGraceMs !== undefined && (!Number.isSafeInteger(options.timeoutGraceMs) || options.timeoutGraceMs < 0)) {
+    throw new MemoflowError('INVALID_OPTION', `timeoutGraceMs must be a non-negative integer (ms), got ${String(options.timeoutGraceMs)}`, { field: 'timeoutGraceMs' });
+  }
   // Redis first: it holds nothing open, and a wrong REDIS_URL must fail before a run is submitted.
   if (redisUrl !== undefined) await checkRedis(redisUrl);
   const storage: Storage =
@@ -98,7 +107,11 @@ export async function connect(options: ConnectOptions = {}): Promise<Memoflow> {
   const registry = new Map<string, TaskImplementation>();
   const dispatcher: TaskDispatcher =
     redisUrl === undefined
-      ? new InProcessTaskDispatcher({ tasks: registry, ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }) })
+      ? new InProcessTaskDispatcher({
+          tasks: registry,
+          ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+          ...(options.timeoutGraceMs === undefined ? {} : { timeoutGraceMs: options.timeoutGraceMs }),
+        })
       : new BullMqTaskDispatcher({
           connection: redisUrl,
           prefix: options.prefix ?? process.env['MEMOFLOW_PREFIX'] ?? 'memoflow',

@@ -25,6 +25,11 @@ export interface Decision {
   commands: Command[];
   /** Node ids whose execution record changed (or was created): what the save writes. */
   changedNodes: string[];
+  /**
+   * Each changed node's record as it was before this decision (undefined: the decision created
+   * it), so the save can send only what changed even though `decideInPlace` replaced the record.
+   */
+  previous: ReadonlyMap<string, NodeExecution | undefined>;
   /** Whether anything (run or nodes) changed and must be saved before the commands run. */
   changed: boolean;
 }
@@ -56,7 +61,7 @@ export function decideInPlace(workspace: RunWorkspace, events: readonly RunEvent
   if (draft.run.status === 'running') for (const event of events) applyEvent(draft, event);
   advance(draft);
   const changedNodes = [...draft.changed];
-  return { state: workspace.state, commands: draft.commands(), changedNodes, changed: draft.runChanged || changedNodes.length > 0 };
+  return { state: workspace.state, commands: draft.commands(), changedNodes, previous: draft.previous, changed: draft.runChanged || changedNodes.length > 0 };
 }
 
 /** How each event applies: a mapped type, so a new event does not compile until it is handled here. */

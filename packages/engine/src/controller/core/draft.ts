@@ -38,6 +38,8 @@ export function workspaceOf(state: RunState): RunWorkspace {
  */
 export class Draft implements NodeContext {
   readonly changed = new Set<string>();
+  /** Each changed node's record before its first change here (undefined: created here). */
+  readonly previous = new Map<string, NodeExecution | undefined>();
   runChanged = false;
   readonly lookups: CacheLookup[] = [];
   readonly attempts: TaskAttempt[] = [];
@@ -80,6 +82,7 @@ export class Draft implements NodeContext {
   /** The one place a node changes: a new record (records are never mutated), and the index told. */
   update(nodeId: string, patch: Partial<NodeExecution> & { phase?: NodePhase }): void {
     const before = this.node(nodeId);
+    if (!this.previous.has(nodeId)) this.previous.set(nodeId, before);
     const after = { ...before, ...patch };
     this.state.nodes[nodeId] = after;
     this.index.observe(before, after);
@@ -115,6 +118,7 @@ export class Draft implements NodeContext {
     for (const child of children) {
       if (this.state.nodes[child.id] === undefined) {
         this.state.nodes[child.id] = pendingExecution(this.run.id, child.id, child.task);
+        this.previous.set(child.id, undefined);
         this.changed.add(child.id);
       }
     }

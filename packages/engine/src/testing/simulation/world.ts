@@ -11,6 +11,7 @@ import type { CacheLookup } from '../../controller/vocabulary/commands.js';
 import type { AttemptResult, TaskAttempt } from '../../ports/task-dispatcher.js';
 import { validateSpec } from '../../spec/validate-spec.js';
 import { newRunState } from '../../state/new-run.js';
+import { nodeWrites } from '../../state/node-writes.js';
 import type { RunState } from '../../state/run-state.js';
 import { compileDynamic, isDynamic, withRenamedFields, type RunPlan, type Scenario, type SimOutput } from './scenario.js';
 
@@ -136,7 +137,7 @@ export class World {
         return;
       }
       if (finished) this.lateChanges += 1;
-      const saved = await this.store.save({ run: decision.state.run, nodes: decision.changedNodes.map((id) => decision.state.nodes[id] as RunState['nodes'][string]), expectedVersion });
+      const saved = await this.store.save({ run: decision.state.run, nodes: nodeWrites(decision.changedNodes, (id) => decision.previous.get(id), decision.state.nodes), expectedVersion });
       if (!saved) throw new SimulationFailure('a save lost a race with no other controller');
       workspace.state.run = { ...workspace.state.run, version: expectedVersion + 1 };
       this.queueCommands(decision.commands);
