@@ -1,9 +1,11 @@
-import type { AttemptResult } from '@memoflow/engine';
 import { Redis } from 'ioredis';
 import type { RedisOptions } from 'ioredis';
 import type { WorkerLogger } from '../logger.js';
+import { acknowledgeResults } from './results-retention.js';
 import { RESULT_FIELD, resultBackoffMs, RESULTS_GROUP, resultsStreamKey } from './results-stream.js';
-import { decodeResult } from './wire-format.js';
+import { valueKeyPrefix } from './value-refs.js';
+import { decodeReceivedResult } from './wire-format.js';
+import type { ReceivedResult } from './wire-format.js';
 
 export interface ResultConsumerOptions {
   /** Options for the consumer's own blocking connection (it is named `<prefix>.memoflow-results`). */
@@ -19,10 +21,11 @@ export interface ResultConsumerOptions {
   claimIdleMs: number;
   /** How long one XREADGROUP blocks waiting for results. */
   blockMs: number;
-  /** Acknowledged results older than this are trimmed from the stream. */
+  /** Consumers holding nothing and idle this long (crashed controllers) are deleted from the group. */
   retentionMs: number;
   logger: WorkerLogger;
-  handle(result: AttemptResult): Promise<void>;
+  /** Called with each result; an output passed by reference is still to be fetched (ValueStore.resolveResult). */
+  handle(result: ReceivedResult): Promise<void>;
 }
 
 interface Entry {
@@ -209,9 +212,9 @@ export class ResultConsumer {
 
   private async process(entry: Entry): Promise<void> {
     const { logger } = this.options;
-    let result: AttemptResult;
+    let result: ReceivedResult;
     try {
-      result = decodeResult(JSON.parse(entry.payload ?? 'null'));
+      result = decodeReceivedResult(JSON.parse(entry.payload ?? 'null'));
     } catch (err) {
       // Data, not code: a malformed entry is logged and dropped, never retried.
       logger.error({ err, entryId: entry.id }, 'result:malformed');
@@ -235,7 +238,7 @@ export class ResultConsumer {
     this.ack(entry);
   }
 
-  /** Acks are batched: every ack queued in the same turn goes out in one XACK. */
+  /** Acks are batched: every ack queued in the same turn goes out in one script call, which also deletes the entries. */
   private ack(entry: Entry): void {
     this.held.delete(entry.id);
     this.acks.push(entry.id);
@@ -248,7 +251,7 @@ export class ResultConsumer {
     this.ackFlush = null;
     if (ids.length === 0) return;
     try {
-      await this.commands.xack(this.key, RESULTS_GROUP, ...ids);
+      await acknowledgeResults(this.commands, this.key, RESULTS_GROUP, valueKeyPrefix(this.options.prefix), ids);
     } catch (err) {
       // Still pending: claimed and delivered again later (handlers are idempotent).
       this.options.logger.error({ err, count: ids.length }, 'results:ack-failed');
@@ -265,7 +268,7 @@ export class ResultConsumer {
       });
   }
 
-  /** Renews what this consumer holds, takes over what dead ones left, trims acknowledged entries. */
+  /** Renews what this consumer holds, takes over what dead ones left, trims acknowledged entries (a backstop: acks delete them). */
   private async maintain(): Promise<void> {
     const { claimIdleMs, consumer, retentionMs } = this.options;
     const mine = [...this.held.keys()];
@@ -281,7 +284,7 @@ export class ResultConsumer {
       cursor = next;
       if (cursor === '0-0') break;
     }
-    await this.trim(Date.now() - retentionMs);
+    await this.trim(Date.now());
     await this.commands.memoflowDeleteStaleConsumers(this.key, RESULTS_GROUP, Math.max(retentionMs, claimIdleMs * 4));
   }
 
