@@ -41,7 +41,7 @@ export interface BullMqTaskDispatcherOptions {
   /**
    * An attempt input whose JSON text is at least this many bytes is stored once in Redis under its
    * hash and the job carries the hash (value-refs.ts); results likewise, by the pool's setting.
-   * `null`: always inline. Default DEFAULT_VALUE_REF_THRESHOLD_BYTES (64 KiB).
+   * `null`: always inline. Default DEFAULT_VALUE_REF_THRESHOLD_BYTES (8 KiB).
    */
   valueRefThresholdBytes?: number | null;
   /** Safety expiry of values stored by reference; see DEFAULT_VALUE_TTL_MS (7 days). */

@@ -44,7 +44,7 @@ export interface StartWorkerOptions {
   /**
    * A result output whose JSON text is at least this many bytes is stored once in Redis under its
    * hash and the results-stream entry carries the hash (value-refs.ts). `null`: always inline.
-   * Default DEFAULT_VALUE_REF_THRESHOLD_BYTES (64 KiB). Inputs follow the dispatcher's setting.
+   * Default DEFAULT_VALUE_REF_THRESHOLD_BYTES (8 KiB). Inputs follow the dispatcher's setting.
    */
   valueRefThresholdBytes?: number | null;
   /** Safety expiry of values stored by reference; see DEFAULT_VALUE_TTL_MS (7 days). */

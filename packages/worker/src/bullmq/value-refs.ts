@@ -34,8 +34,17 @@ import type { QueuedAttempt, ReceivedResult } from './wire-format.js';
  * good (node outputs, the catalog); Redis keeps a value only while an attempt or result needs it.
  */
 
-/** A value whose JSON text is at least this long goes by reference. 64 KiB. */
-export const DEFAULT_VALUE_REF_THRESHOLD_BYTES = 64 * 1024;
+/**
+ * A value whose JSON text is at least this long goes by reference: 8 KiB. A reference costs one
+ * more round trip where the value is read (the worker for inputs, the controller for an output)
+ * and about 100 bytes of key plus about 85 per holder; a copy costs the value's size in every job
+ * that carries it. At 8 KiB a copy is some 40 times a holder, and sending it costs about what the
+ * extra round trip does, so a value shared by two jobs is already cheaper by reference; the fan-out
+ * the threshold guards against (one 10 KB value into 1,000 queued jobs: 10 MB inline, 95 KB by
+ * reference, bench/value-storage.mjs) is what decides it. `bench/value-storage.mjs
+ * --value-ref-bytes=N` measures another setting.
+ */
+export const DEFAULT_VALUE_REF_THRESHOLD_BYTES = 8 * 1024;
 /** Safety expiry of a stored value, renewed by every hold (see above). 7 days. */
 export const DEFAULT_VALUE_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 
