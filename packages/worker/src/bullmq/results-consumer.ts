@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import type { RedisOptions } from 'ioredis';
 import type { WorkerLogger } from '../logger.js';
 import { acknowledgeResults } from './results-retention.js';
-import { RESULT_FIELD, resultBackoffMs, RESULTS_GROUP, resultsStreamKey } from './results-stream.js';
+import { RESULT_FIELD, RESULT_WITH_REF_FIELD, resultBackoffMs, RESULTS_GROUP, resultsStreamKey } from './results-stream.js';
 import { valueKeyPrefix } from './value-refs.js';
 import { decodeReceivedResult } from './wire-format.js';
 import type { ReceivedResult } from './wire-format.js';
@@ -324,7 +324,8 @@ function parseEntries(entries: unknown[]): [string, string | undefined][] {
   for (const raw of entries) {
     if (!Array.isArray(raw)) continue;
     const [id, fields] = raw as [string, string[] | null];
-    const index = fields?.indexOf(RESULT_FIELD) ?? -1;
+    let index = fields?.indexOf(RESULT_FIELD) ?? -1;
+    if (index < 0) index = fields?.indexOf(RESULT_WITH_REF_FIELD) ?? -1;
     out.push([id, index >= 0 ? fields?.[index + 1] : undefined]);
   }
   return out;

@@ -54,8 +54,16 @@ export function resultBackoffMs(deliveries: number): number {
 export const OUTPUT_REF_FIELD = 'v';
 
 /**
+ * The field that holds the encoded result instead of RESULT_FIELD when the output goes by
+ * reference, so a controller of the previous release (which would read the missing output as
+ * null) finds no result in the entry and reports it as malformed rather than record a null.
+ */
+export const RESULT_WITH_REF_FIELD = 'rv';
+
+/**
  * KEYS[1] stream, KEYS[2] seen marker, KEYS[3] the output's value key when it goes by reference,
- * then the value keys of the attempt's inputs by reference. ARGV[1] marker ttl ms, ARGV[2] field,
+ * then the value keys of the attempt's inputs by reference. ARGV[1] marker ttl ms, ARGV[2] the field for the result
+ * (RESULT_FIELD, or RESULT_WITH_REF_FIELD),
  * ARGV[3] encoded result, ARGV[4] the attempt's input holder, ARGV[5] output hash or '', ARGV[6]
  * output text, ARGV[7] value ttl ms. Returns the entry id, or false if already published.
  * Atomic "publish once": a second publish of the same attempt (a task job re-run after its worker
@@ -123,7 +131,7 @@ export class ResultPublisher {
       keys.length,
       ...keys,
       this.retentionMs,
-      RESULT_FIELD,
+      output === null ? RESULT_FIELD : RESULT_WITH_REF_FIELD,
       payload,
       inputHolder(result.attemptId),
       output?.hash ?? '',

@@ -6,7 +6,7 @@ import { deferred, makeAttempt, taskOf, waitFor } from '../testing/fixtures.js';
 import { cleanUpPrefix, REDIS_URL, testPrefix } from '../testing/redis.js';
 import { BullMqTaskDispatcher } from './bullmq-task-dispatcher.js';
 import { taskQueueName } from './queue-names.js';
-import { OUTPUT_REF_FIELD, RESULT_FIELD, ResultPublisher, resultsStreamKey } from './results-stream.js';
+import { OUTPUT_REF_FIELD, RESULT_FIELD, RESULT_WITH_REF_FIELD, ResultPublisher, resultsStreamKey } from './results-stream.js';
 import { startWorker } from './start-worker.js';
 import { contentHash, valueKey, valueRefOptions } from './value-refs.js';
 
@@ -65,7 +65,9 @@ describe('values by reference (BullMQ)', () => {
     expect(await redis.hlen(keys[0] as string)).toBe(51); // the text and one holder per job
     const data = await redis.hget(`${prefix}:${taskQueueName('measure')}:${attempts[0]?.id ?? ''}`, 'data');
     expect(data).not.toContain(shared); // the job carries the hash, not the value
-    expect(JSON.parse(data ?? '{}')).toMatchObject({ inputs: { s: null, i: 0 }, inputRefs: { s: contentHash(JSON.stringify(shared)) } });
+    const job = JSON.parse(data ?? '{}') as Record<string, unknown>;
+    expect(job).toMatchObject({ inlineInputs: { s: null, i: 0 }, inputRefs: { s: contentHash(JSON.stringify(shared)) } });
+    expect(job).not.toHaveProperty('inputs'); // a worker of the previous release refuses it instead of running it with s = null
 
     gate.resolve();
     await waitFor(() => results.length === 50, 10_000, 'all results');
@@ -85,7 +87,8 @@ describe('values by reference (BullMQ)', () => {
     const [[, fields] = ['', []]] = await redis.xrange(resultsStreamKey(prefix), '-', '+');
     const hash = contentHash(JSON.stringify(output));
     expect(fields[fields.indexOf(OUTPUT_REF_FIELD) + 1]).toBe(hash);
-    expect(fields[fields.indexOf(RESULT_FIELD) + 1]).not.toContain('rows:');
+    expect(fields[fields.indexOf(RESULT_WITH_REF_FIELD) + 1]).not.toContain('rows:');
+    expect(fields).not.toContain(RESULT_FIELD); // a controller of the previous release finds no result here, rather than a null output
     expect(await redis.hget(valueKey(prefix, hash), 'v')).toBe(JSON.stringify(output));
 
     const { results } = dispatcher();

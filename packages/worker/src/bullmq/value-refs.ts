@@ -97,8 +97,8 @@ export function isLarge(text: string, thresholdBytes: number | null): boolean {
 
 /**
  * The job data of an attempt: inputs at or above the threshold are replaced by `null` (their place
- * kept, so the inputs' order is unchanged) and named in `inputRefs` with their hash; `values` are
- * what the job needs stored. Attempts with no large input are sent as they are.
+ * kept, so the inputs' order is unchanged) in `inlineInputs` and named in `inputRefs` with their
+ * hash; `values` are what the job needs stored. Attempts with no large input are sent as they are.
  */
 export function attemptJobData(attempt: TaskAttempt, thresholdBytes: number | null): { data: object; values: StoredValue[] } {
   if (thresholdBytes === null) return { data: attempt, values: [] };
@@ -114,7 +114,11 @@ export function attemptJobData(attempt: TaskAttempt, thresholdBytes: number | nu
     inputRefs[name] = hash;
     values.push({ hash, text });
   }
-  return inputs === null ? { data: attempt, values } : { data: { ...attempt, inputs, inputRefs }, values };
+  if (inputs === null) return { data: attempt, values };
+  // `inlineInputs`, not `inputs`: a worker of the previous release refuses the job (no `inputs`)
+  // instead of running the body with nulls for the inputs it cannot see.
+  const { inputs: _all, ...rest } = attempt;
+  return { data: { ...rest, inlineInputs: inputs, inputRefs }, values };
 }
 
 /** The hashes of an attempt's inputs that go by reference (what its job holds). */

@@ -32,9 +32,11 @@ describe('wire format: values by reference', () => {
   const hash = 'a'.repeat(64);
 
   it('decodes inputs and outputs passed by reference, and refuses them where a complete value is required', () => {
-    const attempt = { ...makeAttempt({ task: 't', id: 'a-b-1', inputs: { s: null, i: 1 } }), inputRefs: { s: hash } };
+    const { inputs: _inputs, ...queued } = makeAttempt({ task: 't', id: 'a-b-1' });
+    const attempt = { ...queued, inlineInputs: { s: null, i: 1 }, inputRefs: { s: hash } };
     expect(decodeQueuedAttempt(attempt)).toEqual({ attempt: makeAttempt({ task: 't', id: 'a-b-1', nodeId: attempt.nodeId, inputs: { s: null, i: 1 } }), inputRefs: { s: hash } });
     expect(() => decodeAttempt(attempt)).toThrow(/by reference/);
+    expect(() => decodeQueuedAttempt({ ...attempt, inlineInputs: undefined })).toThrow(/attempt.inlineInputs must be an object/);
     expect(() => decodeQueuedAttempt({ ...attempt, inputRefs: { s: 'not-a-hash' } })).toThrow(/attempt.inputRefs.s must be a SHA-256/);
     expect(() => decodeQueuedAttempt({ ...attempt, inputRefs: { other: hash } })).toThrow(/names no input/);
 

@@ -19,7 +19,11 @@ export type OutputByReference = Omit<Extract<AttemptResult, { ok: true }>, 'outp
 /** A result as read from the results stream: complete, or with its output still to be fetched. */
 export type ReceivedResult = AttemptResult | OutputByReference;
 
-/** An attempt as read from its job: each input by reference is `null` in `attempt.inputs` and named in `inputRefs` with its hash. */
+/**
+ * An attempt as read from its job: each input by reference is `null` in `attempt.inputs` and named
+ * in `inputRefs` with its hash (on the wire, such a job has `inlineInputs` and `inputRefs` instead
+ * of `inputs`, so a worker of the previous release refuses it rather than run it with nulls).
+ */
 export interface QueuedAttempt {
   attempt: TaskAttempt;
   inputRefs: { [name: string]: string };
@@ -75,7 +79,8 @@ export function decodeQueuedAttempt(data: unknown): QueuedAttempt {
     nodeId: str(a, 'nodeId'),
     task: str(a, 'task'),
     attempt: num(a, 'attempt'),
-    inputs: record(a['inputs'], 'attempt.inputs') as { [name: string]: Json },
+    // A job with inputs by reference has `inlineInputs` instead (value-refs.ts attemptJobData).
+    inputs: (a['inputRefs'] === undefined ? record(a['inputs'], 'attempt.inputs') : record(a['inlineInputs'], 'attempt.inlineInputs')) as { [name: string]: Json },
     timeoutMs,
     cacheKey,
   };
