@@ -21,6 +21,12 @@ export type WorkerErrorCode =
    * its result would be cached under a key that does not describe the code. Not retryable.
    */
   | 'TASK_VERSION_MISMATCH'
+  /**
+   * An input or output passed by reference (above the value threshold) is no longer in Redis: it
+   * outlived its safety expiry (a job queued, or a result left unacknowledged, longer than
+   * valueTtlMs) or Redis lost it. Retryable: a retry stores the inputs again.
+   */
+  | 'VALUE_MISSING'
   /** The task returned something that is not a TaskOutcome with a JSON output. */
   | 'INVALID_TASK_OUTCOME'
   /** `dispatch` or `onResults` on a closed dispatcher, a second `onResults`, a bad option. */

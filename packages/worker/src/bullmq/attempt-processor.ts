@@ -6,7 +6,9 @@ import type { WorkerLogger } from '../logger.js';
 import { WorkerError } from '../errors.js';
 import { failedAttemptResult, runAttempt, timeoutIgnoredMessage } from '../run-attempt.js';
 import type { ResultPublisher } from './results-stream.js';
-import { decodeAttempt, decodeResult, encodeResult } from './wire-format.js';
+import type { ValueStore } from './value-refs.js';
+import { decodeQueuedAttempt, decodeResult, encodeResult } from './wire-format.js';
+import type { QueuedAttempt } from './wire-format.js';
 
 export interface AttemptProcessorDeps {
   registry: TaskRegistry;
@@ -14,6 +16,8 @@ export interface AttemptProcessorDeps {
   /** Shared by every task queue of the pool: bounds the pool's total concurrency. */
   slots: Semaphore;
   results: ResultPublisher;
+  /** Reads the inputs an attempt's job passes by reference. */
+  values: ValueStore;
   logger: WorkerLogger;
   /** See runAttempt; undefined: DEFAULT_TIMEOUT_GRACE_MS. */
   timeoutGraceMs?: number;
@@ -40,9 +44,14 @@ export function attemptLogFields(attempt: TaskAttempt): object {
  *   any point leaves either a stalled job (re-run elsewhere) or a published result;
  * - a job claimed while all slots are busy waits for one; if the pool starts draining first, the
  *   job is handed back to the wait list untouched instead of being run during shutdown.
- * - the body runs at most once per job in a pool: its result is kept (in memory, and on the job as
- *   its progress, best effort) until it is published, so a job retry after a failed publish only
- *   publishes again; a result that cannot be serialised is replaced by a failed result saying so.
+ * - the body runs at most once per job in a pool: its result is kept in memory until it is
+ *   published, and on the job as its progress if a publish fails (best effort), so a job retry after
+ *   a failed publish only publishes again; a job that runs again after its result was published (its
+ *   worker died before completing it) completes without running the body; a result that cannot be
+ *   serialised is replaced by a failed result saying so;
+ * - inputs passed by reference are read once a slot is free; one that is gone fails the attempt
+ *   (VALUE_MISSING, retryable) instead of the job, and one that cannot be read (Redis down) fails the
+ *   job, which BullMQ retries.
  * - a timed-out attempt holds its slot (and its job) until its body settles or the grace period
  *   ends (see runAttempt), so the pool's concurrency bound holds and its retry does not run beside it.
  * It declares three parameters so BullMQ passes its cancellation signal (lock lost, cancelJob).
@@ -51,20 +60,27 @@ export function createAttemptProcessor(deps: AttemptProcessorDeps) {
   /** Results produced here but not yet published, by attempt id (a job retry publishes these). */
   const unpublished = new Map<string, AttemptResult>();
   return async (job: Job, token: string | undefined, signal: AbortSignal | undefined): Promise<{ ok: boolean }> => {
-    let attempt: TaskAttempt;
+    let queued: QueuedAttempt;
     try {
-      attempt = decodeAttempt(job.data);
+      queued = decodeQueuedAttempt(job.data);
     } catch (error) {
       deps.logger.error({ err: error, jobId: job.id, queue: job.queueName }, 'attempt:malformed');
       throw new UnrecoverableError(`malformed attempt job '${String(job.id)}': ${(error as Error).message}`);
     }
+    let attempt = queued.attempt; // inputs by reference are `null` until read
+    const inputRefs = Object.values(queued.inputRefs);
     const log = deps.logger.child(attemptLogFields(attempt));
 
     const earlier = unpublished.get(attempt.id) ?? storedResult(job);
     if (earlier !== undefined) {
       log.info({ ok: earlier.ok }, 'attempt:republishing');
-      await publish(earlier);
+      await publish(earlier, inputRefs);
       return { ok: earlier.ok };
+    }
+    // Taken before (it stalled, or a publish failed): its result may be out already. One EXISTS, on re-runs only.
+    if (job.attemptsStarted > 1 && (await deps.results.isPublished(attempt.id))) {
+      log.info({}, 'attempt:already-published');
+      return { ok: true };
     }
 
     try {
@@ -74,8 +90,16 @@ export function createAttemptProcessor(deps: AttemptProcessorDeps) {
       throw new WaitingError();
     }
     try {
-      log.debug({}, 'attempt:started');
       let result: AttemptResult;
+      try {
+        attempt = await deps.values.resolveAttempt(queued);
+      } catch (error) {
+        if (!(error instanceof WorkerError && error.code === 'VALUE_MISSING')) throw error;
+        log.warn({ err: error }, 'attempt:input-missing');
+        await publish(failedAttemptResult(attempt, error, deps.clock.now()), inputRefs);
+        return { ok: false };
+      }
+      log.debug({}, 'attempt:started');
       try {
         result = await runAttempt(deps.registry, attempt, deps.clock, {
           ...(signal === undefined ? {} : { signal }),
@@ -88,8 +112,13 @@ export function createAttemptProcessor(deps: AttemptProcessorDeps) {
       }
       result = serialisable(attempt, result, deps.clock.now());
       unpublished.set(attempt.id, result);
-      await job.updateProgress({ memoflowResult: encodeResult(result) }).catch(() => undefined);
-      await publish(result);
+      try {
+        await publish(result, inputRefs);
+      } catch (error) {
+        // Kept on the job for a retry by another pool (best effort: Redis may be what failed).
+        await job.updateProgress({ memoflowResult: encodeResult(result) }).catch(() => undefined);
+        throw error;
+      }
       const durationMs = result.finishedAt.getTime() - result.startedAt.getTime();
       if (result.ok) log.info({ durationMs, ok: true }, 'attempt:succeeded');
       else {
@@ -104,8 +133,8 @@ export function createAttemptProcessor(deps: AttemptProcessorDeps) {
     }
   };
 
-  async function publish(result: AttemptResult): Promise<void> {
-    await deps.results.publish(result);
+  async function publish(result: AttemptResult, inputRefs: readonly string[]): Promise<void> {
+    await deps.results.publish(result, inputRefs);
     unpublished.delete(result.attemptId);
   }
 }

@@ -14,7 +14,9 @@ import { assertJobId, DEFAULT_PREFIX, taskQueueName } from './queue-names.js';
 import { toBullMqConnection, toRedisOptions } from './redis-connection.js';
 import type { RedisConnection } from './redis-connection.js';
 import { ResultConsumer } from './results-consumer.js';
-import { DEFAULT_RETENTION_MS, ResultPublisher } from './results-stream.js';
+import { DEFAULT_RETENTION_MS, ResultPublisher, resultSeenKey } from './results-stream.js';
+import { attemptJobData, inputHolder, inputRefHashes, valueRefOptions, ValueStore } from './value-refs.js';
+import type { ValueRefOptions } from './value-refs.js';
 
 export interface BullMqTaskDispatcherOptions {
   connection: RedisConnection;
@@ -40,6 +42,14 @@ export interface BullMqTaskDispatcherOptions {
   resultClaimIdleMs?: number;
   /** See DEFAULT_RETENTION_MS. */
   retentionMs?: number;
+  /**
+   * An attempt input whose JSON text is at least this many bytes is stored once in Redis under its
+   * hash and the job carries the hash (value-refs.ts); results likewise, by the pool's setting.
+   * `null`: always inline. Default DEFAULT_VALUE_REF_THRESHOLD_BYTES (8 KiB).
+   */
+  valueRefThresholdBytes?: number | null;
+  /** Safety expiry of values stored by reference; see DEFAULT_VALUE_TTL_MS (7 days). */
+  valueTtlMs?: number;
   logger?: WorkerLogger;
   clock?: Clock;
 }
@@ -53,7 +63,9 @@ export const DEFAULT_RESULT_BATCH_SIZE = 256;
  * The distributed mode's TaskDispatcher.
  *
  * - One job per attempt on the task's own queue (`task.<name>`), job id = attempt id, so a
- *   re-dispatch while the job exists (retention window included) is a no-op.
+ *   re-dispatch while the job exists is a no-op, and so is one of a finished attempt (its job is
+ *   removed as it finishes; its published-result marker says it is done). Inputs above the value
+ *   threshold are stored once by hash and the job carries the hash (value-refs.ts).
  * - Results come back on one Redis Stream shared by every controller of the prefix, read through
  *   one consumer group (ResultConsumer), in batches: what one XREADGROUP returns is one handler
  *   call, and the next read waits for that batch to be saved. An entry is acknowledged only once
@@ -77,6 +89,8 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
   private readonly retentionMs: number;
   private readonly resultBatchSize: number;
   private readonly resultClaimIdleMs: number;
+  private readonly valueRefs: ValueRefOptions;
+  private values: ValueStore | null = null;
   private readonly queues = new Map<string, Queue>();
   private readonly watchdog: AttemptWatchdog;
   private redis: Redis | null = null;
@@ -95,6 +109,7 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
     if (!Number.isInteger(this.resultBatchSize) || this.resultBatchSize < 1) {
       throw new WorkerError('INVALID_OPTION', `resultBatchSize must be a positive integer, got ${String(this.resultBatchSize)}`);
     }
+    this.valueRefs = valueRefOptions(options);
     this.resultClaimIdleMs = options.resultClaimIdleMs ?? DEFAULT_RESULT_CLAIM_IDLE_MS;
     if (!(this.resultClaimIdleMs > 0)) {
       throw new WorkerError('INVALID_OPTION', `resultClaimIdleMs must be positive, got ${String(this.resultClaimIdleMs)}`);
@@ -120,44 +135,65 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
     for (const attempt of attempts) this.watchdog.track(attempt);
   }
 
-  /** One addBulk per task queue; job id = attempt id, so an attempt whose job exists is not added twice. */
+  /**
+   * Queues the attempts that are not finished: one pipelined EXISTS of their published-result
+   * markers (a finished attempt's job is removed as it finishes, so the marker is what says it is
+   * done: results-retention.ts), then the inputs they pass by reference are stored, then one
+   * addBulk per task queue; job id = attempt id, so an attempt whose job exists is not added twice.
+   */
   private async enqueue(attempts: readonly TaskAttempt[]): Promise<void> {
-    const byTask = new Map<string, TaskAttempt[]>();
-    for (const attempt of attempts) {
+    const markers = this.commands().pipeline();
+    for (const attempt of attempts) markers.exists(resultSeenKey(this.prefix, attempt.id));
+    const published = (await markers.exec()) ?? [];
+    const byTask = new Map<string, { attempt: TaskAttempt; data: object }[]>();
+    const holds: Parameters<ValueStore['hold']>[0][number][] = [];
+    attempts.forEach((attempt, i) => {
+      const [error, exists] = published[i] ?? [new Error('no reply'), null];
+      if (error !== null) throw error;
+      if (exists === 1) return;
+      const { data, values } = attemptJobData(attempt, this.valueRefs.thresholdBytes);
+      for (const value of values) holds.push({ value, holder: inputHolder(attempt.id) });
       const list = byTask.get(attempt.task) ?? [];
-      list.push(attempt);
+      list.push({ attempt, data });
       byTask.set(attempt.task, list);
-    }
-    const age = Math.ceil(this.retentionMs / 1000);
+    });
+    await this.valueStore().hold(holds);
     const opts = (attempt: TaskAttempt): JobsOptions => ({
       jobId: attempt.id,
       // Retries only re-publish a result that could not be written; task failures are results.
       attempts: 3,
       backoff: { type: 'exponential', delay: 1_000 },
-      removeOnComplete: { age },
-      removeOnFail: { age },
+      // Kept no longer than recovery needs (results-retention.ts): the result is published first.
+      removeOnComplete: true,
+      removeOnFail: true,
     });
     await Promise.all(
       [...byTask].map(([task, list]) =>
-        this.taskQueue(task).addBulk(list.map((attempt) => ({ name: task, data: attempt, opts: opts(attempt) }))),
+        this.taskQueue(task).addBulk(list.map(({ attempt, data }) => ({ name: task, data, opts: opts(attempt) }))),
       ),
     );
   }
 
   /**
-   * Whether each attempt's job is open, finished or missing, in one pipeline: HMGET of the job
-   * hash's `timestamp` (set when a job is added, so absent means the hash is gone) and `finishedOn`.
+   * Whether each attempt is open, finished or missing, in one pipeline: EXISTS of its
+   * published-result marker (finished: jobs are removed as they finish) and HMGET of the job hash's
+   * `timestamp` (set when a job is added, so absent means the hash is gone) and `finishedOn`.
+   * Missing means neither a result nor a job: Redis lost them.
    */
   private async jobPresence(attempts: readonly TaskAttempt[]): Promise<Map<string, JobPresence>> {
     const pipeline = this.commands().pipeline();
-    for (const attempt of attempts) pipeline.hmget(this.taskQueue(attempt.task).toKey(attempt.id), 'timestamp', 'finishedOn');
+    for (const attempt of attempts) {
+      pipeline.exists(resultSeenKey(this.prefix, attempt.id));
+      pipeline.hmget(this.taskQueue(attempt.task).toKey(attempt.id), 'timestamp', 'finishedOn');
+    }
     const replies = (await pipeline.exec()) ?? [];
     const presence = new Map<string, JobPresence>();
     attempts.forEach((attempt, i) => {
-      const [error, fields] = replies[i] ?? [new Error('no reply'), null];
-      if (error !== null) return; // unknown this time: treated as open, asked again next check
+      const [markerError, published] = replies[2 * i] ?? [new Error('no reply'), null];
+      const [jobError, fields] = replies[2 * i + 1] ?? [new Error('no reply'), null];
+      if (markerError !== null || jobError !== null) return; // unknown this time: treated as open, asked again next check
       const [timestamp, finishedOn] = fields as [string | null, string | null];
-      presence.set(attempt.id, timestamp === null ? 'missing' : finishedOn !== null ? 'finished' : 'open');
+      presence.set(attempt.id, published === 1 || finishedOn !== null ? 'finished' : timestamp === null ? 'missing' : 'open');
     });
     return presence;
   }
@@ -175,14 +211,18 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
       blockMs: 5_000,
       retentionMs: this.retentionMs,
       logger: this.logger,
-      // Watched until saved; a rejection leaves the entry pending, to be handed over again.
-      handle: (results) =>
-        handler(results).map((saved, i) =>
-          saved.then(() => {
-            const result = results[i];
-            if (result !== undefined) this.watchdog.forget(result.attemptId);
-          }),
-        ),
+      // Outputs passed by reference are fetched first (a missing one becomes a failed result, never
+      // data), then the batch goes to the controller; each result is watched until its run saved it,
+      // and a rejection leaves its entry pending, to be handed over again.
+      handle: (received) => {
+        const values = this.valueStore();
+        const handedOver = Promise.all(received.map((result) => values.resolveResult(result))).then((results) => handler(results));
+        return received.map((result, i) =>
+          handedOver
+            .then((settlements) => settlements[i] ?? Promise.reject(new Error(`the result handler returned ${settlements.length} settlements for ${received.length} results`)))
+            .then(() => this.watchdog.forget(result.attemptId)),
+        );
+      },
     });
     this.consumer.start();
   }
@@ -208,6 +248,11 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
       this.redis.on('error', (err) => this.logger.error({ err }, 'redis:error'));
     }
     return this.redis;
+  }
+
+  private valueStore(): ValueStore {
+    this.values ??= new ValueStore(this.commands(), this.prefix, this.valueRefs);
+    return this.values;
   }
 
   private taskQueue(task: string): Queue {
@@ -237,8 +282,9 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
         `for ${Math.round(unservedForMs / 1000)} s; start a worker pool that registers '${attempt.task}'`,
     );
     const now = this.clock.now();
-    this.publisher ??= new ResultPublisher(this.commands(), this.prefix, this.retentionMs);
-    await this.publisher.publish(failedAttemptResult(attempt, error, now));
+    this.publisher ??= new ResultPublisher(this.commands(), this.prefix, this.retentionMs, this.valueRefs);
+    // The withdrawn job held the attempt's inputs by reference: released with the publish.
+    await this.publisher.publish(failedAttemptResult(attempt, error, now), inputRefHashes(attempt, this.valueRefs.thresholdBytes));
     return 'reported';
   }
 }

@@ -1,9 +1,11 @@
-import type { AttemptResult } from '@memoflow/engine';
 import { Redis } from 'ioredis';
 import type { RedisOptions } from 'ioredis';
 import type { WorkerLogger } from '../logger.js';
-import { RESULT_FIELD, resultBackoffMs, RESULTS_GROUP, resultsStreamKey } from './results-stream.js';
-import { decodeResult } from './wire-format.js';
+import { acknowledgeResults } from './results-retention.js';
+import { RESULT_FIELD, RESULT_WITH_REF_FIELD, resultBackoffMs, RESULTS_GROUP, resultsStreamKey } from './results-stream.js';
+import { valueKeyPrefix } from './value-refs.js';
+import { decodeReceivedResult } from './wire-format.js';
+import type { ReceivedResult } from './wire-format.js';
 
 export interface ResultConsumerOptions {
   /** Options for the consumer's own blocking connection (it is named `<prefix>.memoflow-results`). */
@@ -22,11 +24,14 @@ export interface ResultConsumerOptions {
   claimIdleMs: number;
   /** How long one XREADGROUP blocks waiting for results. */
   blockMs: number;
-  /** Acknowledged results older than this are trimmed from the stream. */
+  /** Consumers holding nothing and idle this long (crashed controllers) are deleted from the group. */
   retentionMs: number;
   logger: WorkerLogger;
-  /** One call per read (see AttemptResultsHandler): one promise per result, acknowledged when it resolves. */
-  handle(results: readonly AttemptResult[]): readonly Promise<void>[];
+  /**
+   * One call per read (see AttemptResultsHandler): one promise per result, acknowledged when it
+   * resolves. An output passed by reference is still to be fetched (ValueStore.resolveResult).
+   */
+  handle(results: readonly ReceivedResult[]): readonly Promise<void>[];
 }
 
 interface Entry {
@@ -241,10 +246,10 @@ export class ResultConsumer {
    */
   private handOver(): Promise<void> | null {
     const { logger } = this.options;
-    const batch: { entry: Entry; result: AttemptResult }[] = [];
+    const batch: { entry: Entry; result: ReceivedResult }[] = [];
     for (const entry of this.ready.splice(0)) {
       try {
-        batch.push({ entry, result: decodeResult(JSON.parse(entry.payload ?? 'null')) });
+        batch.push({ entry, result: decodeReceivedResult(JSON.parse(entry.payload ?? 'null')) });
       } catch (err) {
         // Data, not code: a malformed entry is logged and dropped, never retried.
         logger.error({ err, entryId: entry.id }, 'result:malformed');
@@ -277,7 +282,7 @@ export class ResultConsumer {
     return Promise.all(settled).then(() => undefined);
   }
 
-  private async settle(entry: Entry, result: AttemptResult, settlement: Promise<void>): Promise<void> {
+  private async settle(entry: Entry, result: ReceivedResult, settlement: Promise<void>): Promise<void> {
     try {
       await settlement;
     } catch (err) {
@@ -304,7 +309,7 @@ export class ResultConsumer {
     });
   }
 
-  /** Acks are batched: every ack queued in the same turn goes out in one XACK. */
+  /** Acks are batched: every ack queued in the same turn goes out in one script call, which also deletes the entries. */
   private ack(entry: Entry): void {
     this.held.delete(entry.id);
     this.acks.push(entry.id);
@@ -317,7 +322,7 @@ export class ResultConsumer {
     this.ackFlush = null;
     if (ids.length === 0) return;
     try {
-      await this.commands.xack(this.key, RESULTS_GROUP, ...ids);
+      await acknowledgeResults(this.commands, this.key, RESULTS_GROUP, valueKeyPrefix(this.options.prefix), ids);
     } catch (err) {
       // Still pending: claimed and delivered again later (handlers are idempotent).
       this.options.logger.error({ err, count: ids.length }, 'results:ack-failed');
@@ -334,7 +339,7 @@ export class ResultConsumer {
       });
   }
 
-  /** Renews what this consumer holds, takes over what dead ones left, trims acknowledged entries. */
+  /** Renews what this consumer holds, takes over what dead ones left, trims acknowledged entries (a backstop: acks delete them). */
   private async maintain(): Promise<void> {
     const { claimIdleMs, consumer, retentionMs } = this.options;
     const mine = [...this.held.keys()];
@@ -350,7 +355,7 @@ export class ResultConsumer {
       cursor = next;
       if (cursor === '0-0') break;
     }
-    await this.trim(Date.now() - retentionMs);
+    await this.trim(Date.now());
     await this.commands.memoflowDeleteStaleConsumers(this.key, RESULTS_GROUP, Math.max(retentionMs, claimIdleMs * 4));
   }
 
@@ -390,7 +395,8 @@ function parseEntries(entries: unknown[]): [string, string | undefined][] {
   for (const raw of entries) {
     if (!Array.isArray(raw)) continue;
     const [id, fields] = raw as [string, string[] | null];
-    const index = fields?.indexOf(RESULT_FIELD) ?? -1;
+    let index = fields?.indexOf(RESULT_FIELD) ?? -1;
+    if (index < 0) index = fields?.indexOf(RESULT_WITH_REF_FIELD) ?? -1;
     out.push([id, index >= 0 ? fields?.[index + 1] : undefined]);
   }
   return out;

@@ -1,13 +1,23 @@
 import type { AttemptResult } from '@memoflow/engine';
 import type { Redis } from 'ioredis';
+import { contentHash, inputHolder, isLarge, VALUE_LUA, valueKey, valueRefOptions } from './value-refs.js';
+import type { StoredValue, ValueRefOptions } from './value-refs.js';
 import { encodeResult } from './wire-format.js';
+import type { WireAttemptResult } from './wire-format.js';
 
 /**
- * Finished task jobs, and the marker that a result was published, stay in Redis this long
- * (default one day). This is the window in which re-dispatching a finished attempt, or
- * re-publishing its result, is a no-op: task jobs have the attempt id as job id, and a result is
- * published only if its attempt's marker is not there yet. Acknowledged results stay in the
- * stream this long too; unacknowledged ones stay until a controller acknowledges them.
+ * How long the marker that an attempt's result was published (`results-seen`) stays: one day by
+ * default. Finished task jobs are removed as they finish and acknowledged results as they are
+ * acknowledged (see results-retention.ts for what recovery needs of each); the marker is what stands
+ * for a finished attempt afterwards, so while it is there
+ * - dispatching the attempt again is a no-op (the dispatcher skips attempts with a marker);
+ * - a job of the attempt run again (its worker died between publishing and completing it)
+ *   completes without running the body, and a second publish is a no-op (the first result wins);
+ * - the watchdog tells a finished attempt (marker) from a lost one (no job, no marker).
+ * It must outlast every copy of the attempt's job that may still run and every controller that
+ * may still dispatch the attempt (one that loaded its node as dispatched before the result was
+ * recorded). Both are bounded by minutes in practice (lock expiry plus a queue's wait, a lease or
+ * a sweep); a day is the margin, at about 100 bytes per attempt.
  */
 export const DEFAULT_RETENTION_MS = 24 * 60 * 60 * 1000;
 
@@ -40,45 +50,106 @@ export function resultBackoffMs(deliveries: number): number {
   return Math.min(30_000, 500 * 2 ** Math.max(0, deliveries - 1));
 }
 
+/** The field of a stream entry that holds the hash of an output passed by reference (value-refs.ts). */
+export const OUTPUT_REF_FIELD = 'v';
+
 /**
- * KEYS[1] stream, KEYS[2] seen marker; ARGV[1] retention ms, ARGV[2] field, ARGV[3] encoded result.
+ * The field that holds the encoded result instead of RESULT_FIELD when the output goes by
+ * reference, so a controller of the previous release (which would read the missing output as
+ * null) finds no result in the entry and reports it as malformed rather than record a null.
+ */
+export const RESULT_WITH_REF_FIELD = 'rv';
+
+/**
+ * KEYS[1] stream, KEYS[2] seen marker, KEYS[3] the output's value key when it goes by reference,
+ * then the value keys of the attempt's inputs by reference. ARGV[1] marker ttl ms, ARGV[2] the field for the result
+ * (RESULT_FIELD, or RESULT_WITH_REF_FIELD),
+ * ARGV[3] encoded result, ARGV[4] the attempt's input holder, ARGV[5] output hash or '', ARGV[6]
+ * output text, ARGV[7] value ttl ms. Returns the entry id, or false if already published.
  * Atomic "publish once": a second publish of the same attempt (a task job re-run after its worker
  * died between publishing and completing it, a stalled job reported after all) is a no-op, so the
  * first result published is the one controllers see, as with the former results queue's job ids.
+ * The output by reference is held by the entry (`out:<entry id>`) until it is acknowledged; the
+ * inputs are released on every publish, no-op ones included (a job queued again for an attempt
+ * already published held them again).
  */
-const PUBLISH_ONCE = `
+const PUBLISH_ONCE = `${VALUE_LUA}
+local first = 3
+if ARGV[5] ~= '' then first = 4 end
+local id = false
 if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then
-  return redis.call('XADD', KEYS[1], '*', ARGV[2], ARGV[3])
+  if ARGV[5] ~= '' then
+    id = redis.call('XADD', KEYS[1], '*', ARGV[2], ARGV[3], '${OUTPUT_REF_FIELD}', ARGV[5])
+    hold_value(KEYS[3], ARGV[6], 'out:' .. id, ARGV[7])
+  else
+    id = redis.call('XADD', KEYS[1], '*', ARGV[2], ARGV[3])
+  end
 end
-return false`;
+for i = first, #KEYS do release_value(KEYS[i], ARGV[4]) end
+return id`;
 
 type PublishingRedis = Redis & {
-  memoflowPublishResult(stream: string, seen: string, retentionMs: number, field: string, payload: string): Promise<string | null>;
+  memoflowPublishResult(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<string | null>;
 };
 
-/** Publishes attempt results to the prefix's results stream; one script call (EVALSHA) each. */
+/**
+ * Publishes attempt results to the prefix's results stream; one script call (EVALSHA) each. An
+ * output at or above the value threshold is stored by reference (value-refs.ts) in the same call.
+ */
 export class ResultPublisher {
   private readonly redis: PublishingRedis;
+  private readonly values: ValueRefOptions;
 
   constructor(
     redis: Redis,
     private readonly prefix: string,
     private readonly retentionMs: number,
+    values: ValueRefOptions = valueRefOptions({}),
   ) {
     if (typeof (redis as unknown as Record<string, unknown>)['memoflowPublishResult'] !== 'function') {
-      redis.defineCommand('memoflowPublishResult', { numberOfKeys: 2, lua: PUBLISH_ONCE });
+      redis.defineCommand('memoflowPublishResult', { lua: PUBLISH_ONCE });
     }
     this.redis = redis as unknown as PublishingRedis;
+    this.values = values;
   }
 
-  /** Resolves once the result is in Redis (or was already: a second publish is a no-op). */
-  async publish(result: AttemptResult): Promise<void> {
+  /** Whether a result of this attempt has been published (its marker is there). */
+  async isPublished(attemptId: string): Promise<boolean> {
+    return (await this.redis.exists(resultSeenKey(this.prefix, attemptId))) === 1;
+  }
+
+  /**
+   * Resolves once the result is in Redis (or was already: a second publish is a no-op).
+   * `inputRefs`: the hashes of the attempt's inputs by reference, released by its job.
+   */
+  async publish(result: AttemptResult, inputRefs: readonly string[] = []): Promise<void> {
+    const { payload, output } = encodePayload(result, this.values.thresholdBytes);
+    const keys = [resultsStreamKey(this.prefix), resultSeenKey(this.prefix, result.attemptId)];
+    if (output !== null) keys.push(valueKey(this.prefix, output.hash));
+    for (const hash of new Set(inputRefs)) keys.push(valueKey(this.prefix, hash));
     await this.redis.memoflowPublishResult(
-      resultsStreamKey(this.prefix),
-      resultSeenKey(this.prefix, result.attemptId),
+      keys.length,
+      ...keys,
       this.retentionMs,
-      RESULT_FIELD,
-      JSON.stringify(encodeResult(result)),
+      output === null ? RESULT_FIELD : RESULT_WITH_REF_FIELD,
+      payload,
+      inputHolder(result.attemptId),
+      output?.hash ?? '',
+      output?.text ?? '',
+      this.values.ttlMs,
     );
   }
+}
+
+/** The entry's JSON; an output at or above the threshold is left out and returned to be stored by reference. */
+function encodePayload(result: AttemptResult, thresholdBytes: number | null): { payload: string; output: StoredValue | null } {
+  if (!result.ok) return { payload: JSON.stringify(encodeResult(result)), output: null };
+  const { output, ...rest } = encodeResult(result) as Extract<WireAttemptResult, { ok: true }>;
+  const text = (JSON.stringify(output) as string | undefined) ?? 'null';
+  if (isLarge(text, thresholdBytes)) {
+    const hash = contentHash(text);
+    return { payload: JSON.stringify({ ...rest, outputRef: hash }), output: { hash, text } };
+  }
+  // The output's text is spliced in rather than encoded twice (rest always has fields).
+  return { payload: `${JSON.stringify(rest).slice(0, -1)},"output":${text}}`, output: null };
 }

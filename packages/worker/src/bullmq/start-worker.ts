@@ -15,7 +15,8 @@ import { DEFAULT_PREFIX, taskQueueName } from './queue-names.js';
 import { toBullMqConnection, toRedisOptions } from './redis-connection.js';
 import type { RedisConnection } from './redis-connection.js';
 import { DEFAULT_RETENTION_MS, ResultPublisher } from './results-stream.js';
-import { decodeAttempt } from './wire-format.js';
+import { valueRefOptions, ValueStore } from './value-refs.js';
+import { decodeQueuedAttempt } from './wire-format.js';
 
 export interface StartWorkerOptions {
   /** The tasks this pool runs, by name; it listens on exactly their queues. */
@@ -40,6 +41,14 @@ export interface StartWorkerOptions {
   maxStalledCount?: number;
   /** See DEFAULT_RETENTION_MS. */
   retentionMs?: number;
+  /**
+   * A result output whose JSON text is at least this many bytes is stored once in Redis under its
+   * hash and the results-stream entry carries the hash (value-refs.ts). `null`: always inline.
+   * Default DEFAULT_VALUE_REF_THRESHOLD_BYTES (8 KiB). Inputs follow the dispatcher's setting.
+   */
+  valueRefThresholdBytes?: number | null;
+  /** Safety expiry of values stored by reference; see DEFAULT_VALUE_TTL_MS (7 days). */
+  valueTtlMs?: number;
   /** How long a timed-out body keeps its slot while it honours the abort. Default DEFAULT_TIMEOUT_GRACE_MS (10 s). */
   timeoutGraceMs?: number;
 }
@@ -84,13 +93,15 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerPo
   // One plain client publishes every result of the pool (one script call each).
   const redis = new Redis({ ...connection, lazyConnect: true });
   redis.on('error', (err) => logger.error({ err }, 'redis:error'));
-  const results = new ResultPublisher(redis, prefix, retentionMs);
+  const valueRefs = valueRefOptions(options);
+  const results = new ResultPublisher(redis, prefix, retentionMs, valueRefs);
   const slots = new Semaphore(concurrency);
   const processor = createAttemptProcessor({
     registry,
     clock: options.clock ?? systemClock,
     slots,
     results,
+    values: new ValueStore(redis, prefix, valueRefs),
     logger,
     ...(options.timeoutGraceMs === undefined ? {} : { timeoutGraceMs: options.timeoutGraceMs }),
   });
@@ -190,12 +201,13 @@ class BullMqWorkerPool implements WorkerPool {
   private async reportFailedJob(job: Job, err: Error): Promise<void> {
     const final = err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
     if (!final) return;
-    let attempt;
+    let queued;
     try {
-      attempt = decodeAttempt(job.data);
+      queued = decodeQueuedAttempt(job.data);
     } catch {
       return; // malformed: already logged by the processor, and there is no attempt to report on
     }
+    const attempt = queued.attempt;
     const stalled = /stalled/i.test(err.message);
     const error = new WorkerError(
       stalled ? 'TASK_STALLED' : 'TRANSPORT_ERROR',
@@ -206,7 +218,7 @@ class BullMqWorkerPool implements WorkerPool {
     );
     const result: AttemptResult = failedAttemptResult(attempt, error, new Date());
     try {
-      await this.results.publish(result);
+      await this.results.publish(result, Object.values(queued.inputRefs));
       this.logger.error({ ...attemptLogFields(attempt), code: error.code }, 'attempt:abandoned');
     } catch (publishError) {
       this.logger.error({ ...attemptLogFields(attempt), err: publishError }, 'attempt:abandoned-unreported');

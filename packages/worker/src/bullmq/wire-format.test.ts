@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { makeAttempt } from '../testing/fixtures.js';
 import { parseRedisUrl } from './redis-connection.js';
 import { assertJobId, taskQueueName } from './queue-names.js';
-import { decodeAttempt, decodeResult, encodeResult } from './wire-format.js';
+import { decodeAttempt, decodeQueuedAttempt, decodeReceivedResult, decodeResult, encodeResult } from './wire-format.js';
 
 describe('wire format', () => {
   it('round-trips results through JSON, dates included', () => {
@@ -25,6 +25,26 @@ describe('wire format', () => {
     expect(() => decodeResult({ attemptId: 1 })).toThrow(/attemptId must be a string/);
     expect(() => decodeAttempt({ ...makeAttempt({ task: 't' }), inputs: 'code()' })).toThrow(/attempt.inputs must be an object/);
     expect(decodeAttempt(JSON.parse(JSON.stringify(makeAttempt({ task: 't', id: 'a-b-1' }))))).toMatchObject({ id: 'a-b-1' });
+  });
+});
+
+describe('wire format: values by reference', () => {
+  const hash = 'a'.repeat(64);
+
+  it('decodes inputs and outputs passed by reference, and refuses them where a complete value is required', () => {
+    const { inputs: _inputs, ...queued } = makeAttempt({ task: 't', id: 'a-b-1' });
+    const attempt = { ...queued, inlineInputs: { s: null, i: 1 }, inputRefs: { s: hash } };
+    expect(decodeQueuedAttempt(attempt)).toEqual({ attempt: makeAttempt({ task: 't', id: 'a-b-1', nodeId: attempt.nodeId, inputs: { s: null, i: 1 } }), inputRefs: { s: hash } });
+    expect(() => decodeAttempt(attempt)).toThrow(/by reference/);
+    expect(() => decodeQueuedAttempt({ ...attempt, inlineInputs: undefined })).toThrow(/attempt.inlineInputs must be an object/);
+    expect(() => decodeQueuedAttempt({ ...attempt, inputRefs: { s: 'not-a-hash' } })).toThrow(/attempt.inputRefs.s must be a SHA-256/);
+    expect(() => decodeQueuedAttempt({ ...attempt, inputRefs: { other: hash } })).toThrow(/names no input/);
+
+    const at = '2025-01-01T00:00:00.000Z';
+    const byRef = { attemptId: 'r-n-1', runId: 'r', nodeId: 'n', attempt: 1, startedAt: at, finishedAt: at, ok: true, outputRef: hash, outputHash: null };
+    expect(decodeReceivedResult(byRef)).toEqual({ ...byRef, startedAt: new Date(at), finishedAt: new Date(at) });
+    expect(() => decodeResult(byRef)).toThrow(/by reference/);
+    expect(() => decodeReceivedResult({ ...byRef, outputRef: 42 })).toThrow(/result.outputRef must be a SHA-256/);
   });
 });
 

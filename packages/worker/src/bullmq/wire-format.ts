@@ -2,7 +2,7 @@ import type { AttemptResult, ErrorInfo, Json, TaskAttempt } from '@memoflow/engi
 
 /**
  * What crosses the queues. Job data is plain JSON: an attempt as is, a result with its dates as
- * ISO strings. Decoding validates shape (data from a queue is data, never code) and throws a
+ * ISO strings; an input or output above the size threshold is replaced by its hash (value-refs.ts). Decoding validates shape (data from a queue is data, never code) and throws a
  * plain Error naming the field, so a malformed job fails visibly instead of running wrongly.
  */
 export type WireAttemptResult =
@@ -13,7 +13,30 @@ export function encodeResult(result: AttemptResult): WireAttemptResult {
   return { ...result, startedAt: result.startedAt.toISOString(), finishedAt: result.finishedAt.toISOString() };
 }
 
+/** A successful result whose output went by reference (value-refs.ts): the value's hash instead of the value. */
+export type OutputByReference = Omit<Extract<AttemptResult, { ok: true }>, 'output'> & { outputRef: string };
+
+/** A result as read from the results stream: complete, or with its output still to be fetched. */
+export type ReceivedResult = AttemptResult | OutputByReference;
+
+/**
+ * An attempt as read from its job: each input by reference is `null` in `attempt.inputs` and named
+ * in `inputRefs` with its hash (on the wire, such a job has `inlineInputs` and `inputRefs` instead
+ * of `inputs`, so a worker of the previous release refuses it rather than run it with nulls).
+ */
+export interface QueuedAttempt {
+  attempt: TaskAttempt;
+  inputRefs: { [name: string]: string };
+}
+
+/** A complete result (no output by reference), e.g. one kept on a job. */
 export function decodeResult(data: unknown): AttemptResult {
+  const result = decodeReceivedResult(data);
+  if ('outputRef' in result) throw new Error('result.output was passed by reference');
+  return result;
+}
+
+export function decodeReceivedResult(data: unknown): ReceivedResult {
   const r = record(data, 'result');
   const base = {
     attemptId: str(r, 'attemptId'),
@@ -26,6 +49,8 @@ export function decodeResult(data: unknown): AttemptResult {
   if (r['ok'] === true) {
     const hash = r['outputHash'];
     if (hash !== null && typeof hash !== 'string') throw new Error('result.outputHash must be a string or null');
+    const outputRef = r['outputRef'];
+    if (outputRef !== undefined) return { ...base, ok: true, outputRef: valueHash(outputRef, 'result.outputRef'), outputHash: hash ?? null };
     return { ...base, ok: true, output: (r['output'] ?? null) as Json, outputHash: hash ?? null };
   }
   const e = record(r['error'], 'result.error');
@@ -35,7 +60,14 @@ export function decodeResult(data: unknown): AttemptResult {
   return { ...base, ok: false, error };
 }
 
+/** An attempt with all its inputs in the job (none by reference). */
 export function decodeAttempt(data: unknown): TaskAttempt {
+  const queued = decodeQueuedAttempt(data);
+  if (Object.keys(queued.inputRefs).length > 0) throw new Error('attempt.inputs were passed by reference');
+  return queued.attempt;
+}
+
+export function decodeQueuedAttempt(data: unknown): QueuedAttempt {
   const a = record(data, 'attempt');
   const timeoutMs = a['timeoutMs'] ?? null;
   const cacheKey = a['cacheKey'] ?? null;
@@ -47,7 +79,8 @@ export function decodeAttempt(data: unknown): TaskAttempt {
     nodeId: str(a, 'nodeId'),
     task: str(a, 'task'),
     attempt: num(a, 'attempt'),
-    inputs: record(a['inputs'], 'attempt.inputs') as { [name: string]: Json },
+    // A job with inputs by reference has `inlineInputs` instead (value-refs.ts attemptJobData).
+    inputs: (a['inputRefs'] === undefined ? record(a['inputs'], 'attempt.inputs') : record(a['inlineInputs'], 'attempt.inlineInputs')) as { [name: string]: Json },
     timeoutMs,
     cacheKey,
   };
@@ -56,7 +89,20 @@ export function decodeAttempt(data: unknown): TaskAttempt {
   const signature = optionalStr(a, 'signature');
   if (taskVersion !== undefined) attempt.taskVersion = taskVersion;
   if (signature !== undefined) attempt.signature = signature;
-  return attempt;
+  const inputRefs: { [name: string]: string } = {};
+  if (a['inputRefs'] !== undefined) {
+    for (const [name, hash] of Object.entries(record(a['inputRefs'], 'attempt.inputRefs'))) {
+      if (!Object.hasOwn(attempt.inputs, name)) throw new Error(`attempt.inputRefs.${name} names no input`);
+      inputRefs[name] = valueHash(hash, `attempt.inputRefs.${name}`);
+    }
+  }
+  return { attempt, inputRefs };
+}
+
+/** A value reference: the SHA-256 (hex) of the value's JSON text. */
+function valueHash(value: unknown, what: string): string {
+  if (typeof value !== 'string' || !/^[0-9a-f]{64}$/.test(value)) throw new Error(`${what} must be a SHA-256 in hex`);
+  return value;
 }
 
 function optionalStr(r: Record<string, unknown>, key: string): string | undefined {
