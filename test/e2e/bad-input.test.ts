@@ -107,8 +107,8 @@ describe.each(MODES)('bad run input ($name)', (mode) => {
     expect(await t.mf.runs.list()).toHaveLength(0);
   });
 
-  it('resumeFrom is refused clearly until resume is implemented', async () => {
-    await expectBadInput(() => t.mf.run(wf, { x: 1, label: 'a' }, { resumeFrom: { run: 'r1', node: 'double' } }), 'NOT_SUPPORTED', { workflow: 'in.main', field: 'resumeFrom' });
+  it('resumeFrom a run that does not exist is refused before anything runs', async () => {
+    await expectBadInput(() => t.mf.run(wf, { x: 1, label: 'a' }, { resumeFrom: { run: 'r1', node: 'double' } }), 'RUN_NOT_FOUND', { workflow: 'in.main', field: 'run' });
     expect(await t.mf.runs.list()).toHaveLength(0);
   });
 

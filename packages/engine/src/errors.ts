@@ -27,6 +27,9 @@ export type EngineErrorCode =
   | 'CATALOG_ERROR'
   | 'OUTPUT_NOT_STORABLE'
   | 'NOT_SUPPORTED'
+  // Resume and retry: the earlier run is of another workflow, or has not finished yet.
+  | 'WORKFLOW_MISMATCH'
+  | 'RUN_NOT_FINISHED'
   // Set up and operation: a bad flag or setting, a flows file that does not load, a database or
   // queue that cannot be reached, a data directory another process holds.
   | 'INVALID_OPTION'

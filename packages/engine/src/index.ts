@@ -9,6 +9,7 @@ export * from './cache/output-validator.js';
 export * from './state/node-phase.js';
 export * from './state/cache-status.js';
 export type * from './state/run-state.js';
+export type * from './state/reuse-plan.js';
 export * from './ports/clock.js';
 export type * from './ports/cache-catalog.js';
 export type * from './ports/run-store.js';

@@ -11,6 +11,8 @@ import { newRunState } from '../state/new-run.js';
 import type { RunOptions, RunState } from '../state/run-state.js';
 import type { EngineEvent } from './vocabulary/commands.js';
 import { RunDriver } from './run-driver.js';
+import { previewReuse } from './core/reuse-preview.js';
+import { planEvent, reuseOptions, reusePlanFor } from './reuse-submit.js';
 
 export interface ControllerOptions {
   catalog: CacheCatalog;
@@ -78,7 +80,10 @@ export class Controller {
     const spec = validateSpec(request.spec);
     const now = this.clock.now();
     const options: RunOptions = { overwriteCache: request.options?.overwriteCache ?? false, pool: this.options.dispatcher.pool };
-    if (request.options?.resumeFrom !== undefined) options.resumeFrom = request.options.resumeFrom;
+    // Resume and retry: refused here, before the run exists, if the earlier run does not fit.
+    const reuse = await reusePlanFor(this.options.runStore, spec, request.options);
+    if (reuse !== undefined) Object.assign(options, reuseOptions(request.options ?? {}, reuse));
+    if (request.options?.source !== undefined) options.source = request.options.source;
     const state = newRunState({
       id: (this.options.newRunId ?? newRunId)(now),
       spec,
@@ -89,6 +94,8 @@ export class Controller {
       now,
     });
     await this.options.runStore.create(state);
+    const plan = previewReuse(state);
+    if (plan !== undefined) this.options.onEvent?.(planEvent(state, plan));
     const driver = this.driver(state.run.id, state);
     // Rejects only if this controller closes first; the run is saved, any controller can recover it.
     driver.deliver({ type: 'run:tick' }).catch(() => undefined);

@@ -13,6 +13,7 @@ describe('node phases', () => {
     ['pending', 'dispatched'],
     ['pending', 'expanded'],
     ['pending', 'aborted'],
+    ['pending', 'succeeded'],
     ['looking-up', 'succeeded'],
     ['looking-up', 'dispatched'],
     ['looking-up', 'expanded'],

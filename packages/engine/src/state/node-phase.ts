@@ -10,7 +10,8 @@ import { MemoflowError } from '../errors.js';
  *      │                           │   ▲  │ ok, not cacheable ─────────────────▶ succeeded
  *      │                           │   └──┘ failed, retries left (next attempt)
  *      │                           └──failed, no retries left──▶ failed
- *      └──an upstream node failed──▶ aborted
+ *      ├──an upstream node failed──▶ aborted
+ *      └──reused from an earlier run (RECOVERED, see core/reuse.ts)──▶ succeeded
  *
  * Container nodes (dynamic, sub-workflow) also pass through `expanded`: their children run, and
  * when they are all done the container resolves its output (then `writing` or `succeeded`, or
@@ -24,7 +25,7 @@ export type NodePhase = 'pending' | 'looking-up' | 'dispatched' | 'expanded' | '
 export const NODE_PHASES: readonly NodePhase[] = ['pending', 'looking-up', 'dispatched', 'expanded', 'writing', 'succeeded', 'failed', 'aborted'];
 
 const TRANSITIONS: { readonly [from in NodePhase]: readonly NodePhase[] } = {
-  pending: ['looking-up', 'dispatched', 'expanded', 'aborted'],
+  pending: ['looking-up', 'dispatched', 'expanded', 'aborted', 'succeeded'],
   'looking-up': ['succeeded', 'dispatched', 'expanded'],
   dispatched: ['dispatched', 'expanded', 'writing', 'succeeded', 'failed'],
   expanded: ['writing', 'succeeded', 'failed'],

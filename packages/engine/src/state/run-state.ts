@@ -4,6 +4,7 @@ import type { WorkflowSpec } from '../spec/workflow-spec.js';
 import type { CacheKeyParts } from '../cache/cache-key.js';
 import type { CacheStatus } from './cache-status.js';
 import type { NodePhase } from './node-phase.js';
+import type { ReusePlan } from './reuse-plan.js';
 
 export type RunStatus = 'running' | 'succeeded' | 'failed';
 
@@ -14,6 +15,18 @@ export interface RunOptions {
   resumeFrom?: { run: string; node: string };
   /** The worker pool that runs this run's tasks (TaskDispatcher.pool); absent in runs of earlier releases. */
   pool?: string;
+  /** A retry (`memoflow runs retry`): the run it retries. */
+  retryOf?: string;
+  /** Resume and retry: what this run may reuse of the earlier run, computed at submit. */
+  reuse?: ReusePlan;
+  /** Where the workflow came from when the CLI started the run (so `runs retry` needs no file). */
+  source?: WorkflowSource;
+}
+
+/** A module path (absolute) and the name of the workflow it exports. */
+export interface WorkflowSource {
+  module: string;
+  workflow: string;
 }
 
 /** One run, as the run store keeps it. `version` increments on every save (optimistic lock). */

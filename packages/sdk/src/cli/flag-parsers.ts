@@ -22,3 +22,12 @@ export function integerFlag(options: { min: number; max?: number; what?: string 
 export const positiveInteger = integerFlag({ min: 1 });
 /** Milliseconds for timers: Node's setTimeout overflows past 2^31-1 ms (about 24.8 days). */
 export const timerMilliseconds = integerFlag({ min: 1, max: 2 ** 31 - 1, what: 'a positive number of milliseconds' });
+
+/** `--resume-from <run>:<node>`: run ids never contain ':', so the first one splits (node ids may not contain it either). */
+export function resumePoint(value: string): { run: string; node: string } {
+  const at = value.indexOf(':');
+  const run = at === -1 ? '' : value.slice(0, at).trim();
+  const node = at === -1 ? '' : value.slice(at + 1).trim();
+  if (run === '' || node === '') throw new InvalidArgumentError('expected <run>:<node>, e.g. r1abc2def3:clean.');
+  return { run, node };
+}

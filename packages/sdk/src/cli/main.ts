@@ -3,13 +3,15 @@ import { MemoflowError, shortKey } from '@memoflow/engine';
 import { connect, DEFAULT_DOMAIN, DEFAULT_PROJECT, type Memoflow } from '../client/connect.js';
 import { createEventLog, lostWritesNote } from '../log/event-log.js';
 import { loadUserModule, pickWorkflow } from './load-module.js';
-import { positiveInteger } from './flag-parsers.js';
+import { positiveInteger, resumePoint } from './flag-parsers.js';
+import { addRetryCommand } from './retry-command.js';
+import { reportRun } from './run-report.js';
 import { collectInputs, parseInputs } from './parse-inputs.js';
 import { describeUnexpected } from './unexpected-error.js';
 import { addProcessCommands } from './process-commands.js';
 import { printTable } from './table.js';
 
-interface StorageFlags {
+export interface StorageFlags {
   dataDir?: string;
   schema?: string;
   json?: boolean;
@@ -42,8 +44,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       .option('--project <project>', 'project (cache entries are never shared across projects)', DEFAULT_PROJECT)
       .option('--domain <domain>', 'domain (cache entries are never shared across domains)', DEFAULT_DOMAIN)
       .option('--overwrite-cache', 'execute every node and overwrite its cache entry')
+      .option('--resume-from <run:node>', "reuse that run's results for the nodes not downstream of node; rerun node and its downstream", resumePoint)
       .option('--concurrency <n>', 'tasks run at once (embedded mode)', positiveInteger),
-  ).action(async (file: string, name: string, flags: StorageFlags & { input: string[]; inputsFile?: string; project: string; domain: string; overwriteCache?: boolean; concurrency?: number }) => {
+  ).action(async (file: string, name: string, flags: StorageFlags & { input: string[]; inputsFile?: string; project: string; domain: string; overwriteCache?: boolean; resumeFrom?: { run: string; node: string }; concurrency?: number }) => {
     const module = await loadUserModule(file);
     const workflow = pickWorkflow(module, name);
     const inputs = parseInputs(workflow, flags.input, flags.inputsFile);
@@ -53,18 +56,15 @@ export async function main(argv: readonly string[]): Promise<number> {
     workflow.prepareInputs(inputs);
     const mf = await open(flags, flags.concurrency);
     try {
-      const run = await mf.run(workflow, inputs, { project: flags.project, domain: flags.domain, overwriteCache: flags.overwriteCache === true });
-      const report = await run.wait();
-      const counts = new Map<string, number>();
-      for (const node of report.nodes) counts.set(node.cacheStatus ?? '-', (counts.get(node.cacheStatus ?? '-') ?? 0) + 1);
-      const summary = [...counts].map(([status, n]) => `${n} ${status}`).join(', ');
-      if (flags.json === true) {
-        process.stdout.write(`${JSON.stringify({ event: 'run:result', runId: report.id, status: report.status, outputs: report.outputs, error: report.error })}\n`);
-      } else {
-        process.stderr.write(`run ${report.id} ${report.status} (${report.nodes.length} nodes: ${summary}${lostWritesNote(report.nodes)})\n`);
-        if (report.status === 'succeeded') process.stdout.write(`${JSON.stringify(report.outputs, null, 2)}\n`);
-      }
-      if (report.status !== 'succeeded') exitCode = 1;
+      const run = await mf.run(workflow, inputs, {
+        project: flags.project,
+        domain: flags.domain,
+        overwriteCache: flags.overwriteCache === true,
+        ...(flags.resumeFrom === undefined ? {} : { resumeFrom: flags.resumeFrom }),
+        // Recorded with the run, so `memoflow runs retry` finds the workflow without the file.
+        source: { module: module.path, workflow: workflow.workflowName },
+      });
+      exitCode = await reportRun(run, flags.json === true);
     } finally {
       await mf.close();
     }
@@ -84,11 +84,16 @@ export async function main(argv: readonly string[]): Promise<number> {
         );
       });
     });
+  addRetryCommand(runs, withStorage, (flags, concurrency) => open(flags, concurrency), (code) => {
+    exitCode = code;
+  });
   withStorage(runs.command('show').description("show a run's nodes with their cache status").argument('<run>', 'run id')).action(async (id: string, flags: StorageFlags) => {
     await withClient(flags, async (mf) => {
       const report = await mf.runs.show(id);
       if (flags.json === true) return printJson(report);
       process.stdout.write(`run ${report.id}  ${report.workflow}  ${report.status}  ${report.project}/${report.domain}  ${report.createdAt.toISOString()}\n`);
+      if (report.resumedFrom !== null) process.stdout.write(`resumed from run ${report.resumedFrom.run} at node ${report.resumedFrom.node}\n`);
+      if (report.retryOf !== null) process.stdout.write(`retry of run ${report.retryOf}\n`);
       if (report.error !== null) process.stdout.write(`error: ${report.error.message}\n`);
       const lost = lostWritesNote(report.nodes);
       if (lost !== '') process.stdout.write(`${lost.slice(2)}\n`);

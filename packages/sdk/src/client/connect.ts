@@ -19,6 +19,7 @@ import { createEventLog, type EventSink, type LogFormat } from '../log/event-log
 import { CLOSE_STEP_TIMEOUT_MS, closeWithin } from './close-within.js';
 import { checkRedis, openDatabaseStorage, openEmbeddedStorage } from './open-storage.js';
 import { RunHandle, toRunReport, type RunReport } from './run-handle.js';
+import { retryRequest } from './retry.js';
 
 export interface ConnectOptions {
   /** Embedded mode: where PGlite keeps the catalog and run store (default `./.memoflow`). */
@@ -56,7 +57,24 @@ export interface RunOptions {
   domain?: string;
   /** Execute every cacheable node and overwrite its entry (`--overwrite-cache`). */
   overwriteCache?: boolean;
+  /**
+   * Reuse run `run`'s results (RECOVERED) for the nodes not downstream of `node` whose definition
+   * and inputs are unchanged; `node` reruns (SKIPPED resume) and so does everything downstream.
+   */
   resumeFrom?: { run: string; node: string };
+  /** Where the workflow came from (the CLI records its file), so `memoflow runs retry` needs no file. */
+  source?: { module: string; workflow: string };
+}
+
+export interface RetryOptions {
+  /**
+   * The workflow as it is now (its current definitions decide what is unchanged; in-process modes
+   * run its tasks). Without it the retry runs the run's recorded workflow, whose tasks this
+   * connection must have registered (in-process modes) or worker pools must serve (distributed).
+   */
+  workflow?: AnyWorkflow;
+  /** Where `workflow` came from (default: what the retried run recorded). */
+  source?: { module: string; workflow: string };
 }
 
 export const DEFAULT_PROJECT = 'default';
@@ -65,6 +83,12 @@ export const DEFAULT_DOMAIN = 'development';
 /** A connection to memoflow: submits runs, reads them back, and manages the cache. */
 export interface Memoflow {
   run<W extends AnyWorkflow>(workflow: W, inputs: WorkflowInputs<W>, options?: RunOptions): Promise<RunHandle<WorkflowResult<W>>>;
+  /**
+   * A new run of the same workflow, inputs, project and domain as run `runId` that reuses every node
+   * of it that succeeded and is unchanged, and runs what failed, was aborted or cancelled, and its
+   * downstream (Flyte's recover).
+   */
+  retry<R = unknown>(runId: string, options?: RetryOptions): Promise<RunHandle<R>>;
   /** A handle on an existing run. */
   getRun<R = unknown>(id: string): RunHandle<R>;
   runs: {
@@ -170,14 +194,15 @@ class Client implements Memoflow {
       throw new MemoflowError('INVALID_SPEC', `mf.run needs a workflow made with workflow() as its first argument, got ${describeValue(workflow)}`, { field: 'workflow' });
     }
     assertRunOptions(options, workflow.workflowName);
-    if (options.resumeFrom !== undefined) {
-      throw new MemoflowError('NOT_SUPPORTED', '`resumeFrom` (--resume-from) is not implemented yet; a plain rerun reuses every cached result already', { workflow: workflow.workflowName, field: 'resumeFrom' });
-    }
     const spec = workflow.spec; // traces and validates: bad definitions fail here, before anything runs
     const prepared = workflow.prepareInputs(inputs);
     // In-process modes run the workflow's tasks here; in distributed mode worker pools do.
     if (this.mode !== 'distributed') this.register(...workflow.tasks.values());
-    const runOptions = { overwriteCache: options.overwriteCache ?? false, ...(options.resumeFrom === undefined ? {} : { resumeFrom: options.resumeFrom }) };
+    const runOptions = {
+      overwriteCache: options.overwriteCache ?? false,
+      ...(options.resumeFrom === undefined ? {} : { resumeFrom: options.resumeFrom }),
+      ...(options.source === undefined ? {} : { source: options.source }),
+    };
     const id = await this.controller.submit({
       spec,
       inputs: prepared,
@@ -187,6 +212,14 @@ class Client implements Memoflow {
       options: runOptions,
     });
     return new RunHandle<WorkflowResult<W>>(id, this.controller, this.storage.runStore);
+  }
+
+  async retry<R = unknown>(runId: string, options: RetryOptions = {}): Promise<RunHandle<R>> {
+    this.assertOpen();
+    const submit = await retryRequest(this.storage.runStore, runId, options, this.mode === 'distributed' ? undefined : this.registry);
+    if (options.workflow !== undefined && this.mode !== 'distributed') this.register(...options.workflow.tasks.values());
+    const id = await this.controller.submit(submit);
+    return new RunHandle<R>(id, this.controller, this.storage.runStore);
   }
 
   getRun<R = unknown>(id: string): RunHandle<R> {

@@ -29,6 +29,12 @@ export interface RunReport {
   error: ErrorInfo | null;
   createdAt: Date;
   finishedAt: Date | null;
+  /** Resume: the run and node it resumed from. */
+  resumedFrom: { run: string; node: string } | null;
+  /** Retry: the run it retried. */
+  retryOf: string | null;
+  /** Where its workflow came from, when the CLI started it (what `memoflow runs retry` loads). */
+  source: { module: string; workflow: string } | null;
   nodes: NodeReport[];
 }
 
@@ -98,6 +104,9 @@ export function toRunReport(state: RunState): RunReport {
     error: state.run.error,
     createdAt: state.run.createdAt,
     finishedAt: state.run.finishedAt,
+    resumedFrom: state.run.options.resumeFrom ?? null,
+    retryOf: state.run.options.retryOf ?? null,
+    source: state.run.options.source ?? null,
     nodes,
   };
 }

@@ -43,6 +43,7 @@ export function eventFields(event: EngineEvent): Record<string, unknown> {
     fields['cacheKey'] = shortKey(event.cacheKey ?? null);
   }
   if (event.durationMs !== undefined) fields['durationMs'] = event.durationMs;
+  if (event.plan !== undefined) fields['plan'] = event.plan;
   if (event.error !== undefined) fields['error'] = { name: event.error.name, message: event.error.message, ...(event.error.code === undefined ? {} : { code: event.error.code }) };
   return fields;
 }
@@ -58,6 +59,8 @@ const VERB: { readonly [type in EngineEvent['type']]: string } = {
   'node:aborted': 'not run',
   'node:cache-corrupt': 'corrupt cache entry',
   'node:dispatch-failed': 'dispatch failed',
+  'node:recovered': 'reused from an earlier run',
+  'run:reuse-planned': 'plan',
   'run:succeeded': 'run succeeded',
   'run:failed': 'run failed',
   'controller:round-failed': 'controller round failed',

@@ -84,13 +84,16 @@ function taintAt(binding: Binding, path: readonly string[], scope: Scope | null,
 
 /**
  * What a node's output taints at `path`. A node that hit did not rerun (a container served whole
- * from the catalog included). An expanded container passes on whatever its output binding reads
+ * from the catalog included), nor did one recovered from an earlier run (resume, retry). An expanded container passes on whatever its output binding reads
  * there. Any other node executed: what it gives is content-addressed only where its output is
  * hashed as a whole at that path.
  */
 function taintOfOutput(nodeId: string, located: Located | undefined, path: readonly string[], state: RunState): string | null {
   const node = state.nodes[nodeId];
   if (node === undefined || node.cacheStatus === 'HIT') return null;
+  // Reused from an earlier run: not rerun either. A recovered container replayed its expansion,
+  // and some of its children may have run: it is seen through below.
+  if (node.cacheStatus === 'RECOVERED' && node.subWorkflow == null) return null;
   const sub = node.subWorkflow;
   if (sub != null) {
     // A container that cannot be found as written cannot be seen through: count it as rerun.

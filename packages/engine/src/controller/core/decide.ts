@@ -18,6 +18,7 @@ import { memoizedDependencies } from './dependencies.js';
 import { Draft, workspaceOf, type RunWorkspace } from './draft.js';
 import { directChildren } from './expand.js';
 import { resolveBinding } from './resolve-binding.js';
+import { recover, reusableEntry } from './reuse.js';
 
 export interface Decision {
   /** The next state; `state.run.version` is still the loaded one (the store bumps it on save). */
@@ -128,16 +129,24 @@ function start(draft: Draft, spec: NodeSpec): void {
   const base = { inputs, startedAt: draft.now };
   const skip = skipReason(draft, spec);
   const handler = handlerFor(spec);
-  if (spec.cache === null || !spec.cache.enabled) {
-    // A container fed by a rerun still says so: its children inherit the reason.
+  const cache = spec.cache !== null && spec.cache.enabled ? spec.cache : null;
+  const cached = cache !== null;
+  const { key, parts } = cache !== null ? computeCacheKey({ project: draft.run.project, domain: draft.run.domain, task: spec.task, signature: spec.signature, cache, inputs }) : { key: null, parts: null };
+  const keyed = { ...base, cacheKey: key, cacheKeyParts: parts };
+  // Resume and retry: reuse the earlier run's result if nothing it depends on reran or changed.
+  const reusable = skip === null || skip.reason === 'overwrite' ? reusableEntry(draft.run, spec, inputs) : undefined;
+  if (reusable !== undefined) {
+    recover(draft, spec, reusable, keyed);
+    return;
+  }
+  if (!cached) {
+    // A container fed by a rerun still says so: its children inherit the reason. The resume point says so too.
     const status: Pick<NodeExecution, 'cacheStatus' | 'cacheReason'> =
-      spec.kind !== 'task' && skip?.reason === 'upstream-reran' ? { cacheStatus: 'SKIPPED', cacheReason: skip.reason } : { cacheStatus: 'DISABLED', cacheReason: null };
+      skip !== null && (skip.reason === 'resume' || (spec.kind !== 'task' && skip.reason === 'upstream-reran')) ? { cacheStatus: 'SKIPPED', cacheReason: skip.reason } : { cacheStatus: 'DISABLED', cacheReason: null };
     draft.update(spec.id, { ...base, ...status, cacheKey: null, cacheKeyParts: null });
     handler.execute(draft, spec, skip?.detail);
     return;
   }
-  const { key, parts } = computeCacheKey({ project: draft.run.project, domain: draft.run.domain, task: spec.task, signature: spec.signature, cache: spec.cache, inputs });
-  const keyed = { ...base, cacheKey: key, cacheKeyParts: parts };
   if (skip !== null) {
     draft.update(spec.id, { ...keyed, cacheStatus: 'SKIPPED', cacheReason: skip.reason });
     handler.execute(draft, spec, skip.detail);
@@ -150,6 +159,8 @@ function start(draft: Draft, spec: NodeSpec): void {
 }
 
 function skipReason(draft: Draft, spec: NodeSpec): { reason: SkipReason; detail: string } | null {
+  const resume = resumeReason(draft, spec);
+  if (resume !== null) return resume;
   if (draft.run.options.overwriteCache) return { reason: 'overwrite', detail: 'overwrite-cache requested' };
   const culprit = taintingUpstream(spec, draft.state);
   if (culprit !== null) return { reason: 'upstream-reran', detail: `upstream node '${culprit}' executed` };
@@ -158,6 +169,17 @@ function skipReason(draft: Draft, spec: NodeSpec): { reason: SkipReason; detail:
   if (container?.cacheStatus === 'SKIPPED' && container.cacheReason === 'upstream-reran') {
     return { reason: 'upstream-reran', detail: `its container '${container.nodeId}' was fed by a rerun` };
   }
+  return null;
+}
+
+/** The resume point reruns without a lookup, and so does everything inside it (a container's children). */
+function resumeReason(draft: Draft, spec: NodeSpec): { reason: SkipReason; detail: string } | null {
+  const point = draft.run.options.reuse?.resumePoint;
+  if (point === undefined) return null;
+  if (spec.id === point) return { reason: 'resume', detail: `resuming run ${draft.run.options.reuse?.fromRun ?? '?'} from here` };
+  const parent = draft.index.parentOf.get(spec.id);
+  const container = parent === undefined ? undefined : draft.node(parent);
+  if (container?.cacheStatus === 'SKIPPED' && container.cacheReason === 'resume') return { reason: 'resume', detail: `inside the resume point '${point}'` };
   return null;
 }
 

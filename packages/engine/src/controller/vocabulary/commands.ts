@@ -16,6 +16,8 @@ export type EngineEventType =
   | 'node:expanded'
   | 'node:cache-corrupt'
   | 'node:dispatch-failed'
+  | 'node:recovered'
+  | 'run:reuse-planned'
   | 'run:succeeded'
   | 'run:failed'
   | 'controller:round-failed';
@@ -34,6 +36,18 @@ export interface EngineEvent {
   durationMs?: number;
   error?: ErrorInfo;
   message?: string;
+  /** `run:reuse-planned`: what a resumed or retried run expects to reuse and to run (top-level nodes). */
+  plan?: ReusePreview;
+}
+
+/** A resumed or retried run's plan as printed before it starts (see core/reuse-preview.ts). */
+export interface ReusePreview {
+  fromRun: string;
+  reason: 'resume' | 'retry';
+  /** Nodes whose earlier results are reused (with their children). */
+  reuse: string[];
+  /** Nodes that run (the resume point, what failed, what changed, and their downstream). */
+  run: string[];
 }
 
 /**

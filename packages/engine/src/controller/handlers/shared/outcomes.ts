@@ -16,7 +16,8 @@ type FailedAttempt = Extract<AttemptResult, { ok: false }>;
  */
 export function succeed(ctx: NodeContext, spec: NodeSpec, output: NodeValue): void {
   const node = ctx.node(spec.id);
-  const writes = node.cacheKey !== null && ctx.storable(spec, output.value);
+  // A recovered container's result is the earlier run's (reused children): nothing new to write.
+  const writes = node.cacheKey !== null && node.cacheStatus !== 'RECOVERED' && ctx.storable(spec, output.value);
   ctx.update(spec.id, { phase: transition(spec.id, node.phase, writes ? 'writing' : 'succeeded'), output, error: null, finishedAt: ctx.now });
   if (writes) ctx.write(spec.id, 'output');
   ctx.emit('node:succeeded', spec.id);

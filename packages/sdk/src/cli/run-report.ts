@@ -1,0 +1,21 @@
+import type { RunHandle } from '../client/run-handle.js';
+import { lostWritesNote } from '../log/event-log.js';
+
+/**
+ * Waits for a run the CLI started (`run`, `runs retry`) and reports it: the summary line with a
+ * count per cache status (RECOVERED, WAITING and the rest) on standard error and the outputs on
+ * standard output, or one JSON line with `--json`. Returns the exit code (0 succeeded, 1 not).
+ */
+export async function reportRun(run: RunHandle<unknown>, json: boolean): Promise<number> {
+  const report = await run.wait();
+  const counts = new Map<string, number>();
+  for (const node of report.nodes) counts.set(node.cacheStatus ?? '-', (counts.get(node.cacheStatus ?? '-') ?? 0) + 1);
+  const summary = [...counts].map(([status, n]) => `${n} ${status}`).join(', ');
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ event: 'run:result', runId: report.id, status: report.status, outputs: report.outputs, error: report.error })}\n`);
+  } else {
+    process.stderr.write(`run ${report.id} ${report.status} (${report.nodes.length} nodes: ${summary}${lostWritesNote(report.nodes)})\n`);
+    if (report.status === 'succeeded') process.stdout.write(`${JSON.stringify(report.outputs, null, 2)}\n`);
+  }
+  return report.status === 'succeeded' ? 0 : 1;
+}
