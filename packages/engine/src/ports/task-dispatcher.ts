@@ -76,6 +76,15 @@ export interface TaskDispatcher {
   /** Enqueues attempts. Idempotent per attempt id. */
   dispatch(attempts: readonly TaskAttempt[]): Promise<void>;
   /**
+   * Cancels attempts of a cancelled run, wherever they are: one still queued never starts (and
+   * reports no result); one running has its body's `signal` aborted with a RUN_CANCELLED reason
+   * (its eventual result, if any, still comes back and the controller drops it). Unknown or
+   * finished ids are ignored. Resolves once the request is out (BullMQ: published to every pool),
+   * not when the bodies have stopped. An attempt dispatched again later under the same id is not
+   * started either (the dispatcher remembers cancelled ids for a while).
+   */
+  cancel(attemptIds: readonly string[]): Promise<void>;
+  /**
    * Registers the handler for results (one per dispatcher); it is called with batches, never with
    * an empty one. Results may arrive before dispatch resolves.
    */
@@ -89,7 +98,7 @@ export interface TaskContext {
   runId: string;
   nodeId: string;
   attempt: number;
-  /** Aborted on timeout or shutdown; long-running bodies should honour it. */
+  /** Aborted on timeout, shutdown or when the run is cancelled; long-running bodies should honour it. */
   signal: AbortSignal;
 }
 

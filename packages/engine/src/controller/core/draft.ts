@@ -43,6 +43,8 @@ export class Draft implements NodeContext {
   readonly attempts: TaskAttempt[] = [];
   readonly writes: CacheWrite[] = [];
   readonly emitted: Command[] = [];
+  /** Attempts of a cancelled run to stop (see core/cancel.ts). */
+  readonly cancelledAttempts: string[] = [];
 
   constructor(
     readonly workspace: RunWorkspace,
@@ -102,6 +104,10 @@ export class Draft implements NodeContext {
     this.update(nodeId, { phase: transition(nodeId, node.phase, 'dispatched'), attempts: attempt });
     this.attempts.push(attemptFor(this.state, this.spec(nodeId)));
     this.emit(attempt === 1 ? 'node:started' : 'node:retrying', nodeId, message === undefined ? {} : { message });
+  }
+
+  cancelAttempt(attemptId: string): void {
+    this.cancelledAttempts.push(attemptId);
   }
 
   write(nodeId: string, kind: CacheEntryKind): void {
@@ -179,6 +185,7 @@ export class Draft implements NodeContext {
     if (this.writes.length > 0) {
       commands.push({ type: 'WriteCache', writes: this.writes, entries: this.writes.map((w) => cacheEntryFor(this.state, w.nodeId, w.kind)) });
     }
+    if (this.cancelledAttempts.length > 0) commands.push({ type: 'CancelAttempts', attemptIds: this.cancelledAttempts });
     commands.push(...this.emitted);
     return commands;
   }

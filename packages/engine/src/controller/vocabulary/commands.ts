@@ -13,11 +13,13 @@ export type EngineEventType =
   | 'node:cache-written'
   | 'node:failed'
   | 'node:aborted'
+  | 'node:cancelled'
   | 'node:expanded'
   | 'node:cache-corrupt'
   | 'node:dispatch-failed'
   | 'run:succeeded'
   | 'run:failed'
+  | 'run:cancelled'
   | 'controller:round-failed';
 
 export interface EngineEvent {
@@ -44,7 +46,14 @@ export type Command =
   | { type: 'LookupCache'; lookups: CacheLookup[] }
   | { type: 'DispatchTask'; attempts: TaskAttempt[] }
   | { type: 'WriteCache'; writes: CacheWrite[]; entries: NewCacheEntry[] }
-  | { type: 'EmitEvent'; event: EngineEvent };
+  | { type: 'EmitEvent'; event: EngineEvent }
+  /**
+   * The run was cancelled: stop these attempts wherever they run (their signals abort; queued ones
+   * never start). Best effort: an attempt that finishes anyway has its result dropped, since the
+   * run is over. (Reservations of cancelled serialized nodes are released beside this: see
+   * core/cancel.ts, `nodeCancelled`.)
+   */
+  | { type: 'CancelAttempts'; attemptIds: string[] };
 
 /** One key to look up: a node's output, or (dynamic nodes) its future. */
 export interface CacheLookup {
