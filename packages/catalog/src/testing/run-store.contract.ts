@@ -3,6 +3,7 @@ import { pendingExecution } from '@memoflow/engine';
 import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { jsonValue, sameJson } from './json-arbitrary.js';
+import { runCancelCases } from './run-cancel.contract.js';
 
 /** What the contract needs from one implementation. */
 export interface RunStoreFixture {
@@ -325,6 +326,8 @@ export function describeRunStoreContract(name: string, open: () => Promise<RunSt
       expect(loaded?.nodes['node-999']).toEqual(changed[999]);
       expect(loaded?.run.version).toBe(1);
     });
+
+    runCancelCases(() => store);
   });
 }
 
