@@ -2,7 +2,7 @@ import type { RunStore } from '../ports/run-store.js';
 
 export interface CancelWatchOptions {
   store: RunStore;
-  /** The runs to watch now: those this controller drives or waits on. */
+  /** The runs to watch now: those this controller drives. */
   runs: () => string[];
   /** Called with the runs that have a cancel request (they are still running). */
   onRequested: (runIds: string[]) => void;

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import { InMemoryCacheCatalog } from '../memory/in-memory-cache-catalog.js';
 import { InMemoryRunStore } from '../memory/in-memory-run-store.js';
-import type { AttemptResult, AttemptResultsHandler, TaskAttempt, TaskDispatcher } from '../ports/task-dispatcher.js';
+import type { AttemptResult, AttemptResultsHandler, AttemptToCancel, TaskAttempt, TaskDispatcher } from '../ports/task-dispatcher.js';
 import { lit, ref, taskNode, workflowSpec } from '../testing/spec-builders.js';
 import { Controller } from './controller.js';
 import type { EngineEvent } from './vocabulary/commands.js';
@@ -19,8 +19,8 @@ class HeldDispatcher implements TaskDispatcher {
     this.dispatched.push(...attempts);
     return Promise.resolve();
   }
-  cancel(attemptIds: readonly string[]): Promise<void> {
-    this.cancelled.push(...attemptIds);
+  cancel(attempts: readonly AttemptToCancel[]): Promise<void> {
+    this.cancelled.push(...attempts.map((a) => a.id));
     return Promise.resolve();
   }
   onResults(handler: AttemptResultsHandler): void {

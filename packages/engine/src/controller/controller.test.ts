@@ -79,8 +79,8 @@ class MapTaskDispatcher implements TaskDispatcher {
 
   /** Attempt ids the controller asked to cancel. */
   readonly cancelled: string[] = [];
-  cancel(attemptIds: readonly string[]): Promise<void> {
-    this.cancelled.push(...attemptIds);
+  cancel(attempts: readonly { id: string }[]): Promise<void> {
+    this.cancelled.push(...attempts.map((a) => a.id));
     return Promise.resolve();
   }
 

@@ -66,7 +66,8 @@ export class Controller {
     this.cancelWatch = new CancelWatch({
       store: options.runStore,
       intervalMs: options.cancelPollMs ?? 500,
-      runs: () => [...new Set([...this.drivers.keys(), ...this.waiters.keys()])],
+      // The runs driven here (a run waited on here has its driver kept; one driven elsewhere is its controller's to poll).
+      runs: () => [...this.drivers.keys()],
       onRequested: (runIds) => {
         for (const runId of runIds) this.applyCancel(runId, cancelError('cancelled on request'));
       },

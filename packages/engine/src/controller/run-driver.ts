@@ -1,7 +1,7 @@
 import type { CacheCatalog, NewCacheEntry } from '../ports/cache-catalog.js';
 import type { Clock } from '../ports/clock.js';
 import type { RunStore } from '../ports/run-store.js';
-import type { TaskAttempt, TaskDispatcher } from '../ports/task-dispatcher.js';
+import type { AttemptToCancel, TaskAttempt, TaskDispatcher } from '../ports/task-dispatcher.js';
 import type { RunState } from '../state/run-state.js';
 import { MemoflowError } from '../errors.js';
 import type { CacheLookup, Command, EngineEvent } from './vocabulary/commands.js';
@@ -363,7 +363,7 @@ export class RunDriver {
           work.push(this.write(command.writes, command.entries));
           break;
         case 'CancelAttempts':
-          work.push(this.cancelAttempts(command.attemptIds));
+          work.push(this.cancelAttempts(command.attempts));
           break;
       }
     }
@@ -457,10 +457,10 @@ export class RunDriver {
    * Stops a cancelled run's attempts. Best effort, retried a few times: the run is already saved as
    * cancelled, so an attempt that still runs only wastes its slot; its result is dropped.
    */
-  private async cancelAttempts(attemptIds: string[]): Promise<void> {
+  private async cancelAttempts(attempts: AttemptToCancel[]): Promise<void> {
     for (let tries = 0; tries < CANCEL_TRIES; tries++) {
       try {
-        await this.deps.dispatcher.cancel(attemptIds);
+        await this.deps.dispatcher.cancel(attempts);
         return;
       } catch (error) {
         if (this.closed) return;
@@ -470,7 +470,7 @@ export class RunDriver {
           level: 'warn',
           runId: this.runId,
           workflow: this.state?.run.workflow ?? '?',
-          message: `cancelling ${attemptIds.length} attempt(s) failed${last ? '; they run to the end and their results are dropped' : ', retrying'}: ${describe(error)}`,
+          message: `cancelling ${attempts.length} attempt(s) failed${last ? '; they run to the end and their results are dropped' : ', retrying'}: ${describe(error)}`,
         });
         if (!last) await sleep(DISPATCH_RETRY_MS[tries] ?? 1000);
       }

@@ -24,6 +24,12 @@ export interface TaskAttempt {
   signature?: string;
 }
 
+/** An attempt to cancel: its id, and its task (whose queue it may still wait in). */
+export interface AttemptToCancel {
+  id: string;
+  task: string;
+}
+
 export function attemptId(runId: string, nodeId: string, attempt: number): string {
   return `${runId}-${nodeId}-${attempt}`;
 }
@@ -76,14 +82,14 @@ export interface TaskDispatcher {
   /** Enqueues attempts. Idempotent per attempt id. */
   dispatch(attempts: readonly TaskAttempt[]): Promise<void>;
   /**
-   * Cancels attempts of a cancelled run, wherever they are: one still queued never starts (and
-   * reports no result); one running has its body's `signal` aborted with a RUN_CANCELLED reason
-   * (its eventual result, if any, still comes back and the controller drops it). Unknown or
-   * finished ids are ignored. Resolves once the request is out (BullMQ: published to every pool),
+   * Cancels attempts of a cancelled run, wherever they are: one still queued never runs its body;
+   * one running has its body's `signal` aborted (reason: an error with code ATTEMPT_CANCELLED).
+   * Either may still report a result (ATTEMPT_CANCELLED, or whatever the body returned), which the
+   * controller drops: the run is over. Unknown or finished ids are ignored. Resolves once the request is out (BullMQ: published to every pool),
    * not when the bodies have stopped. An attempt dispatched again later under the same id is not
    * started either (the dispatcher remembers cancelled ids for a while).
    */
-  cancel(attemptIds: readonly string[]): Promise<void>;
+  cancel(attempts: readonly AttemptToCancel[]): Promise<void>;
   /**
    * Registers the handler for results (one per dispatcher); it is called with batches, never with
    * an empty one. Results may arrive before dispatch resolves.

@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { MemoflowError, shortKey } from '@memoflow/engine';
 import { connect, DEFAULT_DOMAIN, DEFAULT_PROJECT, type Memoflow } from '../client/connect.js';
+import { DEFAULT_CANCEL_WAIT_MS } from '../client/run-handle.js';
 import { createEventLog, lostWritesNote } from '../log/event-log.js';
 import { loadUserModule, pickWorkflow } from './load-module.js';
 import { positiveInteger } from './flag-parsers.js';
@@ -56,7 +57,11 @@ export async function main(argv: readonly string[]): Promise<number> {
       const run = await mf.run(workflow, inputs, { project: flags.project, domain: flags.domain, overwriteCache: flags.overwriteCache === true });
       const report = await run.wait();
       const counts = new Map<string, number>();
-      for (const node of report.nodes) counts.set(node.cacheStatus ?? '-', (counts.get(node.cacheStatus ?? '-') ?? 0) + 1);
+      // A cancelled node is counted as such, whatever its cache status was when it stopped.
+      for (const node of report.nodes) {
+        const label = node.status === 'cancelled' ? 'cancelled' : (node.cacheStatus ?? '-');
+        counts.set(label, (counts.get(label) ?? 0) + 1);
+      }
       const summary = [...counts].map(([status, n]) => `${n} ${status}`).join(', ');
       if (flags.json === true) {
         process.stdout.write(`${JSON.stringify({ event: 'run:result', runId: report.id, status: report.status, outputs: report.outputs, error: report.error })}\n`);
@@ -105,6 +110,20 @@ export async function main(argv: readonly string[]): Promise<number> {
         ]),
       );
       if (report.outputs !== null) process.stdout.write(`outputs: ${JSON.stringify(report.outputs)}\n`);
+    });
+  });
+
+  withStorage(
+    runs
+      .command('cancel')
+      .description('cancel a running run: pending nodes never start, running attempts see their signal abort, nothing unfinished is cached')
+      .argument('<run>', 'run id')
+      .option('--wait <ms>', "how long to wait for the run's controller to apply it", positiveInteger, DEFAULT_CANCEL_WAIT_MS),
+  ).action(async (id: string, flags: StorageFlags & { wait: number }) => {
+    await withClient(flags, async (mf) => {
+      const result = await mf.getRun(id).cancel({ waitMs: flags.wait, reason: 'cancelled with memoflow runs cancel' });
+      if (flags.json === true) return printJson({ runId: id, ...result });
+      process.stdout.write(`${result.message}\n`);
     });
   });
 

@@ -56,10 +56,12 @@ const VERB: { readonly [type in EngineEvent['type']]: string } = {
   'node:expanded': 'expanded',
   'node:failed': 'failed',
   'node:aborted': 'not run',
+  'node:cancelled': 'cancelled',
   'node:cache-corrupt': 'corrupt cache entry',
   'node:dispatch-failed': 'dispatch failed',
   'run:succeeded': 'run succeeded',
   'run:failed': 'run failed',
+  'run:cancelled': 'run cancelled',
   'controller:round-failed': 'controller round failed',
 };
 

@@ -13,7 +13,7 @@ import { recoverCommands } from './decide.js';
  */
 
 const REQUEST = cancelError('cancelled by a test');
-const cancelled = (decision: Decision): string[] => decision.commands.flatMap((c) => (c.type === 'CancelAttempts' ? c.attemptIds : []));
+const cancelled = (decision: Decision): string[] => decision.commands.flatMap((c) => (c.type === 'CancelAttempts' ? c.attempts.map((a) => a.id) : []));
 
 /** a (cached) -> b (cached) -> c (uncached); d alongside a, uncached. */
 function chain(): DecideRun {

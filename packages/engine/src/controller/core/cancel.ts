@@ -38,7 +38,7 @@ export function cancelRun(draft: Draft, request: ErrorInfo): void {
         break;
       }
       case 'dispatched':
-        draft.cancelAttempt(attemptId(draft.run.id, id, node.attempts));
+        draft.cancelAttempt({ id: attemptId(draft.run.id, id, node.attempts), task: node.task });
         stopped += 1;
         cancelNode(draft, id, 'its attempt was cancelled');
         break;

@@ -2,7 +2,7 @@ import { outputSchemaProblem } from '../../cache/output-validator.js';
 import type { ErrorInfo } from '../../errors.js';
 import type { Json, NodeValue } from '../../json.js';
 import type { CacheEntryKind } from '../../ports/cache-catalog.js';
-import type { TaskAttempt } from '../../ports/task-dispatcher.js';
+import type { AttemptToCancel, TaskAttempt } from '../../ports/task-dispatcher.js';
 import type { Binding, NodeSpec, WorkflowSpec } from '../../spec/workflow-spec.js';
 import { pendingExecution } from '../../state/new-run.js';
 import { transition, type NodePhase } from '../../state/node-phase.js';
@@ -44,7 +44,7 @@ export class Draft implements NodeContext {
   readonly writes: CacheWrite[] = [];
   readonly emitted: Command[] = [];
   /** Attempts of a cancelled run to stop (see core/cancel.ts). */
-  readonly cancelledAttempts: string[] = [];
+  readonly cancelledAttempts: AttemptToCancel[] = [];
 
   constructor(
     readonly workspace: RunWorkspace,
@@ -106,8 +106,8 @@ export class Draft implements NodeContext {
     this.emit(attempt === 1 ? 'node:started' : 'node:retrying', nodeId, message === undefined ? {} : { message });
   }
 
-  cancelAttempt(attemptId: string): void {
-    this.cancelledAttempts.push(attemptId);
+  cancelAttempt(attempt: AttemptToCancel): void {
+    this.cancelledAttempts.push(attempt);
   }
 
   write(nodeId: string, kind: CacheEntryKind): void {
@@ -185,7 +185,7 @@ export class Draft implements NodeContext {
     if (this.writes.length > 0) {
       commands.push({ type: 'WriteCache', writes: this.writes, entries: this.writes.map((w) => cacheEntryFor(this.state, w.nodeId, w.kind)) });
     }
-    if (this.cancelledAttempts.length > 0) commands.push({ type: 'CancelAttempts', attemptIds: this.cancelledAttempts });
+    if (this.cancelledAttempts.length > 0) commands.push({ type: 'CancelAttempts', attempts: this.cancelledAttempts });
     commands.push(...this.emitted);
     return commands;
   }

@@ -2,7 +2,7 @@ import type { CacheStatus } from '../../state/cache-status.js';
 import type { ErrorInfo } from '../../errors.js';
 import type { CacheEntryKind, NewCacheEntry } from '../../ports/cache-catalog.js';
 import type { CacheWrite } from './events.js';
-import type { TaskAttempt } from '../../ports/task-dispatcher.js';
+import type { AttemptToCancel, TaskAttempt } from '../../ports/task-dispatcher.js';
 
 /** What a node or run did, for logs and the event stream. Names are `noun:verb`. */
 export type EngineEventType =
@@ -53,7 +53,7 @@ export type Command =
    * run is over. (Reservations of cancelled serialized nodes are released beside this: see
    * core/cancel.ts, `nodeCancelled`.)
    */
-  | { type: 'CancelAttempts'; attemptIds: string[] };
+  | { type: 'CancelAttempts'; attempts: AttemptToCancel[] };
 
 /** One key to look up: a node's output, or (dynamic nodes) its future. */
 export interface CacheLookup {
