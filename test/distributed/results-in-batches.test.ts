@@ -98,6 +98,7 @@ function counted(dispatcher: TaskDispatcher): { dispatcher: TaskDispatcher; hand
     dispatcher: {
       pool: dispatcher.pool,
       dispatch: (attempts) => dispatcher.dispatch(attempts),
+      cancel: (attempts) => dispatcher.cancel(attempts),
       onResults: (handler) =>
         dispatcher.onResults((results) => {
           handed += results.length;

@@ -33,6 +33,7 @@ class SharedTransport {
         }
       },
       onResults: (handler) => void this.handlers.push(handler),
+      cancel: async () => undefined,
       close: async () => undefined,
     };
   }

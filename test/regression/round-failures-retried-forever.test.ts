@@ -42,6 +42,7 @@ class LocalDispatcher implements TaskDispatcher {
   onResults(handler: AttemptResultsHandler): void {
     this.handler = handler;
   }
+  async cancel(): Promise<void> {}
   async close(): Promise<void> {}
 }
 

@@ -31,6 +31,7 @@ function gatedTransport() {
       for (const attempt of attempts) setImmediate(() => void run(attempt));
     },
     onResults: (h) => void (handler = h),
+    cancel: async () => undefined,
     close: async () => undefined,
   };
   return { dispatcher, executed, release: () => release() };

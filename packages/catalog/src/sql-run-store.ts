@@ -1,6 +1,6 @@
 import { and, asc, desc, eq, sql, type SQL } from 'drizzle-orm';
 import type { CacheWriteRetry, Clock, LeaseOutcome, LeaseRequest, NodeExecution, NodeField, NodeWrite, RunListFilter, RunSaveRequest, RunState, RunStatus, RunStore, RunSummary } from '@memoflow/engine';
-import { MemoflowError, sqlState } from '@memoflow/engine';
+import { MemoflowError, sqlState, type CancelRequestOutcome, type ErrorInfo } from '@memoflow/engine';
 import { nodeExecutions, runs } from './schema.js';
 import { anyOf, jsonParam, nullableJsonParam, type SqlSession } from './sql-session.js';
 
@@ -334,7 +334,54 @@ export class SqlRunStore implements RunStore {
       .orderBy(asc(runs.updatedAt), asc(sql`${runs.id} COLLATE "C"`));
     return limit === undefined ? await query : await query.limit(Math.max(0, limit));
   }
+
+  /*
+   * requestCancel: WITH prior AS (SELECT status, error->>'code' FROM runs WHERE id = $id),
+   *   asked AS (UPDATE runs SET error = $error, updated_at = $at, version = version + 1
+   *             WHERE id = $id AND status = 'running'
+   *               AND (error IS NULL OR error->>'code' IS DISTINCT FROM 'RUN_CANCELLED')
+   *             RETURNING id)
+   *   SELECT (SELECT count(*) FROM asked), prior.* FROM prior
+   * Inputs: a run id, the RUN_CANCELLED error to record, the time. Result: requested, already
+   * requested, finished (with the status prior saw), or missing. Side effects: on requesting, the
+   * run's error, updated_at and version (a save from an earlier load then matches no row); the
+   * status and the lease are untouched. A save racing it: whichever takes the row lock second
+   * re-checks its WHERE on the new row (a changed version, or a status no longer running) and
+   * writes nothing, so a run whose request landed can only end cancelled.
+   */
+  async requestCancel(runId: string, error: ErrorInfo, at: Date): Promise<CancelRequestOutcome> {
+    const [row] = await this.#session.rows<{ asked: number; status: RunStatus; code: string | null }>(sql`
+      WITH prior AS (
+        SELECT status, error->>'code' AS code FROM ${runs} WHERE id = ${runId}
+      ),
+      asked AS (
+        UPDATE ${runs} SET error = ${jsonParam(error)}, updated_at = ${at.toISOString()}::timestamptz, version = version + 1
+        WHERE id = ${runId} AND status = 'running' AND (error IS NULL OR error->>'code' IS DISTINCT FROM 'RUN_CANCELLED')
+        RETURNING id
+      )
+      SELECT (SELECT count(*)::int FROM asked) AS asked, prior.status, prior.code FROM prior`);
+    if (row === undefined) return { kind: 'missing' };
+    if (row.asked === 1) return { kind: 'requested' };
+    if (row.status !== 'running') return { kind: 'finished', status: row.status };
+    if (row.code === 'RUN_CANCELLED') return { kind: 'already-requested' };
+    // `prior` saw it running, but a save ended it before the update took the row: read it again.
+    return this.requestCancel(runId, error, at);
+  }
+
+  /*
+   * cancelRequested: SELECT id FROM runs WHERE id = ANY($ids) AND status = 'running'
+   *                  AND error->>'code' = 'RUN_CANCELLED'
+   * By primary key: one indexed read of the given runs. Side effects: none.
+   */
+  async cancelRequested(runIds: readonly string[]): Promise<string[]> {
+    if (runIds.length === 0) return [];
+    const rows = await this.#session.rows<{ id: string }>(sql`
+      SELECT id FROM ${runs}
+      WHERE ${anyOf(runs.id, runIds)} AND status = 'running' AND error->>'code' = 'RUN_CANCELLED'`);
+    return rows.map((row) => row.id);
+  }
 }
+
 
 /** Epoch milliseconds of a timestamptz, as a number (raw rows carry no timestamps; see SqlSession). */
 const epochMs = (column: SQL) => sql`(extract(epoch FROM ${column}) * 1000)::float8`;

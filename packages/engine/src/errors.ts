@@ -21,6 +21,8 @@ export type EngineErrorCode =
   | 'RUN_NOT_FOUND'
   | 'NODE_NOT_FOUND'
   | 'RUN_FAILED'
+  /** The run was cancelled (`run.cancel()`, `memoflow runs cancel`): what `run.result()` rejects with. */
+  | 'RUN_CANCELLED'
   | 'STALE_STATE'
   | 'ILLEGAL_TRANSITION'
   | 'TASK_TIMEOUT'

@@ -7,6 +7,7 @@ export * from './cache/cache-key.js';
 export * from './cache/entry-checksum.js';
 export * from './cache/output-validator.js';
 export * from './state/node-phase.js';
+export * from './state/cancel-request.js';
 export * from './state/cache-status.js';
 export type * from './state/run-state.js';
 export type * from './state/reuse-plan.js';

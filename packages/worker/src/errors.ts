@@ -32,6 +32,8 @@ export type WorkerErrorCode =
   /** `dispatch` or `onResults` on a closed dispatcher, a second `onResults`, a bad option. */
   | 'DISPATCHER_CLOSED'
   | 'HANDLER_ALREADY_SET'
+  /** The attempt's run was cancelled (TaskDispatcher.cancel): its signal aborted, or it never started. */
+  | 'ATTEMPT_CANCELLED'
   /** A worker pool is draining: an attempt claimed but not started is handed back to its queue. */
   | 'POOL_CLOSING'
   | 'INVALID_OPTION'

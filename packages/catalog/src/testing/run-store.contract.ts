@@ -4,6 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { jsonValue, sameJson } from './json-arbitrary.js';
 import { describeNodeWriteContract } from './node-writes.contract.js';
 import { fullNode, node, runState, spec, whole } from './run-store-fixtures.js';
+import { runCancelCases } from './run-cancel.contract.js';
 
 /** What the contract needs from one implementation. */
 export interface RunStoreFixture {
@@ -326,6 +327,8 @@ export function describeRunStoreContract(name: string, open: () => Promise<RunSt
       expect(loaded?.nodes['node-999']).toEqual(changed[999]);
       expect(loaded?.run.version).toBe(1);
     });
+
+    runCancelCases(() => store);
 
     describeNodeWriteContract(() => store);
   });

@@ -77,6 +77,13 @@ class MapTaskDispatcher implements TaskDispatcher {
     this.#handler = handler;
   }
 
+  /** Attempt ids the controller asked to cancel. */
+  readonly cancelled: string[] = [];
+  cancel(attempts: readonly { id: string }[]): Promise<void> {
+    this.cancelled.push(...attempts.map((a) => a.id));
+    return Promise.resolve();
+  }
+
   async close(): Promise<void> {
     while (this.#running.size > 0) await Promise.all(this.#running);
   }

@@ -13,6 +13,9 @@ import type { EngineEvent } from './vocabulary/commands.js';
 import { RunDriver } from './run-driver.js';
 import { previewReuse } from './core/reuse-preview.js';
 import { planEvent, reuseOptions, reusePlanFor } from './reuse-submit.js';
+import { CancelWatch } from './cancel-watch.js';
+import { cancelError, type CancelRequestOutcome } from '../state/cancel-request.js';
+import type { ErrorInfo } from '../errors.js';
 
 export interface ControllerOptions {
   catalog: CacheCatalog;
@@ -29,6 +32,8 @@ export interface ControllerOptions {
   idleDriverMs?: number;
   /** Every node and run event, for logs. Must not throw. */
   onEvent?: (event: EngineEvent) => void;
+  /** How often this controller looks for cancel requests made elsewhere on the runs it drives (default 500 ms; see CancelWatch). */
+  cancelPollMs?: number;
 }
 
 export interface SubmitRequest {
@@ -50,6 +55,7 @@ export class Controller {
   private readonly watchers = new Map<string, NodeJS.Timeout>();
   private sweeper: NodeJS.Timeout | undefined;
   private readonly evictor: NodeJS.Timeout;
+  private readonly cancelWatch: CancelWatch;
   private readonly clock: Clock;
   private closed = false;
 
@@ -59,6 +65,54 @@ export class Controller {
     const idleMs = options.idleDriverMs ?? 30_000;
     this.evictor = setInterval(() => this.evictIdleDrivers(idleMs), Math.max(10, Math.min(idleMs, 10_000)));
     this.evictor.unref();
+    this.cancelWatch = new CancelWatch({
+      store: options.runStore,
+      intervalMs: options.cancelPollMs ?? 500,
+      // The runs driven here (a run waited on here has its driver kept; one driven elsewhere is its controller's to poll).
+      runs: () => [...this.drivers.keys()],
+      onRequested: (runIds) => {
+        for (const runId of runIds) this.applyCancel(runId, cancelError('cancelled on request'));
+      },
+      onError: (error) => this.options.onEvent?.({ type: 'controller:round-failed', level: 'warn', runId: '-', workflow: '-', message: `looking for cancel requests failed: ${describe(error)}` }),
+    });
+  }
+
+  /**
+   * Cancels a running run (`run.cancel()`, `memoflow runs cancel`): records the request on the run
+   * (RunStore.requestCancel), then has it applied: at once by this controller's driver if the run
+   * is driven here, else by taking the run over when this controller may (cancelling runs no task,
+   * so a run whose controller died ends now too), else by the run's own controller at its next
+   * cancel poll (CancelWatch). Resolves once the request is recorded; the run then ends
+   * `cancelled` (wait() tells when). A run that is over is left as it is (`finished`).
+   */
+  async cancel(runId: string, reason = 'cancelled on request'): Promise<CancelRequestOutcome> {
+    if (this.closed) throw new MemoflowError('STALE_STATE', 'controller is closed', { retryable: true });
+    const error = cancelError(reason);
+    const outcome = await this.options.runStore.requestCancel(runId, error, this.clock.now());
+    if (outcome.kind === 'requested' || outcome.kind === 'already-requested') this.applyCancel(runId, error);
+    return outcome;
+  }
+
+  /** Has a recorded cancel request applied (see `cancel`); never rejects. */
+  private applyCancel(runId: string, error: ErrorInfo): void {
+    const driver = this.drivers.get(runId);
+    if (driver !== undefined) {
+      driver.deliver({ type: 'run:cancel', error }).catch(() => undefined); // rejects only once closed
+      return;
+    }
+    this.takeOverToCancel(runId).catch((failure: unknown) => {
+      if (this.closed) return;
+      this.options.onEvent?.({ type: 'controller:round-failed', level: 'warn', runId, workflow: '-', message: `cancelling the run failed here (its controller cancels it at its next poll): ${describe(failure)}` });
+    });
+  }
+
+  /** Drives a run with a cancel request to its end, when this controller reaches its pool (no task needed). */
+  private async takeOverToCancel(runId: string): Promise<void> {
+    const state = await this.options.runStore.load(runId);
+    if (state === undefined || state.run.status !== 'running' || this.closed) return;
+    if (!this.mayDriveWith(state, [])) return;
+    this.drivers.delete(runId);
+    await this.driver(runId).recover(state);
   }
 
   /** Runs this controller holds a driver for (in flight here, or idle for less than `idleDriverMs`). */
@@ -182,9 +236,13 @@ export class Controller {
 
   /** Whether this controller's dispatcher reaches the worker pool the run's tasks go to (runs of earlier releases name none). */
   private canDrive(state: RunState): boolean {
+    return this.mayDriveWith(state, runTasks(state));
+  }
+
+  private mayDriveWith(state: RunState, tasks: readonly string[]): boolean {
     const { dispatcher } = this.options;
     const pool = state.run.options.pool ?? dispatcher.pool;
-    return dispatcher.mayDrive?.(pool, runTasks(state)) ?? pool === dispatcher.pool;
+    return dispatcher.mayDrive?.(pool, tasks) ?? pool === dispatcher.pool;
   }
 
   /**
@@ -231,6 +289,7 @@ export class Controller {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.evictor);
+    this.cancelWatch.stop();
     if (this.sweeper !== undefined) clearInterval(this.sweeper);
     for (const timer of this.watchers.values()) clearInterval(timer);
     this.watchers.clear();
@@ -336,4 +395,8 @@ interface Waiter {
 
 function closedWhileWaiting(runId: string): MemoflowError {
   return new MemoflowError('STALE_STATE', `the connection closed while waiting for run ${runId}; the run is saved and continues when a controller picks it up`, { retryable: true });
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

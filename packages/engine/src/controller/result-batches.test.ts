@@ -24,6 +24,9 @@ class HandOverDispatcher implements TaskDispatcher {
   onResults(handler: AttemptResultsHandler): void {
     this.handler = handler;
   }
+  cancel(): Promise<void> {
+    return Promise.resolve();
+  }
   handOver(results: readonly AttemptResult[]): readonly Promise<void>[] {
     if (this.handler === undefined) throw new Error('no handler');
     return this.handler(results);

@@ -56,6 +56,8 @@ export function recordableReplacement(event: RunEvent, reason: string): RunEvent
     case 'cache:written':
       return event.ok ? { type: 'cache:written', writes: event.writes, ok: false, reason } : null;
     case 'run:tick':
+    case 'run:cancel':
+      // A cancel request is on the run row: dropping the event loses nothing, the next load cancels.
       return null;
   }
 }
@@ -70,6 +72,8 @@ export function describeEvent(event: RunEvent): string {
       return `cache write results for ${event.writes.map((w) => w.nodeId).join(', ')}`;
     case 'run:tick':
       return 'a tick';
+    case 'run:cancel':
+      return 'a cancel request';
   }
 }
 

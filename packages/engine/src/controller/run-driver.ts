@@ -1,7 +1,7 @@
 import type { CacheCatalog, NewCacheEntry } from '../ports/cache-catalog.js';
 import type { Clock } from '../ports/clock.js';
 import type { RunStore } from '../ports/run-store.js';
-import type { TaskAttempt, TaskDispatcher } from '../ports/task-dispatcher.js';
+import type { AttemptToCancel, TaskAttempt, TaskDispatcher } from '../ports/task-dispatcher.js';
 import type { NodeExecution, RunState } from '../state/run-state.js';
 import { nodeWrites } from '../state/node-writes.js';
 import { MemoflowError } from '../errors.js';
@@ -30,6 +30,8 @@ interface Inbound {
 }
 
 const DISPATCH_RETRY_MS = [100, 250, 500, 1000, 2000, 5000];
+/** Tries at cancelling a cancelled run's attempts (see `cancelAttempts`). */
+const CANCEL_TRIES = 3;
 /** Single-entry puts in flight at once when a batch put failed (see `write`). */
 const SINGLE_PUT_CONCURRENCY = 8;
 
@@ -373,6 +375,9 @@ export class RunDriver {
         case 'WriteCache':
           work.push(this.write(command.writes, command.entries));
           break;
+        case 'CancelAttempts':
+          work.push(this.cancelAttempts(command.attempts));
+          break;
       }
     }
     await Promise.all(work);
@@ -457,6 +462,30 @@ export class RunDriver {
           message: `dispatching ${attempts.length} attempt(s) failed, retrying: ${describe(error)}`,
         });
         await sleep(DISPATCH_RETRY_MS[Math.min(tries, DISPATCH_RETRY_MS.length - 1)] ?? 5000);
+      }
+    }
+  }
+
+  /**
+   * Stops a cancelled run's attempts. Best effort, retried a few times: the run is already saved as
+   * cancelled, so an attempt that still runs only wastes its slot; its result is dropped.
+   */
+  private async cancelAttempts(attempts: AttemptToCancel[]): Promise<void> {
+    for (let tries = 0; tries < CANCEL_TRIES; tries++) {
+      try {
+        await this.deps.dispatcher.cancel(attempts);
+        return;
+      } catch (error) {
+        if (this.closed) return;
+        const last = tries === CANCEL_TRIES - 1;
+        this.deps.emit({
+          type: 'node:dispatch-failed',
+          level: 'warn',
+          runId: this.runId,
+          workflow: this.state?.run.workflow ?? '?',
+          message: `cancelling ${attempts.length} attempt(s) failed${last ? '; they run to the end and their results are dropped' : ', retrying'}: ${describe(error)}`,
+        });
+        if (!last) await sleep(DISPATCH_RETRY_MS[tries] ?? 1000);
       }
     }
   }

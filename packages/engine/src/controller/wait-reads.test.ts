@@ -47,6 +47,12 @@ class CountingView implements RunStore {
   listUnleased(...args: Parameters<RunStore['listUnleased']>): ReturnType<RunStore['listUnleased']> {
     return this.store.listUnleased(...args);
   }
+  requestCancel(...args: Parameters<RunStore['requestCancel']>): ReturnType<RunStore['requestCancel']> {
+    return this.store.requestCancel(...args);
+  }
+  cancelRequested(...args: Parameters<RunStore['cancelRequested']>): ReturnType<RunStore['cancelRequested']> {
+    return this.store.cancelRequested(...args);
+  }
 }
 
 const POLL_MS = 5;

@@ -1,4 +1,5 @@
-import { MemoflowError } from '../errors.js';
+import { MemoflowError, type ErrorInfo } from '../errors.js';
+import { cancelRequestOf, type CancelRequestOutcome } from '../state/cancel-request.js';
 import { systemClock, type Clock } from '../ports/clock.js';
 import type { LeaseOutcome, LeaseRequest, NodeField, NodeWrite, RunListFilter, RunSaveRequest, RunStore, RunSummary } from '../ports/run-store.js';
 import type { NodeExecution, RunRecord, RunState, RunStatus } from '../state/run-state.js';
@@ -146,6 +147,27 @@ export class InMemoryRunStore implements RunStore {
       .sort((a, b) => a.updatedAt.getTime() - b.updatedAt.getTime() || compareText(a.id, b.id))
       .map(summarize);
     return limit === undefined ? free : free.slice(0, Math.max(0, limit));
+  }
+
+  async requestCancel(runId: string, error: ErrorInfo, at: Date): Promise<CancelRequestOutcome> {
+    await Promise.resolve();
+    this.#failures.check('save');
+    const stored = this.#runs.get(runId);
+    if (stored === undefined) return { kind: 'missing' };
+    const { run } = stored;
+    if (run.status !== 'running') return { kind: 'finished', status: run.status };
+    if (cancelRequestOf(run) !== null) return { kind: 'already-requested' };
+    stored.run = { ...run, error: copyJson(error), updatedAt: copyDate(at), version: run.version + 1 };
+    return { kind: 'requested' };
+  }
+
+  async cancelRequested(runIds: readonly string[]): Promise<string[]> {
+    await Promise.resolve();
+    this.#failures.check('load');
+    return runIds.filter((id) => {
+      const stored = this.#runs.get(id);
+      return stored !== undefined && cancelRequestOf(stored.run) !== null;
+    });
   }
 
   #leaseFor(lease: LeaseRequest): { owner: string; expiresAt: number } {

@@ -1,3 +1,5 @@
+import type { CancelRequestOutcome } from '../state/cancel-request.js';
+import type { ErrorInfo } from '../errors.js';
 import type { NodeExecution, RunRecord, RunState, RunStatus } from '../state/run-state.js';
 
 /** A node execution's fields that a save can write (run id and node id name the record). */
@@ -58,7 +60,7 @@ export interface LeaseRequest {
 export type LeaseOutcome =
   | { kind: 'acquired'; expiresAt: Date }
   | { kind: 'held'; owner: string; expiresAt: Date }
-  /** The run is over (succeeded or failed): there is nothing left to own. */
+  /** The run is over (succeeded, failed or cancelled): there is nothing left to own. */
   | { kind: 'finished' }
   | { kind: 'missing' };
 
@@ -108,4 +110,13 @@ export interface RunStore {
   releaseLeases(owner: string, runIds?: readonly string[]): Promise<void>;
   /** Running runs whose lease is free or expired now, least recently updated first: what a controller takes over. */
   listUnleased(limit?: number): Promise<RunSummary[]>;
+  /**
+   * One atomic statement: if the run is running and has no cancel request yet, records `error`
+   * (a RUN_CANCELLED error, see state/cancel-request.ts) as its error, sets updatedAt to `at` and
+   * bumps its version (so a save from an earlier load loses the race and re-reads the request).
+   * The status stays `running` until the run's controller cancels it. Leases are untouched.
+   */
+  requestCancel(runId: string, error: ErrorInfo, at: Date): Promise<CancelRequestOutcome>;
+  /** Of `runIds`, the running ones with a cancel request (what a controller polls for the runs it drives). One read. */
+  cancelRequested(runIds: readonly string[]): Promise<string[]>;
 }

@@ -24,6 +24,12 @@ export interface TaskAttempt {
   signature?: string;
 }
 
+/** An attempt to cancel: its id, and its task (whose queue it may still wait in). */
+export interface AttemptToCancel {
+  id: string;
+  task: string;
+}
+
 export function attemptId(runId: string, nodeId: string, attempt: number): string {
   return `${runId}-${nodeId}-${attempt}`;
 }
@@ -76,6 +82,15 @@ export interface TaskDispatcher {
   /** Enqueues attempts. Idempotent per attempt id. */
   dispatch(attempts: readonly TaskAttempt[]): Promise<void>;
   /**
+   * Cancels attempts of a cancelled run, wherever they are: one still queued never runs its body;
+   * one running has its body's `signal` aborted (reason: an error with code ATTEMPT_CANCELLED).
+   * Either may still report a result (ATTEMPT_CANCELLED, or whatever the body returned), which the
+   * controller drops: the run is over. Unknown or finished ids are ignored. Resolves once the request is out (BullMQ: published to every pool),
+   * not when the bodies have stopped. An attempt dispatched again later under the same id is not
+   * started either (the dispatcher remembers cancelled ids for a while).
+   */
+  cancel(attempts: readonly AttemptToCancel[]): Promise<void>;
+  /**
    * Registers the handler for results (one per dispatcher); it is called with batches, never with
    * an empty one. Results may arrive before dispatch resolves.
    */
@@ -89,7 +104,7 @@ export interface TaskContext {
   runId: string;
   nodeId: string;
   attempt: number;
-  /** Aborted on timeout or shutdown; long-running bodies should honour it. */
+  /** Aborted on timeout, shutdown or when the run is cancelled; long-running bodies should honour it. */
   signal: AbortSignal;
 }
 

@@ -4,7 +4,7 @@ import { hasOutput, isTerminal, NODE_PHASES, transition, type NodePhase } from '
 
 describe('node phases', () => {
   test('terminal phases and phases with an output', () => {
-    expect(NODE_PHASES.filter(isTerminal)).toEqual(['succeeded', 'failed', 'aborted']);
+    expect(NODE_PHASES.filter(isTerminal)).toEqual(['succeeded', 'failed', 'aborted', 'cancelled']);
     expect(NODE_PHASES.filter(hasOutput)).toEqual(['writing', 'succeeded']);
   });
 
@@ -26,6 +26,11 @@ describe('node phases', () => {
     ['expanded', 'succeeded'],
     ['expanded', 'failed'],
     ['writing', 'succeeded'],
+    // A cancelled run: every unfinished node but a writing one (it has its output: succeeded).
+    ['pending', 'cancelled'],
+    ['looking-up', 'cancelled'],
+    ['dispatched', 'cancelled'],
+    ['expanded', 'cancelled'],
   ];
 
   test('exactly the moves in the diagram are legal', () => {

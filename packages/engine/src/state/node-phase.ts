@@ -13,6 +13,12 @@ import { MemoflowError } from '../errors.js';
  *      ├──an upstream node failed──▶ aborted
  *      └──reused from an earlier run (RECOVERED, see core/reuse.ts)──▶ succeeded
  *
+ * Any node not finished when its run is cancelled (pending, looking-up, dispatched, expanded)
+ * becomes `cancelled`: terminal, never cached, rerun by a retry. It is its own phase, not `aborted`
+ * with a reason: `aborted` says an upstream failed, `cancelled` that a user stopped the node
+ * (possibly mid-attempt), and logs, `run.nodes()` and retry tell them apart by phase alone. A
+ * `writing` node is finished (its output is known, downstream may have read it): it ends `succeeded`.
+ *
  * Container nodes (dynamic, sub-workflow) also pass through `expanded`: their children run, and
  * when they are all done the container resolves its output (then `writing` or `succeeded`, or
  * `failed` if a child failed). A dynamic node gets there from `dispatched` (its body compiled the
@@ -20,23 +26,24 @@ import { MemoflowError } from '../errors.js';
  *
  * `writing` already has its output: downstream nodes may start while the entry is written.
  */
-export type NodePhase = 'pending' | 'looking-up' | 'dispatched' | 'expanded' | 'writing' | 'succeeded' | 'failed' | 'aborted';
+export type NodePhase = 'pending' | 'looking-up' | 'dispatched' | 'expanded' | 'writing' | 'succeeded' | 'failed' | 'aborted' | 'cancelled';
 
-export const NODE_PHASES: readonly NodePhase[] = ['pending', 'looking-up', 'dispatched', 'expanded', 'writing', 'succeeded', 'failed', 'aborted'];
+export const NODE_PHASES: readonly NodePhase[] = ['pending', 'looking-up', 'dispatched', 'expanded', 'writing', 'succeeded', 'failed', 'aborted', 'cancelled'];
 
 const TRANSITIONS: { readonly [from in NodePhase]: readonly NodePhase[] } = {
-  pending: ['looking-up', 'dispatched', 'expanded', 'aborted', 'succeeded'],
-  'looking-up': ['succeeded', 'dispatched', 'expanded'],
-  dispatched: ['dispatched', 'expanded', 'writing', 'succeeded', 'failed'],
-  expanded: ['writing', 'succeeded', 'failed'],
+  pending: ['looking-up', 'dispatched', 'expanded', 'aborted', 'succeeded', 'cancelled'],
+  'looking-up': ['succeeded', 'dispatched', 'expanded', 'cancelled'],
+  dispatched: ['dispatched', 'expanded', 'writing', 'succeeded', 'failed', 'cancelled'],
+  expanded: ['writing', 'succeeded', 'failed', 'cancelled'],
   writing: ['succeeded'],
   succeeded: [],
   failed: [],
   aborted: [],
+  cancelled: [],
 };
 
 export function isTerminal(phase: NodePhase): boolean {
-  return phase === 'succeeded' || phase === 'failed' || phase === 'aborted';
+  return phase === 'succeeded' || phase === 'failed' || phase === 'aborted' || phase === 'cancelled';
 }
 
 /** The node's output is known (downstream nodes may read it). */

@@ -6,7 +6,12 @@ import type { CacheStatus } from './cache-status.js';
 import type { NodePhase } from './node-phase.js';
 import type { ReusePlan } from './reuse-plan.js';
 
-export type RunStatus = 'running' | 'succeeded' | 'failed';
+/**
+ * A run's status. `cancelled`: cancelled on request (`Controller.cancel`); its unfinished nodes are
+ * `cancelled`. A running run whose `error` is RUN_CANCELLED has a cancel request its controller has
+ * not applied yet (see state/cancel-request.ts).
+ */
+export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
 
 export interface RunOptions {
   /** Execute every cacheable node without a lookup and overwrite its entry. */

@@ -36,6 +36,9 @@ export class InlineDispatcher implements TaskDispatcher {
     this.#handler = handler;
   }
 
+  /** Nothing to stop: an inline attempt runs to its end (its result is then stale for a cancelled run). */
+  async cancel(): Promise<void> {}
+
   async close(): Promise<void> {
     while (this.#running.size > 0) await Promise.all(this.#running);
   }

@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { MemoflowError, shortKey } from '@memoflow/engine';
 import { connect, DEFAULT_DOMAIN, DEFAULT_PROJECT, type Memoflow } from '../client/connect.js';
+import { DEFAULT_CANCEL_WAIT_MS } from '../client/run-handle.js';
 import { createEventLog, lostWritesNote } from '../log/event-log.js';
 import { loadUserModule, pickWorkflow } from './load-module.js';
 import { positiveInteger, resumePoint } from './flag-parsers.js';
@@ -110,6 +111,20 @@ export async function main(argv: readonly string[]): Promise<number> {
         ]),
       );
       if (report.outputs !== null) process.stdout.write(`outputs: ${JSON.stringify(report.outputs)}\n`);
+    });
+  });
+
+  withStorage(
+    runs
+      .command('cancel')
+      .description('cancel a running run: pending nodes never start, running attempts see their signal abort, nothing unfinished is cached')
+      .argument('<run>', 'run id')
+      .option('--wait <ms>', "how long to wait for the run's controller to apply it", positiveInteger, DEFAULT_CANCEL_WAIT_MS),
+  ).action(async (id: string, flags: StorageFlags & { wait: number }) => {
+    await withClient(flags, async (mf) => {
+      const result = await mf.getRun(id).cancel({ waitMs: flags.wait, reason: 'cancelled with memoflow runs cancel' });
+      if (flags.json === true) return printJson({ runId: id, ...result });
+      process.stdout.write(`${result.message}\n`);
     });
   });
 

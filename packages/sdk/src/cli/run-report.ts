@@ -9,7 +9,11 @@ import { lostWritesNote } from '../log/event-log.js';
 export async function reportRun(run: RunHandle<unknown>, json: boolean): Promise<number> {
   const report = await run.wait();
   const counts = new Map<string, number>();
-  for (const node of report.nodes) counts.set(node.cacheStatus ?? '-', (counts.get(node.cacheStatus ?? '-') ?? 0) + 1);
+  // A cancelled node is counted as such, whatever its cache status was when it stopped.
+  for (const node of report.nodes) {
+    const label = node.status === 'cancelled' ? 'cancelled' : (node.cacheStatus ?? '-');
+    counts.set(label, (counts.get(label) ?? 0) + 1);
+  }
   const summary = [...counts].map(([status, n]) => `${n} ${status}`).join(', ');
   if (json) {
     process.stdout.write(`${JSON.stringify({ event: 'run:result', runId: report.id, status: report.status, outputs: report.outputs, error: report.error })}\n`);

@@ -38,6 +38,19 @@ export interface RunReport {
   nodes: NodeReport[];
 }
 
+/** What `run.cancel()` did. */
+export interface CancelResult {
+  /** True if this call (or an earlier one still being applied) cancelled the run. */
+  cancelled: boolean;
+  /** The run's status now: `cancelled`; what it already was (a no-op); or `running` if its controller has not applied the request yet. */
+  status: RunStatus;
+  /** One line for people: what happened, or why nothing did. */
+  message: string;
+}
+
+/** How long `cancel()` waits for the run's controller to apply the request, by default. */
+export const DEFAULT_CANCEL_WAIT_MS = 10_000;
+
 /** A submitted run. */
 export class RunHandle<R> {
   constructor(
@@ -56,7 +69,50 @@ export class RunHandle<R> {
         ...(failed[0] === undefined ? {} : { node: failed[0].nodeId }),
       });
     }
+    if (state.run.status === 'cancelled') {
+      throw new MemoflowError('RUN_CANCELLED', `run ${this.id} was cancelled: ${state.run.error?.message ?? 'cancelled on request'}`, { workflow: state.run.workflow });
+    }
     return state.run.outputs as R;
+  }
+
+  /**
+   * Cancels the run: pending nodes never start, running attempts see their `signal` abort (in this
+   * process or on the worker pools), nothing of an unfinished node is cached, and `result()`
+   * rejects with RUN_CANCELLED. Resolves once the run has ended `cancelled`, or at once with a
+   * no-op message if it was already over. The request is recorded on the run first, so if its
+   * controller does not apply it within `waitMs` (it is away), this resolves with status `running`
+   * and the run ends cancelled when a controller picks it up. A cancelled run can be retried.
+   */
+  async cancel(options: { reason?: string; waitMs?: number } = {}): Promise<CancelResult> {
+    const outcome = await this.controller.cancel(this.id, options.reason ?? 'cancelled on request');
+    switch (outcome.kind) {
+      case 'missing':
+        throw new MemoflowError('RUN_NOT_FOUND', `run '${this.id}' does not exist`);
+      case 'finished':
+        return { cancelled: false, status: outcome.status, message: `run ${this.id} already ${outcome.status}; nothing to cancel` };
+      case 'requested':
+      case 'already-requested':
+        break;
+    }
+    const waitMs = options.waitMs ?? DEFAULT_CANCEL_WAIT_MS;
+    const ended = this.controller.wait(this.id);
+    ended.catch(() => undefined); // it may settle after the timeout below: never unhandled
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), waitMs);
+    });
+    try {
+      const state = await Promise.race([ended, late]);
+      if (state === null) {
+        return { cancelled: true, status: 'running', message: `run ${this.id}: cancel requested; its controller has not applied it within ${waitMs} ms, it ends cancelled when a controller picks the run up` };
+      }
+      if (state.run.status !== 'cancelled') return { cancelled: false, status: state.run.status, message: `run ${this.id} already ${state.run.status}; nothing to cancel` };
+      const nodes = Object.values(state.nodes).filter((node) => node.phase === 'cancelled');
+      const stopped = nodes.filter((node) => node.startedAt !== null).length;
+      return { cancelled: true, status: 'cancelled', message: `run ${this.id} cancelled (${stopped} running node(s) stopped, ${nodes.length - stopped} never started)` };
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Waits for the run to finish, failed or not, and returns its full report. */

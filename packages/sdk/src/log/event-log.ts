@@ -57,12 +57,14 @@ const VERB: { readonly [type in EngineEvent['type']]: string } = {
   'node:expanded': 'expanded',
   'node:failed': 'failed',
   'node:aborted': 'not run',
+  'node:cancelled': 'cancelled',
   'node:cache-corrupt': 'corrupt cache entry',
   'node:dispatch-failed': 'dispatch failed',
   'node:recovered': 'reused from an earlier run',
   'run:reuse-planned': 'plan',
   'run:succeeded': 'run succeeded',
   'run:failed': 'run failed',
+  'run:cancelled': 'run cancelled',
   'controller:round-failed': 'controller round failed',
 };
 

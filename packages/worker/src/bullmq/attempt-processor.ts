@@ -4,6 +4,7 @@ import type { Job } from 'bullmq';
 import type { Semaphore } from '../concurrency/semaphore.js';
 import type { WorkerLogger } from '../logger.js';
 import { WorkerError } from '../errors.js';
+import { cancelledError, type AttemptCancellations } from '../attempt-cancellations.js';
 import { failedAttemptResult, runAttempt, timeoutIgnoredMessage } from '../run-attempt.js';
 import type { ResultPublisher } from './results-stream.js';
 import type { ValueStore } from './value-refs.js';
@@ -21,6 +22,8 @@ export interface AttemptProcessorDeps {
   logger: WorkerLogger;
   /** See runAttempt; undefined: DEFAULT_TIMEOUT_GRACE_MS. */
   timeoutGraceMs?: number;
+  /** The pool's cancelled attempts (cancelChannel): aborted while running, never started after. */
+  cancellations: AttemptCancellations;
 }
 
 /** The fields every attempt log line carries (the controller's lines use the same names). */
@@ -89,6 +92,7 @@ export function createAttemptProcessor(deps: AttemptProcessorDeps) {
       await job.moveToWait(token);
       throw new WaitingError();
     }
+    const cancellation = deps.cancellations.start(attempt.id);
     try {
       let result: AttemptResult;
       try {
@@ -99,16 +103,23 @@ export function createAttemptProcessor(deps: AttemptProcessorDeps) {
         await publish(failedAttemptResult(attempt, error, deps.clock.now()), inputRefs);
         return { ok: false };
       }
-      log.debug({}, 'attempt:started');
-      try {
-        result = await runAttempt(deps.registry, attempt, deps.clock, {
-          ...(signal === undefined ? {} : { signal }),
-          ...(deps.timeoutGraceMs === undefined ? {} : { timeoutGraceMs: deps.timeoutGraceMs }),
-          onTimeoutIgnored: (abandoned) => log.warn(abandoned, timeoutIgnoredMessage(abandoned)),
-        });
-      } catch (error) {
-        // runAttempt never rejects by contract; if it does, the attempt still fails once, here.
-        result = failedAttemptResult(attempt, error, deps.clock.now());
+      if (cancellation.signal.aborted) {
+        // Cancelled before it started (its cancel came before its job): the body never runs.
+        log.info({}, 'attempt:cancelled-before-start');
+        result = failedAttemptResult(attempt, cancelledError(attempt.id), deps.clock.now());
+      } else {
+        log.debug({}, 'attempt:started');
+        try {
+          result = await runAttempt(deps.registry, attempt, deps.clock, {
+            // BullMQ's own signal (a lost lock) or a cancel, whichever comes first.
+            signal: signal === undefined ? cancellation.signal : AbortSignal.any([signal, cancellation.signal]),
+            ...(deps.timeoutGraceMs === undefined ? {} : { timeoutGraceMs: deps.timeoutGraceMs }),
+            onTimeoutIgnored: (abandoned) => log.warn(abandoned, timeoutIgnoredMessage(abandoned)),
+          });
+        } catch (error) {
+          // runAttempt never rejects by contract; if it does, the attempt still fails once, here.
+          result = failedAttemptResult(attempt, error, deps.clock.now());
+        }
       }
       result = serialisable(attempt, result, deps.clock.now());
       unpublished.set(attempt.id, result);
@@ -129,6 +140,7 @@ export function createAttemptProcessor(deps: AttemptProcessorDeps) {
       }
       return { ok: result.ok };
     } finally {
+      cancellation.done();
       deps.slots.release();
     }
   };

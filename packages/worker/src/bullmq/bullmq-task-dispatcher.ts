@@ -1,6 +1,6 @@
 import { systemClock } from '@memoflow/engine';
 import { failedAttemptResult } from '../run-attempt.js';
-import type { AttemptResultsHandler, Clock, TaskAttempt, TaskDispatcher } from '@memoflow/engine';
+import type { AttemptResultsHandler, AttemptToCancel, Clock, TaskAttempt, TaskDispatcher } from '@memoflow/engine';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Queue } from 'bullmq';
@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { WorkerError } from '../errors.js';
 import type { WorkerLogger } from '../logger.js';
 import { AttemptWatchdog, type JobPresence } from './attempt-watchdog.js';
-import { assertJobId, DEFAULT_PREFIX, taskQueueName } from './queue-names.js';
+import { assertJobId, cancelChannel, DEFAULT_PREFIX, taskQueueName } from './queue-names.js';
 import { toBullMqConnection, toRedisOptions } from './redis-connection.js';
 import type { RedisConnection } from './redis-connection.js';
 import { ResultConsumer } from './results-consumer.js';
@@ -76,6 +76,7 @@ export const DEFAULT_RESULT_BATCH_SIZE = 256;
  * - Every attempt is watched until its result arrives (AttemptWatchdog): a job lost from Redis is
  *   dispatched again, an attempt no worker serves fails with NO_WORKER_FOR_TASK; `workerCount(task)`
  *   lets a caller ask directly.
+ * - `cancel(attempts)` removes waiting jobs and tells the pools to abort running ones (see there).
  * - `close()` stops consuming (the results being handled finish first) and closes connections.
  *   Attempts in flight are the workers' business; their results wait in the stream.
  */
@@ -225,6 +226,22 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
       },
     });
     this.consumer.start();
+  }
+
+  /**
+   * Removes each attempt's job if it still waits, so it never starts, then tells every pool of the
+   * prefix (pub/sub on `cancelChannel`) to abort the ones running and never to start one it claims
+   * later; the attempts are no longer watched (a removed job is not lost work to re-dispatch). A
+   * pool not connected when the message goes out misses it: an attempt it runs then finishes, and
+   * its result is dropped by the controller.
+   */
+  async cancel(attempts: readonly AttemptToCancel[]): Promise<void> {
+    if (attempts.length === 0) return;
+    if (this.closed) throw new WorkerError('DISPATCHER_CLOSED', 'cancel() called on a closed BullMqTaskDispatcher');
+    for (const attempt of attempts) this.watchdog.forget(attempt.id);
+    // remove() refuses a locked (running) job and answers 0: the message below reaches its pool.
+    await Promise.all(attempts.map((attempt) => this.taskQueue(attempt.task).remove(attempt.id)));
+    await this.commands().publish(cancelChannel(this.prefix), JSON.stringify({ attempts: attempts.map((attempt) => attempt.id) }));
   }
 
   /** Workers connected to the task's queue now (0 means no pool registers the task). */

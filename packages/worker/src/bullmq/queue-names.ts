@@ -22,3 +22,12 @@ export function assertJobId(id: string): void {
     );
   }
 }
+
+/**
+ * The Redis pub/sub channel of a prefix's cancellations: controllers publish `{ "attempts": [ids] }`
+ * (BullMqTaskDispatcher.cancel) and every worker pool of the prefix subscribes, aborting the
+ * attempts it runs and never starting those it claims later (AttemptCancellations).
+ */
+export function cancelChannel(prefix: string): string {
+  return `${prefix}:cancel`;
+}

@@ -3,6 +3,7 @@ import type { AttemptResult, TaskAttempt } from '@memoflow/engine';
 import type { Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
+import { AttemptCancellations } from '../attempt-cancellations.js';
 import { Semaphore } from '../concurrency/semaphore.js';
 import { silentLogger } from '../logger.js';
 import type { WorkerLogger } from '../logger.js';
@@ -129,6 +130,7 @@ describe('retention: Redis keeps of a finished attempt only what recovery needs'
       registry: toTaskRegistry([taskOf('count', () => ++runs)]),
       clock: systemClock,
       slots: new Semaphore(1),
+      cancellations: new AttemptCancellations(),
       results,
       values: new ValueStore(redis, prefix, valueRefOptions({})),
       logger: silentLogger,

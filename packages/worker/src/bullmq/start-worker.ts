@@ -11,7 +11,8 @@ import { WorkerError } from '../errors.js';
 import type { WorkerLogger } from '../logger.js';
 import { toTaskRegistry } from '../task-registry.js';
 import { attemptLogFields, createAttemptProcessor } from './attempt-processor.js';
-import { DEFAULT_PREFIX, taskQueueName } from './queue-names.js';
+import { cancelChannel, DEFAULT_PREFIX, taskQueueName } from './queue-names.js';
+import { AttemptCancellations } from '../attempt-cancellations.js';
 import { toBullMqConnection, toRedisOptions } from './redis-connection.js';
 import type { RedisConnection } from './redis-connection.js';
 import { DEFAULT_RETENTION_MS, ResultPublisher } from './results-stream.js';
@@ -96,7 +97,17 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerPo
   const valueRefs = valueRefOptions(options);
   const results = new ResultPublisher(redis, prefix, retentionMs, valueRefs);
   const slots = new Semaphore(concurrency);
+  // Cancellations reach the pool on one subscriber connection (a subscribed client can do nothing else).
+  const cancellations = new AttemptCancellations();
+  const subscriber = new Redis({ ...connection, lazyConnect: true });
+  subscriber.on('error', (err) => logger.error({ err }, 'redis:error'));
+  subscriber.on('message', (_channel: string, message: string) => {
+    const ids = cancelledIds(message);
+    if (ids === null) logger.warn({ message: message.slice(0, 200) }, 'attempt:cancel-malformed');
+    else cancellations.cancel(ids);
+  });
   const processor = createAttemptProcessor({
+    cancellations,
     registry,
     clock: options.clock ?? systemClock,
     slots,
@@ -105,7 +116,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerPo
     logger,
     ...(options.timeoutGraceMs === undefined ? {} : { timeoutGraceMs: options.timeoutGraceMs }),
   });
-  const pool = new BullMqWorkerPool(name, prefix, [...registry.keys()], slots, redis, results, logger);
+  const pool = new BullMqWorkerPool(name, prefix, [...registry.keys()], slots, redis, subscriber, results, logger);
   try {
     for (const task of registry.keys()) {
       const worker = new Worker(taskQueueName(task), processor, {
@@ -154,6 +165,7 @@ class BullMqWorkerPool implements WorkerPool {
     readonly tasks: readonly string[],
     private readonly slots: Semaphore,
     private readonly redis: Redis,
+    private readonly subscriber: Redis,
     private readonly results: ResultPublisher,
     private readonly logger: WorkerLogger,
   ) {}
@@ -169,7 +181,11 @@ class BullMqWorkerPool implements WorkerPool {
   }
 
   async ready(): Promise<void> {
-    await Promise.all([this.redis.connect(), ...this.workers.map((w) => w.waitUntilReady())]);
+    await Promise.all([
+      this.redis.connect(),
+      this.subscriber.connect().then(() => this.subscriber.subscribe(cancelChannel(this.prefix))),
+      ...this.workers.map((w) => w.waitUntilReady()),
+    ]);
   }
 
   close(): Promise<void> {
@@ -184,6 +200,7 @@ class BullMqWorkerPool implements WorkerPool {
     await stopping;
     while (this.background.size > 0) await Promise.allSettled([...this.background]);
     await this.redis.quit().catch(() => this.redis.disconnect());
+    await this.subscriber.quit().catch(() => this.subscriber.disconnect());
     this.logger.info({}, 'pool:closed');
   }
 
@@ -223,5 +240,16 @@ class BullMqWorkerPool implements WorkerPool {
     } catch (publishError) {
       this.logger.error({ ...attemptLogFields(attempt), err: publishError }, 'attempt:abandoned-unreported');
     }
+  }
+}
+
+/** The attempt ids of a message on the cancel channel (`{ "attempts": [ids] }`), or null if it is not one. */
+function cancelledIds(message: string): string[] | null {
+  try {
+    const parsed: unknown = JSON.parse(message);
+    const attempts = (parsed as { attempts?: unknown } | null)?.attempts;
+    return Array.isArray(attempts) && attempts.every((id) => typeof id === 'string') ? attempts : null;
+  } catch {
+    return null;
   }
 }

@@ -4,6 +4,7 @@ import { systemClock } from '@memoflow/engine';
 import type {
   AttemptResult,
   AttemptResultsHandler,
+  AttemptToCancel,
   Clock,
   TaskAttempt,
   TaskDispatcher,
@@ -13,6 +14,7 @@ import { WorkerError } from '../errors.js';
 import { consoleLogger } from '../logger.js';
 import type { WorkerLogger } from '../logger.js';
 import { runIsolated } from './isolate.js';
+import { AttemptCancellations } from '../attempt-cancellations.js';
 import { timeoutIgnoredMessage } from '../run-attempt.js';
 import type { RunAttemptOptions } from '../run-attempt.js';
 
@@ -50,6 +52,8 @@ export const DEFAULT_IN_PROCESS_CONCURRENCY = 8;
  *   task bodies that ignored their timeout's abort signal past the grace period (see runAttempt).
  * - A timed-out attempt keeps its slot, and its result waits, until its body settles or the grace
  *   period ends (see runAttempt): concurrency stays bounded and a retry never starts beside it.
+ * - `cancel(ids)`: a queued attempt is dropped (it never starts and reports no result); a running
+ *   one has its body's signal aborted (ATTEMPT_CANCELLED) and reports whatever it ends with.
  * - Attempts are isolated like queued ones: each gets its own copy of its inputs, and the output
  *   handed to the controller is a copy too, so a body that mutates its inputs (sorts an array in
  *   place) or keeps mutating what it returned changes nothing outside it (see runIsolated).
@@ -64,6 +68,7 @@ export class InProcessTaskDispatcher implements TaskDispatcher {
   private readonly attemptOptions: RunAttemptOptions;
 
   private readonly seen = new Set<string>();
+  private readonly cancellations = new AttemptCancellations();
   private readonly queue: TaskAttempt[] = [];
   private readonly running = new Set<Promise<void>>();
   /** Finished results not handed over yet (all of them while no handler is registered). */
@@ -102,11 +107,19 @@ export class InProcessTaskDispatcher implements TaskDispatcher {
       return Promise.reject(new WorkerError('DISPATCHER_CLOSED', 'dispatch() called on a closed InProcessTaskDispatcher'));
     }
     for (const attempt of attempts) {
-      if (this.seen.has(attempt.id)) continue;
+      if (this.seen.has(attempt.id) || this.cancellations.isCancelled(attempt.id)) continue;
       this.seen.add(attempt.id);
       this.queue.push(attempt);
     }
     this.pump();
+    return Promise.resolve();
+  }
+
+  cancel(attempts: readonly AttemptToCancel[]): Promise<void> {
+    const ids = new Set(attempts.map((attempt) => attempt.id));
+    const kept = this.queue.filter((attempt) => !ids.has(attempt.id));
+    this.queue.splice(0, this.queue.length, ...kept);
+    this.cancellations.cancel([...ids]);
     return Promise.resolve();
   }
 
@@ -160,13 +173,15 @@ export class InProcessTaskDispatcher implements TaskDispatcher {
     while (!this.closed && this.running.size < this.concurrency) {
       const attempt = this.queue.shift();
       if (attempt === undefined) return;
-      const execution: Promise<void> = runIsolated(this.tasks, attempt, this.clock, this.attemptOptions)
+      const cancellation = this.cancellations.start(attempt.id);
+      const execution: Promise<void> = runIsolated(this.tasks, attempt, this.clock, { ...this.attemptOptions, signal: cancellation.signal })
         .then(
           (result) => this.deliver(result),
           // runAttempt never rejects by contract; if it ever does, log rather than wedge a slot.
           (error: unknown) => this.logger.error({ err: error, attemptId: attempt.id }, 'runAttempt rejected'),
         )
         .finally(() => {
+          cancellation.done();
           this.running.delete(execution);
           this.pump();
         });

@@ -192,5 +192,69 @@ export function describeTaskDispatcherContract(
       expect(result.error.retryable).toBe(false);
       expect(result.error.message).toContain('ghost.task');
     });
+    it('cancel aborts a running attempt\'s signal with ATTEMPT_CANCELLED; its result, if any, says so', async () => {
+      const started = deferred();
+      let reason: unknown;
+      const { dispatcher, results } = await setUp([
+        taskOf('cancel.long', (_inputs, { signal }) => {
+          started.resolve();
+          return new Promise<number>((_resolve, reject) => {
+            signal.addEventListener('abort', () => {
+              reason = signal.reason;
+              reject(signal.reason as Error);
+            });
+          });
+        }),
+      ]);
+      const attempt = makeAttempt({ task: 'cancel.long' });
+      await dispatcher.dispatch([attempt]);
+      await started.promise;
+      const asked = Date.now();
+      await dispatcher.cancel([{ id: attempt.id, task: attempt.task }]);
+      await waitFor(() => results.length === 1, 10_000, 'the cancelled attempt\'s result');
+      expect(Date.now() - asked).toBeLessThan(2_000);
+      expect((reason as { code?: unknown }).code).toBe('ATTEMPT_CANCELLED');
+      expect(results[0]).toMatchObject({ attemptId: attempt.id, ok: false, error: { code: 'ATTEMPT_CANCELLED', retryable: false } });
+    });
+
+    it('an attempt cancelled before it is dispatched never runs its body; unknown ids are ignored', async () => {
+      let runs = 0;
+      const { dispatcher, results } = await setUp([
+        taskOf('cancel.early', () => {
+          runs += 1;
+          return 1;
+        }),
+      ]);
+      const cancelled = makeAttempt({ task: 'cancel.early' });
+      const other = makeAttempt({ task: 'cancel.early' });
+      await dispatcher.cancel([{ id: cancelled.id, task: cancelled.task }, { id: 'never-dispatched-1', task: 'cancel.early' }]);
+      await dispatcher.dispatch([cancelled, other]);
+      await waitFor(() => results.some((r) => r.attemptId === other.id), 10_000, 'the other attempt\'s result');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(runs).toBe(1);
+      for (const result of results.filter((r) => r.attemptId === cancelled.id)) expect(result).toMatchObject({ ok: false, error: { code: 'ATTEMPT_CANCELLED' } });
+    });
+    it('a queued attempt that is cancelled never runs, while the attempts around it do', async () => {
+      const gate = deferred();
+      const ran: string[] = [];
+      const { dispatcher, results } = await setUp([
+        taskOf('cancel.queued', async ({ label }) => {
+          ran.push(label as string);
+          await gate.promise;
+          return label as string;
+        }),
+      ]);
+      // More blockers than any default concurrency, so the victim waits behind them.
+      const blockers = Array.from({ length: 10 }, (_, i) => makeAttempt({ task: 'cancel.queued', inputs: { label: `b${i}` } }));
+      const victim = makeAttempt({ task: 'cancel.queued', inputs: { label: 'victim' } });
+      await dispatcher.dispatch([...blockers, victim]);
+      await waitFor(() => ran.length >= 1, 10_000, 'the first blocker to start');
+      await dispatcher.cancel([{ id: victim.id, task: victim.task }]);
+      gate.resolve();
+      await waitFor(() => blockers.every((b) => results.some((r) => r.attemptId === b.id)), 10_000, 'every blocker\'s result');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(ran).not.toContain('victim');
+      expect(ran).toHaveLength(10);
+    });
   });
 }

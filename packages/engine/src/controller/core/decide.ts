@@ -11,7 +11,9 @@ import { storableError, storageProblem, stringProblem } from '../../storable.js'
 import { handlerFor } from '../handlers/registry.js';
 import type { Command } from '../vocabulary/commands.js';
 import type { CacheWrite, LookupOutcome, RunEvent } from '../vocabulary/events.js';
+import { cancelRequestOf } from '../../state/cancel-request.js';
 import { isExpired } from './cache-expiry.js';
+import { cancelRun } from './cancel.js';
 import { entryProblem, lostWritesMessage, scheduleWriteRetry, writeRetryDelayMs } from './cache-write-checks.js';
 import { taintingUpstream } from './cascade.js';
 import { memoizedDependencies } from './dependencies.js';
@@ -59,7 +61,15 @@ export function decide(state: RunState, events: readonly RunEvent[], now: Date):
  */
 export function decideInPlace(workspace: RunWorkspace, events: readonly RunEvent[], now: Date): Decision {
   const draft = new Draft(workspace, now);
-  if (draft.run.status === 'running') for (const event of events) applyEvent(draft, event);
+  if (draft.run.status === 'running') {
+    // A cancel goes first, whether the loaded run carries its request or an event brings it; it
+    // ends the run, so the round's other events (results among them) are dropped unapplied.
+    const request = cancelRequestOf(draft.run);
+    const cancel = events.find((event) => event.type === 'run:cancel');
+    if (request !== null) cancelRun(draft, request);
+    else if (cancel !== undefined) applyEvent(draft, cancel);
+    else for (const event of events) applyEvent(draft, event);
+  }
   advance(draft);
   const changedNodes = [...draft.changed];
   return { state: workspace.state, commands: draft.commands(), changedNodes, previous: draft.previous, changed: draft.runChanged || changedNodes.length > 0 };
@@ -68,6 +78,7 @@ export function decideInPlace(workspace: RunWorkspace, events: readonly RunEvent
 /** How each event applies: a mapped type, so a new event does not compile until it is handled here. */
 const APPLY: { readonly [K in RunEvent['type']]: (draft: Draft, event: Extract<RunEvent, { type: K }>) => void } = {
   'run:tick': () => undefined,
+  'run:cancel': (draft, event) => cancelRun(draft, event.error),
   'cache:looked-up': (draft, event) => applyLookups(draft, event.results),
   'attempt:finished': (draft, event) => applyAttempt(draft, event.result),
   'cache:written': (draft, event) => {
@@ -109,7 +120,7 @@ function advance(draft: Draft): void {
 
 function startIfReady(draft: Draft, spec: NodeSpec): void {
   const upstream = memoizedDependencies(spec).map((id) => draft.node(id));
-  if (upstream.some((u) => u.phase === 'failed' || u.phase === 'aborted')) {
+  if (upstream.some((u) => u.phase === 'failed' || u.phase === 'aborted' || u.phase === 'cancelled')) {
     draft.update(spec.id, { phase: 'aborted', finishedAt: draft.now });
     draft.emit('node:aborted', spec.id, { message: 'an upstream node failed' }, 'warn');
     return;

@@ -2,7 +2,7 @@ import { outputSchemaProblem } from '../../cache/output-validator.js';
 import type { ErrorInfo } from '../../errors.js';
 import type { Json, NodeValue } from '../../json.js';
 import type { CacheEntryKind } from '../../ports/cache-catalog.js';
-import type { TaskAttempt } from '../../ports/task-dispatcher.js';
+import type { AttemptToCancel, TaskAttempt } from '../../ports/task-dispatcher.js';
 import type { Binding, NodeSpec, WorkflowSpec } from '../../spec/workflow-spec.js';
 import { pendingExecution } from '../../state/new-run.js';
 import { transition, type NodePhase } from '../../state/node-phase.js';
@@ -45,6 +45,8 @@ export class Draft implements NodeContext {
   readonly attempts: TaskAttempt[] = [];
   readonly writes: CacheWrite[] = [];
   readonly emitted: Command[] = [];
+  /** Attempts of a cancelled run to stop (see core/cancel.ts). */
+  readonly cancelledAttempts: AttemptToCancel[] = [];
 
   constructor(
     readonly workspace: RunWorkspace,
@@ -105,6 +107,10 @@ export class Draft implements NodeContext {
     this.update(nodeId, { phase: transition(nodeId, node.phase, 'dispatched'), attempts: attempt });
     this.attempts.push(attemptFor(this.state, this.spec(nodeId)));
     this.emit(attempt === 1 ? 'node:started' : 'node:retrying', nodeId, message === undefined ? {} : { message });
+  }
+
+  cancelAttempt(attempt: AttemptToCancel): void {
+    this.cancelledAttempts.push(attempt);
   }
 
   write(nodeId: string, kind: CacheEntryKind): void {
@@ -183,6 +189,7 @@ export class Draft implements NodeContext {
     if (this.writes.length > 0) {
       commands.push({ type: 'WriteCache', writes: this.writes, entries: this.writes.map((w) => cacheEntryFor(this.state, w.nodeId, w.kind)) });
     }
+    if (this.cancelledAttempts.length > 0) commands.push({ type: 'CancelAttempts', attempts: this.cancelledAttempts });
     commands.push(...this.emitted);
     return commands;
   }

@@ -4,6 +4,7 @@ import type { Json } from '../../json.js';
 import type { CacheEntryKind, NewCacheEntry } from '../../ports/cache-catalog.js';
 import { attemptId, type TaskAttempt } from '../../ports/task-dispatcher.js';
 import type { NodeSpec } from '../../spec/workflow-spec.js';
+import { cancelRequestOf } from '../../state/cancel-request.js';
 import type { RunState } from '../../state/run-state.js';
 import { handlerFor } from '../handlers/registry.js';
 import type { CacheLookup, Command } from '../vocabulary/commands.js';
@@ -71,7 +72,8 @@ export function attemptFor(state: RunState, spec: NodeSpec): TaskAttempt {
  * write is not repeated: losing it only costs a later retry the body.)
  */
 export function recoverCommands(state: RunState): Command[] {
-  if (state.run.status !== 'running') return [];
+  // A run with a cancel request repeats nothing: its next decision cancels what was in flight.
+  if (state.run.status !== 'running' || cancelRequestOf(state.run) !== null) return [];
   const lookups: CacheLookup[] = [];
   const attempts: TaskAttempt[] = [];
   const writes: CacheWrite[] = [];
@@ -97,6 +99,7 @@ export function recoverCommands(state: RunState): Command[] {
       case 'succeeded':
       case 'failed':
       case 'aborted':
+      case 'cancelled':
         break;
     }
   }

@@ -194,7 +194,7 @@ export interface RunIndexSnapshot {
 
 /** The node has an output, or will never have one: its pending readers can now be decided. */
 function settles(phase: NodePhase): boolean {
-  return hasOutput(phase) || phase === 'failed' || phase === 'aborted';
+  return hasOutput(phase) || phase === 'failed' || phase === 'aborted' || phase === 'cancelled';
 }
 
 function scheduledWrite(node: NodeExecution): boolean {

@@ -2,7 +2,7 @@ import type { CacheStatus } from '../../state/cache-status.js';
 import type { ErrorInfo } from '../../errors.js';
 import type { CacheEntryKind, NewCacheEntry } from '../../ports/cache-catalog.js';
 import type { CacheWrite } from './events.js';
-import type { TaskAttempt } from '../../ports/task-dispatcher.js';
+import type { AttemptToCancel, TaskAttempt } from '../../ports/task-dispatcher.js';
 
 /** What a node or run did, for logs and the event stream. Names are `noun:verb`. */
 export type EngineEventType =
@@ -13,6 +13,7 @@ export type EngineEventType =
   | 'node:cache-written'
   | 'node:failed'
   | 'node:aborted'
+  | 'node:cancelled'
   | 'node:expanded'
   | 'node:cache-corrupt'
   | 'node:dispatch-failed'
@@ -20,6 +21,7 @@ export type EngineEventType =
   | 'run:reuse-planned'
   | 'run:succeeded'
   | 'run:failed'
+  | 'run:cancelled'
   | 'controller:round-failed';
 
 export interface EngineEvent {
@@ -58,7 +60,14 @@ export type Command =
   | { type: 'LookupCache'; lookups: CacheLookup[] }
   | { type: 'DispatchTask'; attempts: TaskAttempt[] }
   | { type: 'WriteCache'; writes: CacheWrite[]; entries: NewCacheEntry[] }
-  | { type: 'EmitEvent'; event: EngineEvent };
+  | { type: 'EmitEvent'; event: EngineEvent }
+  /**
+   * The run was cancelled: stop these attempts wherever they run (their signals abort; queued ones
+   * never start). Best effort: an attempt that finishes anyway has its result dropped, since the
+   * run is over. (Reservations of cancelled serialized nodes are released beside this: see
+   * core/cancel.ts, `nodeCancelled`.)
+   */
+  | { type: 'CancelAttempts'; attempts: AttemptToCancel[] };
 
 /** One key to look up: a node's output, or (dynamic nodes) its future. */
 export interface CacheLookup {

@@ -1,3 +1,4 @@
+import type { ErrorInfo } from '../../errors.js';
 import type { CacheEntry, CacheEntryKind } from '../../ports/cache-catalog.js';
 import type { AttemptResult } from '../../ports/task-dispatcher.js';
 
@@ -19,6 +20,11 @@ export interface CacheWrite {
 export type RunEvent =
   /** Nothing happened but the run should be advanced (start, recovery). */
   | { type: 'run:tick' }
+  /**
+   * Cancel the run (Controller.cancel): `error` is the RUN_CANCELLED error its request recorded.
+   * Also decided without this event whenever the loaded run carries the request (cancelRequestOf).
+   */
+  | { type: 'run:cancel'; error: ErrorInfo }
   | { type: 'cache:looked-up'; results: LookupOutcome[] }
   | { type: 'attempt:finished'; result: AttemptResult }
   | { type: 'cache:written'; writes: CacheWrite[]; ok: true }
