@@ -62,6 +62,8 @@ class World {
             for (const entry of command.entries) this.catalog.set(`${entry.kind}:${entry.key}`, { ...entry, createdAt: T0 });
             queue.push({ type: 'cache:written', writes: command.writes, ok: true });
             break;
+          case 'CancelAttempts':
+            break; // these runs are not cancelled
         }
       }
     }

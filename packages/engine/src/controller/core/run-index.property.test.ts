@@ -155,6 +155,7 @@ class Rounds {
         this.deliver({ type: 'cache:written', writes: command.writes, ok: true });
         return;
       case 'EmitEvent':
+      case 'CancelAttempts': // these runs are not cancelled
         return;
     }
   }

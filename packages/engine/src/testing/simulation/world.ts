@@ -190,6 +190,8 @@ export class World {
         this.pending.push({ kind: 'event', event, durable: false });
         return;
       }
+      case 'CancelAttempts':
+        return; // the simulation cancels no runs
     }
   }
 
