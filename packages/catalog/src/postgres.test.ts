@@ -4,27 +4,31 @@ import { join } from 'node:path';
 import { migratePostgres, migrationsFolder } from './migrate.js';
 import { openPostgresStorage } from './postgres-storage.js';
 import type { Storage } from './storage.js';
-import { describeCacheCatalogContract } from './testing/cache-catalog.contract.js';
+import { describeCacheCatalogContract, type CacheCatalogFixture } from './testing/cache-catalog.contract.js';
+import { describeCacheReservationContract } from './testing/cache-reservation.contract.js';
 import { damageEntry } from './testing/sql-damage.js';
 import { testSchema, TEST_DATABASE_URL } from './testing/postgres-schema.js';
+import type { FakeClock } from './testing/fake-clock.js';
 import { describeRunLeaseContract } from './testing/run-lease.contract.js';
 import { describeRunStoreContract } from './testing/run-store.contract.js';
 
-describeCacheCatalogContract('PostgresCacheCatalog', async (clock) => {
+const postgresCatalog = async (clock: FakeClock): Promise<CacheCatalogFixture> => {
   const schema = testSchema();
   const storage = await openPostgresStorage({ url: schema.url, schema: schema.name, clock });
   return {
     catalog: storage.catalog,
     corrupt: (kind, key, how) => damageEntry((text, params) => schema.admin.unsafe(text, params as never[]), kind, key, how),
     reset: async () => {
-      await schema.admin`TRUNCATE cache_entries`;
+      await schema.admin`TRUNCATE cache_entries, cache_reservations`;
     },
     close: async () => {
       await storage.close();
       await schema.drop();
     },
   };
-});
+};
+describeCacheCatalogContract('PostgresCacheCatalog', postgresCatalog);
+describeCacheReservationContract('PostgresCacheCatalog', postgresCatalog);
 
 describeRunStoreContract('PostgresRunStore', async () => {
   const schema = testSchema();

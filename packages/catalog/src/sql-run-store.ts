@@ -1,5 +1,5 @@
 import { and, asc, desc, eq, sql, type SQL } from 'drizzle-orm';
-import type { CacheWriteRetry, Clock, LeaseOutcome, LeaseRequest, NodeExecution, RunListFilter, RunSaveRequest, RunState, RunStatus, RunStore, RunSummary } from '@memoflow/engine';
+import type { CacheWriteRetry, Clock, ReservationWait, LeaseOutcome, LeaseRequest, NodeExecution, RunListFilter, RunSaveRequest, RunState, RunStatus, RunStore, RunSummary } from '@memoflow/engine';
 import { MemoflowError, sqlState } from '@memoflow/engine';
 import { nodeExecutions, runs } from './schema.js';
 import { anyOf, jsonParam, nullableJsonParam, type SqlSession } from './sql-session.js';
@@ -39,6 +39,7 @@ function nodeDocument(node: NodeExecution) {
     finished_at: node.finishedAt?.toISOString() ?? null,
     sub_workflow: node.subWorkflow,
     cache_write_retry: node.cacheWriteRetry ?? null,
+    waited_for: node.waitedFor ?? null,
   };
 }
 
@@ -50,15 +51,15 @@ function nodeDocument(node: NodeExecution) {
 const nodeRows = (nodes: readonly NodeExecution[]) => sql`json_to_recordset(${jsonParam(nodes.map(nodeDocument))}) AS n(
   node_id text, task text, phase text, cache_status text, cache_reason text, cache_key text, cache_key_parts json,
   attempts int, inputs json, output json, error json, started_at timestamptz, finished_at timestamptz, sub_workflow json,
-  cache_write_retry json)`;
+  cache_write_retry json, waited_for json)`;
 
 /** The node columns selected from `n`. */
 const nodeValues = (runId: SQL) => sql`
   ${runId}, n.node_id, n.task, n.phase, n.cache_status, n.cache_reason, n.cache_key, n.cache_key_parts,
-  n.attempts, n.inputs, n.output, n.error, n.started_at, n.finished_at, n.sub_workflow, n.cache_write_retry`;
+  n.attempts, n.inputs, n.output, n.error, n.started_at, n.finished_at, n.sub_workflow, n.cache_write_retry, n.waited_for`;
 
 const nodeColumns = sql.raw(
-  'run_id, node_id, task, phase, cache_status, cache_reason, cache_key, cache_key_parts, attempts, inputs, output, error, started_at, finished_at, sub_workflow, cache_write_retry',
+  'run_id, node_id, task, phase, cache_status, cache_reason, cache_key, cache_key_parts, attempts, inputs, output, error, started_at, finished_at, sub_workflow, cache_write_retry, waited_for',
 );
 
 export interface SqlRunStoreOptions {
@@ -192,7 +193,7 @@ export class SqlRunStore implements RunStore {
           cache_key_parts = excluded.cache_key_parts, attempts = excluded.attempts, inputs = excluded.inputs,
           output = excluded.output, error = excluded.error, started_at = excluded.started_at,
           finished_at = excluded.finished_at, sub_workflow = excluded.sub_workflow,
-          cache_write_retry = excluded.cache_write_retry
+          cache_write_retry = excluded.cache_write_retry, waited_for = excluded.waited_for
         RETURNING 1
       )
       SELECT count(*)::int AS saved FROM bumped`);
@@ -322,6 +323,8 @@ interface StoredNode {
   sub_workflow: NodeExecution['subWorkflow'];
   /** Absent (NULL) in rows written by the release before it existed. */
   cache_write_retry?: CacheWriteRetry | null;
+  /** Absent (NULL) in rows written before serialized reservations. */
+  waited_for?: ReservationWait | null;
 }
 
 function fromStoredNode(stored: StoredNode): NodeExecution {
@@ -342,5 +345,6 @@ function fromStoredNode(stored: StoredNode): NodeExecution {
     finishedAt: stored.finished_at === null ? null : new Date(stored.finished_at),
     subWorkflow: stored.sub_workflow ?? null,
     ...(stored.cache_write_retry == null ? {} : { cacheWriteRetry: stored.cache_write_retry }),
+    ...(stored.waited_for == null ? {} : { waitedFor: stored.waited_for }),
   };
 }

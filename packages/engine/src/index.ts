@@ -11,6 +11,7 @@ export * from './state/cache-status.js';
 export type * from './state/run-state.js';
 export * from './ports/clock.js';
 export type * from './ports/cache-catalog.js';
+export * from './ports/cache-reservations.js';
 export type * from './ports/run-store.js';
 export * from './ports/task-dispatcher.js';
 export * from './spec/validate-spec.js';
