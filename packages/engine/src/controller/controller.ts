@@ -11,6 +11,7 @@ import { newRunState } from '../state/new-run.js';
 import type { RunOptions, RunState } from '../state/run-state.js';
 import type { EngineEvent } from './vocabulary/commands.js';
 import { RunDriver } from './run-driver.js';
+import { ReservationKeeper } from './reservation-keeper.js';
 
 export interface ControllerOptions {
   catalog: CacheCatalog;
@@ -27,6 +28,13 @@ export interface ControllerOptions {
   idleDriverMs?: number;
   /** Every node and run event, for logs. Must not throw. */
   onEvent?: (event: EngineEvent) => void;
+  /**
+   * `cache.serialize` reservations: how long one lasts without a heartbeat, so how soon the waiters
+   * of an owner whose controller died take over (default 30 s; heartbeats every third of it).
+   */
+  reservationTtlMs?: number;
+  /** The backstop: a WAITING node asks again this often even if it heard no release (default 3 s). */
+  reservationPollMs?: number;
 }
 
 export interface SubmitRequest {
@@ -49,10 +57,15 @@ export class Controller {
   private sweeper: NodeJS.Timeout | undefined;
   private readonly evictor: NodeJS.Timeout;
   private readonly clock: Clock;
+  private readonly reservations: ReservationKeeper;
   private closed = false;
 
   constructor(private readonly options: ControllerOptions) {
     this.clock = options.clock ?? systemClock;
+    this.reservations = new ReservationKeeper(options.catalog, this.clock, (event) => options.onEvent?.(event), {
+      ...(options.reservationTtlMs === undefined ? {} : { ttlMs: options.reservationTtlMs }),
+      ...(options.reservationPollMs === undefined ? {} : { pollMs: options.reservationPollMs }),
+    });
     options.dispatcher.onResults((results) => this.deliverResults(results));
     const idleMs = options.idleDriverMs ?? 30_000;
     this.evictor = setInterval(() => this.evictIdleDrivers(idleMs), Math.max(10, Math.min(idleMs, 10_000)));
@@ -201,6 +214,9 @@ export class Controller {
     for (const driver of drivers) driver.close();
     await Promise.all(drivers.map((driver) => driver.idle()));
     this.drivers.clear();
+    // Reservations still held here are not released: their nodes are unfinished, and whichever
+    // controller continues the run renews them; if none does, they expire within one lease.
+    await this.reservations.close();
   }
 
   private watch(runId: string): void {
@@ -256,6 +272,7 @@ export class Controller {
           runStore: this.options.runStore,
           dispatcher: this.options.dispatcher,
           clock: this.clock,
+          reservations: this.reservations,
           emit: (event) => this.options.onEvent?.(event),
           onTerminal: (state) => this.terminal(state),
         },

@@ -156,6 +156,9 @@ class Rounds {
         return;
       case 'EmitEvent':
         return;
+      case 'AcquireReservations':
+      case 'ReleaseReservations':
+        throw new Error('the simulated specs are not serialized: nothing asks for reservations');
     }
   }
 
