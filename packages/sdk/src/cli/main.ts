@@ -1,7 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { MemoflowError, shortKey } from '@memoflow/engine';
 import { connect, DEFAULT_DOMAIN, DEFAULT_PROJECT, type Memoflow } from '../client/connect.js';
-import { createEventLog, lostWritesNote } from '../log/event-log.js';
+import { createEventLog, lostWritesNote, waitedNote } from '../log/event-log.js';
 import { loadUserModule, pickWorkflow } from './load-module.js';
 import { positiveInteger } from './flag-parsers.js';
 import { collectInputs, parseInputs } from './parse-inputs.js';
@@ -61,7 +61,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (flags.json === true) {
         process.stdout.write(`${JSON.stringify({ event: 'run:result', runId: report.id, status: report.status, outputs: report.outputs, error: report.error })}\n`);
       } else {
-        process.stderr.write(`run ${report.id} ${report.status} (${report.nodes.length} nodes: ${summary}${lostWritesNote(report.nodes)})\n`);
+        process.stderr.write(`run ${report.id} ${report.status} (${report.nodes.length} nodes: ${summary}${waitedNote(report.nodes)}${lostWritesNote(report.nodes)})\n`);
         if (report.status === 'succeeded') process.stdout.write(`${JSON.stringify(report.outputs, null, 2)}\n`);
       }
       if (report.status !== 'succeeded') exitCode = 1;
@@ -98,7 +98,7 @@ export async function main(argv: readonly string[]): Promise<number> {
           node.id,
           node.task,
           node.status,
-          node.cacheStatus === 'SKIPPED' ? `SKIPPED(${node.cacheReason ?? ''})` : (node.cacheStatus ?? '-'),
+          (node.cacheStatus === 'SKIPPED' ? `SKIPPED(${node.cacheReason ?? ''})` : (node.cacheStatus ?? '-')) + (node.waitedFor !== null && node.cacheStatus !== 'WAITING' ? ' after WAITING' : ''),
           shortKey(node.cacheKey),
           String(node.attempts),
           node.durationMs === null ? '-' : `${node.durationMs} ms`,
