@@ -97,7 +97,6 @@ export const settingMistake: fc.Arbitrary<OptionMistake> = fc.oneof(
   fc.oneof(anyWrongType.filter((value) => !Array.isArray(value)), fc.constantFrom<unknown>('x', 'y', ['y'], ['x', 'nope'], [5], [null])).map((value) => set('cache.ignoreInputs', value)),
   fc.oneof(anyWrongType.filter((value) => typeof value !== 'boolean'), fc.constantFrom<unknown>('no', 'false', 0, 1)).map((value) => set('cache.enabled', value)),
   fc.oneof(anyWrongType.filter((value) => typeof value !== 'boolean'), fc.constantFrom<unknown>('yes', 1)).map((value) => set('cache.serialize', value)),
-  fc.constant(set('cache.serialize', true, 'NOT_SUPPORTED')),
   fc.constantFrom('versoin', 'ttL', 'ignore', 'key', 'hash').map((key) => set(`cache.${key}`, '1')),
 );
 

@@ -1,4 +1,5 @@
-export { cacheEntries, nodeExecutions, runs } from './schema.js';
+export { cacheEntries, cacheReservations, nodeExecutions, runs } from './schema.js';
+export { RESERVATION_CHANNEL } from './sql-reservations.js';
 export { migrationsFolder, migratePglite, migratePostgres, type PostgresMigrationTarget } from './migrate.js';
 export type { Storage } from './storage.js';
 export { SqlCacheCatalog, type SqlCacheCatalogOptions } from './sql-cache-catalog.js';

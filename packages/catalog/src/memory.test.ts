@@ -1,12 +1,14 @@
 import { InMemoryCacheCatalog, InMemoryRunStore, type CacheEntryDamage } from '@memoflow/engine';
-import { describeCacheCatalogContract } from './testing/cache-catalog.contract.js';
+import { describeCacheCatalogContract, type CacheCatalogFixture } from './testing/cache-catalog.contract.js';
+import { describeCacheReservationContract } from './testing/cache-reservation.contract.js';
+import type { FakeClock } from './testing/fake-clock.js';
 import { describeRunLeaseContract } from './testing/run-lease.contract.js';
 import { describeRunStoreContract } from './testing/run-store.contract.js';
 
 // The in-process fakes live in the engine (it depends on no other package); the catalog runs the
 // same contract against them as against the real back ends, so they are verified fakes.
 
-describeCacheCatalogContract('InMemoryCacheCatalog', async (clock) => {
+const inMemoryCatalog = async (clock: FakeClock): Promise<CacheCatalogFixture> => {
   const fixture = {
     catalog: new InMemoryCacheCatalog({ clock }),
     corrupt: async (kind: 'output' | 'future', key: string, how: CacheEntryDamage) => {
@@ -18,7 +20,9 @@ describeCacheCatalogContract('InMemoryCacheCatalog', async (clock) => {
     close: async () => {},
   };
   return fixture;
-});
+};
+describeCacheCatalogContract('InMemoryCacheCatalog', inMemoryCatalog);
+describeCacheReservationContract('InMemoryCacheCatalog', inMemoryCatalog);
 
 describeRunStoreContract('InMemoryRunStore', async () => {
   const fixture = {

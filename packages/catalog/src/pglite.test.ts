@@ -8,8 +8,10 @@ import { migrate } from 'drizzle-orm/pglite/migrator';
 import { afterAll, describe, expect, it } from 'vitest';
 import { migratePglite, migrationsFolder } from './migrate.js';
 import { openPgliteStorage, PgliteCacheCatalog, PgliteRunStore } from './pglite-storage.js';
-import { describeCacheCatalogContract } from './testing/cache-catalog.contract.js';
+import { describeCacheCatalogContract, type CacheCatalogFixture } from './testing/cache-catalog.contract.js';
+import { describeCacheReservationContract } from './testing/cache-reservation.contract.js';
 import { damageEntry } from './testing/sql-damage.js';
+import type { FakeClock } from './testing/fake-clock.js';
 import { describeRunLeaseContract } from './testing/run-lease.contract.js';
 import { describeRunStoreContract } from './testing/run-store.contract.js';
 
@@ -20,17 +22,19 @@ async function freshPglite(): Promise<PGlite> {
   return client;
 }
 
-describeCacheCatalogContract('PgliteCacheCatalog', async (clock) => {
+const pgliteCatalog = async (clock: FakeClock): Promise<CacheCatalogFixture> => {
   const client = await freshPglite();
   return {
     catalog: new PgliteCacheCatalog(drizzle({ client }), { clock }),
     corrupt: (kind, key, how) => damageEntry(async (text, params) => (await client.query<{ [column: string]: unknown }>(text, params)).rows, kind, key, how),
     reset: async () => {
-      await client.exec('TRUNCATE cache_entries');
+      await client.exec('TRUNCATE cache_entries, cache_reservations');
     },
     close: () => client.close(),
   };
-});
+};
+describeCacheCatalogContract('PgliteCacheCatalog', pgliteCatalog);
+describeCacheReservationContract('PgliteCacheCatalog', pgliteCatalog);
 
 describeRunStoreContract('PgliteRunStore', async () => {
   const client = await freshPglite();

@@ -4,27 +4,31 @@ import { join } from 'node:path';
 import { migratePostgres, migrationsFolder } from './migrate.js';
 import { openPostgresStorage } from './postgres-storage.js';
 import type { Storage } from './storage.js';
-import { describeCacheCatalogContract } from './testing/cache-catalog.contract.js';
+import { describeCacheCatalogContract, type CacheCatalogFixture } from './testing/cache-catalog.contract.js';
+import { describeCacheReservationContract } from './testing/cache-reservation.contract.js';
 import { damageEntry } from './testing/sql-damage.js';
 import { testSchema, TEST_DATABASE_URL } from './testing/postgres-schema.js';
+import type { FakeClock } from './testing/fake-clock.js';
 import { describeRunLeaseContract } from './testing/run-lease.contract.js';
 import { describeRunStoreContract } from './testing/run-store.contract.js';
 
-describeCacheCatalogContract('PostgresCacheCatalog', async (clock) => {
+const postgresCatalog = async (clock: FakeClock): Promise<CacheCatalogFixture> => {
   const schema = testSchema();
   const storage = await openPostgresStorage({ url: schema.url, schema: schema.name, clock });
   return {
     catalog: storage.catalog,
     corrupt: (kind, key, how) => damageEntry((text, params) => schema.admin.unsafe(text, params as never[]), kind, key, how),
     reset: async () => {
-      await schema.admin`TRUNCATE cache_entries`;
+      await schema.admin`TRUNCATE cache_entries, cache_reservations`;
     },
     close: async () => {
       await storage.close();
       await schema.drop();
     },
   };
-});
+};
+describeCacheCatalogContract('PostgresCacheCatalog', postgresCatalog);
+describeCacheReservationContract('PostgresCacheCatalog', postgresCatalog);
 
 describeRunStoreContract('PostgresRunStore', async () => {
   const schema = testSchema();
@@ -71,7 +75,7 @@ describe('Postgres storage', () => {
     opened.push(...storages);
     const tables = await schema.admin<{ table_name: string }[]>`
       SELECT table_name FROM information_schema.tables WHERE table_schema = ${schema.name} ORDER BY table_name`;
-    expect(tables.map((t) => t.table_name)).toEqual(['__drizzle_migrations', 'cache_entries', 'node_executions', 'runs']);
+    expect(tables.map((t) => t.table_name)).toEqual(['__drizzle_migrations', 'cache_entries', 'cache_reservations', 'node_executions', 'runs']);
     const applied = await schema.admin`SELECT hash FROM __drizzle_migrations`;
     const journal = JSON.parse(readFileSync(join(migrationsFolder, 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] };
     expect(applied).toHaveLength(journal.entries.length); // each migration applied once
@@ -103,7 +107,7 @@ describe('Postgres storage', () => {
       opened.push(storage);
       expect(await storage.runStore.list()).toEqual([]);
       const tables = await odd.admin`SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = ${odd.name}`;
-      expect(tables[0]?.['n']).toBe(4);
+      expect(tables[0]?.['n']).toBe(5);
       await storage.close();
     } finally {
       await odd.drop();

@@ -1,4 +1,4 @@
-import type { CacheEntryKind, CacheKeyParts, CacheWriteRetry, CacheStatus, ErrorInfo, Json, NodePhase, NodeValue, RunOptions, RunStatus, WorkflowSpec } from '@memoflow/engine';
+import type { CacheEntryKind, CacheKeyParts, CacheWriteRetry, CacheStatus, ReservationWait, ErrorInfo, Json, NodePhase, NodeValue, RunOptions, RunStatus, WorkflowSpec } from '@memoflow/engine';
 import { sql } from 'drizzle-orm';
 import { customType, index, integer, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
 
@@ -101,6 +101,8 @@ export const nodeExecutions = pgTable(
     subWorkflow: json<WorkflowSpec>('sub_workflow'),
     /** A failed cache write being retried (engine `CacheWriteRetry`); NULL when none (and in rows of earlier releases). */
     cacheWriteRetry: json<CacheWriteRetry>('cache_write_retry'),
+    /** A serialized node that waited for another owner's reservation: whose (engine `NodeExecution.waitedFor`); NULL when it never waited. */
+    waitedFor: json<ReservationWait>('waited_for'),
   },
   (t) => [primaryKey({ columns: [t.runId, t.nodeId] })],
 );
@@ -133,4 +135,24 @@ export const cacheEntries = pgTable(
     index('cache_entries_run_id_idx').on(t.runId),
     index('cache_entries_created_at_idx').on(t.createdAt.desc()),
   ],
+);
+
+/**
+ * One reservation of a serialized node on a key + kind (engine ports/cache-reservations.ts): who
+ * holds it (`owner`, an attempt id, with its run and node) and until when. A row whose expiry has
+ * passed is free for the next acquirer to take over; releasing deletes it. Small: one row per
+ * serialized execution in flight.
+ */
+export const cacheReservations = pgTable(
+  'cache_reservations',
+  {
+    key: text('key').notNull(),
+    kind: text('kind').$type<CacheEntryKind>().notNull(),
+    owner: text('owner').notNull(),
+    runId: text('run_id').notNull(),
+    nodeId: text('node_id').notNull(),
+    expiresAt: at('expires_at').notNull(),
+  },
+  // The heartbeat extends by owner.
+  (t) => [primaryKey({ columns: [t.key, t.kind] }), index('cache_reservations_owner_idx').on(t.owner)],
 );

@@ -10,15 +10,21 @@ import type {
   Clock,
   Json,
   NewCacheEntry,
+  ReleasedReservation,
+  ReleaseSubscription,
+  ReservationOutcome,
+  ReservationRelease,
+  ReservationRequest,
 } from '@memoflow/engine';
 import { checksumProblem, entryChecksum, MemoflowError } from '@memoflow/engine';
 import { cacheEntries } from './schema.js';
+import { SqlReservations } from './sql-reservations.js';
 import { anyOf, databaseMessage, jsonParam, type SqlSession } from './sql-session.js';
 
 export interface SqlCacheCatalogOptions {
   /**
-   * Sets `createdAt` on put. Default: the database's clock (`now()`), one clock for every
-   * controller of a distributed deployment.
+   * Sets `createdAt` on put and measures reservations' expiry. Default: the database's clock
+   * (`now()`), one clock for every controller of a distributed deployment.
    */
   clock?: Clock;
 }
@@ -44,10 +50,29 @@ const summaryColumns = {
 export class SqlCacheCatalog implements CacheCatalog {
   readonly #session: SqlSession;
   readonly #clock: Clock | undefined;
+  readonly #reservations: SqlReservations;
 
   constructor(session: SqlSession, options: SqlCacheCatalogOptions = {}) {
     this.#session = session;
     this.#clock = options.clock;
+    this.#reservations = new SqlReservations(session, options.clock);
+  }
+
+  // Reservations (cache: { serialize: true }): sql-reservations.ts.
+  acquireReservations(requests: readonly ReservationRequest[]): Promise<ReservationOutcome[]> {
+    return this.#reservations.acquireReservations(requests);
+  }
+
+  extendReservations(owners: readonly string[], ttlMs: number): Promise<string[]> {
+    return this.#reservations.extendReservations(owners, ttlMs);
+  }
+
+  releaseReservations(releases: readonly ReservationRelease[]): Promise<void> {
+    return this.#reservations.releaseReservations(releases);
+  }
+
+  watchReleases(listener: (released: ReleasedReservation) => void): Promise<ReleaseSubscription> {
+    return this.#reservations.watchReleases(listener);
   }
 
   /*

@@ -1,5 +1,5 @@
 import { and, asc, desc, eq, sql, type SQL } from 'drizzle-orm';
-import type { CacheWriteRetry, Clock, LeaseOutcome, LeaseRequest, NodeExecution, NodeField, NodeWrite, RunListFilter, RunSaveRequest, RunState, RunStatus, RunStore, RunSummary } from '@memoflow/engine';
+import type { CacheWriteRetry, Clock, LeaseOutcome, LeaseRequest, NodeExecution, NodeField, NodeWrite, ReservationWait, RunListFilter, RunSaveRequest, RunState, RunStatus, RunStore, RunSummary } from '@memoflow/engine';
 import { MemoflowError, sqlState, type CancelRequestOutcome, type ErrorInfo } from '@memoflow/engine';
 import { nodeExecutions, runs } from './schema.js';
 import { anyOf, jsonParam, nullableJsonParam, type SqlSession } from './sql-session.js';
@@ -38,6 +38,7 @@ const COLUMNS: { readonly [F in NodeField]-?: readonly [column: string, type: st
   finishedAt: ['finished_at', 'timestamptz', (n) => n.finishedAt?.toISOString() ?? null],
   subWorkflow: ['sub_workflow', 'json', (n) => n.subWorkflow],
   cacheWriteRetry: ['cache_write_retry', 'json', (n) => n.cacheWriteRetry ?? null],
+  waitedFor: ['waited_for', 'json', (n) => n.waitedFor ?? null],
 };
 const FIELDS = Object.keys(COLUMNS) as NodeField[];
 const columnOf = (field: NodeField) => COLUMNS[field][0];
@@ -405,6 +406,8 @@ interface StoredNode {
   sub_workflow: NodeExecution['subWorkflow'];
   /** Absent (NULL) in rows written by the release before it existed. */
   cache_write_retry?: CacheWriteRetry | null;
+  /** Absent (NULL) in rows written before serialized reservations. */
+  waited_for?: ReservationWait | null;
 }
 
 function fromStoredNode(stored: StoredNode): NodeExecution {
@@ -425,5 +428,6 @@ function fromStoredNode(stored: StoredNode): NodeExecution {
     finishedAt: stored.finished_at === null ? null : new Date(stored.finished_at),
     subWorkflow: stored.sub_workflow ?? null,
     ...(stored.cache_write_retry == null ? {} : { cacheWriteRetry: stored.cache_write_retry }),
+    ...(stored.waited_for == null ? {} : { waitedFor: stored.waited_for }),
   };
 }

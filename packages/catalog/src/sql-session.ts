@@ -1,8 +1,10 @@
 import { MemoflowError, isUnstorableText } from '@memoflow/engine';
 import { sql, type SQL } from 'drizzle-orm';
 import type { PgColumn, PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import type { PGlite } from '@electric-sql/pglite';
 import type { PgliteDatabase } from 'drizzle-orm/pglite';
 import type { PostgresJsDatabase } from 'drizzle-orm/postgres-js';
+import type { Sql } from 'postgres';
 
 /** Any drizzle Postgres database: the adapters share one implementation over the query builder. */
 export type AnyPgDatabase = PgDatabase<PgQueryResultHKT, Record<string, unknown>>;
@@ -16,21 +18,48 @@ export type AnyPgDatabase = PgDatabase<PgQueryResultHKT, Record<string, unknown>
 export interface SqlSession {
   readonly db: AnyPgDatabase;
   rows<T extends Record<string, unknown>>(query: SQL): Promise<T[]>;
+  /**
+   * LISTEN on `channel`: `onPayload` gets every NOTIFY's payload until the returned function is
+   * called. postgres.js holds one extra connection for all of a client's channels (and LISTENs
+   * again after it reconnects); PGlite delivers in process. Absent: the back end cannot listen.
+   */
+  readonly listen?: (channel: string, onPayload: (payload: string) => void) => Promise<() => Promise<void>>;
 }
 
-export function postgresJsSession(db: PostgresJsDatabase): SqlSession {
+/** A drizzle database as `drizzle({ client })` returns it: with the driver's client, which is what can LISTEN. */
+type WithClient<D, C> = D & { $client?: C };
+
+export function postgresJsSession(db: WithClient<PostgresJsDatabase, Sql>): SqlSession {
+  const client = db.$client;
   return {
     db: db,
     // postgres.js returns the rows themselves (an array).
     rows: async <T extends Record<string, unknown>>(query: SQL) => [...(await db.execute(query))] as unknown as T[],
+    ...(client === undefined
+      ? {}
+      : {
+          listen: async (channel: string, onPayload: (payload: string) => void) => {
+            const request = await client.listen(channel, onPayload);
+            return () => request.unlisten();
+          },
+        }),
   };
 }
 
-export function pgliteSession(db: PgliteDatabase): SqlSession {
+export function pgliteSession(db: WithClient<PgliteDatabase, PGlite>): SqlSession {
+  const client = db.$client;
   return {
     db: db,
     // PGlite returns a result object with `rows`.
     rows: async <T extends Record<string, unknown>>(query: SQL) => (await db.execute(query)).rows as T[],
+    ...(client === undefined
+      ? {}
+      : {
+          listen: async (channel: string, onPayload: (payload: string) => void) => {
+            const unlisten = await client.listen(channel, onPayload);
+            return () => unlisten();
+          },
+        }),
   };
 }
 

@@ -13,6 +13,7 @@ export type * from './state/run-state.js';
 export type * from './state/reuse-plan.js';
 export * from './ports/clock.js';
 export type * from './ports/cache-catalog.js';
+export * from './ports/cache-reservations.js';
 export type * from './ports/run-store.js';
 export * from './ports/task-dispatcher.js';
 export * from './spec/validate-spec.js';

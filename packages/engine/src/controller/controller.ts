@@ -16,6 +16,7 @@ import { planEvent, reuseOptions, reusePlanFor } from './reuse-submit.js';
 import { CancelWatch } from './cancel-watch.js';
 import { cancelError, type CancelRequestOutcome } from '../state/cancel-request.js';
 import type { ErrorInfo } from '../errors.js';
+import { ReservationKeeper } from './reservation-keeper.js';
 
 export interface ControllerOptions {
   catalog: CacheCatalog;
@@ -34,6 +35,13 @@ export interface ControllerOptions {
   onEvent?: (event: EngineEvent) => void;
   /** How often this controller looks for cancel requests made elsewhere on the runs it drives (default 500 ms; see CancelWatch). */
   cancelPollMs?: number;
+  /**
+   * `cache.serialize` reservations: how long one lasts without a heartbeat, so how soon the waiters
+   * of an owner whose controller died take over (default 30 s; heartbeats every third of it).
+   */
+  reservationTtlMs?: number;
+  /** The backstop: a WAITING node asks again this often even if it heard no release (default 3 s). */
+  reservationPollMs?: number;
 }
 
 export interface SubmitRequest {
@@ -57,10 +65,15 @@ export class Controller {
   private readonly evictor: NodeJS.Timeout;
   private readonly cancelWatch: CancelWatch;
   private readonly clock: Clock;
+  private readonly reservations: ReservationKeeper;
   private closed = false;
 
   constructor(private readonly options: ControllerOptions) {
     this.clock = options.clock ?? systemClock;
+    this.reservations = new ReservationKeeper(options.catalog, this.clock, (event) => options.onEvent?.(event), {
+      ...(options.reservationTtlMs === undefined ? {} : { ttlMs: options.reservationTtlMs }),
+      ...(options.reservationPollMs === undefined ? {} : { pollMs: options.reservationPollMs }),
+    });
     options.dispatcher.onResults((results) => this.deliverResults(results));
     const idleMs = options.idleDriverMs ?? 30_000;
     this.evictor = setInterval(() => this.evictIdleDrivers(idleMs), Math.max(10, Math.min(idleMs, 10_000)));
@@ -299,6 +312,9 @@ export class Controller {
     for (const driver of drivers) driver.close();
     await Promise.all(drivers.map((driver) => driver.idle()));
     this.drivers.clear();
+    // Reservations still held here are not released: their nodes are unfinished, and whichever
+    // controller continues the run renews them; if none does, they expire within one lease.
+    await this.reservations.close();
   }
 
   private watch(runId: string): void {
@@ -354,6 +370,7 @@ export class Controller {
           runStore: this.options.runStore,
           dispatcher: this.options.dispatcher,
           clock: this.clock,
+          reservations: this.reservations,
           emit: (event) => this.options.onEvent?.(event),
           onTerminal: (state) => this.terminal(state),
         },

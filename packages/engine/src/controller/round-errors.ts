@@ -55,7 +55,13 @@ export function recordableReplacement(event: RunEvent, reason: string): RunEvent
       return { type: 'cache:looked-up', results: event.results.map(({ nodeId, key, kind }) => ({ nodeId, key, kind, outcome: 'failure', reason: `the lookup's result could not be recorded: ${reason}` })) };
     case 'cache:written':
       return event.ok ? { type: 'cache:written', writes: event.writes, ok: false, reason } : null;
+    case 'reservation:answered':
+      // The nodes execute without their reservations rather than hang.
+      if (!Array.isArray(event.answers) || event.answers.every((a) => a.outcome === 'failure')) return null;
+      return { type: 'reservation:answered', answers: event.answers.map(({ nodeId, key }) => ({ nodeId, key, outcome: 'failure', reason: `the reservation's answer could not be recorded: ${reason}` })) };
+    case 'reservation:released':
     case 'run:tick':
+      return null; // a waiter's backstop poll asks again; a tick changes nothing
     case 'run:cancel':
       // A cancel request is on the run row: dropping the event loses nothing, the next load cancels.
       return null;
@@ -70,6 +76,10 @@ export function describeEvent(event: RunEvent): string {
       return `lookup results for ${[...new Set(event.results.map((r) => r.nodeId))].join(', ')}`;
     case 'cache:written':
       return `cache write results for ${event.writes.map((w) => w.nodeId).join(', ')}`;
+    case 'reservation:answered':
+      return `reservation answers for ${event.answers.map((a) => a.nodeId).join(', ')}`;
+    case 'reservation:released':
+      return `the release of the reservation node ${event.nodeId} waits on`;
     case 'run:tick':
       return 'a tick';
     case 'run:cancel':

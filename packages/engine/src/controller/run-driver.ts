@@ -5,7 +5,9 @@ import type { AttemptToCancel, TaskAttempt, TaskDispatcher } from '../ports/task
 import type { NodeExecution, RunState } from '../state/run-state.js';
 import { nodeWrites } from '../state/node-writes.js';
 import { MemoflowError } from '../errors.js';
-import type { CacheLookup, Command, EngineEvent } from './vocabulary/commands.js';
+import type { CacheLookup, Command, EngineEvent, ReservationAsk } from './vocabulary/commands.js';
+import type { ReservationRelease } from '../ports/cache-reservations.js';
+import type { ReservationKeeper } from './reservation-keeper.js';
 import { DecisionError, classifyRoundError, describeError, describeEvent, recordableReplacement, roundRetryDelayMs } from './round-errors.js';
 import { decideInPlace, nextWakeAt, recoverCommands } from './core/decide.js';
 import { workspaceOf, type RunWorkspace } from './core/draft.js';
@@ -16,6 +18,8 @@ export interface RunDriverDeps {
   runStore: RunStore;
   dispatcher: TaskDispatcher;
   clock: Clock;
+  /** The controller's reservations (`cache.serialize`): acquire, heartbeat, release, watch. */
+  reservations: ReservationKeeper;
   emit: (event: EngineEvent) => void;
   /** Called once when the run reaches a terminal status. */
   onTerminal: (state: RunState) => void;
@@ -378,6 +382,12 @@ export class RunDriver {
         case 'CancelAttempts':
           work.push(this.cancelAttempts(command.attempts));
           break;
+        case 'AcquireReservations':
+          work.push(this.reserve(command.requests));
+          break;
+        case 'ReleaseReservations':
+          work.push(this.release(command.releases));
+          break;
       }
     }
     await Promise.all(work);
@@ -391,15 +401,17 @@ export class RunDriver {
         const wanted = lookups.filter((l) => l.kind === kind);
         try {
           const found = await this.deps.catalog.lookup(kind, wanted.map((l) => l.key));
-          return wanted.map(({ nodeId, key }): LookupOutcome => {
+          return wanted.map(({ nodeId, key, afterReservation }): LookupOutcome => {
+            // A lookup made holding the node's reservation says so: its miss executes the node.
+            const base = afterReservation === true ? { nodeId, key, kind, afterReservation } : { nodeId, key, kind };
             const entry = found.hits.get(key);
-            if (entry !== undefined) return { nodeId, key, kind, outcome: 'hit', entry };
+            if (entry !== undefined) return { ...base, outcome: 'hit', entry };
             const corrupt = found.corrupt.get(key);
-            if (corrupt !== undefined) return { nodeId, key, kind, outcome: 'corrupt', reason: corrupt };
-            return { nodeId, key, kind, outcome: 'miss' };
+            if (corrupt !== undefined) return { ...base, outcome: 'corrupt', reason: corrupt };
+            return { ...base, outcome: 'miss' };
           });
         } catch (error) {
-          return wanted.map(({ nodeId, key }) => ({ nodeId, key, kind, outcome: 'failure', reason: describe(error) }));
+          return wanted.map(({ nodeId, key, afterReservation }): LookupOutcome => ({ ...(afterReservation === true ? { afterReservation } : {}), nodeId, key, kind, outcome: 'failure', reason: describe(error) }));
         }
       }),
     );
@@ -442,6 +454,21 @@ export class RunDriver {
     }
     if (ok.length > 0) this.enqueue({ type: 'cache:written', writes: ok, ok: true });
     for (const [reason, lost] of failed) this.enqueue({ type: 'cache:written', writes: lost, ok: false, reason });
+  }
+
+  /**
+   * Answers come back as one event; a held key is watched, and once it may be free the waiting node
+   * hears it (`reservation:released`) in a round of its own.
+   */
+  private async reserve(requests: ReservationAsk[]): Promise<void> {
+    const answers = await this.deps.reservations.acquire(requests, (answer) => {
+      this.deliver({ type: 'reservation:released', nodeId: answer.nodeId, key: answer.key }).catch(() => undefined); // rejects only once closed
+    });
+    this.enqueue({ type: 'reservation:answered', answers });
+  }
+
+  private release(releases: ReservationRelease[]): Promise<void> {
+    return this.deps.reservations.release(releases, this.runId, this.state?.run.workflow ?? '?');
   }
 
   /** Dispatch is idempotent per attempt id, so a failed dispatch is simply repeated with backoff. */

@@ -14,12 +14,14 @@ import type {
   CacheLookupResult,
   NewCacheEntry,
 } from '../ports/cache-catalog.js';
+import type { ReleasedReservation, ReleaseSubscription, ReservationOutcome, ReservationRelease, ReservationRequest } from '../ports/cache-reservations.js';
+import { InMemoryReservations } from './in-memory-reservations.js';
 import { compareText, copyDate, copyJson, FailurePlan } from './support.js';
 
 /** How a test damages a stored entry (`InMemoryCacheCatalog.corrupt`). */
 export type CacheEntryDamage = 'undecodable' | 'tampered' | 'legacy' | 'value-hash' | { copyFrom: string };
 
-export type CacheCatalogMethod = 'lookup' | 'put' | 'list' | 'evict';
+export type CacheCatalogMethod = 'lookup' | 'put' | 'list' | 'evict' | 'acquireReservations' | 'extendReservations' | 'releaseReservations';
 
 export interface InMemoryCacheCatalogOptions {
   /** Sets `createdAt` on put (default: the system clock). */
@@ -46,9 +48,11 @@ export class InMemoryCacheCatalog implements CacheCatalog {
   readonly #entries = new Map<string, StoredEntry>();
   readonly #failures = new FailurePlan<CacheCatalogMethod>();
   readonly #clock: Clock;
+  readonly #reservations: InMemoryReservations;
 
   constructor(options: InMemoryCacheCatalogOptions = {}) {
     this.#clock = options.clock ?? systemClock;
+    this.#reservations = new InMemoryReservations(this.#clock, (method) => this.#failures.check(method));
   }
 
   /** The next call of `method` rejects with `error` (queued per method). */
@@ -150,6 +154,22 @@ export class InMemoryCacheCatalog implements CacheCatalog {
       removed += 1;
     }
     return removed;
+  }
+
+  acquireReservations(requests: readonly ReservationRequest[]): Promise<ReservationOutcome[]> {
+    return this.#reservations.acquireReservations(requests);
+  }
+
+  extendReservations(owners: readonly string[], ttlMs: number): Promise<string[]> {
+    return this.#reservations.extendReservations(owners, ttlMs);
+  }
+
+  releaseReservations(releases: readonly ReservationRelease[]): Promise<void> {
+    return this.#reservations.releaseReservations(releases);
+  }
+
+  watchReleases(listener: (released: ReleasedReservation) => void): Promise<ReleaseSubscription> {
+    return this.#reservations.watchReleases(listener);
   }
 }
 

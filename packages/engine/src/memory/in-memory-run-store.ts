@@ -247,6 +247,7 @@ function copyNode(node: NodeExecution, runId: string): NodeExecution {
     finishedAt: copyDate(node.finishedAt),
     subWorkflow: copyJson(node.subWorkflow),
     ...(node.cacheWriteRetry == null ? {} : { cacheWriteRetry: copyJson(node.cacheWriteRetry) }),
+    ...(node.waitedFor == null ? {} : { waitedFor: copyJson(node.waitedFor) }),
   };
 }
 

@@ -1,5 +1,6 @@
 import type { Json } from '../json.js';
 import type { CacheKeyParts } from '../cache/cache-key.js';
+import type { CacheReservations } from './cache-reservations.js';
 
 /** What an entry holds: a node's output, or a dynamic node's compiled sub-DAG (its "future"). */
 export type CacheEntryKind = 'output' | 'future';
@@ -57,9 +58,10 @@ export type CacheEvictFilter = CacheEntryFilter;
  *
  * Every method is one round trip (one statement), whatever the batch size: the controller looks up
  * a whole round of ready nodes at once. Expiry (TTL) is decided by the engine from `createdAt`,
- * not by the catalog, so it is a plain function tested with a fake clock.
+ * not by the catalog, so it is a plain function tested with a fake clock. Reservations
+ * (`cache: { serialize: true }`) are in ports/cache-reservations.ts.
  */
-export interface CacheCatalog {
+export interface CacheCatalog extends CacheReservations {
   /** Looks up entries of one kind by key. Missing keys are simply absent from `hits`. */
   lookup(kind: CacheEntryKind, keys: readonly string[]): Promise<CacheLookupResult>;
   /** Upserts entries (key + kind is the identity): a newer result replaces an older one. */

@@ -20,6 +20,7 @@ const FIELDS: { readonly [K in NodeField]-?: true } = {
   finishedAt: true,
   subWorkflow: true,
   cacheWriteRetry: true,
+  waitedFor: true,
 };
 const NODE_FIELDS = Object.keys(FIELDS) as NodeField[];
 

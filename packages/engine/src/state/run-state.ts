@@ -81,6 +81,18 @@ export interface NodeExecution {
    * `writing`; downstream nodes do not wait for it). Absent or null: none. See `CacheWriteRetry`.
    */
   cacheWriteRetry?: CacheWriteRetry | null;
+  /**
+   * A serialized node (`cache.serialize`) that found its key reserved by another owner: whose
+   * reservation it waited for (its status was WAITING; it then ended HIT, or took over and executed).
+   * Absent or null: it never waited.
+   */
+  waitedFor?: ReservationWait | null;
+}
+
+/** The owner a serialized node waited for: its run and node. */
+export interface ReservationWait {
+  runId: string;
+  nodeId: string;
 }
 
 /**

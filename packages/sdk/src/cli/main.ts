@@ -104,7 +104,7 @@ export async function main(argv: readonly string[]): Promise<number> {
           node.id,
           node.task,
           node.status,
-          node.cacheStatus === 'SKIPPED' ? `SKIPPED(${node.cacheReason ?? ''})` : (node.cacheStatus ?? '-'),
+          (node.cacheStatus === 'SKIPPED' ? `SKIPPED(${node.cacheReason ?? ''})` : (node.cacheStatus ?? '-')) + (node.waitedFor !== null && node.cacheStatus !== 'WAITING' ? ' after WAITING' : ''),
           shortKey(node.cacheKey),
           String(node.attempts),
           node.durationMs === null ? '-' : `${node.durationMs} ms`,

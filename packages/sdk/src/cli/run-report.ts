@@ -1,5 +1,5 @@
 import type { RunHandle } from '../client/run-handle.js';
-import { lostWritesNote } from '../log/event-log.js';
+import { lostWritesNote, waitedNote } from '../log/event-log.js';
 
 /**
  * Waits for a run the CLI started (`run`, `runs retry`) and reports it: the summary line with a
@@ -18,7 +18,7 @@ export async function reportRun(run: RunHandle<unknown>, json: boolean): Promise
   if (json) {
     process.stdout.write(`${JSON.stringify({ event: 'run:result', runId: report.id, status: report.status, outputs: report.outputs, error: report.error })}\n`);
   } else {
-    process.stderr.write(`run ${report.id} ${report.status} (${report.nodes.length} nodes: ${summary}${lostWritesNote(report.nodes)})\n`);
+    process.stderr.write(`run ${report.id} ${report.status} (${report.nodes.length} nodes: ${summary}${waitedNote(report.nodes)}${lostWritesNote(report.nodes)})\n`);
     if (report.status === 'succeeded') process.stdout.write(`${JSON.stringify(report.outputs, null, 2)}\n`);
   }
   return report.status === 'succeeded' ? 0 : 1;

@@ -47,6 +47,12 @@ export interface ConnectOptions {
    * take `timeoutGraceMs` (`--timeout-grace`) themselves.
    */
   timeoutGraceMs?: number;
+  /**
+   * `cache: { serialize: true }`: how long a reservation lasts without a heartbeat from the
+   * controller driving its owner, so how soon waiters take over from an owner whose process died
+   * (default 30 s; `MEMOFLOW_RESERVATION_TTL_MS`).
+   */
+  reservationTtlMs?: number;
   /** Node and run events: a format (`pretty` to standard error by default) or a function of yours. */
   log?: LogFormat | EventSink;
 }
@@ -146,7 +152,14 @@ export async function connect(options: ConnectOptions = {}): Promise<Memoflow> {
           ...(options.noWorkerGraceMs === undefined ? {} : { noWorkerGraceMs: options.noWorkerGraceMs }),
         });
   const emit = typeof options.log === 'function' ? options.log : createEventLog({ format: options.log ?? 'pretty' });
-  const controller = new Controller({ catalog: storage.catalog, runStore: storage.runStore, dispatcher, onEvent: emit });
+  const reservationTtlMs = options.reservationTtlMs ?? envMs('MEMOFLOW_RESERVATION_TTL_MS');
+  const controller = new Controller({
+    catalog: storage.catalog,
+    runStore: storage.runStore,
+    dispatcher,
+    onEvent: emit,
+    ...(reservationTtlMs === undefined ? {} : { reservationTtlMs }),
+  });
   const mode = redisUrl !== undefined ? 'distributed' : databaseUrl !== undefined ? 'postgres' : 'embedded';
   return new Client(controller, storage, dispatcher, registry, mode);
 }
@@ -264,4 +277,10 @@ class Client implements Memoflow {
   private assertOpen(): void {
     if (this.closed) throw new MemoflowError('STALE_STATE', 'this memoflow connection is closed');
   }
+}
+
+/** A positive number of milliseconds from the environment, or undefined when unset or not one. */
+function envMs(name: string): number | undefined {
+  const value = Number(process.env[name]);
+  return Number.isFinite(value) && value > 0 ? value : undefined;
 }

@@ -11,6 +11,8 @@ export interface NodeReport {
   cacheStatus: CacheStatus | null;
   cacheReason: string | null;
   cacheKey: string | null;
+  /** `cache.serialize`: whose reservation the node waited for (it was WAITING), or null if it never waited. */
+  waitedFor: { runId: string; nodeId: string } | null;
   attempts: number;
   startedAt: Date | null;
   finishedAt: Date | null;
@@ -142,6 +144,7 @@ export function toRunReport(state: RunState): RunReport {
       cacheStatus: node.cacheStatus,
       cacheReason: node.cacheReason,
       cacheKey: node.cacheKey,
+      waitedFor: node.waitedFor ?? null,
       attempts: node.attempts,
       startedAt: node.startedAt,
       finishedAt: node.finishedAt,

@@ -314,10 +314,6 @@ export function resolveCache(
       { ...where, field: 'cache.version' },
     );
   }
-  if (given.serialize === true) {
-    // Accepting it and running concurrent duplicates anyway would be a silent lie about what runs.
-    throw new MemoflowError('NOT_SUPPORTED', 'cache.serialize (reservations, so concurrent runs with one key execute once) is not implemented yet; remove it', { ...where, field: 'cache.serialize' });
-  }
   const version = given.version ?? base?.version ?? derived.version;
   assertValidCacheVersion(version, where);
   const ignoreInputs = [...(given.ignoreInputs ?? base?.ignoreInputs ?? [])];

@@ -104,10 +104,12 @@ describe('tracing a workflow into a spec', () => {
     expect([c?.cache?.version, c?.retries, c?.timeoutMs]).toEqual(['1', 0, null]);
   });
 
-  it('refuses cache.serialize rather than silently running duplicates (not implemented yet)', () => {
-    expect(() => task({ name: 'm.serial', inputs: {}, output: z.number(), cache: { version: '1', serialize: true } }, async () => 1)).toThrow(
-      expect.objectContaining({ code: 'NOT_SUPPORTED', location: { node: 'm.serial', field: 'cache.serialize' } }),
-    );
+  it('takes cache.serialize into the node\'s cache settings (its key takes a reservation before executing)', () => {
+    const serial = task({ name: 'm.serial', inputs: {}, output: z.number(), cache: { version: '1', serialize: true } }, async () => 1);
+    const plain = task({ name: 'm.plain', inputs: {}, output: z.number(), cache: { version: '1' } }, async () => 1);
+    const wf = workflow({ name: 'm.serialwf', inputs: {} }, () => ({ a: serial({}), b: plain({}) }));
+    const [a, b] = wf.spec.nodes;
+    expect([a?.cache?.serialize, b?.cache?.serialize]).toEqual([true, false]);
   });
 
   it('derives a version from the body when cache is on without one', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { EngineEvent } from '@memoflow/engine';
-import { eventFields, formatEvent, lostWritesNote } from './event-log.js';
+import { eventFields, formatEvent, lostWritesNote, waitedNote } from './event-log.js';
 
 const hit: EngineEvent = {
   type: 'node:cache-hit',
@@ -51,5 +51,13 @@ describe('lostWritesNote', () => {
     );
     const many = Array.from({ length: 12 }, (_, i) => ({ id: `n${i}`, task: 't', cacheStatus: 'PUT_FAILURE' }));
     expect(lostWritesNote(many)).toMatch(/n9 \(t\) and 2 more$/);
+  });
+
+  it('shows WAITING in node lines and JSON fields, and the summary counts nodes that waited, naming whose reservation', () => {
+    const waiting: EngineEvent = { ...hit, type: 'node:waiting', cacheStatus: 'WAITING', cacheReason: "reservation held by run r0 node 'clean'", message: "run r0 node 'clean' holds the reservation on this key" };
+    expect(formatEvent(waiting)).toMatch(/WAITING .* waiting \(run r0 node 'clean' holds the reservation/);
+    expect(eventFields(waiting)).toMatchObject({ event: 'node:waiting', cacheStatus: 'WAITING', cacheReason: "reservation held by run r0 node 'clean'" });
+    expect(waitedNote([{ id: 'a', waitedFor: null }])).toBe('');
+    expect(waitedNote([{ id: 'a', waitedFor: { runId: 'r0', nodeId: 'x' } }, { id: 'b', waitedFor: { runId: 'r0', nodeId: 'x' } }, { id: 'c' }])).toBe('; 2 WAITING first (for r0:x)');
   });
 });

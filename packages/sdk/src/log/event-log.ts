@@ -50,6 +50,7 @@ export function eventFields(event: EngineEvent): Record<string, unknown> {
 
 const VERB: { readonly [type in EngineEvent['type']]: string } = {
   'node:cache-hit': 'served from the cache',
+  'node:waiting': 'waiting',
   'node:started': 'running',
   'node:retrying': 'retrying',
   'node:succeeded': 'done',
@@ -97,6 +98,17 @@ export function formatEvent(event: EngineEvent): string {
  * The summary's note on cache writes that were lost for good (PUT_FAILURE: retried while the run
  * lived and once more at its end), naming the nodes; empty when none were.
  */
+/**
+ * The summary's note on serialized nodes that waited for another owner's reservation (WAITING, then
+ * HIT or executed), with whose; empty when none did.
+ */
+export function waitedNote(nodes: readonly { id: string; waitedFor?: { runId: string; nodeId: string } | null }[]): string {
+  const waited = nodes.filter((node) => node.waitedFor != null);
+  if (waited.length === 0) return '';
+  const owners = [...new Set(waited.map((node) => `${node.waitedFor?.runId ?? '?'}:${node.waitedFor?.nodeId ?? '?'}`))];
+  return `; ${waited.length} WAITING first (for ${owners.slice(0, 3).join(', ')}${owners.length > 3 ? ` and ${owners.length - 3} more` : ''})`;
+}
+
 export function lostWritesNote(nodes: readonly { id: string; task: string; cacheStatus: string | null }[]): string {
   const lost = nodes.filter((node) => node.cacheStatus === 'PUT_FAILURE');
   if (lost.length === 0) return '';

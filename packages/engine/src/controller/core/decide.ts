@@ -21,6 +21,7 @@ import { Draft, workspaceOf, type RunWorkspace } from './draft.js';
 import { directChildren } from './expand.js';
 import { resolveBinding } from './resolve-binding.js';
 import { recover, reusableEntry } from './reuse.js';
+import { applyReservationAnswers, applyReservationReleased, reserveInsteadOfExecuting, takeoverReason } from './serialize.js';
 
 export interface Decision {
   /** The next state; `state.run.version` is still the loaded one (the store bumps it on save). */
@@ -84,6 +85,8 @@ const APPLY: { readonly [K in RunEvent['type']]: (draft: Draft, event: Extract<R
   'cache:written': (draft, event) => {
     for (const write of event.writes) applyWritten(draft, write, event.ok ? null : event.reason);
   },
+  'reservation:answered': (draft, event) => applyReservationAnswers(draft, event.answers),
+  'reservation:released': (draft, event) => applyReservationReleased(draft, event.nodeId, event.key),
 };
 
 function applyEvent(draft: Draft, event: RunEvent): void {
@@ -254,6 +257,8 @@ function applyLookup(draft: Draft, spec: NodeSpec, outcomes: readonly LookupOutc
     case undefined:
       break;
   }
+  if (reserveInsteadOfExecuting(draft, spec, outcomes, status, reason)) return;
+  if (output?.afterReservation === true) reason = takeoverReason(draft.node(nodeId), reason);
   handlerFor(spec).missed(draft, spec, outcomes, { status, reason });
 }
 

@@ -8,12 +8,14 @@ import { pendingExecution } from '../../state/new-run.js';
 import { transition, type NodePhase } from '../../state/node-phase.js';
 import type { NodeExecution, RunRecord, RunState } from '../../state/run-state.js';
 import type { NodeContext } from '../handlers/node-handler.js';
-import type { CacheLookup, Command, EngineEvent, EngineEventType } from '../vocabulary/commands.js';
+import type { ReservationRelease } from '../../ports/cache-reservations.js';
+import type { CacheLookup, Command, EngineEvent, EngineEventType, ReservationAsk } from '../vocabulary/commands.js';
 import type { CacheWrite } from '../vocabulary/events.js';
 import { childNodes } from './expand.js';
 import { attemptFor, cacheEntryFor } from './effects-from-state.js';
 import { resolveBinding } from './resolve-binding.js';
 import { RunIndex } from './run-index.js';
+import { endsReservation, reservationAsk } from './serialize.js';
 
 /**
  * A run as a controller keeps it across rounds: its state and the index derived from it. A
@@ -47,6 +49,8 @@ export class Draft implements NodeContext {
   readonly emitted: Command[] = [];
   /** Attempts of a cancelled run to stop (see core/cancel.ts). */
   readonly cancelledAttempts: AttemptToCancel[] = [];
+  readonly reservations: ReservationAsk[] = [];
+  readonly releases: ReservationRelease[] = [];
 
   constructor(
     readonly workspace: RunWorkspace,
@@ -89,16 +93,29 @@ export class Draft implements NodeContext {
     this.state.nodes[nodeId] = after;
     this.index.observe(before, after);
     this.changed.add(nodeId);
+    // Whatever ends a node that may hold its key's reservation (success, failure, cancel) frees it.
+    if (endsReservation(this.index.byId.get(nodeId), before, after)) this.release(nodeId);
     if (this.run.updatedAt !== this.now) {
       this.run = { ...this.run, updatedAt: this.now };
       this.runChanged = true;
     }
   }
 
-  lookup(nodeId: string, kind: CacheEntryKind): void {
+  lookup(nodeId: string, kind: CacheEntryKind, afterReservation = false): void {
     const key = this.node(nodeId).cacheKey;
     if (key === null) throw new Error(`node '${nodeId}' has no cache key to look up`);
-    this.lookups.push({ nodeId, key, kind });
+    this.lookups.push(afterReservation ? { nodeId, key, kind, afterReservation } : { nodeId, key, kind });
+  }
+
+  /** Asks for the node's key's reservation (`cache.serialize`; core/serialize.ts). */
+  reserve(nodeId: string): void {
+    this.reservations.push(reservationAsk(this.state, nodeId));
+  }
+
+  /** Frees the node's reservation, if it holds one. */
+  release(nodeId: string): void {
+    const { key, kind, owner } = reservationAsk(this.state, nodeId);
+    this.releases.push({ key, kind, owner });
   }
 
   dispatch(nodeId: string, message?: string): void {
@@ -190,6 +207,8 @@ export class Draft implements NodeContext {
       commands.push({ type: 'WriteCache', writes: this.writes, entries: this.writes.map((w) => cacheEntryFor(this.state, w.nodeId, w.kind)) });
     }
     if (this.cancelledAttempts.length > 0) commands.push({ type: 'CancelAttempts', attempts: this.cancelledAttempts });
+    if (this.reservations.length > 0) commands.push({ type: 'AcquireReservations', requests: this.reservations });
+    if (this.releases.length > 0) commands.push({ type: 'ReleaseReservations', releases: this.releases });
     commands.push(...this.emitted);
     return commands;
   }

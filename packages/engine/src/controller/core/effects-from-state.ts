@@ -7,11 +7,12 @@ import type { NodeSpec } from '../../spec/workflow-spec.js';
 import { cancelRequestOf } from '../../state/cancel-request.js';
 import type { RunState } from '../../state/run-state.js';
 import { handlerFor } from '../handlers/registry.js';
-import type { CacheLookup, Command } from '../vocabulary/commands.js';
+import type { CacheLookup, Command, ReservationAsk } from '../vocabulary/commands.js';
 import type { CacheWrite } from '../vocabulary/events.js';
 import { runNodes } from './expand.js';
 import { compactFuture } from './future.js';
 import type { RunIndex } from './run-index.js';
+import { executingWithReservation, reservationAsk } from './serialize.js';
 
 /*
  * Effects derived from saved state alone, so a controller that loads a run can repeat them: the
@@ -69,7 +70,9 @@ export function attemptFor(state: RunState, spec: NodeSpec): TaskAttempt {
  * The effects a controller taking over a run must repeat: lookups, attempts and writes that were
  * saved as started but may not have happened. Each is idempotent (attempt ids are deterministic,
  * writes are upserts), so repeating one that did happen is harmless. (A dynamic node's future
- * write is not repeated: losing it only costs a later retry the body.)
+ * write is not repeated: losing it only costs a later retry the body.) A serialized node that is
+ * executing asks for its reservation again (the same owner renews it, and the shell heartbeats it
+ * from then on); one waiting or reserving is simply looked up again, which asks again on a miss.
  */
 export function recoverCommands(state: RunState): Command[] {
   // A run with a cancel request repeats nothing: its next decision cancels what was in flight.
@@ -77,10 +80,12 @@ export function recoverCommands(state: RunState): Command[] {
   const lookups: CacheLookup[] = [];
   const attempts: TaskAttempt[] = [];
   const writes: CacheWrite[] = [];
+  const reservations: ReservationAsk[] = [];
   const { byId } = runNodes(state);
   for (const node of Object.values(state.nodes)) {
     const spec = byId.get(node.nodeId);
     if (spec === undefined) continue;
+    if (executingWithReservation(spec, node)) reservations.push(reservationAsk(state, node.nodeId));
     switch (node.phase) {
       case 'looking-up':
         if (node.cacheKey !== null) {
@@ -107,6 +112,7 @@ export function recoverCommands(state: RunState): Command[] {
   if (lookups.length > 0) commands.push({ type: 'LookupCache', lookups });
   if (attempts.length > 0) commands.push({ type: 'DispatchTask', attempts });
   if (writes.length > 0) commands.push({ type: 'WriteCache', writes, entries: writes.map((w) => cacheEntryFor(state, w.nodeId, w.kind)) });
+  if (reservations.length > 0) commands.push({ type: 'AcquireReservations', requests: reservations });
   return commands;
 }
 

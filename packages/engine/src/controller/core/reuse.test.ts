@@ -63,7 +63,9 @@ class World {
             queue.push({ type: 'cache:written', writes: command.writes, ok: true });
             break;
           case 'CancelAttempts':
-            break; // these runs are not cancelled
+          case 'AcquireReservations':
+          case 'ReleaseReservations':
+            break; // these runs are not cancelled and have no serialized tasks
         }
       }
     }

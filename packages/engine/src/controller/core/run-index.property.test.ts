@@ -157,6 +157,9 @@ class Rounds {
       case 'EmitEvent':
       case 'CancelAttempts': // these runs are not cancelled
         return;
+      case 'AcquireReservations':
+      case 'ReleaseReservations':
+        throw new Error('the simulated specs are not serialized: nothing asks for reservations');
     }
   }
 

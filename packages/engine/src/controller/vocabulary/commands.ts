@@ -3,10 +3,12 @@ import type { ErrorInfo } from '../../errors.js';
 import type { CacheEntryKind, NewCacheEntry } from '../../ports/cache-catalog.js';
 import type { CacheWrite } from './events.js';
 import type { AttemptToCancel, TaskAttempt } from '../../ports/task-dispatcher.js';
+import type { ReservationRelease, ReservationRequest } from '../../ports/cache-reservations.js';
 
 /** What a node or run did, for logs and the event stream. Names are `noun:verb`. */
 export type EngineEventType =
   | 'node:cache-hit'
+  | 'node:waiting'
   | 'node:started'
   | 'node:retrying'
   | 'node:succeeded'
@@ -67,11 +69,20 @@ export type Command =
    * run is over. (Reservations of cancelled serialized nodes are released beside this: see
    * core/cancel.ts, `nodeCancelled`.)
    */
-  | { type: 'CancelAttempts'; attempts: AttemptToCancel[] };
+  | { type: 'CancelAttempts'; attempts: AttemptToCancel[] }
+  /** Serialized nodes that missed: take their keys' reservations (answered by `reservation:answered`). */
+  | { type: 'AcquireReservations'; requests: ReservationAsk[] }
+  /** Nodes that may hold a reservation ended: free them (a reservation no longer theirs is untouched). */
+  | { type: 'ReleaseReservations'; releases: ReservationRelease[] };
+
+/** A reservation `decide` asks for; the shell adds the duration (its lease setting). */
+export type ReservationAsk = Omit<ReservationRequest, 'ttlMs'>;
 
 /** One key to look up: a node's output, or (dynamic nodes) its future. */
 export interface CacheLookup {
   nodeId: string;
   key: string;
   kind: CacheEntryKind;
+  /** A serialized node looking up again once it holds its key's reservation: a miss now executes. */
+  afterReservation?: true;
 }

@@ -1,9 +1,10 @@
 import type { ErrorInfo } from '../../errors.js';
 import type { CacheEntry, CacheEntryKind } from '../../ports/cache-catalog.js';
 import type { AttemptResult } from '../../ports/task-dispatcher.js';
+import type { ReservationHolder } from '../../ports/cache-reservations.js';
 
 /** One node's outcome of a batched catalog lookup. */
-export type LookupOutcome = { nodeId: string; key: string; kind: CacheEntryKind } & (
+export type LookupOutcome = { nodeId: string; key: string; kind: CacheEntryKind; afterReservation?: true } & (
   | { outcome: 'hit'; entry: CacheEntry }
   | { outcome: 'miss' }
   | { outcome: 'corrupt'; reason: string }
@@ -28,4 +29,10 @@ export type RunEvent =
   | { type: 'cache:looked-up'; results: LookupOutcome[] }
   | { type: 'attempt:finished'; result: AttemptResult }
   | { type: 'cache:written'; writes: CacheWrite[]; ok: true }
-  | { type: 'cache:written'; writes: CacheWrite[]; ok: false; reason: string };
+  | { type: 'cache:written'; writes: CacheWrite[]; ok: false; reason: string }
+  | { type: 'reservation:answered'; answers: ReservationAnswer[] }
+  /** The shell heard that a reservation a WAITING node waits on is free (released, or expired), or its backstop poll came due. */
+  | { type: 'reservation:released'; nodeId: string; key: string };
+
+/** What AcquireReservations found for one node: its key's reservation is its own, held by another, or the catalog failed. */
+export type ReservationAnswer = { nodeId: string; key: string } & ({ outcome: 'acquired' } | { outcome: 'held'; holder: ReservationHolder } | { outcome: 'failure'; reason: string });

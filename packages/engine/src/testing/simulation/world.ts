@@ -192,6 +192,17 @@ export class World {
       }
       case 'CancelAttempts':
         return; // the simulation cancels no runs
+      case 'AcquireReservations': {
+        // The generated scenarios have no serialized tasks; this goes through the catalog so one that
+        // adds them gets the real semantics (a held key is not watched here: it would have to model releases).
+        const outcomes = await this.catalog.acquireReservations(command.requests.map((r) => ({ ...r, ttlMs: 30_000 })));
+        const answers = outcomes.map((o, i) => (o.outcome === 'acquired' ? { nodeId: command.requests[i]?.nodeId ?? '', key: o.key, outcome: 'acquired' as const } : { nodeId: command.requests[i]?.nodeId ?? '', key: o.key, outcome: 'held' as const, holder: o.holder }));
+        this.pending.push({ kind: 'event', event: { type: 'reservation:answered', answers }, durable: false });
+        return;
+      }
+      case 'ReleaseReservations':
+        await this.catalog.releaseReservations(command.releases);
+        return;
     }
   }
 
