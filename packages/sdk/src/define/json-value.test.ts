@@ -39,12 +39,15 @@ function refusal(run: () => unknown): MemoflowError {
 }
 
 describe('toJsonValue', () => {
-  it('keeps every JSON value exactly (property)', () => {
+  it('keeps every JSON value exactly, but -0, which JSON cannot hold, as 0 (property)', () => {
+    // What a stored run reads back: every number as written, except -0 (regression test negative-zero-differs-between-result-and-store).
+    const stored = (value: unknown): unknown =>
+      Object.is(value, -0) ? 0 : Array.isArray(value) ? value.map(stored) : value !== null && typeof value === 'object' ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, stored(v)])) : value;
     fc.assert(
       fc.property(json, (value) => {
         const out = toJsonValue(value, where);
         // node's deep-strict equality (vitest's toStrictEqual reads an own `constructor` key as the type).
-        expect(isDeepStrictEqual(out, value)).toBe(true);
+        expect(isDeepStrictEqual(out, stored(value))).toBe(true);
         expect(JSON.stringify(out)).toBe(JSON.stringify(value));
         checkRawValue(value, where);
       }),
