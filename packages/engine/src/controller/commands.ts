@@ -18,6 +18,10 @@ export type EngineEventType =
   | 'node:dispatch-failed'
   | 'run:succeeded'
   | 'run:failed'
+  /** This controller leased a running run that was free or whose lease had expired, and continues it. */
+  | 'run:taken-over'
+  /** Another controller took over a run this one held (its lease had expired): it stops driving it. */
+  | 'run:lease-lost'
   | 'controller:round-failed';
 
 export interface EngineEvent {

@@ -1,8 +1,10 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { MemoflowError } from '../errors.js';
 import type { NodeValue } from '../json.js';
 import type { CacheCatalog } from '../ports/cache-catalog.js';
 import { systemClock, type Clock } from '../ports/clock.js';
-import type { RunStore } from '../ports/run-store.js';
+import type { LeaseOutcome, RunStore } from '../ports/run-store.js';
 import type { AttemptResult, TaskDispatcher } from '../ports/task-dispatcher.js';
 import { validateSpec } from '../spec/validate-spec.js';
 import type { WorkflowSpec } from '../spec/workflow-spec.js';
@@ -11,6 +13,7 @@ import { newRunState } from '../state/new-run.js';
 import type { RunOptions, RunState } from '../state/run-state.js';
 import type { EngineEvent } from './commands.js';
 import { RunDriver } from './run-driver.js';
+import { RunLeases } from './run-leases.js';
 
 export interface ControllerOptions {
   catalog: CacheCatalog;
@@ -27,7 +30,14 @@ export interface ControllerOptions {
   idleDriverMs?: number;
   /** Every node and run event, for logs. Must not throw. */
   onEvent?: (event: EngineEvent) => void;
+  /**
+   * How long a run stays leased to this controller without a renewal (default 10 s); renewed every
+   * third of it. A controller that dies leaves its runs to the others after at most this long.
+   */
+  leaseMs?: number;
 }
+
+export const DEFAULT_LEASE_MS = 10_000;
 
 export interface SubmitRequest {
   spec: WorkflowSpec;
@@ -39,20 +49,39 @@ export interface SubmitRequest {
 
 /**
  * Walks runs' DAGs: creates runs, drives each through rounds of decide/save/act, and routes task
- * results to the run they belong to. Holds no state that is not in the run store: any controller
- * can pick up any run (`recover`), which is how a dead controller's runs continue.
+ * results to the run they belong to. Holds no state that is not in the run store, so any controller
+ * can continue any run; but a running run has one owner at a time, the holder of its lease
+ * (RunLeases): a controller drives only the runs it owns, hands results of other runs to their
+ * owner (`TaskDispatcher.route`), and takes a run over only once its lease is free or expired (its
+ * owner closed or died), at a result for it, a sweep (`recoverUnowned`) or a `wait`.
  */
 export class Controller {
+  /** This controller's id: the owner its leases are under, and its dispatcher's address. */
+  readonly id: string;
+  private readonly leases: RunLeases;
+  /** Runs waited on here that this controller could drive (their pool is its own): waiting may take them over. */
+  private readonly takeable = new Set<string>();
   private readonly drivers = new Map<string, RunDriver>();
   private readonly waiters = new Map<string, Waiter[]>();
   private readonly watchers = new Map<string, NodeJS.Timeout>();
   private sweeper: NodeJS.Timeout | undefined;
+  private readonly takingOver = new Map<string, Promise<LeaseOutcome>>();
   private readonly evictor: NodeJS.Timeout;
   private readonly clock: Clock;
   private closed = false;
 
   constructor(private readonly options: ControllerOptions) {
     this.clock = options.clock ?? systemClock;
+    this.id = options.dispatcher.address ?? `controller-${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
+    const isGone = options.dispatcher.isGone?.bind(options.dispatcher);
+    this.leases = new RunLeases({
+      store: options.runStore,
+      owner: this.id,
+      ttlMs: options.leaseMs ?? DEFAULT_LEASE_MS,
+      ...(isGone === undefined ? {} : { isGone }),
+      onLost: (runIds) => void this.leasesLost(runIds),
+      onError: (error) => this.warn('-', '-', `renewing this controller's run leases failed: ${describe(error)}`),
+    });
     options.dispatcher.onResult((result) => this.deliverResult(result));
     const idleMs = options.idleDriverMs ?? 30_000;
     this.evictor = setInterval(() => this.evictIdleDrivers(idleMs), Math.max(10, Math.min(idleMs, 10_000)));
@@ -62,6 +91,11 @@ export class Controller {
   /** Runs this controller holds a driver for (in flight here, or idle for less than `idleDriverMs`). */
   get drivenRuns(): number {
     return this.drivers.size;
+  }
+
+  /** Runs leased to this controller, as far as it knows (a lease lost in a long pause shows at the next heartbeat). */
+  get ownedRuns(): number {
+    return this.leases.count;
   }
 
   /** Drops drivers with nothing in flight for `idleMs`; their runs stay in the store for whoever acts next. */
@@ -88,7 +122,9 @@ export class Controller {
       options,
       now,
     });
-    await this.options.runStore.create(state);
+    // The controller creating a run owns it: its results come here from the start.
+    await this.options.runStore.create(state, { owner: this.id, ttlMs: this.leases.ttlMs });
+    this.leases.created(state.run.id);
     const driver = this.driver(state.run.id, state);
     // Rejects only if this controller closes first; the run is saved, any controller can recover it.
     driver.deliver({ type: 'run:tick' }).catch(() => undefined);
@@ -96,32 +132,30 @@ export class Controller {
   }
 
   /**
-   * Recovers every running run that nothing has touched for `staleAfterMs`: its controller may have
-   * died, or died between saving a dispatch and making it. Recovery repeats in-flight effects, all
-   * idempotent, so recovering a run that another controller is driving is harmless. Returns the ids.
+   * Takes over every running run whose lease is free or expired (its owner closed or died) and that
+   * this controller can drive: leases it, repeats the effects its last owner may have had in flight
+   * (all idempotent), and advances it. Of several controllers sweeping at once, each run goes to
+   * exactly one. Returns the ids taken over.
    */
-  async recoverStale(staleAfterMs: number): Promise<string[]> {
-    const cutoff = this.clock.now().getTime() - staleAfterMs;
-    const running = await this.options.runStore.list({ status: 'running', limit: 1000 });
-    // By what the store says, not by what is in memory: a driver this controller holds for a run
-    // (it once handled a result) may sit idle while the run's real driver is dead. Only a driver
-    // busy with a round right now speaks for the run.
-    const stale = running.filter((run) => run.updatedAt.getTime() <= cutoff && this.drivers.get(run.id)?.idleSince() !== null);
-    const recovered = await Promise.all(stale.map(async (run) => ((await this.recover(run.id)) ? run.id : null)));
-    return recovered.filter((id): id is string => id !== null);
+  async recoverUnowned(limit = 1000): Promise<string[]> {
+    const free = await this.options.runStore.listUnleased(limit);
+    const taken = await Promise.all(
+      free
+        .filter((run) => this.mayDrivePool(run.options.pool))
+        .map(async (run) => ((await this.takeOver(run.id)).kind === 'acquired' ? run.id : null)),
+    );
+    return taken.filter((id): id is string => id !== null);
   }
 
-  /** Sweeps for stale runs every `intervalMs` until close (what a standalone controller runs). */
-  startSweeper(options: { intervalMs: number; staleAfterMs: number }): void {
+  /** Sweeps for unleased runs every `intervalMs` until close (what a standalone controller runs). */
+  startSweeper(options: { intervalMs: number }): void {
     if (this.sweeper !== undefined) return;
     let busy = false;
     this.sweeper = setInterval(() => {
       if (busy || this.closed) return;
       busy = true;
-      this.recoverStale(options.staleAfterMs)
-        .catch((error: unknown) => {
-          this.options.onEvent?.({ type: 'controller:round-failed', level: 'warn', runId: '-', workflow: '-', message: `sweeping for stale runs failed: ${error instanceof Error ? error.message : String(error)}` });
-        })
+      this.recoverUnowned()
+        .catch((error: unknown) => this.warn('-', '-', `sweeping for unleased runs failed: ${describe(error)}`))
         .finally(() => {
           busy = false;
         });
@@ -132,15 +166,74 @@ export class Controller {
   /**
    * Continues a run from the store (after a crash, or owned by a controller that died). Returns false,
    * touching nothing, when this controller cannot drive it: the run's tasks go to another worker
-   * pool, or (in-process) its tasks are not registered here. Such a run is only read.
+   * pool, or (in-process) its tasks are not registered here, or another controller holds its lease.
+   * Such a run is only read.
    */
   async recover(runId: string): Promise<boolean> {
     const state = await this.options.runStore.load(runId);
     if (state === undefined) throw new MemoflowError('RUN_NOT_FOUND', `run '${runId}' is not in the run store`);
-    if (state.run.status === 'running' && !this.canDrive(state)) return false;
+    if (state.run.status !== 'running') {
+      this.drivers.delete(runId);
+      await this.driver(runId).recover(state); // settles waiters from the stored final state
+      return true;
+    }
+    if (!this.canDrive(state)) return false;
+    if (this.leases.owns(runId)) {
+      this.drivers.delete(runId); // an idle driver's view is no fresher than the store's
+      await this.driver(runId).recover(state);
+      return true;
+    }
+    return (await this.takeOver(runId, state)).kind === 'acquired';
+  }
+
+  /**
+   * Leases the run if it is free or expired and, if that worked, continues it from the store: the
+   * previous owner may have died between saving and acting, so its effects are repeated. Shared by
+   * every path that finds a run without a live owner (a result, a sweep, a wait).
+   */
+  private takeOver(runId: string, loaded?: RunState): Promise<LeaseOutcome> {
+    let pending = this.takingOver.get(runId);
+    if (pending === undefined) {
+      pending = this.leaseAndRecover(runId, loaded).finally(() => this.takingOver.delete(runId));
+      this.takingOver.set(runId, pending);
+    }
+    return pending;
+  }
+
+  private async leaseAndRecover(runId: string, loaded: RunState | undefined): Promise<LeaseOutcome> {
+    if (this.closed) return { kind: 'missing' };
+    const outcome = await this.leases.acquire(runId);
+    // Closing: the lease goes back with all the others (close waits for the acquisition first).
+    if (outcome.kind !== 'acquired' || this.closed) return outcome;
+    const state = loaded ?? (await this.options.runStore.load(runId));
+    if (state === undefined) return { kind: 'missing' };
+    if (state.run.status === 'running' && !this.canDrive(state)) {
+      await this.leases.release(runId);
+      return { kind: 'held', owner: '', expiresAt: this.clock.now() };
+    }
+    this.options.onEvent?.({ type: 'run:taken-over', level: 'info', runId, workflow: state.run.workflow, message: `leased to controller ${this.id} until ${outcome.expiresAt.toISOString()}` });
     this.drivers.delete(runId); // an idle driver's view is no fresher than the store's
     await this.driver(runId).recover(state);
-    return true;
+    return outcome;
+  }
+
+  /** Runs whose lease another controller took over: stop driving them (their version would stop our saves anyway). */
+  private async leasesLost(runIds: string[]): Promise<void> {
+    for (const runId of runIds) {
+      // A run that just ended is not lost: the heartbeat released its lease.
+      const status = await this.options.runStore.status(runId).catch(() => 'running' as const);
+      if (status !== 'running') continue;
+      const driver = this.drivers.get(runId);
+      this.drivers.delete(runId);
+      driver?.close(); // its queued results are handed back, and come again to be routed to the new owner
+      this.warn(runId, '-', `another controller took this run over (the lease of ${this.id} had expired): no longer driving it here`, 'run:lease-lost');
+    }
+  }
+
+  /** Whether runs recorded under `pool` may be this controller's (the precise check needs the run's tasks: canDrive). */
+  private mayDrivePool(pool: string | undefined): boolean {
+    const { dispatcher } = this.options;
+    return dispatcher.mayDrive !== undefined || (pool ?? dispatcher.pool) === dispatcher.pool;
   }
 
   /** Whether this controller's dispatcher reaches the worker pool the run's tasks go to (runs of earlier releases name none). */
@@ -151,37 +244,41 @@ export class Controller {
   }
 
   /**
-   * Resolves with the run's final state. The run may be driven here or by any other controller
-   * (results go to whichever controller takes them), so besides this controller's own drivers a
-   * waiter also re-reads the store every `waitPollMs` until the run is over.
+   * Resolves with the run's final state. A run this controller owns resolves from memory when it
+   * ends; one owned elsewhere is watched (its status polled every `waitPollMs`), and taken over if
+   * its lease turns out free or expired and this controller can drive it.
    */
   async wait(runId: string): Promise<RunState> {
     if (this.closed) throw closedWhileWaiting(runId);
     // A run this controller drives resolves from memory when it ends: no need to read it first
     // (for a 1,000-node run that read costs more than a fully cached run itself).
-    if (this.drivers.has(runId)) return this.addWaiter(runId, undefined);
+    if (this.drivers.has(runId) || this.leases.owns(runId)) return this.addWaiter(runId, undefined);
     const stored = await this.options.runStore.load(runId);
     if (stored === undefined) throw new MemoflowError('RUN_NOT_FOUND', `run '${runId}' does not exist`);
     if (stored.run.status !== 'running') return stored;
-    return this.addWaiter(runId, stored.run.workflow);
+    if (this.canDrive(stored)) this.takeable.add(runId);
+    return this.addWaiter(runId, stored);
   }
 
-  private addWaiter(runId: string, workflow: string | undefined): Promise<RunState> {
+  private addWaiter(runId: string, stored: RunState | undefined): Promise<RunState> {
     if (this.closed) return Promise.reject(closedWhileWaiting(runId));
     return new Promise((resolve, reject) => {
       const list = this.waiters.get(runId) ?? [];
       list.push({ resolve, reject });
       this.waiters.set(runId, list);
       this.watch(runId);
-      // The run may have finished between the load and registering the waiter, or its controller died.
-      // Recovering is idempotent; a run this controller cannot drive is left alone and only watched.
-      if (this.drivers.get(runId)?.idleSince() !== null) {
-        this.recover(runId).catch((error: unknown) => {
-          // Never an unhandled rejection: the run stays in the store for any controller to recover.
-          if (this.closed) return;
-          this.options.onEvent?.({ type: 'controller:round-failed', level: 'warn', runId, workflow: workflow ?? '-', message: `recovering the run failed: ${error instanceof Error ? error.message : String(error)}` });
-        });
-      }
+      // Its owner may be gone already: then waiting takes it over (a run this controller cannot
+      // drive is left alone and only watched).
+      if (stored !== undefined && this.takeable.has(runId)) this.tryTakeOver(runId, stored);
+    });
+  }
+
+  /** Takes the run over in the background if its lease is free; never an unhandled rejection. */
+  private tryTakeOver(runId: string, stored?: RunState): void {
+    if (this.closed || this.leases.owns(runId)) return;
+    this.takeOver(runId, stored).catch((error: unknown) => {
+      // The run stays in the store for any controller to take over.
+      if (!this.closed) this.warn(runId, stored?.run.workflow ?? '-', `taking the run over failed: ${describe(error)}`);
     });
   }
 
@@ -190,6 +287,7 @@ export class Controller {
    * controller continues it). Pending `wait()` calls reject with STALE_STATE.
    */
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
     clearInterval(this.evictor);
     if (this.sweeper !== undefined) clearInterval(this.sweeper);
@@ -201,6 +299,9 @@ export class Controller {
     for (const driver of drivers) driver.close();
     await Promise.all(drivers.map((driver) => driver.idle()));
     this.drivers.clear();
+    this.takeable.clear();
+    // Every lease at once: the other controllers take these runs over at their next sweep.
+    await this.leases.close();
   }
 
   private watch(runId: string): void {
@@ -213,7 +314,13 @@ export class Controller {
       this.options.runStore
         .status(runId)
         .then(async (status) => {
-          if (status === undefined || status === 'running') return;
+          if (status === 'running') {
+            // Its owner may have gone since: take it over once the lease is free (one statement
+            // that changes nothing while the owner holds it).
+            if (this.takeable.has(runId)) this.tryTakeOver(runId);
+            return;
+          }
+          if (status === undefined) return;
           const state = await this.options.runStore.load(runId);
           if (state !== undefined) this.terminal(state);
         })
@@ -226,9 +333,47 @@ export class Controller {
     this.watchers.set(runId, timer);
   }
 
-  private deliverResult(result: AttemptResult): Promise<void> {
-    if (this.closed) return Promise.reject(new MemoflowError('STALE_STATE', 'controller is closed', { retryable: true }));
-    return this.driver(result.runId).deliver({ type: 'attempt:finished', result });
+  /**
+   * A task result: driven here if this controller owns the run; else the run is taken over if its
+   * lease is free or expired, routed to its owner if another controller holds it, and otherwise
+   * refused (RUN_LEASED, retryable, with when to try again) so the transport keeps it. A result is
+   * acknowledged only once its effect is saved or it is with the owner.
+   */
+  private async deliverResult(result: AttemptResult): Promise<void> {
+    if (this.closed) throw closedError();
+    const event = { type: 'attempt:finished', result } as const;
+    if (this.leases.owns(result.runId)) return this.driver(result.runId).deliver(event);
+    const outcome = await this.takeOver(result.runId);
+    switch (outcome.kind) {
+      case 'acquired':
+        return this.driver(result.runId).deliver(event);
+      case 'finished':
+        return; // nothing left to change
+      case 'missing':
+        this.warn(result.runId, '-', `a result of attempt ${result.attemptId} arrived for a run this store does not have (another schema sharing the Redis prefix?): acknowledged and dropped`);
+        return;
+      case 'held':
+        return this.routeToOwner(result, outcome);
+    }
+  }
+
+  private async routeToOwner(result: AttemptResult, lease: { owner: string; expiresAt: Date }): Promise<void> {
+    const { dispatcher } = this.options;
+    const retryAfterMs = Math.min(this.leases.ttlMs, Math.max(100, lease.expiresAt.getTime() - this.clock.now().getTime()));
+    if (dispatcher.route !== undefined && lease.owner !== '' && lease.owner !== this.id) {
+      try {
+        await dispatcher.route(result, lease.owner);
+        return;
+      } catch (error) {
+        // Its owner is gone: the result waits until the lease ends and the run is taken over.
+        throw new MemoflowError('RUN_LEASED', `run ${result.runId} is leased to controller ${lease.owner}, which cannot take its results (${describe(error)}); try again in ${retryAfterMs} ms`, { retryable: true, retryAfterMs, cause: error });
+      }
+    }
+    throw new MemoflowError('RUN_LEASED', `run ${result.runId} is leased to controller ${lease.owner}; try again in ${retryAfterMs} ms`, { retryable: true, retryAfterMs });
+  }
+
+  private warn(runId: string, workflow: string, message: string, type: 'controller:round-failed' | 'run:lease-lost' = 'controller:round-failed'): void {
+    this.options.onEvent?.({ type, level: 'warn', runId, workflow, message });
   }
 
   private driver(runId: string, initial?: RunState): RunDriver {
@@ -253,6 +398,8 @@ export class Controller {
 
   private terminal(state: RunState): void {
     this.drivers.delete(state.run.id);
+    this.leases.ended(state.run.id);
+    this.takeable.delete(state.run.id);
     const timer = this.watchers.get(state.run.id);
     if (timer !== undefined) clearInterval(timer);
     this.watchers.delete(state.run.id);
@@ -278,6 +425,14 @@ function runTasks(state: RunState): string[] {
 interface Waiter {
   resolve: (state: RunState) => void;
   reject: (error: Error) => void;
+}
+
+function closedError(): MemoflowError {
+  return new MemoflowError('STALE_STATE', 'controller is closed', { retryable: true });
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 function closedWhileWaiting(runId: string): MemoflowError {

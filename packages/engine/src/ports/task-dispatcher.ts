@@ -41,7 +41,12 @@ export type AttemptResult =
   | (AttemptResultBase & { ok: true; output: Json; outputHash: string | null })
   | (AttemptResultBase & { ok: false; error: ErrorInfo });
 
-/** Called with each finished attempt; the dispatcher acknowledges the result once it resolves. */
+/**
+ * Called with each finished attempt; the dispatcher acknowledges the result once it resolves (its
+ * effect is saved, or it was routed to its run's owner). A rejection leaves the result with the
+ * dispatcher, to be handed over again; when the error carries a numeric `retryAfterMs` (RUN_LEASED:
+ * the run's lease is another controller's until then), that is when trying again makes sense.
+ */
 export type AttemptResultHandler = (result: AttemptResult) => Promise<void>;
 
 /**
@@ -63,6 +68,26 @@ export interface TaskDispatcher {
    * tasks are registered here.)
    */
   mayDrive?(pool: string, tasks: readonly string[]): boolean;
+  /**
+   * This dispatcher's own address among the controllers sharing its pool, unique per dispatcher:
+   * results of the attempts it dispatches come back to it (BullMQ: to its own results stream), not
+   * to any controller of the pool. Its controller leases runs under this id, so a run's owner is
+   * also where the run's results arrive. Absent: the controller makes up an id, and any result may
+   * reach any controller (which routes it, or leaves it to be redelivered).
+   */
+  readonly address?: string;
+  /**
+   * Hands a result that reached this dispatcher to the controller at `owner` (the holder of the
+   * run's lease). Resolves once the result is safely with that controller's address, so the
+   * original may be acknowledged; rejects when no live controller is at that address (the caller
+   * keeps the result and tries later). Absent: results cannot be routed.
+   */
+  route?(result: AttemptResult, owner: string): Promise<void>;
+  /**
+   * Whether the controller at `address` is known to be gone for good (in-process: its process on
+   * this host has exited), so its leases may be taken at once instead of when they expire.
+   */
+  isGone?(address: string): boolean;
   /** Enqueues attempts. Idempotent per attempt id. */
   dispatch(attempts: readonly TaskAttempt[]): Promise<void>;
   /** Registers the handler for results (one per dispatcher). Results may arrive before dispatch resolves. */

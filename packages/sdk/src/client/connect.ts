@@ -37,6 +37,11 @@ export interface ConnectOptions {
   noWorkerGraceMs?: number;
   /** Distributed mode: how long a result a controller took stays with it unrecorded before another takes it (default 10 s). */
   resultClaimIdleMs?: number;
+  /**
+   * How long a run this connection's controller owns stays leased to it without a renewal (default
+   * 10 s): if this process dies, another controller takes its runs over after about this long.
+   */
+  leaseMs?: number;
   /** In-process task concurrency (embedded mode). */
   concurrency?: number;
   /** Node and run events: a format (`pretty` to standard error by default) or a function of yours. */
@@ -110,7 +115,7 @@ export async function connect(options: ConnectOptions = {}): Promise<Memoflow> {
           ...(options.noWorkerGraceMs === undefined ? {} : { noWorkerGraceMs: options.noWorkerGraceMs }),
         });
   const emit = typeof options.log === 'function' ? options.log : createEventLog({ format: options.log ?? 'pretty' });
-  const controller = new Controller({ catalog: storage.catalog, runStore: storage.runStore, dispatcher, onEvent: emit });
+  const controller = new Controller({ catalog: storage.catalog, runStore: storage.runStore, dispatcher, onEvent: emit, ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }) });
   const mode = redisUrl !== undefined ? 'distributed' : databaseUrl !== undefined ? 'postgres' : 'embedded';
   return new Client(controller, storage, dispatcher, registry, mode);
 }

@@ -60,6 +60,8 @@ const VERB: { readonly [type in EngineEvent['type']]: string } = {
   'node:dispatch-failed': 'dispatch failed',
   'run:succeeded': 'run succeeded',
   'run:failed': 'run failed',
+  'run:taken-over': 'run taken over',
+  'run:lease-lost': 'run lease lost',
   'controller:round-failed': 'controller round failed',
 };
 
