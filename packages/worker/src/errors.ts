@@ -24,6 +24,8 @@ export type WorkerErrorCode =
   /** The task returned something that is not a TaskOutcome with a JSON output. */
   | 'INVALID_TASK_OUTCOME'
   /** `dispatch` or `onResult` on a closed dispatcher, a second `onResult`, a bad option. */
+  /** `route` found no live controller at the address (it died or closed): the caller keeps the result. Retryable. */
+  | 'CONTROLLER_GONE'
   | 'DISPATCHER_CLOSED'
   | 'HANDLER_ALREADY_SET'
   /** A worker pool is draining: an attempt claimed but not started is handed back to its queue. */

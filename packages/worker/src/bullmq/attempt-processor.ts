@@ -6,7 +6,7 @@ import type { WorkerLogger } from '../logger.js';
 import { WorkerError } from '../errors.js';
 import { failedAttemptResult, runAttempt, timeoutIgnoredMessage } from '../run-attempt.js';
 import type { ResultPublisher } from './results-stream.js';
-import { decodeAttempt, decodeResult, encodeResult } from './wire-format.js';
+import { decodeAttempt, decodeResult, encodeResult, replyToOf } from './wire-format.js';
 
 export interface AttemptProcessorDeps {
   registry: TaskRegistry;
@@ -36,6 +36,8 @@ export function attemptLogFields(attempt: TaskAttempt): object {
  * - a task failure is a *result*, never a failed job: the engine owns retries (each retry is a
  *   new attempt with a new id); the job fails only if the result cannot be published, and then
  *   BullMQ's job retries re-run it (a second publish for the same attempt is a no-op);
+ * - the result goes to the inbox of the controller that dispatched the attempt (its address is the
+ *   job's `replyTo`) while that controller is live, else to the shared stream (ResultPublisher);
  * - the job completes only after its result is in the results stream, so a worker that dies at
  *   any point leaves either a stalled job (re-run elsewhere) or a published result;
  * - a job claimed while all slots are busy waits for one; if the pool starts draining first, the
@@ -59,11 +61,12 @@ export function createAttemptProcessor(deps: AttemptProcessorDeps) {
       throw new UnrecoverableError(`malformed attempt job '${String(job.id)}': ${(error as Error).message}`);
     }
     const log = deps.logger.child(attemptLogFields(attempt));
+    const replyTo = replyToOf(job.data);
 
     const earlier = unpublished.get(attempt.id) ?? storedResult(job);
     if (earlier !== undefined) {
       log.info({ ok: earlier.ok }, 'attempt:republishing');
-      await publish(earlier);
+      await publish(earlier, replyTo);
       return { ok: earlier.ok };
     }
 
@@ -89,7 +92,7 @@ export function createAttemptProcessor(deps: AttemptProcessorDeps) {
       result = serialisable(attempt, result, deps.clock.now());
       unpublished.set(attempt.id, result);
       await job.updateProgress({ memoflowResult: encodeResult(result) }).catch(() => undefined);
-      await publish(result);
+      await publish(result, replyTo);
       const durationMs = result.finishedAt.getTime() - result.startedAt.getTime();
       if (result.ok) log.info({ durationMs, ok: true }, 'attempt:succeeded');
       else {
@@ -104,8 +107,9 @@ export function createAttemptProcessor(deps: AttemptProcessorDeps) {
     }
   };
 
-  async function publish(result: AttemptResult): Promise<void> {
-    await deps.results.publish(result);
+  /** To the controller that dispatched the attempt (`replyTo` on the job) while it is live, else to the shared stream. */
+  async function publish(result: AttemptResult, replyTo: string | null): Promise<void> {
+    await deps.results.publish(result, replyTo);
     unpublished.delete(result.attemptId);
   }
 }

@@ -1,6 +1,6 @@
 import { systemClock } from '@memoflow/engine';
 import { failedAttemptResult } from '../run-attempt.js';
-import type { AttemptResultHandler, Clock, TaskAttempt, TaskDispatcher } from '@memoflow/engine';
+import type { AttemptResult, AttemptResultHandler, Clock, TaskAttempt, TaskDispatcher } from '@memoflow/engine';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Queue } from 'bullmq';
@@ -13,8 +13,10 @@ import { AttemptWatchdog, type JobPresence } from './attempt-watchdog.js';
 import { assertJobId, DEFAULT_PREFIX, taskQueueName } from './queue-names.js';
 import { toRedisOptions } from './redis-connection.js';
 import type { RedisConnection } from './redis-connection.js';
+import { ControllerRegistry } from './controller-registry.js';
 import { ResultConsumer } from './results-consumer.js';
 import { DEFAULT_RETENTION_MS, ResultPublisher } from './results-stream.js';
+import { ADDRESS_PATTERN, encodeResult } from './wire-format.js';
 
 export interface BullMqTaskDispatcherOptions {
   connection: RedisConnection;
@@ -36,6 +38,8 @@ export interface BullMqTaskDispatcherOptions {
   resultClaimIdleMs?: number;
   /** See DEFAULT_RETENTION_MS. */
   retentionMs?: number;
+  /** This dispatcher's address among the controllers (its inbox). Default `<host>-<pid>-<random hex>`. */
+  address?: string;
   logger?: WorkerLogger;
   clock?: Clock;
 }
@@ -48,11 +52,14 @@ export const DEFAULT_RESULT_CLAIM_IDLE_MS = 30_000;
  *
  * - One job per attempt on the task's own queue (`task.<name>`), job id = attempt id, so a
  *   re-dispatch while the job exists (retention window included) is a no-op.
- * - Results come back on one Redis Stream shared by every controller of the prefix, read through
- *   one consumer group (ResultConsumer). An entry is acknowledged only once the handler has
- *   resolved; if the handler throws it is handed over again, and if the controller dies it stays
- *   pending and another controller claims it. Handlers must therefore be idempotent (a result
- *   can be delivered twice if a controller dies after recording it but before acking).
+ * - Results come back to the controller that dispatched the attempt: each job carries this
+ *   dispatcher's `address` as `replyTo`, and workers publish to its inbox stream while it counts as
+ *   live (ControllerRegistry), else to the stream shared by every controller of the prefix. Both
+ *   are read through one consumer group (ResultConsumer). An entry is acknowledged only once the
+ *   handler has resolved; if the handler throws it is handed over again, and if the controller
+ *   dies its inbox is emptied into the shared stream by the others. Handlers must therefore be
+ *   idempotent (a result can be delivered twice if a controller dies after recording it but
+ *   before acking). `route` hands a result to another live controller's inbox.
  * - Every attempt is watched until its result arrives (AttemptWatchdog): a job lost from Redis is
  *   dispatched again, an attempt no worker serves fails with NO_WORKER_FOR_TASK; `workerCount(task)`
  *   lets a caller ask directly.
@@ -63,6 +70,8 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
   readonly prefix: string;
   /** Runs dispatched here go to the worker pools of this prefix, wherever they run. */
   readonly pool: string;
+  /** Where results of the attempts dispatched here come back (this dispatcher's inbox); its controller's id. */
+  readonly address: string;
   private readonly connection: ReturnType<typeof toRedisOptions>;
   private readonly logger: WorkerLogger;
   private readonly clock: Clock;
@@ -74,11 +83,16 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
   private redis: Redis | null = null;
   private publisher: ResultPublisher | null = null;
   private consumer: ResultConsumer | null = null;
+  private controllers: ControllerRegistry | undefined;
   private closed = false;
 
   constructor(options: BullMqTaskDispatcherOptions) {
     this.prefix = options.prefix ?? DEFAULT_PREFIX;
     this.pool = `bullmq:${this.prefix}`;
+    this.address = options.address ?? `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
+    if (!ADDRESS_PATTERN.test(this.address)) {
+      throw new WorkerError('INVALID_OPTION', `address must be 1-200 letters, digits, '_', '.' or '-', got '${this.address}'`);
+    }
     this.connection = toRedisOptions(options.connection, `${this.prefix}.memoflow-dispatcher`);
     this.logger = options.logger ?? pino({ name: 'memoflow-dispatcher' });
     this.clock = options.clock ?? systemClock;
@@ -131,7 +145,8 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
     });
     await Promise.all(
       [...byTask].map(([task, list]) =>
-        this.taskQueue(task).addBulk(list.map((attempt) => ({ name: task, data: attempt, opts: opts(attempt) }))),
+        // `replyTo`: workers publish the result to this dispatcher's inbox (ignored by earlier releases).
+        this.taskQueue(task).addBulk(list.map((attempt) => ({ name: task, data: { ...attempt, replyTo: this.address }, opts: opts(attempt) }))),
       ),
     );
   }
@@ -161,7 +176,8 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
       connection: this.connection,
       commands: this.commands(),
       prefix: this.prefix,
-      consumer: `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`,
+      consumer: this.address,
+      registry: this.registry(),
       concurrency: this.resultConcurrency,
       claimIdleMs: this.resultClaimIdleMs,
       blockMs: 5_000,
@@ -173,6 +189,16 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
       },
     });
     this.consumer.start();
+  }
+
+  /**
+   * Hands a result to the controller at `owner`: one script adds it to that controller's inbox if
+   * it counts as live, else rejects (CONTROLLER_GONE, retryable), so the caller keeps the result.
+   */
+  async route(result: AttemptResult, owner: string): Promise<void> {
+    if (!ADDRESS_PATTERN.test(owner) || !(await this.registry().route(owner, JSON.stringify(encodeResult(result))))) {
+      throw new WorkerError('CONTROLLER_GONE', `no live controller at '${owner}' to hand the result of ${result.attemptId} to`, { retryable: true });
+    }
   }
 
   /** Workers connected to the task's queue now (0 means no pool registers the task). */
@@ -196,6 +222,11 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
       this.redis.on('error', (err) => this.logger.error({ err }, 'redis:error'));
     }
     return this.redis;
+  }
+
+  private registry(): ControllerRegistry {
+    this.controllers ??= new ControllerRegistry(this.commands(), this.prefix, this.address, this.resultClaimIdleMs);
+    return this.controllers;
   }
 
   private taskQueue(task: string): Queue {
@@ -226,7 +257,7 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
     );
     const now = this.clock.now();
     this.publisher ??= new ResultPublisher(this.commands(), this.prefix, this.retentionMs);
-    await this.publisher.publish(failedAttemptResult(attempt, error, now));
+    await this.publisher.publish(failedAttemptResult(attempt, error, now), this.address);
     return 'reported';
   }
 }

@@ -2,7 +2,8 @@ import type { AttemptResult } from '@memoflow/engine';
 import { Redis } from 'ioredis';
 import type { RedisOptions } from 'ioredis';
 import type { WorkerLogger } from '../logger.js';
-import { RESULT_FIELD, resultBackoffMs, RESULTS_GROUP, resultsStreamKey } from './results-stream.js';
+import type { ControllerRegistry } from './controller-registry.js';
+import { RESULT_FIELD, resultBackoffMs, RESULTS_GROUP, resultsInboxKey, resultsStreamKey } from './results-stream.js';
 import { decodeResult } from './wire-format.js';
 
 export interface ResultConsumerOptions {
@@ -11,8 +12,10 @@ export interface ResultConsumerOptions {
   /** A non-blocking client for acks, claims and trims (owned by the caller). */
   commands: Redis;
   prefix: string;
-  /** This consumer's name in the group; unique per dispatcher. */
+  /** This consumer's name in the group and its controller's address (its inbox); unique per dispatcher. */
   consumer: string;
+  /** Where this controller counts as live, and how gone controllers' inboxes are emptied. */
+  registry: ControllerRegistry;
   /** Handlers running at once. */
   concurrency: number;
   /** A result left unacknowledged this long by its consumer (dead controller) is claimed by another. */
@@ -26,6 +29,8 @@ export interface ResultConsumerOptions {
 }
 
 interface Entry {
+  /** The stream it came from: this controller's inbox or the shared stream. */
+  stream: string;
   id: string;
   payload: string | undefined;
   /** How many times this consumer has handed it to the handler. */
@@ -58,35 +63,47 @@ type ScriptedRedis = Redis & {
 };
 
 /**
- * Reads the results stream through the `controllers` consumer group and hands each result to the
- * handler, at most `concurrency` at once. Guarantees (see ARCHITECTURE.md):
+ * Reads this controller's results through the `controllers` consumer group of two streams, its own
+ * inbox (results of the attempts it dispatched) and the shared stream (results no live controller
+ * was named for), and hands each result to the handler, at most `concurrency` at once. Guarantees
+ * (see ARCHITECTURE.md):
  * - an entry is acknowledged (XACK, batched) only after the handler resolved, so a result whose
- *   handler threw stays pending and is handed over again (capped exponential backoff);
- * - entries this consumer holds (running, waiting for a slot or a retry) are re-claimed every
- *   `claimIdleMs / 2`, which keeps their idle time low: a live controller keeps its results;
- * - entries a dead controller left pending go idle and are taken over (XAUTOCLAIM) by whichever
- *   controller's periodic pass sees them first, at most about 1.5 x `claimIdleMs` later;
- * - entries nobody has read yet wait in the stream for any controller (the group starts at 0).
+ *   handler threw stays pending and is handed over again (capped exponential backoff, or the
+ *   error's `retryAfterMs`);
+ * - the controller counts as live (ControllerRegistry) while this consumer runs: a heartbeat every
+ *   `claimIdleMs / 3` renews it for `claimIdleMs`; workers publish to its inbox only while it does;
+ * - the inbox of a controller that stopped counting as live (it died) is emptied into the shared
+ *   stream by the others' periodic pass, every `claimIdleMs / 2`, pending and unread entries alike;
+ *   on close a controller does that with its own inbox at once;
+ * - shared entries this consumer holds are re-claimed every `claimIdleMs / 2`, which keeps their
+ *   idle time low, and shared entries a dead controller left pending are taken over (XAUTOCLAIM)
+ *   once idle for `claimIdleMs`;
+ * - entries nobody has read yet wait in the shared stream for any controller (the group starts at 0).
  */
 export class ResultConsumer {
-  private readonly key: string;
+  private readonly shared: string;
+  private readonly inbox: string;
   private readonly reader: Redis;
   private readonly commands: ScriptedRedis;
   private readerId: number | null = null;
+  /** By `<stream> <id>`. */
   private readonly held = new Map<string, Entry>();
   private readonly ready: Entry[] = [];
   private inFlight = 0;
   private idle: (() => void) | null = null;
   private wakeLoop: (() => void) | null = null;
-  private acks: string[] = [];
+  /** Entry ids to acknowledge, by stream. */
+  private acks = new Map<string, string[]>();
   private ackFlush: Promise<void> | null = null;
   private maintenance: Promise<void> | null = null;
   private timer: NodeJS.Timeout | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
   private loop: Promise<void> | null = null;
   private closed = false;
 
   constructor(private readonly options: ResultConsumerOptions) {
-    this.key = resultsStreamKey(options.prefix);
+    this.shared = resultsStreamKey(options.prefix);
+    this.inbox = resultsInboxKey(options.prefix, options.consumer);
     this.reader = new Redis({
       ...options.connection,
       connectionName: `${options.prefix}.memoflow-results`,
@@ -114,14 +131,16 @@ export class ResultConsumer {
   }
 
   /**
-   * Stops reading, lets running handlers finish, flushes acks and closes the reader. Entries held
-   * but not finished (waiting for a retry) stay pending and are claimed by another controller.
+   * Stops reading, lets running handlers finish, flushes acks, hands what is left in the inbox
+   * (entries waiting for a retry, entries not read yet) to the shared stream and closes the reader.
+   * Shared entries held but not finished stay pending and are claimed by another controller.
    */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.heartbeatTimer !== undefined) clearInterval(this.heartbeatTimer);
     this.wakeLoop?.();
     if (this.readerId !== null) {
       await this.commands.client('UNBLOCK', this.readerId).catch(() => undefined);
@@ -133,7 +152,8 @@ export class ResultConsumer {
     this.held.clear();
     this.ready.length = 0;
     await this.flushAcks();
-    await this.commands.memoflowDeleteConsumerIfIdle(this.key, RESULTS_GROUP, this.options.consumer).catch(() => undefined);
+    await this.options.registry.retire().catch((err: unknown) => this.options.logger.error({ err }, 'results:retire-failed'));
+    await this.commands.memoflowDeleteConsumerIfIdle(this.shared, RESULTS_GROUP, this.options.consumer).catch(() => undefined);
     this.reader.disconnect();
   }
 
@@ -142,11 +162,16 @@ export class ResultConsumer {
     try {
       await this.reader.connect();
       this.readerId = Number(await this.reader.client('ID'));
-      await this.ensureGroup();
+      await this.ensureGroups();
+      // Live before the first read: workers publish to the inbox from now on.
+      await this.options.registry.heartbeat();
     } catch (err) {
       if (this.closed) return;
       logger.error({ err }, 'results:start-failed');
     }
+    this.heartbeatTimer = setInterval(() => {
+      this.options.registry.heartbeat().catch((err: unknown) => logger.error({ err }, 'results:heartbeat-failed'));
+    }, Math.max(20, Math.floor(this.options.claimIdleMs / 3)));
     this.runMaintenance(); // claims what dead controllers left at once, then every claimIdleMs / 2
     while (!this.closed) {
       const free = this.options.concurrency - this.inFlight - this.ready.length;
@@ -160,11 +185,12 @@ export class ResultConsumer {
         reply = await this.reader.xreadgroup(
           'GROUP', RESULTS_GROUP, this.options.consumer,
           'COUNT', free, 'BLOCK', this.options.blockMs,
-          'STREAMS', this.key, '>',
+          'STREAMS', this.inbox, this.shared, '>', '>',
         );
       } catch (err) {
         if (this.closed) break;
-        if (/NOGROUP/.test((err as Error).message)) await this.ensureGroup().catch(() => undefined);
+        // A stream that vanished (its group gone with it) is created again; anything else waits a second.
+        if (/NOGROUP|no longer exists/i.test((err as Error).message)) await this.ensureGroups().catch(() => undefined);
         else {
           logger.error({ err }, 'results:read-failed');
           await new Promise((resolve) => setTimeout(resolve, 1_000));
@@ -176,19 +202,22 @@ export class ResultConsumer {
     }
   }
 
-  private async ensureGroup(): Promise<void> {
-    try {
-      await this.commands.xgroup('CREATE', this.key, RESULTS_GROUP, '0', 'MKSTREAM');
-    } catch (err) {
-      if (!/BUSYGROUP/.test((err as Error).message)) throw err;
+  private async ensureGroups(): Promise<void> {
+    for (const stream of [this.inbox, this.shared]) {
+      try {
+        await this.commands.xgroup('CREATE', stream, RESULTS_GROUP, '0', 'MKSTREAM');
+      } catch (err) {
+        if (!/BUSYGROUP/.test((err as Error).message)) throw err;
+      }
     }
   }
 
-  private take(entries: readonly [string, string | undefined][]): void {
-    for (const [id, payload] of entries) {
-      if (this.held.has(id)) continue;
-      const entry: Entry = { id, payload, deliveries: 0 };
-      this.held.set(id, entry);
+  private take(entries: readonly StreamEntry[]): void {
+    for (const { stream, id, payload } of entries) {
+      const key = `${stream} ${id}`;
+      if (this.held.has(key)) continue;
+      const entry: Entry = { stream, id, payload, deliveries: 0 };
+      this.held.set(key, entry);
       this.ready.push(entry);
     }
     this.pump();
@@ -223,35 +252,38 @@ export class ResultConsumer {
       await this.options.handle(result);
     } catch (err) {
       logger.error({ err, attemptId: result.attemptId, deliveries: entry.deliveries }, 'result:handler-failed');
-      if (this.closed) return; // stays pending: another controller claims it
+      if (this.closed) return; // stays pending: another controller claims it (an inbox's: close hands it on)
       entry.retry = setTimeout(() => {
         delete entry.retry;
         if (this.closed) return;
         this.ready.push(entry);
         this.pump();
-      }, resultBackoffMs(entry.deliveries));
+      }, retryDelayMs(err, entry.deliveries));
       return;
     }
     this.ack(entry);
   }
 
-  /** Acks are batched: every ack queued in the same turn goes out in one XACK. */
+  /** Acks are batched: every ack queued in the same turn goes out in one XACK per stream. */
   private ack(entry: Entry): void {
-    this.held.delete(entry.id);
-    this.acks.push(entry.id);
+    this.held.delete(`${entry.stream} ${entry.id}`);
+    const list = this.acks.get(entry.stream) ?? [];
+    list.push(entry.id);
+    this.acks.set(entry.stream, list);
     this.ackFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flushAcks());
   }
 
   private async flushAcks(): Promise<void> {
-    const ids = this.acks;
-    this.acks = [];
+    const acks = this.acks;
+    this.acks = new Map();
     this.ackFlush = null;
-    if (ids.length === 0) return;
-    try {
-      await this.commands.xack(this.key, RESULTS_GROUP, ...ids);
-    } catch (err) {
-      // Still pending: claimed and delivered again later (handlers are idempotent).
-      this.options.logger.error({ err, count: ids.length }, 'results:ack-failed');
+    for (const [stream, ids] of acks) {
+      try {
+        await this.commands.xack(stream, RESULTS_GROUP, ...ids);
+      } catch (err) {
+        // Still pending: claimed and delivered again later (handlers are idempotent).
+        this.options.logger.error({ err, count: ids.length }, 'results:ack-failed');
+      }
     }
   }
 
@@ -265,40 +297,45 @@ export class ResultConsumer {
       });
   }
 
-  /** Renews what this consumer holds, takes over what dead ones left, trims acknowledged entries. */
+  /**
+   * Renews the shared entries this consumer holds, takes over what dead ones left (their pending
+   * shared entries, and their inboxes), trims acknowledged entries.
+   */
   private async maintain(): Promise<void> {
-    const { claimIdleMs, consumer, retentionMs } = this.options;
-    const mine = [...this.held.keys()];
+    const { claimIdleMs, consumer, retentionMs, logger } = this.options;
+    const mine = [...this.held.values()].filter((entry) => entry.stream === this.shared).map((entry) => entry.id);
     for (let i = 0; i < mine.length; i += 500) {
-      await this.commands.xclaim(this.key, RESULTS_GROUP, consumer, 0, ...mine.slice(i, i + 500), 'JUSTID');
+      await this.commands.xclaim(this.shared, RESULTS_GROUP, consumer, 0, ...mine.slice(i, i + 500), 'JUSTID');
     }
+    const moved = await this.options.registry.drainGone();
+    if (moved > 0) logger.warn({ count: moved }, 'results:inbox-of-gone-controller-moved');
     let cursor = '0-0';
     for (let pass = 0; pass < 10 && !this.closed; pass++) {
-      const [next, claimed] = (await this.commands.xautoclaim(this.key, RESULTS_GROUP, consumer, claimIdleMs, cursor, 'COUNT', 100)) as [string, unknown[]];
-      const entries = parseEntries(claimed);
-      if (entries.length > 0) this.options.logger.warn({ count: entries.length }, 'results:claimed');
+      const [next, claimed] = (await this.commands.xautoclaim(this.shared, RESULTS_GROUP, consumer, claimIdleMs, cursor, 'COUNT', 100)) as [string, unknown[]];
+      const entries = parseEntries(this.shared, claimed);
+      if (entries.length > 0) logger.warn({ count: entries.length }, 'results:claimed');
       if (!this.closed) this.take(entries);
       cursor = next;
       if (cursor === '0-0') break;
     }
-    await this.trim(Date.now() - retentionMs);
-    await this.commands.memoflowDeleteStaleConsumers(this.key, RESULTS_GROUP, Math.max(retentionMs, claimIdleMs * 4));
+    for (const stream of [this.shared, this.inbox]) await this.trim(stream, Date.now() - retentionMs);
+    await this.commands.memoflowDeleteStaleConsumers(this.shared, RESULTS_GROUP, Math.max(retentionMs, claimIdleMs * 4));
   }
 
   /**
    * Drops entries older than `floorMs` that the group has acknowledged: nothing at or after the
    * oldest pending entry, nor after the group's last delivered one, is ever trimmed.
    */
-  private async trim(floorMs: number): Promise<void> {
-    const groups = (await this.commands.xinfo('GROUPS', this.key)) as unknown[][];
+  private async trim(stream: string, floorMs: number): Promise<void> {
+    const groups = (await this.commands.xinfo('GROUPS', stream).catch(() => [])) as unknown[][];
     const group = groups.map(pairs).find((g) => g['name'] === RESULTS_GROUP);
     if (group === undefined) return;
     const lastDelivered = String(group['last-delivered-id']);
-    const summary = (await this.commands.xpending(this.key, RESULTS_GROUP)) as [number, string | null, ...unknown[]];
+    const summary = (await this.commands.xpending(stream, RESULTS_GROUP)) as [number, string | null, ...unknown[]];
     let safe = summary[0] > 0 && summary[1] !== null ? summary[1] : nextId(lastDelivered);
     const floor = `${Math.max(0, Math.floor(floorMs))}-0`;
     if (compareIds(floor, safe) < 0) safe = floor;
-    await this.commands.xtrim(this.key, 'MINID', '~', safe);
+    await this.commands.xtrim(stream, 'MINID', '~', safe);
   }
 }
 
@@ -308,23 +345,35 @@ function pairs(list: unknown[]): Record<string, unknown> {
   return out;
 }
 
-/** XREADGROUP's reply (one stream) as [id, payload] pairs. */
-function streamEntries(reply: unknown): [string, string | undefined][] {
+interface StreamEntry {
+  stream: string;
+  id: string;
+  payload: string | undefined;
+}
+
+/** XREADGROUP's reply (any number of streams) as entries. */
+function streamEntries(reply: unknown): StreamEntry[] {
   if (!Array.isArray(reply)) return [];
-  const out: [string, string | undefined][] = [];
-  for (const stream of reply as [string, unknown[]][]) out.push(...parseEntries(stream[1]));
+  const out: StreamEntry[] = [];
+  for (const [stream, entries] of reply as [string, unknown[]][]) out.push(...parseEntries(stream, entries));
   return out;
 }
 
-function parseEntries(entries: unknown[]): [string, string | undefined][] {
-  const out: [string, string | undefined][] = [];
+function parseEntries(stream: string, entries: unknown[]): StreamEntry[] {
+  const out: StreamEntry[] = [];
   for (const raw of entries) {
     if (!Array.isArray(raw)) continue;
     const [id, fields] = raw as [string, string[] | null];
     const index = fields?.indexOf(RESULT_FIELD) ?? -1;
-    out.push([id, index >= 0 ? fields?.[index + 1] : undefined]);
+    out.push({ stream, id, payload: index >= 0 ? fields?.[index + 1] : undefined });
   }
   return out;
+}
+
+/** A handler's error may say when to try again (RUN_LEASED: when another controller's lease ends). */
+function retryDelayMs(error: unknown, deliveries: number): number {
+  const after = (error as { retryAfterMs?: unknown } | null)?.retryAfterMs;
+  return typeof after === 'number' && Number.isFinite(after) ? Math.min(30_000, Math.max(50, after)) : resultBackoffMs(deliveries);
 }
 
 function compareIds(a: string, b: string): number {

@@ -15,7 +15,7 @@ import { DEFAULT_PREFIX, taskQueueName } from './queue-names.js';
 import { toRedisOptions } from './redis-connection.js';
 import type { RedisConnection } from './redis-connection.js';
 import { DEFAULT_RETENTION_MS, ResultPublisher } from './results-stream.js';
-import { decodeAttempt } from './wire-format.js';
+import { decodeAttempt, replyToOf } from './wire-format.js';
 
 export interface StartWorkerOptions {
   /** The tasks this pool runs, by name; it listens on exactly their queues. */
@@ -205,7 +205,7 @@ class BullMqWorkerPool implements WorkerPool {
     );
     const result: AttemptResult = failedAttemptResult(attempt, error, new Date());
     try {
-      await this.results.publish(result);
+      await this.results.publish(result, replyToOf(job.data));
       this.logger.error({ ...attemptLogFields(attempt), code: error.code }, 'attempt:abandoned');
     } catch (publishError) {
       this.logger.error({ ...attemptLogFields(attempt), err: publishError }, 'attempt:abandoned-unreported');
