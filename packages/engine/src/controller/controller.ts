@@ -350,7 +350,7 @@ export class Controller {
       case 'finished':
         return; // nothing left to change
       case 'missing':
-        this.warn(result.runId, '-', `a result of attempt ${result.attemptId} arrived for a run this store does not have (another schema sharing the Redis prefix?): acknowledged and dropped`);
+        this.warn(result.runId, '-', `run '${result.runId}' is not in this store (another schema sharing the Redis prefix?): the result of attempt ${result.attemptId} acknowledged and dropped`);
         return;
       case 'held':
         return this.routeToOwner(result, outcome);

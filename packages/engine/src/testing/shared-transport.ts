@@ -18,6 +18,8 @@ interface Endpoint {
   open: boolean;
 }
 
+let addresses = 0;
+
 /**
  * One queue for the dispatchers of several controllers, in memory, routed as BullMQ routes: an
  * attempt remembers the address of the dispatcher that sent it and its result goes back there while
@@ -41,7 +43,8 @@ export class SharedTransport {
   constructor(private readonly run: (attempt: TaskAttempt) => Json) {}
 
   dispatcher(options: { address?: string; pool?: string; route?: boolean } = {}): SharedTransportDispatcher {
-    const address = options.address ?? `c${this.endpoints.size + 1}`;
+    // Unique across transports too: the address is its controller's lease owner id.
+    const address = options.address ?? `c${++addresses}`;
     const dispatcher: SharedTransportDispatcher = {
       address,
       pool: options.pool ?? 'queue:shared',

@@ -3,17 +3,14 @@ import { controllersKey, REDIS_NOW_MS, RESULT_FIELD, RESULTS_GROUP, resultsInbox
 
 /**
  * KEYS[1] controllers; ARGV[1] address, ARGV[2] ms. The address counts as live for ARGV[2] ms
- * from now (Redis's clock).
+ * from now (Redis's clock). Returns the addresses whose live-until time has passed (at most 100):
+ * the gone controllers whose inboxes are to be emptied.
  */
 const HEARTBEAT = `
 ${REDIS_NOW_MS}
-redis.call('ZADD', KEYS[1], now_ms() + tonumber(ARGV[2]), ARGV[1])
-return 1`;
-
-/** KEYS[1] controllers. Addresses whose live-until time has passed (at most 100). */
-const GONE = `
-${REDIS_NOW_MS}
-return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_ms(), 'LIMIT', 0, 100)`;
+local now = now_ms()
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 100)`;
 
 /**
  * KEYS[1] controllers, KEYS[2] the owner's inbox; ARGV[1] owner address, ARGV[2] field, ARGV[3]
@@ -71,8 +68,7 @@ end
 return moved`;
 
 type RegistryRedis = Redis & {
-  memoflowHeartbeat(controllers: string, address: string, liveForMs: number): Promise<number>;
-  memoflowGoneControllers(controllers: string): Promise<string[]>;
+  memoflowHeartbeat(controllers: string, address: string, liveForMs: number): Promise<string[]>;
   memoflowRouteResult(controllers: string, inbox: string, owner: string, field: string, payload: string): Promise<string | null>;
   memoflowDrainInbox(inbox: string, shared: string, controllers: string, group: string, consumer: string, address: string, count: number, field: string): Promise<number>;
 };
@@ -99,7 +95,6 @@ export class ControllerRegistry {
   ) {
     if (typeof (redis as unknown as Record<string, unknown>)['memoflowDrainInbox'] !== 'function') {
       redis.defineCommand('memoflowHeartbeat', { numberOfKeys: 1, lua: HEARTBEAT });
-      redis.defineCommand('memoflowGoneControllers', { numberOfKeys: 1, lua: GONE });
       redis.defineCommand('memoflowRouteResult', { numberOfKeys: 2, lua: ROUTE });
       redis.defineCommand('memoflowDrainInbox', { numberOfKeys: 3, lua: DRAIN_INBOX });
     }
@@ -107,9 +102,10 @@ export class ControllerRegistry {
     this.controllers = controllersKey(prefix);
   }
 
-  /** This controller is live for another `liveForMs`. */
-  async heartbeat(): Promise<void> {
-    await this.redis.memoflowHeartbeat(this.controllers, this.address, this.liveForMs);
+  /** This controller is live for another `liveForMs`. Returns the addresses of controllers that are gone. */
+  async heartbeat(): Promise<string[]> {
+    const gone = await this.redis.memoflowHeartbeat(this.controllers, this.address, this.liveForMs);
+    return gone.filter((address) => address !== this.address);
   }
 
   /** Adds an encoded result to `owner`'s inbox; false if `owner` is not live. */
@@ -122,11 +118,9 @@ export class ControllerRegistry {
    * and results published to them before they counted as gone), then forgets them. Returns how
    * many results moved.
    */
-  async drainGone(): Promise<number> {
+  async drainGone(addresses: readonly string[]): Promise<number> {
     let total = 0;
-    for (const address of await this.redis.memoflowGoneControllers(this.controllers)) {
-      if (address !== this.address) total += await this.drain(address);
-    }
+    for (const address of addresses) if (address !== this.address) total += await this.drain(address);
     return total;
   }
 

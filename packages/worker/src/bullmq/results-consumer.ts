@@ -73,8 +73,8 @@ type ScriptedRedis = Redis & {
  * - the controller counts as live (ControllerRegistry) while this consumer runs: a heartbeat every
  *   `claimIdleMs / 3` renews it for `claimIdleMs`; workers publish to its inbox only while it does;
  * - the inbox of a controller that stopped counting as live (it died) is emptied into the shared
- *   stream by the others' periodic pass, every `claimIdleMs / 2`, pending and unread entries alike;
- *   on close a controller does that with its own inbox at once;
+ *   stream by the others at their next heartbeat, pending and unread entries alike; on close a
+ *   controller does that with its own inbox at once;
  * - shared entries this consumer holds are re-claimed every `claimIdleMs / 2`, which keeps their
  *   idle time low, and shared entries a dead controller left pending are taken over (XAUTOCLAIM)
  *   once idle for `claimIdleMs`;
@@ -98,6 +98,7 @@ export class ResultConsumer {
   private maintenance: Promise<void> | null = null;
   private timer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  private beating: Promise<void> | null = null;
   private loop: Promise<void> | null = null;
   private closed = false;
 
@@ -147,6 +148,7 @@ export class ResultConsumer {
     }
     await this.loop?.catch(() => undefined);
     await this.maintenance;
+    await this.beating;
     while (this.inFlight > 0) await new Promise<void>((resolve) => (this.idle = resolve));
     for (const entry of this.held.values()) if (entry.retry !== undefined) clearTimeout(entry.retry);
     this.held.clear();
@@ -164,14 +166,12 @@ export class ResultConsumer {
       this.readerId = Number(await this.reader.client('ID'));
       await this.ensureGroups();
       // Live before the first read: workers publish to the inbox from now on.
-      await this.options.registry.heartbeat();
+      await this.beat();
     } catch (err) {
       if (this.closed) return;
       logger.error({ err }, 'results:start-failed');
     }
-    this.heartbeatTimer = setInterval(() => {
-      this.options.registry.heartbeat().catch((err: unknown) => logger.error({ err }, 'results:heartbeat-failed'));
-    }, Math.max(20, Math.floor(this.options.claimIdleMs / 3)));
+    this.heartbeatTimer = setInterval(() => void this.beat(), Math.max(20, Math.floor(this.options.claimIdleMs / 3)));
     this.runMaintenance(); // claims what dead controllers left at once, then every claimIdleMs / 2
     while (!this.closed) {
       const free = this.options.concurrency - this.inFlight - this.ready.length;
@@ -200,6 +200,27 @@ export class ResultConsumer {
       // Entries read as close() began are this consumer's now: handle them rather than leave them.
       this.take(streamEntries(reply));
     }
+  }
+
+  /**
+   * Renews this controller's liveness and empties the inboxes of the controllers that are gone: one
+   * script, plus one per gone inbox. Every `claimIdleMs / 3`, so a dead controller's results reach
+   * the shared stream at most that long after it stops counting as live (`claimIdleMs` after its
+   * last heartbeat), about when its run leases expire (the same length in a standalone controller).
+   */
+  private beat(): Promise<void> {
+    this.beating ??= this.options.registry
+      .heartbeat()
+      .then(async (gone) => {
+        if (gone.length === 0 || this.closed) return;
+        const moved = await this.options.registry.drainGone(gone);
+        if (moved > 0) this.options.logger.warn({ count: moved, from: gone }, 'results:inbox-of-gone-controller-moved');
+      })
+      .catch((err: unknown) => this.options.logger.error({ err }, 'results:heartbeat-failed'))
+      .finally(() => {
+        this.beating = null;
+      });
+    return this.beating;
   }
 
   private async ensureGroups(): Promise<void> {
@@ -297,18 +318,13 @@ export class ResultConsumer {
       });
   }
 
-  /**
-   * Renews the shared entries this consumer holds, takes over what dead ones left (their pending
-   * shared entries, and their inboxes), trims acknowledged entries.
-   */
+  /** Renews the shared entries this consumer holds, takes over the ones dead controllers left pending, trims acknowledged entries. */
   private async maintain(): Promise<void> {
     const { claimIdleMs, consumer, retentionMs, logger } = this.options;
     const mine = [...this.held.values()].filter((entry) => entry.stream === this.shared).map((entry) => entry.id);
     for (let i = 0; i < mine.length; i += 500) {
       await this.commands.xclaim(this.shared, RESULTS_GROUP, consumer, 0, ...mine.slice(i, i + 500), 'JUSTID');
     }
-    const moved = await this.options.registry.drainGone();
-    if (moved > 0) logger.warn({ count: moved }, 'results:inbox-of-gone-controller-moved');
     let cursor = '0-0';
     for (let pass = 0; pass < 10 && !this.closed; pass++) {
       const [next, claimed] = (await this.commands.xautoclaim(this.shared, RESULTS_GROUP, consumer, claimIdleMs, cursor, 'COUNT', 100)) as [string, unknown[]];
