@@ -14,6 +14,7 @@ import type { RunOptions, RunState } from '../state/run-state.js';
 import type { EngineEvent } from './commands.js';
 import { RunDriver } from './run-driver.js';
 import { RunLeases } from './run-leases.js';
+import { mayDrive, mayDrivePool, routeToOwner } from './run-routing.js';
 
 export interface ControllerOptions {
   catalog: CacheCatalog;
@@ -141,7 +142,7 @@ export class Controller {
     const free = await this.options.runStore.listUnleased(limit);
     const taken = await Promise.all(
       free
-        .filter((run) => this.mayDrivePool(run.options.pool))
+        .filter((run) => mayDrivePool(this.options.dispatcher, run.options.pool))
         .map(async (run) => ((await this.takeOver(run.id)).kind === 'acquired' ? run.id : null)),
     );
     return taken.filter((id): id is string => id !== null);
@@ -177,7 +178,7 @@ export class Controller {
       await this.driver(runId).recover(state); // settles waiters from the stored final state
       return true;
     }
-    if (!this.canDrive(state)) return false;
+    if (!mayDrive(this.options.dispatcher, state)) return false;
     if (this.leases.owns(runId)) {
       this.drivers.delete(runId); // an idle driver's view is no fresher than the store's
       await this.driver(runId).recover(state);
@@ -207,7 +208,7 @@ export class Controller {
     if (outcome.kind !== 'acquired' || this.closed) return outcome;
     const state = loaded ?? (await this.options.runStore.load(runId));
     if (state === undefined) return { kind: 'missing' };
-    if (state.run.status === 'running' && !this.canDrive(state)) {
+    if (state.run.status === 'running' && !mayDrive(this.options.dispatcher, state)) {
       await this.leases.release(runId);
       return { kind: 'held', owner: '', expiresAt: this.clock.now() };
     }
@@ -230,18 +231,9 @@ export class Controller {
     }
   }
 
-  /** Whether runs recorded under `pool` may be this controller's (the precise check needs the run's tasks: canDrive). */
-  private mayDrivePool(pool: string | undefined): boolean {
-    const { dispatcher } = this.options;
-    return dispatcher.mayDrive !== undefined || (pool ?? dispatcher.pool) === dispatcher.pool;
-  }
 
-  /** Whether this controller's dispatcher reaches the worker pool the run's tasks go to (runs of earlier releases name none). */
-  private canDrive(state: RunState): boolean {
-    const { dispatcher } = this.options;
-    const pool = state.run.options.pool ?? dispatcher.pool;
-    return dispatcher.mayDrive?.(pool, runTasks(state)) ?? pool === dispatcher.pool;
-  }
+
+
 
   /**
    * Resolves with the run's final state. A run this controller owns resolves from memory when it
@@ -256,7 +248,7 @@ export class Controller {
     const stored = await this.options.runStore.load(runId);
     if (stored === undefined) throw new MemoflowError('RUN_NOT_FOUND', `run '${runId}' does not exist`);
     if (stored.run.status !== 'running') return stored;
-    if (this.canDrive(stored)) this.takeable.add(runId);
+    if (mayDrive(this.options.dispatcher, stored)) this.takeable.add(runId);
     return this.addWaiter(runId, stored);
   }
 
@@ -353,23 +345,8 @@ export class Controller {
         this.warn(result.runId, '-', `run '${result.runId}' is not in this store (another schema sharing the Redis prefix?): the result of attempt ${result.attemptId} acknowledged and dropped`);
         return;
       case 'held':
-        return this.routeToOwner(result, outcome);
+        return routeToOwner(result, outcome, { dispatcher: this.options.dispatcher, self: this.id, ttlMs: this.leases.ttlMs, now: this.clock.now() });
     }
-  }
-
-  private async routeToOwner(result: AttemptResult, lease: { owner: string; expiresAt: Date }): Promise<void> {
-    const { dispatcher } = this.options;
-    const retryAfterMs = Math.min(this.leases.ttlMs, Math.max(100, lease.expiresAt.getTime() - this.clock.now().getTime()));
-    if (dispatcher.route !== undefined && lease.owner !== '' && lease.owner !== this.id) {
-      try {
-        await dispatcher.route(result, lease.owner);
-        return;
-      } catch (error) {
-        // Its owner is gone: the result waits until the lease ends and the run is taken over.
-        throw new MemoflowError('RUN_LEASED', `run ${result.runId} is leased to controller ${lease.owner}, which cannot take its results (${describe(error)}); try again in ${retryAfterMs} ms`, { retryable: true, retryAfterMs, cause: error });
-      }
-    }
-    throw new MemoflowError('RUN_LEASED', `run ${result.runId} is leased to controller ${lease.owner}; try again in ${retryAfterMs} ms`, { retryable: true, retryAfterMs });
   }
 
   private warn(runId: string, workflow: string, message: string, type: 'controller:round-failed' | 'run:lease-lost' = 'controller:round-failed'): void {
@@ -407,19 +384,6 @@ export class Controller {
     this.waiters.delete(state.run.id);
     for (const waiter of waiting) waiter.resolve(state);
   }
-}
-
-/** Every task a run's own nodes name (sub-workflows' inner nodes included; a dynamic's children are not known before it runs). */
-function runTasks(state: RunState): string[] {
-  const tasks = new Set<string>();
-  const visit = (nodes: WorkflowSpec['nodes']): void => {
-    for (const node of nodes) {
-      if (node.kind === 'subworkflow') visit(node.workflow.nodes);
-      else tasks.add(node.task);
-    }
-  };
-  visit(state.run.spec.nodes);
-  return [...tasks];
 }
 
 interface Waiter {

@@ -3,7 +3,8 @@ import { Redis } from 'ioredis';
 import type { RedisOptions } from 'ioredis';
 import type { WorkerLogger } from '../logger.js';
 import type { ControllerRegistry } from './controller-registry.js';
-import { RESULT_FIELD, resultBackoffMs, RESULTS_GROUP, resultsInboxKey, resultsStreamKey } from './results-stream.js';
+import { compareIds, nextId, pairs, parseEntries, retryDelayMs, streamEntries, type StreamEntry } from './results-entries.js';
+import { RESULTS_GROUP, resultsInboxKey, resultsStreamKey } from './results-stream.js';
 import { decodeResult } from './wire-format.js';
 
 export interface ResultConsumerOptions {
@@ -353,53 +354,4 @@ export class ResultConsumer {
     if (compareIds(floor, safe) < 0) safe = floor;
     await this.commands.xtrim(stream, 'MINID', '~', safe);
   }
-}
-
-function pairs(list: unknown[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (let i = 0; i + 1 < list.length; i += 2) out[String(list[i])] = list[i + 1];
-  return out;
-}
-
-interface StreamEntry {
-  stream: string;
-  id: string;
-  payload: string | undefined;
-}
-
-/** XREADGROUP's reply (any number of streams) as entries. */
-function streamEntries(reply: unknown): StreamEntry[] {
-  if (!Array.isArray(reply)) return [];
-  const out: StreamEntry[] = [];
-  for (const [stream, entries] of reply as [string, unknown[]][]) out.push(...parseEntries(stream, entries));
-  return out;
-}
-
-function parseEntries(stream: string, entries: unknown[]): StreamEntry[] {
-  const out: StreamEntry[] = [];
-  for (const raw of entries) {
-    if (!Array.isArray(raw)) continue;
-    const [id, fields] = raw as [string, string[] | null];
-    const index = fields?.indexOf(RESULT_FIELD) ?? -1;
-    out.push({ stream, id, payload: index >= 0 ? fields?.[index + 1] : undefined });
-  }
-  return out;
-}
-
-/** A handler's error may say when to try again (RUN_LEASED: when another controller's lease ends). */
-function retryDelayMs(error: unknown, deliveries: number): number {
-  const after = (error as { retryAfterMs?: unknown } | null)?.retryAfterMs;
-  return typeof after === 'number' && Number.isFinite(after) ? Math.min(30_000, Math.max(50, after)) : resultBackoffMs(deliveries);
-}
-
-function compareIds(a: string, b: string): number {
-  const [am, as] = a.split('-').map(BigInt) as [bigint, bigint];
-  const [bm, bs] = b.split('-').map(BigInt) as [bigint, bigint];
-  if (am !== bm) return am < bm ? -1 : 1;
-  return as === bs ? 0 : as < bs ? -1 : 1;
-}
-
-function nextId(id: string): string {
-  const [ms, seq] = id.split('-') as [string, string];
-  return `${ms}-${BigInt(seq) + 1n}`;
 }
