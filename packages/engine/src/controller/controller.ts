@@ -212,7 +212,10 @@ export class Controller {
       await this.leases.release(runId);
       return { kind: 'held', owner: '', expiresAt: this.clock.now() };
     }
-    this.options.onEvent?.({ type: 'run:taken-over', level: 'info', runId, workflow: state.run.workflow, message: `leased to controller ${this.id} until ${outcome.expiresAt.toISOString()}` });
+    const from = outcome.previousOwner === null ? '' : ` from ${outcome.previousOwner}`;
+    this.options.onEvent?.({ type: 'run:taken-over', level: 'info', runId, workflow: state.run.workflow, message: `leased to controller ${this.id}${from} until ${outcome.expiresAt.toISOString()}` });
+    // The previous owner's undelivered results (for this run among others) are wanted now.
+    if (outcome.previousOwner !== null) void this.options.dispatcher.takeOverFrom?.(outcome.previousOwner);
     this.drivers.delete(runId); // an idle driver's view is no fresher than the store's
     await this.driver(runId).recover(state);
     return outcome;

@@ -88,6 +88,13 @@ export interface TaskDispatcher {
    * this host has exited), so its leases may be taken at once instead of when they expire.
    */
   isGone?(address: string): boolean;
+  /**
+   * Its controller took over runs that the controller at `address` leased (the lease expired):
+   * results still waiting at that address (its inbox) are handed on now, for the runs' new owners,
+   * rather than once that controller stops counting as live. Safe if it is in fact alive (paused):
+   * its results then reach it through routing. Best effort; never throws.
+   */
+  takeOverFrom?(address: string): Promise<void>;
   /** Enqueues attempts. Idempotent per attempt id. */
   dispatch(attempts: readonly TaskAttempt[]): Promise<void>;
   /** Registers the handler for results (one per dispatcher). Results may arrive before dispatch resolves. */

@@ -84,6 +84,7 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
   private publisher: ResultPublisher | null = null;
   private consumer: ResultConsumer | null = null;
   private controllers: ControllerRegistry | undefined;
+  private readonly takingOverFrom = new Map<string, Promise<void>>();
   private closed = false;
 
   constructor(options: BullMqTaskDispatcherOptions) {
@@ -201,6 +202,27 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
     }
   }
 
+  /**
+   * Its controller took over runs leased to the controller at `address`: that controller's inbox is
+   * emptied into the shared stream at once (one drain per address at a time; several takeovers of
+   * one dead controller's runs share it), so their results do not wait for it to count as gone.
+   */
+  takeOverFrom(address: string): Promise<void> {
+    if (this.closed || address === this.address || !ADDRESS_PATTERN.test(address)) return Promise.resolve();
+    let pending = this.takingOverFrom.get(address);
+    if (pending === undefined) {
+      pending = this.registry()
+        .takeOver(address)
+        .then((moved) => {
+          if (moved > 0) this.logger.warn({ count: moved, from: address }, 'results:inbox-of-gone-controller-moved');
+        })
+        .catch((err: unknown) => this.logger.error({ err, from: address }, 'results:take-over-failed'))
+        .finally(() => this.takingOverFrom.delete(address));
+      this.takingOverFrom.set(address, pending);
+    }
+    return pending;
+  }
+
   /** Workers connected to the task's queue now (0 means no pool registers the task). */
   async workerCount(task: string): Promise<number> {
     return this.taskQueue(task).getWorkersCount();
@@ -210,6 +232,7 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
     if (this.closed) return;
     this.closed = true;
     await this.watchdog.stop();
+    await Promise.allSettled([...this.takingOverFrom.values()]);
     await this.consumer?.close();
     await Promise.allSettled([...this.queues.values()].map((q) => q.close()));
     await this.redis?.quit().catch(() => this.redis?.disconnect());

@@ -24,7 +24,8 @@ return false`;
 
 /**
  * KEYS[1] a gone controller's inbox, KEYS[2] the shared stream, KEYS[3] controllers; ARGV[1] group,
- * ARGV[2] the consumer doing it, ARGV[3] the gone controller's address, ARGV[4] count, ARGV[5] field.
+ * ARGV[2] the consumer doing it, ARGV[3] the gone controller's address, ARGV[4] count, ARGV[5] field,
+ * ARGV[6] '1' to go ahead even if the address counts as live (its run leases expired: see `takeOver`).
  * Moves up to ARGV[4] of the inbox's pending entries (read by its owner, never acknowledged: it
  * died before recording them) and up to as many unread ones to the shared stream, acknowledging and
  * deleting each in the inbox in the same atomic step, so each result is in exactly one of the two.
@@ -34,7 +35,7 @@ return false`;
 const DRAIN_INBOX = `
 ${REDIS_NOW_MS}
 local live = redis.call('ZSCORE', KEYS[3], ARGV[3])
-if live and tonumber(live) > now_ms() then return -1 end
+if ARGV[6] ~= '1' and live and tonumber(live) > now_ms() then return -1 end
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('ZREM', KEYS[3], ARGV[3])
   return 0
@@ -70,7 +71,7 @@ return moved`;
 type RegistryRedis = Redis & {
   memoflowHeartbeat(controllers: string, address: string, liveForMs: number): Promise<string[]>;
   memoflowRouteResult(controllers: string, inbox: string, owner: string, field: string, payload: string): Promise<string | null>;
-  memoflowDrainInbox(inbox: string, shared: string, controllers: string, group: string, consumer: string, address: string, count: number, field: string): Promise<number>;
+  memoflowDrainInbox(inbox: string, shared: string, controllers: string, group: string, consumer: string, address: string, count: number, field: string, force: '0' | '1'): Promise<number>;
 };
 
 /** Entries moved per script call when emptying an inbox (each call is atomic: keep it short). */
@@ -125,6 +126,16 @@ export class ControllerRegistry {
   }
 
   /**
+   * Another controller's run leases expired and this one took runs over: its inbox is emptied into
+   * the shared stream now, even if it still counts as live (its liveness outlasts its leases by up
+   * to a heartbeat). If it was only paused, it reads on from a fresh inbox; results moved meanwhile
+   * reach it through routing, and any result handled twice is ignored the second time.
+   */
+  async takeOver(address: string): Promise<number> {
+    return address === this.address ? 0 : this.drain(address, true);
+  }
+
+  /**
    * This controller stops: it counts as gone at once (results go to the shared stream from now
    * on) and hands what is left in its inbox to the shared stream itself.
    */
@@ -133,10 +144,10 @@ export class ControllerRegistry {
     return this.drain(this.address);
   }
 
-  private async drain(address: string): Promise<number> {
+  private async drain(address: string, force = false): Promise<number> {
     let total = 0;
     for (;;) {
-      const moved = await this.redis.memoflowDrainInbox(resultsInboxKey(this.prefix, address), resultsStreamKey(this.prefix), this.controllers, RESULTS_GROUP, this.address, address, DRAIN_BATCH, RESULT_FIELD);
+      const moved = await this.redis.memoflowDrainInbox(resultsInboxKey(this.prefix, address), resultsStreamKey(this.prefix), this.controllers, RESULTS_GROUP, this.address, address, DRAIN_BATCH, RESULT_FIELD, force ? '1' : '0');
       if (moved <= 0) return total;
       total += moved;
     }

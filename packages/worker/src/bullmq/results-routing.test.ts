@@ -121,6 +121,26 @@ describe('BullMQ results routing', () => {
     expect(await redis.exists(inbox)).toBe(0);
   });
 
+  it('takeOverFrom() hands on the inbox of a controller whose leases expired at once, though it still counts as live', async () => {
+    prefix = testPrefix();
+    const redis = probe();
+    const stalled = new ControllerRegistry(redis, prefix, 'stalled-controller', 60_000); // live for another minute
+    await stalled.heartbeat();
+    const inbox = resultsInboxKey(prefix, 'stalled-controller');
+    await redis.xgroup('CREATE', inbox, RESULTS_GROUP, '0', 'MKSTREAM');
+    const publisher = new ResultPublisher(redis, prefix, 60_000);
+    for (const i of [1, 2, 3]) await publisher.publish(okResult(`rs-n${i}-1`, i), 'stalled-controller');
+    const survivor = controller({ resultClaimIdleMs: 60_000 }); // its own heartbeat would not empty a live inbox
+    await live(survivor.d);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(survivor.took).toEqual([]);
+    await Promise.all([survivor.d.takeOverFrom('stalled-controller'), survivor.d.takeOverFrom('stalled-controller')]);
+    await waitFor(() => survivor.took.length === 3, 10_000, 'the handed-on results');
+    expect(survivor.took.map((r) => r.attemptId).sort()).toEqual(['rs-n1-1', 'rs-n2-1', 'rs-n3-1']);
+    expect(await redis.exists(inbox)).toBe(0);
+    expect(await redis.zscore(controllersKey(prefix), 'stalled-controller')).toBeNull();
+  });
+
   it('close() hands what is left in the inbox to the shared stream: a result its handler kept refusing reaches another controller', async () => {
     prefix = testPrefix();
     await pool();
