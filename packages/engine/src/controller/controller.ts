@@ -156,7 +156,9 @@ export class Controller {
       if (busy || this.closed) return;
       busy = true;
       this.recoverUnowned()
-        .catch((error: unknown) => this.warn('-', '-', `sweeping for unleased runs failed: ${describe(error)}`))
+        .catch((error: unknown) => {
+          if (!this.closed) this.warn('-', '-', `sweeping for unleased runs failed: ${describe(error)}`);
+        })
         .finally(() => {
           busy = false;
         });
@@ -202,13 +204,15 @@ export class Controller {
   }
 
   private async leaseAndRecover(runId: string, loaded: RunState | undefined): Promise<LeaseOutcome> {
-    if (this.closed) return { kind: 'missing' };
+    if (this.closed) throw closedError();
     const outcome = await this.leases.acquire(runId);
     // Closing: the lease goes back with all the others (close waits for the acquisition first).
     if (outcome.kind !== 'acquired' || this.closed) return outcome;
     const state = loaded ?? (await this.options.runStore.load(runId));
     if (state === undefined) return { kind: 'missing' };
     if (state.run.status === 'running' && !mayDrive(this.options.dispatcher, state)) {
+      // Not this controller's to drive after all (another pool's run): to the caller it is as good
+      // as held elsewhere, by no controller it could name.
       await this.leases.release(runId);
       return { kind: 'held', owner: '', expiresAt: this.clock.now() };
     }
@@ -233,10 +237,6 @@ export class Controller {
       this.warn(runId, '-', `another controller took this run over (the lease of ${this.id} had expired): no longer driving it here`, 'run:lease-lost');
     }
   }
-
-
-
-
 
   /**
    * Resolves with the run's final state. A run this controller owns resolves from memory when it
@@ -339,6 +339,8 @@ export class Controller {
     const event = { type: 'attempt:finished', result } as const;
     if (this.leases.owns(result.runId)) return this.driver(result.runId).deliver(event);
     const outcome = await this.takeOver(result.runId);
+    // Closed meanwhile: not acknowledged, so the transport hands it to another controller.
+    if (this.closed) throw closedError();
     switch (outcome.kind) {
       case 'acquired':
         return this.driver(result.runId).deliver(event);
