@@ -1,7 +1,7 @@
 /**
- * Stateless controllers: a controller SIGKILLed mid-run and another taking the run over (a
- * standalone `memoflow controller`, or a client calling wait), and two controllers sharing the
- * results of the same runs.
+ * Stateless controllers, one owner per run: a controller SIGKILLed mid-run and another taking the
+ * run over once its lease expires (a standalone `memoflow controller`, or a client calling wait),
+ * and two controllers side by side, each driving the runs it owns.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { EngineEvent, Memoflow, RunHandle } from '@memoflow/sdk';
@@ -9,6 +9,9 @@ import { openPostgresStorage } from '@memoflow/catalog';
 import type { RunState } from '@memoflow/engine';
 import { wide, wideOutputs, WIDTH } from '../fixtures/flows.js';
 import { countBy, DistributedEnv, exitOf, TEST_DATABASE_URL, waitFor, type Child, resultWithin } from './support.js';
+
+/** The killed client's lease (and how soon its results stream counts as gone): short, so takeovers are quick. */
+const VICTIM_LEASE_MS = 1000;
 
 let t: DistributedEnv;
 beforeEach(async () => {
@@ -24,7 +27,7 @@ afterEach(async () => {
  * running. Returns the run id and the execution log at the moment of the kill.
  */
 async function killControllerMidRun(seed: number, ms: number): Promise<{ runId: string; submitter: Child }> {
-  const submitter = t.spawnScript('submit-run.ts', { SEED: String(seed), MS: String(ms) });
+  const submitter = t.spawnScript('submit-run.ts', { SEED: String(seed), MS: String(ms), LEASE_MS: String(VICTIM_LEASE_MS) });
   const runId = (await submitter.waitForLine((line) => line.startsWith('run '), 30_000)).slice('run '.length);
   await waitFor('step-2 to start', () => t.executions().some((l) => l.runId === runId && l.nodeId === 'step-2' && l.phase === 'start'));
   submitter.process.kill('SIGKILL');
@@ -56,6 +59,16 @@ async function expectFinishedOnce(mf: Memoflow, runId: string, seed: number): Pr
   ]);
 }
 
+/** Until the run's lease is free or expired (its controller is dead and the lease ran out). */
+async function untilUnleased(runId: string, timeoutMs: number): Promise<void> {
+  const storage = await openPostgresStorage({ url: TEST_DATABASE_URL, schema: t.schema, max: 1 });
+  try {
+    await waitFor(`run ${runId}'s lease to expire`, async () => (await storage.runStore.listUnleased()).some((run) => run.id === runId), timeoutMs, 100);
+  } finally {
+    await storage.close();
+  }
+}
+
 /** Reads the run straight from Postgres (no controller in this process to take part). */
 async function pollRun(runId: string, until: (state: RunState) => boolean, timeoutMs: number): Promise<RunState> {
   const storage = await openPostgresStorage({ url: TEST_DATABASE_URL, schema: t.schema, max: 1 });
@@ -70,7 +83,7 @@ async function pollRun(runId: string, until: (state: RunState) => boolean, timeo
 }
 
 describe('distributed: a controller killed mid-run', () => {
-  it('a standalone `memoflow controller --stale-after 1000` finishes the run without re-running finished tasks', async () => {
+  it('a standalone `memoflow controller --lease 1000` takes the run over once its lease expires and finishes it without re-running finished tasks', async () => {
     await t.startCliWorker(4);
     const seed = 100 + Math.floor(Math.random() * 1000);
     const { runId } = await killControllerMidRun(seed, 3000);
@@ -99,16 +112,15 @@ describe('distributed: a controller killed mid-run', () => {
     expect(report.outputs).toEqual({ out: seed + 3 });
     await expectFinishedOnce(mf, runId, seed);
   }, 60_000);
-  it('killed right after submitting: a standalone controller recovers the stale run (the sweeper path)', async () => {
+  it('killed right after submitting: a standalone controller takes the unleased run over at start-up (the sweeper path)', async () => {
     // No worker yet, so no result can come back and move the run on: only recovery from the store
-    // (recoverStale at start-up) can advance it, whether or not the dead client dispatched `step`.
+    // (recoverUnowned at start-up) can advance it, whether or not the dead client dispatched `step`.
     const seed = 4000 + Math.floor(Math.random() * 1000);
-    const submitter = t.spawnScript('submit-run.ts', { SEED: String(seed), MS: '0' });
+    const submitter = t.spawnScript('submit-run.ts', { SEED: String(seed), MS: '0', LEASE_MS: String(VICTIM_LEASE_MS) });
     const runId = (await submitter.waitForLine((line) => line.startsWith('run '), 30_000)).slice('run '.length);
     submitter.process.kill('SIGKILL');
     expect(await exitOf(submitter)).toBe('SIGKILL');
-    // Stale means untouched for --stale-after (1 s).
-    await pollRun(runId, (s) => Date.now() - s.run.updatedAt.getTime() > 1100, 10_000);
+    await untilUnleased(runId, 10_000);
 
     const controller = await t.startCliController(1000);
     const started = JSON.parse(controller.stdout.find((line) => line.includes('controller started')) ?? '{}') as { recovered?: string[] };
@@ -125,7 +137,7 @@ describe('distributed: a controller killed mid-run', () => {
 });
 
 describe('distributed: two controllers at once', () => {
-  it('two clients share the results queue of several wide runs; every node runs once and every run succeeds', async () => {
+  it('two clients side by side: each drives the runs it submitted (their results go to it alone); every node runs once and every run succeeds', async () => {
     await Promise.all([t.startCliWorker(6), t.startCliWorker(6)]);
     const eventsA: EngineEvent[] = [];
     const eventsB: EngineEvent[] = [];
@@ -137,7 +149,13 @@ describe('distributed: two controllers at once', () => {
       const by = i % 2 === 0 ? 'a' : 'b';
       runs.push({ handle: await (by === 'a' ? a : b).run(wide, { salt, ms: 50 }), salt, by });
     }
-    const outputs = await Promise.all(runs.map(({ handle, by }) => resultWithin(t, by === 'a' ? a : b, handle)));
+    // Each client waits on the other's runs too: waiting on a run another live controller owns only watches it.
+    const outputs = await Promise.all(
+      runs.map(({ handle, by }) => {
+        const other = by === 'a' ? b : a;
+        return resultWithin(t, other, other.getRun<{ total: number; first: number }>(handle.id));
+      }),
+    );
     expect(outputs).toEqual(salts.map(wideOutputs));
 
     const lines = t.executions();
@@ -151,21 +169,20 @@ describe('distributed: two controllers at once', () => {
       const nodes = await handle.nodes();
       expect(nodes.every((n) => n.status === 'succeeded' && n.attempts === 1)).toBe(true);
     }
-    // Both controllers took results (of runs the other one submitted too), and between them
-    // recorded each node's success exactly once.
+    // Each node's success was recorded exactly once, by the controller that owns its run.
     const succeeded = [...eventsA, ...eventsB].filter((e) => e.type === 'node:succeeded');
     expect(succeeded).toHaveLength(runs.length * (WIDTH + 1));
     expect(new Set(succeeded.map((e) => `${e.runId}/${e.nodeId}`)).size).toBe(runs.length * (WIDTH + 1));
-    const tookPart = (events: EngineEvent[], by: 'a' | 'b') =>
-      runs.some((run) => run.by !== by && events.some((e) => e.runId === run.handle.id && e.type === 'node:succeeded'));
-    expect(tookPart(eventsA, 'a')).toBe(true);
-    expect(tookPart(eventsB, 'b')).toBe(true);
+    const drove = (events: EngineEvent[]) => new Set(events.filter((e) => e.type === 'node:succeeded').map((e) => e.runId));
+    expect([...drove(eventsA)].sort()).toEqual(runs.filter((r) => r.by === 'a').map((r) => r.handle.id).sort());
+    expect([...drove(eventsB)].sort()).toEqual(runs.filter((r) => r.by === 'b').map((r) => r.handle.id).sort());
   }, 60_000);
 
-  it('a client and a standalone controller sweeping with --stale-after 1000: runs with sleeping tasks are recovered while driven, nothing runs twice', async () => {
+  it('a client and a standalone controller sweeping with --lease 1000: the controller leaves the runs the client owns alone, though their tasks sleep longer than the lease', async () => {
     await Promise.all([t.startCliWorker(8), t.startCliWorker(8)]);
-    // Tasks sleep 2.5 s, longer than --stale-after: the standalone controller "recovers" runs the
-    // client is still driving (repeating their in-flight dispatches) and both take their results.
+    // Tasks sleep 2.5 s, longer than the standalone controller's lease and sweep: the client's
+    // heartbeat keeps its leases, so the sweeper never takes its runs (the release before leases
+    // "recovered" them while they were driven, and both controllers took their results).
     const controller = await t.startCliController(1000);
     const mf = await t.connect();
     const base = 8000 + Math.floor(Math.random() * 1000) * 10;
@@ -180,9 +197,9 @@ describe('distributed: two controllers at once', () => {
       expect([...counts.values()].every((n) => n === 1)).toBe(true);
     }
     for (const run of runs) expect((await run.nodes()).every((n) => n.status === 'succeeded' && n.attempts === 1)).toBe(true);
-    // The sweeper did pick the runs up (else this test proves nothing about concurrent recovery).
+    // The standalone controller swept all along (several sweeps per second) and touched none of them.
     const logged = controller.stdout.filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { event?: string; runId?: string });
-    expect(runs.some((run) => logged.some((e) => e.runId === run.id))).toBe(true);
+    expect(runs.some((run) => logged.some((e) => e.runId === run.id))).toBe(false);
     controller.process.kill('SIGTERM');
     expect(await exitOf(controller, 15_000)).toBe(0);
   }, 60_000);

@@ -177,10 +177,10 @@ export class DistributedEnv {
     return child;
   }
 
-  /** `memoflow controller` on this test's schema and prefix. */
-  async startCliController(staleAfterMs: number): Promise<Child> {
+  /** `memoflow controller` on this test's schema and prefix, with leases of `leaseMs`. */
+  async startCliController(leaseMs: number): Promise<Child> {
     const child = this.track(
-      spawnChild(`memoflow controller #${this.children.length + 1}`, [CLI, 'controller', '--schema', this.schema, '--stale-after', String(staleAfterMs), '--json'], this.env),
+      spawnChild(`memoflow controller #${this.children.length + 1}`, [CLI, 'controller', '--schema', this.schema, '--lease', String(leaseMs), '--json'], this.env),
     );
     await child.waitForLine((line) => line.includes('controller started'), 30_000);
     return child;

@@ -4,62 +4,47 @@
  * died after saving "dispatched" hung, and memory grew with every run; and a client that could only
  * read a run "recovered" it with its own dispatcher and failed it.
  *
- * Which controller drives a run: by what the store says, never by what a controller happens to hold
- * in memory (robustness issue, items 4 and 5). A shared in-memory store and catalog stand for
- * Postgres; a shared transport stands for the queue: attempts go to one pool of "workers", and each
- * result goes to whichever controller the transport picks.
+ * Which controller drives a run: by what the store says (the run's lease, and the worker pool it
+ * records), never by what a controller happens to hold in memory (robustness issue, items 4 and 5;
+ * ownership issue, item 5). A shared in-memory store on a fake clock stands for Postgres; the
+ * engine's SharedTransport stands for the queue: results go back to the dispatcher that sent the
+ * attempt, and `route` hands them to another one.
  */
 import { afterEach, describe, expect, test } from 'vitest';
-import { Controller, InMemoryCacheCatalog, InMemoryRunStore, type AttemptResult, type AttemptResultsHandler, type TaskAttempt, type TaskDispatcher } from '@memoflow/engine';
+import { Controller, InMemoryCacheCatalog, InMemoryRunStore, type Clock, type TaskAttempt } from '@memoflow/engine';
+import { SharedTransport } from '../../packages/engine/src/testing/shared-transport.js';
 import { arr, ref, taskNode, workflowSpec, lit } from '../../packages/engine/src/testing/spec-builders.js';
 
-/** One transport, many controllers' dispatchers: results go to the handler `route` picks. */
-class SharedTransport {
-  readonly handlers: AttemptResultsHandler[] = [];
-  /** Nodes whose next dispatch is swallowed (the controller died before it reached the queue). */
-  readonly lose = new Set<string>();
-  readonly executed: string[] = [];
-  private readonly seen = new Set<string>();
-  route: (result: AttemptResult) => number = () => 0;
+const LEASE_MS = 5_000;
 
-  dispatcher(pool = 'queue:shared'): TaskDispatcher {
-    return {
-      pool,
-      dispatch: async (attempts: readonly TaskAttempt[]) => {
-        for (const attempt of attempts) {
-          if (this.lose.delete(attempt.nodeId) || this.seen.has(attempt.id)) continue;
-          this.seen.add(attempt.id);
-          setImmediate(() => void this.run(attempt));
-        }
-      },
-      onResults: (handler) => void this.handlers.push(handler),
-      cancel: async () => undefined,
-      close: async () => undefined,
-    };
-  }
-
-  private async run(attempt: TaskAttempt): Promise<void> {
-    this.executed.push(attempt.id);
-    const now = new Date();
-    const output = attempt.task === 'sum' ? (attempt.inputs['xs'] as number[]).reduce((a, b) => a + b, 0) : (attempt.inputs['x'] as number) * 10;
-    const result: AttemptResult = { attemptId: attempt.id, runId: attempt.runId, nodeId: attempt.nodeId, attempt: attempt.attempt, startedAt: now, finishedAt: now, ok: true, output, outputHash: null };
-    await this.handlers[this.route(result)]?.([result])[0]?.catch(() => undefined);
+class FakeClock implements Clock {
+  current = Date.parse('2030-06-01T00:00:00.000Z');
+  now(): Date {
+    return new Date(this.current);
   }
 }
 
 const spec = workflowSpec('own.wide', [taskNode('a', 'times', { x: lit(1) }, { cache: null }), taskNode('b', 'times', { x: lit(2) }, { cache: null }), taskNode('sum', 'sum', { xs: arr(ref('a'), ref('b')) }, { cache: null })], {
   outputs: { total: ref('sum') },
 });
+const run = (attempt: TaskAttempt) => (attempt.task === 'sum' ? (attempt.inputs['xs'] as number[]).reduce((a, b) => a + b, 0) : (attempt.inputs['x'] as number) * 10);
 
 const controllers: Controller[] = [];
 afterEach(async () => {
   await Promise.all(controllers.splice(0).map((c) => c.close()));
 });
 
-function controller(transport: SharedTransport, store: InMemoryRunStore, catalog: InMemoryCacheCatalog, pool?: string): Controller {
-  const c = new Controller({ catalog, runStore: store, dispatcher: transport.dispatcher(pool), waitPollMs: 20 });
-  controllers.push(c);
-  return c;
+function world() {
+  const clock = new FakeClock();
+  const store = new InMemoryRunStore({ clock });
+  const catalog = new InMemoryCacheCatalog({ clock });
+  const transport = new SharedTransport(run);
+  const controller = (pool?: string, own: SharedTransport = transport): Controller => {
+    const c = new Controller({ catalog, runStore: store, clock, dispatcher: own.dispatcher(pool === undefined ? {} : { pool }), waitPollMs: 20, leaseMs: LEASE_MS });
+    controllers.push(c);
+    return c;
+  };
+  return { clock, store, transport, controller };
 }
 
 async function until(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
@@ -71,53 +56,63 @@ async function until(what: string, check: () => boolean | Promise<boolean>): Pro
 }
 
 describe('controller: run ownership', () => {
-  test('a run whose owner died after saving a dispatch is recovered even by a controller holding an idle driver for it', async () => {
-    const transport = new SharedTransport();
-    const store = new InMemoryRunStore();
-    const catalog = new InMemoryCacheCatalog();
-    const a = controller(transport, store, catalog);
-    const b = controller(transport, store, catalog);
-    transport.route = () => 1; // every result goes to B
-    transport.lose.add('b'); // A saves both attempts as dispatched, but dies before b's reaches the queue
+  test('a run whose lease lapsed after a dispatch was lost is taken over by a sweep, even by the controller holding an idle driver for it', async () => {
+    const w = world();
+    const a = w.controller();
+    w.transport.lose.add('b'); // A saves b as dispatched, but the dispatch never reaches the queue
     const runId = await a.submit({ spec, inputs: {}, project: 'p', domain: 'd' });
-    await until('B to handle a result of the run', () => b.drivenRuns === 1 && transport.executed.length >= 1);
-    await a.close(); // A is gone; whatever it had not dispatched is only in the store
-    const state = await store.load(runId);
-    expect(state?.run.status).toBe('running');
+    await until('a to succeed', async () => (await w.store.load(runId))?.nodes['a']?.phase === 'succeeded');
+    expect(a.drivenRuns).toBe(1); // idle: it waits for b, which never comes
+    // A stalls past its lease (a long pause: its heartbeat never ran).
+    w.clock.current += LEASE_MS;
 
-    // Before: B skipped the run because it held a driver for it, so nobody ever recovered it.
-    const recovered = await b.recoverStale(0);
-    expect(recovered).toContain(runId);
-    const final = await b.wait(runId);
+    // Before: the sweep skipped runs with a driver in memory, so nobody repeated the lost dispatch.
+    expect(await a.recoverUnowned()).toEqual([runId]);
+    const final = await a.wait(runId);
     expect(final.run.status).toBe('succeeded');
     expect(final.run.outputs).toEqual({ total: 30 });
   });
 
-  test('idle drivers are dropped: memory follows the runs in flight, not every run ever touched', async () => {
-    const transport = new SharedTransport();
-    const store = new InMemoryRunStore();
-    const catalog = new InMemoryCacheCatalog();
-    const a = controller(transport, store, catalog);
-    const b = controller(transport, store, catalog);
-    transport.route = (result) => (result.nodeId === 'a' ? 1 : 0); // B handles one result of each run, A the rest
-    const ids = await Promise.all(Array.from({ length: 5 }, () => a.submit({ spec, inputs: {}, project: 'p', domain: 'd' })));
-    for (const id of ids) expect((await a.wait(id)).run.status).toBe('succeeded');
-    await until('B to be idle', () => b.drivenRuns === 5);
-    b.evictIdleDrivers(0);
-    expect(b.drivenRuns).toBe(0);
+  test('idle drivers are dropped: memory follows the runs in flight, while the runs stay owned', async () => {
+    const w = world();
+    const a = w.controller();
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      w.transport.lose.add('sum'); // each run's sum is saved as dispatched and lost
+      ids.push(await a.submit({ spec, inputs: {}, project: 'p', domain: 'd' }));
+      await until('sum to be dispatched', async () => (await w.store.load(ids[i] as string))?.nodes['sum']?.phase === 'dispatched');
+    }
+    expect(a.drivenRuns).toBe(5);
+    a.evictIdleDrivers(0);
+    expect(a.drivenRuns).toBe(0);
+    expect(a.ownedRuns).toBe(5);
+    // Another controller cannot take them: they are still A's.
+    const b = w.controller();
+    expect(await b.recoverUnowned()).toEqual([]);
+    for (const id of ids) {
+      expect(await a.recover(id)).toBe(true); // repeats the lost dispatch
+      expect((await a.wait(id)).run.outputs).toEqual({ total: 30 });
+    }
+    expect(a.drivenRuns).toBe(0);
   });
 
   test('a controller that cannot reach the run\'s worker pool only reads it: waiting never takes it over', async () => {
-    const transport = new SharedTransport();
-    const store = new InMemoryRunStore();
-    const catalog = new InMemoryCacheCatalog();
-    const owner = controller(transport, store, catalog, 'queue:shared');
-    const reader = controller(new SharedTransport(), store, catalog, 'in-process:elsewhere');
+    const w = world();
+    const owner = w.controller('queue:shared');
+    const reader = w.controller('in-process:elsewhere', new SharedTransport(run));
+    w.transport.lose.add('sum');
     const id = await owner.submit({ spec, inputs: {}, project: 'p', domain: 'd' });
-    const read = await reader.wait(id);
+    await until('sum to be dispatched', async () => (await w.store.load(id))?.nodes['sum']?.phase === 'dispatched');
+    await owner.close(); // the run is free now, but not the reader's to drive
+    expect(await reader.recoverUnowned()).toEqual([]);
+    const waiting = reader.wait(id);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(reader.drivenRuns).toBe(0);
+    expect(reader.ownedRuns).toBe(0);
+    const next = w.controller('queue:shared');
+    expect(await next.recoverUnowned()).toEqual([id]);
+    const read = await waiting;
     expect(read.run.status).toBe('succeeded');
     expect(read.run.outputs).toEqual({ total: 30 });
-    expect(reader.drivenRuns).toBe(0);
-    expect(await reader.recoverStale(0)).toEqual([]);
   });
 });

@@ -263,7 +263,8 @@ export class SqlRunStore implements RunStore {
    *             RETURNING lease_expires_at)
    *   SELECT taken's expiry, prior.* FROM prior
    * Inputs: a run id, the owner, the ttl, optionally a holder known to be gone. Result: acquired
-   * (with the new expiry), held (the holder and expiry `prior` saw), finished, or missing.
+   * (with the new expiry and the holder replaced), held (the holder and expiry `prior` saw),
+   * finished, or missing.
    * Side effects: on acquiring, the run's owner and lease_expires_at (nothing else: not the version).
    * Two racing acquirers: the second UPDATE waits for the first's row lock, re-checks its WHERE on
    * the new row (owned, not expired) and matches nothing; it reports `prior`, read before the race.
@@ -285,7 +286,10 @@ export class SqlRunStore implements RunStore {
              prior.status, prior.owner, ${epochMs(sql`prior.lease_expires_at`)} AS expires_at
       FROM prior`);
     if (row === undefined) return { kind: 'missing' };
-    if (row.acquired_until !== null) return { kind: 'acquired', expiresAt: new Date(row.acquired_until) };
+    if (row.acquired_until !== null) {
+      // `prior` is the row before this statement: its owner is the one replaced.
+      return { kind: 'acquired', expiresAt: new Date(row.acquired_until), previousOwner: row.owner === null || row.owner === lease.owner ? null : row.owner };
+    }
     if (row.status !== 'running') return { kind: 'finished' };
     // Not acquired although `prior` saw it free: another caller took it in between (see above).
     return { kind: 'held', owner: row.owner ?? '', expiresAt: new Date(row.expires_at ?? 0) };

@@ -24,6 +24,8 @@ export type EngineErrorCode =
   /** The run was cancelled (`run.cancel()`, `memoflow runs cancel`): what `run.result()` rejects with. */
   | 'RUN_CANCELLED'
   | 'STALE_STATE'
+  // A run another controller holds the lease of: its results go to that controller (retryable).
+  | 'RUN_LEASED'
   | 'ILLEGAL_TRANSITION'
   | 'TASK_TIMEOUT'
   | 'CATALOG_ERROR'
@@ -49,6 +51,8 @@ export interface ErrorLocation {
 export interface MemoflowErrorOptions extends ErrorLocation {
   retryable?: boolean;
   cause?: unknown;
+  /** For a retryable error: when trying again makes sense (RUN_LEASED: when the other controller's lease ends). */
+  retryAfterMs?: number;
 }
 
 /** The engine's base error. Every package has one like it; all carry a string `code`. */
@@ -56,12 +60,14 @@ export class MemoflowError extends Error {
   readonly code: EngineErrorCode;
   readonly retryable: boolean;
   readonly location: ErrorLocation;
+  readonly retryAfterMs?: number;
 
   constructor(code: EngineErrorCode, message: string, options: MemoflowErrorOptions = {}) {
     super(withLocation(message, options), options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'MemoflowError';
     this.code = code;
     this.retryable = options.retryable ?? false;
+    if (options.retryAfterMs !== undefined) this.retryAfterMs = options.retryAfterMs;
     const location: ErrorLocation = {};
     if (options.workflow !== undefined) location.workflow = options.workflow;
     if (options.node !== undefined) location.node = options.node;

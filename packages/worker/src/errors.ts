@@ -29,6 +29,8 @@ export type WorkerErrorCode =
   | 'VALUE_MISSING'
   /** The task returned something that is not a TaskOutcome with a JSON output. */
   | 'INVALID_TASK_OUTCOME'
+  /** `route` found no live controller at the address (it died or closed): the caller keeps the result. Retryable. */
+  | 'CONTROLLER_GONE'
   /** `dispatch` or `onResults` on a closed dispatcher, a second `onResults`, a bad option. */
   | 'DISPATCHER_CLOSED'
   | 'HANDLER_ALREADY_SET'

@@ -32,7 +32,7 @@ export function describeRunLeaseContract(name: string, open: (clock: FakeClock) 
       expect(await store.acquireLease('r1', { owner: 'c2', ttlMs: 2_000 })).toEqual({ kind: 'held', owner: 'c1', expiresAt: expiresIn(2_000) });
       // The holder acquiring again renews it.
       clock.advance(500);
-      expect(await store.acquireLease('r1', { owner: 'c1', ttlMs: 2_000 })).toEqual({ kind: 'acquired', expiresAt: expiresIn(2_000) });
+      expect(await store.acquireLease('r1', { owner: 'c1', ttlMs: 2_000 })).toEqual({ kind: 'acquired', expiresAt: expiresIn(2_000), previousOwner: null });
       expect(await store.listUnleased()).toEqual([]);
     });
 
@@ -42,7 +42,7 @@ export function describeRunLeaseContract(name: string, open: (clock: FakeClock) 
       expect((await store.acquireLease('r1', { owner: 'c2', ttlMs: 1_000 })).kind).toBe('held');
       clock.advance(1);
       expect((await store.listUnleased()).map((r) => r.id)).toEqual(['r1']);
-      expect(await store.acquireLease('r1', { owner: 'c2', ttlMs: 1_000 })).toEqual({ kind: 'acquired', expiresAt: expiresIn(1_000) });
+      expect(await store.acquireLease('r1', { owner: 'c2', ttlMs: 1_000 })).toEqual({ kind: 'acquired', expiresAt: expiresIn(1_000), previousOwner: 'c1' });
       expect(await store.renewLeases({ owner: 'c1', ttlMs: 1_000 })).toEqual([]);
       expect(await store.acquireLease('r1', { owner: 'c1', ttlMs: 1_000 })).toMatchObject({ kind: 'held', owner: 'c2' });
     });
@@ -50,13 +50,13 @@ export function describeRunLeaseContract(name: string, open: (clock: FakeClock) 
     it('a run created without a lease (as every run of an earlier release) is free', async () => {
       await store.create(runState('old'));
       expect((await store.listUnleased()).map((r) => r.id)).toEqual(['old']);
-      expect(await store.acquireLease('old', { owner: 'c1', ttlMs: 1_000 })).toEqual({ kind: 'acquired', expiresAt: expiresIn(1_000) });
+      expect(await store.acquireLease('old', { owner: 'c1', ttlMs: 1_000 })).toEqual({ kind: 'acquired', expiresAt: expiresIn(1_000), previousOwner: null });
     });
 
     it('a lease held by a controller known to be gone is taken at once when the caller names it', async () => {
       await store.create(runState('r1'), { owner: 'dead', ttlMs: 60_000 });
       expect((await store.acquireLease('r1', { owner: 'c2', ttlMs: 1_000, replacing: 'someone-else' })).kind).toBe('held');
-      expect(await store.acquireLease('r1', { owner: 'c2', ttlMs: 1_000, replacing: 'dead' })).toEqual({ kind: 'acquired', expiresAt: expiresIn(1_000) });
+      expect(await store.acquireLease('r1', { owner: 'c2', ttlMs: 1_000, replacing: 'dead' })).toEqual({ kind: 'acquired', expiresAt: expiresIn(1_000), previousOwner: 'dead' });
     });
 
     it('one heartbeat renews every running run of its owner, releases its finished ones, and leaves the rest alone', async () => {

@@ -10,7 +10,7 @@ import type { WorkflowSpec } from '../spec/workflow-spec.js';
 import type { RunState } from '../state/run-state.js';
 import { arr, ref, taskNode, wfInput, workflowSpec, lit } from '../testing/spec-builders.js';
 import type { EngineEvent } from './vocabulary/commands.js';
-import { Controller } from './controller.js';
+import { Controller, DEFAULT_LEASE_MS } from './controller.js';
 
 // --- test doubles --------------------------------------------------------------------------------
 
@@ -411,8 +411,8 @@ describe('Controller with in-memory ports', () => {
   });
 
   test('recover() of a run that crashed while writing repeats the write', async () => {
-    const store = new InMemoryRunStore();
     const clock = new FakeClock();
+    const store = new InMemoryRunStore({ clock });
     const catalog = new InMemoryCacheCatalog({ clock });
     const a = setup(etlTasks(), { store, clock, catalog });
     // The catalog write hangs (the controller dies before it completes).
@@ -420,8 +420,9 @@ describe('Controller with in-memory ports', () => {
     const put = vi.spyOn(catalog, 'put').mockImplementationOnce(() => new Promise<void>((resolve) => (release = resolve)));
     const runId = await a.controller.submit({ spec: etl, inputs: { rows: { value: [2] } }, project: 'demo', domain: 'dev' });
     await eventually(async () => (await store.load(runId))?.nodes['clean']?.phase === 'writing', 'clean to be writing');
-    a.controller.close().catch(() => undefined);
+    a.controller.close().catch(() => undefined); // hangs in the write: A never gives its lease back
     put.mockRestore();
+    clock.advance(DEFAULT_LEASE_MS); // A's lease expires, as a dead controller's does
 
     const b = setup(etlTasks(), { store, clock, catalog });
     await b.controller.recover(runId);
@@ -647,8 +648,8 @@ describe('Controller with in-memory ports', () => {
   });
 
   test('two controllers on one run: a result delivered to the one holding an outdated state is not lost', async () => {
-    const store = new InMemoryRunStore();
     const clock = new FakeClock();
+    const store = new InMemoryRunStore({ clock });
     const catalog = new InMemoryCacheCatalog({ clock });
     const tasks = new Map<string, TaskFn>([
       ['t.flaky', (_inputs, attempt) => {
@@ -663,7 +664,9 @@ describe('Controller with in-memory ports', () => {
     const runId = await a.controller.submit({ spec, inputs: {}, project: 'demo', domain: 'dev' });
     await eventually(() => toA.held.length === 1, 'attempt 1 on A');
 
-    // Controller B takes part in the same run and moves it on: attempt 1 failed, attempt 2 dispatched.
+    // A stalls past its lease (a long pause); controller B takes the run over and moves it on:
+    // attempt 1 failed, attempt 2 dispatched. A has not noticed (no heartbeat since).
+    clock.advance(DEFAULT_LEASE_MS);
     const toB = new MapTaskDispatcher(tasks, { hold: true });
     const b = setup(tasks, { store, clock, catalog, dispatcher: toB });
     await b.controller.recover(runId);

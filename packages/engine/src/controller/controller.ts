@@ -1,8 +1,10 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { MemoflowError } from '../errors.js';
 import type { NodeValue } from '../json.js';
 import type { CacheCatalog } from '../ports/cache-catalog.js';
 import { systemClock, type Clock } from '../ports/clock.js';
-import type { RunStore } from '../ports/run-store.js';
+import type { LeaseOutcome, RunStore } from '../ports/run-store.js';
 import type { AttemptResult, TaskDispatcher } from '../ports/task-dispatcher.js';
 import { validateSpec } from '../spec/validate-spec.js';
 import type { WorkflowSpec } from '../spec/workflow-spec.js';
@@ -11,6 +13,9 @@ import { newRunState } from '../state/new-run.js';
 import type { RunOptions, RunState } from '../state/run-state.js';
 import type { EngineEvent } from './vocabulary/commands.js';
 import { RunDriver } from './run-driver.js';
+import { RunLeases } from './run-leases.js';
+import { mayDrive, mayDrivePool } from './run-routing.js';
+import { closedError, deliverResults } from './result-delivery.js';
 import { previewReuse } from './core/reuse-preview.js';
 import { planEvent, reuseOptions, reusePlanFor } from './reuse-submit.js';
 import { CancelWatch } from './cancel-watch.js';
@@ -33,7 +38,12 @@ export interface ControllerOptions {
   idleDriverMs?: number;
   /** Every node and run event, for logs. Must not throw. */
   onEvent?: (event: EngineEvent) => void;
-  /** How often this controller looks for cancel requests made elsewhere on the runs it drives (default 500 ms; see CancelWatch). */
+  /**
+   * How long a run stays leased to this controller without a renewal (default 10 s); renewed every
+   * third of it. A controller that dies leaves its runs to the others after at most this long.
+   */
+  leaseMs?: number;
+  /** How often this controller looks for cancel requests made elsewhere on the runs it owns (default 500 ms; see CancelWatch). */
   cancelPollMs?: number;
   /**
    * `cache.serialize` reservations: how long one lasts without a heartbeat, so how soon the waiters
@@ -43,6 +53,8 @@ export interface ControllerOptions {
   /** The backstop: a WAITING node asks again this often even if it heard no release (default 3 s). */
   reservationPollMs?: number;
 }
+
+export const DEFAULT_LEASE_MS = 10_000;
 
 export interface SubmitRequest {
   spec: WorkflowSpec;
@@ -54,14 +66,23 @@ export interface SubmitRequest {
 
 /**
  * Walks runs' DAGs: creates runs, drives each through rounds of decide/save/act, and routes task
- * results to the run they belong to. Holds no state that is not in the run store: any controller
- * can pick up any run (`recover`), which is how a dead controller's runs continue.
+ * results to the run they belong to. Holds no state that is not in the run store, so any controller
+ * can continue any run; but a running run has one owner at a time, the holder of its lease
+ * (RunLeases): a controller drives only the runs it owns, hands results of other runs to their
+ * owner (`TaskDispatcher.route`), and takes a run over only once its lease is free or expired (its
+ * owner closed or died), at a result for it, a sweep (`recoverUnowned`), a `wait` or a cancel.
  */
 export class Controller {
+  /** This controller's id: the owner its leases are under, and its dispatcher's address. */
+  readonly id: string;
+  private readonly leases: RunLeases;
+  /** Runs waited on here that this controller could drive (their pool is its own): waiting may take them over. */
+  private readonly takeable = new Set<string>();
   private readonly drivers = new Map<string, RunDriver>();
   private readonly waiters = new Map<string, Waiter[]>();
   private readonly watchers = new Map<string, NodeJS.Timeout>();
   private sweeper: NodeJS.Timeout | undefined;
+  private readonly takingOver = new Map<string, Promise<LeaseOutcome>>();
   private readonly evictor: NodeJS.Timeout;
   private readonly cancelWatch: CancelWatch;
   private readonly clock: Clock;
@@ -70,6 +91,16 @@ export class Controller {
 
   constructor(private readonly options: ControllerOptions) {
     this.clock = options.clock ?? systemClock;
+    this.id = options.dispatcher.address ?? `controller-${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
+    const isGone = options.dispatcher.isGone?.bind(options.dispatcher);
+    this.leases = new RunLeases({
+      store: options.runStore,
+      owner: this.id,
+      ttlMs: options.leaseMs ?? DEFAULT_LEASE_MS,
+      ...(isGone === undefined ? {} : { isGone }),
+      onLost: (runIds) => void this.leasesLost(runIds),
+      onError: (error) => this.warn('-', '-', `renewing this controller's run leases failed: ${describe(error)}`),
+    });
     this.reservations = new ReservationKeeper(options.catalog, this.clock, (event) => options.onEvent?.(event), {
       ...(options.reservationTtlMs === undefined ? {} : { ttlMs: options.reservationTtlMs }),
       ...(options.reservationPollMs === undefined ? {} : { pollMs: options.reservationPollMs }),
@@ -81,25 +112,26 @@ export class Controller {
     this.cancelWatch = new CancelWatch({
       store: options.runStore,
       intervalMs: options.cancelPollMs ?? 500,
-      // The runs driven here (a run waited on here has its driver kept; one driven elsewhere is its controller's to poll).
-      runs: () => [...this.drivers.keys()],
+      // The runs owned here (driven, or leased with their driver evicted while attempts run); a run
+      // leased elsewhere is its owner's to poll.
+      runs: () => [...new Set([...this.drivers.keys(), ...this.leases.ids()])],
       onRequested: (runIds) => {
         for (const runId of runIds) this.applyCancel(runId, cancelError('cancelled on request'));
       },
-      onError: (error) => this.options.onEvent?.({ type: 'controller:round-failed', level: 'warn', runId: '-', workflow: '-', message: `looking for cancel requests failed: ${describe(error)}` }),
+      onError: (error) => this.warn('-', '-', `looking for cancel requests failed: ${describe(error)}`),
     });
   }
 
   /**
    * Cancels a running run (`run.cancel()`, `memoflow runs cancel`): records the request on the run
    * (RunStore.requestCancel), then has it applied: at once by this controller's driver if the run
-   * is driven here, else by taking the run over when this controller may (cancelling runs no task,
-   * so a run whose controller died ends now too), else by the run's own controller at its next
-   * cancel poll (CancelWatch). Resolves once the request is recorded; the run then ends
+   * is owned here, else by taking the run over when its lease is free and this controller may
+   * (cancelling runs no task, so a run whose controller died ends now too), else by the run's owner
+   * at its next cancel poll (CancelWatch). Resolves once the request is recorded; the run then ends
    * `cancelled` (wait() tells when). A run that is over is left as it is (`finished`).
    */
   async cancel(runId: string, reason = 'cancelled on request'): Promise<CancelRequestOutcome> {
-    if (this.closed) throw new MemoflowError('STALE_STATE', 'controller is closed', { retryable: true });
+    if (this.closed) throw closedError();
     const error = cancelError(reason);
     const outcome = await this.options.runStore.requestCancel(runId, error, this.clock.now());
     if (outcome.kind === 'requested' || outcome.kind === 'already-requested') this.applyCancel(runId, error);
@@ -109,21 +141,24 @@ export class Controller {
   /** Has a recorded cancel request applied (see `cancel`); never rejects. */
   private applyCancel(runId: string, error: ErrorInfo): void {
     const driver = this.drivers.get(runId);
-    if (driver !== undefined) {
+    if (driver !== undefined && this.leases.owns(runId)) {
       driver.deliver({ type: 'run:cancel', error }).catch(() => undefined); // rejects only once closed
       return;
     }
     this.takeOverToCancel(runId).catch((failure: unknown) => {
-      if (this.closed) return;
-      this.options.onEvent?.({ type: 'controller:round-failed', level: 'warn', runId, workflow: '-', message: `cancelling the run failed here (its controller cancels it at its next poll): ${describe(failure)}` });
+      if (!this.closed) this.warn(runId, '-', `cancelling the run failed here (its owner cancels it at its next poll): ${describe(failure)}`);
     });
   }
 
-  /** Drives a run with a cancel request to its end, when this controller reaches its pool (no task needed). */
+  /** Drives a run with a cancel request to its end, when this controller owns it or may take it over (no task needed). */
   private async takeOverToCancel(runId: string): Promise<void> {
     const state = await this.options.runStore.load(runId);
     if (state === undefined || state.run.status !== 'running' || this.closed) return;
-    if (!this.mayDriveWith(state, [])) return;
+    if (!mayDrive(this.options.dispatcher, state, [])) return;
+    if (!this.leases.owns(runId)) {
+      await this.takeOver(runId, state, []);
+      return;
+    }
     this.drivers.delete(runId);
     await this.driver(runId).recover(state);
   }
@@ -131,6 +166,11 @@ export class Controller {
   /** Runs this controller holds a driver for (in flight here, or idle for less than `idleDriverMs`). */
   get drivenRuns(): number {
     return this.drivers.size;
+  }
+
+  /** Runs leased to this controller, as far as it knows (a lease lost in a long pause shows at the next heartbeat). */
+  get ownedRuns(): number {
+    return this.leases.count;
   }
 
   /** Drops drivers with nothing in flight for `idleMs`; their runs stay in the store for whoever acts next. */
@@ -160,7 +200,9 @@ export class Controller {
       options,
       now,
     });
-    await this.options.runStore.create(state);
+    // The controller creating a run owns it: its results come here from the start.
+    await this.options.runStore.create(state, { owner: this.id, ttlMs: this.leases.ttlMs });
+    this.leases.created(state.run.id);
     const plan = previewReuse(state);
     if (plan !== undefined) this.options.onEvent?.(planEvent(state, plan));
     const driver = this.driver(state.run.id, state);
@@ -170,31 +212,31 @@ export class Controller {
   }
 
   /**
-   * Recovers every running run that nothing has touched for `staleAfterMs`: its controller may have
-   * died, or died between saving a dispatch and making it. Recovery repeats in-flight effects, all
-   * idempotent, so recovering a run that another controller is driving is harmless. Returns the ids.
+   * Takes over every running run whose lease is free or expired (its owner closed or died) and that
+   * this controller can drive: leases it, repeats the effects its last owner may have had in flight
+   * (all idempotent), and advances it. Of several controllers sweeping at once, each run goes to
+   * exactly one. Returns the ids taken over.
    */
-  async recoverStale(staleAfterMs: number): Promise<string[]> {
-    const cutoff = this.clock.now().getTime() - staleAfterMs;
-    const running = await this.options.runStore.list({ status: 'running', limit: 1000 });
-    // By what the store says, not by what is in memory: a driver this controller holds for a run
-    // (it once handled a result) may sit idle while the run's real driver is dead. Only a driver
-    // busy with a round right now speaks for the run.
-    const stale = running.filter((run) => run.updatedAt.getTime() <= cutoff && this.drivers.get(run.id)?.idleSince() !== null);
-    const recovered = await Promise.all(stale.map(async (run) => ((await this.recover(run.id)) ? run.id : null)));
-    return recovered.filter((id): id is string => id !== null);
+  async recoverUnowned(limit = 1000): Promise<string[]> {
+    const free = await this.options.runStore.listUnleased(limit);
+    const taken = await Promise.all(
+      free
+        .filter((run) => mayDrivePool(this.options.dispatcher, run.options.pool))
+        .map(async (run) => ((await this.takeOver(run.id)).kind === 'acquired' ? run.id : null)),
+    );
+    return taken.filter((id): id is string => id !== null);
   }
 
-  /** Sweeps for stale runs every `intervalMs` until close (what a standalone controller runs). */
-  startSweeper(options: { intervalMs: number; staleAfterMs: number }): void {
+  /** Sweeps for unleased runs every `intervalMs` until close (what a standalone controller runs). */
+  startSweeper(options: { intervalMs: number }): void {
     if (this.sweeper !== undefined) return;
     let busy = false;
     this.sweeper = setInterval(() => {
       if (busy || this.closed) return;
       busy = true;
-      this.recoverStale(options.staleAfterMs)
+      this.recoverUnowned()
         .catch((error: unknown) => {
-          this.options.onEvent?.({ type: 'controller:round-failed', level: 'warn', runId: '-', workflow: '-', message: `sweeping for stale runs failed: ${error instanceof Error ? error.message : String(error)}` });
+          if (!this.closed) this.warn('-', '-', `sweeping for unleased runs failed: ${describe(error)}`);
         })
         .finally(() => {
           busy = false;
@@ -206,80 +248,94 @@ export class Controller {
   /**
    * Continues a run from the store (after a crash, or owned by a controller that died). Returns false,
    * touching nothing, when this controller cannot drive it: the run's tasks go to another worker
-   * pool, or (in-process) its tasks are not registered here. Such a run is only read.
+   * pool, or (in-process) its tasks are not registered here, or another controller holds its lease.
+   * Such a run is only read.
    */
   async recover(runId: string): Promise<boolean> {
     const state = await this.options.runStore.load(runId);
     if (state === undefined) throw new MemoflowError('RUN_NOT_FOUND', `run '${runId}' is not in the run store`);
-    return this.takeOver(state);
+    if (state.run.status !== 'running') {
+      this.drivers.delete(runId);
+      await this.driver(runId).recover(state); // settles waiters from the stored final state
+      return true;
+    }
+    if (!mayDrive(this.options.dispatcher, state)) return false;
+    if (this.leases.owns(runId)) {
+      this.drivers.delete(runId); // an idle driver's view is no fresher than the store's
+      await this.driver(runId).recover(state);
+      return true;
+    }
+    return (await this.takeOver(runId, state)).kind === 'acquired';
   }
 
   /**
-   * A waiter's run may have lost its controller: a run just read from the store (`stored`, no
-   * driver here) is taken over, and so is one whose driver here sits idle behind what the store
-   * holds (another controller moved it on, and may have died). Recovering is idempotent; a run this
-   * controller cannot drive is only watched (its end, even one reached since the read, shows in
-   * the status). A busy driver drives the run, and an idle one that is current has its attempts in
-   * flight: recovering would repeat them, and each duplicate result would cost another read (issue
-   * 9, item 7). Null when nothing is to be done.
+   * Leases the run if it is free or expired and, if that worked, continues it from the store: the
+   * previous owner may have died between saving and acting, so its effects are repeated. Shared by
+   * every path that finds a run without a live owner (a result, a sweep, a wait, a cancel).
+   * `tasks`: what driving it needs here (default: every task it names; a cancel needs none).
    */
-  private recoverIfOrphaned(runId: string, stored: RunState | undefined): Promise<unknown> | null {
-    const driver = this.drivers.get(runId);
-    if (driver === undefined) return stored === undefined ? null : this.takeOver(stored);
-    if (driver.idleSince() === null) return null;
-    return this.recoverIfBehind(runId, driver);
+  private takeOver(runId: string, loaded?: RunState, tasks?: readonly string[]): Promise<LeaseOutcome> {
+    let pending = this.takingOver.get(runId);
+    if (pending === undefined) {
+      pending = this.leaseAndRecover(runId, loaded, tasks).finally(() => this.takingOver.delete(runId));
+      this.takingOver.set(runId, pending);
+    }
+    return pending;
   }
 
-  /** Takes the run over if the store holds a later version than `driver` has seen (or it holds none). */
-  private async recoverIfBehind(runId: string, driver: RunDriver): Promise<void> {
-    const state = await this.options.runStore.load(runId);
-    if (state === undefined) return;
-    const seen = driver.version;
-    if (seen !== undefined && state.run.version <= seen) return;
-    await this.takeOver(state);
+  private async leaseAndRecover(runId: string, loaded: RunState | undefined, tasks: readonly string[] | undefined): Promise<LeaseOutcome> {
+    if (this.closed) throw closedError();
+    const outcome = await this.leases.acquire(runId);
+    // Closing: the lease goes back with all the others (close waits for the acquisition first).
+    if (outcome.kind !== 'acquired' || this.closed) return outcome;
+    const state = loaded ?? (await this.options.runStore.load(runId));
+    if (state === undefined) return { kind: 'missing' };
+    if (state.run.status === 'running' && !mayDrive(this.options.dispatcher, state, tasks)) {
+      // Not this controller's to drive after all (another pool's run): to the caller it is as good
+      // as held elsewhere, by no controller it could name.
+      await this.leases.release(runId);
+      return { kind: 'held', owner: '', expiresAt: this.clock.now() };
+    }
+    const from = outcome.previousOwner === null ? '' : ` from ${outcome.previousOwner}`;
+    this.options.onEvent?.({ type: 'run:taken-over', level: 'info', runId, workflow: state.run.workflow, message: `leased to controller ${this.id}${from} until ${outcome.expiresAt.toISOString()}` });
+    // The previous owner's undelivered results (for this run among others) are wanted now.
+    if (outcome.previousOwner !== null) void this.options.dispatcher.takeOverFrom?.(outcome.previousOwner);
+    this.drivers.delete(runId); // an idle driver's view is no fresher than the store's
+    await this.driver(runId).recover(state);
+    return outcome;
   }
 
-  /** `recover` of a run just read from the store. */
-  private async takeOver(state: RunState): Promise<boolean> {
-    if (state.run.status === 'running' && !this.canDrive(state)) return false;
-    this.drivers.delete(state.run.id); // an idle driver's view is no fresher than the store's
-    await this.driver(state.run.id).recover(state);
-    return true;
-  }
-
-  /** Whether this controller's dispatcher reaches the worker pool the run's tasks go to (runs of earlier releases name none). */
-  private canDrive(state: RunState): boolean {
-    return this.mayDriveWith(state, runTasks(state));
-  }
-
-  private mayDriveWith(state: RunState, tasks: readonly string[]): boolean {
-    const { dispatcher } = this.options;
-    const pool = state.run.options.pool ?? dispatcher.pool;
-    return dispatcher.mayDrive?.(pool, tasks) ?? pool === dispatcher.pool;
+  /** Runs whose lease another controller took over: stop driving them (their version would stop our saves anyway). */
+  private async leasesLost(runIds: string[]): Promise<void> {
+    for (const runId of runIds) {
+      // A run that just ended is not lost: the heartbeat released its lease.
+      const status = await this.options.runStore.status(runId).catch(() => 'running' as const);
+      if (status !== 'running') continue;
+      const driver = this.drivers.get(runId);
+      this.drivers.delete(runId);
+      driver?.close(); // its queued results are handed back, and come again to be routed to the new owner
+      this.warn(runId, '-', `another controller took this run over (the lease of ${this.id} had expired): no longer driving it here`, 'run:lease-lost');
+    }
   }
 
   /**
-   * Resolves with the run's final state. The run may be driven here or by any other controller
-   * (results go to whichever controller takes them), so besides this controller's own drivers a
-   * waiter also polls the run's status every `waitPollMs` (one small read) until the run is over,
-   * and then loads it once.
-   *
-   * A run this controller drives resolves from memory when it ends: it is not read while it is
-   * busy (for a 1,000-node run one read costs more than a fully cached run itself), and read once
-   * if it is idle, to tell whether another controller moved it on since (and then take it over, its
-   * controller may have died). Any other run is read once, and taken over if this controller can
-   * drive it.
+   * Resolves with the run's final state. A run this controller owns resolves from memory when it
+   * ends (it is not read: for a 1,000-node run that read costs more than a fully cached run
+   * itself); one owned elsewhere is watched (its status polled every `waitPollMs`, one small read,
+   * and loaded once when it is over), and taken over if its lease turns out free or expired and
+   * this controller can drive it.
    */
   async wait(runId: string): Promise<RunState> {
     if (this.closed) throw closedWhileWaiting(runId);
-    if (this.drivers.has(runId)) return this.addWaiter(runId, undefined);
+    if (this.leases.owns(runId)) return this.addWaiter(runId, undefined);
     const stored = await this.options.runStore.load(runId);
     if (stored === undefined) throw new MemoflowError('RUN_NOT_FOUND', `run '${runId}' does not exist`);
     if (stored.run.status !== 'running') return stored;
+    if (mayDrive(this.options.dispatcher, stored)) this.takeable.add(runId);
     return this.addWaiter(runId, stored);
   }
 
-  /** `stored`: the run as just read, for a run this controller had no driver for. */
+  /** `stored`: the run as just read, for a run this controller did not own. */
   private addWaiter(runId: string, stored: RunState | undefined): Promise<RunState> {
     if (this.closed) return Promise.reject(closedWhileWaiting(runId));
     return new Promise((resolve, reject) => {
@@ -287,11 +343,42 @@ export class Controller {
       list.push({ resolve, reject });
       this.waiters.set(runId, list);
       this.watch(runId);
-      this.recoverIfOrphaned(runId, stored)?.catch((error: unknown) => {
-        // Never an unhandled rejection: the run stays in the store for any controller to recover.
-        if (this.closed) return;
-        this.options.onEvent?.({ type: 'controller:round-failed', level: 'warn', runId, workflow: stored?.run.workflow ?? '-', message: `recovering the run failed: ${error instanceof Error ? error.message : String(error)}` });
+      // Its owner may be gone already: then waiting takes it over (a run this controller cannot
+      // drive is left alone and only watched).
+      if (stored !== undefined && this.takeable.has(runId)) this.tryTakeOver(runId, stored);
+      else if (stored === undefined) this.recoverIfBehind(runId);
+    });
+  }
+
+  /**
+   * A run owned here whose driver sits idle is read once, to tell whether the store holds a later
+   * version than the driver saw (it was moved on behind this controller's back): then it is
+   * continued from the store. A busy driver drives the run, and an idle one that is current has
+   * its attempts in flight: recovering would repeat them, and each duplicate result would cost
+   * another read (issue 9, item 7). Never rejects.
+   */
+  private recoverIfBehind(runId: string): void {
+    const driver = this.drivers.get(runId);
+    if (driver === undefined || driver.idleSince() === null) return;
+    const seen = driver.version;
+    this.options.runStore
+      .load(runId)
+      .then(async (state) => {
+        if (state === undefined || (seen !== undefined && state.run.version <= seen) || this.closed || !this.leases.owns(runId)) return;
+        this.drivers.delete(runId); // an idle driver's view is no fresher than the store's
+        await this.driver(runId).recover(state);
+      })
+      .catch((error: unknown) => {
+        if (!this.closed) this.warn(runId, '-', `recovering the run failed: ${describe(error)}`);
       });
+  }
+
+  /** Takes the run over in the background if its lease is free; never an unhandled rejection. */
+  private tryTakeOver(runId: string, stored?: RunState): void {
+    if (this.closed || this.leases.owns(runId)) return;
+    this.takeOver(runId, stored).catch((error: unknown) => {
+      // The run stays in the store for any controller to take over.
+      if (!this.closed) this.warn(runId, stored?.run.workflow ?? '-', `taking the run over failed: ${describe(error)}`);
     });
   }
 
@@ -300,6 +387,7 @@ export class Controller {
    * controller continues it). Pending `wait()` calls reject with STALE_STATE.
    */
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
     clearInterval(this.evictor);
     this.cancelWatch.stop();
@@ -312,6 +400,9 @@ export class Controller {
     for (const driver of drivers) driver.close();
     await Promise.all(drivers.map((driver) => driver.idle()));
     this.drivers.clear();
+    this.takeable.clear();
+    // Every lease at once: the other controllers take these runs over at their next sweep.
+    await this.leases.close();
     // Reservations still held here are not released: their nodes are unfinished, and whichever
     // controller continues the run renews them; if none does, they expire within one lease.
     await this.reservations.close();
@@ -327,7 +418,13 @@ export class Controller {
       this.options.runStore
         .status(runId)
         .then(async (status) => {
-          if (status === undefined || status === 'running') return;
+          if (status === 'running') {
+            // Its owner may have gone since: take it over once the lease is free (one statement
+            // that changes nothing while the owner holds it).
+            if (this.takeable.has(runId)) this.tryTakeOver(runId);
+            return;
+          }
+          if (status === undefined) return;
           const state = await this.options.runStore.load(runId);
           if (state !== undefined) this.terminal(state);
         })
@@ -340,24 +437,20 @@ export class Controller {
     this.watchers.set(runId, timer);
   }
 
-  /**
-   * Settles a batch per run: each run's results go to its driver as one set of events (one round,
-   * one save), and each result's promise is its run's. A run whose save fails or stalls holds back
-   * only its own results' acknowledgements.
-   */
+  /** A batch of results (see result-delivery.ts): one promise per result. */
   private deliverResults(results: readonly AttemptResult[]): Promise<void>[] {
-    if (this.closed) return results.map(() => Promise.reject(new MemoflowError('STALE_STATE', 'controller is closed', { retryable: true })));
-    const byRun = new Map<string, AttemptResult[]>();
-    for (const result of results) {
-      const list = byRun.get(result.runId);
-      if (list === undefined) byRun.set(result.runId, [result]);
-      else list.push(result);
-    }
-    const saved = new Map<string, Promise<void>>();
-    for (const [runId, list] of byRun) {
-      saved.set(runId, this.driver(runId).deliverAll(list.map((result) => ({ type: 'attempt:finished', result }))));
-    }
-    return results.map((result) => saved.get(result.runId) as Promise<void>);
+    return deliverResults(results, {
+      closed: () => this.closed,
+      owns: (runId) => this.leases.owns(runId),
+      driver: (runId) => this.driver(runId),
+      takeOver: (runId) => this.takeOver(runId),
+      warn: (runId, message) => this.warn(runId, '-', message),
+      route: { dispatcher: this.options.dispatcher, self: this.id, ttlMs: this.leases.ttlMs, clock: this.clock },
+    });
+  }
+
+  private warn(runId: string, workflow: string, message: string, type: 'controller:round-failed' | 'run:lease-lost' = 'controller:round-failed'): void {
+    this.options.onEvent?.({ type, level: 'warn', runId, workflow, message });
   }
 
   private driver(runId: string, initial?: RunState): RunDriver {
@@ -383,6 +476,8 @@ export class Controller {
 
   private terminal(state: RunState): void {
     this.drivers.delete(state.run.id);
+    this.leases.ended(state.run.id);
+    this.takeable.delete(state.run.id);
     const timer = this.watchers.get(state.run.id);
     if (timer !== undefined) clearInterval(timer);
     this.watchers.delete(state.run.id);
@@ -390,19 +485,6 @@ export class Controller {
     this.waiters.delete(state.run.id);
     for (const waiter of waiting) waiter.resolve(state);
   }
-}
-
-/** Every task a run's own nodes name (sub-workflows' inner nodes included; a dynamic's children are not known before it runs). */
-function runTasks(state: RunState): string[] {
-  const tasks = new Set<string>();
-  const visit = (nodes: WorkflowSpec['nodes']): void => {
-    for (const node of nodes) {
-      if (node.kind === 'subworkflow') visit(node.workflow.nodes);
-      else tasks.add(node.task);
-    }
-  };
-  visit(state.run.spec.nodes);
-  return [...tasks];
 }
 
 interface Waiter {

@@ -107,7 +107,8 @@ export class InMemoryRunStore implements RunStore {
     const now = this.#clock.now().getTime();
     if (held === null || held.expiresAt <= now || held.owner === lease.owner || (lease.replacing !== undefined && held.owner === lease.replacing)) {
       stored.lease = this.#leaseFor(lease);
-      return { kind: 'acquired', expiresAt: new Date(stored.lease.expiresAt) };
+      const previousOwner = held === null || held.owner === lease.owner ? null : held.owner;
+      return { kind: 'acquired', expiresAt: new Date(stored.lease.expiresAt), previousOwner };
     }
     return { kind: 'held', owner: held.owner, expiresAt: new Date(held.expiresAt) };
   }

@@ -58,7 +58,8 @@ export interface LeaseRequest {
  * expiry in the past): advice for routing and retrying, never a reason to drive the run.
  */
 export type LeaseOutcome =
-  | { kind: 'acquired'; expiresAt: Date }
+  /** `previousOwner`: who held the lease before (it expired, or its holder was gone); null if it was free or already the caller's. */
+  | { kind: 'acquired'; expiresAt: Date; previousOwner: string | null }
   | { kind: 'held'; owner: string; expiresAt: Date }
   /** The run is over (succeeded, failed or cancelled): there is nothing left to own. */
   | { kind: 'finished' }

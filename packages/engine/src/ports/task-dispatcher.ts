@@ -57,6 +57,9 @@ export type AttemptResult =
  * drops it), and only that result: the others of the batch are acknowledged as they settle, so a
  * run whose saves fail holds back its own results, not another run's. A handler that throws fails
  * the whole batch. The controller settles a batch per run (results of one run share one promise).
+ * A result's promise also resolves once it was routed to its run's owner (TaskDispatcher.route);
+ * when a rejection carries a numeric `retryAfterMs` (RUN_LEASED: the run's lease is another
+ * controller's until then), that is when handing that result over again makes sense.
  */
 export type AttemptResultsHandler = (results: readonly AttemptResult[]) => readonly Promise<void>[];
 
@@ -79,6 +82,33 @@ export interface TaskDispatcher {
    * tasks are registered here.)
    */
   mayDrive?(pool: string, tasks: readonly string[]): boolean;
+  /**
+   * This dispatcher's own address among the controllers sharing its pool, unique per dispatcher:
+   * results of the attempts it dispatches come back to it (BullMQ: to its own results stream), not
+   * to any controller of the pool. Its controller leases runs under this id, so a run's owner is
+   * also where the run's results arrive. Absent: the controller makes up an id, and any result may
+   * reach any controller (which routes it, or leaves it to be redelivered).
+   */
+  readonly address?: string;
+  /**
+   * Hands a result that reached this dispatcher to the controller at `owner` (the holder of the
+   * run's lease). Resolves once the result is safely with that controller's address, so the
+   * original may be acknowledged; rejects when no live controller is at that address (the caller
+   * keeps the result and tries later). Absent: results cannot be routed.
+   */
+  route?(result: AttemptResult, owner: string): Promise<void>;
+  /**
+   * Whether the controller at `address` is known to be gone for good (in-process: its process on
+   * this host has exited), so its leases may be taken at once instead of when they expire.
+   */
+  isGone?(address: string): boolean;
+  /**
+   * Its controller took over runs that the controller at `address` leased (the lease expired):
+   * results still waiting at that address (its inbox) are handed on now, for the runs' new owners,
+   * rather than once that controller stops counting as live. Safe if it is in fact alive (paused):
+   * its results then reach it through routing. Best effort; never throws.
+   */
+  takeOverFrom?(address: string): Promise<void>;
   /** Enqueues attempts. Idempotent per attempt id. */
   dispatch(attempts: readonly TaskAttempt[]): Promise<void>;
   /**

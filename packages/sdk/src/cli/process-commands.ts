@@ -53,26 +53,30 @@ export function addProcessCommands(program: Command): void {
 
   program
     .command('controller')
-    .description('run a standalone controller: drives runs, takes task results, picks up runs whose controller died')
+    .description('run a standalone controller: drives the runs it leases, takes their task results, takes over runs whose controller died')
     .option('--database-url <url>', 'Postgres for the catalog and run store (default: DATABASE_URL)')
     .option('--schema <schema>', 'Postgres schema (default: MEMOFLOW_SCHEMA or memoflow)', process.env['MEMOFLOW_SCHEMA'] ?? 'memoflow')
     .option('--redis-url <url>', 'Redis for the task queues (default: REDIS_URL)')
     .option('--prefix <prefix>', 'BullMQ key prefix (default: MEMOFLOW_PREFIX or memoflow)')
-    .option('--stale-after <ms>', 'recover running runs untouched for this long', timerMilliseconds, 30_000)
+    .option('--lease <ms>', "how long a run stays with this controller without a renewal: a dead controller's runs are taken over after about this long", timerMilliseconds, 10_000)
+    .option('--stale-after <ms>', 'the former name of --lease', timerMilliseconds)
     .option('--json', 'JSON log lines (default: pretty)')
-    .action(async (flags: { databaseUrl?: string; schema: string; redisUrl?: string; prefix?: string; staleAfter: number; json?: boolean }) => {
+    .action(async (flags: { databaseUrl?: string; schema: string; redisUrl?: string; prefix?: string; lease: number; staleAfter?: number; json?: boolean }) => {
       const databaseUrl = flags.databaseUrl ?? process.env['DATABASE_URL'];
       const redisUrl = flags.redisUrl ?? process.env['REDIS_URL'];
       if (!databaseUrl || !redisUrl) throw new MemoflowError('INVALID_SPEC', 'a controller needs DATABASE_URL and REDIS_URL (or --database-url and --redis-url)', { field: databaseUrl ? 'redisUrl' : 'databaseUrl' });
+      const leaseMs = flags.staleAfter ?? flags.lease;
       await checkRedis(redisUrl);
       const storage = await openDatabaseStorage(databaseUrl, flags.schema);
-      const dispatcher = new BullMqTaskDispatcher({ connection: redisUrl, prefix: flags.prefix ?? process.env['MEMOFLOW_PREFIX'] ?? 'memoflow', resultClaimIdleMs: 10_000 });
+      // A dead controller's results stream is handed to the others after the same time as its leases.
+      const dispatcher = new BullMqTaskDispatcher({ connection: redisUrl, prefix: flags.prefix ?? process.env['MEMOFLOW_PREFIX'] ?? 'memoflow', resultClaimIdleMs: leaseMs });
       const emit: (event: EngineEvent) => void = createEventLog({ format: flags.json === true ? 'json' : 'pretty', stream: process.stdout });
-      const controller = new Controller({ catalog: storage.catalog, runStore: storage.runStore, dispatcher, onEvent: emit });
-      const recovered = await controller.recoverStale(flags.staleAfter);
+      const controller = new Controller({ catalog: storage.catalog, runStore: storage.runStore, dispatcher, onEvent: emit, leaseMs });
+      const recovered = await controller.recoverUnowned();
       const logger = processLogger(flags.json === true);
-      logger.info({ recovered }, `controller started; recovered ${recovered.length} stale run(s)`);
-      controller.startSweeper({ intervalMs: Math.max(1000, Math.floor(flags.staleAfter / 3)), staleAfterMs: flags.staleAfter });
+      logger.info({ recovered, id: controller.id, leaseMs }, `controller started as ${controller.id}; took over ${recovered.length} unleased run(s)`);
+      // Sweeps four times per lease: a dead controller's runs continue within about 1.25 leases.
+      controller.startSweeper({ intervalMs: Math.max(250, Math.floor(leaseMs / 4)) });
       await untilClosed(
         {
           close: async () => {

@@ -39,6 +39,11 @@ export interface ConnectOptions {
   noWorkerGraceMs?: number;
   /** Distributed mode: how long a result a controller took stays with it unrecorded before another takes it (default 10 s). */
   resultClaimIdleMs?: number;
+  /**
+   * How long a run this connection's controller owns stays leased to it without a renewal (default
+   * 10 s): if this process dies, another controller takes its runs over after about this long.
+   */
+  leaseMs?: number;
   /** In-process task concurrency (embedded mode). */
   concurrency?: number;
   /**
@@ -159,6 +164,7 @@ export async function connect(options: ConnectOptions = {}): Promise<Memoflow> {
     dispatcher,
     onEvent: emit,
     ...(reservationTtlMs === undefined ? {} : { reservationTtlMs }),
+    ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
   });
   const mode = redisUrl !== undefined ? 'distributed' : databaseUrl !== undefined ? 'postgres' : 'embedded';
   return new Client(controller, storage, dispatcher, registry, mode);

@@ -66,6 +66,8 @@ const VERB: { readonly [type in EngineEvent['type']]: string } = {
   'run:succeeded': 'run succeeded',
   'run:failed': 'run failed',
   'run:cancelled': 'run cancelled',
+  'run:taken-over': 'run taken over',
+  'run:lease-lost': 'run lease lost',
   'controller:round-failed': 'controller round failed',
 };
 

@@ -8,7 +8,7 @@ import { cancelledError, type AttemptCancellations } from '../attempt-cancellati
 import { failedAttemptResult, runAttempt, timeoutIgnoredMessage } from '../run-attempt.js';
 import type { ResultPublisher } from './results-stream.js';
 import type { ValueStore } from './value-refs.js';
-import { decodeQueuedAttempt, decodeResult, encodeResult } from './wire-format.js';
+import { decodeQueuedAttempt, decodeResult, encodeResult, replyToOf } from './wire-format.js';
 import type { QueuedAttempt } from './wire-format.js';
 
 export interface AttemptProcessorDeps {
@@ -43,6 +43,8 @@ export function attemptLogFields(attempt: TaskAttempt): object {
  * - a task failure is a *result*, never a failed job: the engine owns retries (each retry is a
  *   new attempt with a new id); the job fails only if the result cannot be published, and then
  *   BullMQ's job retries re-run it (a second publish for the same attempt is a no-op);
+ * - the result goes to the inbox of the controller that dispatched the attempt (its address is the
+ *   job's `replyTo`) while that controller is live, else to the shared stream (ResultPublisher);
  * - the job completes only after its result is in the results stream, so a worker that dies at
  *   any point leaves either a stalled job (re-run elsewhere) or a published result;
  * - a job claimed while all slots are busy waits for one; if the pool starts draining first, the
@@ -73,11 +75,12 @@ export function createAttemptProcessor(deps: AttemptProcessorDeps) {
     let attempt = queued.attempt; // inputs by reference are `null` until read
     const inputRefs = Object.values(queued.inputRefs);
     const log = deps.logger.child(attemptLogFields(attempt));
+    const replyTo = replyToOf(job.data);
 
     const earlier = unpublished.get(attempt.id) ?? storedResult(job);
     if (earlier !== undefined) {
       log.info({ ok: earlier.ok }, 'attempt:republishing');
-      await publish(earlier, inputRefs);
+      await publish(earlier, inputRefs, replyTo);
       return { ok: earlier.ok };
     }
     // Taken before (it stalled, or a publish failed): its result may be out already. One EXISTS, on re-runs only.
@@ -100,7 +103,7 @@ export function createAttemptProcessor(deps: AttemptProcessorDeps) {
       } catch (error) {
         if (!(error instanceof WorkerError && error.code === 'VALUE_MISSING')) throw error;
         log.warn({ err: error }, 'attempt:input-missing');
-        await publish(failedAttemptResult(attempt, error, deps.clock.now()), inputRefs);
+        await publish(failedAttemptResult(attempt, error, deps.clock.now()), inputRefs, replyTo);
         return { ok: false };
       }
       if (cancellation.signal.aborted) {
@@ -124,7 +127,7 @@ export function createAttemptProcessor(deps: AttemptProcessorDeps) {
       result = serialisable(attempt, result, deps.clock.now());
       unpublished.set(attempt.id, result);
       try {
-        await publish(result, inputRefs);
+        await publish(result, inputRefs, replyTo);
       } catch (error) {
         // Kept on the job for a retry by another pool (best effort: Redis may be what failed).
         await job.updateProgress({ memoflowResult: encodeResult(result) }).catch(() => undefined);
@@ -145,8 +148,9 @@ export function createAttemptProcessor(deps: AttemptProcessorDeps) {
     }
   };
 
-  async function publish(result: AttemptResult, inputRefs: readonly string[]): Promise<void> {
-    await deps.results.publish(result, inputRefs);
+  /** To the controller that dispatched the attempt (`replyTo` on the job) while it is live, else to the shared stream. */
+  async function publish(result: AttemptResult, inputRefs: readonly string[], replyTo: string | null): Promise<void> {
+    await deps.results.publish(result, inputRefs, replyTo);
     unpublished.delete(result.attemptId);
   }
 }

@@ -1,6 +1,6 @@
 import { systemClock } from '@memoflow/engine';
 import { failedAttemptResult } from '../run-attempt.js';
-import type { AttemptResultsHandler, AttemptToCancel, Clock, TaskAttempt, TaskDispatcher } from '@memoflow/engine';
+import type { AttemptResult, AttemptResultsHandler, AttemptToCancel, Clock, TaskAttempt, TaskDispatcher } from '@memoflow/engine';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Queue } from 'bullmq';
@@ -13,10 +13,12 @@ import { AttemptWatchdog, type JobPresence } from './attempt-watchdog.js';
 import { assertJobId, cancelChannel, DEFAULT_PREFIX, taskQueueName } from './queue-names.js';
 import { toBullMqConnection, toRedisOptions } from './redis-connection.js';
 import type { RedisConnection } from './redis-connection.js';
+import { ControllerRegistry } from './controller-registry.js';
 import { ResultConsumer } from './results-consumer.js';
 import { DEFAULT_RETENTION_MS, ResultPublisher, resultSeenKey } from './results-stream.js';
 import { attemptJobData, inputHolder, inputRefHashes, valueRefOptions, ValueStore } from './value-refs.js';
 import type { ValueRefOptions } from './value-refs.js';
+import { ADDRESS_PATTERN, encodeResult } from './wire-format.js';
 
 export interface BullMqTaskDispatcherOptions {
   connection: RedisConnection;
@@ -50,6 +52,8 @@ export interface BullMqTaskDispatcherOptions {
   valueRefThresholdBytes?: number | null;
   /** Safety expiry of values stored by reference; see DEFAULT_VALUE_TTL_MS (7 days). */
   valueTtlMs?: number;
+  /** This dispatcher's address among the controllers (its inbox). Default `<host>-<pid>-<random hex>`. */
+  address?: string;
   logger?: WorkerLogger;
   clock?: Clock;
 }
@@ -66,13 +70,16 @@ export const DEFAULT_RESULT_BATCH_SIZE = 256;
  *   re-dispatch while the job exists is a no-op, and so is one of a finished attempt (its job is
  *   removed as it finishes; its published-result marker says it is done). Inputs above the value
  *   threshold are stored once by hash and the job carries the hash (value-refs.ts).
- * - Results come back on one Redis Stream shared by every controller of the prefix, read through
- *   one consumer group (ResultConsumer), in batches: what one XREADGROUP returns is one handler
- *   call, and the next read waits for that batch to be saved. An entry is acknowledged only once
- *   its own settlement has resolved; one that rejects is
- *   handed over again, and if the controller dies it stays pending and another controller claims
- *   it. Handlers must therefore be idempotent (a result can be delivered twice if a controller
- *   dies after recording it but before acking).
+ * - Results come back to the controller that dispatched the attempt: each job carries this
+ *   dispatcher's `address` as `replyTo`, and workers publish to its inbox stream while it counts as
+ *   live (ControllerRegistry), else to the stream shared by every controller of the prefix. Both
+ *   are read through one consumer group (ResultConsumer), in batches: what one XREADGROUP returns
+ *   is one handler call, and the next read waits for that batch to be saved. An entry is
+ *   acknowledged only once its own settlement has resolved; one that rejects is handed over again
+ *   (after the error's `retryAfterMs` if it names one), and if the controller dies its inbox is
+ *   emptied into the shared stream by the others (shared entries it held are claimed). Handlers
+ *   must therefore be idempotent (a result can be delivered twice if a controller dies after
+ *   recording it but before acking). `route` hands a result to another live controller's inbox.
  * - Every attempt is watched until its result arrives (AttemptWatchdog): a job lost from Redis is
  *   dispatched again, an attempt no worker serves fails with NO_WORKER_FOR_TASK; `workerCount(task)`
  *   lets a caller ask directly.
@@ -84,6 +91,8 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
   readonly prefix: string;
   /** Runs dispatched here go to the worker pools of this prefix, wherever they run. */
   readonly pool: string;
+  /** Where results of the attempts dispatched here come back (this dispatcher's inbox); its controller's id. */
+  readonly address: string;
   private readonly connection: ReturnType<typeof toRedisOptions>;
   private readonly logger: WorkerLogger;
   private readonly clock: Clock;
@@ -97,11 +106,17 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
   private redis: Redis | null = null;
   private publisher: ResultPublisher | null = null;
   private consumer: ResultConsumer | null = null;
+  private controllers: ControllerRegistry | undefined;
+  private readonly takingOverFrom = new Map<string, Promise<void>>();
   private closed = false;
 
   constructor(options: BullMqTaskDispatcherOptions) {
     this.prefix = options.prefix ?? DEFAULT_PREFIX;
     this.pool = `bullmq:${this.prefix}`;
+    this.address = options.address ?? `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
+    if (!ADDRESS_PATTERN.test(this.address)) {
+      throw new WorkerError('INVALID_OPTION', `address must be 1-200 letters, digits, '_', '.' or '-', got '${this.address}'`);
+    }
     this.connection = toRedisOptions(options.connection, `${this.prefix}.memoflow-dispatcher`);
     this.logger = options.logger ?? pino({ name: 'memoflow-dispatcher' });
     this.clock = options.clock ?? systemClock;
@@ -170,7 +185,8 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
     });
     await Promise.all(
       [...byTask].map(([task, list]) =>
-        this.taskQueue(task).addBulk(list.map(({ attempt, data }) => ({ name: task, data, opts: opts(attempt) }))),
+        // `replyTo`: workers publish the result to this dispatcher's inbox (ignored by earlier releases).
+        this.taskQueue(task).addBulk(list.map(({ attempt, data }) => ({ name: task, data: { ...data, replyTo: this.address }, opts: opts(attempt) }))),
       ),
     );
   }
@@ -206,7 +222,8 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
       connection: this.connection,
       commands: this.commands(),
       prefix: this.prefix,
-      consumer: `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`,
+      consumer: this.address,
+      registry: this.registry(),
       batchSize: this.resultBatchSize,
       claimIdleMs: this.resultClaimIdleMs,
       blockMs: 5_000,
@@ -244,6 +261,38 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
     await this.commands().publish(cancelChannel(this.prefix), JSON.stringify({ attempts: attempts.map((attempt) => attempt.id) }));
   }
 
+  /**
+   * Hands a result to the controller at `owner`: one script adds it to that controller's inbox if
+   * it counts as live, else rejects (CONTROLLER_GONE, retryable), so the caller keeps the result.
+   * The output goes inline (it was fetched already), whatever its size.
+   */
+  async route(result: AttemptResult, owner: string): Promise<void> {
+    if (!ADDRESS_PATTERN.test(owner) || !(await this.registry().route(owner, JSON.stringify(encodeResult(result))))) {
+      throw new WorkerError('CONTROLLER_GONE', `no live controller at '${owner}' to hand the result of ${result.attemptId} to`, { retryable: true });
+    }
+  }
+
+  /**
+   * Its controller took over runs leased to the controller at `address`: that controller's inbox is
+   * emptied into the shared stream at once (one drain per address at a time; several takeovers of
+   * one dead controller's runs share it), so their results do not wait for it to count as gone.
+   */
+  takeOverFrom(address: string): Promise<void> {
+    if (this.closed || address === this.address || !ADDRESS_PATTERN.test(address)) return Promise.resolve();
+    let pending = this.takingOverFrom.get(address);
+    if (pending === undefined) {
+      pending = this.registry()
+        .takeOver(address)
+        .then((moved) => {
+          if (moved > 0) this.logger.warn({ count: moved, from: address }, 'results:inbox-of-gone-controller-moved');
+        })
+        .catch((err: unknown) => this.logger.error({ err, from: address }, 'results:take-over-failed'))
+        .finally(() => this.takingOverFrom.delete(address));
+      this.takingOverFrom.set(address, pending);
+    }
+    return pending;
+  }
+
   /** Workers connected to the task's queue now (0 means no pool registers the task). */
   async workerCount(task: string): Promise<number> {
     return this.taskQueue(task).getWorkersCount();
@@ -253,6 +302,7 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
     if (this.closed) return;
     this.closed = true;
     await this.watchdog.stop();
+    await Promise.allSettled([...this.takingOverFrom.values()]);
     await this.consumer?.close();
     await Promise.allSettled([...this.queues.values()].map((q) => q.close()));
     await this.redis?.quit().catch(() => this.redis?.disconnect());
@@ -265,6 +315,11 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
       this.redis.on('error', (err) => this.logger.error({ err }, 'redis:error'));
     }
     return this.redis;
+  }
+
+  private registry(): ControllerRegistry {
+    this.controllers ??= new ControllerRegistry(this.commands(), this.prefix, this.address, this.resultClaimIdleMs);
+    return this.controllers;
   }
 
   private valueStore(): ValueStore {
@@ -301,7 +356,7 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
     const now = this.clock.now();
     this.publisher ??= new ResultPublisher(this.commands(), this.prefix, this.retentionMs, this.valueRefs);
     // The withdrawn job held the attempt's inputs by reference: released with the publish.
-    await this.publisher.publish(failedAttemptResult(attempt, error, now), inputRefHashes(attempt, this.valueRefs.thresholdBytes));
+    await this.publisher.publish(failedAttemptResult(attempt, error, now), inputRefHashes(attempt, this.valueRefs.thresholdBytes), this.address);
     return 'reported';
   }
 }

@@ -1,8 +1,10 @@
 import { Redis } from 'ioredis';
 import type { RedisOptions } from 'ioredis';
 import type { WorkerLogger } from '../logger.js';
+import type { ControllerRegistry } from './controller-registry.js';
+import { compareIds, nextId, pairs, parseEntries, retryDelayMs, streamEntries, type StreamEntry } from './results-entries.js';
 import { acknowledgeResults } from './results-retention.js';
-import { RESULT_FIELD, RESULT_WITH_REF_FIELD, resultBackoffMs, RESULTS_GROUP, resultsStreamKey } from './results-stream.js';
+import { RESULTS_GROUP, resultsInboxKey, resultsStreamKey } from './results-stream.js';
 import { valueKeyPrefix } from './value-refs.js';
 import { decodeReceivedResult } from './wire-format.js';
 import type { ReceivedResult } from './wire-format.js';
@@ -13,8 +15,10 @@ export interface ResultConsumerOptions {
   /** A non-blocking client for acks, claims and trims (owned by the caller). */
   commands: Redis;
   prefix: string;
-  /** This consumer's name in the group; unique per dispatcher. */
+  /** This consumer's name in the group and its controller's address (its inbox); unique per dispatcher. */
   consumer: string;
+  /** Where this controller counts as live, and how gone controllers' inboxes are emptied. */
+  registry: ControllerRegistry;
   /**
    * The most results one read takes, and the most this consumer holds read but not settled (or
    * waiting to be handed over) at once; results waiting for a retry do not count.
@@ -35,6 +39,8 @@ export interface ResultConsumerOptions {
 }
 
 interface Entry {
+  /** The stream it came from: this controller's inbox or the shared stream. */
+  stream: string;
   id: string;
   payload: string | undefined;
   /** How many times this consumer has handed it to the handler. */
@@ -73,25 +79,33 @@ type ScriptedRedis = Redis & {
 };
 
 /**
- * Reads the results stream through the `controllers` consumer group and hands what each read
- * returned to the handler as one batch, holding at most `batchSize` results at once. The next read
- * waits until the last batch has settled (or for STALLED_BATCH_MS), so it takes everything that
- * arrived meanwhile: one read, one controller round and one save per run per batch.
- * Guarantees (see ARCHITECTURE.md):
- * - an entry is acknowledged (XACK, batched) only after its own settlement resolved, so a result
- *   whose save failed stays pending and is handed over again (capped exponential backoff), alone
- *   or with the others that failed with it, while the rest of its batch is acknowledged;
- * - entries this consumer holds (running, waiting for a slot or a retry) are re-claimed every
- *   `claimIdleMs / 2`, which keeps their idle time low: a live controller keeps its results;
- * - entries a dead controller left pending go idle and are taken over (XAUTOCLAIM) by whichever
- *   controller's periodic pass sees them first, at most about 1.5 x `claimIdleMs` later;
- * - entries nobody has read yet wait in the stream for any controller (the group starts at 0).
+ * Reads this controller's results through the `controllers` consumer group of two streams, its own
+ * inbox (results of the attempts it dispatched) and the shared stream (results no live controller
+ * was named for), and hands what each read returned to the handler as one batch, holding at most
+ * `batchSize` results at once. The next read waits until the last batch has settled (or for
+ * STALLED_BATCH_MS), so it takes everything that arrived meanwhile: one read, one controller round
+ * and one save per run per batch. Guarantees (see ARCHITECTURE.md):
+ * - an entry is acknowledged (and deleted, its value released: acknowledgeResults, batched per
+ *   stream) only after its own settlement resolved, so a result whose save failed stays pending
+ *   and is handed over again (capped exponential backoff, or the error's `retryAfterMs`: RUN_LEASED),
+ *   alone or with the others that failed with it, while the rest of its batch is acknowledged;
+ * - the controller counts as live (ControllerRegistry) while this consumer runs: a heartbeat every
+ *   `claimIdleMs / 3` renews it for `claimIdleMs`; workers publish to its inbox only while it does;
+ * - the inbox of a controller that stopped counting as live (it died) is emptied into the shared
+ *   stream by the others at their next heartbeat, pending and unread entries alike; on close a
+ *   controller does that with its own inbox at once;
+ * - shared entries this consumer holds are re-claimed every `claimIdleMs / 2`, which keeps their
+ *   idle time low, and shared entries a dead controller left pending are taken over (XAUTOCLAIM)
+ *   once idle for `claimIdleMs`;
+ * - entries nobody has read yet wait in the shared stream for any controller (the group starts at 0).
  */
 export class ResultConsumer {
-  private readonly key: string;
+  private readonly shared: string;
+  private readonly inbox: string;
   private readonly reader: Redis;
   private readonly commands: ScriptedRedis;
   private readerId: number | null = null;
+  /** By `<stream> <id>`. */
   private readonly held = new Map<string, Entry>();
   private readonly ready: Entry[] = [];
   /** Results handed to the handler and not settled yet. */
@@ -104,15 +118,19 @@ export class ResultConsumer {
   private lastBatch: Promise<void> | null = null;
   /** Ends the read loop's wait for `lastBatch` (close). */
   private stopWaiting: (() => void) | null = null;
-  private acks: string[] = [];
+  /** Entry ids to acknowledge, by stream. */
+  private acks = new Map<string, string[]>();
   private ackFlush: Promise<void> | null = null;
   private maintenance: Promise<void> | null = null;
   private timer: NodeJS.Timeout | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private beating: Promise<void> | null = null;
   private loop: Promise<void> | null = null;
   private closed = false;
 
   constructor(private readonly options: ResultConsumerOptions) {
-    this.key = resultsStreamKey(options.prefix);
+    this.shared = resultsStreamKey(options.prefix);
+    this.inbox = resultsInboxKey(options.prefix, options.consumer);
     this.reader = new Redis({
       ...options.connection,
       connectionName: `${options.prefix}.memoflow-results`,
@@ -140,14 +158,16 @@ export class ResultConsumer {
   }
 
   /**
-   * Stops reading, lets running handlers finish, flushes acks and closes the reader. Entries held
-   * but not finished (waiting for a retry) stay pending and are claimed by another controller.
+   * Stops reading, lets running handlers finish, flushes acks, hands what is left in the inbox
+   * (entries waiting for a retry, entries not read yet) to the shared stream and closes the reader.
+   * Shared entries held but not finished stay pending and are claimed by another controller.
    */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.heartbeatTimer !== undefined) clearInterval(this.heartbeatTimer);
     this.wakeLoop?.();
     this.stopWaiting?.();
     if (this.readerId !== null) {
@@ -155,12 +175,14 @@ export class ResultConsumer {
     }
     await this.loop?.catch(() => undefined);
     await this.maintenance;
+    await this.beating;
     while (this.inFlight > 0) await new Promise<void>((resolve) => (this.idle = resolve));
     for (const entry of this.held.values()) if (entry.retry !== undefined) clearTimeout(entry.retry);
     this.held.clear();
     this.ready.length = 0;
     await this.flushAcks();
-    await this.commands.memoflowDeleteConsumerIfIdle(this.key, RESULTS_GROUP, this.options.consumer).catch(() => undefined);
+    await this.options.registry.retire().catch((err: unknown) => this.options.logger.error({ err }, 'results:retire-failed'));
+    await this.commands.memoflowDeleteConsumerIfIdle(this.shared, RESULTS_GROUP, this.options.consumer).catch(() => undefined);
     this.reader.disconnect();
   }
 
@@ -169,11 +191,14 @@ export class ResultConsumer {
     try {
       await this.reader.connect();
       this.readerId = Number(await this.reader.client('ID'));
-      await this.ensureGroup();
+      await this.ensureGroups();
+      // Live before the first read: workers publish to the inbox from now on.
+      await this.beat();
     } catch (err) {
       if (this.closed) return;
       logger.error({ err }, 'results:start-failed');
     }
+    this.heartbeatTimer = setInterval(() => void this.beat(), Math.max(20, Math.floor(this.options.claimIdleMs / 3)));
     this.runMaintenance(); // claims what dead controllers left at once, then every claimIdleMs / 2
     while (!this.closed) {
       // The next read waits until the last batch is saved, so what arrives meanwhile comes in one
@@ -194,11 +219,12 @@ export class ResultConsumer {
         reply = await this.reader.xreadgroup(
           'GROUP', RESULTS_GROUP, this.options.consumer,
           'COUNT', free, 'BLOCK', this.options.blockMs,
-          'STREAMS', this.key, '>',
+          'STREAMS', this.inbox, this.shared, '>', '>',
         );
       } catch (err) {
         if (this.closed) break;
-        if (/NOGROUP/.test((err as Error).message)) await this.ensureGroup().catch(() => undefined);
+        // A stream that vanished (its group gone with it) is created again; anything else waits a second.
+        if (/NOGROUP|no longer exists/i.test((err as Error).message)) await this.ensureGroups().catch(() => undefined);
         else {
           logger.error({ err }, 'results:read-failed');
           await new Promise((resolve) => setTimeout(resolve, 1_000));
@@ -221,20 +247,44 @@ export class ResultConsumer {
     this.stopWaiting = null;
   }
 
-  private async ensureGroup(): Promise<void> {
-    try {
-      await this.commands.xgroup('CREATE', this.key, RESULTS_GROUP, '0', 'MKSTREAM');
-    } catch (err) {
-      if (!/BUSYGROUP/.test((err as Error).message)) throw err;
+  /**
+   * Renews this controller's liveness and empties the inboxes of the controllers that are gone: one
+   * script, plus one per gone inbox. Every `claimIdleMs / 3`, so a dead controller's results reach
+   * the shared stream at most that long after it stops counting as live (`claimIdleMs` after its
+   * last heartbeat), about when its run leases expire (the same length in a standalone controller).
+   */
+  private beat(): Promise<void> {
+    this.beating ??= this.options.registry
+      .heartbeat()
+      .then(async (gone) => {
+        if (gone.length === 0 || this.closed) return;
+        const moved = await this.options.registry.drainGone(gone);
+        if (moved > 0) this.options.logger.warn({ count: moved, from: gone }, 'results:inbox-of-gone-controller-moved');
+      })
+      .catch((err: unknown) => this.options.logger.error({ err }, 'results:heartbeat-failed'))
+      .finally(() => {
+        this.beating = null;
+      });
+    return this.beating;
+  }
+
+  private async ensureGroups(): Promise<void> {
+    for (const stream of [this.inbox, this.shared]) {
+      try {
+        await this.commands.xgroup('CREATE', stream, RESULTS_GROUP, '0', 'MKSTREAM');
+      } catch (err) {
+        if (!/BUSYGROUP/.test((err as Error).message)) throw err;
+      }
     }
   }
 
   /** What one read (or one claim) returned: new entries go to the handler as one batch, settled by the promise returned. */
-  private take(entries: readonly [string, string | undefined][]): Promise<void> | null {
-    for (const [id, payload] of entries) {
-      if (this.held.has(id)) continue;
-      const entry: Entry = { id, payload, deliveries: 0 };
-      this.held.set(id, entry);
+  private take(entries: readonly StreamEntry[]): Promise<void> | null {
+    for (const { stream, id, payload } of entries) {
+      const key = `${stream} ${id}`;
+      if (this.held.has(key)) continue;
+      const entry: Entry = { stream, id, payload, deliveries: 0 };
+      this.held.set(key, entry);
       this.ready.push(entry);
     }
     return this.handOver();
@@ -287,13 +337,13 @@ export class ResultConsumer {
       await settlement;
     } catch (err) {
       this.options.logger.error({ err, attemptId: result.attemptId, deliveries: entry.deliveries }, 'result:handler-failed');
-      if (this.closed) return; // stays pending: another controller claims it
+      if (this.closed) return; // stays pending: another controller claims it (an inbox's: close hands it on)
       entry.retry = setTimeout(() => {
         delete entry.retry;
         if (this.closed) return;
         this.ready.push(entry);
         this.handOverAtTurnEnd();
-      }, resultBackoffMs(entry.deliveries));
+      }, retryDelayMs(err, entry.deliveries));
       return;
     }
     this.ack(entry);
@@ -309,23 +359,26 @@ export class ResultConsumer {
     });
   }
 
-  /** Acks are batched: every ack queued in the same turn goes out in one script call, which also deletes the entries. */
+  /** Acks are batched: every ack queued in the same turn goes out in one script call per stream, which also deletes the entries. */
   private ack(entry: Entry): void {
-    this.held.delete(entry.id);
-    this.acks.push(entry.id);
+    this.held.delete(`${entry.stream} ${entry.id}`);
+    const list = this.acks.get(entry.stream) ?? [];
+    list.push(entry.id);
+    this.acks.set(entry.stream, list);
     this.ackFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flushAcks());
   }
 
   private async flushAcks(): Promise<void> {
-    const ids = this.acks;
-    this.acks = [];
+    const acks = this.acks;
+    this.acks = new Map();
     this.ackFlush = null;
-    if (ids.length === 0) return;
-    try {
-      await acknowledgeResults(this.commands, this.key, RESULTS_GROUP, valueKeyPrefix(this.options.prefix), ids);
-    } catch (err) {
-      // Still pending: claimed and delivered again later (handlers are idempotent).
-      this.options.logger.error({ err, count: ids.length }, 'results:ack-failed');
+    for (const [stream, ids] of acks) {
+      try {
+        await acknowledgeResults(this.commands, stream, RESULTS_GROUP, valueKeyPrefix(this.options.prefix), ids);
+      } catch (err) {
+        // Still pending: claimed (or moved, an inbox's) and delivered again later (handlers are idempotent).
+        this.options.logger.error({ err, count: ids.length }, 'results:ack-failed');
+      }
     }
   }
 
@@ -339,77 +392,42 @@ export class ResultConsumer {
       });
   }
 
-  /** Renews what this consumer holds, takes over what dead ones left, trims acknowledged entries (a backstop: acks delete them). */
+  /**
+   * Renews the shared entries this consumer holds, takes over the ones dead controllers left
+   * pending, trims acknowledged entries of both streams (a backstop: acks delete them).
+   */
   private async maintain(): Promise<void> {
     const { claimIdleMs, consumer, retentionMs } = this.options;
-    const mine = [...this.held.keys()];
+    const mine = [...this.held.values()].filter((entry) => entry.stream === this.shared).map((entry) => entry.id);
     for (let i = 0; i < mine.length; i += 500) {
-      await this.commands.xclaim(this.key, RESULTS_GROUP, consumer, 0, ...mine.slice(i, i + 500), 'JUSTID');
+      await this.commands.xclaim(this.shared, RESULTS_GROUP, consumer, 0, ...mine.slice(i, i + 500), 'JUSTID');
     }
     let cursor = '0-0';
     for (let pass = 0; pass < 10 && !this.closed; pass++) {
-      const [next, claimed] = (await this.commands.xautoclaim(this.key, RESULTS_GROUP, consumer, claimIdleMs, cursor, 'COUNT', 100)) as [string, unknown[]];
-      const entries = parseEntries(claimed);
+      const [next, claimed] = (await this.commands.xautoclaim(this.shared, RESULTS_GROUP, consumer, claimIdleMs, cursor, 'COUNT', 100)) as [string, unknown[]];
+      const entries = parseEntries(this.shared, claimed);
       if (entries.length > 0) this.options.logger.warn({ count: entries.length }, 'results:claimed');
       if (!this.closed) void this.take(entries); // claimed entries: handled beside reads, not waited for
       cursor = next;
       if (cursor === '0-0') break;
     }
-    await this.trim(Date.now());
-    await this.commands.memoflowDeleteStaleConsumers(this.key, RESULTS_GROUP, Math.max(retentionMs, claimIdleMs * 4));
+    for (const stream of [this.shared, this.inbox]) await this.trim(stream, Date.now());
+    await this.commands.memoflowDeleteStaleConsumers(this.shared, RESULTS_GROUP, Math.max(retentionMs, claimIdleMs * 4));
   }
 
   /**
    * Drops entries older than `floorMs` that the group has acknowledged: nothing at or after the
    * oldest pending entry, nor after the group's last delivered one, is ever trimmed.
    */
-  private async trim(floorMs: number): Promise<void> {
-    const groups = (await this.commands.xinfo('GROUPS', this.key)) as unknown[][];
+  private async trim(stream: string, floorMs: number): Promise<void> {
+    const groups = (await this.commands.xinfo('GROUPS', stream).catch(() => [])) as unknown[][];
     const group = groups.map(pairs).find((g) => g['name'] === RESULTS_GROUP);
     if (group === undefined) return;
     const lastDelivered = String(group['last-delivered-id']);
-    const summary = (await this.commands.xpending(this.key, RESULTS_GROUP)) as [number, string | null, ...unknown[]];
+    const summary = (await this.commands.xpending(stream, RESULTS_GROUP)) as [number, string | null, ...unknown[]];
     let safe = summary[0] > 0 && summary[1] !== null ? summary[1] : nextId(lastDelivered);
     const floor = `${Math.max(0, Math.floor(floorMs))}-0`;
     if (compareIds(floor, safe) < 0) safe = floor;
-    await this.commands.xtrim(this.key, 'MINID', '~', safe);
+    await this.commands.xtrim(stream, 'MINID', '~', safe);
   }
-}
-
-function pairs(list: unknown[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (let i = 0; i + 1 < list.length; i += 2) out[String(list[i])] = list[i + 1];
-  return out;
-}
-
-/** XREADGROUP's reply (one stream) as [id, payload] pairs. */
-function streamEntries(reply: unknown): [string, string | undefined][] {
-  if (!Array.isArray(reply)) return [];
-  const out: [string, string | undefined][] = [];
-  for (const stream of reply as [string, unknown[]][]) out.push(...parseEntries(stream[1]));
-  return out;
-}
-
-function parseEntries(entries: unknown[]): [string, string | undefined][] {
-  const out: [string, string | undefined][] = [];
-  for (const raw of entries) {
-    if (!Array.isArray(raw)) continue;
-    const [id, fields] = raw as [string, string[] | null];
-    let index = fields?.indexOf(RESULT_FIELD) ?? -1;
-    if (index < 0) index = fields?.indexOf(RESULT_WITH_REF_FIELD) ?? -1;
-    out.push([id, index >= 0 ? fields?.[index + 1] : undefined]);
-  }
-  return out;
-}
-
-function compareIds(a: string, b: string): number {
-  const [am, as] = a.split('-').map(BigInt) as [bigint, bigint];
-  const [bm, bs] = b.split('-').map(BigInt) as [bigint, bigint];
-  if (am !== bm) return am < bm ? -1 : 1;
-  return as === bs ? 0 : as < bs ? -1 : 1;
-}
-
-function nextId(id: string): string {
-  const [ms, seq] = id.split('-') as [string, string];
-  return `${ms}-${BigInt(seq) + 1n}`;
 }

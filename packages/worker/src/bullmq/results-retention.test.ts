@@ -13,7 +13,7 @@ import { cleanUpPrefix, REDIS_URL, testPrefix } from '../testing/redis.js';
 import { createAttemptProcessor } from './attempt-processor.js';
 import { BullMqTaskDispatcher } from './bullmq-task-dispatcher.js';
 import { taskQueueName } from './queue-names.js';
-import { ResultPublisher, resultSeenKey, resultsStreamKey } from './results-stream.js';
+import { ResultPublisher, resultSeenKey, resultsInboxKey, resultsStreamKey } from './results-stream.js';
 import { startWorker } from './start-worker.js';
 import { valueRefOptions, ValueStore } from './value-refs.js';
 
@@ -79,8 +79,10 @@ describe('retention: Redis keeps of a finished attempt only what recovery needs'
     await d.dispatch([makeAttempt({ task: 'count' })]);
     await waitFor(() => calls >= 1, 10_000, 'the first delivery');
     await new Promise((resolve) => setTimeout(resolve, 700));
-    expect(await redis.xlen(resultsStreamKey(prefix))).toBe(1);
-    expect(((await redis.xpending(resultsStreamKey(prefix), 'controllers')) as [number])[0]).toBe(1);
+    // The result went to its dispatcher's inbox (it is live); both streams are trimmed alike.
+    const inbox = resultsInboxKey(prefix, d.address);
+    expect(await redis.xlen(inbox)).toBe(1);
+    expect(((await redis.xpending(inbox, 'controllers')) as [number])[0]).toBe(1);
   });
 
   it('does not dispatch again an attempt whose job finished and was removed while its result waits unread', async () => {

@@ -17,7 +17,7 @@ import { toBullMqConnection, toRedisOptions } from './redis-connection.js';
 import type { RedisConnection } from './redis-connection.js';
 import { DEFAULT_RETENTION_MS, ResultPublisher } from './results-stream.js';
 import { valueRefOptions, ValueStore } from './value-refs.js';
-import { decodeQueuedAttempt } from './wire-format.js';
+import { decodeQueuedAttempt, replyToOf } from './wire-format.js';
 
 export interface StartWorkerOptions {
   /** The tasks this pool runs, by name; it listens on exactly their queues. */
@@ -235,7 +235,7 @@ class BullMqWorkerPool implements WorkerPool {
     );
     const result: AttemptResult = failedAttemptResult(attempt, error, new Date());
     try {
-      await this.results.publish(result, Object.values(queued.inputRefs));
+      await this.results.publish(result, Object.values(queued.inputRefs), replyToOf(job.data));
       this.logger.error({ ...attemptLogFields(attempt), code: error.code }, 'attempt:abandoned');
     } catch (publishError) {
       this.logger.error({ ...attemptLogFields(attempt), err: publishError }, 'attempt:abandoned-unreported');

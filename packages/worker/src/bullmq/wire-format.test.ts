@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { makeAttempt } from '../testing/fixtures.js';
 import { parseRedisUrl } from './redis-connection.js';
 import { assertJobId, taskQueueName } from './queue-names.js';
-import { decodeAttempt, decodeQueuedAttempt, decodeReceivedResult, decodeResult, encodeResult } from './wire-format.js';
+import { decodeAttempt, decodeQueuedAttempt, decodeReceivedResult, decodeResult, encodeResult, replyToOf } from './wire-format.js';
 
 describe('wire format', () => {
   it('round-trips results through JSON, dates included', () => {
@@ -73,6 +73,15 @@ describe('names and connections', () => {
     expect(decoded).not.toHaveProperty('signature');
     expect(() => decodeAttempt({ ...attempt, taskVersion: 2 })).toThrow(/attempt.taskVersion must be a string/);
     expect(() => decodeAttempt({ ...attempt, signature: null })).toThrow(/attempt.signature must be a string/);
+  });
+
+  it('reads the reply-to address beside the attempt; a job of an earlier release, or an address that is not one, has none', () => {
+    const attempt = makeAttempt({ task: 't' });
+    expect(replyToOf({ ...attempt, replyTo: 'host-1234-0a1b2c3d' })).toBe('host-1234-0a1b2c3d');
+    expect(decodeAttempt({ ...attempt, replyTo: 'host-1234-0a1b2c3d' })).toEqual(attempt); // not part of the attempt
+    expect(replyToOf(attempt)).toBeNull();
+    for (const bad of ['', 'a:b', 'a b', 'x'.repeat(201), 7, null]) expect(replyToOf({ ...attempt, replyTo: bad })).toBeNull();
+    expect(replyToOf(null)).toBeNull();
   });
 
   it('keeps inputs and outputs byte for byte through the JSON wire (__proto__ keys, unicode, deep nesting)', () => {

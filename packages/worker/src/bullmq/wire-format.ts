@@ -105,6 +105,20 @@ function valueHash(value: unknown, what: string): string {
   return value;
 }
 
+/** What a controller's address may look like (it becomes part of a key): the dispatcher's own `<host>-<pid>-<hex>`, or a caller's. */
+export const ADDRESS_PATTERN = /^[\w.-]{1,200}$/;
+
+/**
+ * The address of the controller that dispatched an attempt job (`replyTo` beside the attempt's
+ * fields), to publish its result to; null for a job queued by a controller of an earlier release,
+ * or an address that is not one (data, never trusted as a key name).
+ */
+export function replyToOf(data: unknown): string | null {
+  if (typeof data !== 'object' || data === null) return null;
+  const value = (data as Record<string, unknown>)['replyTo'];
+  return typeof value === 'string' && ADDRESS_PATTERN.test(value) ? value : null;
+}
+
 function optionalStr(r: Record<string, unknown>, key: string): string | undefined {
   const value = r[key];
   if (value === undefined) return undefined;

@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { hostname } from 'node:os';
 import type { AttemptResult } from '@memoflow/engine';
 import { describe, expect, it } from 'vitest';
 import { toTaskRegistry } from '../task-registry.js';
@@ -197,6 +199,18 @@ describe('InProcessTaskDispatcher', () => {
     expect(logger.records.some((r) => r.level === 'warn' && r.message.includes('not started'))).toBe(true);
     await expect(dispatcher.dispatch([makeAttempt({ task: 'gated' })])).rejects.toMatchObject({ code: 'DISPATCHER_CLOSED' });
     await dispatcher.close(); // idempotent
+  });
+
+  it('is addressed by its pool; a lease held by an in-process controller on this host whose process exited counts as gone', async () => {
+    const dispatcher = new InProcessTaskDispatcher({ tasks: toTaskRegistry([]) });
+    const other = new InProcessTaskDispatcher({ tasks: toTaskRegistry([]) });
+    expect(dispatcher.address).toBe(dispatcher.pool);
+    const exited = spawnSync(process.execPath, ['-e', '0']).pid; // a process that has come and gone
+    expect(dispatcher.isGone(`in-process:${hostname()}:${exited}:0a1b2c3d`)).toBe(true);
+    expect(dispatcher.isGone(other.address)).toBe(false); // this very process: alive
+    expect(dispatcher.isGone(`in-process:another-host:${exited}:0a1b2c3d`)).toBe(false); // cannot tell: wait for the lease
+    expect(dispatcher.isGone('host-123-0a1b2c3d')).toBe(false); // not an in-process controller
+    await Promise.all([dispatcher.close(), other.close()]);
   });
 
   it('reports an unknown task with UNKNOWN_TASK listing the registered tasks', async () => {

@@ -61,6 +61,8 @@ export const DEFAULT_IN_PROCESS_CONCURRENCY = 8;
 export class InProcessTaskDispatcher implements TaskDispatcher {
   /** This process: its runs' attempts run nowhere else. */
   readonly pool = inProcessPool();
+  /** Its controller's id (the owner of its runs' leases): the pool, which names this process. */
+  readonly address = this.pool;
   private readonly tasks: TaskRegistry;
   private readonly concurrency: number;
   private readonly clock: Clock;
@@ -100,6 +102,12 @@ export class InProcessTaskDispatcher implements TaskDispatcher {
     if (pool === this.pool) return true;
     const owner = parseInProcessPool(pool);
     return owner !== null && owner.host === hostname() && !processAlive(owner.pid);
+  }
+
+  /** A controller of an in-process pool on this host whose process has exited: its leases need not be waited out. */
+  isGone(address: string): boolean {
+    const owner = parseInProcessPool(address);
+    return owner !== null && owner.host === hostname() && owner.pid !== process.pid && !processAlive(owner.pid);
   }
 
   dispatch(attempts: readonly TaskAttempt[]): Promise<void> {

@@ -24,6 +24,10 @@ export type EngineEventType =
   | 'run:succeeded'
   | 'run:failed'
   | 'run:cancelled'
+  /** This controller leased a running run that was free or whose lease had expired, and continues it. */
+  | 'run:taken-over'
+  /** Another controller took over a run this one held (its lease had expired): it stops driving it. */
+  | 'run:lease-lost'
   | 'controller:round-failed';
 
 export interface EngineEvent {
