@@ -43,7 +43,7 @@ const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsa
 sampler.unref();
 
 const storage = await openPostgresStorage({ url: DATABASE_URL, schema: SCHEMA });
-const dispatcher = new BullMqTaskDispatcher({ connection: REDIS_URL, prefix: PREFIX, resultConcurrency: 32, logger: silentLogger });
+const dispatcher = new BullMqTaskDispatcher({ connection: REDIS_URL, prefix: PREFIX, logger: silentLogger }); // the default resultBatchSize, as connect() builds it
 let saves = 0;
 const save = storage.runStore.save.bind(storage.runStore);
 storage.runStore.save = (request) => ((saves += 1), save(request));
