@@ -64,12 +64,16 @@ describe.skipIf(!TestPostgres.available())('faults: `memoflow controller` and `m
     t = await DistributedEnv.create({ redisUrl: redis.url, databaseUrl: pg.url });
     const env = t;
     const [controller, worker] = await Promise.all([t.startCliController(30_000), t.startCliWorker(4)]);
-    const mf = await t.connect();
+    const submitter = await t.connect();
     const salt = Math.floor(Math.random() * 1_000_000);
     // 12 squares of 1 s on 4 slots: three waves, results arriving throughout.
-    const run = await mf.run(wide, { salt, ms: 1000 });
-    // The standalone controller and this client share the results; wait until the controller has recorded some.
-    await waitFor('the controller to record a result of the run', () => eventsOf(controller, run.id).includes('node:succeeded'), 20_000);
+    const submitted = await submitter.run(wide, { salt, ms: 1000 });
+    // A run's results go to its owner only (issue 9, run leases): this client hands the run over
+    // (closing releases its lease), and the standalone controller's sweep (every lease / 4) takes it.
+    await submitter.close();
+    await waitFor('the controller to record a result of the run', () => eventsOf(controller, submitted.id).includes('node:succeeded'), 25_000);
+    const mf = await t.connect();
+    const run = mf.getRun<unknown>(submitted.id);
     const stoppedController = await terminate(controller, PROMPT_EXIT_MS);
     expect(stoppedController, controller.stderr()).toBe(0);
 
@@ -92,7 +96,7 @@ describe.skipIf(!TestPostgres.available())('faults: `memoflow controller` and `m
     const controller = await t.startCliController(1_500);
     pg.stop('fast');
     try {
-      await waitFor('the sweeper to fail', () => controller.stdout.some((line) => line.includes('sweeping for stale runs failed')), 10_000);
+      await waitFor('the sweeper to fail', () => controller.stdout.some((line) => line.includes('sweeping for unleased runs failed')), 10_000);
       const stopped = await terminate(controller, PROMPT_EXIT_MS);
       expect(stopped, controller.stderr()).toBe(0);
     } finally {
