@@ -234,7 +234,8 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
       // and a rejection leaves its entry pending, to be handed over again.
       handle: (received) => {
         const values = this.valueStore();
-        const handedOver = Promise.all(received.map((result) => values.resolveResult(result))).then((results) => handler(results));
+        // One read for every output by reference in the batch.
+        const handedOver = values.resolveResults(received).then((results) => handler(results));
         return received.map((result, i) =>
           handedOver
             .then((settlements) => settlements[i] ?? Promise.reject(new Error(`the result handler returned ${settlements.length} settlements for ${received.length} results`)))

@@ -231,23 +231,37 @@ export class ValueStore {
 
   /** The result with its output by reference filled in; a failed VALUE_MISSING result if it is gone. */
   async resolveResult(received: ReceivedResult): Promise<AttemptResult> {
-    if (!('outputRef' in received)) return received;
-    const { outputRef, ...rest } = received;
-    const [text] = await this.read([outputRef]);
-    if (text === null || text === undefined) {
-      const { outputHash: _hash, ok: _ok, ...base } = rest;
-      return {
-        ...base,
-        ok: false,
-        error: {
-          name: 'WorkerError',
-          code: 'VALUE_MISSING',
-          message: `the output of attempt ${received.attemptId} was passed by reference and is no longer in Redis (value ${outputRef.slice(0, 12)}: older than valueTtlMs, or Redis lost it)`,
-          retryable: true,
-        },
-      };
-    }
-    return { ...rest, output: JSON.parse(text) as Json };
+    const [result] = await this.resolveResults([received]);
+    return result as AttemptResult;
+  }
+
+  /**
+   * A batch of results with their outputs by reference filled in, read in one pipeline (one round
+   * trip per batch, not per result); each missing output becomes a failed VALUE_MISSING result.
+   */
+  async resolveResults(received: readonly ReceivedResult[]): Promise<AttemptResult[]> {
+    const refs = received.flatMap((r) => ('outputRef' in r ? [r.outputRef] : []));
+    const texts = refs.length === 0 ? [] : await this.read(refs);
+    let next = 0;
+    return received.map((r) => {
+      if (!('outputRef' in r)) return r;
+      const text = texts[next++];
+      const { outputRef, ...rest } = r;
+      if (text === null || text === undefined) {
+        const { outputHash: _hash, ok: _ok, ...base } = rest;
+        return {
+          ...base,
+          ok: false,
+          error: {
+            name: 'WorkerError',
+            code: 'VALUE_MISSING',
+            message: `the output of attempt ${r.attemptId} was passed by reference and is no longer in Redis (value ${outputRef.slice(0, 12)}: older than valueTtlMs, or Redis lost it)`,
+            retryable: true,
+          },
+        };
+      }
+      return { ...rest, output: JSON.parse(text) as Json };
+    });
   }
 
   /** The texts of these hashes (one pipeline), each checked against its hash; null where missing or altered. */
