@@ -3,7 +3,7 @@ import type { WorkflowSpec } from '../spec/workflow-spec.js';
 
 /**
  * What a resumed or retried run may reuse of an earlier run (DESIGN.md "Runs, resume, recovery"),
- * computed when the run is submitted (controller/reuse-submit.ts) and kept in its options, so any
+ * computed when the run is submitted (controller/shell/reuse-submit.ts) and kept in its options, so any
  * controller driving the run decides the same. Whether a node is actually reused is decided when it
  * becomes ready (core/reuse.ts): only if its definition and inputs, which depend on upstream nodes
  * of this run, still give the digest recorded here.

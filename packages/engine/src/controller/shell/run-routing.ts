@@ -1,7 +1,7 @@
-import { MemoflowError } from '../errors.js';
-import type { AttemptResult, TaskDispatcher } from '../ports/task-dispatcher.js';
-import type { WorkflowSpec } from '../spec/workflow-spec.js';
-import type { RunState } from '../state/run-state.js';
+import { MemoflowError } from '../../errors.js';
+import type { AttemptResult, TaskDispatcher } from '../../ports/task-dispatcher.js';
+import type { WorkflowSpec } from '../../spec/workflow-spec.js';
+import type { RunState } from '../../state/run-state.js';
 
 /*
  * Which controller a run's work belongs to. Two questions, both answered by what the store says,

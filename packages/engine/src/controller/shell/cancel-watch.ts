@@ -1,4 +1,4 @@
-import type { RunStore } from '../ports/run-store.js';
+import type { RunStore } from '../../ports/run-store.js';
 
 export interface CancelWatchOptions {
   store: RunStore;

@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, test } from 'vitest';
-import { InMemoryCacheCatalog } from '../memory/in-memory-cache-catalog.js';
-import { InMemoryRunStore } from '../memory/in-memory-run-store.js';
-import type { RunListFilter, RunSaveRequest, RunStore } from '../ports/run-store.js';
-import type { RunState } from '../state/run-state.js';
-import { InlineDispatcher } from '../testing/inline-dispatcher.js';
-import { lit, ref, taskNode, workflowSpec } from '../testing/spec-builders.js';
+import { InMemoryCacheCatalog } from '../../memory/in-memory-cache-catalog.js';
+import { InMemoryRunStore } from '../../memory/in-memory-run-store.js';
+import type { RunListFilter, RunSaveRequest, RunStore } from '../../ports/run-store.js';
+import type { RunState } from '../../state/run-state.js';
+import { InlineDispatcher } from '../../testing/inline-dispatcher.js';
+import { lit, ref, taskNode, workflowSpec } from '../../testing/spec-builders.js';
 import { Controller } from './controller.js';
 
 // Issue 9, item 7: wait() does not poll full run loads for runs this controller drives; waiting on

@@ -1,10 +1,10 @@
-import { describeGiven, MemoflowError } from '../errors.js';
-import type { RunStore } from '../ports/run-store.js';
-import type { WorkflowSpec } from '../spec/workflow-spec.js';
-import type { ReusePlan } from '../state/reuse-plan.js';
-import type { RunOptions, RunState } from '../state/run-state.js';
-import { planReuse, retryRoots } from './core/reuse-plan.js';
-import type { EngineEvent, ReusePreview } from './vocabulary/commands.js';
+import { describeGiven, MemoflowError } from '../../errors.js';
+import type { RunStore } from '../../ports/run-store.js';
+import type { WorkflowSpec } from '../../spec/workflow-spec.js';
+import type { ReusePlan } from '../../state/reuse-plan.js';
+import type { RunOptions, RunState } from '../../state/run-state.js';
+import { planReuse, retryRoots } from '../core/reuse-plan.js';
+import type { EngineEvent, ReusePreview } from '../vocabulary/commands.js';
 
 /**
  * The reuse plan of a run submitted with `resumeFrom` or `retryOf`, or undefined for a plain run.

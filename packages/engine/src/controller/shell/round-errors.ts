@@ -1,5 +1,5 @@
-import { MemoflowError, sqlState } from '../errors.js';
-import type { RunEvent } from './vocabulary/events.js';
+import { MemoflowError, sqlState } from '../../errors.js';
+import type { RunEvent } from '../vocabulary/events.js';
 
 /**
  * Why a controller round failed, and so what to do about it (robustness issue, item 1). A round that

@@ -1,15 +1,15 @@
 import { afterEach, describe, expect, test, vi } from 'vitest';
-import { toErrorInfo } from '../errors.js';
-import type { Json, NodeValue } from '../json.js';
-import { InMemoryCacheCatalog } from '../memory/in-memory-cache-catalog.js';
-import { InMemoryRunStore } from '../memory/in-memory-run-store.js';
-import type { Clock } from '../ports/clock.js';
-import type { RunSaveRequest } from '../ports/run-store.js';
-import type { AttemptResult, AttemptResultsHandler, TaskAttempt, TaskDispatcher } from '../ports/task-dispatcher.js';
-import type { WorkflowSpec } from '../spec/workflow-spec.js';
-import type { RunState } from '../state/run-state.js';
-import { arr, ref, taskNode, wfInput, workflowSpec, lit } from '../testing/spec-builders.js';
-import type { EngineEvent } from './vocabulary/commands.js';
+import { toErrorInfo } from '../../errors.js';
+import type { Json, NodeValue } from '../../json.js';
+import { InMemoryCacheCatalog } from '../../memory/in-memory-cache-catalog.js';
+import { InMemoryRunStore } from '../../memory/in-memory-run-store.js';
+import type { Clock } from '../../ports/clock.js';
+import type { RunSaveRequest } from '../../ports/run-store.js';
+import type { AttemptResult, AttemptResultsHandler, TaskAttempt, TaskDispatcher } from '../../ports/task-dispatcher.js';
+import type { WorkflowSpec } from '../../spec/workflow-spec.js';
+import type { RunState } from '../../state/run-state.js';
+import { arr, ref, taskNode, wfInput, workflowSpec, lit } from '../../testing/spec-builders.js';
+import type { EngineEvent } from '../vocabulary/commands.js';
 import { Controller, DEFAULT_LEASE_MS } from './controller.js';
 
 // --- test doubles --------------------------------------------------------------------------------

@@ -4,13 +4,13 @@
  * the dispatcher that sent the attempt, `route` hands them to another one).
  */
 import { afterEach, describe, expect, test } from 'vitest';
-import { InMemoryCacheCatalog } from '../memory/in-memory-cache-catalog.js';
-import { InMemoryRunStore } from '../memory/in-memory-run-store.js';
-import type { Clock } from '../ports/clock.js';
-import type { AttemptResult, TaskAttempt } from '../ports/task-dispatcher.js';
-import { SharedTransport, type SharedTransportDispatcher } from '../testing/shared-transport.js';
-import { arr, lit, ref, taskNode, workflowSpec } from '../testing/spec-builders.js';
-import type { EngineEvent } from './vocabulary/commands.js';
+import { InMemoryCacheCatalog } from '../../memory/in-memory-cache-catalog.js';
+import { InMemoryRunStore } from '../../memory/in-memory-run-store.js';
+import type { Clock } from '../../ports/clock.js';
+import type { AttemptResult, TaskAttempt } from '../../ports/task-dispatcher.js';
+import { SharedTransport, type SharedTransportDispatcher } from '../../testing/shared-transport.js';
+import { arr, lit, ref, taskNode, workflowSpec } from '../../testing/spec-builders.js';
+import type { EngineEvent } from '../vocabulary/commands.js';
 import { Controller } from './controller.js';
 
 class FakeClock implements Clock {

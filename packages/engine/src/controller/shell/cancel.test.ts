@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, test } from 'vitest';
-import { InMemoryCacheCatalog } from '../memory/in-memory-cache-catalog.js';
-import { InMemoryRunStore } from '../memory/in-memory-run-store.js';
-import type { AttemptResult, AttemptResultsHandler, AttemptToCancel, TaskAttempt, TaskDispatcher } from '../ports/task-dispatcher.js';
-import { lit, ref, taskNode, workflowSpec } from '../testing/spec-builders.js';
+import { InMemoryCacheCatalog } from '../../memory/in-memory-cache-catalog.js';
+import { InMemoryRunStore } from '../../memory/in-memory-run-store.js';
+import type { AttemptResult, AttemptResultsHandler, AttemptToCancel, TaskAttempt, TaskDispatcher } from '../../ports/task-dispatcher.js';
+import { lit, ref, taskNode, workflowSpec } from '../../testing/spec-builders.js';
 import { Controller } from './controller.js';
-import type { EngineEvent } from './vocabulary/commands.js';
+import type { EngineEvent } from '../vocabulary/commands.js';
 
 /**
  * A transport the test drives: it keeps what is dispatched and cancelled, and hands results over

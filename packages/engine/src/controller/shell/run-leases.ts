@@ -1,4 +1,4 @@
-import type { LeaseOutcome, RunStore } from '../ports/run-store.js';
+import type { LeaseOutcome, RunStore } from '../../ports/run-store.js';
 
 export interface RunLeasesOptions {
   store: RunStore;

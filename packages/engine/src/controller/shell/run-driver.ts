@@ -1,17 +1,17 @@
-import type { CacheCatalog, NewCacheEntry } from '../ports/cache-catalog.js';
-import type { Clock } from '../ports/clock.js';
-import type { RunStore } from '../ports/run-store.js';
-import type { AttemptToCancel, TaskAttempt, TaskDispatcher } from '../ports/task-dispatcher.js';
-import type { NodeExecution, RunState } from '../state/run-state.js';
-import { nodeWrites } from '../state/node-writes.js';
-import { MemoflowError } from '../errors.js';
-import type { CacheLookup, Command, EngineEvent, ReservationAsk } from './vocabulary/commands.js';
-import type { ReservationRelease } from '../ports/cache-reservations.js';
+import type { CacheCatalog, NewCacheEntry } from '../../ports/cache-catalog.js';
+import type { Clock } from '../../ports/clock.js';
+import type { RunStore } from '../../ports/run-store.js';
+import type { AttemptToCancel, TaskAttempt, TaskDispatcher } from '../../ports/task-dispatcher.js';
+import type { NodeExecution, RunState } from '../../state/run-state.js';
+import { nodeWrites } from '../../state/node-writes.js';
+import { MemoflowError } from '../../errors.js';
+import type { CacheLookup, Command, EngineEvent, ReservationAsk } from '../vocabulary/commands.js';
+import type { ReservationRelease } from '../../ports/cache-reservations.js';
 import type { ReservationKeeper } from './reservation-keeper.js';
 import { DecisionError, classifyRoundError, describeError, describeEvent, recordableReplacement, roundRetryDelayMs } from './round-errors.js';
-import { decideInPlace, nextWakeAt, recoverCommands } from './core/decide.js';
-import { workspaceOf, type RunWorkspace } from './core/draft.js';
-import type { CacheWrite, LookupOutcome, RunEvent } from './vocabulary/events.js';
+import { decideInPlace, nextWakeAt, recoverCommands } from '../core/decide.js';
+import { workspaceOf, type RunWorkspace } from '../core/draft.js';
+import type { CacheWrite, LookupOutcome, RunEvent } from '../vocabulary/events.js';
 
 export interface RunDriverDeps {
   catalog: CacheCatalog;

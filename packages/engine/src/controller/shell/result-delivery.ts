@@ -1,7 +1,7 @@
-import { MemoflowError } from '../errors.js';
-import type { Clock } from '../ports/clock.js';
-import type { LeaseOutcome } from '../ports/run-store.js';
-import type { AttemptResult, TaskDispatcher } from '../ports/task-dispatcher.js';
+import { MemoflowError } from '../../errors.js';
+import type { Clock } from '../../ports/clock.js';
+import type { LeaseOutcome } from '../../ports/run-store.js';
+import type { AttemptResult, TaskDispatcher } from '../../ports/task-dispatcher.js';
 import type { RunDriver } from './run-driver.js';
 import { routeToOwner } from './run-routing.js';
 

@@ -1,8 +1,8 @@
-import type { CacheCatalog } from '../ports/cache-catalog.js';
-import type { ReleasedReservation, ReleaseSubscription, ReservationRelease } from '../ports/cache-reservations.js';
-import type { Clock } from '../ports/clock.js';
-import type { EngineEvent, ReservationAsk } from './vocabulary/commands.js';
-import type { ReservationAnswer } from './vocabulary/events.js';
+import type { CacheCatalog } from '../../ports/cache-catalog.js';
+import type { ReleasedReservation, ReleaseSubscription, ReservationRelease } from '../../ports/cache-reservations.js';
+import type { Clock } from '../../ports/clock.js';
+import type { EngineEvent, ReservationAsk } from '../vocabulary/commands.js';
+import type { ReservationAnswer } from '../vocabulary/events.js';
 
 export interface ReservationKeeperOptions {
   /** How long a reservation lasts without a heartbeat: how soon a dead owner's waiters take over (default 30 s). */

@@ -1,13 +1,13 @@
 import { afterEach, describe, expect, test } from 'vitest';
-import type { Json } from '../json.js';
-import { InMemoryCacheCatalog } from '../memory/in-memory-cache-catalog.js';
-import { InMemoryRunStore } from '../memory/in-memory-run-store.js';
-import type { NodeField, NodeWrite, RunSaveRequest } from '../ports/run-store.js';
-import type { TaskAttempt } from '../ports/task-dispatcher.js';
-import type { WorkflowSpec } from '../spec/workflow-spec.js';
-import type { NodeExecution, RunState } from '../state/run-state.js';
-import { InlineDispatcher } from '../testing/inline-dispatcher.js';
-import { ref, taskNode, wfInput, workflowSpec, lit } from '../testing/spec-builders.js';
+import type { Json } from '../../json.js';
+import { InMemoryCacheCatalog } from '../../memory/in-memory-cache-catalog.js';
+import { InMemoryRunStore } from '../../memory/in-memory-run-store.js';
+import type { NodeField, NodeWrite, RunSaveRequest } from '../../ports/run-store.js';
+import type { TaskAttempt } from '../../ports/task-dispatcher.js';
+import type { WorkflowSpec } from '../../spec/workflow-spec.js';
+import type { NodeExecution, RunState } from '../../state/run-state.js';
+import { InlineDispatcher } from '../../testing/inline-dispatcher.js';
+import { ref, taskNode, wfInput, workflowSpec, lit } from '../../testing/spec-builders.js';
 import { Controller } from './controller.js';
 
 // Lean saves (issue 9, item 4): a save writes of each node only what changed since the store last

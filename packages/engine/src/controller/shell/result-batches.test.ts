@@ -4,12 +4,12 @@
  * only its own results' acknowledgements.
  */
 import { afterEach, describe, expect, test } from 'vitest';
-import { InMemoryCacheCatalog } from '../memory/in-memory-cache-catalog.js';
-import { InMemoryRunStore } from '../memory/in-memory-run-store.js';
-import type { RunSaveRequest } from '../ports/run-store.js';
-import type { AttemptResult, AttemptResultsHandler, TaskAttempt, TaskDispatcher } from '../ports/task-dispatcher.js';
-import type { WorkflowSpec } from '../spec/workflow-spec.js';
-import { lit, taskNode, workflowSpec } from '../testing/spec-builders.js';
+import { InMemoryCacheCatalog } from '../../memory/in-memory-cache-catalog.js';
+import { InMemoryRunStore } from '../../memory/in-memory-run-store.js';
+import type { RunSaveRequest } from '../../ports/run-store.js';
+import type { AttemptResult, AttemptResultsHandler, TaskAttempt, TaskDispatcher } from '../../ports/task-dispatcher.js';
+import type { WorkflowSpec } from '../../spec/workflow-spec.js';
+import { lit, taskNode, workflowSpec } from '../../testing/spec-builders.js';
 import { Controller } from './controller.js';
 
 /** A transport the test drives: it keeps what is dispatched and hands over the batches the test makes. */

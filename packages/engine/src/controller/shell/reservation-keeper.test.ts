@@ -5,10 +5,10 @@
  * them even if nothing was heard.
  */
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
-import { InMemoryCacheCatalog } from '../memory/in-memory-cache-catalog.js';
-import type { Clock } from '../ports/clock.js';
+import { InMemoryCacheCatalog } from '../../memory/in-memory-cache-catalog.js';
+import type { Clock } from '../../ports/clock.js';
 import { ReservationKeeper } from './reservation-keeper.js';
-import type { ReservationAsk } from './vocabulary/commands.js';
+import type { ReservationAsk } from '../vocabulary/commands.js';
 
 const clock: Clock = { now: () => new Date(Date.now()) }; // Date is faked with the timers
 const ask = (owner: string): ReservationAsk => ({ key: 'k', kind: 'output', owner, runId: `run-${owner}`, nodeId: 'n' });
