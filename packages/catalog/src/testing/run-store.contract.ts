@@ -1,6 +1,7 @@
 import type { NodeExecution, RunRecord, RunStore } from '@memoflow/engine';
 import fc from 'fast-check';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { fixturePerSuite } from './fixture-per-suite.js';
 import { jsonValue, sameJson } from './json-arbitrary.js';
 import { describeNodeWriteContract } from './node-writes.contract.js';
 import { fullNode, node, runState, spec, whole } from './run-store-fixtures.js';
@@ -17,18 +18,9 @@ export interface RunStoreFixture {
 /** The RunStore contract (ports/run-store.ts). Every implementation runs it. */
 export function describeRunStoreContract(name: string, open: () => Promise<RunStoreFixture>): void {
   describe(`RunStore contract: ${name}`, () => {
-    let fixture: RunStoreFixture;
     let store: RunStore;
-
-    beforeAll(async () => {
-      fixture = await open();
-    });
-    afterAll(async () => {
-      await fixture?.close();
-    });
-    beforeEach(async () => {
-      await fixture.reset();
-      store = fixture.runStore;
+    fixturePerSuite(() => open(), (opened) => {
+      store = opened.runStore;
     });
 
     it('creates a run at version 0 and loads every field back, with Dates and nested JSON', async () => {
