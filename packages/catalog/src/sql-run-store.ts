@@ -31,7 +31,7 @@ const COLUMNS: { readonly [F in NodeField]-?: readonly [column: string, type: st
   cacheKey: ['cache_key', 'text', (n) => n.cacheKey],
   cacheKeyParts: ['cache_key_parts', 'json', (n) => n.cacheKeyParts],
   attempts: ['attempts', 'int', (n) => n.attempts],
-  // An input bound to another node's output is stored as a reference to it (each value stored once).
+  // An input bound to other nodes' outputs is stored as its binding (each value stored once).
   inputs: ['inputs', 'json', (n) => encodeStoredInputs(n.inputs)],
   output: ['output', 'json', (n) => n.output],
   error: ['error', 'json', (n) => n.error],
@@ -179,7 +179,7 @@ export class SqlRunStore implements RunStore {
     if (row === undefined) return undefined;
     const nodes: RunState['nodes'] = {};
     for (const stored of row.nodes) nodes[stored.node_id] = fromStoredNode(stored);
-    decodeStoredInputs(nodes);
+    decodeStoredInputs(row.run, nodes);
     // The lease is the store's business (acquireLease), not part of the run's decided state.
     const { owner: _owner, leaseExpiresAt: _expiry, ...run } = row.run;
     return { run, nodes };

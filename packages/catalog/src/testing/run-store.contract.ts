@@ -1,4 +1,4 @@
-import { resolveBinding, type NodeExecution, type NodeValue, type RunRecord, type RunStore } from '@memoflow/engine';
+import { recordInputBinding, resolveBinding, type Binding, type NodeExecution, type NodeValue, type RunRecord, type RunStore } from '@memoflow/engine';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fixturePerSuite } from './fixture-per-suite.js';
@@ -265,7 +265,7 @@ export function describeRunStoreContract(name: string, open: () => Promise<RunSt
       expect(runsMade).toBe(PROPERTY_RUNS);
     });
 
-    it('loads an input resolved from another node\'s output (whole, or a field) equal to what was resolved, hash and hashed members included (property)', async () => {
+    it('loads an input resolved from other nodes\' outputs (whole, a field, a fan-in) equal to what was resolved, hash and hashed members included (property)', async () => {
       let runsMade = 0;
       await fc.assert(
         fc.asyncProperty(fc.dictionary(fc.string({ minLength: 1, maxLength: 6 }), jsonValue, { minKeys: 1, maxKeys: 4 }), fc.boolean(), fc.boolean(), async (fields, hashed, oneSave) => {
@@ -276,11 +276,14 @@ export function describeRunStoreContract(name: string, open: () => Promise<RunSt
           const producer: NodeExecution = { ...fullNode(id, 'producer'), output };
           const after = { run: state.run, nodes: { ...state.nodes, producer } };
           const field = Object.keys(fields)[0] ?? '';
-          const resolvedWhole = resolveBinding({ kind: 'output', node: 'producer' }, after);
-          const resolvedField = resolveBinding({ kind: 'output', node: 'producer', path: [field] }, after);
+          // As the engine resolves a node's inputs: the value, with the binding recorded beside it.
+          const resolve = (binding: Binding) => recordInputBinding(resolveBinding(binding, after), binding);
+          const resolvedWhole = resolve({ kind: 'output', node: 'producer' });
+          const resolvedField = resolve({ kind: 'output', node: 'producer', path: [field] });
+          const fanIn = resolve({ kind: 'array', items: [{ kind: 'output', node: 'producer', path: [field] }, { kind: 'literal', value: 'between' }, { kind: 'object', fields: { all: { kind: 'output', node: 'producer' } } }] });
           const consumers = [
-            { ...fullNode(id, 'whole'), inputs: { all: resolvedWhole, literal: { value: 'kept as is' } } },
-            { ...fullNode(id, 'field'), inputs: { one: resolvedField } },
+            { ...fullNode(id, 'whole'), inputs: { all: resolvedWhole, literal: resolve({ kind: 'literal', value: 'kept as is' }) } },
+            { ...fullNode(id, 'field'), inputs: { one: resolvedField, fanIn } },
           ];
           if (oneSave) {
             expect(await store.save({ run: state.run, nodes: whole(producer, ...consumers), expectedVersion: 0 })).toBe(true);
@@ -290,12 +293,12 @@ export function describeRunStoreContract(name: string, open: () => Promise<RunSt
           }
           const loaded = await store.load(id);
           if (!sameJson(loaded?.nodes['whole']?.inputs, { all: resolvedWhole, literal: { value: 'kept as is' } })) throw new Error(`whole came back as ${JSON.stringify(loaded?.nodes['whole']?.inputs)}`);
-          if (!sameJson(loaded?.nodes['field']?.inputs, { one: resolvedField })) throw new Error(`field came back as ${JSON.stringify(loaded?.nodes['field']?.inputs)}`);
+          if (!sameJson(loaded?.nodes['field']?.inputs, { one: resolvedField, fanIn })) throw new Error(`field came back as ${JSON.stringify(loaded?.nodes['field']?.inputs)}`);
           // Loaded once more and saved again (a new round's load): still equal.
           const reloaded = await store.load(id);
           if (reloaded === undefined) throw new Error('run vanished');
           expect(await store.save({ run: reloaded.run, nodes: whole(...Object.values(reloaded.nodes)), expectedVersion: reloaded.run.version })).toBe(true);
-          if (!sameJson((await store.load(id))?.nodes['field']?.inputs, { one: resolvedField })) throw new Error('field changed after a reload and a save');
+          if (!sameJson((await store.load(id))?.nodes['field']?.inputs, { one: resolvedField, fanIn })) throw new Error('field changed after a reload and a save');
         }),
         { numRuns: PROPERTY_RUNS },
       );

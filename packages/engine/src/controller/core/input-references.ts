@@ -1,62 +1,79 @@
 import { MemoflowError } from '../../errors.js';
-import type { Json, NodeValue } from '../../json.js';
-import type { NodeExecution } from '../../state/run-state.js';
-import { atPath } from './resolve-binding.js';
-import { inputSourceOf, recordInputSource } from './input-sources.js';
+import type { NodeValue } from '../../json.js';
+import type { Binding } from '../../spec/workflow-spec.js';
+import type { NodeExecution, RunRecord } from '../../state/run-state.js';
+import { inputBindingOf, recordInputBinding } from './input-sources.js';
+import { resolveBinding } from './resolve-binding.js';
 
 /*
- * Each value is stored once (issue 9, item 8): a node input bound straight to another node's output
- * (`total({ rows: clean({ rows }) })`, or a field of it, `split(...).train`) is that output, or a
- * field of it, so the run store keeps a reference to the producer instead of a second copy. A 10 KB
- * output read by 1,000 consumers cost 10 MB of node rows; now it costs 1,000 references.
+ * Each value is stored once (issue 9, item 8): a node input bound to other nodes' outputs
+ * (`total({ rows: clean({ rows }) })`, a field of one, `split(...).train`, or a fan-in of fifty
+ * results, `merge({ xs: parts })`) is made of values the run store already holds in the producers'
+ * rows, so it keeps the binding instead of a second copy. A 10 KB output read by 1,000 consumers
+ * cost 10 MB of node rows; now it costs 1,000 bindings.
  *
- * Provenance is recorded where the engine resolves a binding (`resolveBinding`), on the resolved
- * value object itself, in a WeakMap: it never changes the value, its key, or what a task sees, and
- * a value copied or built any other way simply has none and is stored whole. A SQL run store
- * writes a referenced input as `{ from, path }` (no `value` field, so it cannot be mistaken for a
- * stored NodeValue, whose `value` is always present) and `decodeStoredInputs` resolves it on load
- * against the producer's stored output with the same `atPath` the binding used, so the loaded
- * input equals, field for field, the value that was resolved. Rows of earlier releases hold every
- * input whole and load as they always did.
+ * The engine records the binding when it resolves a node's inputs (`start` in decide.ts), on the
+ * resolved value object itself (input-sources.ts), so nothing else about the value changes. A SQL
+ * run store writes such an input as `{ binding }` (no `value` field, so it is never mistaken for a
+ * stored NodeValue, whose `value` is always present), and `decodeStoredInputs` resolves it again on
+ * load with the same `resolveBinding`, against the same producers' outputs (an output is never
+ * rewritten once a node has it, and a node starts only once its upstream has) and the run's inputs
+ * (fixed at create): the loaded input equals, field and hash for field and hash, the value that was
+ * resolved. A binding with no output in it (literals, workflow inputs) is stored as its value. Rows
+ * of earlier releases hold every input whole and load as they always did.
  */
 
-/** An input as a run store writes it: the value, or a reference to its producer's output. */
-export type StoredInput = NodeValue | { from: string; path?: readonly string[] };
+/** An input as a run store writes it: the value, or the binding it is resolved from. */
+export type StoredInput = NodeValue | { binding: Binding };
 
-/** A node's inputs as a run store writes them: each input resolved from an output becomes a reference. */
+/** A node's inputs as a run store writes them: each input resolved from other nodes' outputs becomes its binding. */
 export function encodeStoredInputs(inputs: NodeExecution['inputs']): { [name: string]: StoredInput } | null {
   if (inputs === null) return null;
   const stored: { [name: string]: StoredInput } = {};
   for (const [name, value] of Object.entries(inputs)) {
-    const source = inputSourceOf(value);
-    stored[name] = source === undefined ? value : source.path === undefined || source.path.length === 0 ? { from: source.node } : { from: source.node, path: source.path };
+    const binding = inputBindingOf(value);
+    stored[name] = binding !== undefined && readsOutputs(binding) ? { binding } : value;
   }
   return stored;
 }
 
 /**
- * Resolves the references in loaded node rows, in place, against the producers' outputs in the
- * same rows (one run's). A producer always has its output by the time a consumer's inputs are
- * written (a node starts only once its upstream has), and outputs are never rewritten, so a
- * reference that does not resolve means a damaged store: a clear error naming run, node and input.
+ * Resolves the stored bindings of loaded node rows, in place, against the outputs in the same rows
+ * (one run's) and the run's inputs. A binding that does not resolve means a damaged store (an
+ * output the rows do not hold): a clear error naming run, node and input.
  */
-export function decodeStoredInputs(nodes: { [nodeId: string]: NodeExecution }): void {
+export function decodeStoredInputs(run: RunRecord, nodes: { [nodeId: string]: NodeExecution }): void {
+  const state = { run, nodes };
   for (const node of Object.values(nodes)) {
     const inputs = node.inputs as { [name: string]: StoredInput } | null;
     if (inputs === null) continue;
     for (const [name, stored] of Object.entries(inputs)) {
-      if (!isReference(stored)) continue;
-      const output = nodes[stored.from]?.output;
-      if (output === undefined || output === null) {
-        throw new MemoflowError('RUN_STORE_CORRUPT', `run '${node.runId}': input '${name}' of node '${node.nodeId}' refers to the output of node '${stored.from}', which the run store does not hold`, { node: node.nodeId, field: name });
+      if (!isStoredBinding(stored)) continue;
+      let value: NodeValue;
+      try {
+        value = resolveBinding(stored.binding, state);
+      } catch (error) {
+        throw new MemoflowError('RUN_STORE_CORRUPT', `run '${run.id}': input '${name}' of node '${node.nodeId}' is stored as a reference to outputs the run store does not hold (${error instanceof Error ? error.message : String(error)})`, { workflow: run.workflow, node: node.nodeId, field: name, cause: error });
       }
-      const value = atPath(output, stored.path);
-      recordInputSource(value, stored.path === undefined ? { node: stored.from } : { node: stored.from, path: stored.path });
-      (node.inputs as { [name: string]: NodeValue })[name] = value;
+      (node.inputs as { [name: string]: NodeValue })[name] = recordInputBinding(value, stored.binding);
     }
   }
 }
 
-function isReference(stored: StoredInput | Json): stored is { from: string; path?: readonly string[] } {
-  return typeof stored === 'object' && stored !== null && !Array.isArray(stored) && !('value' in stored) && typeof (stored as { from?: unknown }).from === 'string';
+function readsOutputs(binding: Binding): boolean {
+  switch (binding.kind) {
+    case 'output':
+      return true;
+    case 'literal':
+    case 'input':
+      return false;
+    case 'array':
+      return binding.items.some(readsOutputs);
+    case 'object':
+      return Object.values(binding.fields).some(readsOutputs);
+  }
+}
+
+function isStoredBinding(stored: StoredInput): stored is { binding: Binding } {
+  return typeof stored === 'object' && stored !== null && !('value' in stored) && 'binding' in stored;
 }

@@ -1,27 +1,22 @@
 import type { NodeValue } from '../../json.js';
+import type { Binding } from '../../spec/workflow-spec.js';
 
 /*
- * Which node's output a resolved input value is (see input-references.ts: the run store keeps a
- * reference instead of a second copy). Kept beside the value object in a WeakMap, so it never
- * changes the value, its cache key or what a task sees, and dies with the value.
+ * Which binding a node's input value was resolved from (see input-references.ts: the run store
+ * keeps the binding instead of a second copy of values other nodes produced). Kept beside the
+ * value object in a WeakMap, so it never changes the value, its cache key or what a task sees, and
+ * dies with the value.
  */
 
-/** Where a resolved input value came from: a node's output, or a field path in it. */
-export interface InputSource {
-  node: string;
-  path?: readonly string[];
-}
+const bindings = new WeakMap<NodeValue, Binding>();
 
-const sources = new WeakMap<NodeValue, InputSource>();
-
-/** Records that `value` is `atPath(<node's output>, path)` (called by resolveBinding). */
-export function recordInputSource(value: NodeValue, source: InputSource): NodeValue {
-  sources.set(value, source);
+/** Records that `value` is `resolveBinding(binding, <the run's state>)`; returns the value. */
+export function recordInputBinding(value: NodeValue, binding: Binding): NodeValue {
+  bindings.set(value, binding);
   return value;
 }
 
-/** The producer `value` was resolved from, if it was resolved from one. */
-export function inputSourceOf(value: NodeValue): InputSource | undefined {
-  return sources.get(value);
+/** The binding `value` was resolved from, if a node's input was resolved from one. */
+export function inputBindingOf(value: NodeValue): Binding | undefined {
+  return bindings.get(value);
 }
-

@@ -3,7 +3,6 @@ import type { HashTree, Json, NodeValue } from '../../json.js';
 import { arrayOf, fieldOf, objectOf, withTree } from '../../cache/hash-tree.js';
 import type { Binding } from '../../spec/workflow-spec.js';
 import type { RunState } from '../../state/run-state.js';
-import { recordInputSource } from './input-sources.js';
 
 /**
  * Resolves a binding against a run's state. A whole reference keeps the producer's `hashWith` hash
@@ -26,7 +25,7 @@ export function resolveBinding(binding: Binding, state: RunState): NodeValue {
     case 'output': {
       const output = state.nodes[binding.node]?.output;
       if (output === undefined || output === null) throw new MemoflowError('NODE_NOT_FOUND', `output of node '${binding.node}' is not available`, { workflow: state.run.workflow, node: binding.node });
-      return recordInputSource(atPath(output, binding.path), binding.path === undefined ? { node: binding.node } : { node: binding.node, path: binding.path });
+      return atPath(output, binding.path);
     }
     case 'array':
       return arrayOf(binding.items.map((item) => resolveBinding(item, state)));
