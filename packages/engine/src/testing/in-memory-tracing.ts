@@ -5,7 +5,7 @@
  */
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
+import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace';
 import { context, propagation, trace } from '@opentelemetry/api';
 
 export interface InMemoryTracing {
@@ -19,20 +19,26 @@ export interface InMemoryTracing {
 
 export function installInMemoryTracing(): InMemoryTracing {
   const exporter = new InMemorySpanExporter();
+  const uninstall = installTracing(exporter);
+  return {
+    spans: () => exporter.getFinishedSpans(),
+    named: (name) => exporter.getFinishedSpans().filter((span) => span.name === name),
+    uninstall,
+  };
+}
+
+/** Registers the SDK globally, each span exported to `exporter` as it ends; returns how to unregister it. */
+export function installTracing(exporter: SpanExporter): () => Promise<void> {
   const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
   const contextManager = new AsyncLocalStorageContextManager().enable();
   if (!context.setGlobalContextManager(contextManager)) throw new Error('a context manager is registered already');
   if (!propagation.setGlobalPropagator(new W3CTraceContextPropagator())) throw new Error('a propagator is registered already');
   if (!trace.setGlobalTracerProvider(provider)) throw new Error('a tracer provider is registered already');
-  return {
-    spans: () => exporter.getFinishedSpans(),
-    named: (name) => exporter.getFinishedSpans().filter((span) => span.name === name),
-    async uninstall() {
-      trace.disable();
-      propagation.disable();
-      context.disable();
-      await provider.shutdown();
-    },
+  return async () => {
+    trace.disable();
+    propagation.disable();
+    context.disable();
+    await provider.shutdown();
   };
 }
 
