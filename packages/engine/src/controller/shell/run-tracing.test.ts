@@ -14,7 +14,7 @@ import type { TaskAttempt } from '../../ports/task-dispatcher.js';
 import { InlineDispatcher } from '../../testing/inline-dispatcher.js';
 import { installInMemoryTracing, parentSpanId, type InMemoryTracing } from '../../testing/in-memory-tracing.js';
 import { SharedTransport } from '../../testing/shared-transport.js';
-import { lit, ref, taskNode, workflowSpec } from '../../testing/spec-builders.js';
+import { lit, ref, subworkflowNode, taskNode, wfInput, workflowSpec } from '../../testing/spec-builders.js';
 import { TRACE_ATTRIBUTES as A } from '../../trace-attributes.js';
 import { traceCarrierOf } from '../../trace-carrier.js';
 import { newRunState } from '../../state/new-run.js';
@@ -101,6 +101,31 @@ describe('run tracing', () => {
     expect(carried[0]?.trace?.['traceparent']).toBe(`00-${b.spanContext().traceId}-${b.spanContext().spanId}-01`);
     // Node spans sit inside the run span.
     for (const node of [a, b]) expect(node.endTime[0] * 1e9 + node.endTime[1]).toBeLessThanOrEqual(run.endTime[0] * 1e9 + run.endTime[1]);
+  });
+
+  test("a sub-workflow's nodes are children of its span; a retried node keeps one span, each attempt carrying it", async () => {
+    tracing = installInMemoryTracing();
+    let failures = 0;
+    const flaky = (inputs: { [name: string]: unknown }, attempt: TaskAttempt) => {
+      carried.push(attempt);
+      if (failures++ === 0) throw new Error('first attempt fails');
+      return inputs['x'] as number;
+    };
+    const c = new Controller({ catalog: new InMemoryCacheCatalog(), runStore: new InMemoryRunStore(), dispatcher: new InlineDispatcher({ ...tasks, 't.flaky': flaky }) });
+    opened.push(c);
+    const inner = workflowSpec('trace.inner', [taskNode('m0', 't.double', { x: wfInput('a') }, { cache: null }), taskNode('m1', 't.flaky', { x: ref('m0') }, { cache: null, retries: 1 })], { inputs: { a: true }, outputs: { out: ref('m1') } });
+    const outer = workflowSpec('trace.outer', [subworkflowNode('s', inner, { a: lit(5) }, { cache: null })], { outputs: { out: ref('s', 'out') } });
+    const runId = await c.submit({ spec: outer, inputs: {}, project: 'demo', domain: 'dev' });
+    expect((await c.wait(runId)).run.outputs).toEqual({ out: 10 });
+    const spans = tracing.spans();
+    const container = only(spans, 'memoflow.node s', runId);
+    expect(parentSpanId(container)).toBe(only(spans, 'memoflow.run trace.outer', runId).spanContext().spanId);
+    for (const child of ['s.m0', 's.m1']) expect(parentSpanId(only(spans, `memoflow.node ${child}`, runId)), child).toBe(container.spanContext().spanId);
+    const retried = only(spans, 'memoflow.node s.m1', runId);
+    expect(retried.attributes[A.attempt]).toBe(2);
+    expect(retried.events.map((e) => e.name)).toEqual(['node:started', 'node:retrying', 'node:succeeded']);
+    const parents = carried.filter((a) => a.nodeId === 's.m1').map((a) => a.trace?.['traceparent']);
+    expect(parents).toEqual([`00-${retried.spanContext().traceId}-${retried.spanContext().spanId}-01`, `00-${retried.spanContext().traceId}-${retried.spanContext().spanId}-01`]);
   });
 
   test("a failed node's span and its run's are in error, with the exception recorded", async () => {

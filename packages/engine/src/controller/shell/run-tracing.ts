@@ -173,8 +173,9 @@ export class RunTracing {
     if (open !== undefined || tenure.ended.has(nodeId)) return open;
     const node = workspace.state.nodes[nodeId];
     if (node === undefined) return undefined;
+    // A container's span opens first: its children's attempts may be dispatched before its own event is performed.
     const container = workspace.index.parentOf.get(nodeId);
-    const containerSpan = container === undefined ? undefined : tenure.open.get(container);
+    const containerSpan = container === undefined ? undefined : this.nodeSpan(tenure, container, workspace);
     const parent = containerSpan === undefined ? tenure.context : trace.setSpan(tenure.context, containerSpan);
     // A node started under an earlier tenure is this tenure's from when it took the run.
     const startTime = node.startedAt === null || node.startedAt < tenure.startedAt ? tenure.startedAt : node.startedAt;
