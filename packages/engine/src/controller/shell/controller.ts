@@ -315,13 +315,14 @@ export class Controller {
   /** Runs whose lease another controller took over: stop driving them (their version would stop our saves anyway). */
   private async leasesLost(runIds: string[]): Promise<void> {
     for (const runId of runIds) {
+      // Whatever became of the run, this controller's part of its trace is over (a run it finished itself has no tenure left).
+      this.tracing.release(runId, 'lease-lost');
       // A run that just ended is not lost: the heartbeat released its lease.
       const status = await this.options.runStore.status(runId).catch(() => 'running' as const);
       if (status !== 'running') continue;
       const driver = this.drivers.get(runId);
       this.drivers.delete(runId);
       driver?.close(); // its queued results are handed back, and come again to be routed to the new owner
-      this.tracing.release(runId, 'lease-lost');
       this.warn(runId, '-', `another controller took this run over (the lease of ${this.id} had expired): no longer driving it here`, 'run:lease-lost');
     }
   }

@@ -196,6 +196,35 @@ describe('run tracing', () => {
     ]);
   });
 
+  test('a controller that loses the lease in a pause ends its tenure as lease-lost; the new owner names it and continues the trace', async () => {
+    tracing = installInMemoryTracing();
+    let now = Date.parse('2030-03-01T12:00:00.000Z');
+    const clock = { now: () => new Date(now) };
+    const store = new InMemoryRunStore({ clock });
+    const catalog = new InMemoryCacheCatalog({ clock });
+    const transport = new SharedTransport((attempt) => (attempt.inputs['x'] as number) * 2);
+    const make = (leaseMs: number) => {
+      const c = new Controller({ catalog, runStore: store, dispatcher: transport.dispatcher(), clock, leaseMs });
+      opened.push(c);
+      return c;
+    };
+    const a = make(60); // heartbeats every 20 ms of real time; expiry on the fake clock
+    const chain = workflowSpec('trace.pause', [taskNode('a', 't', { x: lit(1) }, { cache: null }), taskNode('b', 't', { x: ref('a') }, { cache: null })], { outputs: { b: ref('b') } });
+    transport.lose.add('b');
+    const runId = await a.submit({ spec: chain, inputs: {}, project: 'p', domain: 'd' });
+    for (let i = 0; i < 400 && (await store.load(runId))?.nodes['b']?.phase !== 'dispatched'; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    const b = make(10_000);
+    now += 1_000; // A pauses past its lease
+    expect(await b.recoverUnowned()).toEqual([runId]);
+    expect((await b.wait(runId)).run.outputs).toEqual({ b: 4 });
+    for (let i = 0; i < 400 && a.ownedRuns > 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+
+    const [first, second] = tracing.named('memoflow.run trace.pause').sort((x, y) => (x.attributes[A.takenOverFrom] === undefined ? -1 : 1) - (y.attributes[A.takenOverFrom] === undefined ? -1 : 1)) as [ReadableSpan, ReadableSpan];
+    expect(first.attributes[A.handedOver]).toBe('lease-lost');
+    expect(second.attributes).toMatchObject({ [A.takenOverFrom]: a.id, [A.runStatus]: 'succeeded' });
+    expect([second.spanContext().traceId, parentSpanId(second)]).toEqual([first.spanContext().traceId, first.spanContext().spanId]);
+  });
+
   test('with no SDK registered a run works, its options record no context and attempts carry none', async () => {
     const store = new InMemoryRunStore();
     const c = controller(store);
