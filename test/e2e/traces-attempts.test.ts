@@ -5,6 +5,7 @@
  * fails the attempt; and nothing recorded with no SDK registered.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { SpanKind, SpanStatusCode, context, propagation, trace } from '@opentelemetry/api';
 import { systemClock, TRACE_ATTRIBUTES as A } from '@memoflow/engine';
 import type { AttemptResult, TaskAttempt, TraceCarrier } from '@memoflow/engine';
@@ -99,6 +100,17 @@ describe('attempt spans', () => {
       }
     }
     expect(decodeQueuedAttempt({ ...makeAttempt({ task: 'echo' }), trace: nodeContext }).attempt.trace).toEqual(nodeContext);
+  });
+
+  it('whatever a job holds in `trace`, decoding the attempt never fails on it and keeps only a carrier', () => {
+    const base = makeAttempt({ task: 'echo' });
+    fc.assert(
+      fc.property(fc.oneof(fc.anything(), fc.dictionary(fc.string(), fc.oneof(fc.string(), fc.anything()))), (trace) => {
+        const decoded = decodeQueuedAttempt({ ...base, trace }).attempt;
+        expect(decoded.id).toBe(base.id);
+        if (decoded.trace !== undefined) expect(Object.values(decoded.trace).every((value) => typeof value === 'string')).toBe(true);
+      }),
+    );
   });
 
   it('with no SDK registered an attempt runs as before and nothing is propagated into its body', async () => {

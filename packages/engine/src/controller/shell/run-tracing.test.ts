@@ -225,6 +225,16 @@ describe('run tracing', () => {
     expect([second.spanContext().traceId, parentSpanId(second)]).toEqual([first.spanContext().traceId, first.spanContext().spanId]);
   });
 
+  test('a submit refused before the run exists ends its span in error, naming why', async () => {
+    tracing = installInMemoryTracing();
+    const c = controller();
+    await expect(c.submit({ spec: spec(false), inputs: {}, project: 'no spaces allowed', domain: 'dev' })).rejects.toMatchObject({ code: 'INVALID_SPEC' });
+    const [refused] = tracing.named('memoflow.run trace.chain');
+    expect(refused?.status.code).toBe(SpanStatusCode.ERROR);
+    expect(refused?.events.find((e) => e.name === 'exception')?.attributes?.['exception.message']).toContain('project');
+    expect(tracing.spans().filter((s) => s.name.startsWith('memoflow.node'))).toEqual([]);
+  });
+
   test('with no SDK registered a run works, its options record no context and attempts carry none', async () => {
     const store = new InMemoryRunStore();
     const c = controller(store);
