@@ -113,6 +113,21 @@ describe('attempt spans', () => {
     );
   });
 
+  it('a propagator that throws never fails an attempt: it runs untraced', async () => {
+    tracing = installInMemoryTracing();
+    propagation.disable();
+    propagation.setGlobalPropagator({
+      inject: () => undefined,
+      extract: () => {
+        throw new Error('broken propagator');
+      },
+      fields: () => [],
+    });
+    const attempt = makeAttempt({ task: 'echo', inputs: { value: 'still runs' }, trace: nodeContext });
+    expect(await runAttempt(registry, attempt, systemClock)).toMatchObject({ ok: true, output: 'still runs' });
+    expect(tracing.spans().filter((s) => s.attributes[A.attemptId] === attempt.id)).toEqual([]);
+  });
+
   it('with no SDK registered an attempt runs as before and nothing is propagated into its body', async () => {
     let active: unknown = 'unset';
     const spy = taskOf('spy', () => {

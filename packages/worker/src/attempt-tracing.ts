@@ -1,5 +1,5 @@
-import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import type { Attributes } from '@opentelemetry/api';
+import { context, diag, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import type { Attributes, Context, Span } from '@opentelemetry/api';
 import { shortKey, TRACE_ATTRIBUTES as A, traceCarrierOf } from '@memoflow/engine';
 import type { AttemptResult, TaskAttempt } from '@memoflow/engine';
 
@@ -15,6 +15,31 @@ const TRACER_NAME = '@memoflow/worker';
  * trace context (data from a queue), starts a trace of its own.
  */
 export async function tracedAttempt(attempt: TaskAttempt, run: () => Promise<AttemptResult>): Promise<AttemptResult> {
+  let span: Span;
+  let active: Context;
+  try {
+    ({ span, active } = startAttemptSpan(attempt));
+  } catch (error) {
+    // Tracing never fails an attempt: an SDK that throws (a user's propagator) leaves it untraced.
+    reportOnce(error);
+    return run();
+  }
+  const result = await context.with(active, run);
+  try {
+    if (!result.ok) {
+      const { name, message, code, stack } = result.error;
+      span.recordException({ name, message, ...(code === undefined ? {} : { code }), ...(stack === undefined ? {} : { stack }) });
+      span.setStatus({ code: SpanStatusCode.ERROR, message });
+      if (code !== undefined) span.setAttribute('memoflow.error.code', code);
+    }
+    span.end();
+  } catch (error) {
+    reportOnce(error);
+  }
+  return result;
+}
+
+function startAttemptSpan(attempt: TaskAttempt): { span: Span; active: Context } {
   const carrier = traceCarrierOf(attempt.trace);
   const parent = carrier === undefined ? ROOT_CONTEXT : propagation.extract(ROOT_CONTEXT, carrier);
   const attributes: Attributes = {
@@ -29,13 +54,11 @@ export async function tracedAttempt(attempt: TaskAttempt, run: () => Promise<Att
     attributes[A.cacheKeyShort] = shortKey(attempt.cacheKey);
   }
   const span = trace.getTracer(TRACER_NAME).startSpan(`memoflow.attempt ${attempt.task}`, { kind: SpanKind.CONSUMER, attributes }, parent);
-  const result = await context.with(trace.setSpan(parent, span), run);
-  if (!result.ok) {
-    const { name, message, code, stack } = result.error;
-    span.recordException({ name, message, ...(code === undefined ? {} : { code }), ...(stack === undefined ? {} : { stack }) });
-    span.setStatus({ code: SpanStatusCode.ERROR, message });
-    if (code !== undefined) span.setAttribute('memoflow.error.code', code);
-  }
-  span.end();
-  return result;
+  return { span, active: trace.setSpan(parent, span) };
+}
+
+let reported = false;
+function reportOnce(error: unknown): void {
+  if (!reported) diag.error('memoflow: tracing an attempt failed; it runs untraced', error);
+  reported = true;
 }

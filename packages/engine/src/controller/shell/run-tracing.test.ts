@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, test } from 'vitest';
 import fc from 'fast-check';
-import { SpanStatusCode, trace } from '@opentelemetry/api';
+import { propagation, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { InMemoryCacheCatalog } from '../../memory/in-memory-cache-catalog.js';
 import { InMemoryRunStore } from '../../memory/in-memory-run-store.js';
@@ -233,6 +233,23 @@ describe('run tracing', () => {
     expect(refused?.status.code).toBe(SpanStatusCode.ERROR);
     expect(refused?.events.find((e) => e.name === 'exception')?.attributes?.['exception.message']).toContain('project');
     expect(tracing.spans().filter((s) => s.name.startsWith('memoflow.node'))).toEqual([]);
+  });
+
+  test('a propagator that throws never fails a run: the run completes, its attempts untraced', async () => {
+    tracing = installInMemoryTracing();
+    propagation.disable();
+    propagation.setGlobalPropagator({
+      inject: () => {
+        throw new Error('broken propagator');
+      },
+      extract: (ctx) => ctx,
+      fields: () => [],
+    });
+    const c = controller();
+    const runId = await c.submit({ spec: spec(false), inputs: {}, project: 'demo', domain: 'dev' });
+    expect((await c.wait(runId)).run.outputs).toEqual({ c: 168 });
+    expect(carried.map((attempt) => attempt.trace)).toEqual([undefined, undefined, undefined]);
+    expect(only(tracing.spans(), 'memoflow.run trace.chain', runId).attributes[A.runStatus]).toBe('succeeded');
   });
 
   test('with no SDK registered a run works, its options record no context and attempts carry none', async () => {

@@ -1,4 +1,4 @@
-import { context, propagation, ROOT_CONTEXT, SpanStatusCode, trace } from '@opentelemetry/api';
+import { context, diag, propagation, ROOT_CONTEXT, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Attributes, Context, Span } from '@opentelemetry/api';
 import { shortKey } from '../../cache/cache-key.js';
 import { toErrorInfo, type ErrorInfo } from '../../errors.js';
@@ -61,6 +61,7 @@ interface Tenure {
  */
 export class RunTracing {
   private readonly tenures = new Map<string, Tenure>();
+  private reported = false;
 
   constructor(private readonly now: () => Date) {}
 
@@ -69,79 +70,107 @@ export class RunTracing {
    * options (undefined when no propagator is installed, so nothing is stored).
    */
   submitted(run: Pick<RunRecord, 'id' | 'workflow' | 'project' | 'domain'>): TraceCarrier | undefined {
-    const tenure = this.begin(run, context.active(), {});
-    return inject(tenure.context);
+    return this.guard(undefined, () => {
+      const tenure = this.begin(run, context.active(), {});
+      return inject(tenure.context);
+    });
   }
 
   /** The submit failed before the run was created: its span ends in error. */
   abandoned(runId: string, error: unknown): void {
-    const tenure = this.tenures.get(runId);
-    if (tenure === undefined) return;
-    this.tenures.delete(runId);
-    fail(tenure.span, toErrorInfo(error), this.now());
-    tenure.span.end(this.now());
+    this.guard(undefined, () => {
+      const tenure = this.tenures.get(runId);
+      if (tenure === undefined) return;
+      this.tenures.delete(runId);
+      fail(tenure.span, toErrorInfo(error), this.now());
+      tenure.span.end(this.now());
+    });
   }
 
   /** This controller took the run over from `previousOwner` (null: its lease was free): a tenure of its own begins. */
   takenOver(state: RunState, previousOwner: string | null): void {
-    this.release(state.run.id, 'lease-lost'); // a tenure left from an earlier stretch here
-    this.begin(state.run, recordedContext(state), { [A.takenOverFrom]: previousOwner ?? '' });
+    this.guard(undefined, () => {
+      this.release(state.run.id, 'lease-lost'); // a tenure left from an earlier stretch here
+      this.begin(state.run, recordedContext(state), { [A.takenOverFrom]: previousOwner ?? '' });
+    });
   }
 
   /** An event the shell performs: a node's opens, annotates or ends its span; the run's end ends the tenure. */
   observe(event: EngineEvent, workspace: RunWorkspace | undefined): void {
-    if (workspace === undefined) return;
-    const nodeId = event.nodeId;
-    if (nodeId === undefined) {
-      if (event.type === 'run:succeeded' || event.type === 'run:failed' || event.type === 'run:cancelled') this.runEnded(workspace.state, event);
-      return;
-    }
-    const tenure = this.tenure(workspace.state);
-    if (!tenure.recording) return;
-    const span = this.nodeSpan(tenure, nodeId, workspace);
-    if (span === undefined) return;
-    span.addEvent(event.type, eventAttributes(event), this.now());
-    const node = workspace.state.nodes[nodeId];
-    if (node !== undefined && isTerminal(node.phase)) this.endNode(tenure, nodeId, span, node);
+    this.guard(undefined, () => {
+      if (workspace === undefined) return;
+      const nodeId = event.nodeId;
+      if (nodeId === undefined) {
+        if (event.type === 'run:succeeded' || event.type === 'run:failed' || event.type === 'run:cancelled') this.runEnded(workspace.state, event);
+        return;
+      }
+      const tenure = this.tenure(workspace.state);
+      if (!tenure.recording) return;
+      const span = this.nodeSpan(tenure, nodeId, workspace);
+      if (span === undefined) return;
+      span.addEvent(event.type, eventAttributes(event), this.now());
+      const node = workspace.state.nodes[nodeId];
+      if (node !== undefined && isTerminal(node.phase)) this.endNode(tenure, nodeId, span, node);
+    });
   }
 
   /** The attempts with their node span's context to carry across the queue (the same array when there is none). */
   carry(attempts: TaskAttempt[], workspace: RunWorkspace | undefined): TaskAttempt[] {
-    if (workspace === undefined || attempts.length === 0) return attempts;
-    const tenure = this.tenure(workspace.state);
-    if (!tenure.recording) {
-      const carrier = tenure.carrier;
-      return carrier === undefined ? attempts : attempts.map((attempt) => ({ ...attempt, trace: carrier }));
-    }
-    return attempts.map((attempt) => {
-      const span = this.nodeSpan(tenure, attempt.nodeId, workspace);
-      const carrier = span === undefined ? undefined : inject(trace.setSpan(tenure.context, span));
-      return carrier === undefined ? attempt : { ...attempt, trace: carrier };
+    return this.guard(attempts, () => {
+      if (workspace === undefined || attempts.length === 0) return attempts;
+      const tenure = this.tenure(workspace.state);
+      if (!tenure.recording) {
+        const carrier = tenure.carrier;
+        return carrier === undefined ? attempts : attempts.map((attempt) => ({ ...attempt, trace: carrier }));
+      }
+      return attempts.map((attempt) => {
+        const span = this.nodeSpan(tenure, attempt.nodeId, workspace);
+        const carrier = span === undefined ? undefined : inject(trace.setSpan(tenure.context, span));
+        return carrier === undefined ? attempt : { ...attempt, trace: carrier };
+      });
     });
   }
 
   /** The run is over here (its driver reported it terminal): whatever is still open ends with it. */
   finished(state: RunState): void {
-    if (this.tenures.has(state.run.id)) this.runEnded(state, undefined);
+    this.guard(undefined, () => {
+      if (this.tenures.has(state.run.id)) this.runEnded(state, undefined);
+    });
   }
 
   /** This controller stops driving the run while it runs on (`lease-lost`, or `controller-closed` for each at close). */
   release(runId: string, why: HandOver): void {
-    const tenure = this.tenures.get(runId);
-    if (tenure === undefined) return;
-    this.tenures.delete(runId);
-    const at = this.now();
-    for (const span of tenure.open.values()) {
-      span.setAttribute(A.handedOver, why);
-      span.end(at);
-    }
-    tenure.span.setAttribute(A.handedOver, why);
-    tenure.span.end(at);
+    this.guard(undefined, () => {
+      const tenure = this.tenures.get(runId);
+      if (tenure === undefined) return;
+      this.tenures.delete(runId);
+      const at = this.now();
+      for (const span of tenure.open.values()) {
+        span.setAttribute(A.handedOver, why);
+        span.end(at);
+      }
+      tenure.span.setAttribute(A.handedOver, why);
+      tenure.span.end(at);
+    });
   }
 
   /** The controller closes: every tenure ends, handed over. */
   close(): void {
     for (const runId of [...this.tenures.keys()]) this.release(runId, 'controller-closed');
+  }
+
+  /**
+   * Tracing never fails a run: whatever an SDK (a propagator, a span processor of the user's)
+   * throws is reported once through the API's diagnostics and the shell goes on untraced there.
+   */
+  private guard<T>(fallback: T, traced: () => T): T {
+    try {
+      return traced();
+    } catch (error) {
+      if (!this.reported) diag.error('memoflow: tracing a run failed; its spans may be incomplete', error);
+      this.reported = true;
+      return fallback;
+    }
   }
 
   /** Tenures open (runs this controller traces now): for tests. */
