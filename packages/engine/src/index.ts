@@ -1,6 +1,8 @@
 export type { Json, JsonObject, NodeValue } from './json.js';
 export * from './errors.js';
 export * from './storable.js';
+export * from './trace-carrier.js';
+export * from './trace-attributes.js';
 export * from './spec/workflow-spec.js';
 export * from './cache/canonical-hash.js';
 export * from './cache/cache-key.js';

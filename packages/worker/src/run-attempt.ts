@@ -2,6 +2,7 @@ import { toErrorInfo } from '@memoflow/engine';
 import type { AttemptResult, Clock, Json, TaskAttempt, TaskImplementation, TaskOutcome, TaskRegistry } from '@memoflow/engine';
 import { WorkerError } from './errors.js';
 import { setLongTimeout } from './long-timeout.js';
+import { tracedAttempt } from './attempt-tracing.js';
 
 /**
  * Runs one attempt to its AttemptResult. Shared by both dispatchers so embedded and distributed
@@ -20,7 +21,9 @@ import { setLongTimeout } from './long-timeout.js';
  *   eventual result or error is dropped;
  * - `signal` (shutdown) is forwarded to the task's context signal; the task decides what to do;
  * - an attempt traced from another definition than the registered one (version or signature, where
- *   both sides know it) is refused before the body runs: non-retryable TASK_VERSION_MISMATCH.
+ *   both sides know it) is refused before the body runs: non-retryable TASK_VERSION_MISMATCH;
+ * - it runs in its `memoflow.attempt <task>` span, the child of the node span it carries
+ *   (attempt-tracing.ts; nothing is recorded with no OpenTelemetry SDK registered).
  */
 /** How long a timed-out body may take to honour its abort before its slot is released anyway. */
 export const DEFAULT_TIMEOUT_GRACE_MS = 10_000;
@@ -34,12 +37,16 @@ export interface RunAttemptOptions {
   onTimeoutIgnored?: (abandoned: { attemptId: string; task: string; timeoutMs: number; graceMs: number }) => void;
 }
 
-export async function runAttempt(
+export function runAttempt(
   registry: TaskRegistry,
   attempt: TaskAttempt,
   clock: Clock,
   options: RunAttemptOptions = {},
 ): Promise<AttemptResult> {
+  return tracedAttempt(attempt, () => runUntraced(registry, attempt, clock, options));
+}
+
+async function runUntraced(registry: TaskRegistry, attempt: TaskAttempt, clock: Clock, options: RunAttemptOptions): Promise<AttemptResult> {
   const { signal } = options;
   const startedAt = clock.now();
   const base = {

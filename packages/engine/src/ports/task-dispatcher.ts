@@ -1,5 +1,6 @@
 import type { ErrorInfo } from '../errors.js';
 import type { Json } from '../json.js';
+import type { TraceCarrier } from '../trace-carrier.js';
 
 /** One attempt at running a task, as it crosses the queue. */
 export interface TaskAttempt {
@@ -22,6 +23,12 @@ export interface TaskAttempt {
   taskVersion?: string;
   /** `signatureDigest` of the node's signature (absent only on jobs queued by an older controller). */
   signature?: string;
+  /**
+   * The trace context of the attempt's node span (OpenTelemetry; absent with no SDK installed at the
+   * controller): the worker's attempt span is its child, so one trace shows controller and worker.
+   * Data from a queue: a worker ignores one that is not a trace context (`traceCarrierOf`).
+   */
+  trace?: TraceCarrier;
 }
 
 /** An attempt to cancel: its id, and its task (whose queue it may still wait in). */

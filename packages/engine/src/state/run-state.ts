@@ -5,6 +5,7 @@ import type { CacheKeyParts } from '../cache/cache-key.js';
 import type { CacheStatus } from './cache-status.js';
 import type { NodePhase } from './node-phase.js';
 import type { ReusePlan } from './reuse-plan.js';
+import type { TraceCarrier } from '../trace-carrier.js';
 
 /**
  * A run's status. `cancelled`: cancelled on request (`Controller.cancel`); its unfinished nodes are
@@ -26,6 +27,12 @@ export interface RunOptions {
   reuse?: ReusePlan;
   /** Where the workflow came from when the CLI started the run (so `runs retry` needs no file). */
   source?: WorkflowSource;
+  /**
+   * The run's trace context (OpenTelemetry), recorded at submit when an SDK is installed: the span
+   * of the submitting controller's tenure, so a controller that takes the run over traces its
+   * nodes into the same trace (see controller/shell/run-tracing.ts).
+   */
+  trace?: TraceCarrier;
 }
 
 /** A module path (absolute) and the name of the workflow it exports. */

@@ -1,3 +1,4 @@
+import { traceCarrierOf } from '@memoflow/engine';
 import type { AttemptResult, ErrorInfo, Json, TaskAttempt } from '@memoflow/engine';
 
 /**
@@ -89,6 +90,9 @@ export function decodeQueuedAttempt(data: unknown): QueuedAttempt {
   const signature = optionalStr(a, 'signature');
   if (taskVersion !== undefined) attempt.taskVersion = taskVersion;
   if (signature !== undefined) attempt.signature = signature;
+  // Tracing is never a reason to refuse an attempt: a trace context that is not one is dropped.
+  const trace = traceCarrierOf(a['trace']);
+  if (trace !== undefined) attempt.trace = trace;
   const inputRefs: { [name: string]: string } = {};
   if (a['inputRefs'] !== undefined) {
     for (const [name, hash] of Object.entries(record(a['inputRefs'], 'attempt.inputRefs'))) {

@@ -22,6 +22,7 @@ import { CancelWatch } from './cancel-watch.js';
 import { cancelError, type CancelRequestOutcome } from '../../state/cancel-request.js';
 import type { ErrorInfo } from '../../errors.js';
 import { ReservationKeeper } from './reservation-keeper.js';
+import { RunTracing } from './run-tracing.js';
 
 export interface ControllerOptions {
   catalog: CacheCatalog;
@@ -87,10 +88,13 @@ export class Controller {
   private readonly cancelWatch: CancelWatch;
   private readonly clock: Clock;
   private readonly reservations: ReservationKeeper;
+  /** The OpenTelemetry spans of the runs driven here (free with no SDK installed). */
+  private readonly tracing: RunTracing;
   private closed = false;
 
   constructor(private readonly options: ControllerOptions) {
     this.clock = options.clock ?? systemClock;
+    this.tracing = new RunTracing(() => this.clock.now());
     this.id = options.dispatcher.address ?? `controller-${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
     const isGone = options.dispatcher.isGone?.bind(options.dispatcher);
     this.leases = new RunLeases({
@@ -191,17 +195,19 @@ export class Controller {
     const reuse = await reusePlanFor(this.options.runStore, spec, request.options);
     if (reuse !== undefined) Object.assign(options, reuseOptions(request.options ?? {}, reuse));
     if (request.options?.source !== undefined) options.source = request.options.source;
-    const state = newRunState({
-      id: (this.options.newRunId ?? newRunId)(now),
-      spec,
-      inputs: request.inputs,
-      project: request.project,
-      domain: request.domain,
-      options,
-      now,
-    });
-    // The controller creating a run owns it: its results come here from the start.
-    await this.options.runStore.create(state, { owner: this.id, ttlMs: this.leases.ttlMs });
+    const id = (this.options.newRunId ?? newRunId)(now);
+    // The run's span starts here, so its context is in the options the run is created with.
+    const trace = this.tracing.submitted({ id, workflow: spec.name, project: request.project, domain: request.domain });
+    if (trace !== undefined) options.trace = trace;
+    let state: RunState;
+    try {
+      state = newRunState({ id, spec, inputs: request.inputs, project: request.project, domain: request.domain, options, now });
+      // The controller creating a run owns it: its results come here from the start.
+      await this.options.runStore.create(state, { owner: this.id, ttlMs: this.leases.ttlMs });
+    } catch (error) {
+      this.tracing.abandoned(id, error);
+      throw error;
+    }
     this.leases.created(state.run.id);
     const plan = previewReuse(state);
     if (plan !== undefined) this.options.onEvent?.(planEvent(state, plan));
@@ -300,6 +306,7 @@ export class Controller {
     this.options.onEvent?.({ type: 'run:taken-over', level: 'info', runId, workflow: state.run.workflow, message: `leased to controller ${this.id}${from} until ${outcome.expiresAt.toISOString()}` });
     // The previous owner's undelivered results (for this run among others) are wanted now.
     if (outcome.previousOwner !== null) void this.options.dispatcher.takeOverFrom?.(outcome.previousOwner);
+    if (state.run.status === 'running') this.tracing.takenOver(state, outcome.previousOwner);
     this.drivers.delete(runId); // an idle driver's view is no fresher than the store's
     await this.driver(runId).recover(state);
     return outcome;
@@ -308,6 +315,8 @@ export class Controller {
   /** Runs whose lease another controller took over: stop driving them (their version would stop our saves anyway). */
   private async leasesLost(runIds: string[]): Promise<void> {
     for (const runId of runIds) {
+      // Whatever became of the run, this controller's part of its trace is over (a run it finished itself has no tenure left).
+      this.tracing.release(runId, 'lease-lost');
       // A run that just ended is not lost: the heartbeat released its lease.
       const status = await this.options.runStore.status(runId).catch(() => 'running' as const);
       if (status !== 'running') continue;
@@ -400,6 +409,7 @@ export class Controller {
     for (const driver of drivers) driver.close();
     await Promise.all(drivers.map((driver) => driver.idle()));
     this.drivers.clear();
+    this.tracing.close();
     this.takeable.clear();
     // Every lease at once: the other controllers take these runs over at their next sweep.
     await this.leases.close();
@@ -464,6 +474,7 @@ export class Controller {
           dispatcher: this.options.dispatcher,
           clock: this.clock,
           reservations: this.reservations,
+          tracing: this.tracing,
           emit: (event) => this.options.onEvent?.(event),
           onTerminal: (state) => this.terminal(state),
         },
@@ -475,6 +486,7 @@ export class Controller {
   }
 
   private terminal(state: RunState): void {
+    this.tracing.finished(state);
     this.drivers.delete(state.run.id);
     this.leases.ended(state.run.id);
     this.takeable.delete(state.run.id);

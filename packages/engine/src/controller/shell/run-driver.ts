@@ -8,6 +8,7 @@ import { MemoflowError } from '../../errors.js';
 import type { CacheLookup, Command, EngineEvent, ReservationAsk } from '../vocabulary/commands.js';
 import type { ReservationRelease } from '../../ports/cache-reservations.js';
 import type { ReservationKeeper } from './reservation-keeper.js';
+import type { RunTracing } from './run-tracing.js';
 import { DecisionError, classifyRoundError, describeError, describeEvent, recordableReplacement, roundRetryDelayMs } from './round-errors.js';
 import { decideInPlace, nextWakeAt, recoverCommands } from '../core/decide.js';
 import { workspaceOf, type RunWorkspace } from '../core/draft.js';
@@ -20,6 +21,8 @@ export interface RunDriverDeps {
   clock: Clock;
   /** The controller's reservations (`cache.serialize`): acquire, heartbeat, release, watch. */
   reservations: ReservationKeeper;
+  /** The controller's spans (run-tracing.ts): told of every event and attempt this driver performs. */
+  tracing: RunTracing;
   emit: (event: EngineEvent) => void;
   /** Called once when the run reaches a terminal status. */
   onTerminal: (state: RunState) => void;
@@ -368,10 +371,11 @@ export class RunDriver {
     for (const command of commands) {
       switch (command.type) {
         case 'EmitEvent':
+          this.deps.tracing.observe(command.event, this.workspace);
           this.deps.emit(command.event);
           break;
         case 'DispatchTask':
-          work.push(this.dispatch(command.attempts));
+          work.push(this.dispatch(this.deps.tracing.carry(command.attempts, this.workspace)));
           break;
         case 'LookupCache':
           work.push(this.lookup(command.lookups));
