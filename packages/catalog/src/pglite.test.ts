@@ -1,4 +1,4 @@
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
@@ -6,11 +6,12 @@ import { entryChecksum, hashJson } from '@memoflow/engine';
 import { drizzle } from 'drizzle-orm/pglite';
 import { migrate } from 'drizzle-orm/pglite/migrator';
 import { afterAll, describe, expect, it } from 'vitest';
-import { migratePglite, migrationsFolder } from './migrate.js';
+import { migratePglite } from './migrate.js';
 import { openPgliteStorage, PgliteCacheCatalog, PgliteRunStore } from './pglite-storage.js';
 import { describeCacheCatalogContract, type CacheCatalogFixture } from './testing/cache-catalog.contract.js';
 import { describeCacheReservationContract } from './testing/cache-reservation.contract.js';
 import { damageEntry } from './testing/sql-damage.js';
+import { RELEASE_BEFORE_DURATIONS, releaseMigrationFolders } from './testing/release-migrations.js';
 import type { FakeClock } from './testing/fake-clock.js';
 import { describeRunLeaseContract } from './testing/run-lease.contract.js';
 import { describeRunStoreContract } from './testing/run-store.contract.js';
@@ -106,25 +107,10 @@ describe('openPgliteStorage', () => {
 });
 
 describe('upgrading a database of the previous release', () => {
-  const dirs: string[] = [];
-  afterAll(async () => {
-    await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
-  });
-
+  const folders = releaseMigrationFolders();
+  afterAll(() => folders.remove());
   /** The migrations folder as an earlier release shipped it: the migrations named, in journal order. */
-  async function releaseMigrations(tags: readonly string[]): Promise<string> {
-    const folder = await mkdtemp(join(tmpdir(), 'memoflow-migrations-'));
-    dirs.push(folder);
-    await mkdir(join(folder, 'meta'));
-    const journal = JSON.parse(await readFile(join(migrationsFolder, 'meta', '_journal.json'), 'utf8')) as { entries: { tag: string; idx: number }[] };
-    await writeFile(join(folder, 'meta', '_journal.json'), JSON.stringify({ ...journal, entries: journal.entries.filter((e) => tags.includes(e.tag)) }));
-    for (const entry of journal.entries.filter((e) => tags.includes(e.tag))) {
-      const snapshot = `${String(entry.idx).padStart(4, '0')}_snapshot.json`;
-      await copyFile(join(migrationsFolder, 'meta', snapshot), join(folder, 'meta', snapshot));
-      await copyFile(join(migrationsFolder, `${entry.tag}.sql`), join(folder, `${entry.tag}.sql`));
-    }
-    return folder;
-  }
+  const releaseMigrations = (tags: readonly string[]) => folders.folder(tags);
   /** The migrations folder as the release before cache-entry checksums shipped it: 0000_init only. */
   const previousReleaseMigrations = () => releaseMigrations(['0000_init']);
 
@@ -166,7 +152,7 @@ describe('upgrading a database of the previous release', () => {
   it('entries and node rows of the release before durations keep working: their compute is unknown (null), and that release\'s statements still work', async () => {
     const client = await PGlite.create();
     try {
-      await migrate(drizzle({ client }), { migrationsFolder: await releaseMigrations(['0000_init', '0001_node_cache_write_retry', '0002_run_leases', '0003_serialized_reservations']), migrationsSchema: 'public' });
+      await migrate(drizzle({ client }), { migrationsFolder: await releaseMigrations(RELEASE_BEFORE_DURATIONS), migrationsSchema: 'public' });
       const parts = { format: 1 as const, project: 'p', domain: 'd', task: 't', signature: 's', version: '1', inputs: {} };
       // What that release writes: its columns only (a controller of it may still be running beside this one after the upgrade).
       const insertEntry = (key: string) =>
