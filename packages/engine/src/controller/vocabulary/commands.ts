@@ -42,7 +42,7 @@ export interface EngineEvent {
   cacheReason?: string | null;
   cacheKey?: string | null;
   durationMs?: number;
-  /** `node:cache-hit` (and a FUTURE_HIT's `node:expanded`): the compute the entry recorded, which the hit saved; null: unknown (an entry of an earlier release). */
+  /** `node:cache-hit`: the compute the entry recorded, which the hit saved; null: unknown (an entry of an earlier release). */
   savedMs?: number | null;
   error?: ErrorInfo;
   message?: string;
