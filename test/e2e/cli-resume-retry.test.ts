@@ -59,7 +59,7 @@ describe('CLI: runs retry and run --resume-from', () => {
     expect(plan, retried.stderr).toBeGreaterThanOrEqual(0);
     expect(plan).toBeLessThan(firstNode);
     expect(retried.stderr).toMatch(/double +cli\.double +RECOVERED .* reused from an earlier run/);
-    expect(retried.stderr).toMatch(/\(2 nodes: 1 RECOVERED, 1 POPULATED\)/);
+    expect(retried.stderr).toMatch(/\(2 nodes: 1 RECOVERED, 1 POPULATED; 0 of 2 from the cache\)/);
     const retryId = runIdOf(retried.stderr, 'succeeded');
 
     const shown = await runCli(['runs', 'show', retryId]);

@@ -1,16 +1,17 @@
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { hashJson } from '@memoflow/engine';
+import { entryChecksum, hashJson } from '@memoflow/engine';
 import { drizzle } from 'drizzle-orm/pglite';
 import { migrate } from 'drizzle-orm/pglite/migrator';
 import { afterAll, describe, expect, it } from 'vitest';
-import { migratePglite, migrationsFolder } from './migrate.js';
+import { migratePglite } from './migrate.js';
 import { openPgliteStorage, PgliteCacheCatalog, PgliteRunStore } from './pglite-storage.js';
 import { describeCacheCatalogContract, type CacheCatalogFixture } from './testing/cache-catalog.contract.js';
 import { describeCacheReservationContract } from './testing/cache-reservation.contract.js';
 import { damageEntry } from './testing/sql-damage.js';
+import { RELEASE_BEFORE_DURATIONS, releaseMigrationFolders } from './testing/release-migrations.js';
 import type { FakeClock } from './testing/fake-clock.js';
 import { describeRunLeaseContract } from './testing/run-lease.contract.js';
 import { describeRunStoreContract } from './testing/run-store.contract.js';
@@ -106,25 +107,10 @@ describe('openPgliteStorage', () => {
 });
 
 describe('upgrading a database of the previous release', () => {
-  const dirs: string[] = [];
-  afterAll(async () => {
-    await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
-  });
-
+  const folders = releaseMigrationFolders();
+  afterAll(() => folders.remove());
   /** The migrations folder as an earlier release shipped it: the migrations named, in journal order. */
-  async function releaseMigrations(tags: readonly string[]): Promise<string> {
-    const folder = await mkdtemp(join(tmpdir(), 'memoflow-migrations-'));
-    dirs.push(folder);
-    await mkdir(join(folder, 'meta'));
-    const journal = JSON.parse(await readFile(join(migrationsFolder, 'meta', '_journal.json'), 'utf8')) as { entries: { tag: string; idx: number }[] };
-    await writeFile(join(folder, 'meta', '_journal.json'), JSON.stringify({ ...journal, entries: journal.entries.filter((e) => tags.includes(e.tag)) }));
-    for (const entry of journal.entries.filter((e) => tags.includes(e.tag))) {
-      const snapshot = `${String(entry.idx).padStart(4, '0')}_snapshot.json`;
-      await copyFile(join(migrationsFolder, 'meta', snapshot), join(folder, 'meta', snapshot));
-      await copyFile(join(migrationsFolder, `${entry.tag}.sql`), join(folder, `${entry.tag}.sql`));
-    }
-    return folder;
-  }
+  const releaseMigrations = (tags: readonly string[]) => folders.folder(tags);
   /** The migrations folder as the release before cache-entry checksums shipped it: 0000_init only. */
   const previousReleaseMigrations = () => releaseMigrations(['0000_init']);
 
@@ -158,6 +144,49 @@ describe('upgrading a database of the previous release', () => {
       // A rerun's put rewrites the entry in the new format.
       await catalog.put([{ key: 'old', kind: 'output', project: 'p', domain: 'd', task: 't', parts, value: { n: 1 }, valueHash: null, runId: 'r1', nodeId: 'n0' }]);
       expect((await catalog.lookup('output', ['old'])).hits.get('old')?.value).toEqual({ n: 1 });
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('entries and node rows of the release before durations keep working: their compute is unknown (null), and that release\'s statements still work', async () => {
+    const client = await PGlite.create();
+    try {
+      await migrate(drizzle({ client }), { migrationsFolder: await releaseMigrations(RELEASE_BEFORE_DURATIONS), migrationsSchema: 'public' });
+      const parts = { format: 1 as const, project: 'p', domain: 'd', task: 't', signature: 's', version: '1', inputs: {} };
+      // What that release writes: its columns only (a controller of it may still be running beside this one after the upgrade).
+      const insertEntry = (key: string) =>
+        client.query(
+          `INSERT INTO cache_entries (key, kind, project, domain, task, parts, value, value_hash, checksum, run_id, node_id, created_at)
+           VALUES ($1, 'output', 'p', 'd', 't', $2::json, '{"n": 1}'::json, NULL, $3, 'r0', 'n0', now())`,
+          [key, JSON.stringify(parts), entryChecksum({ key, kind: 'output', value: { n: 1 }, valueHash: null })],
+        );
+      await insertEntry('before');
+      await client.query(
+        `INSERT INTO runs (id, workflow, project, domain, spec, inputs, options, status, version, created_at, updated_at)
+         VALUES ('r0', 'w', 'p', 'd', '{"specVersion":1,"name":"w","inputs":{},"hashedInputs":[],"nodes":[],"outputs":{}}', '{}', '{"overwriteCache":false}', 'running', 1, now(), now())`,
+      );
+      await client.query(`INSERT INTO node_executions (run_id, node_id, task, phase, cache_status, attempts) VALUES ('r0', 'n0', 't', 'succeeded', 'HIT', 1)`);
+
+      await migratePglite(client); // what opening the data directory with this release does
+      await insertEntry('beside');
+      const catalog = new PgliteCacheCatalog(drizzle({ client }));
+      const store = new PgliteRunStore(drizzle({ client }));
+      const { hits, corrupt } = await catalog.lookup('output', ['before', 'beside']);
+      expect(corrupt.size).toBe(0);
+      expect([hits.get('before')?.durationMs, hits.get('beside')?.durationMs]).toEqual([null, null]); // served; what it saves is unknown
+      expect((await catalog.list()).map((e) => e.durationMs)).toEqual([null, null]);
+      const loaded = await store.load('r0');
+      const node = loaded?.nodes['n0'];
+      expect(node).toMatchObject({ phase: 'succeeded', cacheStatus: 'HIT' });
+      expect([node?.computeMs, node?.savedMs, node?.cutoffHint]).toEqual([undefined, undefined, undefined]);
+      // This release saves the new fields on the old row, and its put records a duration.
+      if (loaded === undefined || node === undefined) throw new Error('run r0 not loaded');
+      const hint = { upstream: 'up', savedMs: 5, entry: { runId: 'rx', nodeId: 'n0' } };
+      expect(await store.save({ run: loaded.run, nodes: [{ node: { ...node, savedMs: 1234, cutoffHint: hint }, changed: ['savedMs', 'cutoffHint'] }], expectedVersion: 1 })).toBe(true);
+      expect((await store.load('r0'))?.nodes['n0']).toMatchObject({ savedMs: 1234, cutoffHint: hint });
+      await catalog.put([{ key: 'before', kind: 'output', project: 'p', domain: 'd', task: 't', parts, value: { n: 1 }, valueHash: null, runId: 'r1', nodeId: 'n0', durationMs: 42 }]);
+      expect((await catalog.lookup('output', ['before'])).hits.get('before')?.durationMs).toBe(42);
     } finally {
       await client.close();
     }

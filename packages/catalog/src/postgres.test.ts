@@ -1,3 +1,6 @@
+import { entryChecksum } from '@memoflow/engine';
+import { drizzle } from 'drizzle-orm/postgres-js';
+import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,6 +13,7 @@ import { describeCacheCatalogContract, type CacheCatalogFixture } from './testin
 import { describeCacheReservationContract } from './testing/cache-reservation.contract.js';
 import { damageEntry } from './testing/sql-damage.js';
 import { testSchema, TEST_DATABASE_URL } from './testing/postgres-schema.js';
+import { RELEASE_BEFORE_DURATIONS, releaseMigrationFolders } from './testing/release-migrations.js';
 import type { FakeClock } from './testing/fake-clock.js';
 import { describeRunLeaseContract } from './testing/run-lease.contract.js';
 import { describeRunStoreContract } from './testing/run-store.contract.js';
@@ -132,6 +136,53 @@ describe('Postgres storage', () => {
       await storage.close();
     } finally {
       await odd.drop();
+    }
+  });
+});
+
+describe('upgrading a Postgres schema of the release before durations', () => {
+  const folders = releaseMigrationFolders();
+  afterAll(() => folders.remove());
+
+  it('keeps its entries (served, compute unknown) and node rows; that release\'s inserts still work beside this one', async () => {
+    const schema = testSchema('mf_upgrade');
+    try {
+      await schema.admin.unsafe(`CREATE SCHEMA "${schema.name}"`);
+      await migrate(drizzle({ client: schema.admin }), { migrationsFolder: await folders.folder(RELEASE_BEFORE_DURATIONS), migrationsSchema: schema.name });
+      const parts = { format: 1, project: 'p', domain: 'd', task: 't', signature: 's', version: '1', inputs: {} };
+      // What that release writes: its columns only.
+      const insertEntry = (key: string) =>
+        schema.admin.unsafe(
+          `INSERT INTO cache_entries (key, kind, project, domain, task, parts, value, value_hash, checksum, run_id, node_id, created_at)
+           VALUES ($1, 'output', 'p', 'd', 't', $2::json, '{"n": 1}'::json, NULL, $3, 'r0', 'n0', now())`,
+          [key, JSON.stringify(parts), entryChecksum({ key, kind: 'output', value: { n: 1 }, valueHash: null })],
+        );
+      await insertEntry('before');
+      await schema.admin.unsafe(
+        `INSERT INTO runs (id, workflow, project, domain, spec, inputs, options, status, version, created_at, updated_at)
+         VALUES ('r0', 'w', 'p', 'd', '{"specVersion":1,"name":"w","inputs":{},"hashedInputs":[],"nodes":[],"outputs":{}}', '{}', '{"overwriteCache":false}', 'succeeded', 4, now(), now())`,
+      );
+      await schema.admin.unsafe(`INSERT INTO node_executions (run_id, node_id, task, phase, cache_status, attempts) VALUES ('r0', 'n0', 't', 'succeeded', 'HIT', 1)`);
+
+      const storage = await openPostgresStorage({ url: schema.url, schema: schema.name, max: 2 }); // migrates to this release
+      try {
+        await insertEntry('beside');
+        const { hits, corrupt } = await storage.catalog.lookup('output', ['before', 'beside']);
+        expect(corrupt.size).toBe(0);
+        expect([hits.get('before')?.durationMs, hits.get('beside')?.durationMs]).toEqual([null, null]);
+        const node = (await storage.runStore.load('r0'))?.nodes['n0'];
+        expect(node).toMatchObject({ phase: 'succeeded', cacheStatus: 'HIT', attempts: 1 });
+        expect([node?.computeMs, node?.savedMs, node?.cutoffHint]).toEqual([undefined, undefined, undefined]);
+        await storage.catalog.put([{ key: 'before', kind: 'output', project: 'p', domain: 'd', task: 't', parts: { ...parts, format: 1 as const }, value: { n: 1 }, valueHash: null, runId: 'r1', nodeId: 'n0', durationMs: 2 ** 40 }]);
+        expect((await storage.catalog.list()).map((e) => [e.key, e.durationMs])).toEqual([
+          ['before', 2 ** 40],
+          ['beside', null],
+        ]);
+      } finally {
+        await storage.close();
+      }
+    } finally {
+      await schema.drop();
     }
   });
 });

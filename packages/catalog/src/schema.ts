@@ -1,6 +1,6 @@
-import type { CacheEntryKind, CacheKeyParts, CacheWriteRetry, CacheStatus, ReservationWait, ErrorInfo, Json, NodePhase, NodeValue, RunOptions, RunStatus, WorkflowSpec } from '@memoflow/engine';
+import type { CacheEntryKind, CacheKeyParts, CacheWriteRetry, CacheStatus, CutoffHint, ReservationWait, ErrorInfo, Json, NodePhase, NodeValue, RunOptions, RunStatus, WorkflowSpec } from '@memoflow/engine';
 import { sql } from 'drizzle-orm';
-import { customType, index, integer, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
+import { bigint, customType, index, integer, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
 
 /*
  * The catalog's tables. Table names are unqualified (no pgSchema): each deployment, and each test,
@@ -32,6 +32,9 @@ const json = <T>(name: string) =>
     toDriver: (value) => JSON.stringify(value),
     fromDriver: (value) => value as T,
   })(name);
+
+/** Durations in whole milliseconds: bigint (a container's sum over a large fan-out outgrows int's 24 days), read as numbers (at most 2^53 - 1, checked on write). */
+const durationMs = (name: string) => bigint(name, { mode: 'number' });
 
 /** Timestamps are timestamptz and come out as `Date` objects. */
 const at = (name: string) => timestamp(name, { withTimezone: true, mode: 'date', precision: 3 });
@@ -103,6 +106,12 @@ export const nodeExecutions = pgTable(
     cacheWriteRetry: json<CacheWriteRetry>('cache_write_retry'),
     /** A serialized node that waited for another owner's reservation: whose (engine `NodeExecution.waitedFor`); NULL when it never waited. */
     waitedFor: json<ReservationWait>('waited_for'),
+    /** The compute of the node's own execution, ms (engine `NodeExecution.computeMs`); NULL when it did not execute, and in rows of earlier releases. */
+    computeMs: durationMs('compute_ms'),
+    /** A HIT: the compute its entry recorded (`NodeExecution.savedMs`); NULL otherwise, or unknown. */
+    savedMs: durationMs('saved_ms'),
+    /** The early-cutoff report (`NodeExecution.cutoffHint`); NULL when none. */
+    cutoffHint: json<CutoffHint>('cutoff_hint'),
   },
   (t) => [primaryKey({ columns: [t.runId, t.nodeId] })],
 );
@@ -127,6 +136,8 @@ export const cacheEntries = pgTable(
     checksum: text('checksum').notNull(),
     runId: text('run_id').notNull(),
     nodeId: text('node_id').notNull(),
+    /** The compute the execution took, ms (what a HIT saves); NULL: unknown (entries of earlier releases). Not in the checksum: provenance, like run_id. */
+    durationMs: durationMs('duration_ms'),
     createdAt: at('created_at').notNull(),
   },
   (t) => [

@@ -16,7 +16,7 @@ import type {
   ReservationRelease,
   ReservationRequest,
 } from '@memoflow/engine';
-import { checksumProblem, entryChecksum, MemoflowError } from '@memoflow/engine';
+import { checkEntryDurations, checksumProblem, entryChecksum, MemoflowError } from '@memoflow/engine';
 import { cacheEntries } from './schema.js';
 import { SqlReservations } from './sql-reservations.js';
 import { anyOf, databaseMessage, jsonParam, type SqlSession } from './sql-session.js';
@@ -39,6 +39,7 @@ const summaryColumns = {
   valueHash: cacheEntries.valueHash,
   runId: cacheEntries.runId,
   nodeId: cacheEntries.nodeId,
+  durationMs: cacheEntries.durationMs,
   createdAt: cacheEntries.createdAt,
 };
 
@@ -106,6 +107,7 @@ export class SqlCacheCatalog implements CacheCatalog {
         valueHash: row.valueHash,
         runId: row.runId,
         nodeId: row.nodeId,
+        durationMs: row.durationMs,
         createdAt: row.createdAt,
       });
     }
@@ -117,11 +119,13 @@ export class SqlCacheCatalog implements CacheCatalog {
    *      ON CONFLICT (key, kind) DO UPDATE SET <every column> = excluded.<column>
    * Inputs: entries (one json array parameter; a key + kind given twice keeps the last; a string
    * holding U+0000 or a lone surrogate rejects the whole batch before it is sent). Result:
-   * none. Side effects: each entry is inserted or replaces the stored one, with a fresh checksum
+   * none (a durationMs that is not a whole number of ms from 0 to 2^53 - 1 rejects the batch
+   * too). Side effects: each entry is inserted or replaces the stored one, with a fresh checksum
    * and created_at (the clock's time, else the database's now()).
    */
   async put(entries: readonly NewCacheEntry[]): Promise<void> {
     if (entries.length === 0) return;
+    checkEntryDurations(entries);
     // ON CONFLICT cannot touch one row twice in a statement: the last entry per key + kind wins.
     const unique = new Map<string, NewCacheEntry>();
     for (const entry of entries) unique.set(`${entry.kind}\u0000${entry.key}`, entry);
@@ -137,6 +141,7 @@ export class SqlCacheCatalog implements CacheCatalog {
       checksum: entryChecksum(entry),
       runId: entry.runId,
       nodeId: entry.nodeId,
+      durationMs: entry.durationMs ?? null,
     }));
     const createdAt = this.#clock === undefined ? sql`date_trunc('milliseconds', now())` : sql`${this.#clock.now().toISOString()}::timestamptz`;
     try {
@@ -153,15 +158,15 @@ export class SqlCacheCatalog implements CacheCatalog {
     // key order. (`->` rather than json_to_recordset: a value that is JSON null must stay JSON
     // null, where a recordset column would turn it into SQL NULL.)
     await this.#session.rows(sql`
-      INSERT INTO ${cacheEntries} (key, kind, project, domain, task, parts, value, value_hash, checksum, run_id, node_id, created_at)
+      INSERT INTO ${cacheEntries} (key, kind, project, domain, task, parts, value, value_hash, checksum, run_id, node_id, duration_ms, created_at)
       SELECT e->>'key', e->>'kind', e->>'project', e->>'domain', e->>'task', e->'parts', e->'value',
-             e->>'valueHash', e->>'checksum', e->>'runId', e->>'nodeId', ${createdAt}
+             e->>'valueHash', e->>'checksum', e->>'runId', e->>'nodeId', (e->>'durationMs')::bigint, ${createdAt}
       FROM json_array_elements(${jsonParam(documents)}) AS e
       ON CONFLICT (key, kind) DO UPDATE SET
         project = excluded.project, domain = excluded.domain, task = excluded.task,
         parts = excluded.parts, value = excluded.value, value_hash = excluded.value_hash,
         checksum = excluded.checksum, run_id = excluded.run_id, node_id = excluded.node_id,
-        created_at = excluded.created_at`);
+        duration_ms = excluded.duration_ms, created_at = excluded.created_at`);
   }
 
   /*

@@ -1,5 +1,5 @@
 import { and, asc, desc, eq, sql, type SQL } from 'drizzle-orm';
-import type { CacheWriteRetry, Clock, LeaseOutcome, LeaseRequest, NodeExecution, NodeField, NodeWrite, ReservationWait, RunListFilter, RunSaveRequest, RunState, RunStatus, RunStore, RunSummary } from '@memoflow/engine';
+import type { CacheWriteRetry, Clock, CutoffHint, LeaseOutcome, LeaseRequest, NodeExecution, NodeField, NodeWrite, ReservationWait, RunListFilter, RunSaveRequest, RunState, RunStatus, RunStore, RunSummary } from '@memoflow/engine';
 import { MemoflowError, decodeStoredInputs, encodeStoredInputs, sqlState, type CancelRequestOutcome, type ErrorInfo } from '@memoflow/engine';
 import { nodeExecutions, runs } from './schema.js';
 import { anyOf, jsonParam, nullableJsonParam, type SqlSession } from './sql-session.js';
@@ -40,6 +40,9 @@ const COLUMNS: { readonly [F in NodeField]-?: readonly [column: string, type: st
   subWorkflow: ['sub_workflow', 'json', (n) => n.subWorkflow],
   cacheWriteRetry: ['cache_write_retry', 'json', (n) => n.cacheWriteRetry ?? null],
   waitedFor: ['waited_for', 'json', (n) => n.waitedFor ?? null],
+  computeMs: ['compute_ms', 'bigint', (n) => n.computeMs ?? null],
+  savedMs: ['saved_ms', 'bigint', (n) => n.savedMs ?? null],
+  cutoffHint: ['cutoff_hint', 'json', (n) => n.cutoffHint ?? null],
 };
 const FIELDS = Object.keys(COLUMNS) as NodeField[];
 const columnOf = (field: NodeField) => COLUMNS[field][0];
@@ -414,6 +417,10 @@ interface StoredNode {
   cache_write_retry?: CacheWriteRetry | null;
   /** Absent (NULL) in rows written before serialized reservations. */
   waited_for?: ReservationWait | null;
+  /** Absent (NULL) in rows written before durations; bigint columns come back as text or number depending on the driver. */
+  compute_ms?: string | number | null;
+  saved_ms?: string | number | null;
+  cutoff_hint?: CutoffHint | null;
 }
 
 function fromStoredNode(stored: StoredNode): NodeExecution {
@@ -435,5 +442,8 @@ function fromStoredNode(stored: StoredNode): NodeExecution {
     subWorkflow: stored.sub_workflow ?? null,
     ...(stored.cache_write_retry == null ? {} : { cacheWriteRetry: stored.cache_write_retry }),
     ...(stored.waited_for == null ? {} : { waitedFor: stored.waited_for }),
+    ...(stored.compute_ms == null ? {} : { computeMs: Number(stored.compute_ms) }),
+    ...(stored.saved_ms == null ? {} : { savedMs: Number(stored.saved_ms) }),
+    ...(stored.cutoff_hint == null ? {} : { cutoffHint: stored.cutoff_hint }),
   };
 }

@@ -7,6 +7,7 @@ export * from './spec/workflow-spec.js';
 export * from './cache/canonical-hash.js';
 export * from './cache/cache-key.js';
 export * from './cache/entry-checksum.js';
+export * from './cache/entry-duration.js';
 export * from './cache/output-validator.js';
 export * from './state/node-phase.js';
 export * from './state/cancel-request.js';

@@ -219,6 +219,28 @@ export function describeCacheCatalogContract(name: string, open: (clock: FakeClo
       expect(values).toBeGreaterThan(PROPERTY_RUNS);
     });
 
+    it('records the compute an entry took (durationMs): on lookups and listings, replaced by a put, unknown (null) when not given', async () => {
+      const longest = Number.MAX_SAFE_INTEGER;
+      await catalog.put([entry('d-some', { durationMs: 252_000 }), entry('d-zero', { durationMs: 0 }), entry('d-huge', { durationMs: longest }), entry('d-null', { durationMs: null })]);
+      const { durationMs: _absent, ...withoutDuration } = entry('d-absent');
+      await catalog.put([withoutDuration]);
+      const { hits } = await catalog.lookup('output', ['d-some', 'd-zero', 'd-huge', 'd-null', 'd-absent']);
+      expect(Object.fromEntries([...hits].map(([key, hit]) => [key, hit.durationMs]))).toEqual({ 'd-some': 252_000, 'd-zero': 0, 'd-huge': longest, 'd-null': null, 'd-absent': null });
+      const listed = Object.fromEntries((await catalog.list()).map((e) => [e.key, e.durationMs]));
+      expect(listed).toEqual({ 'd-some': 252_000, 'd-zero': 0, 'd-huge': longest, 'd-null': null, 'd-absent': null });
+      // A rerun's put replaces it (and an unknown one replaces a known one: the newer execution is what a hit saves).
+      await catalog.put([entry('d-some', { durationMs: 10 }), entry('d-zero', { durationMs: null })]);
+      const again = await catalog.lookup('output', ['d-some', 'd-zero']);
+      expect([again.hits.get('d-some')?.durationMs, again.hits.get('d-zero')?.durationMs]).toEqual([10, null]);
+    });
+
+    it('refuses a batch with a duration no store keeps (negative, fractional, not finite, past 2^53 - 1), naming the node, and writes none of it', async () => {
+      for (const bad of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53, '12' as unknown as number]) {
+        await expect(catalog.put([entry('fine'), entry('bad', { durationMs: bad, nodeId: 'slow-node' })])).rejects.toThrow(/node 'slow-node'.*durationMs must be a whole number/);
+      }
+      expect(await catalog.list()).toEqual([]);
+    });
+
     it('lists summaries newest first (ties by key), without values, with filters and a limit', async () => {
       const t1 = clock.advance(1000);
       await catalog.put([entry('l-b', { task: 'etl.a', runId: 'r1' }), entry('l-a', { task: 'etl.a', runId: 'r1' })]);
@@ -321,6 +343,7 @@ function entry(key: string, overrides: EntryOverrides = {}): NewCacheEntry {
     valueHash: null,
     runId: 'run-0',
     nodeId: 'n0',
+    durationMs: 1500,
     ...overrides,
   };
 }

@@ -114,7 +114,7 @@ export function describeNodeWriteContract(store: () => RunStore): void {
   });
 }
 
-const ALL_FIELDS: NodeField[] = ['task', 'phase', 'cacheStatus', 'cacheReason', 'cacheKey', 'cacheKeyParts', 'attempts', 'inputs', 'output', 'error', 'startedAt', 'finishedAt', 'subWorkflow', 'cacheWriteRetry'];
+const ALL_FIELDS: NodeField[] = ['task', 'phase', 'cacheStatus', 'cacheReason', 'cacheKey', 'cacheKeyParts', 'attempts', 'inputs', 'output', 'error', 'startedAt', 'finishedAt', 'subWorkflow', 'cacheWriteRetry', 'computeMs', 'savedMs', 'cutoffHint'];
 
 const date = fc.option(fc.integer({ min: 0, max: 4_000_000_000_000 }).map((ms) => new Date(ms)), { nil: null });
 
@@ -133,6 +133,9 @@ const nodeFields = fc.record({
   finishedAt: date,
   subWorkflow: fc.constantFrom(null, fullNode('-', '-').subWorkflow),
   cacheWriteRetry: fc.constantFrom(null, { failures: 1, lastError: 'x', retryAtMs: null, final: true }),
+  computeMs: fc.option(fc.maxSafeNat(), { nil: null }),
+  savedMs: fc.option(fc.maxSafeNat(), { nil: null }),
+  cutoffHint: fc.option(fc.record({ upstream: fc.string({ maxLength: 6 }), savedMs: fc.option(fc.maxSafeNat(), { nil: null }), entry: fc.record({ runId: fc.string({ maxLength: 6 }), nodeId: fc.string({ maxLength: 6 }) }) }), { nil: null }),
 });
 
 function assign<K extends NodeField>(target: NodeExecution, source: NodeExecution, field: K): void {

@@ -96,5 +96,8 @@ export function fullNode(runId: string, nodeId: string): NodeExecution {
       ],
       outputs: { result: { kind: 'output', node: 'train' } },
     },
+    computeMs: 2 ** 40,
+    savedMs: 0,
+    cutoffHint: { upstream: 'up.stream', savedMs: null, entry: { runId: 'r-earlier', nodeId: nodeId } },
   };
 }

@@ -1,4 +1,5 @@
 import { checksumProblem, entryChecksum } from '../cache/entry-checksum.js';
+import { checkEntryDurations } from '../cache/entry-duration.js';
 import { hashJson } from '../cache/canonical-hash.js';
 import type { Json } from '../json.js';
 import type { Clock } from '../ports/clock.js';
@@ -29,7 +30,8 @@ export interface InMemoryCacheCatalogOptions {
 }
 
 /** As stored: the value as JSON text beside its checksum, like the real catalog's columns. */
-interface StoredEntry extends Omit<NewCacheEntry, 'value'> {
+interface StoredEntry extends Omit<NewCacheEntry, 'value' | 'durationMs'> {
+  durationMs: number | null;
   valueText: string;
   checksum: string;
   createdAt: Date;
@@ -112,6 +114,7 @@ export class InMemoryCacheCatalog implements CacheCatalog {
     await Promise.resolve();
     this.#failures.check('put');
     const createdAt = this.#clock.now();
+    checkEntryDurations(entries);
     // Encode everything first so a bad value rejects the whole batch, like the one statement does.
     const encoded = entries.map((entry): StoredEntry => {
       const value = copyJson(entry.value);
@@ -127,6 +130,7 @@ export class InMemoryCacheCatalog implements CacheCatalog {
         checksum: entryChecksum({ key: entry.key, kind: entry.kind, value, valueHash: entry.valueHash }),
         runId: entry.runId,
         nodeId: entry.nodeId,
+        durationMs: entry.durationMs ?? null,
         createdAt: copyDate(createdAt),
       };
     });
@@ -201,6 +205,7 @@ function summarize(stored: StoredEntry): CacheEntrySummary {
     valueHash: stored.valueHash,
     runId: stored.runId,
     nodeId: stored.nodeId,
+    durationMs: stored.durationMs,
     createdAt: copyDate(stored.createdAt),
   };
 }

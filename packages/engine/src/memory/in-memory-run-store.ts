@@ -265,6 +265,9 @@ function copyNode(node: NodeExecution, runId: string, inputs: NodeExecution['inp
     subWorkflow: copyJson(node.subWorkflow),
     ...(node.cacheWriteRetry == null ? {} : { cacheWriteRetry: copyJson(node.cacheWriteRetry) }),
     ...(node.waitedFor == null ? {} : { waitedFor: copyJson(node.waitedFor) }),
+    ...(node.computeMs == null ? {} : { computeMs: node.computeMs }),
+    ...(node.savedMs == null ? {} : { savedMs: node.savedMs }),
+    ...(node.cutoffHint == null ? {} : { cutoffHint: copyJson(node.cutoffHint) }),
   };
 }
 

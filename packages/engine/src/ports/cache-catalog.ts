@@ -18,9 +18,17 @@ export interface NewCacheEntry {
   /** Provenance: the run and node that produced it (`cache evict --run`). */
   runId: string;
   nodeId: string;
+  /**
+   * The compute the entry's execution took, in ms (what a HIT on it saves): a task's successful
+   * attempt's run time, a dynamic node's future its compile attempt's, a container's output its
+   * own attempt's plus its children's (see `entryDurationMs`). Absent or null: unknown.
+   */
+  durationMs?: number | null;
 }
 
 export interface CacheEntry extends NewCacheEntry {
+  /** Null: unknown (entries written before durations were recorded, or whose compute was not known). */
+  durationMs: number | null;
   createdAt: Date;
 }
 

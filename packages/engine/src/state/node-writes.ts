@@ -21,6 +21,9 @@ const FIELDS: { readonly [K in NodeField]-?: true } = {
   subWorkflow: true,
   cacheWriteRetry: true,
   waitedFor: true,
+  computeMs: true,
+  savedMs: true,
+  cutoffHint: true,
 };
 const NODE_FIELDS = Object.keys(FIELDS) as NodeField[];
 

@@ -94,6 +94,33 @@ export interface NodeExecution {
    * Absent or null: it never waited.
    */
   waitedFor?: ReservationWait | null;
+  /**
+   * The compute the node's own execution took, in ms: a task's successful attempt's run time, a
+   * dynamic node's compile attempt's (its children's are their own). Absent or null: it did not
+   * execute (HIT, RECOVERED, a sub-workflow), or the record predates durations.
+   */
+  computeMs?: number | null;
+  /**
+   * HIT (and FUTURE_HIT): the compute its entry recorded, which serving it saved; null for a hit
+   * on an entry that recorded none (an earlier release's: unknown). Absent or null otherwise.
+   */
+  savedMs?: number | null;
+  /** A node the cascade reran whose own key had an entry: see `CutoffHint`. Absent or null: none. */
+  cutoffHint?: CutoffHint | null;
+}
+
+/**
+ * The early-cutoff report (issue 11, item 4): a node that reran only because of the cascade
+ * (`SKIPPED(upstream-reran)`) and found an entry under its own key, looked up before its own write
+ * replaced it. Its inputs were unchanged, so it would have been a HIT had `upstream`'s output been
+ * content-hashed (`hashWith`); `savedMs` is what that hit would have saved (null: unknown).
+ */
+export interface CutoffHint {
+  /** The upstream node that reran and cascaded into this one. */
+  upstream: string;
+  savedMs: number | null;
+  /** Who wrote the entry found. */
+  entry: { runId: string; nodeId: string };
 }
 
 /** The owner a serialized node waited for: its run and node. */

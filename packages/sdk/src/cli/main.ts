@@ -3,6 +3,7 @@ import { MemoflowError, shortKey } from '@memoflow/engine';
 import { connect, DEFAULT_DOMAIN, DEFAULT_PROJECT, type Memoflow } from '../client/connect.js';
 import { DEFAULT_CANCEL_WAIT_MS } from '../client/run-handle.js';
 import { createEventLog, lostWritesNote } from '../log/event-log.js';
+import { cutoffLines, formatDuration, savedComputeLine } from '../log/saved-compute.js';
 import { loadUserModule, pickWorkflow } from './load-module.js';
 import { positiveInteger, resumePoint } from './flag-parsers.js';
 import { addRetryCommand } from './retry-command.js';
@@ -98,6 +99,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (report.error !== null) process.stdout.write(`error: ${report.error.message}\n`);
       const lost = lostWritesNote(report.nodes);
       if (lost !== '') process.stdout.write(`${lost.slice(2)}\n`);
+      process.stdout.write([savedComputeLine(report.nodes), ...cutoffLines(report.nodes)].map((line) => `${line}\n`).join(''));
       printTable(
         ['NODE', 'TASK', 'STATUS', 'CACHE', 'KEY', 'ATTEMPTS', 'DURATION'],
         report.nodes.map((node) => [
@@ -138,8 +140,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         const entries = await mf.cache.list({ limit: flags.limit, ...(flags.task === undefined ? {} : { task: flags.task }), ...(flags.run === undefined ? {} : { runId: flags.run }) });
         if (flags.json === true) return printJson(entries);
         printTable(
-          ['KEY', 'TASK', 'KIND', 'PROJECT/DOMAIN', 'VERSION', 'RUN', 'NODE', 'CREATED'],
-          entries.map((e) => [shortKey(e.key), e.task, e.kind, `${e.project}/${e.domain}`, e.parts.version, e.runId, e.nodeId, e.createdAt.toISOString()]),
+          ['KEY', 'TASK', 'KIND', 'PROJECT/DOMAIN', 'VERSION', 'RUN', 'NODE', 'COMPUTE', 'CREATED'],
+          entries.map((e) => [shortKey(e.key), e.task, e.kind, `${e.project}/${e.domain}`, e.parts.version, e.runId, e.nodeId, formatDuration(e.durationMs), e.createdAt.toISOString()]),
         );
       });
     });

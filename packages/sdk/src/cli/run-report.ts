@@ -1,5 +1,6 @@
 import type { RunHandle } from '../client/run-handle.js';
 import { lostWritesNote, waitedNote } from '../log/event-log.js';
+import { cutoffNote, cutoffReports, savedCompute, savedComputeLine } from '../log/saved-compute.js';
 
 /**
  * Waits for a run the CLI started (`run`, `runs retry`) and reports it: the summary line with a
@@ -16,9 +17,11 @@ export async function reportRun(run: RunHandle<unknown>, json: boolean): Promise
   }
   const summary = [...counts].map(([status, n]) => `${n} ${status}`).join(', ');
   if (json) {
-    process.stdout.write(`${JSON.stringify({ event: 'run:result', runId: report.id, status: report.status, outputs: report.outputs, error: report.error })}\n`);
+    const cache = { ...savedCompute(report.nodes), cutoffHints: cutoffReports(report.nodes) };
+    process.stdout.write(`${JSON.stringify({ event: 'run:result', runId: report.id, status: report.status, outputs: report.outputs, error: report.error, cache })}\n`);
   } else {
-    process.stderr.write(`run ${report.id} ${report.status} (${report.nodes.length} nodes: ${summary}${waitedNote(report.nodes)}${lostWritesNote(report.nodes)})\n`);
+    const cutoff = cutoffNote(report.nodes);
+    process.stderr.write(`run ${report.id} ${report.status} (${report.nodes.length} nodes: ${summary}${waitedNote(report.nodes)}${lostWritesNote(report.nodes)}; ${savedComputeLine(report.nodes)}${cutoff === '' ? '' : `; ${cutoff}`})\n`);
     if (report.status === 'succeeded') process.stdout.write(`${JSON.stringify(report.outputs, null, 2)}\n`);
   }
   return report.status === 'succeeded' ? 0 : 1;

@@ -1,4 +1,4 @@
-import { MemoflowError, runNodes, type CacheStatus, type ErrorInfo, type Json, type NodePhase, type RunState, type RunStatus, type RunStore } from '@memoflow/engine';
+import { MemoflowError, runNodes, type CacheStatus, type CutoffHint, type ErrorInfo, type Json, type NodePhase, type RunState, type RunStatus, type RunStore } from '@memoflow/engine';
 import type { Controller } from '@memoflow/engine';
 
 /** One node execution as users see it (`run.nodes()`, `memoflow runs show`). */
@@ -17,6 +17,10 @@ export interface NodeReport {
   startedAt: Date | null;
   finishedAt: Date | null;
   durationMs: number | null;
+  /** HIT (and FUTURE_HIT): the compute its entry recorded, which the hit saved; null otherwise, or unknown (an entry of an earlier release). */
+  savedMs: number | null;
+  /** Reran only because of the cascade, yet its own key had an entry: it would have hit had `upstream`'s output been content-hashed (`hashWith`). */
+  cutoffHint: CutoffHint | null;
   output: Json | null;
   error: ErrorInfo | null;
 }
@@ -149,6 +153,8 @@ export function toRunReport(state: RunState): RunReport {
       startedAt: node.startedAt,
       finishedAt: node.finishedAt,
       durationMs: node.startedAt !== null && node.finishedAt !== null ? node.finishedAt.getTime() - node.startedAt.getTime() : null,
+      savedMs: node.savedMs ?? null,
+      cutoffHint: node.cutoffHint ?? null,
       output: node.output?.value ?? null,
       error: node.error,
     };

@@ -43,6 +43,7 @@ export function eventFields(event: EngineEvent): Record<string, unknown> {
     fields['cacheKey'] = shortKey(event.cacheKey ?? null);
   }
   if (event.durationMs !== undefined) fields['durationMs'] = event.durationMs;
+  if (event.savedMs !== undefined) fields['savedMs'] = event.savedMs;
   if (event.plan !== undefined) fields['plan'] = event.plan;
   if (event.error !== undefined) fields['error'] = { name: event.error.name, message: event.error.message, ...(event.error.code === undefined ? {} : { code: event.error.code }) };
   return fields;

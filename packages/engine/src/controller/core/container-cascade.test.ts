@@ -55,7 +55,7 @@ class Sim {
   entry(id: string, value: Json, valueHash: string | null): CacheEntry {
     const node = this.node(id);
     if (node.cacheKey === null || node.cacheKeyParts === null) throw new Error(`node ${id} has no key`);
-    return { key: node.cacheKey, kind: 'output', project: 'demo', domain: 'dev', task: node.task, parts: node.cacheKeyParts, value, valueHash, runId: 'r0', nodeId: id, createdAt: T0 };
+    return { key: node.cacheKey, kind: 'output', project: 'demo', domain: 'dev', task: node.task, parts: node.cacheKeyParts, value, valueHash, runId: 'r0', nodeId: id, durationMs: null, createdAt: T0 };
   }
 
   hit(id: string, value: Json, valueHash: string | null = null): LookupOutcome {
@@ -75,7 +75,8 @@ const looked = (...results: LookupOutcome[]): RunEvent => ({ type: 'cache:looked
 
 function lookedUpIds(decision: Decision): string[] {
   const command = decision.commands.find((c): c is Extract<Command, { type: 'LookupCache' }> => c.type === 'LookupCache');
-  return (command?.lookups ?? []).map((l) => l.nodeId);
+  // The lookups that decide a status: not the shadow lookups of the early-cutoff report (core/cutoff.ts).
+  return (command?.lookups ?? []).filter((l) => l.shadow === undefined).map((l) => l.nodeId);
 }
 
 function writtenEntries(decision: Decision): NewCacheEntry[] {

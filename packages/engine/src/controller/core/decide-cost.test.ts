@@ -54,7 +54,7 @@ function attemptFinished(workspace: RunWorkspace, id: string, output: Json): Run
 function hit(workspace: RunWorkspace, id: string, value: Json): LookupOutcome {
   const node = workspace.state.nodes[id];
   if (node?.cacheKey == null || node.cacheKeyParts === null) throw new Error(`${id} has no key`);
-  return { nodeId: id, key: node.cacheKey, kind: 'output', outcome: 'hit', entry: { key: node.cacheKey, kind: 'output', project: 'demo', domain: 'dev', task: node.task, parts: node.cacheKeyParts, value, valueHash: null, runId: 'r0', nodeId: id, createdAt: T0 } };
+  return { nodeId: id, key: node.cacheKey, kind: 'output', outcome: 'hit', entry: { key: node.cacheKey, kind: 'output', project: 'demo', domain: 'dev', task: node.task, parts: node.cacheKeyParts, value, valueHash: null, runId: 'r0', nodeId: id, durationMs: null, createdAt: T0 } };
 }
 
 interface Cost {

@@ -9,7 +9,7 @@ import type { WorkflowSpec } from '../../spec/workflow-spec.js';
 import { newRunState } from '../../state/new-run.js';
 import type { NodeExecution, RunOptions, RunState } from '../../state/run-state.js';
 import { arr, lit, obj, ref, taskNode, wfInput, workflowSpec } from '../../testing/spec-builders.js';
-import type { Command, EngineEvent } from '../vocabulary/commands.js';
+import type { CacheLookup, Command, EngineEvent } from '../vocabulary/commands.js';
 import { decide, nextWakeAt, recoverCommands, type Decision } from './decide.js';
 import type { LookupOutcome, RunEvent } from '../vocabulary/events.js';
 
@@ -74,7 +74,7 @@ class Sim {
     return key;
   }
 
-  entry(id: string, value: Json, options: { createdAt?: Date; hash?: string; runId?: string } = {}): CacheEntry {
+  entry(id: string, value: Json, options: { createdAt?: Date; hash?: string; runId?: string; durationMs?: number | null } = {}): CacheEntry {
     const node = this.node(id);
     if (node.cacheKey === null || node.cacheKeyParts === null) throw new Error(`node ${id} has no key`);
     return {
@@ -88,11 +88,12 @@ class Sim {
       valueHash: options.hash ?? null,
       runId: options.runId ?? 'r0',
       nodeId: id,
+      durationMs: options.durationMs ?? null,
       createdAt: options.createdAt ?? new Date(this.now.getTime() - 60_000),
     };
   }
 
-  hit(id: string, value: Json, options: { createdAt?: Date; hash?: string; runId?: string } = {}): LookupOutcome {
+  hit(id: string, value: Json, options: { createdAt?: Date; hash?: string; runId?: string; durationMs?: number | null } = {}): LookupOutcome {
     return { nodeId: id, key: this.key(id), kind: 'output', outcome: 'hit', entry: this.entry(id, value, options) };
   }
 
@@ -108,11 +109,12 @@ class Sim {
     return { nodeId: id, key: this.key(id), kind: 'output', outcome: 'failure', reason };
   }
 
-  ok(id: string, output: Json, hash: string | null = null): RunEvent {
+  /** The current attempt succeeded now, having run `ranMs` on its worker. */
+  ok(id: string, output: Json, hash: string | null = null, ranMs = 0): RunEvent {
     const attempt = this.node(id).attempts;
     return {
       type: 'attempt:finished',
-      result: { attemptId: `${RUN}-${id}-${attempt}`, runId: RUN, nodeId: id, attempt, startedAt: this.now, finishedAt: this.now, ok: true, output, outputHash: hash },
+      result: { attemptId: `${RUN}-${id}-${attempt}`, runId: RUN, nodeId: id, attempt, startedAt: new Date(this.now.getTime() - ranMs), finishedAt: this.now, ok: true, output, outputHash: hash },
     };
   }
 
@@ -128,10 +130,15 @@ const outputWrites = (nodeIds: string[]) => nodeIds.map((nodeId) => ({ nodeId, k
 const written = (...nodeIds: string[]): RunEvent => ({ type: 'cache:written', writes: outputWrites(nodeIds), ok: true });
 const writeFailed = (reason: string, ...nodeIds: string[]): RunEvent => ({ type: 'cache:written', writes: outputWrites(nodeIds), ok: false, reason });
 
+/** The lookups that decide a status (not the early-cutoff report's shadow lookups: `shadowLookupsOf`). */
 function lookupsOf(decision: Decision): { nodeId: string; key: string }[] {
+  return allLookupsOf(decision).filter((l) => l.shadow === undefined);
+}
+function allLookupsOf(decision: Decision): CacheLookup[] {
   const command = decision.commands.find((c): c is Extract<Command, { type: 'LookupCache' }> => c.type === 'LookupCache');
   return command?.lookups ?? [];
 }
+const shadowLookupsOf = (decision: Decision) => allLookupsOf(decision).filter((l) => l.shadow !== undefined);
 const lookedUpIds = (decision: Decision) => lookupsOf(decision).map((l) => l.nodeId);
 
 function attemptsOf(decision: Decision): TaskAttempt[] {
@@ -286,7 +293,8 @@ describe('decide: miss, execution and write', () => {
     expect(eventsOf(missed)).toMatchObject([{ type: 'node:started', nodeId: 'a', attempt: 1, cacheStatus: 'MISS' }]);
 
     sim.later(1000);
-    const done = sim.feed(sim.ok('a', [1, 3]));
+    // The attempt ran 1.5 s of the node's 2 (the rest was queueing): the entry records 1.5 s, what a HIT on it saves.
+    const done = sim.feed(sim.ok('a', [1, 3], null, 1500));
     expect(statusOf(sim, 'a')).toEqual(['writing', 'MISS', null]);
     expect(sim.node('a').output).toEqual({ value: [1, 3] });
     expect(sim.state.run.status).toBe('running'); // waits for the write
@@ -307,6 +315,7 @@ describe('decide: miss, execution and write', () => {
           valueHash: null,
           runId: 'r1',
           nodeId: 'a',
+          durationMs: 1500,
         },
       ],
     });
@@ -367,6 +376,8 @@ describe('decide: the cascade rule', () => {
     sim.feed(looked(sim.miss('a')));
     const aDone = sim.feed(sim.ok('a', 1));
     expect(lookupsOf(aDone)).toEqual([]);
+    // Only the early-cutoff report's shadow lookup of b's own key (core/cutoff.ts), which decides nothing.
+    expect(shadowLookupsOf(aDone).map((l) => l.nodeId)).toEqual(['b']);
     expect(statusOf(sim, 'b')).toEqual(['dispatched', 'SKIPPED', 'upstream-reran']);
     expect(sim.node('b').cacheKey).not.toBeNull(); // keyed, so its entry is repopulated
     expect(eventsOf(aDone).find((e) => e.nodeId === 'b')).toMatchObject({ type: 'node:started', message: "upstream node 'a' executed" });
@@ -891,7 +902,7 @@ describe('recoverCommands', () => {
         type: 'WriteCache',
         writes: [{ nodeId: 'write', kind: 'output' }],
         entries: [
-          { key: sim.key('write'), kind: 'output', project: 'demo', domain: 'dev', task: 't.write', parts: sim.node('write').cacheKeyParts, value: 'w', valueHash: null, runId: 'r1', nodeId: 'write' },
+          { key: sim.key('write'), kind: 'output', project: 'demo', domain: 'dev', task: 't.write', parts: sim.node('write').cacheKeyParts, value: 'w', valueHash: null, runId: 'r1', nodeId: 'write', durationMs: 0 },
         ],
       },
     ]);

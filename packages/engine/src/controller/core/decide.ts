@@ -16,6 +16,7 @@ import { isExpired } from './cache-expiry.js';
 import { cancelRun } from './cancel.js';
 import { entryProblem, lostWritesMessage, scheduleWriteRetry, writeRetryDelayMs } from './cache-write-checks.js';
 import { taintingUpstream } from './cascade.js';
+import { applyShadowLookup } from './cutoff.js';
 import { memoizedDependencies } from './dependencies.js';
 import { Draft, workspaceOf, type RunWorkspace } from './draft.js';
 import { directChildren } from './expand.js';
@@ -165,6 +166,8 @@ function start(draft: Draft, spec: NodeSpec): void {
   }
   if (skip !== null) {
     draft.update(spec.id, { ...keyed, cacheStatus: 'SKIPPED', cacheReason: skip.reason });
+    // The early-cutoff report: would its own key have hit? Asked now, before its write replaces the entry (core/cutoff.ts).
+    if (skip.upstream !== undefined) draft.shadowLookup(spec.id, skip.upstream);
     handler.execute(draft, spec, skip.detail);
     return;
   }
@@ -174,18 +177,28 @@ function start(draft: Draft, spec: NodeSpec): void {
   for (const kind of handler.lookups) draft.lookup(spec.id, kind);
 }
 
-function skipReason(draft: Draft, spec: NodeSpec): { reason: SkipReason; detail: string } | null {
+/** Why the node runs without a lookup; for the cascade, `upstream` names the rerun node it comes from. */
+function skipReason(draft: Draft, spec: NodeSpec): { reason: SkipReason; detail: string; upstream?: string } | null {
   const resume = resumeReason(draft, spec);
   if (resume !== null) return resume;
   if (draft.run.options.overwriteCache) return { reason: 'overwrite', detail: 'overwrite-cache requested' };
   const culprit = taintingUpstream(spec, draft.state);
-  if (culprit !== null) return { reason: 'upstream-reran', detail: `upstream node '${culprit}' executed` };
+  if (culprit !== null) return { reason: 'upstream-reran', detail: `upstream node '${culprit}' executed`, upstream: culprit };
   const parent = draft.index.parentOf.get(spec.id);
   const container = parent === undefined ? undefined : draft.node(parent);
   if (container?.cacheStatus === 'SKIPPED' && container.cacheReason === 'upstream-reran') {
-    return { reason: 'upstream-reran', detail: `its container '${container.nodeId}' was fed by a rerun` };
+    const origin = cascadeOrigin(draft, draft.spec(container.nodeId));
+    return { reason: 'upstream-reran', detail: `its container '${container.nodeId}' was fed by a rerun`, ...(origin === null ? {} : { upstream: origin }) };
   }
   return null;
+}
+
+/** The rerun node a cascade into `spec` comes from: what taints it, or what taints its container. */
+function cascadeOrigin(draft: Draft, spec: NodeSpec): string | null {
+  const culprit = taintingUpstream(spec, draft.state);
+  if (culprit !== null) return culprit;
+  const parent = draft.index.parentOf.get(spec.id);
+  return parent === undefined ? null : cascadeOrigin(draft, draft.spec(parent));
 }
 
 /** The resume point reruns without a lookup, and so does everything inside it (a container's children). */
@@ -205,6 +218,11 @@ function resumeReason(draft: Draft, spec: NodeSpec): { reason: SkipReason; detai
 function applyLookups(draft: Draft, results: readonly LookupOutcome[]): void {
   const byNode = new Map<string, LookupOutcome[]>();
   for (const result of results) {
+    // A shadow lookup's answer is only reported, whatever phase its node is in by now.
+    if (result.shadow !== undefined) {
+      if (draft.index.byId.has(result.nodeId)) applyShadowLookup(draft, draft.spec(result.nodeId), { ...result, shadow: result.shadow });
+      continue;
+    }
     const list = byNode.get(result.nodeId);
     if (list === undefined) byNode.set(result.nodeId, [result]);
     else list.push(result);
@@ -239,8 +257,9 @@ function applyLookup(draft: Draft, spec: NodeSpec, outcomes: readonly LookupOutc
         break;
       }
       if (!isExpired(output.entry.createdAt, ttlMs, draft.now)) {
-        draft.update(nodeId, { phase: transition(nodeId, 'looking-up', 'succeeded'), cacheStatus: 'HIT', cacheReason: `from run ${output.entry.runId}`, output: value, finishedAt: draft.now });
-        draft.emit('node:cache-hit', nodeId);
+        const savedMs = output.entry.durationMs;
+        draft.update(nodeId, { phase: transition(nodeId, 'looking-up', 'succeeded'), cacheStatus: 'HIT', cacheReason: `from run ${output.entry.runId}`, output: value, finishedAt: draft.now, savedMs });
+        draft.emit('node:cache-hit', nodeId, { savedMs });
         return;
       }
       status = 'EVICTED';

@@ -107,6 +107,13 @@ export class Draft implements NodeContext {
     this.lookups.push(afterReservation ? { nodeId, key, kind, afterReservation } : { nodeId, key, kind });
   }
 
+  /** A shadow lookup of the node's own key, for the early-cutoff report only (core/cutoff.ts). */
+  shadowLookup(nodeId: string, upstream: string): void {
+    const key = this.node(nodeId).cacheKey;
+    if (key === null) throw new Error(`node '${nodeId}' has no cache key to look up`);
+    this.lookups.push({ nodeId, key, kind: 'output', shadow: { upstream } });
+  }
+
   /** Asks for the node's key's reservation (`cache.serialize`; core/serialize.ts). */
   reserve(nodeId: string): void {
     this.reservations.push(reservationAsk(this.state, nodeId));

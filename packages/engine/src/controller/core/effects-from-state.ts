@@ -9,6 +9,7 @@ import type { RunState } from '../../state/run-state.js';
 import { handlerFor } from '../handlers/registry.js';
 import type { CacheLookup, Command, ReservationAsk } from '../vocabulary/commands.js';
 import type { CacheWrite } from '../vocabulary/events.js';
+import { entryDurationMs } from './compute.js';
 import { runNodes } from './expand.js';
 import { compactFuture } from './future.js';
 import type { RunIndex } from './run-index.js';
@@ -38,6 +39,7 @@ export function cacheEntryFor(state: RunState, nodeId: string, kind: CacheEntryK
     valueHash: kind === 'output' && node.output != null ? encodeValueHash(node.output, node.subWorkflow == null ? 'task' : 'container') : null,
     runId: state.run.id,
     nodeId,
+    durationMs: entryDurationMs(state, nodeId, kind),
   };
 }
 

@@ -59,7 +59,7 @@ class World {
             for (const attempt of command.attempts) queue.push({ type: 'attempt:finished', result: this.execute(attempt) });
             break;
           case 'WriteCache':
-            for (const entry of command.entries) this.catalog.set(`${entry.kind}:${entry.key}`, { ...entry, createdAt: T0 });
+            for (const entry of command.entries) this.catalog.set(`${entry.kind}:${entry.key}`, { ...entry, durationMs: entry.durationMs ?? null, createdAt: T0 });
             queue.push({ type: 'cache:written', writes: command.writes, ok: true });
             break;
           case 'CancelAttempts':

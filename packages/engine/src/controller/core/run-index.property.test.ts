@@ -151,7 +151,7 @@ class Rounds {
           this.deliver({ type: 'cache:written', writes: command.writes, ok: false, reason: 'catalog unavailable' });
           return;
         }
-        for (const entry of command.entries) this.catalog.set(`${entry.kind}:${entry.key}`, { ...entry, createdAt: this.now() });
+        for (const entry of command.entries) this.catalog.set(`${entry.kind}:${entry.key}`, { ...entry, durationMs: entry.durationMs ?? null, createdAt: this.now() });
         this.deliver({ type: 'cache:written', writes: command.writes, ok: true });
         return;
       case 'EmitEvent':

@@ -250,14 +250,39 @@ describe('Controller with in-memory ports', () => {
     const lookup = vi.spyOn(env.catalog, 'lookup');
     const first = await env.run(levels);
     expect(first.run.outputs).toEqual({ c: 5, b1: 3 });
-    // First run: level 1 is looked up (one call, both keys); everything below cascades, no lookup.
-    expect(lookup.mock.calls.map(([, keys]) => keys.length)).toEqual([2]);
+    // First run: level 1 is looked up (one call, both keys); everything below cascades. Its only
+    // lookups are the early-cutoff report's shadow lookups (core/cutoff.ts): still one call per level.
+    expect(lookup.mock.calls.map(([, keys]) => keys.length)).toEqual([2, 2, 1]);
+    expect(Object.values(first.nodes).every((n) => n.cutoffHint == null)).toBe(true); // nothing to find in an empty catalog
 
     lookup.mockClear();
     const second = await env.run(levels);
     expect(second.run.outputs).toEqual({ c: 5, b1: 3 });
     expect(Object.values(second.nodes).every((n) => n.cacheStatus === 'HIT')).toBe(true);
     expect(lookup.mock.calls.map(([kind, keys]) => `${kind}:${keys.length}`)).toEqual(['output:2', 'output:2', 'output:1']);
+  });
+
+  test('early cutoff: a rerun upstream with the same output leaves a hint on each cascaded node that found its entry, one lookup per level', async () => {
+    const env = setup(levelTasks());
+    const first = await env.run(levels);
+    await env.catalog.evict({ keys: [first.nodes['a1']?.cacheKey ?? ''] }); // a1 reruns (same output)
+    const lookup = vi.spyOn(env.catalog, 'lookup');
+    const second = await env.run(levels);
+    expect(second.run.outputs).toEqual({ c: 5, b1: 3 });
+    // One call per round that starts nodes: level 1; b2 (ready once a2 hits); b1's shadow lookup
+    // (ready only once a1 has rerun); c's shadow lookup. Each is the round's one call.
+    const key = (id: string) => second.nodes[id]?.cacheKey;
+    expect(lookup.mock.calls.map(([, keys]) => [...keys])).toEqual([[key('a1'), key('a2')], [key('b2')], [key('b1')], [key('c')]]);
+    const status = (id: string) => [second.nodes[id]?.cacheStatus, second.nodes[id]?.cacheReason];
+    expect(status('b1')).toEqual(['SKIPPED', 'upstream-reran']); // the hint changes nothing: it still reran
+    expect(status('c')).toEqual(['SKIPPED', 'upstream-reran']);
+    expect(second.nodes['b1']?.cutoffHint).toEqual({ upstream: 'a1', savedMs: first.nodes['b1']?.computeMs, entry: { runId: first.run.id, nodeId: 'b1' } });
+    expect(second.nodes['c']?.cutoffHint).toEqual({ upstream: 'b1', savedMs: first.nodes['c']?.computeMs, entry: { runId: first.run.id, nodeId: 'c' } });
+    expect(second.nodes['b2']).toMatchObject({ cacheStatus: 'HIT', savedMs: first.nodes['b2']?.computeMs });
+    expect(second.nodes['a1']?.cutoffHint ?? null).toBeNull();
+    // The cascaded nodes rewrote their entries: a third run hits them (the hint's entry is gone, and none is needed).
+    const third = await env.run(levels);
+    expect(Object.values(third.nodes).map((n) => n.cacheStatus)).toEqual(['HIT', 'HIT', 'HIT', 'HIT', 'HIT']);
   });
 
   test('a lost save (another writer bumped the version) is re-read and the run completes, dispatching nothing twice', async () => {

@@ -405,9 +405,9 @@ export class RunDriver {
         const wanted = lookups.filter((l) => l.kind === kind);
         try {
           const found = await this.deps.catalog.lookup(kind, wanted.map((l) => l.key));
-          return wanted.map(({ nodeId, key, afterReservation }): LookupOutcome => {
-            // A lookup made holding the node's reservation says so: its miss executes the node.
-            const base = afterReservation === true ? { nodeId, key, kind, afterReservation } : { nodeId, key, kind };
+          return wanted.map(({ nodeId, key, afterReservation, shadow }): LookupOutcome => {
+            // A lookup made holding the node's reservation says so: its miss executes the node. A shadow lookup says so too (core/cutoff.ts).
+            const base = { nodeId, key, kind, ...(afterReservation === true ? { afterReservation } : {}), ...(shadow === undefined ? {} : { shadow }) };
             const entry = found.hits.get(key);
             if (entry !== undefined) return { ...base, outcome: 'hit', entry };
             const corrupt = found.corrupt.get(key);
@@ -415,7 +415,7 @@ export class RunDriver {
             return { ...base, outcome: 'miss' };
           });
         } catch (error) {
-          return wanted.map(({ nodeId, key, afterReservation }): LookupOutcome => ({ ...(afterReservation === true ? { afterReservation } : {}), nodeId, key, kind, outcome: 'failure', reason: describe(error) }));
+          return wanted.map(({ nodeId, key, afterReservation, shadow }): LookupOutcome => ({ ...(afterReservation === true ? { afterReservation } : {}), ...(shadow === undefined ? {} : { shadow }), nodeId, key, kind, outcome: 'failure', reason: describe(error) }));
         }
       }),
     );

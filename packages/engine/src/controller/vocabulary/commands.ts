@@ -42,6 +42,8 @@ export interface EngineEvent {
   cacheReason?: string | null;
   cacheKey?: string | null;
   durationMs?: number;
+  /** `node:cache-hit`: the compute the entry recorded, which the hit saved; null: unknown (an entry of an earlier release). */
+  savedMs?: number | null;
   error?: ErrorInfo;
   message?: string;
   /** `run:reuse-planned`: what a resumed or retried run expects to reuse and to run (top-level nodes). */
@@ -89,4 +91,15 @@ export interface CacheLookup {
   kind: CacheEntryKind;
   /** A serialized node looking up again once it holds its key's reservation: a miss now executes. */
   afterReservation?: true;
+  /**
+   * A shadow lookup (the early-cutoff report, core/cutoff.ts): a node the cascade reran, looking up
+   * its own key only to report whether it would have hit had `upstream`'s output been
+   * content-hashed. Its outcome never changes the node's status or what runs.
+   */
+  shadow?: ShadowLookup;
+}
+
+/** What a shadow lookup reports on: the upstream node whose rerun cascaded into the node. */
+export interface ShadowLookup {
+  upstream: string;
 }

@@ -2,9 +2,10 @@ import type { ErrorInfo } from '../../errors.js';
 import type { CacheEntry, CacheEntryKind } from '../../ports/cache-catalog.js';
 import type { AttemptResult } from '../../ports/task-dispatcher.js';
 import type { ReservationHolder } from '../../ports/cache-reservations.js';
+import type { ShadowLookup } from './commands.js';
 
 /** One node's outcome of a batched catalog lookup. */
-export type LookupOutcome = { nodeId: string; key: string; kind: CacheEntryKind; afterReservation?: true } & (
+export type LookupOutcome = { nodeId: string; key: string; kind: CacheEntryKind; afterReservation?: true; shadow?: ShadowLookup } & (
   | { outcome: 'hit'; entry: CacheEntry }
   | { outcome: 'miss' }
   | { outcome: 'corrupt'; reason: string }

@@ -12,7 +12,7 @@ import type { AttemptResult, TaskAttempt } from '../../ports/task-dispatcher.js'
 import { validateSpec } from '../../spec/validate-spec.js';
 import { newRunState } from '../../state/new-run.js';
 import { nodeWrites } from '../../state/node-writes.js';
-import type { RunState } from '../../state/run-state.js';
+import type { NodeExecution, RunState } from '../../state/run-state.js';
 import { compileDynamic, isDynamic, withRenamedFields, type RunPlan, type Scenario, type SimOutput } from './scenario.js';
 
 /** A message in flight. Attempt results are durable (a queue keeps them until the controller has saved them); the rest lives in the controller's memory and dies with it. */
@@ -213,15 +213,16 @@ export class World {
       if (this.chance(this.scenario.faults.lookupFailure)) this.catalog.failNext('lookup');
       try {
         const found = await this.catalog.lookup(kind, wanted.map((l) => l.key));
-        for (const { nodeId, key } of wanted) {
+        for (const { nodeId, key, shadow } of wanted) {
+          const base = { nodeId, key, kind, ...(shadow === undefined ? {} : { shadow }) };
           const entry = found.hits.get(key);
           const corrupt = found.corrupt.get(key);
-          if (entry !== undefined) outcomes.push({ nodeId, key, kind, outcome: 'hit', entry });
-          else if (corrupt !== undefined) outcomes.push({ nodeId, key, kind, outcome: 'corrupt', reason: corrupt });
-          else outcomes.push({ nodeId, key, kind, outcome: 'miss' });
+          if (entry !== undefined) outcomes.push({ ...base, outcome: 'hit', entry });
+          else if (corrupt !== undefined) outcomes.push({ ...base, outcome: 'corrupt', reason: corrupt });
+          else outcomes.push({ ...base, outcome: 'miss' });
         }
       } catch (error) {
-        for (const { nodeId, key } of wanted) outcomes.push({ nodeId, key, kind, outcome: 'failure', reason: String(error) });
+        for (const { nodeId, key, shadow } of wanted) outcomes.push({ nodeId, key, kind, ...(shadow === undefined ? {} : { shadow }), outcome: 'failure', reason: String(error) });
       }
     }
     return outcomes;
@@ -252,9 +253,13 @@ export class World {
   /** The workspace a controller keeps must be what the store holds, node for node. */
   private async checkKeptState(workspace: RunWorkspace): Promise<void> {
     const stored = await this.load(workspace.state.run.id);
-    // The store leaves out a null `cacheWriteRetry` (no retry); both mean the same.
+    // The store leaves out a null `cacheWriteRetry` (no retry) and the other optional fields that
+    // are null (`NULLABLE`); both mean the same. A record's own
+    // fields are compared in name order: a store gives them in its order, a decision in the order
+    // they were first set (values inside them keep theirs: their key order is the user's).
+    const record = (node: NodeExecution | undefined) => (node === undefined ? node : Object.fromEntries(Object.entries(node).sort(([a], [b]) => (a < b ? -1 : 1))));
     const describe = (state: RunState) =>
-      JSON.stringify({ run: state.run, nodes: Object.keys(state.nodes).sort().map((id) => state.nodes[id]) }, (key, value: unknown) => (key === 'cacheWriteRetry' && value === null ? undefined : value));
+      JSON.stringify({ run: state.run, nodes: Object.keys(state.nodes).sort().map((id) => record(state.nodes[id])) }, (key, value: unknown) => (NULLABLE.has(key) && value === null ? undefined : value));
     if (describe(stored) !== describe(workspace.state)) throw new SimulationFailure(`the controller's kept state of run ${stored.run.id} differs from the store's:\nkept   ${describe(workspace.state)}\nstored ${describe(stored)}`);
   }
 
@@ -268,6 +273,9 @@ export class World {
     return perMille > 0 && this.random() * 1000 < perMille;
   }
 }
+
+/** NodeExecution's optional fields, which a store gives back absent when they are null. */
+const NULLABLE = new Set(['cacheWriteRetry', 'waitedFor', 'computeMs', 'savedMs', 'cutoffHint']);
 
 /** The index a workspace kept across decisions must equal one derived from its state from scratch. */
 function checkIndex(workspace: RunWorkspace): void {

@@ -60,7 +60,7 @@ describe('dynamic handler, method by method', () => {
     const c = ctx();
     dynamicHandler.missed(c, spec, [missOf(state, 'd', 'output'), futureHit(state, sub)], MISS);
     expect(c.calls).toEqual([
-      { call: 'update', nodeId: 'd', patch: { cacheStatus: 'FUTURE_HIT', cacheReason: 'sub-workflow from run r0' } },
+      { call: 'update', nodeId: 'd', patch: { cacheStatus: 'FUTURE_HIT', cacheReason: 'sub-workflow from run r0', savedMs: null } },
       { call: 'expand', nodeId: 'd', sub: validateSpec(sub), message: 'compiled sub-workflow read from the catalog; the body does not run' },
     ]);
   });
@@ -115,11 +115,12 @@ describe('dynamic handler, method by method', () => {
     }
   });
 
-  test('a compiled sub-workflow expands and, the node being keyed, is written as its future', () => {
+  test('a compiled sub-workflow expands and, the node being keyed, is written as its future (with the compile time)', () => {
     const { state, spec, ctx } = dynamic({ phase: 'dispatched', attempts: 1 });
     const c = ctx();
-    dynamicHandler.attemptFinished(c, spec, okResult(state, 'd', compiled() as unknown as Json));
+    dynamicHandler.attemptFinished(c, spec, { ...okResult(state, 'd', compiled() as unknown as Json), finishedAt: new Date(T0.getTime() + 800) });
     expect(c.calls).toEqual([
+      { call: 'update', nodeId: 'd', patch: { computeMs: 800 } },
       { call: 'expand', nodeId: 'd', sub: validateSpec(compiled()), message: undefined },
       { call: 'write', nodeId: 'd', kind: 'future' },
     ]);
@@ -129,7 +130,7 @@ describe('dynamic handler, method by method', () => {
     const { state, spec, ctx } = dynamic({ cached: false, phase: 'dispatched', attempts: 1 });
     const c = ctx();
     dynamicHandler.attemptFinished(c, spec, okResult(state, 'd', compiled() as unknown as Json));
-    expect(c.names()).toEqual(['expand']);
+    expect(c.names()).toEqual(['update', 'expand']);
   });
 
   test('an invalid compiled sub-workflow fails the node INVALID_SPEC, naming why; nothing expands', () => {

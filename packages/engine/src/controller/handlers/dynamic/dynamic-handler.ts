@@ -1,5 +1,6 @@
 import type { DynamicNodeSpec } from '../../../spec/workflow-spec.js';
 import { isExpired } from '../../core/cache-expiry.js';
+import { attemptComputeMs } from '../../core/compute.js';
 import { entryProblem } from '../../core/cache-write-checks.js';
 import { parseFuture, staleFutureReason } from '../../core/future.js';
 import type { NodeContext, NodeHandler } from '../node-handler.js';
@@ -26,7 +27,8 @@ export const dynamicHandler: NodeHandler<DynamicNodeSpec> = {
       const sub = problem === undefined ? parseFuture(future.entry.value) : null;
       const stale = sub === null || sub instanceof Error ? null : staleFutureReason(sub, ctx.node(spec.id).inputs ?? {});
       if (sub !== null && !(sub instanceof Error) && stale === null) {
-        ctx.update(spec.id, { cacheStatus: 'FUTURE_HIT', cacheReason: `sub-workflow from run ${future.entry.runId}` });
+        // The compile its future recorded is saved (the children's own hits say what they save).
+        ctx.update(spec.id, { cacheStatus: 'FUTURE_HIT', cacheReason: `sub-workflow from run ${future.entry.runId}`, savedMs: future.entry.durationMs });
         ctx.expand(spec, sub, 'compiled sub-workflow read from the catalog; the body does not run');
         return;
       }
@@ -41,7 +43,7 @@ export const dynamicHandler: NodeHandler<DynamicNodeSpec> = {
       retryOrFail(ctx, spec, result);
       return;
     }
-    expandCompiled(ctx, spec, result.output);
+    expandCompiled(ctx, spec, result.output, attemptComputeMs(result));
   },
   childrenSettled(ctx, spec, children) {
     return settleContainer(ctx, spec, children);
@@ -49,13 +51,15 @@ export const dynamicHandler: NodeHandler<DynamicNodeSpec> = {
 };
 
 /** The body returned its sub-workflow: store it as the node's future and run it. */
-function expandCompiled(ctx: NodeContext, spec: DynamicNodeSpec, compiled: Parameters<typeof parseFuture>[0]): void {
+function expandCompiled(ctx: NodeContext, spec: DynamicNodeSpec, compiled: Parameters<typeof parseFuture>[0], computeMs: number): void {
   const parsed = parseFuture(compiled, { workflow: ctx.run.workflow, node: spec.id });
   if (parsed === null || parsed instanceof Error) {
     const message = parsed instanceof Error ? parsed.message : 'the dynamic body did not return a sub-workflow';
     ctx.fail(spec.id, { name: 'InvalidDynamicWorkflow', code: 'INVALID_SPEC', message, retryable: false });
     return;
   }
+  // The compile's run time: what its future records, and its own part of its output's compute.
+  ctx.update(spec.id, { computeMs });
   ctx.expand(spec, parsed);
   if (ctx.node(spec.id).cacheKey !== null) ctx.write(spec.id, 'future');
 }

@@ -14,11 +14,11 @@ type FailedAttempt = Extract<AttemptResult, { ok: false }>;
  * Downstream nodes may start at once, and the log says so now, so lines stay in causal order; the
  * cache write is reported on its own line when it lands.
  */
-export function succeed(ctx: NodeContext, spec: NodeSpec, output: NodeValue): void {
+export function succeed(ctx: NodeContext, spec: NodeSpec, output: NodeValue, computed: Pick<NodeExecution, 'computeMs'> = {}): void {
   const node = ctx.node(spec.id);
   // A recovered container's result is the earlier run's (reused children): nothing new to write.
   const writes = node.cacheKey !== null && node.cacheStatus !== 'RECOVERED' && ctx.storable(spec, output.value);
-  ctx.update(spec.id, { phase: transition(spec.id, node.phase, writes ? 'writing' : 'succeeded'), output, error: null, finishedAt: ctx.now });
+  ctx.update(spec.id, { phase: transition(spec.id, node.phase, writes ? 'writing' : 'succeeded'), output, error: null, finishedAt: ctx.now, ...computed });
   if (writes) ctx.write(spec.id, 'output');
   ctx.emit('node:succeeded', spec.id);
 }

@@ -55,13 +55,14 @@ describe('task handler, method by method', () => {
     ]);
   });
 
-  test('a successful attempt of a cached node: writing, with the output and its hash, the entry written, the error of an earlier attempt cleared', () => {
+  test('a successful attempt of a cached node: writing, with the output and its hash, its run time, the entry written, the error of an earlier attempt cleared', () => {
     const { spec, ctx, state } = oneTask({ attempts: 2 });
     withNode(state, 'a', { error: { name: 'Error', message: 'attempt 1', retryable: true } });
-    taskHandler.attemptFinished(ctx, spec, okResult(state, 'a', [1, 3], 'sha:13'));
+    // The attempt ran 1.234 s on the worker: its compute is that span (what the entry records).
+    taskHandler.attemptFinished(ctx, spec, { ...okResult(state, 'a', [1, 3], 'sha:13'), finishedAt: new Date(T0.getTime() + 1234) });
     expect(ctx.calls).toEqual([
       { call: 'storable', nodeId: 'a', value: [1, 3] },
-      { call: 'update', nodeId: 'a', patch: { phase: 'writing', output: { value: [1, 3], hash: 'sha:13' }, error: null, finishedAt: LATER } },
+      { call: 'update', nodeId: 'a', patch: { phase: 'writing', output: { value: [1, 3], hash: 'sha:13' }, error: null, finishedAt: LATER, computeMs: 1234 } },
       { call: 'write', nodeId: 'a', kind: 'output' },
       { call: 'emit', type: 'node:succeeded', nodeId: 'a', extra: {}, level: 'info' },
     ]);
@@ -71,7 +72,7 @@ describe('task handler, method by method', () => {
     const { spec, ctx, state } = oneTask({ cached: false });
     taskHandler.attemptFinished(ctx, spec, okResult(state, 'a', { n: 1 }));
     expect(ctx.calls).toEqual([
-      { call: 'update', nodeId: 'a', patch: { phase: 'succeeded', output: { value: { n: 1 } }, error: null, finishedAt: LATER } },
+      { call: 'update', nodeId: 'a', patch: { phase: 'succeeded', output: { value: { n: 1 } }, error: null, finishedAt: LATER, computeMs: 0 } },
       { call: 'emit', type: 'node:succeeded', nodeId: 'a', extra: {}, level: 'info' },
     ]);
   });

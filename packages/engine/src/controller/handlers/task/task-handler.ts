@@ -1,4 +1,5 @@
 import type { TaskNodeSpec } from '../../../spec/workflow-spec.js';
+import { attemptComputeMs } from '../../core/compute.js';
 import type { NodeHandler } from '../node-handler.js';
 import { retryOrFail, succeed } from '../shared/outcomes.js';
 
@@ -21,7 +22,8 @@ export const taskHandler: NodeHandler<TaskNodeSpec> = {
       retryOrFail(ctx, spec, result);
       return;
     }
-    succeed(ctx, spec, result.outputHash === null ? { value: result.output } : { value: result.output, hash: result.outputHash });
+    // Its run time goes with its entry: what a HIT on it saves (core/compute.ts).
+    succeed(ctx, spec, result.outputHash === null ? { value: result.output } : { value: result.output, hash: result.outputHash }, { computeMs: attemptComputeMs(result) });
   },
   childrenSettled() {
     return false; // a task has no children

@@ -56,14 +56,14 @@ export function started(state: RunState, id: string, inputs: { [name: string]: N
 }
 
 /** The catalog's entry of `kind` for node `id` under its key (another run's, a minute old unless told). */
-export function entryOf(state: RunState, id: string, kind: CacheEntryKind, value: Json, options: { createdAt?: Date; runId?: string } = {}): CacheEntry {
+export function entryOf(state: RunState, id: string, kind: CacheEntryKind, value: Json, options: { createdAt?: Date; runId?: string; durationMs?: number | null } = {}): CacheEntry {
   const node = state.nodes[id];
   if (node?.cacheKey == null || node.cacheKeyParts === null) throw new Error(`node ${id} has no key`);
   const entry: NewCacheEntry = { key: node.cacheKey, kind, project: 'demo', domain: 'dev', task: node.task, parts: node.cacheKeyParts, value, valueHash: null, runId: options.runId ?? 'r0', nodeId: id };
-  return { ...entry, createdAt: options.createdAt ?? new Date(T0.getTime() - 60_000) };
+  return { ...entry, durationMs: options.durationMs ?? null, createdAt: options.createdAt ?? new Date(T0.getTime() - 60_000) };
 }
 
-export function hitOf(state: RunState, id: string, kind: CacheEntryKind, value: Json, options: { createdAt?: Date; runId?: string } = {}): LookupOutcome {
+export function hitOf(state: RunState, id: string, kind: CacheEntryKind, value: Json, options: { createdAt?: Date; runId?: string; durationMs?: number | null } = {}): LookupOutcome {
   const entry = entryOf(state, id, kind, value, options);
   return { nodeId: id, key: entry.key, kind, outcome: 'hit', entry };
 }
