@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { describeDifference, shortKey, type KeyDifference, type NodeExplanation } from '@memoflow/engine';
+import { shortKey, type KeyDifference, type NodeExplanation } from '@memoflow/engine';
 import type { Memoflow } from '../client/connect.js';
 import type { StorageFlags } from './main.js';
 import { printTable } from './table.js';
@@ -58,10 +58,8 @@ export function printExplanation(explanation: NodeExplanation, stream: NodeJS.Wr
   if (upstream !== undefined) stream.write('\nwhy upstream ran:\n');
   for (let depth = 1; upstream !== undefined; depth++, upstream = upstream.upstream) {
     const indent = '  '.repeat(depth);
+    // The reason names the differences already (describeDifferences).
     stream.write(`${indent}${upstream.node}  ${statusText(upstream)}: ${upstream.reason}\n`);
-    if (upstream.differences.length > 0) {
-      stream.write(`${indent}  differs in ${upstream.differences.map(describeDifference).join(', ')}\n`);
-    }
   }
 }
 
