@@ -6,7 +6,7 @@ import type { CacheStatus } from '../state/cache-status.js';
 import type { NodePhase } from '../state/node-phase.js';
 import type { NodeExecution, RunState } from '../state/run-state.js';
 import { taintingUpstream } from '../controller/core/cascade.js';
-import { runNodes } from '../controller/core/expand.js';
+import { runNodes, type RunNodes } from '../controller/core/expand.js';
 import { countKeyDifferences, keyDifferences, signatureDifferences, type KeyDifference } from './key-differences.js';
 import { explainReason } from './explain-reasons.js';
 import { findNode } from './find-node.js';
@@ -94,13 +94,18 @@ const OWN_KEY: ReadonlySet<CacheStatus> = new Set(['HIT', 'FUTURE_HIT', 'EVICTED
 
 /** What to fetch to explain node `nodeId` (throws NODE_NOT_FOUND for a node the run does not have). */
 export function explainNeeds(state: RunState, nodeId: string): ExplainNeeds {
+  return needsOf(state, nodeId, undefined);
+}
+
+/** `explainNeeds`, with the run's nodes when the caller has expanded them already (a walk of every node). */
+function needsOf(state: RunState, nodeId: string, expanded: RunNodes | undefined): ExplainNeeds {
   const node = findNode(state, nodeId);
   const status = node.cacheStatus;
   const keyed = node.cacheKey !== null && node.cacheKeyParts !== null;
   return {
     ownKey: keyed && status !== null && OWN_KEY.has(status) ? node.cacheKey : null,
     nearestOf: keyed && status !== null && MISSED.has(status) ? { task: node.task, project: state.run.project, domain: state.run.domain } : null,
-    upstream: status === 'SKIPPED' && node.cacheReason === 'upstream-reran' ? rerunUpstream(state, nodeId) : null,
+    upstream: status === 'SKIPPED' && node.cacheReason === 'upstream-reran' ? rerunUpstream(state, nodeId, expanded ?? runNodes(state)) : null,
   };
 }
 
@@ -130,8 +135,9 @@ function better(a: { entry: CacheEntrySummary; differing: number; sameScope: boo
 /** Assembles the explanation of node `nodeId` from the run's state and what `explainNeeds` asked for. */
 export function explainNode(state: RunState, nodeId: string, evidence: ExplainEvidence = {}): NodeExplanation {
   const node = findNode(state, nodeId);
-  const spec = runNodes(state).byId.get(nodeId);
-  const needs = explainNeeds(state, nodeId);
+  const expanded = runNodes(state);
+  const spec = expanded.byId.get(nodeId);
+  const needs = needsOf(state, nodeId, expanded);
   const base: NodeExplanation = {
     runId: state.run.id,
     node: nodeId,
@@ -167,8 +173,7 @@ export function explainNode(state: RunState, nodeId: string, evidence: ExplainEv
  * cascade rule, as `decide` applied it), else its container, when the container was itself fed by a
  * rerun (its children then run without a lookup).
  */
-function rerunUpstream(state: RunState, nodeId: string): { node: string; via: 'input' | 'container' } | null {
-  const nodes = runNodes(state);
+function rerunUpstream(state: RunState, nodeId: string, nodes: RunNodes): { node: string; via: 'input' | 'container' } | null {
   const spec = nodes.byId.get(nodeId);
   if (spec !== undefined) {
     const culprit = taintingUpstream(spec, state);
