@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MemoflowError, dynamic, hashWith, task, workflow, z, type NodeExplanation } from '@memoflow/sdk';
+import { MemoflowError, NonRetryableError, dynamic, hashWith, task, workflow, z, type NodeExplanation } from '@memoflow/sdk';
 import { MODES, type TestConnection } from '../support/modes.js';
 
 /** The DESIGN.md pipeline, with what the tests vary: clean's version and schemas. */
@@ -180,6 +180,75 @@ describe.each(MODES)('mf.explain ($name)', (mode) => {
     expect(fresh.differences).toEqual([{ part: 'input', name: 'shard', change: 'changed', was, now: 2 }]);
     const old = await t.mf.explain(second.id, 'train_all.train-2');
     expect(old).toMatchObject({ status: 'HIT', writtenBy: { runId: first.id, nodeId: 'train_all.train-2' } });
+  });
+
+  it('a dynamic fed by a rerun: a child names its container, which names the node that reran, which names its changed input', async () => {
+    // `size` ignores x in its result, so only the cascade (not a key) reaches the dynamic's children.
+    const size = task({ name: 'dyn.size', inputs: { x: z.number() }, output: z.number(), cache: { version: '1' } }, async () => 2);
+    const part = task({ name: 'dyn.part', inputs: { i: z.number() }, output: z.number(), cache: { version: '1' } }, async ({ i }) => i);
+    const parts = dynamic({ name: 'dyn.parts', inputs: { n: z.number() }, output: z.array(z.number()), cache: { version: '1' }, tasks: [part] }, ({ n }) =>
+      Array.from({ length: n }, (_, i) => part({ i })),
+    );
+    const main = workflow({ name: 'dyn.main', inputs: { x: z.number() } }, ({ x }) => ({ all: parts({ n: size({ x }) }) }));
+    await (await t.mf.run(main, { x: 1 })).result();
+    const second = await t.mf.run(main, { x: 2 });
+    await second.result();
+    const child = await t.mf.explain(second.id, 'parts.part-2');
+    expect([child.status, child.cacheReason, child.upstreamVia, child.upstream?.node, child.upstream?.upstreamVia, child.upstream?.upstream?.node]).toEqual([
+      'SKIPPED',
+      'upstream-reran',
+      'container',
+      'parts',
+      'input',
+      'size',
+    ]);
+    expect(child.reason).toContain("its container 'parts' (SKIPPED(upstream-reran)) was fed by a rerun node");
+    expect(child.upstream?.upstream?.differences).toEqual([{ part: 'input', name: 'x', change: 'changed', was: 1, now: 2 }]);
+  });
+
+  it('FUTURE_HIT names the future it replayed; EVICTED says the entry outlived its ttl; RECOVERED names the run it reused', async () => {
+    const part = task({ name: 'fut.part', inputs: { i: z.number() }, output: z.number(), cache: { version: '1' } }, async ({ i }) => i);
+    const parts = dynamic({ name: 'fut.parts', inputs: { n: z.number() }, output: z.array(z.number()), cache: { version: '1' }, tasks: [part] }, ({ n }) =>
+      Array.from({ length: n }, (_, i) => part({ i })),
+    );
+    const main = workflow({ name: 'fut.main', inputs: { n: z.number() } }, ({ n }) => ({ all: parts({ n }) }));
+    const first = await t.mf.run(main, { n: 2 });
+    await first.result();
+    await t.mf.cache.evict({ task: 'fut.parts', kind: 'output' });
+    const replay = await t.mf.run(main, { n: 2 });
+    await replay.result();
+    const future = await t.mf.explain(replay.id, 'parts');
+    expect(future).toMatchObject({ status: 'FUTURE_HIT', writtenBy: { runId: first.id, nodeId: 'parts', kind: 'future' } });
+    expect(future.reason).toContain(`compiled sub-workflow (future) was, written by run ${first.id} (node 'parts'`);
+
+    const brief = task({ name: 'ttl.brief', inputs: { x: z.number() }, output: z.number(), cache: { version: '1', ttl: '1ms' } }, async ({ x }) => x);
+    const short = workflow({ name: 'ttl.main', inputs: { x: z.number() } }, ({ x }) => ({ y: brief({ x }) }));
+    await (await t.mf.run(short, { x: 1 })).result();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const expired = await t.mf.run(short, { x: 1 });
+    await expired.result();
+    const evicted = await t.mf.explain(expired.id, 'brief');
+    expect(evicted.status).toBe('POPULATED');
+    expect(evicted).toMatchObject({ cacheReason: 'entry expired (older than 1 ms)', nearest: null, differences: [], writtenBy: { runId: expired.id, nodeId: 'brief' } });
+    expect(evicted.reason).toBe(
+      `the entry under this key was older than its ttl (1 ms), so it was a miss; this node executed and its fresh result replaced the entry at ${evicted.writtenBy?.createdAt.toISOString()}.`,
+    );
+
+    let broken = true;
+    const flaky = task({ name: 'rec.flaky', inputs: { x: z.number() }, output: z.number(), cache: { version: '1' } }, async ({ x }) => {
+      if (broken) throw new NonRetryableError('broken for now');
+      return x;
+    });
+    const steady = task({ name: 'rec.steady', inputs: { x: z.number() }, output: z.number() }, async ({ x }) => x + 1);
+    const recovering = workflow({ name: 'rec.main', inputs: { x: z.number() } }, ({ x }) => ({ a: flaky({ x: steady({ x }) }) }));
+    const failed = await t.mf.run(recovering, { x: 1 });
+    await expect(failed.result()).rejects.toMatchObject({ code: 'RUN_FAILED' });
+    broken = false;
+    const retried = await t.mf.retry(failed.id, { workflow: recovering });
+    await retried.result();
+    const recovered = await t.mf.explain(retried.id, 'steady');
+    expect(recovered).toMatchObject({ status: 'RECOVERED', recoveredFrom: { runId: failed.id, nodeId: 'steady' } });
+    expect(recovered.reason).toContain(`this run retries run ${failed.id}`);
   });
 
   it('unknown runs and nodes are clear errors; the node error lists the closest ids', async () => {

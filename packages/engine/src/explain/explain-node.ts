@@ -8,7 +8,7 @@ import type { NodeExecution, RunState } from '../state/run-state.js';
 import { taintingUpstream } from '../controller/core/cascade.js';
 import { runNodes, type RunNodes } from '../controller/core/expand.js';
 import { countKeyDifferences, keyDifferences, signatureDifferences, type KeyDifference } from './key-differences.js';
-import { explainReason } from './explain-reasons.js';
+import { expiredThenWritten, explainReason } from './explain-reasons.js';
 import { findNode } from './find-node.js';
 
 /** A catalog entry as an explanation names it (no value). */
@@ -104,7 +104,7 @@ function needsOf(state: RunState, nodeId: string, expanded: RunNodes | undefined
   const keyed = node.cacheKey !== null && node.cacheKeyParts !== null;
   return {
     ownKey: keyed && status !== null && OWN_KEY.has(status) ? node.cacheKey : null,
-    nearestOf: keyed && status !== null && MISSED.has(status) ? { task: node.task, project: state.run.project, domain: state.run.domain } : null,
+    nearestOf: keyed && status !== null && MISSED.has(status) && !expiredThenWritten(node) ? { task: node.task, project: state.run.project, domain: state.run.domain } : null,
     upstream: status === 'SKIPPED' && node.cacheReason === 'upstream-reran' ? rerunUpstream(state, nodeId, expanded ?? runNodes(state)) : null,
   };
 }

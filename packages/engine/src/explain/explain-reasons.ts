@@ -13,6 +13,14 @@ export interface ReasonInput {
   ownEntries: readonly CacheEntrySummary[];
 }
 
+/**
+ * A node that found its entry expired (EVICTED) and then wrote a fresh one is POPULATED, its reason
+ * still saying it expired: it is explained by its key's own entry, not by a nearest one.
+ */
+export function expiredThenWritten(node: NodeExecution): boolean {
+  return node.cacheStatus === 'POPULATED' && node.cacheReason !== null && node.cacheReason.startsWith('entry expired');
+}
+
 /** The sentence `explain` puts in `reason`: why the node has its status, in a person's words. */
 export function explainReason(input: ReasonInput): string {
   const { node, explanation } = input;
@@ -24,7 +32,7 @@ export function explainReason(input: ReasonInput): string {
       return hitReason(input);
     case 'MISS':
     case 'POPULATED':
-      return missReason(input);
+      return expiredThenWritten(node) ? evictedReason(input) : missReason(input);
     case 'SKIPPED':
       return skippedReason(input);
     case 'DISABLED':
