@@ -267,5 +267,12 @@ describe.each(MODES)('mf.explain ($name)', (mode) => {
     expect(odd.message).toContain('x\\u0000\\n');
     expect(odd.message.length).toBeLessThan(600);
     expect((await caught(t.mf.explain('', 'clean'))).code).toBe('RUN_NOT_FOUND');
+    // Ids no store can hold, huge ones, and values of other types from a JavaScript caller.
+    for (const hostile of ['r\u0000x', '\ud800', 'r'.repeat(10_000), "r'; drop table runs; --"]) {
+      const error = await caught(t.mf.explain(hostile, 'clean'));
+      expect([error.code, error.message.length < 400]).toEqual(['RUN_NOT_FOUND', true]);
+    }
+    expect((await caught(t.mf.explain(42 as unknown as string, 'clean'))).message).toContain('explain needs a run id (a non-empty string), got 42');
+    expect((await caught(t.mf.explain(run.id, null as unknown as string))).code).toBe('NODE_NOT_FOUND');
   });
 });

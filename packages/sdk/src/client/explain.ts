@@ -1,5 +1,7 @@
 import {
   MemoflowError,
+  describeGiven,
+  isUnstorableText,
   explainNeeds,
   explainNode,
   pickNearest,
@@ -29,10 +31,13 @@ const MAX_CHAIN = 1000;
  * catalog reads of its own), up the chain to the node that ran for a reason of its own.
  */
 export async function explainRunNode(ports: { catalog: CacheCatalog; runStore: RunStore }, runId: string, nodeId: string): Promise<NodeExplanation> {
-  if (typeof runId !== 'string' || runId === '') throw new MemoflowError('RUN_NOT_FOUND', `explain needs a run id (a non-empty string), got ${JSON.stringify(runId) ?? String(runId)}`, { field: 'runId' });
-  if (typeof nodeId !== 'string' || nodeId === '') throw new MemoflowError('NODE_NOT_FOUND', `explain needs a node id (a non-empty string), got ${JSON.stringify(nodeId) ?? String(nodeId)}`, { field: 'nodeId' });
-  const state = await ports.runStore.load(runId);
-  if (state === undefined) throw new MemoflowError('RUN_NOT_FOUND', `run '${runId}' does not exist`, { field: 'runId' });
+  const givenRun: unknown = runId;
+  const givenNode: unknown = nodeId;
+  if (typeof givenRun !== 'string' || givenRun === '') throw new MemoflowError('RUN_NOT_FOUND', `explain needs a run id (a non-empty string), got ${describeGiven(givenRun)}`, { field: 'runId' });
+  if (typeof givenNode !== 'string' || givenNode === '') throw new MemoflowError('NODE_NOT_FOUND', `explain needs a node id (a non-empty string), got ${describeGiven(givenNode)}`, { field: 'nodeId' });
+  // An id no store can hold (U+0000, a lone surrogate: Postgres refuses the query itself) names no run.
+  const state = isUnstorableText(runId) ? undefined : await ports.runStore.load(runId);
+  if (state === undefined) throw new MemoflowError('RUN_NOT_FOUND', `run '${quoted(runId)}' does not exist`, { field: 'runId' });
   const runs = new Map<string, Promise<RunState | undefined>>([[runId, Promise.resolve(state)]]);
   const loadRun = (id: string) => {
     let loaded = runs.get(id);
@@ -43,6 +48,11 @@ export async function explainRunNode(ports: { catalog: CacheCatalog; runStore: R
     return loaded;
   };
   return explainInRun(ports.catalog, state, nodeId, loadRun, new Set());
+}
+
+/** An id as a message quotes it: control characters escaped, at most 200 characters. */
+function quoted(id: string): string {
+  return JSON.stringify(id.length > 200 ? `${id.slice(0, 200)}…` : id).slice(1, -1);
 }
 
 async function explainInRun(
