@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoflowError, NonRetryableError, dynamic, hashWith, task, workflow, z, type NodeExplanation } from '@memoflow/sdk';
 import { MODES, type TestConnection } from '../support/modes.js';
+import { caught as caughtFrom } from '../fuzz/names-its-subject.js';
 
 /** The DESIGN.md pipeline, with what the tests vary: clean's version and schemas. */
 function etlPipeline(options: { cleanVersion?: string; cleanOutput?: z.ZodType<number[]>; cleanRows?: z.ZodType<number[]> } = {}) {
@@ -25,14 +26,11 @@ function shape(explanation: NodeExplanation): unknown {
   };
 }
 
-async function caught(promise: Promise<unknown>): Promise<MemoflowError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof MemoflowError) return error;
-    throw error;
-  }
-  throw new Error('expected a MemoflowError');
+/** What an explain call was refused with: a MemoflowError, or the test fails. */
+async function caught(call: Promise<unknown>): Promise<MemoflowError> {
+  const error = await caughtFrom(() => call);
+  expect(error).toBeInstanceOf(MemoflowError);
+  return error as MemoflowError;
 }
 
 describe.each(MODES)('mf.explain ($name)', (mode) => {

@@ -35,4 +35,4 @@ export { runNodes, childId, childNodes, DYNAMIC_RESULT, type RunNodes } from './
 export * from './explain/key-differences.js';
 export * from './explain/explain-node.js';
 export { describeDifferences, describeDifference, formatMs } from './explain/explain-reasons.js';
-export { findNode, closestIds } from './explain/find-node.js';
+export { findNode, closestIds, printableId } from './explain/find-node.js';

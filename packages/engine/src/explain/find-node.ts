@@ -16,7 +16,7 @@ export function findNode(state: RunState, nodeId: string): NodeExecution {
   const ids = Object.keys(state.nodes);
   const close = closestIds(nodeId, ids);
   const hint = ids.length === 0 ? 'it has no nodes' : `${close.length < ids.length ? 'closest' : 'its'} nodes: ${close.join(', ')}`;
-  throw new MemoflowError('NODE_NOT_FOUND', `run ${state.run.id} has no node '${printable(nodeId)}' (${hint})`, { workflow: state.run.workflow, node: printable(nodeId), field: 'node' });
+  throw new MemoflowError('NODE_NOT_FOUND', `run ${state.run.id} has no node '${printableId(nodeId)}' (${hint})`, { workflow: state.run.workflow, node: printableId(nodeId), field: 'node' });
 }
 
 /** The ids nearest to `wanted`: a child whose own id matches counts as near as an exact match of its tail. */
@@ -34,7 +34,6 @@ export function closestIds(wanted: string, ids: readonly string[], limit = SUGGE
 }
 
 /** An id as an error message may quote it: control characters escaped, at most 200 characters. */
-function printable(id: string): string {
-  const text = JSON.stringify(id.length > 200 ? `${id.slice(0, 200)}…` : id).slice(1, -1);
-  return text;
+export function printableId(id: string): string {
+  return JSON.stringify(id.length > 200 ? `${id.slice(0, 200)}…` : id).slice(1, -1);
 }

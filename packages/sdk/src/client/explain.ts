@@ -5,6 +5,7 @@ import {
   explainNeeds,
   explainNode,
   pickNearest,
+  printableId,
   type CacheCatalog,
   type CacheEntrySummary,
   type CacheKeyParts,
@@ -37,7 +38,7 @@ export async function explainRunNode(ports: { catalog: CacheCatalog; runStore: R
   if (typeof givenNode !== 'string' || givenNode === '') throw new MemoflowError('NODE_NOT_FOUND', `explain needs a node id (a non-empty string), got ${describeGiven(givenNode)}`, { field: 'nodeId' });
   // An id no store can hold (U+0000, a lone surrogate: Postgres refuses the query itself) names no run.
   const state = isUnstorableText(runId) ? undefined : await ports.runStore.load(runId);
-  if (state === undefined) throw new MemoflowError('RUN_NOT_FOUND', `run '${quoted(runId)}' does not exist`, { field: 'runId' });
+  if (state === undefined) throw new MemoflowError('RUN_NOT_FOUND', `run '${printableId(runId)}' does not exist`, { field: 'runId' });
   const runs = new Map<string, Promise<RunState | undefined>>([[runId, Promise.resolve(state)]]);
   const loadRun = (id: string) => {
     let loaded = runs.get(id);
@@ -48,11 +49,6 @@ export async function explainRunNode(ports: { catalog: CacheCatalog; runStore: R
     return loaded;
   };
   return explainInRun(ports.catalog, state, nodeId, loadRun, new Set());
-}
-
-/** An id as a message quotes it: control characters escaped, at most 200 characters. */
-function quoted(id: string): string {
-  return JSON.stringify(id.length > 200 ? `${id.slice(0, 200)}…` : id).slice(1, -1);
 }
 
 async function explainInRun(
