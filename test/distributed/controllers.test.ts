@@ -3,23 +3,17 @@
  * run over once its lease expires (a standalone `memoflow controller`, or a client calling wait),
  * and two controllers side by side, each driving the runs it owns.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { EngineEvent, Memoflow, RunHandle } from '@memoflow/sdk';
 import { openPostgresStorage } from '@memoflow/catalog';
 import type { RunState } from '@memoflow/engine';
 import { wide, wideOutputs, WIDTH } from '../fixtures/flows.js';
-import { countBy, DistributedEnv, exitOf, TEST_DATABASE_URL, waitFor, type Child, resultWithin } from './support.js';
+import { countBy, exitOf, TEST_DATABASE_URL, waitFor, type Child, resultWithin, distributedEnvPerTest } from './support.js';
 
 /** The killed client's lease (and how soon its results stream counts as gone): short, so takeovers are quick. */
 const VICTIM_LEASE_MS = 1000;
 
-let t: DistributedEnv;
-beforeEach(async () => {
-  t = await DistributedEnv.create();
-});
-afterEach(async () => {
-  await t.cleanup();
-}, 30_000);
+const t = distributedEnvPerTest();
 
 /**
  * Starts test/fixtures/submit-run.ts (a client whose controller drives a `dist.chain` run:

@@ -1,14 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { wide, wideOutputs, WIDTH } from '../fixtures/flows.js';
-import { countBy, DistributedEnv, exitOf, resultWithin, waitFor } from './support.js';
+import { countBy, exitOf, resultWithin, waitFor, distributedEnvPerTest } from './support.js';
 
-let t: DistributedEnv;
-beforeEach(async () => {
-  t = await DistributedEnv.create();
-});
-afterEach(async () => {
-  await t.cleanup();
-}, 30_000);
+const t = distributedEnvPerTest();
 
 // Issue 10, item 6: a controller SIGKILLed in the middle of a resumed run. The reuse plan is part of
 // the run as saved when it was created, so the controller that takes the run over decides exactly

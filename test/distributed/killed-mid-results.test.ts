@@ -1,14 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { wideOutputs, WIDTH } from '../fixtures/flows.js';
-import { countBy, DistributedEnv, exitOf, resultWithin, waitFor } from './support.js';
+import { countBy, exitOf, resultWithin, waitFor, distributedEnvPerTest } from './support.js';
 
-let t: DistributedEnv;
-beforeEach(async () => {
-  t = await DistributedEnv.create();
-});
-afterEach(async () => {
-  await t.cleanup();
-}, 30_000);
+const t = distributedEnvPerTest();
 
 // Regression: a controller SIGKILLed while it holds task results it has read but not recorded.
 // Those results stay pending in its results inbox (more arrive there until it stops counting as

@@ -3,17 +3,11 @@
  * client's dispatcher and results consumer as well as the worker pools'): ioredis and BullMQ
  * reconnect and the run finishes, each node executed once.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { wide, wideOutputs, WIDTH } from '../fixtures/flows.js';
-import { countBy, DistributedEnv, killRedisConnections, waitFor, resultWithin } from './support.js';
+import { countBy, killRedisConnections, waitFor, resultWithin, distributedEnvPerTest } from './support.js';
 
-let t: DistributedEnv;
-beforeEach(async () => {
-  t = await DistributedEnv.create();
-});
-afterEach(async () => {
-  await t.cleanup();
-}, 30_000);
+const t = distributedEnvPerTest();
 
 describe('distributed: Redis connections dropped and restored', () => {
   it('a run with sleeping tasks survives every connection of its prefix being killed, twice', async () => {

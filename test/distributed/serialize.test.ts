@@ -5,17 +5,11 @@
  * heartbeating, and a waiter takes over within one reservation lease.
  */
 import type { EngineEvent } from '@memoflow/sdk';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { serial } from '../fixtures/flows.js';
-import { DistributedEnv, exitOf, waitFor } from './support.js';
+import { exitOf, waitFor, distributedEnvPerTest } from './support.js';
 
-let t: DistributedEnv;
-beforeEach(async () => {
-  t = await DistributedEnv.create();
-});
-afterEach(async () => {
-  await t.cleanup();
-}, 30_000);
+const t = distributedEnvPerTest();
 
 const salt = () => 10_000 + Math.floor(Math.random() * 100_000);
 

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { afterEach, beforeEach } from 'vitest';
 import { connect, type EngineEvent, type Memoflow } from '@memoflow/sdk';
 import { REDIS_URL, cleanUpPrefix } from '../../packages/worker/src/testing/redis.js';
 import { TEST_DATABASE_URL, dropSchema } from '../support/modes.js';
@@ -305,4 +306,27 @@ export async function resultWithin<R>(t: DistributedEnv, mf: Memoflow, run: { id
   const queues = JSON.stringify(await queueSnapshot(t.prefix, t.redisUrl).catch((error: unknown) => String(error)));
   const children = t.children.map((c) => `${c.name} (${c.running ? 'running' : 'exited'}): ${c.stdout.slice(-5).join(' | ')} ${c.stderr().slice(-500)}`).join('\n');
   throw new Error(`run ${run.id} did not finish within ${timeoutMs} ms (status ${report.status})\nnodes: ${nodes}\nqueues: ${queues}\nexecutions: ${t.executions().length}\n${children}`);
+}
+
+/**
+ * A fresh DistributedEnv for every test of the calling file, torn down after it (children killed,
+ * schema and prefix removed). The returned object stands for the current test's env: reading it
+ * outside a test, where no env exists, throws.
+ */
+export function distributedEnvPerTest(): DistributedEnv {
+  let current: DistributedEnv | undefined;
+  beforeEach(async () => {
+    current = await DistributedEnv.create();
+  });
+  afterEach(async () => {
+    await current?.cleanup();
+    current = undefined;
+  }, 30_000);
+  return new Proxy({} as DistributedEnv, {
+    get(_, property) {
+      if (current === undefined) throw new Error('distributedEnvPerTest: the env exists only while a test runs');
+      const value: unknown = Reflect.get(current, property, current);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(current) : value;
+    },
+  });
 }

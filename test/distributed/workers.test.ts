@@ -2,21 +2,15 @@
  * Worker pools in processes of their own: `memoflow worker` children sharing the work of a run,
  * draining on SIGTERM, and a pool SIGKILLed mid-task whose attempt another pool takes over.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { EngineEvent } from '@memoflow/sdk';
 import { Redis } from 'ioredis';
 import { chain, square, wide, wideOutputs, WIDTH } from '../fixtures/flows.js';
-import { REDIS_URL, resultWithin } from './support.js';
+import { REDIS_URL, resultWithin, distributedEnvPerTest } from './support.js';
 import { taskQueueName } from '@memoflow/worker';
-import { countBy, DistributedEnv, exitOf, waitFor } from './support.js';
+import { countBy, exitOf, waitFor } from './support.js';
 
-let t: DistributedEnv;
-beforeEach(async () => {
-  t = await DistributedEnv.create();
-});
-afterEach(async () => {
-  await t.cleanup();
-}, 30_000);
+const t = distributedEnvPerTest();
 
 describe('distributed: worker pools in separate processes', () => {
   it('two `memoflow worker` processes share a wide run; a repeat is all HIT; SIGTERM drains and exits 0', async () => {

@@ -6,17 +6,11 @@
  * the missing jobs, dispatch them again under the same attempt ids, and finish the run.
  */
 import { Redis } from 'ioredis';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { wide, wideOutputs, WIDTH } from '../fixtures/flows.js';
-import { countBy, DistributedEnv, REDIS_URL, resultWithin, waitFor } from '../distributed/support.js';
+import { countBy, REDIS_URL, resultWithin, waitFor, distributedEnvPerTest } from '../distributed/support.js';
 
-let t: DistributedEnv;
-beforeEach(async () => {
-  t = await DistributedEnv.create();
-});
-afterEach(async () => {
-  await t.cleanup();
-}, 30_000);
+const t = distributedEnvPerTest();
 
 async function deletePrefix(prefix: string): Promise<number> {
   const admin = new Redis(REDIS_URL, { connectionName: 'mf-test-admin' });

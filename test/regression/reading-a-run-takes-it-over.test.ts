@@ -4,18 +4,12 @@
  * ("task ... is not registered with this worker"). A run records the worker pool that drives it;
  * a client that cannot reach that pool only reads the run.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { connect } from '@memoflow/sdk';
 import { wide, wideOutputs } from '../fixtures/flows.js';
-import { DistributedEnv, resultWithin } from '../distributed/support.js';
+import { resultWithin, distributedEnvPerTest } from '../distributed/support.js';
 
-let t: DistributedEnv;
-beforeEach(async () => {
-  t = await DistributedEnv.create();
-});
-afterEach(async () => {
-  await t.cleanup();
-}, 30_000);
+const t = distributedEnvPerTest();
 
 describe('regression: reading a run never takes it over', () => {
   it('a client without Redis waits for a distributed run and gets its result; the run is not failed', async () => {

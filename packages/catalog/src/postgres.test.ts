@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { migratePostgres, migrationsFolder } from './migrate.js';
 import { openPostgresStorage } from './postgres-storage.js';
 import type { Storage } from './storage.js';
+import { recordInputBinding, resolveBinding, type Binding, type NodeExecution } from '@memoflow/engine';
+import { fullNode, runState, whole } from './testing/run-store-fixtures.js';
 import { describeCacheCatalogContract, type CacheCatalogFixture } from './testing/cache-catalog.contract.js';
 import { describeCacheReservationContract } from './testing/cache-reservation.contract.js';
 import { damageEntry } from './testing/sql-damage.js';
@@ -91,6 +93,25 @@ describe('Postgres storage', () => {
     const hit = (await storage.catalog.lookup('output', ['db-clock'])).hits.get('db-clock');
     expect(hit?.createdAt).toBeInstanceOf(Date);
     expect(Math.abs((hit?.createdAt.getTime() ?? 0) - before)).toBeLessThan(60_000);
+  });
+
+  it("stores an input bound to another node's output as its binding, and reports a reference it cannot resolve", async () => {
+    const storage = await openPostgresStorage({ url: schema.url, schema: schema.name, max: 1 });
+    opened.push(storage);
+    const state = runState('run-refs', ['producer', 'consumer']);
+    await storage.runStore.create(state);
+    const payload = { rows: 'x'.repeat(10_000), n: 1 };
+    const producer: NodeExecution = { ...fullNode('run-refs', 'producer'), output: { value: payload } };
+    const after = { run: state.run, nodes: { ...state.nodes, producer } };
+    const resolve = (binding: Binding) => recordInputBinding(resolveBinding(binding, after), binding);
+    const consumer: NodeExecution = { ...fullNode('run-refs', 'consumer'), inputs: { all: resolve({ kind: 'output', node: 'producer' }), n: resolve({ kind: 'output', node: 'producer', path: ['n'] }), flag: resolve({ kind: 'literal', value: true }) } };
+    expect(await storage.runStore.save({ run: state.run, nodes: whole(producer, consumer), expectedVersion: 0 })).toBe(true);
+    const [row] = await schema.admin<{ inputs: string }[]>`SELECT inputs::text AS inputs FROM node_executions WHERE run_id = 'run-refs' AND node_id = 'consumer'`;
+    expect(JSON.parse(row?.inputs ?? 'null')).toEqual({ all: { binding: { kind: 'output', node: 'producer' } }, n: { binding: { kind: 'output', node: 'producer', path: ['n'] } }, flag: { value: true } });
+    expect((await storage.runStore.load('run-refs'))?.nodes['consumer']?.inputs).toEqual({ all: { value: payload }, n: { value: 1 }, flag: { value: true } });
+
+    await schema.admin`UPDATE node_executions SET output = NULL WHERE run_id = 'run-refs' AND node_id = 'producer'`;
+    await expect(storage.runStore.load('run-refs')).rejects.toMatchObject({ code: 'RUN_STORE_CORRUPT', message: expect.stringContaining("input 'all' of node 'consumer' is stored as a reference to outputs the run store does not hold") });
   });
 
   it('closes idempotently', async () => {

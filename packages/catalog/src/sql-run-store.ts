@@ -1,6 +1,6 @@
 import { and, asc, desc, eq, sql, type SQL } from 'drizzle-orm';
 import type { CacheWriteRetry, Clock, LeaseOutcome, LeaseRequest, NodeExecution, NodeField, NodeWrite, ReservationWait, RunListFilter, RunSaveRequest, RunState, RunStatus, RunStore, RunSummary } from '@memoflow/engine';
-import { MemoflowError, sqlState, type CancelRequestOutcome, type ErrorInfo } from '@memoflow/engine';
+import { MemoflowError, decodeStoredInputs, encodeStoredInputs, sqlState, type CancelRequestOutcome, type ErrorInfo } from '@memoflow/engine';
 import { nodeExecutions, runs } from './schema.js';
 import { anyOf, jsonParam, nullableJsonParam, type SqlSession } from './sql-session.js';
 
@@ -31,7 +31,8 @@ const COLUMNS: { readonly [F in NodeField]-?: readonly [column: string, type: st
   cacheKey: ['cache_key', 'text', (n) => n.cacheKey],
   cacheKeyParts: ['cache_key_parts', 'json', (n) => n.cacheKeyParts],
   attempts: ['attempts', 'int', (n) => n.attempts],
-  inputs: ['inputs', 'json', (n) => n.inputs],
+  // An input bound to other nodes' outputs is stored as its binding (each value stored once).
+  inputs: ['inputs', 'json', (n) => encodeStoredInputs(n.inputs)],
   output: ['output', 'json', (n) => n.output],
   error: ['error', 'json', (n) => n.error],
   startedAt: ['started_at', 'timestamptz', (n) => n.startedAt?.toISOString() ?? null],
@@ -178,6 +179,7 @@ export class SqlRunStore implements RunStore {
     if (row === undefined) return undefined;
     const nodes: RunState['nodes'] = {};
     for (const stored of row.nodes) nodes[stored.node_id] = fromStoredNode(stored);
+    decodeStoredInputs(row.run, nodes);
     // The lease is the store's business (acquireLease), not part of the run's decided state.
     const { owner: _owner, leaseExpiresAt: _expiry, ...run } = row.run;
     return { run, nodes };

@@ -29,6 +29,8 @@ export type EngineErrorCode =
   | 'ILLEGAL_TRANSITION'
   | 'TASK_TIMEOUT'
   | 'CATALOG_ERROR'
+  // A run's stored rows contradict each other (an input refers to an output the store does not hold).
+  | 'RUN_STORE_CORRUPT'
   | 'OUTPUT_NOT_STORABLE'
   | 'NOT_SUPPORTED'
   // Resume and retry: the earlier run is of another workflow, or has not finished yet.

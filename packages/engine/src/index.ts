@@ -28,6 +28,8 @@ export type * from './controller/vocabulary/events.js';
 export { decide, recoverCommands, cacheEntryFor, attemptFor, type Decision } from './controller/core/decide.js';
 export { taintingUpstream } from './controller/core/cascade.js';
 export { resolveBinding } from './controller/core/resolve-binding.js';
+export { encodeStoredInputs, decodeStoredInputs, type StoredInput } from './controller/core/input-references.js';
+export { recordInputBinding } from './controller/core/input-sources.js';
 export { Controller, type ControllerOptions, type SubmitRequest } from './controller/shell/controller.js';
 export * from './memory/in-memory-cache-catalog.js';
 export * from './memory/in-memory-run-store.js';

@@ -1,6 +1,7 @@
 import type { CacheCatalog, CacheEntryDamage, CacheEntryKind, CacheKeyParts, Json, NewCacheEntry } from '@memoflow/engine';
 import fc from 'fast-check';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { fixturePerSuite } from './fixture-per-suite.js';
 import { FakeClock } from './fake-clock.js';
 import { jsonValue, sameJson } from './json-arbitrary.js';
 
@@ -28,18 +29,9 @@ export interface CacheCatalogFixture {
 export function describeCacheCatalogContract(name: string, open: (clock: FakeClock) => Promise<CacheCatalogFixture>): void {
   describe(`CacheCatalog contract: ${name}`, () => {
     const clock = new FakeClock();
-    let fixture: CacheCatalogFixture;
     let catalog: CacheCatalog;
-
-    beforeAll(async () => {
-      fixture = await open(clock);
-    });
-    afterAll(async () => {
-      await fixture?.close();
-    });
-    beforeEach(async () => {
-      await fixture.reset();
-      catalog = fixture.catalog;
+    const fixture = fixturePerSuite(() => open(clock), (opened) => {
+      catalog = opened.catalog;
     });
 
     it('misses on an empty catalog and on an empty key list', async () => {
@@ -170,8 +162,8 @@ export function describeCacheCatalogContract(name: string, open: (clock: FakeClo
 
     it('reports a tampered or undecodable entry in `corrupt`, never throws, still serves the rest', async () => {
       await catalog.put([entry('good'), entry('tampered'), entry('undecodable')]);
-      await fixture.corrupt('output', 'tampered', 'tampered');
-      await fixture.corrupt('output', 'undecodable', 'undecodable');
+      await fixture().corrupt('output', 'tampered', 'tampered');
+      await fixture().corrupt('output', 'undecodable', 'undecodable');
       const { hits, corrupt } = await catalog.lookup('output', ['good', 'tampered', 'undecodable']);
       expect([...hits.keys()]).toEqual(['good']);
       expect([...corrupt.keys()].sort()).toEqual(['tampered', 'undecodable']);
@@ -183,7 +175,7 @@ export function describeCacheCatalogContract(name: string, open: (clock: FakeClo
 
     it('binds the checksum to the key: value and checksum copied from another key of the same task are corrupt', async () => {
       await catalog.put([entry('x1', { value: { result: 1 }, valueHash: 'h1' }), entry('x2', { value: { result: 2 } })]);
-      await fixture.corrupt('output', 'x2', { copyFrom: 'x1' });
+      await fixture().corrupt('output', 'x2', { copyFrom: 'x1' });
       const { hits, corrupt } = await catalog.lookup('output', ['x1', 'x2']);
       expect([...hits.keys()]).toEqual(['x1']);
       expect(corrupt.get('x2')).toMatch(/checksum mismatch/);
@@ -193,13 +185,13 @@ export function describeCacheCatalogContract(name: string, open: (clock: FakeClo
 
     it('binds the checksum to the valueHash (it feeds downstream keys)', async () => {
       await catalog.put([entry('h', { valueHash: 'real' })]);
-      await fixture.corrupt('output', 'h', 'value-hash');
+      await fixture().corrupt('output', 'h', 'value-hash');
       expect((await catalog.lookup('output', ['h'])).corrupt.get('h')).toMatch(/checksum mismatch/);
     });
 
     it('reports an entry of the previous release (value-only checksum) as corrupt, saying so; a put rewrites it', async () => {
       await catalog.put([entry('old', { value: [1, 2] })]);
-      await fixture.corrupt('output', 'old', 'legacy');
+      await fixture().corrupt('output', 'old', 'legacy');
       const { hits, corrupt } = await catalog.lookup('output', ['old']);
       expect(hits.size).toBe(0);
       expect(corrupt.get('old')).toMatch(/written by an earlier release, not bound to its key/);

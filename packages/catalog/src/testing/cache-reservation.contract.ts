@@ -1,5 +1,6 @@
 import type { CacheCatalog, ReleasedReservation, ReservationRequest } from '@memoflow/engine';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { fixturePerSuite } from './fixture-per-suite.js';
 import type { CacheCatalogFixture } from './cache-catalog.contract.js';
 import { FakeClock } from './fake-clock.js';
 
@@ -11,18 +12,9 @@ import { FakeClock } from './fake-clock.js';
 export function describeCacheReservationContract(name: string, open: (clock: FakeClock) => Promise<CacheCatalogFixture>): void {
   describe(`CacheCatalog reservation contract: ${name}`, () => {
     const clock = new FakeClock();
-    let fixture: CacheCatalogFixture;
     let catalog: CacheCatalog;
-
-    beforeAll(async () => {
-      fixture = await open(clock);
-    });
-    afterAll(async () => {
-      await fixture?.close();
-    });
-    beforeEach(async () => {
-      await fixture.reset();
-      catalog = fixture.catalog;
+    fixturePerSuite(() => open(clock), (opened) => {
+      catalog = opened.catalog;
     });
 
     const expiresIn = (ms: number) => new Date(clock.now().getTime() + ms);

@@ -1,5 +1,6 @@
 import type { RunRecord, RunState, RunStore } from '@memoflow/engine';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { fixturePerSuite } from './fixture-per-suite.js';
 import { FakeClock } from './fake-clock.js';
 import type { RunStoreFixture } from './run-store.contract.js';
 
@@ -11,18 +12,9 @@ import type { RunStoreFixture } from './run-store.contract.js';
 export function describeRunLeaseContract(name: string, open: (clock: FakeClock) => Promise<RunStoreFixture>): void {
   describe(`RunStore lease contract: ${name}`, () => {
     const clock = new FakeClock();
-    let fixture: RunStoreFixture;
     let store: RunStore;
-
-    beforeAll(async () => {
-      fixture = await open(clock);
-    });
-    afterAll(async () => {
-      await fixture?.close();
-    });
-    beforeEach(async () => {
-      await fixture.reset();
-      store = fixture.runStore;
+    fixturePerSuite(() => open(clock), (opened) => {
+      store = opened.runStore;
     });
 
     const expiresIn = (ms: number) => new Date(clock.now().getTime() + ms);

@@ -1,6 +1,7 @@
-import type { NodeExecution, RunRecord, RunStore } from '@memoflow/engine';
+import { recordInputBinding, resolveBinding, type Binding, type NodeExecution, type NodeValue, type RunRecord, type RunStore } from '@memoflow/engine';
 import fc from 'fast-check';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { fixturePerSuite } from './fixture-per-suite.js';
 import { jsonValue, sameJson } from './json-arbitrary.js';
 import { describeNodeWriteContract } from './node-writes.contract.js';
 import { fullNode, node, runState, spec, whole } from './run-store-fixtures.js';
@@ -17,18 +18,9 @@ export interface RunStoreFixture {
 /** The RunStore contract (ports/run-store.ts). Every implementation runs it. */
 export function describeRunStoreContract(name: string, open: () => Promise<RunStoreFixture>): void {
   describe(`RunStore contract: ${name}`, () => {
-    let fixture: RunStoreFixture;
     let store: RunStore;
-
-    beforeAll(async () => {
-      fixture = await open();
-    });
-    afterAll(async () => {
-      await fixture?.close();
-    });
-    beforeEach(async () => {
-      await fixture.reset();
-      store = fixture.runStore;
+    fixturePerSuite(() => open(), (opened) => {
+      store = opened.runStore;
     });
 
     it('creates a run at version 0 and loads every field back, with Dates and nested JSON', async () => {
@@ -267,6 +259,46 @@ export function describeRunStoreContract(name: string, open: () => Promise<RunSt
             const n = loaded?.nodes[`n${i}`];
             if (!sameJson(n?.output, { value }) || !sameJson(n?.inputs, { x: { value } })) throw new Error(`node n${i} came back as ${JSON.stringify(n)}`);
           });
+        }),
+        { numRuns: PROPERTY_RUNS },
+      );
+      expect(runsMade).toBe(PROPERTY_RUNS);
+    });
+
+    it('loads an input resolved from other nodes\' outputs (whole, a field, a fan-in) equal to what was resolved, hash and hashed members included (property)', async () => {
+      let runsMade = 0;
+      await fc.assert(
+        fc.asyncProperty(fc.dictionary(fc.string({ minLength: 1, maxLength: 6 }), jsonValue, { minKeys: 1, maxKeys: 4 }), fc.boolean(), fc.boolean(), async (fields, hashed, oneSave) => {
+          const id = `ref-run-${runsMade++}`;
+          const state = runState(id, ['producer', 'whole', 'field']);
+          await store.create(state);
+          const output: NodeValue = hashed ? { value: fields, hash: 'h-producer' } : { value: fields, members: { object: Object.fromEntries(Object.keys(fields).map((k) => [k, `h-${k}`])) } };
+          const producer: NodeExecution = { ...fullNode(id, 'producer'), output };
+          const after = { run: state.run, nodes: { ...state.nodes, producer } };
+          const field = Object.keys(fields)[0] ?? '';
+          // As the engine resolves a node's inputs: the value, with the binding recorded beside it.
+          const resolve = (binding: Binding) => recordInputBinding(resolveBinding(binding, after), binding);
+          const resolvedWhole = resolve({ kind: 'output', node: 'producer' });
+          const resolvedField = resolve({ kind: 'output', node: 'producer', path: [field] });
+          const fanIn = resolve({ kind: 'array', items: [{ kind: 'output', node: 'producer', path: [field] }, { kind: 'literal', value: 'between' }, { kind: 'object', fields: { all: { kind: 'output', node: 'producer' } } }] });
+          const consumers = [
+            { ...fullNode(id, 'whole'), inputs: { all: resolvedWhole, literal: resolve({ kind: 'literal', value: 'kept as is' }) } },
+            { ...fullNode(id, 'field'), inputs: { one: resolvedField, fanIn } },
+          ];
+          if (oneSave) {
+            expect(await store.save({ run: state.run, nodes: whole(producer, ...consumers), expectedVersion: 0 })).toBe(true);
+          } else {
+            expect(await store.save({ run: state.run, nodes: whole(producer), expectedVersion: 0 })).toBe(true);
+            expect(await store.save({ run: state.run, nodes: whole(...consumers), expectedVersion: 1 })).toBe(true);
+          }
+          const loaded = await store.load(id);
+          if (!sameJson(loaded?.nodes['whole']?.inputs, { all: resolvedWhole, literal: { value: 'kept as is' } })) throw new Error(`whole came back as ${JSON.stringify(loaded?.nodes['whole']?.inputs)}`);
+          if (!sameJson(loaded?.nodes['field']?.inputs, { one: resolvedField, fanIn })) throw new Error(`field came back as ${JSON.stringify(loaded?.nodes['field']?.inputs)}`);
+          // Loaded once more and saved again (a new round's load): still equal.
+          const reloaded = await store.load(id);
+          if (reloaded === undefined) throw new Error('run vanished');
+          expect(await store.save({ run: reloaded.run, nodes: whole(...Object.values(reloaded.nodes)), expectedVersion: reloaded.run.version })).toBe(true);
+          if (!sameJson((await store.load(id))?.nodes['field']?.inputs, { one: resolvedField, fanIn })) throw new Error('field changed after a reload and a save');
         }),
         { numRuns: PROPERTY_RUNS },
       );

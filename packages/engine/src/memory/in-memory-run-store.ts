@@ -4,6 +4,7 @@ import { systemClock, type Clock } from '../ports/clock.js';
 import type { LeaseOutcome, LeaseRequest, NodeField, NodeWrite, RunListFilter, RunSaveRequest, RunStore, RunSummary } from '../ports/run-store.js';
 import type { NodeExecution, RunRecord, RunState, RunStatus } from '../state/run-state.js';
 import { compareText, copyDate, copyJson, FailurePlan } from './support.js';
+import { decodeStoredInputs, encodeStoredInputs } from '../controller/core/input-references.js';
 
 export type RunStoreMethod = 'create' | 'load' | 'save' | 'list' | 'lease';
 
@@ -51,7 +52,7 @@ export class InMemoryRunStore implements RunStore {
       throw new MemoflowError('CATALOG_ERROR', `run '${state.run.id}' already exists`);
     }
     const nodes = new Map<string, NodeExecution>();
-    for (const node of Object.values(state.nodes)) nodes.set(node.nodeId, copyNode(node, state.run.id));
+    for (const node of Object.values(state.nodes)) nodes.set(node.nodeId, storedNode(node, state.run.id));
     this.#runs.set(state.run.id, { run: copyRun(state.run, 0), nodes, lease: lease === undefined ? null : this.#leaseFor(lease) });
   }
 
@@ -68,7 +69,9 @@ export class InMemoryRunStore implements RunStore {
     if (stored === undefined) return undefined;
     const nodes: RunState['nodes'] = {};
     for (const node of stored.nodes.values()) nodes[node.nodeId] = copyNode(node, runId);
-    return { run: copyRun(stored.run, stored.run.version), nodes };
+    const run = copyRun(stored.run, stored.run.version);
+    decodeStoredInputs(run, nodes);
+    return { run, nodes };
   }
 
   async save(request: RunSaveRequest): Promise<boolean> {
@@ -212,7 +215,7 @@ function copyRun(run: RunRecord, version: number): RunRecord {
  * Only what is written is copied: the stored record's other fields are the store's own copies.
  */
 function written(stored: NodeExecution | undefined, write: NodeWrite, runId: string): NodeExecution | undefined {
-  if (write.changed === undefined) return copyNode(write.node, runId);
+  if (write.changed === undefined) return storedNode(write.node, runId);
   if (stored === undefined) return undefined;
   const next: NodeExecution = { ...stored };
   for (const field of write.changed) assign(next, write.node, field);
@@ -222,7 +225,20 @@ function written(stored: NodeExecution | undefined, write: NodeWrite, runId: str
 }
 
 function assign<K extends NodeField>(target: NodeExecution, source: NodeExecution, field: K): void {
-  target[field] = copyValue(source[field]);
+  target[field] = field === 'inputs' ? (storedInputs(source) as NodeExecution[K]) : copyValue(source[field]);
+}
+
+/**
+ * A node as the SQL stores keep it: inputs that read other nodes' outputs as their bindings (each
+ * value stored once, controller/core/input-references.ts), resolved again by `load`. The fake keeps
+ * the same form, so every test on it also runs the references' round trip.
+ */
+function storedNode(node: NodeExecution, runId: string): NodeExecution {
+  return copyNode(node, runId, storedInputs(node));
+}
+
+function storedInputs(node: NodeExecution): NodeExecution['inputs'] {
+  return copyJson(encodeStoredInputs(node.inputs) as NodeExecution['inputs']);
 }
 
 function copyValue<T>(value: T): T {
@@ -230,7 +246,7 @@ function copyValue<T>(value: T): T {
   return value === undefined ? value : copyJson(value);
 }
 
-function copyNode(node: NodeExecution, runId: string): NodeExecution {
+function copyNode(node: NodeExecution, runId: string, inputs: NodeExecution['inputs'] = copyJson(node.inputs)): NodeExecution {
   return {
     runId,
     nodeId: node.nodeId,
@@ -241,7 +257,7 @@ function copyNode(node: NodeExecution, runId: string): NodeExecution {
     cacheKey: node.cacheKey,
     cacheKeyParts: copyJson(node.cacheKeyParts),
     attempts: node.attempts,
-    inputs: copyJson(node.inputs),
+    inputs,
     output: copyJson(node.output),
     error: copyJson(node.error),
     startedAt: copyDate(node.startedAt),

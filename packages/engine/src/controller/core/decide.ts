@@ -20,6 +20,7 @@ import { memoizedDependencies } from './dependencies.js';
 import { Draft, workspaceOf, type RunWorkspace } from './draft.js';
 import { directChildren } from './expand.js';
 import { resolveBinding } from './resolve-binding.js';
+import { recordInputBinding } from './input-sources.js';
 import { recover, reusableEntry } from './reuse.js';
 import { applyReservationAnswers, applyReservationReleased, reserveInsteadOfExecuting, takeoverReason } from './serialize.js';
 
@@ -138,7 +139,8 @@ function start(draft: Draft, spec: NodeSpec): void {
     // An optional workflow input the run left out leaves the task's input out too (not null):
     // the task sees it unset and the key does not contain it.
     if (binding.kind === 'input' && binding.path === undefined && !(binding.name in draft.run.inputs)) continue;
-    inputs[name] = resolveBinding(binding, draft.state);
+    // The binding goes with the value: the run store keeps it instead of a copy of other nodes' outputs.
+    inputs[name] = recordInputBinding(resolveBinding(binding, draft.state), binding);
   }
   const base = { inputs, startedAt: draft.now };
   const skip = skipReason(draft, spec);
