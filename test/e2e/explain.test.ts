@@ -180,6 +180,24 @@ describe.each(MODES)('mf.explain ($name)', (mode) => {
     expect(old).toMatchObject({ status: 'HIT', writtenBy: { runId: first.id, nodeId: 'train_all.train-2' } });
   });
 
+  it("a sub-workflow's child misses against its own earlier entry, named <call>.<child>", async () => {
+    const { etl } = etlPipeline();
+    const outer = workflow({ name: 'outer.main', inputs: { rows: z.array(z.number()) } }, ({ rows }) => ({ total: etl({ rows }).total }));
+    const first = await t.mf.run(outer, { rows: [2] });
+    await first.result();
+    const second = await t.mf.run(outer, { rows: [3] });
+    await second.result();
+    expect((await second.nodes()).map((n) => n.id)).toEqual(['main', 'main.clean', 'main.total']);
+    const child = 'main.clean';
+    const explained = await t.mf.explain(second.id, child);
+    expect(explained).toMatchObject({ node: child, task: 'etl.clean', status: 'POPULATED', nearest: { runId: first.id, nodeId: child } });
+    expect(explained.differences).toEqual([{ part: 'input', name: 'rows', change: 'changed', was: [2], now: [3] }]);
+    const total = await t.mf.explain(second.id, 'main.total');
+    expect([total.status, total.upstream?.node]).toEqual(['SKIPPED', child]);
+    // A child id without its container is a typo the error helps with.
+    expect((await caught(t.mf.explain(second.id, 'clean'))).message).toContain('(its nodes: main.clean, main, main.total)');
+  });
+
   it('a dynamic fed by a rerun: a child names its container, which names the node that reran, which names its changed input', async () => {
     // `size` ignores x in its result, so only the cascade (not a key) reaches the dynamic's children.
     const size = task({ name: 'dyn.size', inputs: { x: z.number() }, output: z.number(), cache: { version: '1' } }, async () => 2);
