@@ -149,6 +149,30 @@ describe('explainNode', () => {
     expect(explainNode(state, 'a', { ownEntries: [replaced] }).reason).toContain("this node executed and its fresh result replaced the entry at");
   });
 
+  test('a MISS whose key has an entry now says who wrote it since, and is not compared with it', () => {
+    const state = started(runState(pipeline(), { n: { value: 1 } }), 'a', { n: { value: 1 } }, { phase: 'dispatched', cacheStatus: 'MISS' });
+    const since = summaryOf(state, 'a', { runId: 'r7', createdAt: new Date(T0.getTime() + 1000) });
+    const explained = explainNode(state, 'a', { ownEntries: [since], nearest: null });
+    expect(explained.writtenBy).toBeUndefined();
+    expect(explained.nearest).toBeNull();
+    expect(explained.reason).toContain(`An entry under this key exists now: run r7, node 'a' wrote it at ${since.createdAt.toISOString()}.`);
+    // A corrupt entry found at lookup is part of the reason.
+    const corrupt = withNode(state, 'a', { cacheReason: 'corrupt entry: checksum mismatch' });
+    expect(explainNode(corrupt, 'a').reason).toMatch(/^missed \(corrupt entry: checksum mismatch\): /);
+  });
+
+  test('WAITING, PUT_FAILURE, FUTURE_HIT without its entry, and a disabled override each say why', () => {
+    const base = () => runState(pipeline(), { n: { value: 1 } });
+    const waiting = started(base(), 'a', { n: { value: 1 } }, { cacheStatus: 'WAITING', cacheReason: 'reservation held by run r3 node a', waitedFor: { runId: 'r3', nodeId: 'a' } });
+    expect(explainNode(waiting, 'a').reason).toContain("held by run r3, node 'a'; it ends HIT once that entry is written");
+    const lost = started(base(), 'a', { n: { value: 1 } }, { phase: 'succeeded', cacheStatus: 'PUT_FAILURE', cacheReason: 'cache write lost after 3 attempt(s): disk full' });
+    expect(explainNode(lost, 'a').reason).toBe('the node executed but its result was not cached: cache write lost after 3 attempt(s): disk full.');
+    const future = started(base(), 'a', { n: { value: 1 } }, { phase: 'expanded', cacheStatus: 'FUTURE_HIT', cacheReason: 'sub-workflow from run r2' });
+    expect(explainNode(future, 'a', { ownEntries: [] }).reason).toContain('written by run r2: the dynamic body did not run again');
+    const off = workflowSpec('wf', [taskNode('a', 't.a', {}, { cache: { enabled: false } })]);
+    expect(explainNode(withNode(runState(off), 'a', { phase: 'succeeded', cacheStatus: 'DISABLED' }), 'a').reason).toBe('caching is off for this node: its cache is disabled (cache: { enabled: false }).');
+  });
+
   test('statuses without a lookup each say why', () => {
     const disabledSpec = workflowSpec('wf', [taskNode('a', 't.a', {}, { cache: null })]);
     const disabled = started(runState(disabledSpec), 'a', {}, { phase: 'succeeded', cacheStatus: 'DISABLED' });
