@@ -86,6 +86,9 @@ describe('pickNearest', () => {
     const future = { ...differentInput, kind: 'future' as const };
     const otherTask = { ...differentInput, task: 't.zzz', parts: { ...differentInput.parts, task: 't.zzz' } };
     expect(pickNearest(parts, key, [own, future, otherTask])).toBeNull();
+    // A row whose parts are not an object (corrupt, hand-edited) is passed over, not a crash.
+    const broken = { ...differentInput, key: 'k-broken', parts: null as unknown as CacheEntrySummary['parts'] };
+    expect(pickNearest(parts, key, [broken, differentTwice])?.entry.key).toBe('k-two');
   });
 });
 

@@ -118,12 +118,17 @@ function needsOf(state: RunState, nodeId: string, expanded: RunNodes | undefined
 export function pickNearest(parts: CacheKeyParts, key: string, candidates: readonly CacheEntrySummary[]): { entry: CacheEntrySummary; differing: number } | null {
   let best: { entry: CacheEntrySummary; differing: number; sameScope: boolean } | null = null;
   for (const entry of candidates) {
-    if (entry.key === key || entry.kind !== 'output' || entry.task !== parts.task) continue;
+    if (entry.key === key || entry.kind !== 'output' || entry.task !== parts.task || !isPartsObject(entry.parts)) continue;
     const sameScope = entry.project === parts.project && entry.domain === parts.domain;
     const differing = countKeyDifferences(parts, entry.parts);
     if (best === null || better({ entry, differing, sameScope }, best)) best = { entry, differing, sameScope };
   }
   return best === null ? null : { entry: best.entry, differing: best.differing };
+}
+
+/** Parts read back from a catalog row are not trusted to be an object (a corrupt or hand-edited row). */
+function isPartsObject(parts: unknown): parts is CacheKeyParts {
+  return typeof parts === 'object' && parts !== null && !Array.isArray(parts);
 }
 
 function better(a: { entry: CacheEntrySummary; differing: number; sameScope: boolean }, b: { entry: CacheEntrySummary; differing: number; sameScope: boolean }): boolean {
