@@ -69,7 +69,8 @@ function statusText(explanation: NodeExplanation): string {
 }
 
 function differenceRow(difference: KeyDifference): string[] {
-  const cell = (value: unknown) => (value === undefined ? (difference.change === 'added' || difference.change === 'removed' ? '(absent)' : '?') : clip(JSON.stringify(value)));
+  // No value: too large to show, or the run that wrote the entry is gone.
+  const cell = (value: unknown) => (value === undefined ? '(not shown)' : clip(JSON.stringify(value)));
   const name = difference.name ?? '';
   const was = difference.change === 'added' ? '(absent)' : cell(difference.was);
   const now = difference.change === 'removed' ? '(absent)' : cell(difference.now);
