@@ -7,6 +7,7 @@ import { cutoffLines, formatDuration, savedComputeLine } from '../log/saved-comp
 import { loadUserModule, pickWorkflow } from './load-module.js';
 import { positiveInteger, resumePoint } from './flag-parsers.js';
 import { addRetryCommand } from './retry-command.js';
+import { addExplainCommand } from './explain-command.js';
 import { reportRun } from './run-report.js';
 import { collectInputs, parseInputs } from './parse-inputs.js';
 import { describeUnexpected } from './unexpected-error.js';
@@ -160,6 +161,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     });
   });
 
+  addExplainCommand(cache, withStorage, (flags) => open(flags, undefined, true));
   addProcessCommands(program);
 
   try {
