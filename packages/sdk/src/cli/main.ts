@@ -6,6 +6,7 @@ import { createEventLog, lostWritesNote } from '../log/event-log.js';
 import { loadUserModule, pickWorkflow } from './load-module.js';
 import { positiveInteger, resumePoint } from './flag-parsers.js';
 import { addRetryCommand } from './retry-command.js';
+import { addUiCommand, startRunUi, uiPortFlag } from './ui-command.js';
 import { reportRun } from './run-report.js';
 import { collectInputs, parseInputs } from './parse-inputs.js';
 import { describeUnexpected } from './unexpected-error.js';
@@ -46,8 +47,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       .option('--domain <domain>', 'domain (cache entries are never shared across domains)', DEFAULT_DOMAIN)
       .option('--overwrite-cache', 'execute every node and overwrite its cache entry')
       .option('--resume-from <run:node>', "reuse that run's results for the nodes not downstream of node; rerun node and its downstream", resumePoint)
-      .option('--concurrency <n>', 'tasks run at once (embedded mode)', positiveInteger),
-  ).action(async (file: string, name: string, flags: StorageFlags & { input: string[]; inputsFile?: string; project: string; domain: string; overwriteCache?: boolean; resumeFrom?: { run: string; node: string }; concurrency?: number }) => {
+      .option('--concurrency <n>', 'tasks run at once (embedded mode)', positiveInteger)
+      .option('--ui [port]', 'serve the web UI from this process while the run runs (default port 4545; --ui=0 picks one)', uiPortFlag),
+  ).action(async (file: string, name: string, flags: StorageFlags & { input: string[]; inputsFile?: string; project: string; domain: string; overwriteCache?: boolean; resumeFrom?: { run: string; node: string }; concurrency?: number; ui?: true | number }) => {
     const module = await loadUserModule(file);
     const workflow = pickWorkflow(module, name);
     const inputs = parseInputs(workflow, flags.input, flags.inputsFile);
@@ -56,7 +58,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     void workflow.spec;
     workflow.prepareInputs(inputs);
     const mf = await open(flags, flags.concurrency);
+    let ui: Awaited<ReturnType<typeof startRunUi>> | undefined;
     try {
+      if (flags.ui !== undefined) ui = await startRunUi(mf, flags.ui, flags.json === true);
       const run = await mf.run(workflow, inputs, {
         project: flags.project,
         domain: flags.domain,
@@ -67,6 +71,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       });
       exitCode = await reportRun(run, flags.json === true);
     } finally {
+      await ui?.close();
       await mf.close();
     }
   });
@@ -159,6 +164,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   });
 
   addProcessCommands(program);
+  addUiCommand(program, withStorage, (flags) => open(flags, undefined, true));
 
   try {
     await program.parseAsync([...argv]);

@@ -1,0 +1,68 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+import { MemoflowError } from '@memoflow/engine';
+import { uiRoutes } from './routes.js';
+import type { UiSource } from './source.js';
+
+export const DEFAULT_UI_PORT = 4545;
+export const DEFAULT_UI_HOST = '127.0.0.1';
+
+export interface UiServerOptions {
+  source: UiSource;
+  /** 0 picks a free port. Default 4545. */
+  port?: number;
+  /** The address to listen on: loopback unless told otherwise (the page shows every run and value). */
+  host?: string;
+  liveIntervalMs?: number;
+}
+
+export interface UiServer {
+  /** Where the page is, e.g. `http://127.0.0.1:4545/`. */
+  readonly url: string;
+  readonly port: number;
+  /** Stops listening and ends open live streams. */
+  close(): Promise<void>;
+}
+
+/** Names a browser may send in `Host` for the address the server listens on. */
+function allowedHosts(host: string): Set<string> {
+  const hosts = new Set(['127.0.0.1', 'localhost', '[::1]']);
+  hosts.add(host.includes(':') && !host.startsWith('[') ? `[${host.toLowerCase()}]` : host.toLowerCase());
+  return hosts;
+}
+
+/** Serves the read-only web UI over `source`. Resolves once it is listening. */
+export async function startUiServer(options: UiServerOptions): Promise<UiServer> {
+  const host = options.host ?? DEFAULT_UI_HOST;
+  const port = options.port ?? DEFAULT_UI_PORT;
+  if (!Number.isSafeInteger(port) || port < 0 || port > 65_535) {
+    throw new MemoflowError('INVALID_OPTION', `the UI port must be an integer from 0 to 65535, got ${String(port)}`, { field: 'port' });
+  }
+  const app = uiRoutes(options.source, { allowedHosts: allowedHosts(host), ...(options.liveIntervalMs === undefined ? {} : { liveIntervalMs: options.liveIntervalMs }) });
+  const server = await new Promise<Server>((resolve, reject) => {
+    const started = serve({ fetch: app.fetch, port, hostname: host }, () => resolve(started as Server)) as Server;
+    started.once('error', (error: NodeJS.ErrnoException) => {
+      reject(
+        error.code === 'EADDRINUSE'
+          ? new MemoflowError('INVALID_OPTION', `port ${port} on ${host} is in use: pick another with --port`, { field: 'port' })
+          : new MemoflowError('INVALID_OPTION', `the UI cannot listen on ${host}:${port}: ${error.message}`, { field: 'host' }),
+      );
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${shownHost}:${address.port}/`,
+    port: address.port,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Live streams never end by themselves while a run runs: cut them so close() finishes.
+        server.closeAllConnections();
+      });
+      return closing;
+    },
+  };
+}
