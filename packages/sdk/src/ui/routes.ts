@@ -56,7 +56,8 @@ export function uiRoutes(source: UiSource, options: UiRoutesOptions): Hono {
     if (c.req.method !== 'GET' && c.req.method !== 'HEAD') {
       return c.json({ error: 'this server is read-only: it answers GET and HEAD only' }, 405, { Allow: 'GET, HEAD' });
     }
-    if (!options.allowedHosts.has(hostName(c.req.header('host') ?? ''))) {
+    // The request's URL is built from its Host header (@hono/node-server), so this is that name.
+    if (!options.allowedHosts.has(new URL(c.req.url).hostname.toLowerCase())) {
       return c.json({ error: 'unknown Host: start memoflow ui with --host <name> to serve this name' }, 403);
     }
     await next();
@@ -181,14 +182,6 @@ export function uiRoutes(source: UiSource, options: UiRoutesOptions): Hono {
 
 function notFound(c: Context, message: string): Response {
   return c.json({ error: message }, 404);
-}
-
-/** `host:port`, `[::1]:port` or a bare name -> the name, lower-cased. */
-export function hostName(header: string): string {
-  const host = header.trim().toLowerCase();
-  if (host.startsWith('[')) return host.slice(0, host.indexOf(']') + 1);
-  const colon = host.lastIndexOf(':');
-  return colon === -1 ? host : host.slice(0, colon);
 }
 
 function boundedInteger(text: string | undefined, fallback: number, max: number): number {
