@@ -23,19 +23,21 @@ export interface Layout {
   edges: PlacedEdge[];
 }
 
-const NODE_HEIGHT = 46;
+const NODE_HEIGHT = 58;
 /** Room for a node id of this many characters; longer ids are cut with an ellipsis on the page (the full id in its tooltip and panel). */
 export const LABEL_CHARS = 34;
 const CHAR_WIDTH = 7.4;
-const CONTAINER_HEADER = 40;
+const CONTAINER_HEADER = 64;
+/** Room for the status line (`SKIPPED(upstream-reran)` and the phase). */
+const STATUS_CHARS = 24;
 
 // elkjs is CommonJS: its module object is the constructor, with itself as `default` (what its types name).
 const elk = new elkModule.default();
 
 /** A box wide enough for the node's id and task, within bounds, so one long id does not stretch a layer. */
 export function boxWidth(node: Pick<GraphNode, 'id' | 'task'>): number {
-  const chars = Math.min(LABEL_CHARS, Math.max(node.id.length, node.task.length + 2));
-  return Math.round(Math.max(110, chars * CHAR_WIDTH + 24));
+  const chars = Math.min(LABEL_CHARS, Math.max(node.id.length, node.task.length, STATUS_CHARS));
+  return Math.round(chars * CHAR_WIDTH + 24);
 }
 
 /**
@@ -74,6 +76,8 @@ export async function layOut(graph: VisibleGraph): Promise<Layout> {
       'elk.layered.spacing.nodeNodeBetweenLayers': '48',
       'elk.spacing.nodeNode': '18',
       'elk.edgeRouting': 'POLYLINE',
+      // Siblings in the order the workflow made them (square, square-2, ...), where edges allow.
+      'elk.layered.considerModelOrder.strategy': 'NODES_AND_EDGES',
       'elk.padding': '[top=16,left=16,bottom=16,right=16]',
     },
     children: roots,

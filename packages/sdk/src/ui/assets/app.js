@@ -109,7 +109,7 @@ async function loadRun() {
 function drawHead(run) {
   crumbs(h('a', { href: `#/runs/${enc(run.id)}` }, run.id));
   const inputs = Object.entries(run.inputs);
-  document.getElementById('run-head').replaceChildren(
+  document.getElementById('run-head').replaceChildren(...[
     h('h1', {}, run.workflow, ' ', h('span', { class: `status ${run.status}`, id: 'run-status' }, run.status)),
     h('p', { class: 'meta' }, `run ${run.id} · ${run.project}/${run.domain} · started ${when(run.createdAt)}${run.finishedAt ? ` · took ${duration(new Date(run.finishedAt) - new Date(run.createdAt))}` : ''}`,
       run.resumedFrom ? ` · resumed from ${run.resumedFrom.run} at ${run.resumedFrom.node}` : '', run.retryOf ? ` · retry of ${run.retryOf}` : ''),
@@ -117,7 +117,7 @@ function drawHead(run) {
     h('details', { class: 'io' }, h('summary', {}, `inputs (${inputs.length})${run.outputs ? ' and outputs' : ''}`),
       ...inputs.map(([name, value]) => h('div', {}, h('h4', {}, name), h('pre', {}, value.text), value.truncated ? h('p', { class: 'cut' }, 'truncated') : null)),
       run.outputs ? h('div', {}, h('h4', {}, 'outputs'), h('pre', {}, run.outputs.text), run.outputs.truncated ? h('p', { class: 'cut' }, 'truncated') : null) : null),
-  );
+  ].filter((part) => part !== null));
 }
 
 function toggle(nodeId) {

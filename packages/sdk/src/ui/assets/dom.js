@@ -47,7 +47,9 @@ export function duration(ms) {
   if (ms === null || ms === undefined) return '-';
   if (ms < 1000) return `${ms} ms`;
   if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
-  return `${Math.floor(ms / 60_000)} m ${Math.round((ms % 60_000) / 1000)} s`;
+  if (ms < 3_600_000) return `${Math.floor(ms / 60_000)} m ${Math.round((ms % 60_000) / 1000)} s`;
+  if (ms < 86_400_000) return `${Math.floor(ms / 3_600_000)} h ${Math.round((ms % 3_600_000) / 60_000)} m`;
+  return `${Math.round(ms / 86_400_000)} d`;
 }
 
 /** A long string cut for a label; the full one goes in a tooltip. */

@@ -31,7 +31,6 @@ function drawNode(node, { selected, onPick, onToggle }) {
     transform: `translate(${node.x} ${node.y})`,
     'data-node-id': node.id,
     'data-shade': node.shade,
-    'data-task': node.task,
     tabindex: '0',
     role: 'button',
     'aria-label': `node ${node.id}`,
@@ -40,7 +39,8 @@ function drawNode(node, { selected, onPick, onToggle }) {
   group.append(s('rect', { class: 'box', width: node.width, height: node.height, rx: '6', fill: node.fill }));
   const label = node.parent !== null && node.id.startsWith(`${node.parent}.`) ? node.id.slice(node.parent.length + 1) : node.id;
   group.append(s('text', { class: 'label', x: '10', y: '18' }, cut(label, LABEL_CHARS)));
-  group.append(s('text', { class: 'sub', x: '10', y: '35' }, cut(`${node.task} · ${statusText(node)}`, LABEL_CHARS + 4)));
+  group.append(s('text', { class: 'sub', x: '10', y: '33' }, cut(node.task, LABEL_CHARS)));
+  group.append(s('text', { class: 'status', x: '10', y: '48' }, cut(statusText(node), LABEL_CHARS)));
   if (node.childCount > 0) {
     const toggle = s('text', { class: 'toggle', x: String(node.width - 18), y: '18', role: 'button', 'aria-label': `${node.expanded ? 'close' : 'open'} ${node.id}` }, node.expanded ? '▾' : `▸${node.childCount}`);
     toggle.addEventListener('click', (event) => {
@@ -73,9 +73,7 @@ export function recolour(svg, states) {
     group.setAttribute('data-shade', state.shade);
     group.classList.toggle('active', state.active);
     group.querySelector('rect.box').setAttribute('fill', state.fill);
-    const sub = group.querySelector('text.sub');
-    const task = group.getAttribute('data-task');
-    sub.textContent = cut(`${task} · ${statusText(state)}`, LABEL_CHARS + 4);
+    group.querySelector('text.status').textContent = cut(statusText(state), LABEL_CHARS);
   }
   return found;
 }
