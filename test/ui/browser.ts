@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * A real headless Chromium (Debian's package, driven by playwright-core) for the web UI's tests,
  * with a fresh profile per launch, and what the tests read from the drawn DAG.
@@ -41,10 +42,14 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`) });
 }
 
-/** Each drawn node: its id, shade and the fill Chromium renders its box with (`rgb(r, g, b)`). */
+/**
+ * Each drawn node: its id, shade and the fill Chromium renders its box with (`rgb(r, g, b)`).
+ * One evaluation that queries and reads (not `$$eval`, which finds the elements first): the page
+ * may redraw the graph in between, and a detached box has no computed fill.
+ */
 export function drawnNodes(page: Page): Promise<{ id: string; shade: string; fill: string }[]> {
-  return page.$$eval('#graph g.node', (groups) =>
-    groups.map((group) => ({
+  return page.evaluate(() =>
+    Array.from(document.querySelectorAll('#graph g.node')).map((group) => ({
       id: group.getAttribute('data-node-id') ?? '',
       shade: group.getAttribute('data-shade') ?? '',
       fill: getComputedStyle(group.querySelector('rect.box') as Element).fill,

@@ -8,10 +8,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InMemoryRunStore, InMemoryCacheCatalog, type NodeExecution, type RunState } from '@memoflow/engine';
-import { startUiServer, type UiServer } from '../../packages/sdk/src/ui/server.js';
-import { uiSourceOf } from '../../packages/sdk/src/ui/client-source.js';
-import { storageOf } from '../../packages/sdk/src/client/storage-of.js';
+import { InMemoryRunStore, InMemoryCacheCatalog, newRunState, type NodeExecution, type RunState } from '@memoflow/engine';
+import { serveUi, type NodeReport, type UiServer } from '@memoflow/sdk';
+import { startUiServer } from '../../packages/sdk/src/ui/server.js';
 import { fillOf, LEGEND, shadeOf } from '../../packages/sdk/src/ui/status-palette.js';
 import { useEmbedded } from '../support/modes.js';
 import { hostile, latched, MARKUP, pipeline } from '../fixtures/ui-flows.js';
@@ -25,7 +24,7 @@ describe('web UI in a browser (embedded: the page served by the process that run
 
   beforeAll(async () => {
     browser = await launchBrowser();
-    ui = await startUiServer({ source: uiSourceOf(embedded.mf), port: 0, liveIntervalMs: 100 });
+    ui = await serveUi(embedded.mf, { port: 0, liveIntervalMs: 100 });
     scratch = await mkdtemp(join(tmpdir(), 'memoflow-ui-'));
   });
   afterAll(async () => {
@@ -154,8 +153,7 @@ describe('web UI in a browser (embedded: the page served by the process that run
 
     // Node ids and task names can hold no markup (letters, digits, '_', '-', '.'), but a store
     // written by hand or by another release might: the same run renamed, in a store of its own.
-    const stored = (await storageOf(embedded.mf).runStore.load(run.id)) as RunState;
-    const hostileIds = renameNodes(stored, (id) => `${id}<script>window.__xss = 3</script><img src=x onerror="window.__xss = 4">`);
+    const hostileIds = renameNodes(asStored(run.id, await run.nodes()), (id) => `${id}<script>window.__xss = 3</script><img src=x onerror="window.__xss = 4">`);
     const store = new InMemoryRunStore();
     await store.create(hostileIds);
     const catalog = new InMemoryCacheCatalog();
@@ -192,6 +190,19 @@ async function assertNothingRan(browser: Browser): Promise<void> {
   const { page } = browser;
   expect(await page.evaluate(() => (window as unknown as { __xss?: unknown }).__xss)).toBeUndefined();
   expect(await page.locator('img, script:not([src])').count()).toBe(0);
+}
+
+/** The hostile run as a store holds it, rebuilt from its node reports. */
+function asStored(runId: string, reports: readonly NodeReport[]): RunState {
+  const state = newRunState({ id: runId, spec: hostile.spec, inputs: { text: { value: MARKUP } }, project: 'default', domain: 'development', options: { overwriteCache: false }, now: new Date() });
+  for (const report of reports) {
+    Object.assign(state.nodes[report.id] as NodeExecution, {
+      phase: report.status, cacheStatus: report.cacheStatus, cacheReason: report.cacheReason, cacheKey: report.cacheKey, attempts: report.attempts,
+      output: report.output === null ? null : { value: report.output }, error: report.error, startedAt: report.startedAt, finishedAt: report.finishedAt,
+    });
+  }
+  state.run.status = 'failed';
+  return state;
 }
 
 function renameNodes(state: RunState, rename: (id: string) => string): RunState {

@@ -1,7 +1,8 @@
 import { Option, type Command } from 'commander';
+import { MemoflowError } from '@memoflow/engine';
 import type { Memoflow } from '../client/connect.js';
-import { uiSourceOf } from '../ui/client-source.js';
-import { DEFAULT_UI_HOST, DEFAULT_UI_PORT, startUiServer, type UiServer } from '../ui/server.js';
+import { serveUi } from '../ui/serve-ui.js';
+import { DEFAULT_UI_HOST, DEFAULT_UI_PORT, type UiServer } from '../ui/server.js';
 import { integerFlag } from './flag-parsers.js';
 import type { StorageFlags } from './main.js';
 
@@ -21,9 +22,14 @@ export function addUiCommand(program: Command, withStorage: (command: Command) =
       .addOption(new Option('--port <n>', 'port to listen on (0 picks a free one)').argParser(portFlag).default(DEFAULT_UI_PORT))
       .addOption(new Option('--host <address>', 'address to listen on (the page shows every run and value: loopback unless you mean it)').default(DEFAULT_UI_HOST)),
   ).action(async (flags: StorageFlags & { port: number; host: string }) => {
-    const mf = await openReadOnly(flags);
+    const mf = await openReadOnly(flags).catch((error: unknown) => {
+      if (error instanceof MemoflowError && error.code === 'DATA_DIR_LOCKED') {
+        throw new MemoflowError('DATA_DIR_LOCKED', `${error.message}; the embedded store serves one process at a time: to watch a run while it runs, start it with memoflow run ... --ui`, { field: 'dataDir', cause: error });
+      }
+      throw error;
+    });
     try {
-      const server = await startUiServer({ source: uiSourceOf(mf), port: flags.port, host: flags.host });
+      const server = await serveUi(mf, { port: flags.port, host: flags.host });
       announce(server, flags.json === true, 'Ctrl-C stops it', process.stdout);
       await untilSignal();
       await server.close();
@@ -35,7 +41,7 @@ export function addUiCommand(program: Command, withStorage: (command: Command) =
 
 /** `memoflow run --ui[=port]`: the same page served by the running process, closed when the run is reported. */
 export async function startRunUi(mf: Memoflow, port: true | number, json: boolean): Promise<UiServer> {
-  const server = await startUiServer({ source: uiSourceOf(mf), port: port === true ? DEFAULT_UI_PORT : port });
+  const server = await serveUi(mf, { port: port === true ? DEFAULT_UI_PORT : port });
   // Standard error: `run` reports the run on standard output (one JSON document with --json).
   announce(server, json, 'it stops when the run ends', process.stderr);
   return server;

@@ -25,7 +25,8 @@ export function previewJson(value: Json, maxChars: number = PREVIEW_CHARS): Prev
   return { text: out.text(), truncated: out.overflowed };
 }
 
-const FULL = Symbol('preview full');
+/** Thrown (one instance, made once) to stop the walk when the text is full. */
+const FULL = new Error('preview full');
 
 class BoundedText {
   private readonly parts: string[] = [];

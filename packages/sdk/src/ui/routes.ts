@@ -18,6 +18,11 @@ export interface UiRoutesOptions {
   allowedHosts: ReadonlySet<string>;
   /** How often a live stream re-reads a running run (default 400 ms). */
   liveIntervalMs?: number;
+  /**
+   * Aborted when the server stops: each live stream reads its run once more, sends what changed
+   * and ends, so a page watching `memoflow run --ui` sees the run's final state.
+   */
+  closing?: AbortSignal;
 }
 
 /** The page's files, read once; served by name from this table only (no path reaches the disk). */
@@ -170,7 +175,11 @@ export function uiRoutes(source: UiSource, options: UiRoutesOptions): Hono {
           await stream.writeSSE({ event: 'end', data: '{}' });
           return;
         }
-        await stream.sleep(liveIntervalMs);
+        if (options.closing?.aborted === true) {
+          await stream.writeSSE({ event: 'end', data: JSON.stringify({ serverClosing: true }) });
+          return;
+        }
+        await pause(liveIntervalMs, options.closing);
       }
     });
   });
@@ -178,6 +187,19 @@ export function uiRoutes(source: UiSource, options: UiRoutesOptions): Hono {
   app.notFound((c) => c.json({ error: 'no such page' }, 404));
   app.onError((error, c) => c.json({ error: error instanceof Error ? error.message : String(error) }, 500));
   return app;
+}
+
+/** Waits `ms`, or less if `signal` aborts first. */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 function notFound(c: Context, message: string): Response {

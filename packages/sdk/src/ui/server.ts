@@ -7,6 +7,8 @@ import type { UiSource } from './source.js';
 
 export const DEFAULT_UI_PORT = 4545;
 export const DEFAULT_UI_HOST = '127.0.0.1';
+/** How long close() lets live streams finish before it cuts their connections. */
+const CLOSE_GRACE_MS = 2_000;
 
 export interface UiServerOptions {
   source: UiSource;
@@ -39,9 +41,10 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
   if (!Number.isSafeInteger(port) || port < 0 || port > 65_535) {
     throw new MemoflowError('INVALID_OPTION', `the UI port must be an integer from 0 to 65535, got ${String(port)}`, { field: 'port' });
   }
-  const app = uiRoutes(options.source, { allowedHosts: allowedHosts(host), ...(options.liveIntervalMs === undefined ? {} : { liveIntervalMs: options.liveIntervalMs }) });
+  const closing = new AbortController();
+  const app = uiRoutes(options.source, { allowedHosts: allowedHosts(host), closing: closing.signal, ...(options.liveIntervalMs === undefined ? {} : { liveIntervalMs: options.liveIntervalMs }) });
   const server = await new Promise<Server>((resolve, reject) => {
-    const started = serve({ fetch: app.fetch, port, hostname: host }, () => resolve(started as Server)) as Server;
+    const started = serve({ fetch: app.fetch, port, hostname: host }, () => resolve(started)) as Server;
     started.once('error', (error: NodeJS.ErrnoException) => {
       reject(
         error.code === 'EADDRINUSE'
@@ -52,17 +55,25 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
   });
   const address = server.address() as AddressInfo;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  let closing: Promise<void> | undefined;
+  let closed: Promise<void> | undefined;
   return {
     url: `http://${shownHost}:${address.port}/`,
     port: address.port,
     close() {
-      closing ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        // Live streams never end by themselves while a run runs: cut them so close() finishes.
-        server.closeAllConnections();
+      closed ??= new Promise<void>((resolve) => {
+        // Live streams send their run's last state and end; idle keep-alive connections are shut
+        // as they become idle, and whatever is still open after CLOSE_GRACE_MS is cut.
+        closing.abort();
+        const idle = setInterval(() => server.closeIdleConnections(), 50);
+        const cut = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
+        server.close(() => {
+          clearInterval(idle);
+          clearTimeout(cut);
+          resolve();
+        });
+        server.closeIdleConnections();
       });
-      return closing;
+      return closed;
     },
   };
 }

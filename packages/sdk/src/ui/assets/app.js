@@ -171,8 +171,9 @@ function listen() {
       badge.className = `status ${status}`;
     }
   });
-  events.addEventListener('end', () => {
+  events.addEventListener('end', (message) => {
     events.close();
+    if (JSON.parse(message.data).serverClosing) return showProblem('the server stopped (the process serving this page ended); the picture is as it last was');
     // The final picture: durations and the run's outputs.
     if (current === run) void loadRun();
   });
