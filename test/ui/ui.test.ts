@@ -8,9 +8,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InMemoryRunStore, InMemoryCacheCatalog, newRunState, type NodeExecution, type RunState } from '@memoflow/engine';
+import { InMemoryRunStore, InMemoryCacheCatalog, newRunState, type CacheListFilter, type NodeExecution, type RunListFilter, type RunState } from '@memoflow/engine';
 import { serveUi, type NodeReport, type UiServer } from '@memoflow/sdk';
 import { startUiServer } from '../../packages/sdk/src/ui/server.js';
+import { explainRunNode } from '../../packages/sdk/src/client/explain.js';
 import { fillOf, LEGEND, shadeOf } from '../../packages/sdk/src/ui/status-palette.js';
 import { useEmbedded } from '../support/modes.js';
 import { hostile, latched, MARKUP, pipeline } from '../fixtures/ui-flows.js';
@@ -80,12 +81,25 @@ describe('web UI in a browser (embedded: the page served by the process that run
     expect(await panel.locator('[data-part="attempts"]').textContent()).toContain('attempts1');
     expect(await panel.locator('[data-input="salt"] pre').textContent()).toBe('"panel"');
     expect(await panel.locator('[data-part="output"] pre').textContent()).toBe('"label-panel"');
-    const explain = await panel.locator('[data-part="explain"]').textContent();
-    expect(explain).toContain('POPULATED');
+    // Explain: the reason mf.explain gives, and the input that differs from the nearest entry.
+    const explained = await embedded.mf.explain(run.id, 'label');
+    expect(explained.differences).toEqual(expect.arrayContaining([expect.objectContaining({ part: 'input', name: 'salt', now: 'panel' })]));
+    expect(await panel.locator('[data-part="explain"] .reason').textContent()).toBe(explained.reason);
+    const rows = await panel.locator('[data-part="explain"] table.differences tbody tr').evaluateAll((trs) => trs.map((tr) => Array.from(tr.querySelectorAll('td')).map((td) => td.textContent)));
+    expect(rows).toContainEqual(['input', 'salt', expect.stringMatching(/^"(first|second)"$/), '"panel"']);
+    // A cascaded node's explain names the upstream node that reran, linked.
+    await page.locator(nodeSelector('combine')).click();
+    await page.locator('#panel[data-node="combine"]').waitFor();
+    const upstream = (await embedded.mf.explain(run.id, 'combine')).upstream?.node as string;
+    expect(['load', 'label']).toContain(upstream);
+    expect(await page.locator('#panel [data-part="explain"] .upstream li a').first().textContent()).toBe(upstream);
+    await screenshot(page, 'explain-cascade');
+    await page.locator('#panel [data-part="explain"] .upstream li a').first().click();
+    await page.locator(`#panel[data-node="${upstream}"]`).waitFor();
     await page.locator('#panel a[href^="#/cache/"]').click();
     await page.waitForSelector('#cache tbody tr');
     const writers = await page.$$eval('#cache tbody tr td:nth-child(5)', (cells) => cells.map((cell) => cell.textContent));
-    expect(writers).toContain(`${run.id} label`);
+    expect(writers).toContain(`${run.id} ${upstream}`);
     await screenshot(page, 'cache-entries');
     await page.goto(`${ui.url}#/runs/${run.id}/nodes/label`);
     await panel.waitFor();
@@ -157,7 +171,8 @@ describe('web UI in a browser (embedded: the page served by the process that run
     const store = new InMemoryRunStore();
     await store.create(hostileIds);
     const catalog = new InMemoryCacheCatalog();
-    const other = await startUiServer({ source: { listRuns: (f) => store.list(f), loadRun: (id) => store.load(id), runStatus: (id) => store.status(id), listCache: (f) => catalog.list(f) }, port: 0 });
+    const source = { listRuns: (f: RunListFilter) => store.list(f), loadRun: (id: string) => store.load(id), runStatus: (id: string) => store.status(id), listCache: (f: CacheListFilter) => catalog.list(f), explain: (id: string, node: string) => explainRunNode({ catalog, runStore: store }, id, node) };
+    const other = await startUiServer({ source, port: 0 });
     try {
       await page.goto(`${other.url}#/runs/${run.id}`);
       await page.waitForSelector('#graph g.node');
@@ -168,6 +183,7 @@ describe('web UI in a browser (embedded: the page served by the process that run
       expect(await page.locator('#panel h2').textContent()).toBe(ids[0]);
       expect(await page.locator('#panel .task').textContent()).toBe(`${hostileIds.nodes[ids[0] as string]?.task} (task)`);
       expect(await page.locator('#graph g.node text.sub').first().textContent()).toContain('<i>');
+      expect(await page.locator('#panel [data-part="explain"] .reason').textContent()).toContain("task '<i>ui.markup</i>'");
       await screenshot(page, 'hostile-ids');
       await assertNothingRan(browser);
     } finally {

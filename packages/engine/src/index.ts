@@ -32,3 +32,7 @@ export { Controller, type ControllerOptions, type SubmitRequest } from './contro
 export * from './memory/in-memory-cache-catalog.js';
 export * from './memory/in-memory-run-store.js';
 export { runNodes, childId, childNodes, DYNAMIC_RESULT, type RunNodes } from './controller/core/expand.js';
+export * from './explain/key-differences.js';
+export * from './explain/explain-node.js';
+export { describeDifferences, describeDifference, formatMs } from './explain/explain-reasons.js';
+export { findNode, closestIds } from './explain/find-node.js';

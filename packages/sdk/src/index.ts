@@ -1,6 +1,6 @@
 export { z } from 'zod';
 export { NonRetryableError, MemoflowError } from '@memoflow/engine';
-export type { CacheStatus, NodePhase, EngineEvent, TaskContext, WorkflowSpec } from '@memoflow/engine';
+export type { CacheStatus, NodePhase, EngineEvent, TaskContext, WorkflowSpec, NodeExplanation, NearestEntry, EntryRef, KeyDifference, KeyPart } from '@memoflow/engine';
 export { task, type TaskDefinition, type TaskOptions, type CacheOptions, type NodeOverrides, type TaskCall, type AnyTask } from './define/task.js';
 export { workflow, type WorkflowDefinition, type WorkflowOptions, type AnyWorkflow, type WorkflowInputs, type WorkflowResult } from './define/workflow.js';
 export { hashWith } from './define/hash-with.js';

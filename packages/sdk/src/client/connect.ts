@@ -6,6 +6,7 @@ import {
   type CacheEntrySummary,
   type CacheEvictFilter,
   type CacheListFilter,
+  type NodeExplanation,
   type RunListFilter,
   type RunSummary,
   type TaskDispatcher,
@@ -21,6 +22,7 @@ import { checkRedis, openDatabaseStorage, openEmbeddedStorage } from './open-sto
 import { RunHandle, toRunReport, type RunReport } from './run-handle.js';
 import { retryRequest } from './retry.js';
 import { rememberStorage } from './storage-of.js';
+import { explainRunNode } from './explain.js';
 
 export interface ConnectOptions {
   /** Embedded mode: where PGlite keeps the catalog and run store (default `./.memoflow`). */
@@ -103,6 +105,12 @@ export interface Memoflow {
   retry<R = unknown>(runId: string, options?: RetryOptions): Promise<RunHandle<R>>;
   /** A handle on an existing run. */
   getRun<R = unknown>(id: string): RunHandle<R>;
+  /**
+   * Why node `nodeId` of run `runId` has its cache status (`memoflow cache explain`): its key parts;
+   * for a miss, the nearest entry of its task and the parts that differ; for SKIPPED(upstream-reran),
+   * the upstream node that reran and why; for a HIT, the run and node that wrote the entry.
+   */
+  explain(runId: string, nodeId: string): Promise<NodeExplanation>;
   runs: {
     list(filter?: RunListFilter): Promise<RunSummary[]>;
     show(id: string): Promise<RunReport>;
@@ -246,6 +254,11 @@ class Client implements Memoflow {
 
   getRun<R = unknown>(id: string): RunHandle<R> {
     return new RunHandle<R>(id, this.controller, this.storage.runStore);
+  }
+
+  explain(runId: string, nodeId: string): Promise<NodeExplanation> {
+    this.assertOpen();
+    return explainRunNode(this.storage, runId, nodeId);
   }
 
   readonly runs = {

@@ -5,12 +5,11 @@ import type { UiSource } from './source.js';
 /** The web UI's reads over a connection: its run store and catalog, read-only. */
 export function uiSourceOf(mf: Memoflow): UiSource {
   const { runStore, catalog } = storageOf(mf);
-  const explain = (mf as { explain?: (runId: string, nodeId: string) => Promise<unknown> }).explain;
   return {
     listRuns: (filter) => runStore.list(filter),
     loadRun: (runId) => runStore.load(runId),
     runStatus: (runId) => runStore.status(runId),
     listCache: (filter) => catalog.list(filter),
-    ...(typeof explain === 'function' ? { explain: (runId: string, nodeId: string) => explain.call(mf, runId, nodeId) } : {}),
+    explain: (runId, nodeId) => mf.explain(runId, nodeId),
   };
 }

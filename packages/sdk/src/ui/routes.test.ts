@@ -4,6 +4,7 @@ import { InMemoryCacheCatalog, InMemoryRunStore, newRunState, type NodeExecution
 import { task } from '../define/task.js';
 import { workflow } from '../define/workflow.js';
 import { z } from 'zod';
+import { explainRunNode } from '../client/explain.js';
 import { uiRoutes } from './routes.js';
 import type { UiSource } from './source.js';
 import { fillOf } from './status-palette.js';
@@ -46,6 +47,7 @@ async function appOver(state: RunState) {
     loadRun: (id) => runStore.load(id),
     runStatus: (id) => runStore.status(id),
     listCache: (filter) => catalog.list(filter),
+    explain: (runId, nodeId) => explainRunNode({ catalog, runStore }, runId, nodeId),
   };
   const app = uiRoutes(source, { allowedHosts: new Set(['127.0.0.1', 'localhost']), liveIntervalMs: 20 });
   const get = (path: string, init: RequestInit = {}) => app.request(`http://127.0.0.1:4545${path}`, init);
@@ -86,7 +88,13 @@ describe('web UI routes', () => {
     const node = await get('/api/runs/r-test/nodes/nope');
     expect(node.status).toBe(404);
     expect(((await node.json()) as { error: string }).error).toContain("no node 'nope'");
-    expect((await get('/api/runs/r-test/nodes/a/explain')).status).toBe(501);
+    const explain = await get('/api/runs/r-test/nodes/nope/explain');
+    expect(explain.status).toBe(404);
+    expect(((await explain.json()) as { error: string }).error).toContain('nope');
+    expect((await get('/api/runs/nope/nodes/a/explain')).status).toBe(404);
+    const hit = (await (await get('/api/runs/r-test/nodes/a/explain')).json()) as { node: string; status: string; reason: string };
+    expect([hit.node, hit.status]).toEqual(['a', 'HIT']);
+    expect(hit.reason).not.toBe('');
   });
 
   it('find nodes whatever characters their ids hold (a store written by hand or by another release)', async () => {

@@ -120,7 +120,6 @@ export function uiRoutes(source: UiSource, options: UiRoutesOptions): Hono {
   });
 
   app.get('/api/runs/:run/nodes/:node/explain', async (c) => {
-    if (source.explain === undefined) return c.json({ error: 'explain is not available in this build' }, 501);
     try {
       return c.json(await source.explain(c.req.param('run'), c.req.param('node')));
     } catch (error) {

@@ -19,20 +19,38 @@ function previewBlock(value) {
 
 function short(value) {
   if (value === undefined) return undefined;
-  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  const text = JSON.stringify(value);
   return text.length > 200 ? `${text.slice(0, 199)}…` : text;
 }
 
+function nodeLink(runId, nodeId, text) {
+  return h('a', { href: `#/runs/${enc(runId)}/nodes/${enc(nodeId)}`, class: 'node-link' }, text ?? `${runId} ${nodeId}`);
+}
+
+function explainStatus(explain) {
+  if (explain.status === null) return `- (${explain.phase})`;
+  return explain.status === 'SKIPPED' ? `SKIPPED(${explain.cacheReason ?? ''})` : explain.status;
+}
+
+function differenceCells(d) {
+  const cell = (value, absent) => (absent ? '(absent)' : value === undefined ? '?' : short(value));
+  return [d.part, d.name ?? '', cell(d.was, d.change === 'added'), cell(d.now, d.change === 'removed')];
+}
+
+/** `mf.explain`'s answer: the reason, what wrote or was nearest to the entry, the parts that differ, the cascade chain. */
 function explainBlock(explain) {
-  const differences = Array.isArray(explain.differences) ? explain.differences : [];
-  const nearest = explain.nearest && typeof explain.nearest === 'object' ? explain.nearest : null;
+  const chain = [];
+  for (let up = explain.upstream; up !== undefined && up !== null && chain.length < 50; up = up.upstream) chain.push(up);
   return [
-    h('p', { class: 'reason' }, typeof explain.reason === 'string' ? explain.reason : JSON.stringify(explain.reason ?? null)),
-    differences.length === 0 ? null : h('table', { class: 'grid differences' },
+    h('p', { class: 'reason' }, explain.reason),
+    explain.writtenBy ? h('p', { class: 'written-by' }, 'entry written by ', nodeLink(explain.writtenBy.runId, explain.writtenBy.nodeId), ` at ${when(explain.writtenBy.createdAt)}`) : null,
+    explain.recoveredFrom ? h('p', { class: 'recovered-from' }, 'recovered from ', nodeLink(explain.recoveredFrom.runId, explain.recoveredFrom.nodeId)) : null,
+    explain.nearest ? h('p', { class: 'nearest' }, `nearest entry ${shortKey(explain.nearest.key)} (${explain.nearest.project}/${explain.nearest.domain}, ${explain.nearest.differing} part(s) differ), written by `,
+      nodeLink(explain.nearest.runId, explain.nearest.nodeId), ` at ${when(explain.nearest.createdAt)}`) : null,
+    explain.differences.length === 0 ? null : h('table', { class: 'grid differences' },
       h('thead', {}, h('tr', {}, h('th', {}, 'part'), h('th', {}, 'name'), h('th', {}, 'was'), h('th', {}, 'now'))),
-      h('tbody', {}, differences.map((d) => h('tr', {}, h('td', {}, String(d.part)), h('td', {}, d.name ?? ''), h('td', {}, short(d.was) ?? ''), h('td', {}, short(d.now) ?? ''))))),
-    nearest === null ? null : h('p', { class: 'nearest' }, 'nearest entry: ', shortKey(nearest.key ?? null), nearest.runId ? ` written by run ${nearest.runId}` : '', nearest.nodeId ? ` node ${nearest.nodeId}` : '', nearest.createdAt ? ` at ${when(nearest.createdAt)}` : ''),
-    h('details', {}, h('summary', {}, 'explain as JSON'), h('pre', {}, JSON.stringify(explain, null, 2).slice(0, 20_000))),
+      h('tbody', {}, explain.differences.map((d) => h('tr', {}, differenceCells(d).map((text) => h('td', {}, text)))))),
+    chain.length === 0 ? null : h('div', { class: 'upstream' }, h('h4', {}, 'why upstream ran'), h('ol', {}, chain.map((up) => h('li', {}, nodeLink(up.runId, up.node, up.node), ` ${explainStatus(up)}: ${up.reason}`)))),
   ];
 }
 
@@ -41,7 +59,7 @@ export async function showPanel(panel, runId, nodeId, { onPick, onClose }) {
   const base = `/api/runs/${enc(runId)}/nodes/${enc(nodeId)}`;
   const [detail, explain] = await Promise.all([
     getJson(base),
-    getJson(`${base}/explain`).catch((error) => ({ unavailable: error.message, status: error.status })),
+    getJson(`${base}/explain`).catch((error) => ({ unavailable: error.message })),
   ]);
   const close = h('button', { class: 'close', type: 'button', 'aria-label': 'close panel' }, '×');
   close.addEventListener('click', onClose);
@@ -61,7 +79,7 @@ export async function showPanel(panel, runId, nodeId, { onPick, onClose }) {
         ['cache write', detail.cacheWriteRetry ? `retrying (${detail.cacheWriteRetry.failures} failures): ${detail.cacheWriteRetry.lastError}` : undefined],
       ]),
       cacheLink),
-    section('Explain', ...(explain.unavailable === undefined ? explainBlock(explain) : [h('p', { class: 'unavailable' }, `explain: ${explain.unavailable}`), h('p', {}, `cache status ${detail.cacheStatus ?? '-'}${detail.cacheReason ? `, ${detail.cacheReason}` : ''}`)])),
+    section('Explain', ...(explain.unavailable === undefined ? explainBlock(explain) : [h('p', { class: 'unavailable' }, `explain failed: ${explain.unavailable}`)])),
     section('Key',
       h('p', { class: 'key' }, detail.cacheKey ?? 'no key (not looked up yet, or caching off)'),
       parts === null ? null : rows([
