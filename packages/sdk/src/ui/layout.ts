@@ -1,4 +1,5 @@
-import elkModule, { type ElkExtendedEdge, type ElkNode } from 'elkjs/lib/elk.bundled.js';
+import type { ElkExtendedEdge, ElkNode } from 'elkjs/lib/elk.bundled.js';
+import { layoutInThread } from './layout-thread.js';
 import type { GraphNode, VisibleGraph } from './graph.js';
 
 /** A node's box, in page coordinates (top-left corner), with its state. */
@@ -31,8 +32,27 @@ const CONTAINER_HEADER = 64;
 /** Room for the status line (`SKIPPED(upstream-reran)` and the phase). */
 const STATUS_CHARS = 24;
 
-// elkjs is CommonJS: its module object is the constructor, with itself as `default` (what its types name).
-const elk = new elkModule.default();
+
+/**
+ * Recent layouts by their input (ids, sizes, nesting, edges; no statuses): a page re-asks for the
+ * same picture as it reloads, and a live run changes colours far more often than structure.
+ */
+const recent = new Map<string, Promise<ElkNode>>();
+const RECENT_LAYOUTS = 32;
+
+function cachedLayout(root: ElkNode): Promise<ElkNode> {
+  const key = JSON.stringify(root);
+  let laid = recent.get(key);
+  if (laid === undefined) {
+    laid = layoutInThread(root);
+    laid.catch(() => recent.delete(key));
+    if (recent.size >= RECENT_LAYOUTS) recent.delete(recent.keys().next().value as string);
+  } else {
+    recent.delete(key); // re-inserted below: most recently used last
+  }
+  recent.set(key, laid);
+  return laid;
+}
 
 /** A box wide enough for the node's id and task, within bounds, so one long id does not stretch a layer. */
 export function boxWidth(node: Pick<GraphNode, 'id' | 'task'>): number {
@@ -83,7 +103,7 @@ export async function layOut(graph: VisibleGraph): Promise<Layout> {
     children: roots,
     edges,
   };
-  const laid = await elk.layout(root);
+  const laid = await cachedLayout(root);
 
   // ELK gives positions relative to the parent; the page wants them absolute.
   const origin = new Map<string, { x: number; y: number }>([['__root__', { x: 0, y: 0 }]]);

@@ -38,7 +38,7 @@ function runWithIds(firstId: string, secondId: string, output: unknown = [1]): R
   return state;
 }
 
-async function appOver(state: RunState) {
+async function appOver(state: RunState, closing?: AbortSignal) {
   const runStore = new InMemoryRunStore();
   await runStore.create(state);
   const catalog = new InMemoryCacheCatalog();
@@ -49,7 +49,7 @@ async function appOver(state: RunState) {
     listCache: (filter) => catalog.list(filter),
     explain: (runId, nodeId) => explainRunNode({ catalog, runStore }, runId, nodeId),
   };
-  const app = uiRoutes(source, { allowedHosts: new Set(['127.0.0.1', 'localhost']), liveIntervalMs: 20 });
+  const app = uiRoutes(source, { allowedHosts: new Set(['127.0.0.1', 'localhost']), liveIntervalMs: 20, ...(closing === undefined ? {} : { closing }) });
   const get = (path: string, init: RequestInit = {}) => app.request(`http://127.0.0.1:4545${path}`, init);
   return { app, get, runStore };
 }
@@ -158,5 +158,21 @@ describe('web UI routes', () => {
     expect(seen).toMatch(/event: nodes\ndata: \[\{"id":"b","phase":"succeeded"/);
     expect(seen).toMatch(/event: run\ndata: \{"status":"succeeded"/);
     expect((await reader.read()).done).toBe(true);
+  });
+
+  it('end live streams when the server stops, after one last read of the run', async () => {
+    const closing = new AbortController();
+    const state = runWithIds('a', 'b');
+    const { get, runStore } = await appOver(state, closing.signal);
+    const response = await get('/api/runs/r-test/events');
+    const reader = (response.body as ReadableStream<Uint8Array>).pipeThrough(new TextDecoderStream()).getReader();
+    let seen = '';
+    while (!seen.includes('event: run')) seen += (await reader.read()).value ?? '';
+    const loaded = (await runStore.load('r-test')) as RunState;
+    const b = { ...(loaded.nodes['b'] as NodeExecution), phase: 'failed' as const };
+    expect(await runStore.save({ run: loaded.run, nodes: [{ node: b }], expectedVersion: loaded.run.version })).toBe(true);
+    closing.abort();
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) seen += chunk.value;
+    expect(seen).toMatch(/event: nodes\ndata: \[\{"id":"b","phase":"failed".*\n\nevent: end\ndata: \{"serverClosing":true\}/s);
   });
 });

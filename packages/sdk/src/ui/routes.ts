@@ -13,9 +13,9 @@ export interface UiRoutesOptions {
   /**
    * Host names the page answers to (the `Host` header, without its port). Anything else is refused,
    * so a web page elsewhere cannot rebind its DNS name to 127.0.0.1 and read runs through the
-   * user's browser.
+   * user's browser. `any`: no check (the server listens on every address, as the user asked).
    */
-  allowedHosts: ReadonlySet<string>;
+  allowedHosts: ReadonlySet<string> | 'any';
   /** How often a live stream re-reads a running run (default 400 ms). */
   liveIntervalMs?: number;
   /**
@@ -62,7 +62,7 @@ export function uiRoutes(source: UiSource, options: UiRoutesOptions): Hono {
       return c.json({ error: 'this server is read-only: it answers GET and HEAD only' }, 405, { Allow: 'GET, HEAD' });
     }
     // The request's URL is built from its Host header (@hono/node-server), so this is that name.
-    if (!options.allowedHosts.has(new URL(c.req.url).hostname.toLowerCase())) {
+    if (options.allowedHosts !== 'any' && !options.allowedHosts.has(new URL(c.req.url).hostname.toLowerCase())) {
       return c.json({ error: 'unknown Host: start memoflow ui with --host <name> to serve this name' }, 403);
     }
     await next();

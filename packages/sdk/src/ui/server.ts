@@ -27,8 +27,13 @@ export interface UiServer {
   close(): Promise<void>;
 }
 
-/** Names a browser may send in `Host` for the address the server listens on. */
-function allowedHosts(host: string): Set<string> {
+/**
+ * Names a browser may send in `Host` for the address the server listens on. On every address
+ * (`0.0.0.0`, `::`) the names it is reached by are unknown, so any is accepted: the user chose to
+ * expose it; the check guards the loopback default against DNS rebinding.
+ */
+function allowedHosts(host: string): Set<string> | 'any' {
+  if (host === '0.0.0.0' || host === '::' || host === '[::]') return 'any';
   const hosts = new Set(['127.0.0.1', 'localhost', '[::1]']);
   hosts.add(host.includes(':') && !host.startsWith('[') ? `[${host.toLowerCase()}]` : host.toLowerCase());
   return hosts;
