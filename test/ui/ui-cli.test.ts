@@ -51,7 +51,7 @@ async function watchLatchedRun(url: string, runId: string | RegExp, latch: strin
   await screenshot(page, shot);
 }
 
-describe('memoflow ui over Postgres: the page reads the shared store, the controller runs elsewhere', () => {
+describe('memoflow ui over Postgres: the page reads the shared store, the controller runs elsewhere', { timeout: 90_000 }, () => {
   const schema = `mf_ui_${randomBytes(6).toString('hex')}`;
   let mf: Memoflow;
   let ui: CliProcess;
@@ -76,7 +76,7 @@ describe('memoflow ui over Postgres: the page reads the shared store, the contro
   });
 });
 
-describe('embedded: memoflow run --ui serves the page from the running process', () => {
+describe('embedded: memoflow run --ui serves the page from the running process', { timeout: 120_000 }, () => {
   const dataDir = () => join(scratch, 'data');
 
   it('shows the run live while it runs; the process ends with the run', async () => {

@@ -17,7 +17,7 @@ import { useEmbedded } from '../support/modes.js';
 import { hostile, latched, MARKUP, pipeline } from '../fixtures/ui-flows.js';
 import { drawnNodes, launchBrowser, nodeSelector, rgb, screenshot, type Browser } from './browser.js';
 
-describe('web UI in a browser (embedded: the page served by the process that runs the workflows)', () => {
+describe('web UI in a browser (embedded: the page served by the process that runs the workflows)', { timeout: 90_000 }, () => {
   const embedded = useEmbedded();
   let browser: Browser;
   let ui: UiServer;
@@ -70,6 +70,7 @@ describe('web UI in a browser (embedded: the page served by the process that run
     const label = (await run.nodes()).find((node) => node.id === 'label');
     const { page } = browser;
     await page.goto(`${ui.url}#/runs/${run.id}`);
+    await page.waitForSelector(`#graph[data-run="${run.id}"]`);
     await page.locator(nodeSelector('label')).click();
     const panel = page.locator('#panel[data-node="label"]');
     await panel.waitFor();
@@ -113,6 +114,7 @@ describe('web UI in a browser (embedded: the page served by the process that run
     expect(children).toHaveLength(5);
     const { page } = browser;
     await page.goto(`${ui.url}#/runs/${run.id}`);
+    await page.waitForSelector(`#graph[data-run="${run.id}"]`);
     await page.waitForSelector(nodeSelector('fan.square'));
     const ids = async () => (await drawnNodes(page)).map((node) => node.id);
     expect(await ids()).toEqual(expect.arrayContaining([...children, 'report', 'report.format']));
@@ -134,6 +136,7 @@ describe('web UI in a browser (embedded: the page served by the process that run
     const run = await embedded.mf.run(latched, { latch, salt: 'live' });
     const { page } = browser;
     await page.goto(`${ui.url}#/runs/${run.id}`);
+    await page.waitForSelector(`#graph[data-run="${run.id}"]`);
     await page.waitForSelector(`${nodeSelector('gate')}[data-shade="MISS"]`);
     expect(await page.locator(nodeSelector('gate')).getAttribute('class')).toContain('active');
     expect(await page.locator('#run-status').textContent()).toBe('running');
@@ -155,6 +158,7 @@ describe('web UI in a browser (embedded: the page served by the process that run
     await expect(run.result()).rejects.toThrow(/refused/);
     const { page } = browser;
     await page.goto(`${ui.url}#/runs/${run.id}`);
+    await page.waitForSelector(`#graph[data-run="${run.id}"]`);
     await page.waitForSelector(nodeSelector('refuse'));
     expect(await page.locator('#run-error').textContent()).toContain(MARKUP);
     await page.locator(nodeSelector('markup')).click();
@@ -175,7 +179,7 @@ describe('web UI in a browser (embedded: the page served by the process that run
     const other = await startUiServer({ source, port: 0 });
     try {
       await page.goto(`${other.url}#/runs/${run.id}`);
-      await page.waitForSelector('#graph g.node');
+      await page.waitForSelector(`#graph[data-run="${run.id}"] g.node`);
       const ids = (await drawnNodes(page)).map((node) => node.id);
       expect(ids).toEqual(Object.keys(hostileIds.nodes));
       await page.locator('#graph g.node').first().click();

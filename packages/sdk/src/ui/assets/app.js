@@ -81,6 +81,12 @@ async function openRun(runId, nodeId) {
   show('run-view');
   if (current?.runId !== runId) {
     closeRun();
+    // Never show another run's picture while this one loads.
+    const graph = document.getElementById('graph');
+    graph.replaceChildren();
+    graph.removeAttribute('data-run');
+    document.getElementById('run-head').replaceChildren();
+    document.getElementById('panel').hidden = true;
     current = { runId, toggled: new Set(), events: null, node: null, structure: null };
     await loadRun();
     if (current?.runId === runId && current.status === 'running') listen();
