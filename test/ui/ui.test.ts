@@ -175,7 +175,7 @@ describe('web UI in a browser (embedded: the page served by the process that run
     const store = new InMemoryRunStore();
     await store.create(hostileIds);
     const catalog = new InMemoryCacheCatalog();
-    const source = { listRuns: (f: RunListFilter) => store.list(f), loadRun: (id: string) => store.load(id), runStatus: (id: string) => store.status(id), listCache: (f: CacheListFilter) => catalog.list(f), explain: (id: string, node: string) => explainRunNode({ catalog, runStore: store }, id, node) };
+    const source = { listRuns: (f: RunListFilter) => store.list(f), loadRun: (id: string) => store.load(id), listCache: (f: CacheListFilter) => catalog.list(f), explain: (id: string, node: string) => explainRunNode({ catalog, runStore: store }, id, node) };
     const other = await startUiServer({ source, port: 0 });
     try {
       await page.goto(`${other.url}#/runs/${run.id}`);

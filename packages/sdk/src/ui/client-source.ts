@@ -8,7 +8,6 @@ export function uiSourceOf(mf: Memoflow): UiSource {
   return {
     listRuns: (filter) => runStore.list(filter),
     loadRun: (runId) => runStore.load(runId),
-    runStatus: (runId) => runStore.status(runId),
     listCache: (filter) => catalog.list(filter),
     explain: (runId, nodeId) => mf.explain(runId, nodeId),
   };

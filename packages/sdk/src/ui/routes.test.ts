@@ -45,7 +45,6 @@ async function appOver(state: RunState, closing?: AbortSignal) {
   const source: UiSource = {
     listRuns: (filter) => runStore.list(filter),
     loadRun: (id) => runStore.load(id),
-    runStatus: (id) => runStore.status(id),
     listCache: (filter) => catalog.list(filter),
     explain: (runId, nodeId) => explainRunNode({ catalog, runStore }, runId, nodeId),
   };
@@ -65,6 +64,9 @@ describe('web UI routes', () => {
       }
     }
     expect((await get('/api/runs')).status).toBe(200);
+    const head = await get('/api/runs', { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(await head.text()).toBe('');
   });
 
   it('refuse a Host header it does not serve (DNS rebinding) and send a CSP that forbids inline scripts', async () => {
@@ -158,6 +160,12 @@ describe('web UI routes', () => {
     expect(seen).toMatch(/event: nodes\ndata: \[\{"id":"b","phase":"succeeded"/);
     expect(seen).toMatch(/event: run\ndata: \{"status":"succeeded"/);
     expect((await reader.read()).done).toBe(true);
+  });
+
+  it('tell a live page when its run does not exist, and end the stream', async () => {
+    const { get } = await appOver(runWithIds('a', 'b'));
+    const text = await (await get('/api/runs/nope/events')).text();
+    expect(text).toBe('event: missing\ndata: {"runId":"nope"}\n\n');
   });
 
   it('end live streams when the server stops, after one last read of the run', async () => {

@@ -1,4 +1,4 @@
-import type { CacheEntrySummary, CacheListFilter, NodeExplanation, RunListFilter, RunState, RunStatus, RunSummary } from '@memoflow/engine';
+import type { CacheEntrySummary, CacheListFilter, NodeExplanation, RunListFilter, RunState, RunSummary } from '@memoflow/engine';
 
 /**
  * What the web page reads, and all it can reach: reads of the run store and the catalog, and
@@ -8,7 +8,6 @@ import type { CacheEntrySummary, CacheListFilter, NodeExplanation, RunListFilter
 export interface UiSource {
   listRuns(filter: RunListFilter): Promise<RunSummary[]>;
   loadRun(runId: string): Promise<RunState | undefined>;
-  runStatus(runId: string): Promise<RunStatus | undefined>;
   listCache(filter: CacheListFilter): Promise<CacheEntrySummary[]>;
   /** `mf.explain(runId, nodeId)`: why the node has its cache status. */
   explain(runId: string, nodeId: string): Promise<NodeExplanation>;
