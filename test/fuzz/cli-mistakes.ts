@@ -94,8 +94,8 @@ const numericValue = fc.oneof(
   fc.constantFrom('1e3', '0x10', '5 x', '', ' ', '+-1', '9007199254740993', '1.0', '١', '-0', '2147483648', 'Infinity', 'NaN', '--', '-5'),
 );
 
-const KNOWN_OPTIONS = new Set(['input', 'inputs-file', 'project', 'domain', 'overwrite-cache', 'concurrency', 'data-dir', 'schema', 'json', 'help', 'workflow', 'limit']);
-const KNOWN_COMMANDS = new Set(['run', 'runs', 'cache', 'worker', 'controller', 'help']);
+const KNOWN_OPTIONS = new Set(['input', 'inputs-file', 'project', 'domain', 'overwrite-cache', 'concurrency', 'data-dir', 'schema', 'json', 'help', 'workflow', 'limit', 'ui']);
+const KNOWN_COMMANDS = new Set(['run', 'runs', 'cache', 'worker', 'controller', 'ui', 'help']);
 const word = fc.stringMatching(/^[a-z][a-z0-9-]{0,10}$/);
 const missing = (f: CliFiles, name: string) => `${f.dir}/missing/${name}`;
 
@@ -115,7 +115,7 @@ const unknownOptionCase = fc
 const unknownCommandCase = fc.oneof(
   word.filter((name) => !KNOWN_COMMANDS.has(name)).map((name): CliCase => ({ what: `unknown command ${name}`, args: () => [name], names: () => [`unknown command '${name}'`] })),
   fc
-    .tuple(fc.constantFrom<[string, string[]]>(['runs', ['ls', 'show', 'help']], ['cache', ['ls', 'evict', 'clear', 'help']]), word)
+    .tuple(fc.constantFrom<[string, string[]]>(['runs', ['ls', 'show', 'retry', 'cancel', 'help']], ['cache', ['ls', 'evict', 'clear', 'explain', 'help']]), word)
     .filter(([[, known], name]) => !known.includes(name))
     .map(([[group], name]): CliCase => ({ what: `unknown command ${group} ${name}`, args: () => [group, name], names: () => [`unknown command '${name}'`] })),
 );

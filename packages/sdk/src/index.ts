@@ -10,3 +10,5 @@ export { connect, DEFAULT_DOMAIN, DEFAULT_PROJECT, type ConnectOptions, type Mem
 export { startWorker, type StartWorkerOptions, type WorkerPool } from './client/start-worker.js';
 export { RunHandle, type CancelResult, type NodeReport, type RunReport } from './client/run-handle.js';
 export { createEventLog, formatEvent, type LogFormat, type EventSink } from './log/event-log.js';
+export { serveUi, type ServeUiOptions } from './ui/serve-ui.js';
+export type { UiServer } from './ui/server.js';

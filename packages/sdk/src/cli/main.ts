@@ -7,6 +7,7 @@ import { cutoffLines, formatDuration, savedComputeLine } from '../log/saved-comp
 import { loadUserModule, pickWorkflow } from './load-module.js';
 import { positiveInteger, resumePoint } from './flag-parsers.js';
 import { addRetryCommand } from './retry-command.js';
+import { addUiCommand, startRunUi, uiPortFlag } from './ui-command.js';
 import { addExplainCommand } from './explain-command.js';
 import { reportRun } from './run-report.js';
 import { collectInputs, parseInputs } from './parse-inputs.js';
@@ -48,8 +49,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       .option('--domain <domain>', 'domain (cache entries are never shared across domains)', DEFAULT_DOMAIN)
       .option('--overwrite-cache', 'execute every node and overwrite its cache entry')
       .option('--resume-from <run:node>', "reuse that run's results for the nodes not downstream of node; rerun node and its downstream", resumePoint)
-      .option('--concurrency <n>', 'tasks run at once (embedded mode)', positiveInteger),
-  ).action(async (file: string, name: string, flags: StorageFlags & { input: string[]; inputsFile?: string; project: string; domain: string; overwriteCache?: boolean; resumeFrom?: { run: string; node: string }; concurrency?: number }) => {
+      .option('--concurrency <n>', 'tasks run at once (embedded mode)', positiveInteger)
+      .option('--ui [port]', 'serve the web UI from this process while the run runs (default port 4545; --ui=0 picks one)', uiPortFlag),
+  ).action(async (file: string, name: string, flags: StorageFlags & { input: string[]; inputsFile?: string; project: string; domain: string; overwriteCache?: boolean; resumeFrom?: { run: string; node: string }; concurrency?: number; ui?: true | number }) => {
     const module = await loadUserModule(file);
     const workflow = pickWorkflow(module, name);
     const inputs = parseInputs(workflow, flags.input, flags.inputsFile);
@@ -58,7 +60,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     void workflow.spec;
     workflow.prepareInputs(inputs);
     const mf = await open(flags, flags.concurrency);
+    let ui: Awaited<ReturnType<typeof startRunUi>> | undefined;
     try {
+      if (flags.ui !== undefined) ui = await startRunUi(mf, flags.ui, flags.json === true);
       const run = await mf.run(workflow, inputs, {
         project: flags.project,
         domain: flags.domain,
@@ -69,6 +73,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       });
       exitCode = await reportRun(run, flags.json === true);
     } finally {
+      await ui?.close();
       await mf.close();
     }
   });
@@ -163,6 +168,7 @@ export async function main(argv: readonly string[]): Promise<number> {
 
   addExplainCommand(cache, withStorage, (flags) => open(flags, undefined, true));
   addProcessCommands(program);
+  addUiCommand(program, withStorage, (flags) => open(flags, undefined, true));
 
   try {
     await program.parseAsync([...argv]);

@@ -21,6 +21,7 @@ import { CLOSE_STEP_TIMEOUT_MS, closeWithin } from './close-within.js';
 import { checkRedis, openDatabaseStorage, openEmbeddedStorage } from './open-storage.js';
 import { RunHandle, toRunReport, type RunReport } from './run-handle.js';
 import { retryRequest } from './retry.js';
+import { rememberStorage } from './storage-of.js';
 import { explainRunNode } from './explain.js';
 
 export interface ConnectOptions {
@@ -175,7 +176,9 @@ export async function connect(options: ConnectOptions = {}): Promise<Memoflow> {
     ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
   });
   const mode = redisUrl !== undefined ? 'distributed' : databaseUrl !== undefined ? 'postgres' : 'embedded';
-  return new Client(controller, storage, dispatcher, registry, mode);
+  const client = new Client(controller, storage, dispatcher, registry, mode);
+  rememberStorage(client, storage);
+  return client;
 }
 
 function describeValue(value: unknown): string {
