@@ -1,5 +1,5 @@
-import cliTruncate from 'cli-truncate';
 import stringWidth from 'string-width';
+import { fitText, padTo } from '../log/fit-text.js';
 
 /**
  * Draws a DAG as a tree in the terminal (what `memoflow run`'s live view, `runs show` and `plan`
@@ -256,21 +256,6 @@ function alsoNeedsMark(names: readonly string[]): string {
 
 function displayName(node: DagTreeNode, scope: string | null, scopeOf: (node: DagTreeNode) => string | null): string {
   return scope !== null && scopeOf(node) === scope && node.id.startsWith(`${scope}.`) ? `.${node.id.slice(scope.length + 1)}` : node.id;
-}
-
-/** Cuts text to at most `width` terminal columns, with an ellipsis where it was cut. */
-export function fitText(text: string, width: number, position: 'end' | 'middle'): string {
-  if (width <= 0) return '';
-  if (stringWidth(text) <= width) return text;
-  const cut = cliTruncate(text, width, { position });
-  // cli-truncate keeps a wide character that straddles the edge in a few cases; never let it through.
-  return stringWidth(cut) <= width ? cut : cliTruncate(text, Math.max(1, width - 1), { position });
-}
-
-/** Pads text with spaces to `width` terminal columns. */
-export function padTo(text: string, width: number): string {
-  const visible = stringWidth(text);
-  return visible >= width ? text : text + ' '.repeat(width - visible);
 }
 
 /** Control characters (a newline in an id or a note) would break the row; they are shown as spaces. */

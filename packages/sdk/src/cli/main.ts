@@ -16,6 +16,7 @@ export interface StorageFlags {
   dataDir?: string;
   schema?: string;
   json?: boolean;
+  verbose?: boolean;
 }
 
 /** Runs the CLI; resolves with the process exit code (0 ok, 1 run failed, 2 bad input or usage). */
@@ -46,8 +47,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       .option('--domain <domain>', 'domain (cache entries are never shared across domains)', DEFAULT_DOMAIN)
       .option('--overwrite-cache', 'execute every node and overwrite its cache entry')
       .option('--resume-from <run:node>', "reuse that run's results for the nodes not downstream of node; rerun node and its downstream", resumePoint)
-      .option('--concurrency <n>', 'tasks run at once (embedded mode)', positiveInteger),
-  ).action(async (file: string, name: string, flags: StorageFlags & { input: string[]; inputsFile?: string; project: string; domain: string; overwriteCache?: boolean; resumeFrom?: { run: string; node: string }; concurrency?: number }) => {
+      .option('--concurrency <n>', 'tasks run at once (embedded mode)', positiveInteger)
+      .option('--verbose', 'a line per node event (running, done, cached), not one per node when it settles'),
+  ).action(async (file: string, name: string, flags: StorageFlags & { input: string[]; inputsFile?: string; project: string; domain: string; overwriteCache?: boolean; resumeFrom?: { run: string; node: string }; concurrency?: number; verbose?: boolean }) => {
     const module = await loadUserModule(file);
     const workflow = pickWorkflow(module, name);
     const inputs = parseInputs(workflow, flags.input, flags.inputsFile);
@@ -183,7 +185,7 @@ async function open(flags: StorageFlags, concurrency?: number, readOnly = false)
     // Reading runs or the cache needs no task queue: without Redis this process never takes a
     // task result that a running controller should have.
     ...(readOnly ? { redisUrl: '' } : {}),
-    log: createEventLog(flags.json === true ? { format: 'json', stream: process.stdout } : { format: 'pretty', stream: process.stderr }),
+    log: createEventLog(flags.json === true ? { format: 'json', stream: process.stdout } : { format: 'pretty', stream: process.stderr, verbose: flags.verbose === true }),
   });
 }
 

@@ -1,0 +1,20 @@
+import cliTruncate from 'cli-truncate';
+import stringWidth from 'string-width';
+
+/**
+ * Cuts text to at most `width` terminal columns (CJK and most emoji are two wide), with an
+ * ellipsis where it was cut: at the end, or in the middle, which keeps both ends of an id.
+ */
+export function fitText(text: string, width: number, position: 'end' | 'middle'): string {
+  if (width <= 0) return '';
+  if (stringWidth(text) <= width) return text;
+  const cut = cliTruncate(text, width, { position });
+  // cli-truncate can keep a wide character that straddles the edge; never let it through.
+  return stringWidth(cut) <= width ? cut : cliTruncate(text, Math.max(1, width - 1), { position });
+}
+
+/** Pads text with spaces to `width` terminal columns. */
+export function padTo(text: string, width: number): string {
+  const visible = stringWidth(text);
+  return visible >= width ? text : text + ' '.repeat(width - visible);
+}
