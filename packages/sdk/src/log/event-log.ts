@@ -75,7 +75,7 @@ export function formatSettled(node: SettledNode): string {
   return `${time} ${node.runId} ${column(node.nodeId, NODE_COLUMN)} ${column(node.task, TASK_COLUMN)} ${column(node.status, STATUS_COLUMN)} key ${node.key.padEnd(10)} ${took.padStart(8)}  ${node.outcome}`;
 }
 
-const NODE_COLUMN = 24;
+const NODE_COLUMN = 32;
 const TASK_COLUMN = 24;
 const STATUS_COLUMN = 24;
 

@@ -1,4 +1,5 @@
 import { isTerminal, shortKey, type EngineEvent, type NodePhase } from '@memoflow/engine';
+import { fitText } from './fit-text.js';
 
 /**
  * A node that has settled, as one log line or one row of the live view tells it: its status, key,
@@ -82,6 +83,9 @@ export class NodeSettleTracker {
 }
 
 const MAX_NOTES = 4;
+/** A settled line stays readable however long an error message or note is. */
+const MAX_OUTCOME = 160;
+const MAX_NOTE = 80;
 
 /** What an event on the way adds to a node's line (none for the ordinary steps). */
 function noteOf(event: EngineEvent): string | undefined {
@@ -131,7 +135,8 @@ function settledNode(event: EngineEvent, notes: readonly string[]): SettledNode 
     status: event.phase === 'cancelled' ? 'cancelled' : statusLabel(event),
     key: event.cacheKey == null ? '-' : shortKey(event.cacheKey),
     durationMs: event.durationMs ?? null,
-    outcome: [outcomeOf(event), ...notes].filter((part) => part !== '').join('; '),
+    // Cut in the middle, which keeps a message's cause (usually last); warnings were printed whole as they came.
+    outcome: [fitText(outcomeOf(event), MAX_OUTCOME, 'middle'), ...notes.map((note) => fitText(note, MAX_NOTE, 'middle'))].filter((part) => part !== '').join('; '),
     level: event.phase === 'succeeded' && event.cacheStatus !== 'PUT_FAILURE' ? 'info' : event.level,
   };
 }
