@@ -55,8 +55,12 @@ const GAP = '  ';
 const MAX_CELL_WIDTH = 28;
 /** The tree column is not squeezed below this while a fixed column can be dropped instead. */
 const MIN_TREE_WIDTH = 16;
-/** The free column (notes, "also needs") keeps up to this share of the line when ids are long. */
-const FREE_SHARE = 0.3;
+/**
+ * The free column (notes, "also needs") keeps this share of the line (at least MIN_FREE_RESERVE
+ * columns) when ids are long; the tree comes first, a note can be read cut.
+ */
+const FREE_SHARE = 0.15;
+const MIN_FREE_RESERVE = 12;
 /** A free column narrower than this is left out rather than shown as a stub. */
 const MIN_FREE_WIDTH = 4;
 /** Indentation takes at most this share of the tree column; deeper levels are folded into "…". */
@@ -87,7 +91,7 @@ export function dagTreeRows(nodes: readonly DagTreeNode[], options: DagTreeOptio
   while (fixedWidths.length > 1 && width - fixedTotal() < Math.min(MIN_TREE_WIDTH, naturalTree)) fixedWidths = fixedWidths.slice(0, -1);
   // Long ids give way to the notes: the tree takes at most what leaves the free column a share of the line.
   const naturalFree = Math.max(0, ...lines.map((line) => stringWidth(freeText(line, columnCount))));
-  const freeReserve = Math.min(naturalFree + GAP.length, Math.floor(width * FREE_SHARE));
+  const freeReserve = Math.min(naturalFree + GAP.length, Math.max(MIN_FREE_RESERVE, Math.floor(width * FREE_SHARE)));
   const room = width - fixedTotal();
   const treeWidth = Math.max(1, Math.min(naturalTree, room, Math.max(MIN_TREE_WIDTH, room - freeReserve)));
   const kept = fixedWidths.length;

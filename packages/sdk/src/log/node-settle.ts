@@ -160,7 +160,7 @@ function outcomeOf(event: EngineEvent): string {
     case 'RECOVERED':
       return `reused from an earlier run${event.cacheReason == null ? '' : ` (${event.cacheReason})`}`;
     case 'FUTURE_HIT':
-      return `sub-workflow from the cache, ran, result cached${attempts}`;
+      return 'sub-workflow from the cache, result cached';
     case 'PUT_FAILURE':
       return `ran${attempts}, result not cached: ${event.cacheReason ?? event.message ?? 'the cache write failed'}`;
     case 'DISABLED':
