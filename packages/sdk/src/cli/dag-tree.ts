@@ -61,6 +61,8 @@ const MIN_TREE_WIDTH = 16;
  */
 const FREE_SHARE = 0.15;
 const MIN_FREE_RESERVE = 12;
+/** However long the ids, the tree column takes at most half the line (they are cut in the middle). */
+const MAX_TREE_SHARE = 0.5;
 /** A free column narrower than this is left out rather than shown as a stub. */
 const MIN_FREE_WIDTH = 4;
 /** Indentation takes at most this share of the tree column; deeper levels are folded into "…". */
@@ -93,7 +95,7 @@ export function dagTreeRows(nodes: readonly DagTreeNode[], options: DagTreeOptio
   const naturalFree = Math.max(0, ...lines.map((line) => stringWidth(freeText(line, columnCount))));
   const freeReserve = Math.min(naturalFree + GAP.length, Math.max(MIN_FREE_RESERVE, Math.floor(width * FREE_SHARE)));
   const room = width - fixedTotal();
-  const treeWidth = Math.max(1, Math.min(naturalTree, room, Math.max(MIN_TREE_WIDTH, room - freeReserve)));
+  const treeWidth = Math.max(1, Math.min(naturalTree, room, Math.max(MIN_TREE_WIDTH, room - freeReserve, 0), Math.max(MIN_TREE_WIDTH, Math.floor(width * MAX_TREE_SHARE))));
   const kept = fixedWidths.length;
 
   const compose = (tree: string, fixed: readonly string[], free: string): string => {
