@@ -1,5 +1,5 @@
 import stringWidth from 'string-width';
-import { fitText, padTo } from '../log/fit-text.js';
+import { fitText, oneLine, padTo } from '../log/fit-text.js';
 
 /**
  * Draws a DAG as a tree in the terminal (what `memoflow run`'s live view, `runs show` and `plan`
@@ -262,12 +262,6 @@ function alsoNeedsMark(names: readonly string[]): string {
 
 function displayName(node: DagTreeNode, scope: string | null, scopeOf: (node: DagTreeNode) => string | null): string {
   return scope !== null && scopeOf(node) === scope && node.id.startsWith(`${scope}.`) ? `.${node.id.slice(scope.length + 1)}` : node.id;
-}
-
-/** Control characters (a newline in an id or a note) would break the row; they are shown as spaces. */
-function oneLine(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ');
 }
 
 function unique(ids: readonly string[]): string[] {

@@ -1,6 +1,6 @@
 import { pino, type Logger } from 'pino';
 import { isTerminal, shortKey, type EngineEvent } from '@memoflow/engine';
-import { fitText, padTo } from './fit-text.js';
+import { fitText, oneLine, padTo } from './fit-text.js';
 import { formatDuration, NodeSettleTracker, statusLabel, type SettledNode } from './node-settle.js';
 
 export type LogFormat = 'pretty' | 'json' | 'silent';
@@ -81,7 +81,7 @@ const STATUS_COLUMN = 24;
 
 /** A column of a plain line: cut in the middle when longer, so the columns after it stay put. */
 function column(text: string, width: number): string {
-  return padTo(fitText(text, width, 'middle'), width);
+  return padTo(fitText(oneLine(text), width, 'middle'), width);
 }
 
 /** The structured fields of an event line (`--json`): every node line has run, node, task, status, key, duration. */

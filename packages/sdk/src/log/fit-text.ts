@@ -18,3 +18,9 @@ export function padTo(text: string, width: number): string {
   const visible = stringWidth(text);
   return visible >= width ? text : text + ' '.repeat(width - visible);
 }
+
+/** Control characters (a newline in an id or an error message) would break a row: shown as spaces. */
+export function oneLine(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/ *[\u0000-\u001f\u007f-\u009f]+ */g, ' ');
+}

@@ -87,6 +87,12 @@ describe('one line per node', () => {
     expect(lines[1]).toMatch(/ r1 wf run cancelled in 5 ms$/);
   });
 
+  it('a multi-line error message stays on its node line', () => {
+    const lines = linesOf([event('node:failed', 'a', 'failed', { level: 'error', error: { name: 'Error', message: 'first\n    at frame (x.js:1:1)\r\nlast', retryable: false } })]);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/failed: first at frame \(x\.js:1:1\) last$/);
+  });
+
   it('200-character and unicode node ids are cut in the middle so the columns after them stay put', () => {
     const ids = ['x'.repeat(200), '数据清洗'.repeat(10), 'short'];
     const lines = linesOf(ids.flatMap((id) => cachedRun(id)));

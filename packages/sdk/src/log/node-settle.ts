@@ -1,5 +1,5 @@
 import { isTerminal, shortKey, type EngineEvent, type NodePhase } from '@memoflow/engine';
-import { fitText } from './fit-text.js';
+import { fitText, oneLine } from './fit-text.js';
 
 /**
  * A node that has settled, as one log line or one row of the live view tells it: its status, key,
@@ -136,7 +136,7 @@ function settledNode(event: EngineEvent, notes: readonly string[]): SettledNode 
     key: event.cacheKey == null ? '-' : shortKey(event.cacheKey),
     durationMs: event.durationMs ?? null,
     // Cut in the middle, which keeps a message's cause (usually last); warnings were printed whole as they came.
-    outcome: [fitText(outcomeOf(event), MAX_OUTCOME, 'middle'), ...notes.map((note) => fitText(note, MAX_NOTE, 'middle'))].filter((part) => part !== '').join('; '),
+    outcome: [fitText(oneLine(outcomeOf(event)), MAX_OUTCOME, 'middle'), ...notes.map((note) => fitText(oneLine(note), MAX_NOTE, 'middle'))].filter((part) => part !== '').join('; '),
     level: event.phase === 'succeeded' && event.cacheStatus !== 'PUT_FAILURE' ? 'info' : event.level,
   };
 }
