@@ -1,7 +1,9 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli as runCliIn, scratchFolder } from '../support/cli.js';
+import { CLI, runCli as runCliIn, scratchFolder } from '../support/cli.js';
 import { dropSchema, TEST_DATABASE_URL } from '../support/modes.js';
+import { PICTURE_FLOWS as FLOWS, PICTURE_LONG_ID as LONG, PICTURE_NODES as NODES } from '../fixtures/picture-flows.js';
 
 /**
  * The terminal picture (issue 11, item 5) as a user sees it, through the built CLI on Postgres (a
@@ -9,21 +11,6 @@ import { dropSchema, TEST_DATABASE_URL } from '../support/modes.js';
  * plain lines), `--verbose` a line per event, and `runs show` the DAG as a tree with a dynamic
  * node's children under it. One task has a 200-character name, so its node id is that long.
  */
-const LONG = 'l'.repeat(200);
-const FLOWS = `import { dynamic, task, workflow, z } from '@memoflow/sdk';
-export const load = task({ name: 'pic.load', inputs: { n: z.number() }, output: z.array(z.number()), cache: { version: '1' } }, async ({ n }) => Array.from({ length: n }, (_, i) => i + 1));
-export const square = task({ name: 'pic.square', inputs: { x: z.number() }, output: z.number(), cache: { version: '1' } }, async ({ x }) => x * x);
-export const fan = dynamic({ name: 'pic.fan', inputs: { xs: z.array(z.number()) }, output: z.array(z.number()), cache: { version: '1' }, tasks: [square] }, ({ xs }) => xs.map((x) => square({ x })));
-export const total = task({ name: 'pic.total', inputs: { xs: z.array(z.number()), base: z.array(z.number()) }, output: z.number(), cache: { version: '1' } }, async ({ xs, base }) => xs.reduce((a, b) => a + b, 0) + base.length);
-export const long = task({ name: 'pic.${LONG}', inputs: { xs: z.array(z.number()) }, output: z.number(), cache: { version: '1' } }, async ({ xs }) => xs.length);
-export const main = workflow({ name: 'pic.main', inputs: { n: z.number() } }, ({ n }) => {
-  const xs = load({ n });
-  return { total: total({ xs: fan({ xs }), base: xs }), count: long({ xs }) };
-});
-`;
-/** load, fan, total, the long one, and fan's three children. */
-const NODES = ['load', 'fan', 'total', LONG, 'fan.square', 'fan.square-2', 'fan.square-3'];
-
 let folder: ReturnType<typeof scratchFolder>;
 let flows: string;
 const schema = `mf_pic_${randomBytes(6).toString('hex')}`;
@@ -56,7 +43,7 @@ describe('CLI: the terminal picture', () => {
     const keyAt = lines.map((line) => line.indexOf(' key '));
     expect(new Set(keyAt).size, first.stderr).toBe(1);
     expect(first.stderr).not.toMatch(/ running$/m);
-    expect(lines.find((line) => idOf(line) === 'load')).toMatch(/ pic\.load +POPULATED +key [0-9a-f]{10} +\d+ ms {2}ran, result cached$/);
+    expect(lines.find((line) => idOf(line) === 'load')).toMatch(/ pic\.load +POPULATED +key [0-9a-f]{10} +[\d.]+ m?s {2}ran, result cached$/);
     expect(lines.find((line) => idOf(line) === 'fan')).toMatch(/ SKIPPED\(upstream-reran\) .* ran, result cached; expanded into 3 node\(s\)/);
     const runId = /^run (\S+) succeeded/m.exec(first.stderr)?.[1] ?? '';
 
@@ -65,7 +52,7 @@ describe('CLI: the terminal picture', () => {
     const hits = nodeLines(second.stderr);
     // fan hits as a whole: its children do not run again.
     expect(hits).toHaveLength(4);
-    for (const line of hits) expect(line).toMatch(/ HIT +key [0-9a-f]{10} +\d+ ms {2}served from the cache/);
+    for (const line of hits) expect(line).toMatch(/ HIT +key [0-9a-f]{10} +[\d.]+ m?s {2}served from the cache/);
 
     const verbose = await runCli(['run', flows, 'pic.main', '--input', 'n=4', '--verbose']);
     expect(verbose.code, verbose.stderr).toBe(0);
@@ -79,7 +66,7 @@ describe('CLI: the terminal picture', () => {
     const header = out.findIndex((line) => line.startsWith('NODE '));
     expect(out[header]).toMatch(/^NODE +TASK +STATUS +CACHE +KEY +ATTEMPTS +DURATION$/);
     const tree = out.slice(header + 1, header + 1 + NODES.length);
-    expect(tree[0]).toMatch(/^load +pic\.load +succeeded +POPULATED +[0-9a-f]{10} +1 +\d+ ms$/);
+    expect(tree[0]).toMatch(/^load +pic\.load +succeeded +POPULATED +[0-9a-f]{10} +1 +[\d.]+ m?s$/);
     const fanAt = tree.findIndex((line) => /^[├└]─ fan /.test(line));
     // fan's children right under it, by their local names, one level deeper.
     expect(tree.slice(fanAt + 1, fanAt + 4)).toEqual([
@@ -99,4 +86,30 @@ describe('CLI: the terminal picture', () => {
     expect(report.nodes.map((node) => node.id).sort()).toEqual([...NODES].sort());
     expect(Object.keys(report.nodes[0] ?? {}).sort()).toEqual(['attempts', 'cacheKey', 'cacheReason', 'cacheStatus', 'durationMs', 'error', 'finishedAt', 'id', 'output', 'parent', 'startedAt', 'status', 'task', 'waitedFor']);
   }, 120_000);
+
+  it('on a terminal: the DAG as a tree redrawn in place, its last frame left on the screen, then the summary', () => {
+    // A real pseudo-terminal (util-linux `script`), 100 columns by 30 rows.
+    const command = `stty cols 100 rows 30; exec ${process.execPath} ${CLI} run ${flows} pic.main --input n=5`;
+    const result = spawnSync('script', ['-qfec', command, '/dev/null'], { env: { ...process.env, DATABASE_URL: TEST_DATABASE_URL, MEMOFLOW_SCHEMA: schema, REDIS_URL: '' }, encoding: 'utf8', timeout: 60_000 });
+    expect(result.status, result.stdout).toBe(0);
+    const screen = result.stdout;
+    // Redrawn in place: frames written in synchronized-output blocks, lines erased between them.
+    const frames = screen.split('\u001b[?2026h').slice(1);
+    expect(frames.length, screen).toBeGreaterThan(1);
+    expect(screen).toContain('\u001b[2K');
+    // eslint-disable-next-line no-control-regex
+    const plain = (text: string) => text.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '');
+    const [lastFrame = '', afterFrames = ''] = (frames.at(-1) ?? '').split('\u001b[?2026l');
+    const last = plain(lastFrame).split('\n').filter((line) => line !== '');
+    expect(last[0]).toMatch(/^run \S+ pic\.main {2}9 of 9 settled · none left {2}\S+ \S+$/);
+    for (const line of last) expect(line.length).toBeLessThanOrEqual(100);
+    const fanAt = last.findIndex((line) => /^[├└]─ fan /.test(line));
+    expect(last.slice(fanAt + 1, fanAt + 6)).toEqual(Array.from({ length: 5 }, (_, i) => expect.stringMatching(new RegExp(`^│ {2}[├└]─ \\.square${i === 0 ? '' : `-${i + 1}`} +SKIPPED\\(upstream-reran\\) +[0-9a-f]{10} +[\\d.]+ m?s +ran, result`))));
+    // The 200-character id takes half the width, so notes are cut to what is left.
+    expect(last.find((line) => line.startsWith('load '))).toMatch(/^load +POPULATED +[0-9a-f]{10} +[\d.]+ m?s +ran, result/);
+    expect(last.some((line) => /^[├└]─ l+…l+ +SKIPPED/.test(line))).toBe(true);
+    const after = plain(afterFrames);
+    expect(after).toMatch(/^run \S+ succeeded \(9 nodes: 1 POPULATED, 8 SKIPPED\)$/m);
+    expect(after).toContain(JSON.stringify({ total: 1 + 4 + 9 + 16 + 25 + 5, count: 5 }, null, 2).split('\n')[0]);
+  }, 90_000);
 });
