@@ -148,24 +148,29 @@ describe('live view', () => {
     expect(live.frame()[1]).toMatch(/^extract +writing/);
   });
 
-  it('reads the DAG again when a dynamic node expands, so its children are drawn with their dependencies', async () => {
+  it('reads the DAG when it follows the run and again when a dynamic node expands, so its children are drawn with their dependencies', async () => {
     const tty = new FakeTty(100, 30);
-    const { live } = view(tty, [{ id: 'fan', task: 't', parents: [], container: null }]);
-    const children: RunGraphNode[] = [
-      { id: 'fan', task: 't', parents: [], container: null },
-      { id: 'fan.fit', task: 't', parents: [], container: 'fan' },
-      { id: 'fan.score', task: 't', parents: ['fan.fit'], container: 'fan' },
-    ];
+    // Started without the spec, as `runs retry` starts it.
+    const { live, clock } = view(tty, []);
+    const before: RunGraphNode[] = [{ id: 'fan', task: 't', parents: [], container: null }];
+    const after: RunGraphNode[] = [...before, { id: 'fan.fit', task: 't', parents: [], container: 'fan' }, { id: 'fan.score', task: 't', parents: ['fan.fit'], container: 'fan' }];
+    let graph = before;
     let loads = 0;
     live.follow('r1', () => {
       loads++;
-      return Promise.resolve(children);
+      return Promise.resolve(graph);
     });
+    await sleep(20);
+    expect(loads).toBe(1);
+    expect(live.frame().slice(1)).toEqual([expect.stringMatching(/^fan +pending/)]);
+    graph = after;
+    clock.t += 2000;
     live.sink(event('node:started', 'fan', 'dispatched'));
     live.sink(event('node:expanded', 'fan', 'expanded', { message: 'into 2 node(s)' }));
+    // A second expansion while the first read is in flight is one more read, not one per event.
     live.sink(event('node:expanded', 'fan', 'expanded', { message: 'into 2 node(s)' }));
     await sleep(50);
-    expect(loads).toBe(1);
+    expect(loads).toBe(2);
     expect(live.frame().slice(1)).toEqual([
       expect.stringMatching(/^fan +running/),
       expect.stringMatching(/^└─ \.fit +pending/),

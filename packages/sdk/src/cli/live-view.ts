@@ -87,12 +87,15 @@ export class LiveView {
 
   /**
    * The run to show (events of other runs this process drives only print their warnings), and
-   * where to read its DAG when a dynamic node expands, so its children are drawn with their
-   * dependencies (read at most once per GRAPH_REFRESH_MS).
+   * where to read its DAG: now, and when a dynamic node expands, so its children are drawn with
+   * their dependencies (read at most once per GRAPH_REFRESH_MS).
    */
   follow(runId: string, loadGraph?: () => Promise<readonly RunGraphNode[]>): void {
     this.runId = runId;
-    if (loadGraph !== undefined) this.loadGraph = loadGraph;
+    if (loadGraph === undefined) return;
+    this.loadGraph = loadGraph;
+    // Read once now as well: a view started without the spec (`runs retry`) gets its DAG from the run.
+    this.refreshGraph();
   }
 
   /** Draws the last frame and leaves it on the screen; later events are ignored. */
@@ -171,11 +174,16 @@ export class LiveView {
       this.lastGraphLoad = this.now();
       load()
         .then((graph) => {
+          // In the run's order, then any node the read did not know yet.
+          const before = new Map(this.nodes);
+          this.nodes.clear();
           for (const known of graph) {
-            const node = this.nodeFor(known.id);
+            const node = before.get(known.id) ?? newNode(known.id, known.parents, known.container);
             node.parents = known.parents;
             node.container = known.container;
+            this.nodes.set(known.id, node);
           }
+          for (const [id, node] of before) if (!this.nodes.has(id)) this.nodes.set(id, node);
           this.changed();
         })
         // The picture only loses the children's edges; the run itself is not affected.

@@ -99,7 +99,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         );
       });
     });
-  addRetryCommand(runs, withStorage, (flags, concurrency) => open(flags, concurrency), (code) => {
+  addRetryCommand(runs, withStorage, (flags, concurrency, log) => open(flags, concurrency, false, log), (code) => {
     exitCode = code;
   });
   withStorage(runs.command('show').description("draw a run's DAG with each node's status, cache status, key and duration").argument('<run>', 'run id')).action(async (id: string, flags: StorageFlags) => {
