@@ -113,6 +113,21 @@ describe('live view', () => {
     live.finish();
   });
 
+  it('takes odd events in its stride: unknown and dotted ids, events without a phase, a tiny terminal', () => {
+    const tty = new FakeTty(12, 3);
+    const { live } = view(tty, []);
+    live.sink(event('node:cache-hit', 'a.b.c', 'succeeded', { cacheStatus: 'HIT' }));
+    live.sink({ type: 'node:dispatch-failed', level: 'warn', runId: 'r1', workflow: 'etl.main', nodeId: 'a.b.c', task: 't', message: 'dispatching 1 attempt(s) failed, retrying: ECONNREFUSED' });
+    live.sink(event('node:started', 'x\ny', 'dispatched'));
+    const frame = live.frame();
+    expect(frame.length).toBeLessThanOrEqual(3);
+    for (const line of frame) expect(stringWidth(line)).toBeLessThanOrEqual(12);
+    expect(frame.join('\n')).not.toContain('x\ny');
+    live.finish();
+    // The warning was written whole above the view (the terminal wraps it).
+    expect(tty.plain().replace(/\n/g, '')).toContain('dispatching 1 attempt(s) failed, retrying: ECONNREFUSED');
+  });
+
   it('keeps its columns with 200-character and unicode ids', () => {
     const tty = new FakeTty(90, 20);
     const long = 'x'.repeat(200);

@@ -1,5 +1,5 @@
 import { createLogUpdate } from 'log-update';
-import type { EngineEvent, NodePhase } from '@memoflow/engine';
+import { isTerminal, type EngineEvent, type NodePhase } from '@memoflow/engine';
 import type { RunGraphNode } from '../client/run-graph.js';
 import { formatEvent, type EventSink } from '../log/event-log.js';
 import { fitText } from '../log/fit-text.js';
@@ -110,11 +110,12 @@ export class LiveView {
 
   /** The frame as it would be drawn now. */
   frame(): string[] {
-    const width = Math.max(20, this.options.stream.columns > 0 ? this.options.stream.columns : 80);
-    const rows = Math.max(4, this.options.stream.rows > 0 ? this.options.stream.rows : 24);
+    const width = this.options.stream.columns > 0 ? this.options.stream.columns : 80;
+    const rows = this.options.stream.rows > 0 ? this.options.stream.rows : 24;
     const all = [...this.nodes.values()];
     const header = this.header(all);
-    const budget = rows - 2;
+    // The header, the rows, and the run's line at the end.
+    const budget = Math.max(1, rows - 2);
     const now = this.now();
     if (all.length <= budget) return [fitText(header, width, 'end'), ...drawDagTree(all.map((node) => this.row(node, now)), { width })];
     const shown = windowOf(all, budget - 1);
@@ -156,7 +157,8 @@ export class LiveView {
     if (node.startedAt === null && (node.state === 'running' || node.state === 'looking-up' || node.state === 'waiting')) node.startedAt = this.now();
     const settled = this.tracker.observe(event);
     if (settled !== undefined) this.settle(settled);
-    else if (event.level !== 'info' && node.state !== 'settled') this.persist(formatEvent(event));
+    // As in the plain lines: a warning in a terminal phase settled its node or repeats one that did.
+    else if (event.level !== 'info' && (event.phase === undefined || !isTerminal(event.phase))) this.persist(formatEvent(event));
     this.changed();
   }
 
