@@ -9,6 +9,7 @@ export type { Ref, Bindable, Unref } from './define/reference.js';
 export { connect, DEFAULT_DOMAIN, DEFAULT_PROJECT, type ConnectOptions, type Memoflow, type RunOptions } from './client/connect.js';
 export { startWorker, type StartWorkerOptions, type WorkerPool } from './client/start-worker.js';
 export { RunHandle, type CancelResult, type NodeReport, type RunReport } from './client/run-handle.js';
+export type { RunGraphNode } from './client/run-graph.js';
 export { createEventLog, formatEvent, type LogFormat, type EventSink } from './log/event-log.js';
 export { serveUi, type ServeUiOptions } from './ui/serve-ui.js';
 export type { UiServer } from './ui/server.js';

@@ -5,6 +5,8 @@ import { loadUserModule, pickWorkflow } from './load-module.js';
 import { positiveInteger } from './flag-parsers.js';
 import { reportRun } from './run-report.js';
 import type { StorageFlags } from './main.js';
+import type { EventSink } from '../log/event-log.js';
+import { LiveView } from './live-view.js';
 
 /**
  * `memoflow runs retry <run>`: a new run of the run's workflow, inputs, project and domain that
@@ -15,7 +17,7 @@ import type { StorageFlags } from './main.js';
 export function addRetryCommand(
   runs: Command,
   withStorage: (command: Command) => Command,
-  open: (flags: StorageFlags, concurrency?: number) => Promise<Memoflow>,
+  open: (flags: StorageFlags, concurrency?: number, log?: EventSink) => Promise<Memoflow>,
   setExitCode: (code: number) => void,
 ): void {
   withStorage(
@@ -24,9 +26,12 @@ export function addRetryCommand(
       .description('retry a run: reuse what succeeded, run what failed, was aborted or cancelled, and its downstream')
       .argument('<run>', 'run id')
       .option('--file <file>', 'the module to load the workflow from (default: the file the run was started from)')
-      .option('--concurrency <n>', 'tasks run at once (embedded mode)', positiveInteger),
+      .option('--concurrency <n>', 'tasks run at once (embedded mode)', positiveInteger)
+      .option('--verbose', 'a line per node event (running, done, cached), not one per node when it settles'),
   ).action(async (runId: string, flags: StorageFlags & { file?: string; concurrency?: number }) => {
-    const mf = await open(flags, flags.concurrency);
+    // On a terminal the retry is drawn live (its DAG read from the run once it starts).
+    const live = flags.json !== true && flags.verbose !== true && process.stderr.isTTY ? new LiveView({ stream: process.stderr, graph: [] }) : undefined;
+    const mf = await open(flags, flags.concurrency, live?.sink);
     try {
       const earlier = await mf.runs.show(runId);
       const file = flags.file ?? earlier.source?.module;
@@ -36,8 +41,14 @@ export function addRetryCommand(
       const module = await loadUserModule(file);
       const workflow = pickWorkflow(module, earlier.source?.workflow ?? earlier.workflow);
       const run = await mf.retry(runId, { workflow, source: { module: module.path, workflow: workflow.workflowName } });
+      live?.follow(run.id, () => mf.runs.graph(run.id));
+      if (live !== undefined) {
+        await run.wait();
+        live.finish();
+      }
       setExitCode(await reportRun(run, flags.json === true));
     } finally {
+      live?.finish();
       await mf.close();
     }
   });
