@@ -32,3 +32,6 @@ export { Controller, type ControllerOptions, type SubmitRequest } from './contro
 export * from './memory/in-memory-cache-catalog.js';
 export * from './memory/in-memory-run-store.js';
 export { runNodes, childId, childNodes, DYNAMIC_RESULT, type RunNodes } from './controller/core/expand.js';
+export { planWorkflow } from './plan/plan-workflow.js';
+export { WorkflowPlanner } from './plan/planner.js';
+export * from './plan/workflow-plan.js';

@@ -11,6 +11,7 @@ import type { ReservationKeeper } from './reservation-keeper.js';
 import { DecisionError, classifyRoundError, describeError, describeEvent, recordableReplacement, roundRetryDelayMs } from './round-errors.js';
 import { decideInPlace, nextWakeAt, recoverCommands } from '../core/decide.js';
 import { workspaceOf, type RunWorkspace } from '../core/draft.js';
+import { lookupOutcomes } from '../core/lookup-outcomes.js';
 import type { CacheWrite, LookupOutcome, RunEvent } from '../vocabulary/events.js';
 
 export interface RunDriverDeps {
@@ -401,15 +402,7 @@ export class RunDriver {
         const wanted = lookups.filter((l) => l.kind === kind);
         try {
           const found = await this.deps.catalog.lookup(kind, wanted.map((l) => l.key));
-          return wanted.map(({ nodeId, key, afterReservation }): LookupOutcome => {
-            // A lookup made holding the node's reservation says so: its miss executes the node.
-            const base = afterReservation === true ? { nodeId, key, kind, afterReservation } : { nodeId, key, kind };
-            const entry = found.hits.get(key);
-            if (entry !== undefined) return { ...base, outcome: 'hit', entry };
-            const corrupt = found.corrupt.get(key);
-            if (corrupt !== undefined) return { ...base, outcome: 'corrupt', reason: corrupt };
-            return { ...base, outcome: 'miss' };
-          });
+          return lookupOutcomes(kind, wanted, found);
         } catch (error) {
           return wanted.map(({ nodeId, key, afterReservation }): LookupOutcome => ({ ...(afterReservation === true ? { afterReservation } : {}), nodeId, key, kind, outcome: 'failure', reason: describe(error) }));
         }
