@@ -1,4 +1,5 @@
 import { taintingUpstream } from '../controller/core/cascade.js';
+import { memoizedDependencies } from '../controller/core/dependencies.js';
 import { runNodes } from '../controller/core/expand.js';
 import type { RunIndex } from '../controller/core/run-index.js';
 import type { CacheEntry, CacheEntryKind } from '../ports/cache-catalog.js';
@@ -32,18 +33,24 @@ export function planNodes(input: PlanNodesInput): PlannedNode[] {
 function planNode(input: PlanNodesInput, spec: NodeSpec, parent: string | null, planned: ReadonlyMap<string, PlannedNode>): PlannedNode {
   const { state, knowledge } = input;
   const node = state.nodes[spec.id];
-  const base = {
+  const key = node !== undefined && knowledge.keyKnown(spec.id) ? node.cacheKey : null;
+  const level = input.levelOf.get(spec.id) ?? null;
+  const needs = [...memoizedDependencies(spec)];
+  // Fields in the order a reader of `--json` wants them: what, then why, then the details.
+  const predict = (prediction: PlanPrediction, reason: string, extra: Partial<Pick<PlannedNode, 'skipReason' | 'key' | 'upstream' | 'entry'>> = {}): PlannedNode => ({
     node: spec.id,
     task: spec.task,
     kind: spec.kind,
+    prediction,
+    skipReason: extra.skipReason ?? null,
+    reason,
+    key: extra.key === undefined ? key : extra.key,
+    upstream: extra.upstream ?? null,
+    entry: extra.entry ?? null,
     parent,
-    skipReason: null,
-    key: node !== undefined && knowledge.keyKnown(spec.id) ? node.cacheKey : null,
-    upstream: null,
-    entry: null,
-    level: input.levelOf.get(spec.id) ?? null,
-  };
-  const predict = (prediction: PlanPrediction, reason: string, extra: Partial<PlannedNode> = {}): PlannedNode => ({ ...base, prediction, reason, ...extra });
+    needs,
+    level,
+  });
   if (input.unknownKeys.has(spec.id)) {
     const upstream = knowledge.unknownUpstream(spec.id, 'key');
     return predict('UNKNOWN', `its key is computed from the output of '${upstream ?? '?'}', which runs first and is content-hashed (hashWith): not known until it runs, so this may hit or miss`, { upstream, key: null });
@@ -84,16 +91,16 @@ function planNode(input: PlanNodesInput, spec: NodeSpec, parent: string | null, 
   }
 }
 
-type Predict = (prediction: PlanPrediction, reason: string, extra?: Partial<PlannedNode>) => PlannedNode;
+type Predict = (prediction: PlanPrediction, reason: string, extra?: Partial<Pick<PlannedNode, 'skipReason' | 'key' | 'upstream' | 'entry'>>) => PlannedNode;
 
 function skipped(spec: NodeSpec, state: RunState, parent: string | null, skipReason: SkipReason, planned: ReadonlyMap<string, PlannedNode>, predict: Predict): PlannedNode {
   if (skipReason === 'overwrite') return predict('SKIPPED', 'overwrite-cache: it runs without a lookup and overwrites its entry', { skipReason });
   const culprit = taintingUpstream(spec, state);
   if (culprit !== null) {
     const status = planned.get(culprit)?.prediction;
-    return predict('SKIPPED', `upstream node '${culprit}' runs${status === undefined ? '' : ` (${status})`} and its output is not content-hashed, so this runs without a lookup (the cascade)`, { skipReason, upstream: culprit });
+    return predict('SKIPPED', `upstream '${culprit}' runs${status === undefined ? '' : ` (${status})`}: the cascade runs this without a lookup`, { skipReason, upstream: culprit });
   }
-  return predict('SKIPPED', `its container '${parent ?? '?'}' is fed by a node that runs, so this runs without a lookup (the cascade)`, { skipReason, upstream: parent });
+  return predict('SKIPPED', `its container '${parent ?? '?'}' is fed by a node that runs: the cascade runs this without a lookup`, { skipReason, upstream: parent });
 }
 
 /** A node the planned run never started: it waits on a node whose outcome or output is not known. */

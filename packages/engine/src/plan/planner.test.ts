@@ -50,7 +50,7 @@ describe('plan', () => {
     const w = newWorld();
     const plan = await w.plan(chain, { x: value(1), y: value(2) });
     expect(predictions(plan)).toEqual({ a: 'MISS', b: 'SKIPPED(upstream-reran)', c: 'SKIPPED(upstream-reran)', d: 'MISS' });
-    expect(plan.nodes.find((n) => n.node === 'c')).toMatchObject({ upstream: 'b', key: null, reason: expect.stringContaining("upstream node 'b' runs (SKIPPED)") });
+    expect(plan.nodes.find((n) => n.node === 'c')).toMatchObject({ upstream: 'b', key: null, reason: expect.stringContaining("upstream 'b' runs (SKIPPED)") });
     expect(plan.nodes.find((n) => n.node === 'a')?.key).toMatch(/^[0-9a-f]{64}$/);
     expect(plan.lookups).toEqual({ batches: 1, queries: 1, keys: 2 });
     expect(w.planCalls).toEqual(['lookup:output:2']);

@@ -28,22 +28,24 @@ export interface PlannedNode {
   node: string;
   task: string;
   kind: NodeKind;
+  prediction: PlanPrediction;
+  /** SKIPPED only: why the node runs without a lookup. */
+  skipReason: SkipReason | null;
+  /** Why, in words: which upstream node, which entry and when it was written. */
+  reason: string;
+  /** The node's cache key, null when caching is off or the key is not knowable before upstream nodes run. */
+  key: string | null;
+  /** The upstream node the prediction comes from (the cascade's culprit, an UNKNOWN's content-hashed upstream). */
+  upstream: string | null;
+  /** HIT, FUTURE_HIT, EVICTED: the entry found. */
+  entry: PlannedEntry | null;
   /**
    * The container a child belongs to: children of a sub-workflow, and of a dynamic node whose
    * future is in the catalog (FUTURE_HIT), are planned as nodes of their own. Null at the top level.
    */
   parent: string | null;
-  prediction: PlanPrediction;
-  /** SKIPPED only: why the node runs without a lookup. */
-  skipReason: SkipReason | null;
-  /** The node's cache key, null when caching is off or the key is not knowable before upstream nodes run. */
-  key: string | null;
-  /** Why, in words: which upstream node, which entry and when it was written. */
-  reason: string;
-  /** The upstream node the prediction comes from (the cascade's culprit, an UNKNOWN's content-hashed upstream). */
-  upstream: string | null;
-  /** HIT, FUTURE_HIT, EVICTED: the entry found. */
-  entry: PlannedEntry | null;
+  /** The nodes it reads from (run ids): the DAG's edges, for drawing it. */
+  needs: string[];
   /** The catalog lookup batch (0-based DAG level) that looked the node up; null if it was not looked up. */
   level: number | null;
 }

@@ -6,6 +6,7 @@ import { createEventLog, lostWritesNote } from '../log/event-log.js';
 import { loadUserModule, pickWorkflow } from './load-module.js';
 import { positiveInteger, resumePoint } from './flag-parsers.js';
 import { addRetryCommand } from './retry-command.js';
+import { addPlanCommand } from './plan-command.js';
 import { reportRun } from './run-report.js';
 import { collectInputs, parseInputs } from './parse-inputs.js';
 import { describeUnexpected } from './unexpected-error.js';
@@ -158,6 +159,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     });
   });
 
+  addPlanCommand(program, withStorage, (flags) => open(flags, undefined, true));
   addProcessCommands(program);
 
   try {
