@@ -138,7 +138,7 @@ describe('plan (embedded)', () => {
     const f = flows();
     await expect(t.mf.plan(f.etl, { day: 'd' } as never)).rejects.toMatchObject({ code: 'MISSING_INPUT', location: { workflow: 'pl.etl', field: 'currency' } });
     await expect(t.mf.plan(f.etl, { day: 5, currency: 'EUR' } as never)).rejects.toMatchObject({ code: 'INPUT_SCHEMA_MISMATCH' });
-    await expect(t.mf.plan({} as never, {})).rejects.toBeInstanceOf(MemoflowError);
+    await expect(t.mf.plan({} as never, {} as never)).rejects.toBeInstanceOf(MemoflowError);
     await expect(t.mf.plan(f.etl, { day: 'd', currency: 'EUR' }, null as never)).rejects.toMatchObject({ code: 'INVALID_OPTION', location: { field: 'options' } });
     await expect(t.mf.plan(f.etl, { day: 'd', currency: 'EUR' }, { overwriteCache: 'yes' as never })).rejects.toMatchObject({ code: 'INVALID_OPTION', location: { field: 'overwriteCache' } });
     await expect(t.mf.plan(f.etl, { day: 'd', currency: 'EUR' }, { project: 'a b' })).rejects.toMatchObject({ location: { field: 'project' } });
