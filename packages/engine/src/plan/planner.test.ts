@@ -192,6 +192,23 @@ describe('plan', () => {
     expect(statuses(await w.run(spec, {}))).toEqual({ a: 'POPULATED', b: 'SKIPPED(upstream-reran)' });
   });
 
+  test('a wide fan-out is one batch, a fan-in of all of it the next; odd ids are only ids', async () => {
+    const w = newWorld();
+    const ids = Array.from({ length: 3000 }, (_, i) => `shard.${i}.x_y-z`);
+    const spec = workflowSpec('t.wide', [...ids.map((id, i) => taskNode(id, 'a', { i: lit(i) })), taskNode('all', 'b', { xs: arr(...ids.map((id) => ref(id))) })]);
+    await w.run(spec, {});
+    const started = Date.now();
+    const plan = await w.plan(spec, {});
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(plan.counts.HIT).toBe(3001);
+    expect(plan.lookups).toEqual({ batches: 2, queries: 2, keys: 3001 });
+    expect(plan.nodes.at(-1)).toMatchObject({ node: 'all', level: 1, needs: ids });
+    // An id a run would refuse is refused by the plan, before any lookup.
+    const odd = workflowSpec('t.odd', [taskNode('é\u{1F600}', 'a', { i: lit(1) })]);
+    await expect(w.plan(odd, {})).rejects.toMatchObject({ code: 'INVALID_SPEC', location: { workflow: 't.odd', node: 'é\u{1F600}' } });
+    expect(w.planCalls).toEqual([]);
+  }, 60_000);
+
   test('bad input is refused before any lookup, naming workflow and field', () => {
     const plan = (inputs: { [name: string]: NodeValue }, spec: WorkflowSpec = chain) => new WorkflowPlanner({ spec, inputs, project: 'p', domain: 'd', now: new Date() });
     expect(() => plan({ x: value(1) })).toThrow(expect.objectContaining({ code: 'MISSING_INPUT', location: { workflow: 't.chain', field: 'y' } }) as Error);

@@ -132,16 +132,18 @@ export class WorkflowPlanner {
     const repeated: LookupOutcome[] = [];
     for (const command of commands) {
       switch (command.type) {
-        case 'LookupCache':
+        case 'LookupCache': {
+          const knowledge = this.knowledge();
           for (const lookup of command.lookups) {
             const earlier = this.found.get(foundKey(lookup.nodeId, lookup.kind));
             // A serialized node looks up again once it holds its reservation; nothing was written
             // in between, so the catalog would say what it said.
             if (lookup.afterReservation === true && earlier !== undefined) repeated.push({ ...earlier, afterReservation: true });
-            else if (this.knowledge().keyKnown(lookup.nodeId)) this.awaiting.push(lookup);
+            else if (knowledge.keyKnown(lookup.nodeId)) this.awaiting.push(lookup);
             else this.unknownKeys.add(lookup.nodeId);
           }
           break;
+        }
         case 'DispatchTask':
           for (const attempt of command.attempts) {
             const spec = this.spec(attempt.nodeId);
