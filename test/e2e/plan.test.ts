@@ -79,7 +79,7 @@ describe('plan (embedded)', () => {
     for (const node of warm.nodes) {
       expect(node.key).toBe(keys[node.node]);
       expect(node.entry?.runId).toBe(first.id);
-      expect(node.reason).toContain(`entry written by run ${first.id} (node ${node.node}) at`);
+      expect(node.reason).toContain(`entry written by run ${first.id} at`);
     }
     const again = await t.mf.run(f.etl, inputs);
     await again.result();
@@ -125,7 +125,7 @@ describe('plan (embedded)', () => {
     const plan = await t.mf.plan(f.fan, { n: 3 });
     expect(predicted(plan)).toEqual({ squares: 'FUTURE_HIT', 'squares.square': 'HIT', 'squares.square-2': 'HIT', 'squares.square-3': 'HIT', sum: 'HIT' });
     expect(plan.nodes.filter((n) => n.parent === 'squares')).toHaveLength(3);
-    expect(plan.nodes[0]?.reason).toContain(`written by run ${first.id} (node squares)`);
+    expect(plan.nodes[0]?.reason).toContain(`its compiled sub-workflow written by run ${first.id} at`);
     const run = await t.mf.run(f.fan, { n: 3 });
     await run.result();
     expect(f.calls.body).toBe(1);

@@ -60,18 +60,18 @@ function planNode(input: PlanNodesInput, spec: NodeSpec, parent: string | null, 
   switch (seen.status) {
     case 'HIT': {
       const entry = entryOf(input.entry(spec.id, 'output'));
-      return predict('HIT', entry === null ? 'served from the catalog' : `entry written by ${written(entry)}`, { entry });
+      return predict('HIT', entry === null ? 'served from the catalog' : `entry written by ${written(entry, spec.id)}`, { entry });
     }
     case 'FUTURE_HIT': {
       const entry = entryOf(input.entry(spec.id, 'future'));
       const children = node?.subWorkflow?.nodes.length ?? 0;
-      const from = entry === null ? 'from the catalog' : `written by ${written(entry)}`;
+      const from = entry === null ? 'from the catalog' : `written by ${written(entry, spec.id)}`;
       return predict('FUTURE_HIT', `no output entry; its compiled sub-workflow ${from} replays without running the body: ${children} child node(s) planned as ${spec.id}.*`, { entry });
     }
     case 'EVICTED': {
       const entry = entryOf(input.entry(spec.id, 'output'));
       const ttl = `${spec.cache?.ttlMs ?? 0} ms`;
-      return predict('EVICTED', entry === null ? `entry past its ttl (${ttl})` : `entry written by ${written(entry)} is past its ttl (${ttl}): it runs and replaces it`, { entry });
+      return predict('EVICTED', entry === null ? `entry past its ttl (${ttl})` : `entry written by ${written(entry, spec.id)} is past its ttl (${ttl}): it runs and replaces it`, { entry });
     }
     case 'MISS': {
       const why = seen.reason ?? 'no entry under this key';
@@ -120,6 +120,7 @@ function entryOf(entry: CacheEntry | undefined): PlannedEntry | null {
   return entry === undefined ? null : { runId: entry.runId, nodeId: entry.nodeId, createdAt: entry.createdAt };
 }
 
-function written(entry: PlannedEntry): string {
-  return `run ${entry.runId} (node ${entry.nodeId}) at ${entry.createdAt.toISOString()}`;
+/** Who wrote an entry and when; the writing node is named only when it is not this one (another workflow's node of the same task). */
+function written(entry: PlannedEntry, nodeId: string): string {
+  return `run ${entry.runId}${entry.nodeId === nodeId ? '' : ` (node ${entry.nodeId})`} at ${entry.createdAt.toISOString()}`;
 }

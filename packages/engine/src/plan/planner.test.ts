@@ -65,7 +65,7 @@ describe('plan', () => {
     expect(w.planCalls).toEqual(['lookup:output:2', 'lookup:output:1', 'lookup:output:1']);
     const c = plan.nodes.find((n) => n.node === 'c');
     expect(c).toMatchObject({ entry: { runId: first.run.id, nodeId: 'c' }, level: 2, key: first.nodes['c']?.cacheKey });
-    expect(c?.reason).toContain(`entry written by run ${first.run.id} (node c) at`);
+    expect(c?.reason).toContain(`entry written by run ${first.run.id} at`);
   });
 
   test('a changed input: its node MISSes, its downstream is SKIPPED, the rest HITs; the run agrees', async () => {
@@ -130,6 +130,13 @@ describe('plan', () => {
     expect(statuses(await w.run(spec, { n: value(2) }))).toEqual({ h: 'POPULATED', r: 'HIT' });
   });
 
+  test("another workflow's node of the same task, with the same inputs, serves it: the plan names that node", async () => {
+    const w = newWorld();
+    const writer = await w.run(workflowSpec('t.writer', [taskNode('produce', 'a', { x: lit(1) })]), {});
+    const plan = await w.plan(workflowSpec('t.reader', [taskNode('consume', 'a', { x: lit(1) })]), {});
+    expect(plan.nodes[0]).toMatchObject({ prediction: 'HIT', entry: { runId: writer.run.id, nodeId: 'produce' }, reason: expect.stringMatching(new RegExp(`^entry written by run ${writer.run.id} \\(node produce\\) at `)) });
+  });
+
   test('an entry past its TTL is EVICTED, naming when it was written', async () => {
     const w = newWorld();
     const spec = workflowSpec('t.ttl', [taskNode('a', 'a', { x: lit(1) }, { cache: { ttlMs: 60_000 } }), taskNode('b', 'b', { x: lit(2) })]);
@@ -137,7 +144,7 @@ describe('plan', () => {
     w.clock.advance(60_000);
     const plan = await w.plan(spec, {});
     expect(predictions(plan)).toEqual({ a: 'EVICTED', b: 'HIT' });
-    expect(plan.nodes[0]?.reason).toMatch(new RegExp(`^entry written by run ${first.run.id} \\(node a\\) at 2026-01-01T00:00:00.000Z is past its ttl \\(60000 ms\\)`));
+    expect(plan.nodes[0]?.reason).toMatch(new RegExp(`^entry written by run ${first.run.id} at 2026-01-01T00:00:00.000Z is past its ttl \\(60000 ms\\)`));
     expect(statuses(await w.run(spec, {}))).toEqual({ a: 'POPULATED', b: 'HIT' });
   });
 
