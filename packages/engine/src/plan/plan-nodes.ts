@@ -8,6 +8,7 @@ import type { SkipReason } from '../state/cache-status.js';
 import { hasOutput } from '../state/node-phase.js';
 import type { RunState } from '../state/run-state.js';
 import type { Knowledge } from './knowledge.js';
+import type { PendingPrediction } from './pending-predictions.js';
 import type { SeenStatus } from './planner.js';
 import type { PlannedEntry, PlannedNode, PlanPrediction } from './workflow-plan.js';
 
@@ -16,6 +17,8 @@ export interface PlanNodesInput {
   state: RunState;
   index: RunIndex;
   seen: ReadonlyMap<string, SeenStatus>;
+  /** Statuses known for nodes the scratch run could not start (pending-predictions.ts). */
+  pending: ReadonlyMap<string, PendingPrediction>;
   unknownKeys: ReadonlySet<string>;
   levelOf: ReadonlyMap<string, number>;
   entry(nodeId: string, kind: CacheEntryKind): CacheEntry | undefined;
@@ -26,7 +29,12 @@ export interface PlanNodesInput {
 export function planNodes(input: PlanNodesInput): PlannedNode[] {
   const { order, parentOf } = runNodes(input.state);
   const planned = new Map<string, PlannedNode>();
-  for (const spec of order) planned.set(spec.id, planNode(input, spec, parentOf.get(spec.id) ?? null, planned));
+  for (const spec of order) {
+    const node = planNode(input, spec, parentOf.get(spec.id) ?? null, planned);
+    // A container whose status is known though it could not start: its children come later.
+    const unexpanded = input.pending.has(spec.id) && spec.kind !== 'task' && node.prediction !== 'UNKNOWN';
+    planned.set(spec.id, unexpanded ? { ...node, reason: `${node.reason}; its children are not planned: it waits on '${node.upstream ?? waitingOn(spec, input.state) ?? '?'}', whose outcome is not known` } : node);
+  }
   return [...planned.values()];
 }
 
@@ -55,7 +63,8 @@ function planNode(input: PlanNodesInput, spec: NodeSpec, parent: string | null, 
     const upstream = knowledge.unknownUpstream(spec.id, 'key');
     return predict('UNKNOWN', `its key is computed from the output of '${upstream ?? '?'}', which runs first and is content-hashed (hashWith): not known until it runs, so this may hit or miss`, { upstream, key: null });
   }
-  const seen = input.seen.get(spec.id);
+  const pending = input.pending.get(spec.id);
+  const seen = input.seen.get(spec.id) ?? pending;
   if (seen === undefined) return waiting(spec, state, planned, predict);
   switch (seen.status) {
     case 'HIT': {
@@ -78,7 +87,7 @@ function planNode(input: PlanNodesInput, spec: NodeSpec, parent: string | null, 
       return predict('MISS', spec.kind === 'dynamic' ? `${why}; its body runs, and its children are not known until then` : why);
     }
     case 'SKIPPED':
-      return skipped(spec, state, parent, seen.reason as SkipReason, planned, predict);
+      return skipped(spec, parent, seen.reason as SkipReason, pending === undefined ? taintingUpstream(spec, state) : pending.culprit, planned, predict);
     case 'DISABLED':
       return predict('DISABLED', spec.kind === 'dynamic' ? 'caching is off for this node; its body runs, and its children are not known until then' : 'caching is off for this node');
     case 'POPULATED':
@@ -93,9 +102,8 @@ function planNode(input: PlanNodesInput, spec: NodeSpec, parent: string | null, 
 
 type Predict = (prediction: PlanPrediction, reason: string, extra?: Partial<Pick<PlannedNode, 'skipReason' | 'key' | 'upstream' | 'entry'>>) => PlannedNode;
 
-function skipped(spec: NodeSpec, state: RunState, parent: string | null, skipReason: SkipReason, planned: ReadonlyMap<string, PlannedNode>, predict: Predict): PlannedNode {
+function skipped(spec: NodeSpec, parent: string | null, skipReason: SkipReason, culprit: string | null, planned: ReadonlyMap<string, PlannedNode>, predict: Predict): PlannedNode {
   if (skipReason === 'overwrite') return predict('SKIPPED', 'overwrite-cache: it runs without a lookup and overwrites its entry', { skipReason });
-  const culprit = taintingUpstream(spec, state);
   if (culprit !== null) {
     const status = planned.get(culprit)?.prediction;
     return predict('SKIPPED', `upstream '${culprit}' runs${status === undefined ? '' : ` (${status})`}: the cascade runs this without a lookup`, { skipReason, upstream: culprit });
@@ -105,8 +113,7 @@ function skipped(spec: NodeSpec, state: RunState, parent: string | null, skipRea
 
 /** A node the planned run never started: it waits on a node whose outcome or output is not known. */
 function waiting(spec: NodeSpec, state: RunState, planned: ReadonlyMap<string, PlannedNode>, predict: Predict): PlannedNode {
-  const deps = Object.values(spec.inputs).flatMap((binding) => [...bindingDependencies(binding)]);
-  const blocker = deps.find((id) => !hasOutput(state.nodes[id]?.phase ?? 'pending'));
+  const blocker = waitingOn(spec, state);
   if (blocker === undefined) return predict('UNKNOWN', 'not decided before the run');
   const upstream = planned.get(blocker);
   const what =
@@ -114,6 +121,12 @@ function waiting(spec: NodeSpec, state: RunState, planned: ReadonlyMap<string, P
       ? `the dynamic node '${blocker}', whose body runs first: what it returns is not known before`
       : `'${blocker}', which is UNKNOWN`;
   return predict('UNKNOWN', `waits on ${what}`, { upstream: blocker });
+}
+
+/** The first upstream node without an output yet. */
+function waitingOn(spec: NodeSpec, state: RunState): string | undefined {
+  const deps = Object.values(spec.inputs).flatMap((binding) => [...bindingDependencies(binding)]);
+  return deps.find((id) => !hasOutput(state.nodes[id]?.phase ?? 'pending'));
 }
 
 function entryOf(entry: CacheEntry | undefined): PlannedEntry | null {

@@ -18,8 +18,8 @@ import type { PlannedNode, PlanPrediction, WorkflowPlan } from './workflow-plan.
  * changed task state, overwrites, evicted entries, entries past their TTL), plan, then run the same
  * workflow on the same catalog. Every node predicted other than UNKNOWN gets exactly that status
  * (a MISS or EVICTED then POPULATED), with the key predicted; the only nodes of the run missing from
- * the plan are children of containers it could not expand (a dynamic body that runs, an UNKNOWN
- * container); and planning read the catalog only.
+ * the plan are children of containers it could not expand (a dynamic body that runs, a container
+ * waiting on an UNKNOWN node); and planning read the catalog only.
  */
 
 const RUN_STATUSES: { readonly [P in Exclude<PlanPrediction, 'UNKNOWN'>]: readonly CacheStatus[] } = {
@@ -82,7 +82,7 @@ function checkRun(plan: WorkflowPlan, run: RunState): void {
     expect(container, `run node ${id} is a child of a planned container`).toBeDefined();
     const expandedInPlan = container !== undefined && plan.nodes.some((p) => p.parent === container.node);
     expect(expandedInPlan, `run node ${id}: its container ${container?.node ?? '?'} (${container?.prediction ?? '?'}) was not expanded in the plan`).toBe(false);
-    expect(container?.prediction === 'UNKNOWN' || container?.kind === 'dynamic', `run node ${id} under ${container?.node ?? '?'}`).toBe(true);
+    expect(container?.prediction === 'UNKNOWN' || container?.kind === 'dynamic' || container?.reason.includes('its children are not planned'), `run node ${id} under ${container?.node ?? '?'}`).toBe(true);
   }
 }
 
@@ -125,7 +125,7 @@ test('plan, then run: every predicted status is the status the run gets, and pla
       checkRun(plan, run);
       tally.ran += Object.keys(run.nodes).length;
     }),
-    { numRuns: 300, seed: 20261202 },
+    { numRuns: Number(process.env["PLAN_RUNS"] ?? 300), seed: Number(process.env["PLAN_SEED"] ?? 20261202) },
   );
   // The generator reaches every prediction (else the property says less than it seems to).
   expect([...seen].sort()).toEqual(['DISABLED', 'EVICTED', 'FUTURE_HIT', 'HIT', 'MISS', 'SKIPPED', 'UNKNOWN']);

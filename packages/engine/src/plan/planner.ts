@@ -6,6 +6,7 @@ import type { NodeSpec } from '../spec/workflow-spec.js';
 import { validateSpec } from '../spec/validate-spec.js';
 import type { CacheStatus } from '../state/cache-status.js';
 import { newRunState } from '../state/new-run.js';
+import { predictPending } from './pending-predictions.js';
 import { planNodes } from './plan-nodes.js';
 import { Knowledge } from './knowledge.js';
 import type { PlanRequest, WorkflowPlan } from './workflow-plan.js';
@@ -87,6 +88,7 @@ export class WorkflowPlanner {
       state,
       index: this.workspace.index,
       seen: this.seen,
+      pending: predictPending(state, this.workspace.index, this.unknownKeys),
       unknownKeys: this.unknownKeys,
       levelOf: this.levelOf,
       entry: (nodeId, kind) => {

@@ -20,6 +20,7 @@ import { memoizedDependencies } from './dependencies.js';
 import { Draft, workspaceOf, type RunWorkspace } from './draft.js';
 import { directChildren } from './expand.js';
 import { resolveBinding } from './resolve-binding.js';
+import { skipReason, uncachedStatus } from './start-status.js';
 import { recover, reusableEntry } from './reuse.js';
 import { applyReservationAnswers, applyReservationReleased, reserveInsteadOfExecuting, takeoverReason } from './serialize.js';
 
@@ -154,10 +155,7 @@ function start(draft: Draft, spec: NodeSpec): void {
     return;
   }
   if (!cached) {
-    // A container fed by a rerun still says so: its children inherit the reason. The resume point says so too.
-    const status: Pick<NodeExecution, 'cacheStatus' | 'cacheReason'> =
-      skip !== null && (skip.reason === 'resume' || (spec.kind !== 'task' && skip.reason === 'upstream-reran')) ? { cacheStatus: 'SKIPPED', cacheReason: skip.reason } : { cacheStatus: 'DISABLED', cacheReason: null };
-    draft.update(spec.id, { ...base, ...status, cacheKey: null, cacheKeyParts: null });
+    draft.update(spec.id, { ...base, ...uncachedStatus(spec, skip), cacheKey: null, cacheKeyParts: null });
     handler.execute(draft, spec, skip?.detail);
     return;
   }
@@ -170,31 +168,6 @@ function start(draft: Draft, spec: NodeSpec): void {
   // Every kind the handler needs in the same round: a dynamic node's future may be there when
   // its output is not (a retry after a failed child).
   for (const kind of handler.lookups) draft.lookup(spec.id, kind);
-}
-
-function skipReason(draft: Draft, spec: NodeSpec): { reason: SkipReason; detail: string } | null {
-  const resume = resumeReason(draft, spec);
-  if (resume !== null) return resume;
-  if (draft.run.options.overwriteCache) return { reason: 'overwrite', detail: 'overwrite-cache requested' };
-  const culprit = taintingUpstream(spec, draft.state);
-  if (culprit !== null) return { reason: 'upstream-reran', detail: `upstream node '${culprit}' executed` };
-  const parent = draft.index.parentOf.get(spec.id);
-  const container = parent === undefined ? undefined : draft.node(parent);
-  if (container?.cacheStatus === 'SKIPPED' && container.cacheReason === 'upstream-reran') {
-    return { reason: 'upstream-reran', detail: `its container '${container.nodeId}' was fed by a rerun` };
-  }
-  return null;
-}
-
-/** The resume point reruns without a lookup, and so does everything inside it (a container's children). */
-function resumeReason(draft: Draft, spec: NodeSpec): { reason: SkipReason; detail: string } | null {
-  const point = draft.run.options.reuse?.resumePoint;
-  if (point === undefined) return null;
-  if (spec.id === point) return { reason: 'resume', detail: `resuming run ${draft.run.options.reuse?.fromRun ?? '?'} from here` };
-  const parent = draft.index.parentOf.get(spec.id);
-  const container = parent === undefined ? undefined : draft.node(parent);
-  if (container?.cacheStatus === 'SKIPPED' && container.cacheReason === 'resume') return { reason: 'resume', detail: `inside the resume point '${point}'` };
-  return null;
 }
 
 // --- applying results --------------------------------------------------------------------------
