@@ -199,6 +199,27 @@ describe('plan', () => {
     expect(statuses(await w.run(spec, {}))).toEqual({ a: 'POPULATED', b: 'SKIPPED(upstream-reran)' });
   });
 
+  test("two nodes of one run with one key: the later one may be served by the first one's entry, so it is UNKNOWN (found by the property)", async () => {
+    const w = newWorld();
+    const inner = workflowSpec('t.inner2', [taskNode('m', 'c', { k: lit(1), after: lit(2) }, { cache: { ignoreInputs: ['after'] } })], { outputs: { out: ref('m') } });
+    const spec = workflowSpec('t.same', [
+      subworkflowNode('s', inner, {}, { cache: null }),
+      taskNode('slow', 'h', { n: wfInput('x') }, { outputHashed: true }),
+      taskNode('late', 'c', { k: lit(1), after: ref('slow') }, { cache: { ignoreInputs: ['after'] }, inputSchemas: { k: true, after: true } }),
+      taskNode('twin', 'c', { k: lit(1), after: lit(0) }, { cache: { ignoreInputs: ['after'] }, inputSchemas: { k: true, after: true } }),
+      taskNode('below', 'b', { v: ref('late') }),
+    ], { inputs: { x: true } });
+    const plan = await w.plan(spec, { x: value(1) });
+    // 's.m' and 'twin' are looked up in the first round, before anything is written: both MISS.
+    // 'late' has their key ('after' is ignored; content-hashed, it does not cascade) and is looked
+    // up once 'slow' is done: by then either may have written it, or not.
+    expect(predictions(plan)).toMatchObject({ 's.m': 'MISS', twin: 'MISS', slow: 'MISS', late: 'UNKNOWN', below: 'UNKNOWN' });
+    expect(plan.nodes.find((n) => n.node === 'late')?.reason).toMatch(/^node '(s\.m|twin)' of this run may write this key first, so this may hit$/);
+    const run = await w.run(spec, { x: value(1) });
+    expect(statuses(run)).toMatchObject({ 's.m': 'POPULATED', twin: 'POPULATED' });
+    expect(['HIT', 'POPULATED']).toContain(statuses(run)['late']);
+  });
+
   test('a wide fan-out is one batch, a fan-in of all of it the next; odd ids are only ids', async () => {
     const w = newWorld();
     const ids = Array.from({ length: 3000 }, (_, i) => `shard.${i}.x_y-z`);

@@ -8,6 +8,7 @@ import type { CacheStatus } from '../state/cache-status.js';
 import { newRunState } from '../state/new-run.js';
 import { predictPending } from './pending-predictions.js';
 import { planNodes } from './plan-nodes.js';
+import { withSameKeyWriters } from './same-key-writers.js';
 import { Knowledge } from './knowledge.js';
 import type { PlanRequest, WorkflowPlan } from './workflow-plan.js';
 
@@ -84,7 +85,7 @@ export class WorkflowPlanner {
 
   plan(): WorkflowPlan {
     const state = this.workspace.state;
-    const nodes = planNodes({
+    const planned = planNodes({
       state,
       index: this.workspace.index,
       seen: this.seen,
@@ -97,6 +98,7 @@ export class WorkflowPlanner {
       },
       knowledge: new Knowledge(state, this.workspace.index),
     });
+    const nodes = withSameKeyWriters(planned, (id) => this.workspace.index.byId.get(id));
     const counts = { HIT: 0, MISS: 0, EVICTED: 0, SKIPPED: 0, DISABLED: 0, FUTURE_HIT: 0, UNKNOWN: 0 };
     for (const node of nodes) counts[node.prediction] += 1;
     return {
