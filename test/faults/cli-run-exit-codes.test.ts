@@ -27,7 +27,8 @@ describe.skipIf(!TestPostgres.available())('faults: `memoflow run` exit codes wi
 
   it('exits 0 after a run that succeeded while its connections were terminated as the last body ran', async () => {
     const n = seed();
-    const cli = startCli(['run', FLOWS, 'exits.slow-end', '--input', `seed=${n}`, '--input', 'ms=1500', '--schema', schema()], { env: { DATABASE_URL: pg.url } });
+    // --verbose: the `running` line of step-2 says its body has started.
+    const cli = startCli(['run', FLOWS, 'exits.slow-end', '--input', `seed=${n}`, '--input', 'ms=1500', '--schema', schema(), '--verbose'], { env: { DATABASE_URL: pg.url } });
     // Every save after the last body (its result, its cache write, the run's end) needs a new
     // connection. (Terminating again once "succeeded" is printed ends nothing: the CLI has closed
     // its pool before another connection can ask.)

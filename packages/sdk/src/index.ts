@@ -11,4 +11,5 @@ export type { PlanOptions } from './client/plan.js';
 export type { WorkflowPlan, PlannedNode, PlanPrediction } from '@memoflow/engine';
 export { startWorker, type StartWorkerOptions, type WorkerPool } from './client/start-worker.js';
 export { RunHandle, type CancelResult, type NodeReport, type RunReport } from './client/run-handle.js';
+export type { RunGraphNode } from './client/run-graph.js';
 export { createEventLog, formatEvent, type LogFormat, type EventSink } from './log/event-log.js';

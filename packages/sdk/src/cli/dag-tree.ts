@@ -1,5 +1,4 @@
-import cliTruncate from 'cli-truncate';
-import stringWidth from 'string-width';
+import { fitText, oneLine, padTo, textWidth } from '../log/fit-text.js';
 
 /**
  * Draws a DAG as a tree in the terminal (what `memoflow run`'s live view, `runs show` and `plan`
@@ -55,8 +54,14 @@ const GAP = '  ';
 const MAX_CELL_WIDTH = 28;
 /** The tree column is not squeezed below this while a fixed column can be dropped instead. */
 const MIN_TREE_WIDTH = 16;
-/** The free column (notes, "also needs") keeps up to this share of the line when ids are long. */
-const FREE_SHARE = 0.3;
+/**
+ * The free column (notes, "also needs") keeps this share of the line (at least MIN_FREE_RESERVE
+ * columns) when ids are long; the tree comes first, a note can be read cut.
+ */
+const FREE_SHARE = 0.15;
+const MIN_FREE_RESERVE = 12;
+/** However long the ids, the tree column takes at most half the line (they are cut in the middle). */
+const MAX_TREE_SHARE = 0.5;
 /** A free column narrower than this is left out rather than shown as a stub. */
 const MIN_FREE_WIDTH = 4;
 /** Indentation takes at most this share of the tree column; deeper levels are folded into "…". */
@@ -72,40 +77,53 @@ export function dagTreeRows(nodes: readonly DagTreeNode[], options: DagTreeOptio
   const width = Math.max(1, Math.floor(options.width ?? 120));
   const forest = buildForest(nodes);
   const lines = flatten(forest);
-  const columnCount = Math.max(0, ...nodes.map((node) => node.columns?.length ?? 0), (options.headers?.length ?? 1) - 1);
+  const columnCount = widest(nodes, (node) => node.columns?.length ?? 0, (options.headers?.length ?? 1) - 1);
   const fixedCount = Math.max(0, columnCount - 1);
   const headers = options.headers;
   const cell = (values: readonly string[] | undefined, i: number) => oneLine(values?.[i] ?? '');
   const headerCell = (i: number) => oneLine(headers?.[i + 1] ?? '');
 
   let fixedWidths = Array.from({ length: fixedCount }, (_, i) =>
-    Math.min(MAX_CELL_WIDTH, Math.max(headers === undefined ? 0 : stringWidth(headerCell(i)), ...lines.map((line) => stringWidth(cell(line.node.columns, i))))),
+    Math.min(MAX_CELL_WIDTH, widest(lines, (line) => textWidth(cell(line.node.columns, i)), headers === undefined ? 0 : textWidth(headerCell(i)))),
   );
-  const naturalTree = Math.max(headers === undefined ? 0 : stringWidth(oneLine(headers[0] ?? '')), ...lines.map((line) => line.prefixWidth + stringWidth(line.name)));
+  const naturalTree = widest(lines, (line) => line.prefixWidth + line.nameWidth, headers === undefined ? 0 : textWidth(oneLine(headers[0] ?? '')));
   const fixedTotal = () => fixedWidths.reduce((sum, w) => sum + w + GAP.length, 0);
   // Narrow terminal: drop fixed columns from the right (keeping the first, the status) before the tree gets unreadable.
   while (fixedWidths.length > 1 && width - fixedTotal() < Math.min(MIN_TREE_WIDTH, naturalTree)) fixedWidths = fixedWidths.slice(0, -1);
   // Long ids give way to the notes: the tree takes at most what leaves the free column a share of the line.
-  const naturalFree = Math.max(0, ...lines.map((line) => stringWidth(freeText(line, columnCount))));
-  const freeReserve = Math.min(naturalFree + GAP.length, Math.floor(width * FREE_SHARE));
+  const naturalFree = widest(lines, (line) => textWidth(freeText(line, columnCount)), 0);
+  const freeReserve = Math.min(naturalFree + GAP.length, Math.max(MIN_FREE_RESERVE, Math.floor(width * FREE_SHARE)));
   const room = width - fixedTotal();
-  const treeWidth = Math.max(1, Math.min(naturalTree, room, Math.max(MIN_TREE_WIDTH, room - freeReserve)));
+  const treeWidth = Math.max(1, Math.min(naturalTree, room, Math.max(MIN_TREE_WIDTH, room - freeReserve, 0), Math.max(MIN_TREE_WIDTH, Math.floor(width * MAX_TREE_SHARE))));
   const kept = fixedWidths.length;
 
-  const compose = (tree: string, fixed: readonly string[], free: string): string => {
-    const parts = [padTo(fitText(tree, treeWidth, 'end'), treeWidth)];
-    fixed.slice(0, kept).forEach((value, i) => parts.push(padTo(fitText(value, fixedWidths[i] ?? 0, 'end'), fixedWidths[i] ?? 0)));
-    let text = parts.join(GAP);
-    const left = width - stringWidth(text) - GAP.length;
+  // Widths are added up, not measured again: measuring every composed row (box-drawing characters
+  // are not ASCII) made ten thousand rows take seconds.
+  const compose = (tree: Cell, fixed: readonly string[], free: string): string => {
+    const treeCut = tree.width <= treeWidth ? tree : measured(fitText(tree.text, treeWidth, 'end'));
+    let text = padTo(treeCut.text, treeWidth, treeCut.width);
+    let used = Math.max(treeWidth, treeCut.width);
+    fixed.slice(0, kept).forEach((value, i) => {
+      const columnWidth = fixedWidths[i] ?? 0;
+      const cut = measured(fitText(value, columnWidth, 'end'));
+      text += GAP + padTo(cut.text, columnWidth, cut.width);
+      used += GAP.length + Math.max(columnWidth, cut.width);
+    });
+    const left = width - used - GAP.length;
     // The free column is cut to what is left, or left out when only a sliver would show.
-    if (free !== '' && left >= MIN_FREE_WIDTH) text += GAP + fitText(free, left, 'end');
-    return fitText(text.trimEnd(), width, 'end');
+    if (free !== '' && left >= MIN_FREE_WIDTH) {
+      const cut = measured(fitText(free, left, 'end'));
+      text += GAP + cut.text;
+      used += GAP.length + cut.width;
+    }
+    text = text.trimEnd();
+    return used <= width ? text : fitText(text, width, 'end');
   };
 
   const rows: DagTreeRow[] = [];
   if (headers !== undefined) {
     const fixed = Array.from({ length: fixedCount }, (_, i) => headerCell(i));
-    rows.push({ nodeId: null, depth: 0, text: compose(oneLine(headers[0] ?? ''), fixed, columnCount > 0 ? headerCell(columnCount - 1) : '') });
+    rows.push({ nodeId: null, depth: 0, text: compose(measured(oneLine(headers[0] ?? '')), fixed, columnCount > 0 ? headerCell(columnCount - 1) : '') });
   }
   for (const line of lines) {
     const columns = line.node.columns ?? [];
@@ -130,13 +148,22 @@ interface TreeNode {
   alsoNeeds: string;
 }
 
+interface Level {
+  continues: boolean;
+  up: Level | null;
+}
+
 interface FlatLine {
   node: DagTreeNode;
   depth: number;
-  /** One entry per ancestor level: whether that level's branch continues below this row. */
-  branches: boolean[];
+  /**
+   * The ancestor levels, nearest first: whether each one's branch continues below this row. A
+   * linked list shared by siblings, so a chain of ten thousand nodes costs no quadratic copying.
+   */
+  levels: Level | null;
   last: boolean;
   name: string;
+  nameWidth: number;
   alsoNeeds: string;
   prefixWidth: number;
 }
@@ -218,34 +245,47 @@ function topologicalOrder(nodes: readonly DagTreeNode[], byId: ReadonlyMap<strin
 function flatten(roots: readonly TreeNode[]): FlatLine[] {
   const lines: FlatLine[] = [];
   // Iterative, so a chain of ten thousand nodes does not overflow the stack.
-  const stack: { tree: TreeNode; depth: number; branches: boolean[]; last: boolean }[] = [];
-  for (let i = roots.length - 1; i >= 0; i--) stack.push({ tree: roots[i] as TreeNode, depth: 0, branches: [], last: true });
+  const stack: { tree: TreeNode; depth: number; levels: Level | null; last: boolean }[] = [];
+  for (let i = roots.length - 1; i >= 0; i--) stack.push({ tree: roots[i] as TreeNode, depth: 0, levels: null, last: true });
   while (stack.length > 0) {
-    const { tree, depth, branches, last } = stack.pop() as (typeof stack)[number];
-    lines.push({ node: tree.node, depth, branches, last, name: oneLine(tree.name), alsoNeeds: tree.alsoNeeds, prefixWidth: depth * 3 });
-    const below = depth === 0 ? [] : [...branches, !last];
-    for (let i = tree.children.length - 1; i >= 0; i--) stack.push({ tree: tree.children[i] as TreeNode, depth: depth + 1, branches: below, last: i === tree.children.length - 1 });
+    const { tree, depth, levels, last } = stack.pop() as (typeof stack)[number];
+    const name = oneLine(tree.name);
+    lines.push({ node: tree.node, depth, levels, last, name, nameWidth: textWidth(name), alsoNeeds: tree.alsoNeeds, prefixWidth: depth * 3 });
+    const below = depth === 0 ? null : { continues: !last, up: levels };
+    for (let i = tree.children.length - 1; i >= 0; i--) stack.push({ tree: tree.children[i] as TreeNode, depth: depth + 1, levels: below, last: i === tree.children.length - 1 });
   }
   return lines;
 }
 
+/** Text with its width in terminal columns. */
+interface Cell {
+  text: string;
+  width: number;
+}
+
+function measured(text: string): Cell {
+  return { text, width: textWidth(text) };
+}
+
 /** The tree cell: branches, then the name cut in the middle to what is left. */
-function treeCell(line: FlatLine, treeWidth: number): string {
+function treeCell(line: FlatLine, treeWidth: number): Cell {
   let prefix = '';
   if (line.depth > 0) {
-    const levels = line.branches.map((continues) => (continues ? '│  ' : '   '));
     const connector = line.last ? '└─ ' : '├─ ';
     const maxIndent = Math.max(3, Math.floor(treeWidth * MAX_INDENT_SHARE));
-    let shown: string[] = levels;
+    const ancestors = line.depth - 1;
     // Too deep to indent in full: keep the nearest levels and fold the rest into one "…" level.
-    if ((levels.length + 1) * 3 > maxIndent) {
-      const keep = Math.max(0, Math.floor(maxIndent / 3) - 2);
-      shown = ['…  ', ...levels.slice(levels.length - keep)];
-    }
-    prefix = `${shown.join('')}${connector}`;
+    const folded = (ancestors + 1) * 3 > maxIndent;
+    const keep = folded ? Math.max(0, Math.floor(maxIndent / 3) - 2) : ancestors;
+    const shown: string[] = [];
+    for (let level = line.levels; level !== null && shown.length < keep; level = level.up) shown.push(level.continues ? '│  ' : '   ');
+    prefix = `${folded ? '…  ' : ''}${shown.reverse().join('')}${connector}`;
     if (prefix.length > treeWidth) prefix = prefix.slice(prefix.length - treeWidth);
   }
-  return `${prefix}${fitText(line.name, Math.max(0, treeWidth - prefix.length), 'middle')}`;
+  // The branches and "…" are one column each.
+  const room = Math.max(0, treeWidth - prefix.length);
+  const name = line.nameWidth <= room ? { text: line.name, width: line.nameWidth } : measured(fitText(line.name, room, 'middle'));
+  return { text: `${prefix}${name.text}`, width: prefix.length + name.width };
 }
 
 function alsoNeedsMark(names: readonly string[]): string {
@@ -258,25 +298,11 @@ function displayName(node: DagTreeNode, scope: string | null, scopeOf: (node: Da
   return scope !== null && scopeOf(node) === scope && node.id.startsWith(`${scope}.`) ? `.${node.id.slice(scope.length + 1)}` : node.id;
 }
 
-/** Cuts text to at most `width` terminal columns, with an ellipsis where it was cut. */
-export function fitText(text: string, width: number, position: 'end' | 'middle'): string {
-  if (width <= 0) return '';
-  if (stringWidth(text) <= width) return text;
-  const cut = cliTruncate(text, width, { position });
-  // cli-truncate keeps a wide character that straddles the edge in a few cases; never let it through.
-  return stringWidth(cut) <= width ? cut : cliTruncate(text, Math.max(1, width - 1), { position });
-}
-
-/** Pads text with spaces to `width` terminal columns. */
-export function padTo(text: string, width: number): string {
-  const visible = stringWidth(text);
-  return visible >= width ? text : text + ' '.repeat(width - visible);
-}
-
-/** Control characters (a newline in an id or a note) would break the row; they are shown as spaces. */
-function oneLine(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ');
+/** The largest of `measure` over `items` (a loop: spreading ten thousand values into Math.max is fragile). */
+function widest<T>(items: readonly T[], measure: (item: T) => number, least: number): number {
+  let most = Math.max(0, least);
+  for (const item of items) most = Math.max(most, measure(item));
+  return most;
 }
 
 function unique(ids: readonly string[]): string[] {

@@ -2,7 +2,9 @@ import { Command, CommanderError, Option } from 'commander';
 import { MemoflowError, shortKey } from '@memoflow/engine';
 import { connect, DEFAULT_DOMAIN, DEFAULT_PROJECT, type Memoflow } from '../client/connect.js';
 import { DEFAULT_CANCEL_WAIT_MS } from '../client/run-handle.js';
-import { createEventLog, lostWritesNote } from '../log/event-log.js';
+import { createEventLog, lostWritesNote, type EventSink } from '../log/event-log.js';
+import { specGraph } from '../client/run-graph.js';
+import { LiveView } from './live-view.js';
 import { loadUserModule, pickWorkflow } from './load-module.js';
 import { positiveInteger, resumePoint } from './flag-parsers.js';
 import { addRetryCommand } from './retry-command.js';
@@ -12,11 +14,13 @@ import { collectInputs, parseInputs } from './parse-inputs.js';
 import { describeUnexpected } from './unexpected-error.js';
 import { addProcessCommands } from './process-commands.js';
 import { printTable } from './table.js';
+import { outputWidth, runTreeLines } from './runs-show-tree.js';
 
 export interface StorageFlags {
   dataDir?: string;
   schema?: string;
   json?: boolean;
+  verbose?: boolean;
 }
 
 /** Runs the CLI; resolves with the process exit code (0 ok, 1 run failed, 2 bad input or usage). */
@@ -47,8 +51,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       .option('--domain <domain>', 'domain (cache entries are never shared across domains)', DEFAULT_DOMAIN)
       .option('--overwrite-cache', 'execute every node and overwrite its cache entry')
       .option('--resume-from <run:node>', "reuse that run's results for the nodes not downstream of node; rerun node and its downstream", resumePoint)
-      .option('--concurrency <n>', 'tasks run at once (embedded mode)', positiveInteger),
-  ).action(async (file: string, name: string, flags: StorageFlags & { input: string[]; inputsFile?: string; project: string; domain: string; overwriteCache?: boolean; resumeFrom?: { run: string; node: string }; concurrency?: number }) => {
+      .option('--concurrency <n>', 'tasks run at once (embedded mode)', positiveInteger)
+      .option('--verbose', 'a line per node event (running, done, cached), not one per node when it settles'),
+  ).action(async (file: string, name: string, flags: StorageFlags & { input: string[]; inputsFile?: string; project: string; domain: string; overwriteCache?: boolean; resumeFrom?: { run: string; node: string }; concurrency?: number; verbose?: boolean }) => {
     const module = await loadUserModule(file);
     const workflow = pickWorkflow(module, name);
     const inputs = parseInputs(workflow, flags.input, flags.inputsFile);
@@ -56,7 +61,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     // PGlite to start (seconds), create a data directory, or need the database at all.
     void workflow.spec;
     workflow.prepareInputs(inputs);
-    const mf = await open(flags, flags.concurrency);
+    // On a terminal the run is drawn live; piped, with --json or --verbose, it is plain lines.
+    const live = flags.json !== true && flags.verbose !== true && process.stderr.isTTY ? new LiveView({ stream: process.stderr, graph: specGraph(workflow.spec) }) : undefined;
+    const mf = await open(flags, flags.concurrency, false, live?.sink);
     try {
       const run = await mf.run(workflow, inputs, {
         project: flags.project,
@@ -66,8 +73,15 @@ export async function main(argv: readonly string[]): Promise<number> {
         // Recorded with the run, so `memoflow runs retry` finds the workflow without the file.
         source: { module: module.path, workflow: workflow.workflowName },
       });
+      live?.follow(run.id, () => mf.runs.graph(run.id));
+      if (live !== undefined) {
+        // The last frame goes before the summary, or the next redraw would erase it.
+        await run.wait();
+        live.finish();
+      }
       exitCode = await reportRun(run, flags.json === true);
     } finally {
+      live?.finish();
       await mf.close();
     }
   });
@@ -89,7 +103,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   addRetryCommand(runs, withStorage, (flags, concurrency) => open(flags, concurrency), (code) => {
     exitCode = code;
   });
-  withStorage(runs.command('show').description("show a run's nodes with their cache status").argument('<run>', 'run id')).action(async (id: string, flags: StorageFlags) => {
+  withStorage(runs.command('show').description("draw a run's DAG with each node's status, cache status, key and duration").argument('<run>', 'run id')).action(async (id: string, flags: StorageFlags) => {
     await withClient(flags, async (mf) => {
       const report = await mf.runs.show(id);
       if (flags.json === true) return printJson(report);
@@ -99,18 +113,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (report.error !== null) process.stdout.write(`error: ${report.error.message}\n`);
       const lost = lostWritesNote(report.nodes);
       if (lost !== '') process.stdout.write(`${lost.slice(2)}\n`);
-      printTable(
-        ['NODE', 'TASK', 'STATUS', 'CACHE', 'KEY', 'ATTEMPTS', 'DURATION'],
-        report.nodes.map((node) => [
-          node.id,
-          node.task,
-          node.status,
-          (node.cacheStatus === 'SKIPPED' ? `SKIPPED(${node.cacheReason ?? ''})` : (node.cacheStatus ?? '-')) + (node.waitedFor !== null && node.cacheStatus !== 'WAITING' ? ' after WAITING' : ''),
-          shortKey(node.cacheKey),
-          String(node.attempts),
-          node.durationMs === null ? '-' : `${node.durationMs} ms`,
-        ]),
-      );
+      const graph = await mf.runs.graph(id);
+      for (const line of runTreeLines(report, graph, outputWidth())) process.stdout.write(`${line}\n`);
       if (report.outputs !== null) process.stdout.write(`outputs: ${JSON.stringify(report.outputs)}\n`);
     });
   });
@@ -177,7 +181,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-async function open(flags: StorageFlags, concurrency?: number, readOnly = false): Promise<Memoflow> {
+async function open(flags: StorageFlags, concurrency?: number, readOnly = false, log?: EventSink): Promise<Memoflow> {
   return connect({
     ...(flags.dataDir === undefined ? {} : { dataDir: flags.dataDir }),
     ...(flags.schema === undefined ? {} : { schema: flags.schema }),
@@ -185,7 +189,7 @@ async function open(flags: StorageFlags, concurrency?: number, readOnly = false)
     // Reading runs or the cache needs no task queue: without Redis this process never takes a
     // task result that a running controller should have.
     ...(readOnly ? { redisUrl: '' } : {}),
-    log: createEventLog(flags.json === true ? { format: 'json', stream: process.stdout } : { format: 'pretty', stream: process.stderr }),
+    log: log ?? createEventLog(flags.json === true ? { format: 'json', stream: process.stdout } : { format: 'pretty', stream: process.stderr, verbose: flags.verbose === true }),
   });
 }
 

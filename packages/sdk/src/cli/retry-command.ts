@@ -24,7 +24,8 @@ export function addRetryCommand(
       .description('retry a run: reuse what succeeded, run what failed, was aborted or cancelled, and its downstream')
       .argument('<run>', 'run id')
       .option('--file <file>', 'the module to load the workflow from (default: the file the run was started from)')
-      .option('--concurrency <n>', 'tasks run at once (embedded mode)', positiveInteger),
+      .option('--concurrency <n>', 'tasks run at once (embedded mode)', positiveInteger)
+      .option('--verbose', 'a line per node event (running, done, cached), not one per node when it settles'),
   ).action(async (runId: string, flags: StorageFlags & { file?: string; concurrency?: number }) => {
     const mf = await open(flags, flags.concurrency);
     try {

@@ -20,6 +20,7 @@ import { createEventLog, type EventSink, type LogFormat } from '../log/event-log
 import { CLOSE_STEP_TIMEOUT_MS, closeWithin } from './close-within.js';
 import { checkRedis, openDatabaseStorage, openEmbeddedStorage } from './open-storage.js';
 import { RunHandle, toRunReport, type RunReport } from './run-handle.js';
+import { loadRunGraph, type RunGraphNode } from './run-graph.js';
 import { retryRequest } from './retry.js';
 import { planRun, type PlanOptions } from './plan.js';
 
@@ -113,6 +114,8 @@ export interface Memoflow {
   runs: {
     list(filter?: RunListFilter): Promise<RunSummary[]>;
     show(id: string): Promise<RunReport>;
+    /** The run's DAG: each node's dependencies and container (what `memoflow runs show` draws). */
+    graph(id: string): Promise<RunGraphNode[]>;
   };
   cache: {
     list(filter?: CacheListFilter): Promise<CacheEntrySummary[]>;
@@ -265,6 +268,7 @@ class Client implements Memoflow {
       if (state === undefined) throw new MemoflowError('RUN_NOT_FOUND', `run '${id}' does not exist`);
       return toRunReport(state);
     },
+    graph: (id: string) => loadRunGraph(this.storage.runStore, id),
   };
 
   readonly cache = {

@@ -1,5 +1,7 @@
 import { pino, type Logger } from 'pino';
-import { shortKey, type EngineEvent } from '@memoflow/engine';
+import { isTerminal, shortKey, type EngineEvent } from '@memoflow/engine';
+import { fitText, oneLine, padTo } from './fit-text.js';
+import { formatDuration, NodeSettleTracker, statusLabel, type SettledNode } from './node-settle.js';
 
 export type LogFormat = 'pretty' | 'json' | 'silent';
 
@@ -12,6 +14,11 @@ export interface EventLogOptions {
   stream?: NodeJS.WritableStream;
   /** For `format: 'json'`: a pino logger of the caller's (e.g. with its own transport). */
   logger?: Logger;
+  /**
+   * For `format: 'pretty'`: a line per event (running, done, cached, ...) instead of one line per
+   * node when it settles (`memoflow run --verbose`).
+   */
+  verbose?: boolean;
 }
 
 export function createEventLog(options: EventLogOptions = {}): EventSink {
@@ -25,10 +32,56 @@ export function createEventLog(options: EventLogOptions = {}): EventSink {
       return (event) => logger[event.level](eventFields(event), eventMessage(event));
     }
     case 'pretty':
-      return (event) => {
-        stream.write(`${formatEvent(event)}\n`);
-      };
+      if (options.verbose === true) {
+        return (event) => {
+          stream.write(`${formatEvent(event)}\n`);
+        };
+      }
+      return settledLines((line) => stream.write(`${line}\n`));
   }
+}
+
+/**
+ * One line per node when it settles (see NodeSettleTracker for which event that is), plus the
+ * run's own lines and the warnings that do not wait for a node to settle (a cache write being
+ * retried, a corrupt entry, a dispatch that failed), since they say what is going wrong now.
+ */
+export function settledLines(write: (line: string) => void): EventSink {
+  const tracker = new NodeSettleTracker();
+  return (event) => {
+    if (event.nodeId === undefined) {
+      if (event.type === 'run:succeeded' || event.type === 'run:failed' || event.type === 'run:cancelled') {
+        for (const node of tracker.endRun(event.runId)) write(formatSettled(node));
+      }
+      write(formatEvent(event));
+      return;
+    }
+    const settled = tracker.observe(event);
+    if (settled !== undefined) write(formatSettled(settled));
+    // A warning in a terminal phase either settled its node (its line says it) or repeats one that did.
+    else if (event.level !== 'info' && (event.phase === undefined || !isTerminal(event.phase))) write(formatEvent(event));
+  };
+}
+
+/**
+ * A settled node's line:
+ *   11:02:03.470 r1k2j3 clean            etl.clean                POPULATED    key 3f2a9c1b0e     12 ms  ran, result cached
+ *   11:02:04.002 r1k2j3 total            etl.total                HIT          key 71c0fe3a99      1 ms  served from the cache
+ * Ids longer than their column are cut in the middle (the `json` format has them whole).
+ */
+export function formatSettled(node: SettledNode): string {
+  const time = new Date().toISOString().slice(11, 23);
+  const took = node.durationMs === null ? '' : formatDuration(node.durationMs);
+  return `${time} ${node.runId} ${column(node.nodeId, NODE_COLUMN)} ${column(node.task, TASK_COLUMN)} ${column(node.status, STATUS_COLUMN)} key ${node.key.padEnd(10)} ${took.padStart(8)}  ${node.outcome}`;
+}
+
+const NODE_COLUMN = 32;
+const TASK_COLUMN = 24;
+const STATUS_COLUMN = 24;
+
+/** A column of a plain line: cut in the middle when longer, so the columns after it stay put. */
+function column(text: string, width: number): string {
+  return padTo(fitText(oneLine(text), width, 'middle'), width);
 }
 
 /** The structured fields of an event line (`--json`): every node line has run, node, task, status, key, duration. */
@@ -93,7 +146,7 @@ export function formatEvent(event: EngineEvent): string {
   const error = event.error === undefined ? '' : ` ${event.error.message}`;
   // `expanded into 12 node(s)` reads as one phrase; other messages are asides in parentheses.
   const message = event.message === undefined || event.type === 'node:failed' ? '' : event.type === 'node:expanded' ? ` ${event.message}` : ` (${event.message})`;
-  return `${time} ${event.runId} ${pad(event.nodeId, 16)} ${pad(event.task ?? '', 24)} ${pad(status, 24)} key ${shortKey(event.cacheKey ?? null).padEnd(10)} ${took.padStart(8)}  ${VERB[event.type]}${attempt}${error}${message}`;
+  return `${time} ${event.runId} ${column(event.nodeId, NODE_COLUMN)} ${column(event.task ?? '', TASK_COLUMN)} ${column(status, STATUS_COLUMN)} key ${shortKey(event.cacheKey ?? null).padEnd(10)} ${took.padStart(8)}  ${VERB[event.type]}${attempt}${error}${message}`;
 }
 
 /**
@@ -118,11 +171,3 @@ export function lostWritesNote(nodes: readonly { id: string; task: string; cache
   return `; cache writes lost, the next run executes them again: ${named.join(', ')}${lost.length > named.length ? ` and ${lost.length - named.length} more` : ''}`;
 }
 
-function statusLabel(event: EngineEvent): string {
-  const status = event.cacheStatus ?? '-';
-  return status === 'SKIPPED' && event.cacheReason != null ? `SKIPPED(${event.cacheReason})` : status;
-}
-
-function pad(text: string, width: number): string {
-  return text.length >= width ? text : text.padEnd(width);
-}

@@ -185,6 +185,7 @@ export class Draft implements NodeContext {
       cacheStatus: node.cacheStatus,
       cacheReason: node.cacheReason,
       cacheKey: node.cacheKey,
+      phase: node.phase,
       ...extra,
     };
     if (node.finishedAt !== null && node.startedAt !== null) event.durationMs = node.finishedAt.getTime() - node.startedAt.getTime();

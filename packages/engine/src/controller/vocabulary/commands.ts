@@ -1,4 +1,5 @@
 import type { CacheStatus } from '../../state/cache-status.js';
+import type { NodePhase } from '../../state/node-phase.js';
 import type { ErrorInfo } from '../../errors.js';
 import type { CacheEntryKind, NewCacheEntry } from '../../ports/cache-catalog.js';
 import type { CacheWrite } from './events.js';
@@ -41,6 +42,12 @@ export interface EngineEvent {
   cacheStatus?: CacheStatus | null;
   cacheReason?: string | null;
   cacheKey?: string | null;
+  /**
+   * The node's phase once the event happened: a terminal one (succeeded, failed, aborted,
+   * cancelled) says the node has settled, so a log can print one line per node (a cached node
+   * settles when its entry is written, after its `node:succeeded` in phase `writing`).
+   */
+  phase?: NodePhase;
   durationMs?: number;
   error?: ErrorInfo;
   message?: string;
