@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dynamic, hashWith, task, workflow, z, MemoflowError, type Memoflow, type NodeReport, type WorkflowPlan } from '@memoflow/sdk';
 import { runCli, scratchFolder } from '../support/cli.js';
-import { useEmbedded } from '../support/modes.js';
+import { MODES, useEmbedded, type TestConnection } from '../support/modes.js';
 
 /**
  * `mf.plan` / `memoflow plan` against a real catalog (embedded: PGlite): predictions for a fresh
@@ -145,6 +145,22 @@ describe('plan (embedded)', () => {
     // Odd characters in ids and values are data, not syntax.
     const odd = await t.mf.plan(f.etl, { day: 'é\u{1F600}"\\', currency: '' }, { project: 'p.q-r_s', domain: 'd' });
     expect(odd.counts).toMatchObject({ MISS: 2, SKIPPED: 3 });
+  });
+});
+
+describe.each(MODES.filter((mode) => mode.name !== 'embedded'))('plan ($name)', (mode) => {
+  let t: TestConnection;
+  afterAll(async () => t.cleanup());
+
+  it('predicts from the shared catalog what the run then does', async () => {
+    t = await mode.open();
+    const f = flows();
+    await (await t.mf.run(f.etl, { day: 'a', currency: 'EUR' })).result();
+    const plan = await t.mf.plan(f.etl, { day: 'b', currency: 'EUR' });
+    expect(predicted(plan)).toEqual({ load: 'MISS', clean: 'SKIPPED(upstream-reran)', total: 'SKIPPED(upstream-reran)', rates: 'HIT', report: 'SKIPPED(upstream-reran)' });
+    const run = await t.mf.run(f.etl, { day: 'b', currency: 'EUR' });
+    await run.result();
+    expect(ran(await run.nodes())).toEqual(asRun(predicted(plan)));
   });
 });
 
