@@ -149,11 +149,12 @@ describe('plan (embedded)', () => {
 });
 
 describe.each(MODES.filter((mode) => mode.name !== 'embedded'))('plan ($name)', (mode) => {
-  let t: TestConnection;
-  afterAll(async () => t.cleanup());
+  let connection: TestConnection | undefined;
+  afterAll(async () => connection?.cleanup());
 
   it('predicts from the shared catalog what the run then does', async () => {
-    t = await mode.open();
+    const t = await mode.open();
+    connection = t;
     const f = flows();
     await (await t.mf.run(f.etl, { day: 'a', currency: 'EUR' })).result();
     const plan = await t.mf.plan(f.etl, { day: 'b', currency: 'EUR' });
