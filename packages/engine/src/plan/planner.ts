@@ -15,7 +15,7 @@ import type { PlanRequest, WorkflowPlan } from './workflow-plan.js';
 /** The run id of the scratch run a plan decides on; it is never saved anywhere. */
 export const PLAN_RUN_ID = 'plan';
 
-/** The hash a content-hashed output that has not been computed yet stands in with (never a real hash: it has a space). */
+/** The hash a content-hashed output not computed yet stands in with; no key computed from it is ever looked up (see Knowledge). */
 export const UNKNOWN_HASH_PREFIX = 'not computed yet: ';
 
 /** The first cache status a node got while planned, and why (a MISS is POPULATED by the end of the scratch run). */
