@@ -95,7 +95,7 @@ const numericValue = fc.oneof(
 );
 
 const KNOWN_OPTIONS = new Set(['input', 'inputs-file', 'project', 'domain', 'overwrite-cache', 'concurrency', 'data-dir', 'schema', 'json', 'help', 'workflow', 'limit', 'ui']);
-const KNOWN_COMMANDS = new Set(['run', 'runs', 'cache', 'worker', 'controller', 'ui', 'help']);
+const KNOWN_COMMANDS = new Set(['run', 'runs', 'cache', 'worker', 'controller', 'ui', 'plan', 'help']);
 const word = fc.stringMatching(/^[a-z][a-z0-9-]{0,10}$/);
 const missing = (f: CliFiles, name: string) => `${f.dir}/missing/${name}`;
 

@@ -41,3 +41,6 @@ export * from './explain/key-differences.js';
 export * from './explain/explain-node.js';
 export { describeDifferences, describeDifference, formatMs } from './explain/explain-reasons.js';
 export { findNode, closestIds, printableId } from './explain/find-node.js';
+export { planWorkflow } from './plan/plan-workflow.js';
+export { WorkflowPlanner } from './plan/planner.js';
+export * from './plan/workflow-plan.js';

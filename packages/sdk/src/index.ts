@@ -7,6 +7,8 @@ export { hashWith } from './define/hash-with.js';
 export { dynamic, type DynamicOptions, type DynamicBody } from './define/dynamic.js';
 export type { Ref, Bindable, Unref } from './define/reference.js';
 export { connect, DEFAULT_DOMAIN, DEFAULT_PROJECT, type ConnectOptions, type Memoflow, type RunOptions } from './client/connect.js';
+export type { PlanOptions } from './client/plan.js';
+export type { WorkflowPlan, PlannedNode, PlanPrediction } from '@memoflow/engine';
 export { startWorker, type StartWorkerOptions, type WorkerPool } from './client/start-worker.js';
 export { RunHandle, type CancelResult, type NodeReport, type RunReport } from './client/run-handle.js';
 export type { RunGraphNode } from './client/run-graph.js';

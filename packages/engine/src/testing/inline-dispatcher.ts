@@ -7,7 +7,7 @@ export type InlineTask = (inputs: { [name: string]: Json }, attempt: TaskAttempt
  * A TaskDispatcher for the engine's tests that runs tasks from a map in this process; results
  * arrive after `dispatch` resolves, as with a queue, and a task that throws fails its attempt
  * (retryable). `gate`, if given, is awaited before each attempt runs (a worker that is busy until
- * the test lets it go).
+ * the test lets it go); `hash`, if given, gives an output's `hashWith` hash (default: none).
  */
 export class InlineDispatcher implements TaskDispatcher {
   /** Attempt ids run, in order (an attempt dispatched twice runs twice). */
@@ -17,7 +17,7 @@ export class InlineDispatcher implements TaskDispatcher {
 
   constructor(
     private readonly tasks: { [task: string]: InlineTask },
-    private readonly options: { pool?: string; gate?: () => Promise<void> } = {},
+    private readonly options: { pool?: string; gate?: () => Promise<void>; hash?: (output: Json, attempt: TaskAttempt) => string | null } = {},
   ) {}
 
   get pool(): string {
@@ -52,7 +52,8 @@ export class InlineDispatcher implements TaskDispatcher {
     try {
       const fn = this.tasks[attempt.task];
       if (fn === undefined) throw new Error(`task ${attempt.task} is not registered`);
-      result = { ...base, finishedAt: new Date(), ok: true, output: fn(attempt.inputs, attempt), outputHash: null };
+      const output = fn(attempt.inputs, attempt);
+      result = { ...base, finishedAt: new Date(), ok: true, output, outputHash: this.options.hash?.(output, attempt) ?? null };
     } catch (error) {
       result = { ...base, finishedAt: new Date(), ok: false, error: { name: 'Error', message: String(error), retryable: true } };
     }

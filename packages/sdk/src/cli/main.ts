@@ -11,6 +11,7 @@ import { positiveInteger, resumePoint } from './flag-parsers.js';
 import { addRetryCommand } from './retry-command.js';
 import { addUiCommand, startRunUi, uiPortFlag } from './ui-command.js';
 import { addExplainCommand } from './explain-command.js';
+import { addPlanCommand } from './plan-command.js';
 import { reportRun } from './run-report.js';
 import { collectInputs, parseInputs } from './parse-inputs.js';
 import { describeUnexpected } from './unexpected-error.js';
@@ -171,6 +172,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   });
 
   addExplainCommand(cache, withStorage, (flags) => open(flags, undefined, true));
+  addPlanCommand(program, withStorage, (flags) => open(flags, undefined, true));
   addProcessCommands(program);
   addUiCommand(program, withStorage, (flags) => open(flags, undefined, true));
 

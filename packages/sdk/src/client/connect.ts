@@ -11,6 +11,7 @@ import {
   type RunSummary,
   type TaskDispatcher,
   type TaskImplementation,
+  type WorkflowPlan,
 } from '@memoflow/engine';
 import type { Storage } from '@memoflow/catalog';
 import { BullMqTaskDispatcher, InProcessTaskDispatcher, silentLogger } from '@memoflow/worker';
@@ -24,6 +25,7 @@ import { loadRunGraph, type RunGraphNode } from './run-graph.js';
 import { retryRequest } from './retry.js';
 import { rememberStorage } from './storage-of.js';
 import { explainRunNode } from './explain.js';
+import { planRun, type PlanOptions } from './plan.js';
 
 export interface ConnectOptions {
   /** Embedded mode: where PGlite keeps the catalog and run store (default `./.memoflow`). */
@@ -104,6 +106,12 @@ export interface Memoflow {
    * downstream (Flyte's recover).
    */
   retry<R = unknown>(runId: string, options?: RetryOptions): Promise<RunHandle<R>>;
+  /**
+   * What a run of `workflow` with `inputs` would do now, per node (HIT, MISS, EVICTED, SKIPPED,
+   * DISABLED, FUTURE_HIT, or UNKNOWN where it depends on a value not yet computed), with reasons;
+   * reads the catalog only: no run is created, nothing runs or is written (`memoflow plan`).
+   */
+  plan<W extends AnyWorkflow>(workflow: W, inputs: WorkflowInputs<W>, options?: PlanOptions): Promise<WorkflowPlan>;
   /** A handle on an existing run. */
   getRun<R = unknown>(id: string): RunHandle<R>;
   /**
@@ -253,6 +261,11 @@ class Client implements Memoflow {
     if (options.workflow !== undefined && this.mode !== 'distributed') this.register(...options.workflow.tasks.values());
     const id = await this.controller.submit(submit);
     return new RunHandle<R>(id, this.controller, this.storage.runStore);
+  }
+
+  async plan<W extends AnyWorkflow>(workflow: W, inputs: WorkflowInputs<W>, options: PlanOptions = {}): Promise<WorkflowPlan> {
+    this.assertOpen();
+    return planRun(this.storage.catalog, workflow, inputs, options, { project: DEFAULT_PROJECT, domain: DEFAULT_DOMAIN });
   }
 
   getRun<R = unknown>(id: string): RunHandle<R> {

@@ -4,7 +4,7 @@ import type { EngineErrorCode, ErrorInfo } from '../../errors.js';
 import type { Json, NodeValue } from '../../json.js';
 import type { AttemptResult } from '../../ports/task-dispatcher.js';
 import type { NodeSpec } from '../../spec/workflow-spec.js';
-import type { CacheStatus, SkipReason } from '../../state/cache-status.js';
+import type { CacheStatus } from '../../state/cache-status.js';
 import { hasOutput, transition } from '../../state/node-phase.js';
 import type { NodeExecution, RunState } from '../../state/run-state.js';
 import { storableError, storageProblem, stringProblem } from '../../storable.js';
@@ -15,13 +15,13 @@ import { cancelRequestOf } from '../../state/cancel-request.js';
 import { isExpired } from './cache-expiry.js';
 import { cancelRun } from './cancel.js';
 import { entryProblem, lostWritesMessage, scheduleWriteRetry, writeRetryDelayMs } from './cache-write-checks.js';
-import { taintingUpstream } from './cascade.js';
 import { applyShadowLookup } from './cutoff.js';
 import { memoizedDependencies } from './dependencies.js';
 import { Draft, workspaceOf, type RunWorkspace } from './draft.js';
 import { directChildren } from './expand.js';
 import { resolveBinding } from './resolve-binding.js';
 import { recordInputBinding } from './input-sources.js';
+import { skipReason, uncachedStatus } from './start-status.js';
 import { recover, reusableEntry } from './reuse.js';
 import { applyReservationAnswers, applyReservationReleased, reserveInsteadOfExecuting, takeoverReason } from './serialize.js';
 
@@ -157,10 +157,7 @@ function start(draft: Draft, spec: NodeSpec): void {
     return;
   }
   if (!cached) {
-    // A container fed by a rerun still says so: its children inherit the reason. The resume point says so too.
-    const status: Pick<NodeExecution, 'cacheStatus' | 'cacheReason'> =
-      skip !== null && (skip.reason === 'resume' || (spec.kind !== 'task' && skip.reason === 'upstream-reran')) ? { cacheStatus: 'SKIPPED', cacheReason: skip.reason } : { cacheStatus: 'DISABLED', cacheReason: null };
-    draft.update(spec.id, { ...base, ...status, cacheKey: null, cacheKeyParts: null });
+    draft.update(spec.id, { ...base, ...uncachedStatus(spec, skip), cacheKey: null, cacheKeyParts: null });
     handler.execute(draft, spec, skip?.detail);
     return;
   }
@@ -175,41 +172,6 @@ function start(draft: Draft, spec: NodeSpec): void {
   // Every kind the handler needs in the same round: a dynamic node's future may be there when
   // its output is not (a retry after a failed child).
   for (const kind of handler.lookups) draft.lookup(spec.id, kind);
-}
-
-/** Why the node runs without a lookup; for the cascade, `upstream` names the rerun node it comes from. */
-function skipReason(draft: Draft, spec: NodeSpec): { reason: SkipReason; detail: string; upstream?: string } | null {
-  const resume = resumeReason(draft, spec);
-  if (resume !== null) return resume;
-  if (draft.run.options.overwriteCache) return { reason: 'overwrite', detail: 'overwrite-cache requested' };
-  const culprit = taintingUpstream(spec, draft.state);
-  if (culprit !== null) return { reason: 'upstream-reran', detail: `upstream node '${culprit}' executed`, upstream: culprit };
-  const parent = draft.index.parentOf.get(spec.id);
-  const container = parent === undefined ? undefined : draft.node(parent);
-  if (container?.cacheStatus === 'SKIPPED' && container.cacheReason === 'upstream-reran') {
-    const origin = cascadeOrigin(draft, draft.spec(container.nodeId));
-    return { reason: 'upstream-reran', detail: `its container '${container.nodeId}' was fed by a rerun`, ...(origin === null ? {} : { upstream: origin }) };
-  }
-  return null;
-}
-
-/** The rerun node a cascade into `spec` comes from: what taints it, or what taints its container. */
-function cascadeOrigin(draft: Draft, spec: NodeSpec): string | null {
-  const culprit = taintingUpstream(spec, draft.state);
-  if (culprit !== null) return culprit;
-  const parent = draft.index.parentOf.get(spec.id);
-  return parent === undefined ? null : cascadeOrigin(draft, draft.spec(parent));
-}
-
-/** The resume point reruns without a lookup, and so does everything inside it (a container's children). */
-function resumeReason(draft: Draft, spec: NodeSpec): { reason: SkipReason; detail: string } | null {
-  const point = draft.run.options.reuse?.resumePoint;
-  if (point === undefined) return null;
-  if (spec.id === point) return { reason: 'resume', detail: `resuming run ${draft.run.options.reuse?.fromRun ?? '?'} from here` };
-  const parent = draft.index.parentOf.get(spec.id);
-  const container = parent === undefined ? undefined : draft.node(parent);
-  if (container?.cacheStatus === 'SKIPPED' && container.cacheReason === 'resume') return { reason: 'resume', detail: `inside the resume point '${point}'` };
-  return null;
 }
 
 // --- applying results --------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import type { RunTracing } from './run-tracing.js';
 import { DecisionError, classifyRoundError, describeError, describeEvent, recordableReplacement, roundRetryDelayMs } from './round-errors.js';
 import { decideInPlace, nextWakeAt, recoverCommands } from '../core/decide.js';
 import { workspaceOf, type RunWorkspace } from '../core/draft.js';
+import { lookupOutcomes } from '../core/lookup-outcomes.js';
 import type { CacheWrite, LookupOutcome, RunEvent } from '../vocabulary/events.js';
 
 export interface RunDriverDeps {
@@ -405,15 +406,7 @@ export class RunDriver {
         const wanted = lookups.filter((l) => l.kind === kind);
         try {
           const found = await this.deps.catalog.lookup(kind, wanted.map((l) => l.key));
-          return wanted.map(({ nodeId, key, afterReservation, shadow }): LookupOutcome => {
-            // A lookup made holding the node's reservation says so: its miss executes the node. A shadow lookup says so too (core/cutoff.ts).
-            const base = { nodeId, key, kind, ...(afterReservation === true ? { afterReservation } : {}), ...(shadow === undefined ? {} : { shadow }) };
-            const entry = found.hits.get(key);
-            if (entry !== undefined) return { ...base, outcome: 'hit', entry };
-            const corrupt = found.corrupt.get(key);
-            if (corrupt !== undefined) return { ...base, outcome: 'corrupt', reason: corrupt };
-            return { ...base, outcome: 'miss' };
-          });
+          return lookupOutcomes(kind, wanted, found);
         } catch (error) {
           return wanted.map(({ nodeId, key, afterReservation, shadow }): LookupOutcome => ({ ...(afterReservation === true ? { afterReservation } : {}), ...(shadow === undefined ? {} : { shadow }), nodeId, key, kind, outcome: 'failure', reason: describe(error) }));
         }
