@@ -139,6 +139,9 @@ export class WorkflowPlanner {
         case 'LookupCache': {
           const knowledge = this.knowledge();
           for (const lookup of command.lookups) {
+            // A shadow lookup (the early-cutoff report, core/cutoff.ts) never decides a status: a
+            // plan neither asks it nor waits for it.
+            if (lookup.shadow !== undefined) continue;
             const earlier = this.found.get(foundKey(lookup.nodeId, lookup.kind));
             // A serialized node looks up again once it holds its reservation; nothing was written
             // in between, so the catalog would say what it said.
