@@ -139,6 +139,9 @@ export class WorkflowPlanner {
         case 'LookupCache': {
           const knowledge = this.knowledge();
           for (const lookup of command.lookups) {
+            // A shadow lookup only feeds the early-cutoff report of a node the cascade runs anyway
+            // (core/cutoff.ts): a plan neither makes it nor lets it touch the node's prediction.
+            if (lookup.shadow !== undefined) continue;
             const earlier = this.found.get(foundKey(lookup.nodeId, lookup.kind));
             // A serialized node looks up again once it holds its reservation; nothing was written
             // in between, so the catalog would say what it said.
