@@ -125,9 +125,14 @@ export class WorkflowPlanner {
 
   private noteStatus(nodeId: string): void {
     const node = this.workspace.state.nodes[nodeId];
-    if (node === undefined || node.cacheStatus === null || this.seen.has(nodeId)) return;
+    if (node === undefined || node.cacheStatus === null) return;
+    const earlier = this.seen.get(nodeId);
     // The statuses a node can first get here; WAITING and LOOKUP_FAILURE cannot happen in a plan,
-    // POPULATED and PUT_FAILURE come after a status already seen.
+    // POPULATED and PUT_FAILURE come after a status already seen. But a serialized node is MISS
+    // while it takes its reservation, and what it finds holding it (a dynamic node's future: a
+    // FUTURE_HIT) is the status the run reports.
+    const resolvedAfterReservation = earlier?.status === 'MISS' && (node.cacheStatus === 'FUTURE_HIT' || node.cacheStatus === 'HIT');
+    if (earlier !== undefined && !resolvedAfterReservation) return;
     this.seen.set(nodeId, { status: node.cacheStatus, reason: node.cacheReason });
   }
 
