@@ -79,6 +79,9 @@ describe('pickNearest', () => {
     const newer = { ...differentInput, key: 'k-newer', createdAt: new Date(T0.getTime() + HOUR) };
     expect(pickNearest(parts, key, [differentInput, newer])).toEqual({ entry: newer, differing: 1 });
     expect(pickNearest(parts, key, [elsewhere])).toEqual({ entry: elsewhere, differing: 1 });
+    // Written after the node looked up: not what it missed.
+    expect(pickNearest(parts, key, [differentInput, newer], T0)).toEqual({ entry: differentInput, differing: 1 });
+    expect(pickNearest(parts, key, [newer], T0)).toBeNull();
   });
 
   test('never picks an entry under the node’s own key, a future or another task', () => {

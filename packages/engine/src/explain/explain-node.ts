@@ -113,12 +113,15 @@ function needsOf(state: RunState, nodeId: string, expanded: RunNodes | undefined
  * The nearest entry to a node's key among `candidates`: entries of the node's own project and
  * domain first (only they could ever serve it), then by fewest differing parts, then newest.
  * Entries under the node's own key are left out (its own entry, or one written since: nothing to
- * compare), and so are futures.
+ * compare), and so are futures. So are entries written after `lookedUpAt` (the node's start, when
+ * it looked up): they were not there to be missed (a sibling of a fan-out the same run wrote
+ * afterwards, a later run's), and naming one would explain the miss by a value that came later.
  */
-export function pickNearest(parts: CacheKeyParts, key: string, candidates: readonly CacheEntrySummary[]): { entry: CacheEntrySummary; differing: number } | null {
+export function pickNearest(parts: CacheKeyParts, key: string, candidates: readonly CacheEntrySummary[], lookedUpAt: Date | null = null): { entry: CacheEntrySummary; differing: number } | null {
   let best: { entry: CacheEntrySummary; differing: number; sameScope: boolean } | null = null;
   for (const entry of candidates) {
     if (entry.key === key || entry.kind !== 'output' || entry.task !== parts.task || !isPartsObject(entry.parts)) continue;
+    if (lookedUpAt !== null && entry.createdAt.getTime() > lookedUpAt.getTime()) continue;
     const sameScope = entry.project === parts.project && entry.domain === parts.domain;
     const differing = countKeyDifferences(parts, entry.parts);
     if (best === null || better({ entry, differing, sameScope }, best)) best = { entry, differing, sameScope };

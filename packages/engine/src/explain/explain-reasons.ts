@@ -98,7 +98,7 @@ function missReason(input: ReasonInput): string {
   const since = entryWrittenSince(input);
   const nearest = explanation.nearest;
   if (nearest === null) {
-    return `${opening}${unusable}: the catalog has no entry of task ${task} to compare with, in any project or domain (other than this node's own).${since}`;
+    return `${opening}${unusable}: the catalog has no entry of task ${task} to compare with, in any project or domain (other than this node's own), written before it looked up.${since}`;
   }
   const where = nearest.sameScope
     ? `the nearest entry of task ${task}`

@@ -5,6 +5,7 @@ import type { Json } from '../json.js';
 import type { CacheEntryKind } from '../ports/cache-catalog.js';
 import type { CacheStatus } from '../state/cache-status.js';
 import type { RunState } from '../state/run-state.js';
+import type { NodeSpec, WorkflowSpec } from '../spec/workflow-spec.js';
 import type { InlineTask } from '../testing/inline-dispatcher.js';
 import { compileDynamic, isDynamic, scenarioArbitrary, withRenamedFields, type RunPlan, type Scenario } from '../testing/simulation/scenario.js';
 import { simulatedOutput } from '../testing/simulation/world.js';
@@ -14,8 +15,9 @@ import type { PlannedNode, PlanPrediction, WorkflowPlan } from './workflow-plan.
 /**
  * The planner's promise, checked against the real controller: for random workflows (the seeded
  * simulation's generator: fan-ins, composite bindings, paths, content-hashed outputs, ignored
- * inputs, sub-workflows, dynamic nodes) and random catalogs (earlier runs with other inputs,
- * changed task state, overwrites, evicted entries, entries past their TTL), plan, then run the same
+ * inputs, sub-workflows, dynamic nodes; in half of them every cached node serialized) and random
+ * catalogs (earlier runs with other inputs, changed task state, overwrites, evicted entries, entries
+ * past their TTL), plan, then run the same
  * workflow on the same catalog. Every node predicted other than UNKNOWN gets exactly that status
  * (a MISS or EVICTED then POPULATED), with the key predicted; the only nodes of the run missing from
  * the plan are children of containers it could not expand (a dynamic body that runs, a container
@@ -60,8 +62,20 @@ function tasksOf(scenario: Scenario, epochs: Map<string, number>): { [task: stri
   );
 }
 
-function specOf(scenario: Scenario, run: RunPlan) {
-  return run.renameFields ? withRenamedFields(scenario.spec) : scenario.spec;
+function specOf(scenario: Scenario, run: RunPlan, serialize: boolean) {
+  const spec = run.renameFields ? withRenamedFields(scenario.spec) : scenario.spec;
+  return serialize ? serialized(spec) : spec;
+}
+
+/** Every cached node `cache.serialize` (the simulation's generator makes none): a serialized node looks up again holding its reservation. */
+function serialized(spec: WorkflowSpec): WorkflowSpec {
+  return {
+    ...spec,
+    nodes: spec.nodes.map((node): NodeSpec => {
+      const cache = node.cache === null ? null : { ...node.cache, serialize: true };
+      return node.kind === 'subworkflow' ? { ...node, cache, workflow: serialized(node.workflow) } : { ...node, cache };
+    }),
+  };
 }
 
 function checkRun(plan: WorkflowPlan, run: RunState): void {
@@ -90,7 +104,7 @@ test('plan, then run: every predicted status is the status the run gets, and pla
   const seen = new Set<PlanPrediction>();
   const tally = { planned: 0, unknown: 0, ran: 0 };
   await fc.assert(
-    fc.asyncProperty(scenarioArbitrary, fc.array(historyArbitrary, { minLength: 3, maxLength: 3 }), async (scenario, history) => {
+    fc.asyncProperty(scenarioArbitrary, fc.array(historyArbitrary, { minLength: 3, maxLength: 3 }), fc.boolean(), async (scenario, history, serialize) => {
       await world?.close();
       const epochs = new Map<string, number>();
       const w = new PlanWorld(tasksOf(scenario, epochs), (output, attempt) => (scenario.tasks[attempt.task]?.hashed === true && !isDynamic(attempt.task) ? hashJson(output) : null));
@@ -99,13 +113,13 @@ test('plan, then run: every predicted status is the status the run gets, and pla
       const last = runs[runs.length - 1] as RunPlan;
       for (const [i, earlier] of runs.slice(0, -1).entries()) {
         for (const task of earlier.bump) epochs.set(task, (epochs.get(task) ?? 0) + 1);
-        await w.run(specOf(scenario, earlier), { x: { value: earlier.inputs.x }, y: { value: earlier.inputs.y } }, { overwriteCache: earlier.overwriteCache });
+        await w.run(specOf(scenario, earlier, serialize), { x: { value: earlier.inputs.x }, y: { value: earlier.inputs.y } }, { overwriteCache: earlier.overwriteCache });
         const after = history[i % history.length] as History;
         w.clock.advance(after.gapDays * DAY_MS);
         for (const evict of after.evict) await w.catalog.evict(evict);
       }
       for (const task of last.bump) epochs.set(task, (epochs.get(task) ?? 0) + 1);
-      const spec = specOf(scenario, last);
+      const spec = specOf(scenario, last, serialize);
       const inputs = { x: { value: last.inputs.x }, y: { value: last.inputs.y } };
       const executed = w.dispatcher.executed.length;
       const runsBefore = (await w.runStore.list()).length;

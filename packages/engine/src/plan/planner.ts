@@ -125,9 +125,14 @@ export class WorkflowPlanner {
 
   private noteStatus(nodeId: string): void {
     const node = this.workspace.state.nodes[nodeId];
-    if (node === undefined || node.cacheStatus === null || this.seen.has(nodeId)) return;
+    if (node === undefined || node.cacheStatus === null) return;
+    const earlier = this.seen.get(nodeId);
     // The statuses a node can first get here; WAITING and LOOKUP_FAILURE cannot happen in a plan,
-    // POPULATED and PUT_FAILURE come after a status already seen.
+    // POPULATED and PUT_FAILURE come after a status already seen. But a serialized node is MISS
+    // while it takes its reservation, and what it finds holding it (a dynamic node's future: a
+    // FUTURE_HIT) is the status the run reports.
+    const resolvedAfterReservation = earlier?.status === 'MISS' && (node.cacheStatus === 'FUTURE_HIT' || node.cacheStatus === 'HIT');
+    if (earlier !== undefined && !resolvedAfterReservation) return;
     this.seen.set(nodeId, { status: node.cacheStatus, reason: node.cacheReason });
   }
 
@@ -139,8 +144,8 @@ export class WorkflowPlanner {
         case 'LookupCache': {
           const knowledge = this.knowledge();
           for (const lookup of command.lookups) {
-            // A shadow lookup (the early-cutoff report, core/cutoff.ts) never decides a status: a
-            // plan neither asks it nor waits for it.
+            // A shadow lookup only feeds the early-cutoff report of a node the cascade runs anyway
+            // (core/cutoff.ts): a plan neither makes it nor lets it touch the node's prediction.
             if (lookup.shadow !== undefined) continue;
             const earlier = this.found.get(foundKey(lookup.nodeId, lookup.kind));
             // A serialized node looks up again once it holds its reservation; nothing was written

@@ -7,7 +7,8 @@ import type { PlannedNode } from './workflow-plan.js';
  * its key is served by that entry: two calls of one task with the same inputs, one inside a
  * sub-workflow, the other waiting on a slow upstream node. Which comes first depends on timing, so
  * the plan cannot say, unless the writer is downstream of the reader (it writes after the reader
- * looked up) or the reader is looked up in the run's first round (before anything is written).
+ * looked up) or the reader is looked up in the run's first round (before anything is written) and
+ * is not serialized (a serialized node looks up again when it holds its reservation).
  *
  * So a node predicted MISS, EVICTED or FUTURE_HIT whose key another node of the run may write is
  * UNKNOWN; a HIT stays a HIT (an entry is there either way) but its value may be the other
@@ -40,8 +41,11 @@ export function withSameKeyWriters(nodes: readonly PlannedNode[], specOf: (nodeI
       if (!looksUp(reader) || reader.key === null) continue;
       const id = identity(reader);
       const candidates = [...(byKey.get(reader.key) ?? []), ...(id === null ? [] : (unkeyed.get(id) ?? []))];
-      // The first round's lookups come before any write; a writer downstream of the reader writes after it looked up.
-      if (reader.level === 0) continue;
+      // The first round's lookups come before any write, but a serialized node looks up again once
+      // it holds its key's reservation, after a writer of the same round may have written it (two
+      // serialized calls with one key: the second waits, then hits). A writer downstream of the
+      // reader writes after it looked up.
+      if (reader.level === 0 && specOf(reader.node)?.cache?.serialize !== true) continue;
       const writer = candidates.find((w) => w.node !== reader.node && !isUpstream(reader.node, w.node, byId));
       if (writer === undefined) continue;
       const why = `node '${writer.node}' of this run may write ${writer.key === reader.key ? 'this key' : 'an entry of this task'} first`;

@@ -67,7 +67,7 @@ async function explainInRun(
   let nearestWriter: RunState | undefined;
   const parts = node?.cacheKeyParts ?? null;
   if (needs.nearestOf !== null && parts !== null && node?.cacheKey != null) {
-    nearest = await findNearest(catalog, parts, node.cacheKey, needs.nearestOf);
+    nearest = await findNearest(catalog, parts, node.cacheKey, needs.nearestOf, node.startedAt);
     if (nearest !== null) nearestWriter = await loadRun(nearest.runId);
   }
   return explainNode(state, nodeId, {
@@ -78,11 +78,11 @@ async function explainInRun(
   });
 }
 
-/** The nearest entry of the task: among its project and domain's newest entries, else among all projects'. */
-async function findNearest(catalog: CacheCatalog, parts: CacheKeyParts, key: string, scope: { task: string; project: string; domain: string }): Promise<CacheEntrySummary | null> {
+/** The nearest entry of the task written before the node looked up: among its project and domain's newest entries, else among all projects'. */
+async function findNearest(catalog: CacheCatalog, parts: CacheKeyParts, key: string, scope: { task: string; project: string; domain: string }, lookedUpAt: Date | null): Promise<CacheEntrySummary | null> {
   const local = await catalog.list({ task: scope.task, project: scope.project, domain: scope.domain, kind: 'output', limit: NEAREST_CANDIDATES });
-  const inScope = pickNearest(parts, key, local);
+  const inScope = pickNearest(parts, key, local, lookedUpAt);
   if (inScope !== null) return inScope.entry;
   const anywhere = await catalog.list({ task: scope.task, kind: 'output', limit: NEAREST_CANDIDATES });
-  return pickNearest(parts, key, anywhere)?.entry ?? null;
+  return pickNearest(parts, key, anywhere, lookedUpAt)?.entry ?? null;
 }
