@@ -84,7 +84,7 @@ describe('CLI: the terminal picture', () => {
     const json = await runCli(['runs', 'show', runId, '--json']);
     const report = JSON.parse(json.stdout) as { nodes: { id: string; parent: string | null }[] };
     expect(report.nodes.map((node) => node.id).sort()).toEqual([...NODES].sort());
-    expect(Object.keys(report.nodes[0] ?? {}).sort()).toEqual(['attempts', 'cacheKey', 'cacheReason', 'cacheStatus', 'durationMs', 'error', 'finishedAt', 'id', 'output', 'parent', 'startedAt', 'status', 'task', 'waitedFor']);
+    expect(Object.keys(report.nodes[0] ?? {}).sort()).toEqual(['attempts', 'cacheKey', 'cacheReason', 'cacheStatus', 'cutoffHint', 'durationMs', 'error', 'finishedAt', 'id', 'output', 'parent', 'savedMs', 'startedAt', 'status', 'task', 'waitedFor']);
   }, 120_000);
 
   it('on a terminal: the DAG as a tree redrawn in place, its last frame left on the screen, then the summary', () => {
@@ -109,7 +109,7 @@ describe('CLI: the terminal picture', () => {
     expect(last.find((line) => line.startsWith('load '))).toMatch(/^load +POPULATED +[0-9a-f]{10} +[\d.]+ m?s +ran, result/);
     expect(last.some((line) => /^[├└]─ l+…l+ +SKIPPED/.test(line))).toBe(true);
     const after = plain(afterFrames);
-    expect(after).toMatch(/^run \S+ succeeded \(9 nodes: 1 POPULATED, 8 SKIPPED\)$/m);
+    expect(after).toMatch(/^run \S+ succeeded \(9 nodes: 1 POPULATED, 8 SKIPPED; 0 of 9 from the cache[;)]/m);
     expect(after).toContain(JSON.stringify({ total: 1 + 4 + 9 + 16 + 25 + 5, count: 5 }, null, 2).split('\n')[0]);
   }, 90_000);
 });
