@@ -192,8 +192,9 @@ export class DistributedEnv {
   }
 
   /** A distributed client (controller inside) in the test process. */
-  async connect(events?: EngineEvent[]): Promise<Memoflow> {
+  async connect(events?: EngineEvent[], options: { reservationPollMs?: number } = {}): Promise<Memoflow> {
     const mf = await connect({
+      ...options,
       databaseUrl: this.databaseUrl,
       schema: this.schema,
       redisUrl: this.redisUrl,

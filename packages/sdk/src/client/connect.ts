@@ -64,6 +64,12 @@ export interface ConnectOptions {
    * (default 30 s; `MEMOFLOW_RESERVATION_TTL_MS`).
    */
   reservationTtlMs?: number;
+  /**
+   * `cache: { serialize: true }`: how often a WAITING node asks the catalog again even if it heard
+   * no release (default 3 s). Releases are announced (Postgres LISTEN/NOTIFY), so this is only the
+   * backstop for a lost notification or an owner whose reservation expired.
+   */
+  reservationPollMs?: number;
   /** Node and run events: a format (`pretty` to standard error by default) or a function of yours. */
   log?: LogFormat | EventSink;
 }
@@ -184,6 +190,7 @@ export async function connect(options: ConnectOptions = {}): Promise<Memoflow> {
     dispatcher,
     onEvent: emit,
     ...(reservationTtlMs === undefined ? {} : { reservationTtlMs }),
+    ...(options.reservationPollMs === undefined ? {} : { reservationPollMs: options.reservationPollMs }),
     ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
   });
   const mode = redisUrl !== undefined ? 'distributed' : databaseUrl !== undefined ? 'postgres' : 'embedded';
