@@ -30,6 +30,7 @@ export function addProcessCommands(program: Command): void {
     .action(async (file: string, flags: { concurrency: number; lockDuration?: number; stalledInterval?: number; maxStalled?: number; timeoutGrace?: number; redisUrl?: string; prefix?: string; json?: boolean }) => {
       const redisUrl = flags.redisUrl ?? process.env['REDIS_URL'];
       if (redisUrl === undefined || redisUrl === '') throw new MemoflowError('INVALID_SPEC', 'a worker needs Redis: pass --redis-url or set REDIS_URL', { field: 'redisUrl' });
+      const stopSignals = catchStopSignalsDuringStartup();
       const module = await loadUserModule(file);
       await checkRedis(redisUrl);
       // Exported tasks, every task of exported workflows, and what exported dynamics declare.
@@ -48,7 +49,7 @@ export function addProcessCommands(program: Command): void {
         ...(flags.timeoutGrace === undefined ? {} : { timeoutGraceMs: flags.timeoutGrace }),
       });
       logger.info({ pool: pool.name, prefix: pool.prefix, concurrency: flags.concurrency, tasks: pool.tasks }, `worker pool ${pool.name} serving ${pool.tasks.length} task(s): ${pool.tasks.join(', ')}`);
-      await untilClosed(pool, logger);
+      await untilClosed(pool, logger, stopSignals);
     });
 
   program
@@ -66,6 +67,7 @@ export function addProcessCommands(program: Command): void {
       const redisUrl = flags.redisUrl ?? process.env['REDIS_URL'];
       if (!databaseUrl || !redisUrl) throw new MemoflowError('INVALID_SPEC', 'a controller needs DATABASE_URL and REDIS_URL (or --database-url and --redis-url)', { field: databaseUrl ? 'redisUrl' : 'databaseUrl' });
       const leaseMs = flags.staleAfter ?? flags.lease;
+      const stopSignals = catchStopSignalsDuringStartup();
       await checkRedis(redisUrl);
       const storage = await openDatabaseStorage(databaseUrl, flags.schema);
       // A dead controller's results stream is handed to the others after the same time as its leases.
@@ -86,6 +88,7 @@ export function addProcessCommands(program: Command): void {
           },
         },
         logger,
+        stopSignals,
       );
     });
 }
@@ -94,8 +97,33 @@ function processLogger(json: boolean) {
   return json ? pino({ base: null }) : pino({ base: null, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ sync: true }));
 }
 
-/** Resolves once a SIGTERM/SIGINT has drained `target`. */
-function untilClosed(target: { close(): Promise<void> }, logger: ReturnType<typeof processLogger>): Promise<void> {
+const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT'];
+
+/**
+ * SIGTERM/SIGINT listeners from the first moment of a worker's or controller's start. Without a
+ * listener a signal takes its default action, killing the process, so one sent just after the
+ * "started" line (a supervisor, a test that waits for that line) could kill it before it drains:
+ * here a first signal during startup is kept and drains the process as soon as it has started; a
+ * second one exits at once (130), so a startup that hangs can still be stopped.
+ */
+function catchStopSignalsDuringStartup(): { release(): void } {
+  let caught: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (caught !== undefined) process.exit(130);
+    caught = signal;
+  };
+  for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
+  return {
+    // Called once the drain listeners are in place: a signal caught meanwhile is handed to them.
+    release: () => {
+      for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
+      if (caught !== undefined) process.emit(caught, caught);
+    },
+  };
+}
+
+/** Resolves once a SIGTERM/SIGINT has drained `target` (one caught during startup included). */
+function untilClosed(target: { close(): Promise<void> }, logger: ReturnType<typeof processLogger>, startup: { release(): void }): Promise<void> {
   return new Promise((resolve, reject) => {
     drainOnSignals(
       {
@@ -111,5 +139,6 @@ function untilClosed(target: { close(): Promise<void> }, logger: ReturnType<type
       },
       { logger },
     );
+    startup.release();
   });
 }
