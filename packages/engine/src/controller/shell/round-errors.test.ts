@@ -22,6 +22,10 @@ describe('round failures', () => {
     const replaced = recordableReplacement({ type: 'attempt:finished', result }, 'refused');
     expect(replaced === null ? null : recordableReplacement(replaced, 'again')).toBeNull(); // never replaced twice
     expect(recordableReplacement({ type: 'cache:looked-up', results: [{ nodeId: 'a', key: 'k', kind: 'output', outcome: 'miss' }] }, 'x')).toMatchObject({ results: [{ outcome: 'failure' }] });
+    // A shadow lookup (early cutoff) and one made holding a reservation stay what they were: only the outcome fails.
+    expect(
+      recordableReplacement({ type: 'cache:looked-up', results: [{ nodeId: 'b', key: 'k2', kind: 'output', shadow: { upstream: 'a' }, outcome: 'hit', entry: { key: 'k2', kind: 'output', project: 'p', domain: 'd', task: 't', parts: { format: 1, project: 'p', domain: 'd', task: 't', signature: 's', version: '1', inputs: {} }, value: 1, valueHash: null, runId: 'r0', nodeId: 'b', durationMs: null, createdAt: now } }, { nodeId: 'c', key: 'k3', kind: 'output', afterReservation: true, outcome: 'miss' }] }, 'x'),
+    ).toEqual({ type: 'cache:looked-up', results: [{ nodeId: 'b', key: 'k2', kind: 'output', shadow: { upstream: 'a' }, outcome: 'failure', reason: "the lookup's result could not be recorded: x" }, { nodeId: 'c', key: 'k3', kind: 'output', afterReservation: true, outcome: 'failure', reason: "the lookup's result could not be recorded: x" }] });
     expect(recordableReplacement({ type: 'cache:written', writes: [{ nodeId: 'a', kind: 'output' }], ok: true }, 'x')).toMatchObject({ ok: false, reason: 'x' });
     expect(recordableReplacement({ type: 'run:tick' }, 'x')).toBeNull();
   });

@@ -52,7 +52,8 @@ export function recordableReplacement(event: RunEvent, reason: string): RunEvent
     }
     case 'cache:looked-up':
       if (!Array.isArray(event.results) || event.results.every((r) => r.outcome === 'failure')) return null;
-      return { type: 'cache:looked-up', results: event.results.map(({ nodeId, key, kind }) => ({ nodeId, key, kind, outcome: 'failure', reason: `the lookup's result could not be recorded: ${reason}` })) };
+      // Each lookup stays what it was (a shadow lookup, one made holding the reservation): only its outcome fails.
+      return { type: 'cache:looked-up', results: event.results.map(({ nodeId, key, kind, afterReservation, shadow }) => ({ nodeId, key, kind, ...(afterReservation === true ? { afterReservation } : {}), ...(shadow === undefined ? {} : { shadow }), outcome: 'failure', reason: `the lookup's result could not be recorded: ${reason}` })) };
     case 'cache:written':
       return event.ok ? { type: 'cache:written', writes: event.writes, ok: false, reason } : null;
     case 'reservation:answered':
