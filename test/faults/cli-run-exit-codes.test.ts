@@ -28,8 +28,8 @@ describe.skipIf(!TestPostgres.available())('faults: `memoflow run` exit codes wi
   it('exits 0 after a run that succeeded while its connections were terminated as the last body ran', async () => {
     const n = seed();
     // --verbose: the `running` line of step-2 says its body has started. MEMOFLOW_DEBUG: an
-    // unexpected error prints its stack (seen once in CI: "write CONNECTION_CLOSED" ended the run
-    // before its summary, not reproduced since; the stack will say which query was not retried).
+    // unexpected error prints its stack (this test once caught postgres.js's unhandled type-fetch
+    // rejection on a new connection; see test/regression/connection-killed-while-fetching-types-crashes).
     const cli = startCli(['run', FLOWS, 'exits.slow-end', '--input', `seed=${n}`, '--input', 'ms=1500', '--schema', schema(), '--verbose'], { env: { DATABASE_URL: pg.url, MEMOFLOW_DEBUG: '1' } });
     // Every save after the last body (its result, its cache write, the run's end) needs a new
     // connection. (Terminating again once "succeeded" is printed ends nothing: the CLI has closed

@@ -15,7 +15,12 @@ export interface PartitionProxy {
   close(): Promise<void>;
 }
 
-export async function startPartitionProxy(target: string): Promise<PartitionProxy> {
+export interface PartitionProxyOptions {
+  /** A client connection that sends a chunk containing this text is closed at once, both ways (a backend terminated mid-query). */
+  readonly killConnectionsSending?: string;
+}
+
+export async function startPartitionProxy(target: string, options: PartitionProxyOptions = {}): Promise<PartitionProxy> {
   const upstreamUrl = new URL(target);
   const sockets = new Set<Socket>();
   let partitioned = false;
@@ -24,6 +29,11 @@ export async function startPartitionProxy(target: string): Promise<PartitionProx
     const upstream = connect(Number(upstreamUrl.port || 5432), upstreamUrl.hostname);
     sockets.add(client).add(upstream);
     client.on('data', (chunk: Buffer) => {
+      if (options.killConnectionsSending !== undefined && chunk.includes(options.killConnectionsSending)) {
+        client.destroy();
+        upstream.destroy();
+        return;
+      }
       if (partitioned) dropped += chunk.length;
       else upstream.write(chunk);
     });

@@ -6,7 +6,7 @@ import { migrate as migratePgliteDb } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgresDb } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
-import { connectionParameters } from './sql-session.js';
+import { NO_TYPE_FETCH, connectionParameters } from './sql-session.js';
 
 /**
  * The migrations drizzle-kit generated from schema.ts. Resolved from this module's location, so
@@ -31,7 +31,7 @@ export interface PostgresMigrationTarget {
  * return, because a session lock must be taken and released on the connection that migrates.
  */
 export async function migratePostgres(target: PostgresMigrationTarget): Promise<void> {
-  const client = postgres(target.url, { max: 1, onnotice: () => {}, connection: connectionParameters(target.schema) });
+  const client = postgres(target.url, { max: 1, onnotice: () => {}, ...NO_TYPE_FETCH, connection: connectionParameters(target.schema) });
   try {
     const db = drizzlePostgres({ client });
     await db.execute(sql`SELECT pg_advisory_lock(${MIGRATION_LOCK_CLASS}::int, hashtext(${target.schema}))`);

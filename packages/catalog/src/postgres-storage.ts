@@ -4,7 +4,7 @@ import postgres from 'postgres';
 import { migratePostgres } from './migrate.js';
 import { SqlCacheCatalog, type SqlCacheCatalogOptions } from './sql-cache-catalog.js';
 import { SqlRunStore, type SqlRunStoreOptions } from './sql-run-store.js';
-import { connectionParameters, postgresJsSession, withReadableErrors } from './sql-session.js';
+import { NO_TYPE_FETCH, connectionParameters, postgresJsSession, withReadableErrors } from './sql-session.js';
 import type { Storage } from './storage.js';
 
 /** The cache catalog in Postgres, through postgres.js. */
@@ -34,6 +34,7 @@ export interface PostgresStorageOptions {
 
 export const DEFAULT_POSTGRES_SCHEMA = 'memoflow';
 
+
 /**
  * Opens the catalog and run store in a Postgres schema: creates the schema if missing and applies
  * pending migrations (safe when several processes start at once), then opens a pool whose
@@ -45,6 +46,7 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
   const client = postgres(options.url, {
     max: options.max ?? 10,
     onnotice: () => {},
+    ...NO_TYPE_FETCH,
     connection: connectionParameters(schema),
   });
   const db = drizzle({ client });

@@ -185,3 +185,11 @@ export function describeDriverError(error: unknown): string {
     return 'an error that cannot be printed';
   }
 }
+
+/**
+ * postgres.js sends a query of its own as the first on every new connection (the server's array
+ * types) and drops that query's promise: a connection terminated right then becomes an unhandled
+ * rejection that ends the process, and no caller can catch it (porsager/postgres#1192, #1205,
+ * #1223). memoflow reads no array columns, so it never needs the types.
+ */
+export const NO_TYPE_FETCH = { fetch_types: false } as const;
