@@ -45,8 +45,17 @@ sampler.unref();
 const storage = await openPostgresStorage({ url: DATABASE_URL, schema: SCHEMA });
 const dispatcher = new BullMqTaskDispatcher({ connection: REDIS_URL, prefix: PREFIX, logger: silentLogger }); // the default resultBatchSize, as connect() builds it
 let saves = 0;
+let saveMs = 0;
 const save = storage.runStore.save.bind(storage.runStore);
-storage.runStore.save = (request) => ((saves += 1), save(request));
+storage.runStore.save = async (request) => {
+  saves += 1;
+  const started = performance.now();
+  try {
+    return await save(request);
+  } finally {
+    saveMs += performance.now() - started;
+  }
+};
 const controller = new Controller({ catalog: storage.catalog, runStore: storage.runStore, dispatcher });
 const pool = await startWorker({ tasks: [noop.implementation, next.implementation], redisUrl: REDIS_URL, prefix: PREFIX, concurrency: CONCURRENCY, logger: silentLogger });
 
@@ -55,6 +64,7 @@ async function timed(wf, expect) {
   const spec = wf.spec;
   const traceMs = performance.now() - traceStarted;
   saves = 0;
+  saveMs = 0;
   const started = performance.now();
   const id = await controller.submit({ spec, inputs: wf.prepareInputs({}), project: 'bench', domain: 'e' });
   const state = await controller.wait(id);
@@ -62,7 +72,7 @@ async function timed(wf, expect) {
   if (state.run.status !== 'succeeded') throw new Error(`run ${id} ${state.run.status}: ${state.run.error?.message}`);
   const wrong = Object.values(state.nodes).filter((n) => !expect.includes(n.cacheStatus));
   if (wrong.length > 0) throw new Error(`${wrong.length} node(s) not ${expect}, e.g. ${wrong[0].nodeId} ${wrong[0].cacheStatus}`);
-  return { ms, traceMs, nodes: spec.nodes.length, saves };
+  return { ms, traceMs, nodes: spec.nodes.length, saves, saveMs };
 }
 
 function mark(label, value, target, met) {
@@ -76,10 +86,10 @@ try {
   for (const shape of shapes) {
     const cold = await timed(shape.wf, ['MISS', 'POPULATED', 'SKIPPED']);
     const cached = await timed(shape.wf, ['HIT']);
-    const row = { shape: shape.name, n: shape.n, coldMs: cold.ms, coldSaves: cold.saves, cachedMs: cached.ms, cachedSaves: cached.saves, traceMs: cold.traceMs, rssMb: peakRss / 2 ** 20 };
+    const row = { shape: shape.name, n: shape.n, coldMs: cold.ms, coldSaves: cold.saves, coldSaveMs: cold.saveMs, cachedMs: cached.ms, cachedSaves: cached.saves, traceMs: cold.traceMs, rssMb: peakRss / 2 ** 20 };
     rows.push(row);
     console.log(
-      `${shape.name.padEnd(16)} executed ${cold.ms.toFixed(0)} ms (${((cold.ms / shape.n) * 1000).toFixed(0)} µs/node, ${cold.saves} saves), ` +
+      `${shape.name.padEnd(16)} executed ${cold.ms.toFixed(0)} ms (${((cold.ms / shape.n) * 1000).toFixed(0)} µs/node, ${cold.saves} saves of ${(cold.saveMs / cold.saves).toFixed(1)} ms), ` +
         `cached rerun ${cached.ms.toFixed(0)} ms (${cached.saves} saves), tracing ${cold.traceMs.toFixed(0)} ms, peak RSS so far ${row.rssMb.toFixed(0)} MB`,
     );
   }

@@ -376,7 +376,7 @@ export class RunDriver {
           this.deps.emit(command.event);
           break;
         case 'DispatchTask':
-          work.push(this.dispatch(this.deps.tracing.carry(command.attempts, this.workspace)));
+          work.push(this.dispatch(this.deps.tracing.carry(command.attempts, this.workspace), command.firstDispatch === true));
           break;
         case 'LookupCache':
           work.push(this.lookup(command.lookups));
@@ -468,11 +468,14 @@ export class RunDriver {
     return this.deps.reservations.release(releases, this.runId, this.state?.run.workflow ?? '?');
   }
 
-  /** Dispatch is idempotent per attempt id, so a failed dispatch is simply repeated with backoff. */
-  private async dispatch(attempts: TaskAttempt[]): Promise<void> {
+  /**
+   * Dispatch is idempotent per attempt id, so a failed dispatch is simply repeated with backoff. A
+   * repeat is never a first dispatch: the failed try may have queued (and even run) some attempts.
+   */
+  private async dispatch(attempts: TaskAttempt[], firstDispatch: boolean): Promise<void> {
     for (let tries = 0; ; tries++) {
       try {
-        await this.deps.dispatcher.dispatch(attempts);
+        await this.deps.dispatcher.dispatch(attempts, firstDispatch && tries === 0 ? { firstDispatch: true } : undefined);
         return;
       } catch (error) {
         if (this.closed) return;
