@@ -36,4 +36,7 @@ export const rowsFanout =
         ({ rows }) => rows.map((_, i) => rowsWork({ rows, i })),
       )
     : undefined;
-export const ALL_TASKS = [noop, noopCached, step, stepCached, rowsWork, ...(fanout === undefined ? [] : [fanout]), ...(rowsFanout === undefined ? [] : [rowsFanout])];
+// Case (e), bench/large-dag.mjs: the wide and levelled 100,000-node DAGs.
+export const largeNoop = task({ name: 'e.noop', inputs: { i: z.number() }, output: z.number(), cache: { version: '1' } }, ({ i }) => i);
+export const largeNext = task({ name: 'e.next', inputs: { v: z.number(), i: z.number() }, output: z.number(), cache: { version: '1' } }, ({ v, i }) => v + i);
+export const ALL_TASKS = [noop, noopCached, step, stepCached, largeNoop, largeNext, rowsWork, ...(fanout === undefined ? [] : [fanout]), ...(rowsFanout === undefined ? [] : [rowsFanout])];

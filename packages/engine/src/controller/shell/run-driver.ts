@@ -1,30 +1,18 @@
-import type { CacheCatalog, NewCacheEntry } from '../../ports/cache-catalog.js';
 import type { Clock } from '../../ports/clock.js';
 import type { RunStore } from '../../ports/run-store.js';
-import type { AttemptToCancel, TaskAttempt, TaskDispatcher } from '../../ports/task-dispatcher.js';
 import type { NodeExecution, RunState } from '../../state/run-state.js';
 import { nodeWrites } from '../../state/node-writes.js';
 import { MemoflowError } from '../../errors.js';
-import type { CacheLookup, Command, EngineEvent, ReservationAsk } from '../vocabulary/commands.js';
-import type { ReservationRelease } from '../../ports/cache-reservations.js';
-import type { ReservationKeeper } from './reservation-keeper.js';
-import type { RunTracing } from './run-tracing.js';
+import type { Command, EngineEvent } from '../vocabulary/commands.js';
 import { DecisionError, classifyRoundError, describeError, describeEvent, recordableReplacement, roundRetryDelayMs } from './round-errors.js';
 import { decideInPlace, nextWakeAt, recoverCommands } from '../core/decide.js';
 import { workspaceOf, type RunWorkspace } from '../core/draft.js';
-import { lookupOutcomes } from '../core/lookup-outcomes.js';
-import type { CacheWrite, LookupOutcome, RunEvent } from '../vocabulary/events.js';
+import { RunEffects, type RunEffectsDeps } from './run-effects.js';
+import type { RunEvent } from '../vocabulary/events.js';
 
-export interface RunDriverDeps {
-  catalog: CacheCatalog;
+export interface RunDriverDeps extends RunEffectsDeps {
   runStore: RunStore;
-  dispatcher: TaskDispatcher;
   clock: Clock;
-  /** The controller's reservations (`cache.serialize`): acquire, heartbeat, release, watch. */
-  reservations: ReservationKeeper;
-  /** The controller's spans (run-tracing.ts): told of every event and attempt this driver performs. */
-  tracing: RunTracing;
-  emit: (event: EngineEvent) => void;
   /** Called once when the run reaches a terminal status. */
   onTerminal: (state: RunState) => void;
 }
@@ -37,11 +25,6 @@ interface Inbound {
   dropped?: (error: Error) => void;
 }
 
-const DISPATCH_RETRY_MS = [100, 250, 500, 1000, 2000, 5000];
-/** Tries at cancelling a cancelled run's attempts (see `cancelAttempts`). */
-const CANCEL_TRIES = 3;
-/** Single-entry puts in flight at once when a batch put failed (see `write`). */
-const SINGLE_PUT_CONCURRENCY = 8;
 
 /**
  * The effect layer for one run: reconcile in rounds. Each round takes every event that arrived,
@@ -74,6 +57,7 @@ export class RunDriver {
   private idleFrom = Date.now();
   /** Delivers `run:tick` when the next failed cache write is due again (`nextWakeAt`). */
   private wakeTimer: NodeJS.Timeout | undefined;
+  private readonly effects: RunEffects;
 
   constructor(
     readonly runId: string,
@@ -81,6 +65,13 @@ export class RunDriver {
     initial?: RunState,
   ) {
     this.workspace = initial === undefined ? undefined : workspaceOf(initial);
+    this.effects = new RunEffects(runId, deps, {
+      enqueue: (event) => this.enqueue(event),
+      deliver: (event) => this.deliver(event),
+      workspace: () => this.workspace,
+      workflow: () => this.state?.run.workflow ?? '?',
+      closed: () => this.closed,
+    });
   }
 
   private get state(): RunState | undefined {
@@ -366,155 +357,9 @@ export class RunDriver {
     return this.workspace;
   }
 
-  /** Performs commands; lookups and writes run concurrently and feed their results back as events. */
-  private async execute(commands: Command[]): Promise<void> {
-    const work: Promise<void>[] = [];
-    for (const command of commands) {
-      switch (command.type) {
-        case 'EmitEvent':
-          this.deps.tracing.observe(command.event, this.workspace);
-          this.deps.emit(command.event);
-          break;
-        case 'DispatchTask':
-          work.push(this.dispatch(this.deps.tracing.carry(command.attempts, this.workspace), command.firstDispatch === true));
-          break;
-        case 'LookupCache':
-          work.push(this.lookup(command.lookups));
-          break;
-        case 'WriteCache':
-          work.push(this.write(command.writes, command.entries));
-          break;
-        case 'CancelAttempts':
-          work.push(this.cancelAttempts(command.attempts));
-          break;
-        case 'AcquireReservations':
-          work.push(this.reserve(command.requests));
-          break;
-        case 'ReleaseReservations':
-          work.push(this.release(command.releases));
-          break;
-      }
-    }
-    await Promise.all(work);
-  }
-
-  /** One catalog query per entry kind in the round (outputs, and dynamic nodes' futures), run together. */
-  private async lookup(lookups: CacheLookup[]): Promise<void> {
-    const kinds = [...new Set(lookups.map((l) => l.kind))];
-    const results = await Promise.all(
-      kinds.map(async (kind): Promise<LookupOutcome[]> => {
-        const wanted = lookups.filter((l) => l.kind === kind);
-        try {
-          const found = await this.deps.catalog.lookup(kind, wanted.map((l) => l.key));
-          return lookupOutcomes(kind, wanted, found);
-        } catch (error) {
-          return wanted.map(({ nodeId, key, afterReservation, shadow }): LookupOutcome => ({ ...(afterReservation === true ? { afterReservation } : {}), ...(shadow === undefined ? {} : { shadow }), nodeId, key, kind, outcome: 'failure', reason: describe(error) }));
-        }
-      }),
-    );
-    this.enqueue({ type: 'cache:looked-up', results: results.flat() });
-  }
-
-  /**
-   * One put for the whole round. If it fails and held several entries, each is put on its own, so
-   * one entry the catalog refuses (a value it cannot store) does not take the others down with it,
-   * again on every retry. During an outage that costs one failing statement per entry, once per
-   * retry of the batch.
-   */
-  private async write(writes: CacheWrite[], entries: NewCacheEntry[]): Promise<void> {
-    try {
-      await this.deps.catalog.put(entries);
-      this.enqueue({ type: 'cache:written', writes, ok: true });
-      return;
-    } catch (error) {
-      if (writes.length === 1) {
-        this.enqueue({ type: 'cache:written', writes, ok: false, reason: describe(error) });
-        return;
-      }
-    }
-    const ok: CacheWrite[] = [];
-    const failed = new Map<string, CacheWrite[]>();
-    for (let start = 0; start < writes.length; start += SINGLE_PUT_CONCURRENCY) {
-      await Promise.all(
-        writes.slice(start, start + SINGLE_PUT_CONCURRENCY).map(async (write, offset) => {
-          const entry = entries[start + offset];
-          if (entry === undefined) return;
-          try {
-            await this.deps.catalog.put([entry]);
-            ok.push(write);
-          } catch (error) {
-            const reason = describe(error);
-            failed.set(reason, [...(failed.get(reason) ?? []), write]);
-          }
-        }),
-      );
-    }
-    if (ok.length > 0) this.enqueue({ type: 'cache:written', writes: ok, ok: true });
-    for (const [reason, lost] of failed) this.enqueue({ type: 'cache:written', writes: lost, ok: false, reason });
-  }
-
-  /**
-   * Answers come back as one event; a held key is watched, and once it may be free the waiting node
-   * hears it (`reservation:released`) in a round of its own.
-   */
-  private async reserve(requests: ReservationAsk[]): Promise<void> {
-    const answers = await this.deps.reservations.acquire(requests, (answer) => {
-      this.deliver({ type: 'reservation:released', nodeId: answer.nodeId, key: answer.key }).catch(() => undefined); // rejects only once closed
-    });
-    this.enqueue({ type: 'reservation:answered', answers });
-  }
-
-  private release(releases: ReservationRelease[]): Promise<void> {
-    return this.deps.reservations.release(releases, this.runId, this.state?.run.workflow ?? '?');
-  }
-
-  /**
-   * Dispatch is idempotent per attempt id, so a failed dispatch is simply repeated with backoff. A
-   * repeat is never a first dispatch: the failed try may have queued (and even run) some attempts.
-   */
-  private async dispatch(attempts: TaskAttempt[], firstDispatch: boolean): Promise<void> {
-    for (let tries = 0; ; tries++) {
-      try {
-        await this.deps.dispatcher.dispatch(attempts, firstDispatch && tries === 0 ? { firstDispatch: true } : undefined);
-        return;
-      } catch (error) {
-        if (this.closed) return;
-        const first = attempts[0];
-        this.deps.emit({
-          type: 'node:dispatch-failed',
-          level: 'warn',
-          runId: this.runId,
-          workflow: this.state?.run.workflow ?? '?',
-          ...(first === undefined ? {} : { nodeId: first.nodeId, task: first.task }),
-          message: `dispatching ${attempts.length} attempt(s) failed, retrying: ${describe(error)}`,
-        });
-        await sleep(DISPATCH_RETRY_MS[Math.min(tries, DISPATCH_RETRY_MS.length - 1)] ?? 5000);
-      }
-    }
-  }
-
-  /**
-   * Stops a cancelled run's attempts. Best effort, retried a few times: the run is already saved as
-   * cancelled, so an attempt that still runs only wastes its slot; its result is dropped.
-   */
-  private async cancelAttempts(attempts: AttemptToCancel[]): Promise<void> {
-    for (let tries = 0; tries < CANCEL_TRIES; tries++) {
-      try {
-        await this.deps.dispatcher.cancel(attempts);
-        return;
-      } catch (error) {
-        if (this.closed) return;
-        const last = tries === CANCEL_TRIES - 1;
-        this.deps.emit({
-          type: 'node:dispatch-failed',
-          level: 'warn',
-          runId: this.runId,
-          workflow: this.state?.run.workflow ?? '?',
-          message: `cancelling ${attempts.length} attempt(s) failed${last ? '; they run to the end and their results are dropped' : ', retrying'}: ${describe(error)}`,
-        });
-        if (!last) await sleep(DISPATCH_RETRY_MS[tries] ?? 1000);
-      }
-    }
+  /** Performs commands (run-effects.ts); their results come back as events. */
+  private execute(commands: Command[]): Promise<void> {
+    return this.effects.execute(commands);
   }
 
   private enqueue(event: RunEvent): void {
@@ -542,9 +387,6 @@ function closedError(): MemoflowError {
   return new MemoflowError('STALE_STATE', 'controller is closed', { retryable: true });
 }
 
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
