@@ -1,17 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { MemoflowError } from '../../errors.js';
-import type { NodeValue } from '../../json.js';
-import type { CacheCatalog } from '../../ports/cache-catalog.js';
 import { systemClock, type Clock } from '../../ports/clock.js';
-import type { LeaseOutcome, RunStore } from '../../ports/run-store.js';
-import type { AttemptResult, TaskDispatcher } from '../../ports/task-dispatcher.js';
+import type { LeaseOutcome } from '../../ports/run-store.js';
+import type { AttemptResult } from '../../ports/task-dispatcher.js';
 import { validateSpec } from '../../spec/validate-spec.js';
-import type { WorkflowSpec } from '../../spec/workflow-spec.js';
 import { newRunId } from '../../state/run-id.js';
 import { newRunState } from '../../state/new-run.js';
 import type { RunOptions, RunState } from '../../state/run-state.js';
-import type { EngineEvent } from '../vocabulary/commands.js';
 import { RunDriver } from './run-driver.js';
 import { RunLeases } from './run-leases.js';
 import { mayDrive, mayDrivePool } from './run-routing.js';
@@ -23,47 +19,10 @@ import { cancelError, type CancelRequestOutcome } from '../../state/cancel-reque
 import type { ErrorInfo } from '../../errors.js';
 import { ReservationKeeper } from './reservation-keeper.js';
 import { RunTracing } from './run-tracing.js';
+import { DEFAULT_LEASE_MS, type ControllerOptions, type SubmitRequest } from './controller-options.js';
 
-export interface ControllerOptions {
-  catalog: CacheCatalog;
-  runStore: RunStore;
-  dispatcher: TaskDispatcher;
-  clock?: Clock;
-  newRunId?: (now: Date) => string;
-  /** How often `wait()` re-reads a run driven elsewhere (default 1000 ms). */
-  waitPollMs?: number;
-  /**
-   * A run's driver that has had nothing to do for this long is dropped (default 30 s): the run lives
-   * in the store, and a result arriving later loads it again. Bounds memory by the runs in flight here.
-   */
-  idleDriverMs?: number;
-  /** Every node and run event, for logs. Must not throw. */
-  onEvent?: (event: EngineEvent) => void;
-  /**
-   * How long a run stays leased to this controller without a renewal (default 10 s); renewed every
-   * third of it. A controller that dies leaves its runs to the others after at most this long.
-   */
-  leaseMs?: number;
-  /** How often this controller looks for cancel requests made elsewhere on the runs it owns (default 500 ms; see CancelWatch). */
-  cancelPollMs?: number;
-  /**
-   * `cache.serialize` reservations: how long one lasts without a heartbeat, so how soon the waiters
-   * of an owner whose controller died take over (default 30 s; heartbeats every third of it).
-   */
-  reservationTtlMs?: number;
-  /** The backstop: a WAITING node asks again this often even if it heard no release (default 3 s). */
-  reservationPollMs?: number;
-}
-
-export const DEFAULT_LEASE_MS = 10_000;
-
-export interface SubmitRequest {
-  spec: WorkflowSpec;
-  inputs: { [name: string]: NodeValue };
-  project: string;
-  domain: string;
-  options?: Partial<RunOptions>;
-}
+export { DEFAULT_LEASE_MS, type ControllerOptions, type SubmitRequest };
+import { closedWhileWaiting, RunWaiters } from './run-waiters.js';
 
 /**
  * Walks runs' DAGs: creates runs, drives each through rounds of decide/save/act, and routes task
@@ -77,11 +36,8 @@ export class Controller {
   /** This controller's id: the owner its leases are under, and its dispatcher's address. */
   readonly id: string;
   private readonly leases: RunLeases;
-  /** Runs waited on here that this controller could drive (their pool is its own): waiting may take them over. */
-  private readonly takeable = new Set<string>();
   private readonly drivers = new Map<string, RunDriver>();
-  private readonly waiters = new Map<string, Waiter[]>();
-  private readonly watchers = new Map<string, NodeJS.Timeout>();
+  private readonly waiters: RunWaiters;
   private sweeper: NodeJS.Timeout | undefined;
   private readonly takingOver = new Map<string, Promise<LeaseOutcome>>();
   private readonly evictor: NodeJS.Timeout;
@@ -123,6 +79,13 @@ export class Controller {
         for (const runId of runIds) this.applyCancel(runId, cancelError('cancelled on request'));
       },
       onError: (error) => this.warn('-', '-', `looking for cancel requests failed: ${describe(error)}`),
+    });
+    this.waiters = new RunWaiters({
+      store: options.runStore,
+      pollMs: options.waitPollMs ?? 1000,
+      closed: () => this.closed,
+      takeOver: (runId, stored) => this.tryTakeOver(runId, stored),
+      over: (state) => this.terminal(state),
     });
   }
 
@@ -182,7 +145,7 @@ export class Controller {
     const now = Date.now();
     for (const [runId, driver] of this.drivers) {
       const since = driver.idleSince();
-      if (since !== null && now - since >= idleMs && !this.waiters.has(runId)) this.drivers.delete(runId);
+      if (since !== null && now - since >= idleMs && !this.waiters.waitedOn(runId)) this.drivers.delete(runId);
     }
   }
 
@@ -336,27 +299,15 @@ export class Controller {
    */
   async wait(runId: string): Promise<RunState> {
     if (this.closed) throw closedWhileWaiting(runId);
-    if (this.leases.owns(runId)) return this.addWaiter(runId, undefined);
+    if (this.leases.owns(runId)) {
+      const settled = this.waiters.add(runId, undefined);
+      this.recoverIfBehind(runId);
+      return settled;
+    }
     const stored = await this.options.runStore.load(runId);
     if (stored === undefined) throw new MemoflowError('RUN_NOT_FOUND', `run '${runId}' does not exist`);
     if (stored.run.status !== 'running') return stored;
-    if (mayDrive(this.options.dispatcher, stored)) this.takeable.add(runId);
-    return this.addWaiter(runId, stored);
-  }
-
-  /** `stored`: the run as just read, for a run this controller did not own. */
-  private addWaiter(runId: string, stored: RunState | undefined): Promise<RunState> {
-    if (this.closed) return Promise.reject(closedWhileWaiting(runId));
-    return new Promise((resolve, reject) => {
-      const list = this.waiters.get(runId) ?? [];
-      list.push({ resolve, reject });
-      this.waiters.set(runId, list);
-      this.watch(runId);
-      // Its owner may be gone already: then waiting takes it over (a run this controller cannot
-      // drive is left alone and only watched).
-      if (stored !== undefined && this.takeable.has(runId)) this.tryTakeOver(runId, stored);
-      else if (stored === undefined) this.recoverIfBehind(runId);
-    });
+    return this.waiters.add(runId, stored, mayDrive(this.options.dispatcher, stored));
   }
 
   /**
@@ -401,50 +352,17 @@ export class Controller {
     clearInterval(this.evictor);
     this.cancelWatch.stop();
     if (this.sweeper !== undefined) clearInterval(this.sweeper);
-    for (const timer of this.watchers.values()) clearInterval(timer);
-    this.watchers.clear();
-    for (const [runId, list] of this.waiters) for (const waiter of list) waiter.reject(closedWhileWaiting(runId));
-    this.waiters.clear();
+    this.waiters.close();
     const drivers = [...this.drivers.values()];
     for (const driver of drivers) driver.close();
     await Promise.all(drivers.map((driver) => driver.idle()));
     this.drivers.clear();
     this.tracing.close();
-    this.takeable.clear();
     // Every lease at once: the other controllers take these runs over at their next sweep.
     await this.leases.close();
     // Reservations still held here are not released: their nodes are unfinished, and whichever
     // controller continues the run renews them; if none does, they expire within one lease.
     await this.reservations.close();
-  }
-
-  private watch(runId: string): void {
-    if (this.watchers.has(runId)) return;
-    let busy = false;
-    const timer = setInterval(() => {
-      if (busy) return;
-      busy = true;
-      // Poll the status alone (one small read); load the whole run once, when it is over.
-      this.options.runStore
-        .status(runId)
-        .then(async (status) => {
-          if (status === 'running') {
-            // Its owner may have gone since: take it over once the lease is free (one statement
-            // that changes nothing while the owner holds it).
-            if (this.takeable.has(runId)) this.tryTakeOver(runId);
-            return;
-          }
-          if (status === undefined) return;
-          const state = await this.options.runStore.load(runId);
-          if (state !== undefined) this.terminal(state);
-        })
-        .catch(() => undefined) // a store hiccup: the next tick tries again
-        .finally(() => {
-          busy = false;
-        });
-    }, this.options.waitPollMs ?? 1000);
-    timer.unref();
-    this.watchers.set(runId, timer);
   }
 
   /** A batch of results (see result-delivery.ts): one promise per result. */
@@ -489,23 +407,8 @@ export class Controller {
     this.tracing.finished(state);
     this.drivers.delete(state.run.id);
     this.leases.ended(state.run.id);
-    this.takeable.delete(state.run.id);
-    const timer = this.watchers.get(state.run.id);
-    if (timer !== undefined) clearInterval(timer);
-    this.watchers.delete(state.run.id);
-    const waiting = this.waiters.get(state.run.id) ?? [];
-    this.waiters.delete(state.run.id);
-    for (const waiter of waiting) waiter.resolve(state);
+    this.waiters.settle(state);
   }
-}
-
-interface Waiter {
-  resolve: (state: RunState) => void;
-  reject: (error: Error) => void;
-}
-
-function closedWhileWaiting(runId: string): MemoflowError {
-  return new MemoflowError('STALE_STATE', `the connection closed while waiting for run ${runId}; the run is saved and continues when a controller picks it up`, { retryable: true });
 }
 
 function describe(error: unknown): string {

@@ -1,0 +1,50 @@
+import type { NodeValue } from '../../json.js';
+import type { CacheCatalog } from '../../ports/cache-catalog.js';
+import type { Clock } from '../../ports/clock.js';
+import type { RunStore } from '../../ports/run-store.js';
+import type { TaskDispatcher } from '../../ports/task-dispatcher.js';
+import type { WorkflowSpec } from '../../spec/workflow-spec.js';
+import type { RunOptions } from '../../state/run-state.js';
+import type { EngineEvent } from '../vocabulary/commands.js';
+
+/** How a Controller is built: its ports, and the timings of its background work. */
+export interface ControllerOptions {
+  catalog: CacheCatalog;
+  runStore: RunStore;
+  dispatcher: TaskDispatcher;
+  clock?: Clock;
+  newRunId?: (now: Date) => string;
+  /** How often `wait()` re-reads a run driven elsewhere (default 1000 ms). */
+  waitPollMs?: number;
+  /**
+   * A run's driver that has had nothing to do for this long is dropped (default 30 s): the run lives
+   * in the store, and a result arriving later loads it again. Bounds memory by the runs in flight here.
+   */
+  idleDriverMs?: number;
+  /** Every node and run event, for logs. Must not throw. */
+  onEvent?: (event: EngineEvent) => void;
+  /**
+   * How long a run stays leased to this controller without a renewal (default 10 s); renewed every
+   * third of it. A controller that dies leaves its runs to the others after at most this long.
+   */
+  leaseMs?: number;
+  /** How often this controller looks for cancel requests made elsewhere on the runs it owns (default 500 ms; see CancelWatch). */
+  cancelPollMs?: number;
+  /**
+   * `cache.serialize` reservations: how long one lasts without a heartbeat, so how soon the waiters
+   * of an owner whose controller died take over (default 30 s; heartbeats every third of it).
+   */
+  reservationTtlMs?: number;
+  /** The backstop: a WAITING node asks again this often even if it heard no release (default 3 s). */
+  reservationPollMs?: number;
+}
+
+export const DEFAULT_LEASE_MS = 10_000;
+
+export interface SubmitRequest {
+  spec: WorkflowSpec;
+  inputs: { [name: string]: NodeValue };
+  project: string;
+  domain: string;
+  options?: Partial<RunOptions>;
+}
