@@ -31,11 +31,6 @@ export interface TaskAttempt {
   trace?: TraceCarrier;
 }
 
-export interface DispatchOptions {
-  /** See `TaskDispatcher.dispatch`. */
-  firstDispatch?: boolean;
-}
-
 /** An attempt to cancel: its id, and its task (whose queue it may still wait in). */
 export interface AttemptToCancel {
   id: string;
@@ -121,13 +116,8 @@ export interface TaskDispatcher {
    * its results then reach it through routing. Best effort; never throws.
    */
   takeOverFrom?(address: string): Promise<void>;
-  /**
-   * Enqueues attempts. Idempotent per attempt id (an attempt that already ran is not queued again),
-   * except with `firstDispatch`: the caller vouches that no earlier dispatch of these ids can exist
-   * (the save that first recorded them just landed, and this is the first try), so a dispatcher may
-   * skip looking for an earlier run of them. A retry of a dispatch that failed must not pass it.
-   */
-  dispatch(attempts: readonly TaskAttempt[], options?: DispatchOptions): Promise<void>;
+  /** Enqueues attempts. Idempotent per attempt id. */
+  dispatch(attempts: readonly TaskAttempt[]): Promise<void>;
   /**
    * Cancels attempts of a cancelled run, wherever they are: one still queued never runs its body;
    * one running has its body's `signal` aborted (reason: an error with code ATTEMPT_CANCELLED).

@@ -1,6 +1,6 @@
 import { systemClock } from '@memoflow/engine';
 import { failedAttemptResult } from '../run-attempt.js';
-import type { AttemptResult, AttemptResultsHandler, AttemptToCancel, Clock, DispatchOptions, TaskAttempt, TaskDispatcher } from '@memoflow/engine';
+import type { AttemptResult, AttemptResultsHandler, AttemptToCancel, Clock, TaskAttempt, TaskDispatcher } from '@memoflow/engine';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Queue } from 'bullmq';
@@ -144,10 +144,10 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
     });
   }
 
-  async dispatch(attempts: readonly TaskAttempt[], options: DispatchOptions = {}): Promise<void> {
+  async dispatch(attempts: readonly TaskAttempt[]): Promise<void> {
     if (this.closed) throw new WorkerError('DISPATCHER_CLOSED', 'dispatch() called on a closed BullMqTaskDispatcher');
     for (const attempt of attempts) assertJobId(attempt.id);
-    await this.enqueue(attempts, options.firstDispatch === true);
+    await this.enqueue(attempts);
     for (const attempt of attempts) this.watchdog.track(attempt);
   }
 
@@ -156,24 +156,17 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
    * markers (a finished attempt's job is removed as it finishes, so the marker is what says it is
    * done: results-retention.ts), then the inputs they pass by reference are stored, then one
    * addBulk per task queue; job id = attempt id, so an attempt whose job exists is not added twice.
-   * `firstDispatch` (the caller vouches that no earlier dispatch of these ids exists): no marker can
-   * exist either, so the EXISTS round trip is skipped (one fewer on a chain's critical path).
    */
-  private async enqueue(attempts: readonly TaskAttempt[], firstDispatch = false): Promise<void> {
-    let published: [Error | null, unknown][] = [];
-    if (!firstDispatch) {
-      const markers = this.commands().pipeline();
-      for (const attempt of attempts) markers.exists(resultSeenKey(this.prefix, attempt.id));
-      published = (await markers.exec()) ?? [];
-    }
+  private async enqueue(attempts: readonly TaskAttempt[]): Promise<void> {
+    const markers = this.commands().pipeline();
+    for (const attempt of attempts) markers.exists(resultSeenKey(this.prefix, attempt.id));
+    const published = (await markers.exec()) ?? [];
     const byTask = new Map<string, { attempt: TaskAttempt; data: object }[]>();
     const holds: Parameters<ValueStore['hold']>[0][number][] = [];
     attempts.forEach((attempt, i) => {
-      if (!firstDispatch) {
-        const [error, exists] = published[i] ?? [new Error('no reply'), null];
-        if (error !== null) throw error;
-        if (exists === 1) return;
-      }
+      const [error, exists] = published[i] ?? [new Error('no reply'), null];
+      if (error !== null) throw error;
+      if (exists === 1) return;
       const { data, values } = attemptJobData(attempt, this.valueRefs.thresholdBytes);
       for (const value of values) holds.push({ value, holder: inputHolder(attempt.id) });
       const list = byTask.get(attempt.task) ?? [];

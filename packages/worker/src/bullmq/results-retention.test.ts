@@ -85,25 +85,6 @@ describe('retention: Redis keeps of a finished attempt only what recovery needs'
     expect(((await redis.xpending(inbox, 'controllers')) as [number])[0]).toBe(1);
   });
 
-  it('a first dispatch skips the finished-attempt check (the caller vouches none ran), every other dispatch keeps it', async () => {
-    prefix = testPrefix();
-    const redis = probe();
-    const pool = await countingPool();
-    const d = dispatcher();
-    const received: AttemptResult[] = [];
-    d.onResults((batch) => batch.map(async (r) => void received.push(r)));
-    const attempt = makeAttempt({ task: 'count' });
-    await d.dispatch([attempt], { firstDispatch: true });
-    await waitFor(() => received.length === 1, 10_000, 'the first result');
-    await expectEventually(async () => (await redis.exists(jobKey(attempt))) === 0);
-    await d.dispatch([attempt]); // a repeat (recovery, a retried dispatch): the marker keeps it from running again
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(pool.runs()).toBe(1);
-    // The check is what a first dispatch goes without: given an id that did run (a broken promise), it queues it.
-    await d.dispatch([attempt], { firstDispatch: true });
-    await waitFor(() => pool.runs() === 2, 10_000, 'the vouched-for attempt to run');
-  });
-
   it('does not dispatch again an attempt whose job finished and was removed while its result waits unread', async () => {
     prefix = testPrefix();
     const redis = probe();

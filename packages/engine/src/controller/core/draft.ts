@@ -210,8 +210,7 @@ export class Draft implements NodeContext {
   commands(): Command[] {
     const commands: Command[] = [];
     if (this.lookups.length > 0) commands.push({ type: 'LookupCache', lookups: this.lookups });
-    // `dispatch()` is the only way in and it moves each node to a new attempt number.
-    if (this.attempts.length > 0) commands.push({ type: 'DispatchTask', attempts: this.attempts, firstDispatch: true });
+    if (this.attempts.length > 0) commands.push({ type: 'DispatchTask', attempts: this.attempts });
     if (this.writes.length > 0) {
       commands.push({ type: 'WriteCache', writes: this.writes, entries: this.writes.map((w) => cacheEntryFor(this.state, w.nodeId, w.kind)) });
     }

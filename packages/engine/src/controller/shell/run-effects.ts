@@ -42,11 +42,38 @@ const SINGLE_PUT_CONCURRENCY = 8;
  * Every effect is idempotent, so a crash between saving and acting costs a repeat, never a loss.
  */
 export class RunEffects {
+  /** Events held back until the run is in the store (`holdEvents`), in order; null: none held. */
+  private held: EngineEvent[] | null = null;
+
   constructor(
     private readonly runId: string,
     private readonly deps: RunEffectsDeps,
     private readonly host: RunEffectsHost,
   ) {}
+
+  /**
+   * Holds events back until `releaseEvents` (emitted then, in order) or `dropEvents`: a run's first
+   * rounds may be decided while its store record is still being created, and no one is told of a
+   * run that may never exist.
+   */
+  holdEvents(): void {
+    this.held ??= [];
+  }
+
+  releaseEvents(): void {
+    const held = this.held ?? [];
+    this.held = null;
+    for (const event of held) this.emit(event);
+  }
+
+  dropEvents(): void {
+    this.held = null;
+  }
+
+  private emit(event: EngineEvent): void {
+    this.deps.tracing.observe(event, this.host.workspace());
+    this.deps.emit(event);
+  }
 
   /** Performs commands; lookups and writes run concurrently and feed their results back as events. */
   async execute(commands: readonly Command[]): Promise<void> {
@@ -54,11 +81,11 @@ export class RunEffects {
     for (const command of commands) {
       switch (command.type) {
         case 'EmitEvent':
-          this.deps.tracing.observe(command.event, this.host.workspace());
-          this.deps.emit(command.event);
+          if (this.held !== null) this.held.push(command.event);
+          else this.emit(command.event);
           break;
         case 'DispatchTask':
-          work.push(this.dispatch(this.deps.tracing.carry(command.attempts, this.host.workspace()), command.firstDispatch === true));
+          work.push(this.dispatch(this.deps.tracing.carry(command.attempts, this.host.workspace())));
           break;
         case 'LookupCache':
           work.push(this.lookup(command.lookups));
@@ -150,14 +177,11 @@ export class RunEffects {
     return this.deps.reservations.release(releases, this.runId, this.host.workflow());
   }
 
-  /**
-   * Dispatch is idempotent per attempt id, so a failed dispatch is simply repeated with backoff. A
-   * repeat is never a first dispatch: the failed try may have queued (and even run) some attempts.
-   */
-  private async dispatch(attempts: TaskAttempt[], firstDispatch: boolean): Promise<void> {
+  /** Dispatch is idempotent per attempt id, so a failed dispatch is simply repeated with backoff. */
+  private async dispatch(attempts: TaskAttempt[]): Promise<void> {
     for (let tries = 0; ; tries++) {
       try {
-        await this.deps.dispatcher.dispatch(attempts, firstDispatch && tries === 0 ? { firstDispatch: true } : undefined);
+        await this.deps.dispatcher.dispatch(attempts);
         return;
       } catch (error) {
         if (this.host.closed()) return;

@@ -73,12 +73,7 @@ export interface ReusePreview {
  */
 export type Command =
   | { type: 'LookupCache'; lookups: CacheLookup[] }
-  /**
-   * `firstDispatch`: every attempt was first recorded as dispatched by the decision this command
-   * comes from, so (the decision being saved before it is acted on) no earlier dispatch of them can
-   * exist. Absent for attempts re-derived from saved state (recovery), which may have run already.
-   */
-  | { type: 'DispatchTask'; attempts: TaskAttempt[]; firstDispatch?: true }
+  | { type: 'DispatchTask'; attempts: TaskAttempt[] }
   | { type: 'WriteCache'; writes: CacheWrite[]; entries: NewCacheEntry[] }
   | { type: 'EmitEvent'; event: EngineEvent }
   /**

@@ -173,9 +173,6 @@ export class World {
         return;
       case 'DispatchTask':
         for (const attempt of command.attempts) {
-          // A first dispatch lets a dispatcher skip its check for an earlier run of the id (see
-          // TaskDispatcher.dispatch): that must hold however the controller crashed and recovered.
-          if (command.firstDispatch === true && this.executed.has(attempt.id)) throw new SimulationFailure(`attempt ${attempt.id} dispatched as a first dispatch, but it was dispatched before`);
           if (this.executed.has(attempt.id)) continue; // the queue already has (or had) this job id
           this.executed.add(attempt.id);
           this.pending.push({ kind: 'event', event: { type: 'attempt:finished', result: this.execute(state, attempt) }, durable: true });
