@@ -42,33 +42,11 @@ const SINGLE_PUT_CONCURRENCY = 8;
  * Every effect is idempotent, so a crash between saving and acting costs a repeat, never a loss.
  */
 export class RunEffects {
-  /** Events held back until the run is in the store (`holdEvents`), in order; null: none held. */
-  private held: EngineEvent[] | null = null;
-
   constructor(
     private readonly runId: string,
     private readonly deps: RunEffectsDeps,
     private readonly host: RunEffectsHost,
   ) {}
-
-  /**
-   * Holds events back until `releaseEvents` (emitted then, in order) or `dropEvents`: a run's first
-   * rounds may be decided while its store record is still being created, and no one is told of a
-   * run that may never exist.
-   */
-  holdEvents(): void {
-    this.held ??= [];
-  }
-
-  releaseEvents(): void {
-    const held = this.held ?? [];
-    this.held = null;
-    for (const event of held) this.emit(event);
-  }
-
-  dropEvents(): void {
-    this.held = null;
-  }
 
   private emit(event: EngineEvent): void {
     this.deps.tracing.observe(event, this.host.workspace());
@@ -81,8 +59,7 @@ export class RunEffects {
     for (const command of commands) {
       switch (command.type) {
         case 'EmitEvent':
-          if (this.held !== null) this.held.push(command.event);
-          else this.emit(command.event);
+          this.emit(command.event);
           break;
         case 'DispatchTask':
           work.push(this.dispatch(this.deps.tracing.carry(command.attempts, this.host.workspace())));
