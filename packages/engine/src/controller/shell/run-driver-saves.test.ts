@@ -29,6 +29,28 @@ class RecordingRunStore extends InMemoryRunStore {
   }
 }
 
+/** Every `every`-th save lands, then throws as if its connection dropped before the reply (an ambiguous commit). */
+class AmbiguousRunStore extends RecordingRunStore {
+  constructor(private readonly every: number) {
+    super();
+  }
+  override async save(request: RunSaveRequest): Promise<boolean> {
+    const saved = await super.save(request);
+    if (this.saves.length % this.every === 0) throw new Error('connection closed after COMMIT');
+    return saved;
+  }
+}
+
+/** Runs each attempt id once, however often it is dispatched (BullMQ's job ids and finished-attempt markers). */
+class JobIdDispatcher extends InlineDispatcher {
+  readonly #seen = new Set<string>();
+  override async dispatch(attempts: readonly TaskAttempt[]): Promise<void> {
+    const fresh = attempts.filter((a) => !this.#seen.has(a.id));
+    for (const a of fresh) this.#seen.add(a.id);
+    return super.dispatch(fresh);
+  }
+}
+
 const tasks = {
   'n.add': ({ v }: { [name: string]: Json }) => (typeof v === 'number' ? v : 0) + 1,
   // Fails its first attempt (retryable), then succeeds.
@@ -109,6 +131,26 @@ describe('lean saves', () => {
     const fields = (state: RunState) => Object.values(state.nodes).map((node) => comparable(node));
     expect(fields(racing)).toEqual(fields(lean));
   });
+
+  test('saves that land but report an error (ambiguous commits) lose none of their effects: same records, each body once', async () => {
+    // Regression (test/regression/save-that-committed-but-failed-hangs-run): the retried round
+    // found its events stale and decided nothing, so the committed decision's dispatch never happened.
+    const calm = await run(new RecordingRunStore());
+    for (const every of [2, 3]) {
+      const dispatcher = new JobIdDispatcher(tasks);
+      const store = new AmbiguousRunStore(every);
+      const controller = new Controller({ catalog: new InMemoryCacheCatalog(), runStore: store, dispatcher });
+      open.push(controller);
+      const id = await controller.submit({ spec: workflow, inputs: {}, project: 'demo', domain: 'dev' });
+      const state = await controller.wait(id);
+      expect(state.run.status, `every ${every}`).toBe('succeeded');
+      expect(Object.values(state.nodes).map(comparable), `every ${every}`).toEqual(Object.values(calm.nodes).map(comparable));
+      // Each attempt ran once (the repeats were dropped as BullMQ drops a job id it has seen), and the
+      // lost effect was repeated: more dispatches than attempts.
+      expect(dispatcher.executed.length, `every ${every}`).toBe(new Set(dispatcher.executed).size);
+      expect(dispatcher.executed.sort(), `every ${every}`).toEqual(Object.values(calm.nodes).flatMap((n) => Array.from({ length: n.attempts }, (_, i) => `${id}-${n.nodeId}-${i + 1}`)).sort());
+    }
+  }, 60_000);
 
   test('nodes served from the catalog in lookup-only rounds are saved with their inputs, key and output when a later round saves', async () => {
     // A cached chain whose last node misses: the hits are decided in rounds that are not saved, so

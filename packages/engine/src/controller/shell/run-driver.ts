@@ -40,6 +40,8 @@ export class RunDriver {
   private workspace: RunWorkspace | undefined;
   /** Unsaved lookup results were dropped with a workspace: the next round looks those nodes up again. */
   private relookup = false;
+  /** A save failed: it may have committed anyway, so the next state read has its effects repeated (see `round`). */
+  private saveUnsure = false;
   private readonly inbox: Inbound[] = [];
   private loop: Promise<void> | null = null;
   private closed = false;
@@ -285,9 +287,17 @@ export class RunDriver {
     let fresh = this.workspace === undefined;
     let discarded = this.relookup;
     this.relookup = false;
+    // A save that failed may have committed all the same (the connection dropped after COMMIT): the
+    // store then holds a decision whose effects never happened, and its events, now stale, would
+    // decide nothing. So the state read after a failed save has its effects repeated (all
+    // idempotent), as a recovering controller's are.
+    const repeat = this.saveUnsure;
+    this.saveUnsure = false;
     try {
       for (;;) {
+        const loading = this.workspace === undefined;
         const workspace = this.workspace ?? (await this.load());
+        const repeated = repeat && loading ? recoverCommands(workspace.state) : [];
         const expectedVersion = workspace.state.run.version;
         // In place: from here until a save lands, a failure leaves the workspace ahead of the store.
         const decision = decideOrThrow(workspace, events, this.deps.clock.now());
@@ -295,7 +305,7 @@ export class RunDriver {
           // Only a save checks the version. Events that change nothing in a state kept from an earlier
           // round may be ones another controller made current (a result for the attempt it started):
           // decide once more on a fresh read before treating them as stale.
-          if (fresh) return this.withRelookups(decision.commands, discarded);
+          if (fresh) return [...repeated, ...this.withRelookups(decision.commands, discarded && repeated.length === 0)];
           fresh = true;
           discarded = this.discard() || discarded;
           continue;
@@ -308,21 +318,28 @@ export class RunDriver {
           decision.commands.every((c) => c.type === 'LookupCache' || c.type === 'EmitEvent');
         if (lookupsOnly) {
           for (const id of decision.changedNodes) if (!this.unsaved.has(id)) this.unsaved.set(id, decision.previous.get(id));
-          return this.withRelookups(decision.commands, discarded);
+          // Repeated effects are the saved state's own: they need no save either.
+          return [...repeated, ...this.withRelookups(decision.commands, discarded && repeated.length === 0)];
         }
         // Each node's changes since the store last had it: what it held before this decision
         // (`previous`), or before the unsaved lookup-only decisions that changed it first.
         const ids = new Set([...this.unsaved.keys(), ...decision.changedNodes]);
         const stored = (id: string) => (this.unsaved.has(id) ? this.unsaved.get(id) : decision.previous.get(id));
-        const saved = await this.deps.runStore.save({
-          run: decision.state.run,
-          nodes: nodeWrites(ids, stored, decision.state.nodes),
-          expectedVersion,
-        });
+        let saved: boolean;
+        try {
+          saved = await this.deps.runStore.save({
+            run: decision.state.run,
+            nodes: nodeWrites(ids, stored, decision.state.nodes),
+            expectedVersion,
+          });
+        } catch (error) {
+          this.saveUnsure = true;
+          throw error;
+        }
         if (saved) {
           this.unsaved.clear();
           workspace.state.run = { ...workspace.state.run, version: expectedVersion + 1 };
-          return this.withRelookups(decision.commands, discarded);
+          return [...repeated, ...this.withRelookups(decision.commands, discarded && repeated.length === 0)];
         }
         // Another controller moved the run on: re-read and decide again.
         discarded = this.discard() || discarded;
@@ -331,6 +348,7 @@ export class RunDriver {
     } catch (error) {
       // The workspace may be ahead of the store (decided, not saved): the next round loads afresh.
       this.relookup = this.discard() || discarded;
+      this.saveUnsure ||= repeat;
       throw error;
     }
   }
