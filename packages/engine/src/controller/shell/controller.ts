@@ -126,8 +126,7 @@ export class Controller {
       await this.takeOver(runId, state, []);
       return;
     }
-    this.drivers.delete(runId);
-    await this.driver(runId).recover(state);
+    await (await this.replaceDriver(runId)).recover(state);
   }
 
   /** Runs this controller holds a driver for (in flight here, or idle for less than `idleDriverMs`). */
@@ -224,14 +223,12 @@ export class Controller {
     const state = await this.options.runStore.load(runId);
     if (state === undefined) throw new MemoflowError('RUN_NOT_FOUND', `run '${runId}' is not in the run store`);
     if (state.run.status !== 'running') {
-      this.drivers.delete(runId);
-      await this.driver(runId).recover(state); // settles waiters from the stored final state
+      await (await this.replaceDriver(runId)).recover(state); // settles waiters from the stored final state
       return true;
     }
     if (!mayDrive(this.options.dispatcher, state)) return false;
     if (this.leases.owns(runId)) {
-      this.drivers.delete(runId); // an idle driver's view is no fresher than the store's
-      await this.driver(runId).recover(state);
+      await (await this.replaceDriver(runId)).recover(state);
       return true;
     }
     return (await this.takeOver(runId, state)).kind === 'acquired';
@@ -270,8 +267,7 @@ export class Controller {
     // The previous owner's undelivered results (for this run among others) are wanted now.
     if (outcome.previousOwner !== null) void this.options.dispatcher.takeOverFrom?.(outcome.previousOwner);
     if (state.run.status === 'running') this.tracing.takenOver(state, outcome.previousOwner);
-    this.drivers.delete(runId); // an idle driver's view is no fresher than the store's
-    await this.driver(runId).recover(state);
+    await (await this.replaceDriver(runId)).recover(state);
     return outcome;
   }
 
@@ -325,8 +321,7 @@ export class Controller {
       .load(runId)
       .then(async (state) => {
         if (state === undefined || (seen !== undefined && state.run.version <= seen) || this.closed || !this.leases.owns(runId)) return;
-        this.drivers.delete(runId); // an idle driver's view is no fresher than the store's
-        await this.driver(runId).recover(state);
+        await (await this.replaceDriver(runId)).recover(state);
       })
       .catch((error: unknown) => {
         if (!this.closed) this.warn(runId, '-', `recovering the run failed: ${describe(error)}`);
@@ -379,6 +374,27 @@ export class Controller {
 
   private warn(runId: string, workflow: string, message: string, type: 'controller:round-failed' | 'run:lease-lost' = 'controller:round-failed'): void {
     this.options.onEvent?.({ type, level: 'warn', runId, workflow, message });
+  }
+
+  /**
+   * A new driver for the run, to continue it from the store, once the one it replaces is idle: an
+   * idle driver's view is no fresher than the store's and it has nothing in flight, while a busy one
+   * would go on deciding and acting beside its replacement (two drivers dispatching one attempt).
+   */
+  private async replaceDriver(runId: string): Promise<RunDriver> {
+    for (;;) {
+      const old = this.drivers.get(runId);
+      if (old === undefined) break;
+      if (!old.busy()) {
+        // Checked and replaced in one turn, so nothing reaches the old driver in between.
+        this.drivers.delete(runId);
+        old.close();
+        break;
+      }
+      await old.idle();
+      if (old.busy()) await new Promise((resolve) => setTimeout(resolve, 5)); // its own recovery's effects are still being performed
+    }
+    return this.driver(runId);
   }
 
   private driver(runId: string, initial?: RunState): RunDriver {

@@ -134,6 +134,15 @@ export class RunDriver {
   }
 
   /**
+   * Whether a round runs, events wait for one, or a recovery's effects are being performed: what a
+   * driver replacing this one must not run beside. (Unsaved lookup results are not in flight: the
+   * store shows those nodes looking up, and a driver reading it looks them up again.)
+   */
+  busy(): boolean {
+    return this.loop !== null || this.inbox.length > 0 || this.executing;
+  }
+
+  /**
    * Since when this driver has had nothing in flight (no round, no queued event, no unsaved change),
    * or null while it is busy. An idle driver holds nothing the store lacks.
    */
