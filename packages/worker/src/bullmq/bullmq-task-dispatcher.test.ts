@@ -154,6 +154,22 @@ describe('BullMqTaskDispatcher', () => {
     await expectEventually(async () => ((await redis.xpending(resultsStreamKey(prefix), RESULTS_GROUP)) as [number])[0] === 0);
   });
 
+  it('queues a dispatch larger than one slice whole, in slices (each attempt once, of two tasks, one already run)', async () => {
+    prefix = testPrefix();
+    await pool([taskOf('echo', ({ v }) => v ?? null), taskOf('twice', ({ v }) => (typeof v === 'number' ? v * 2 : null))]);
+    const d = dispatcher();
+    const received = new Map<string, number>();
+    d.onResults((results) => results.map(async (r) => void received.set(r.attemptId, (received.get(r.attemptId) ?? 0) + 1)));
+    const done = makeAttempt({ task: 'echo', inputs: { v: -1 } });
+    await d.dispatch([done]);
+    await waitFor(() => received.size === 1, 20_000, 'the first result');
+    // 2,500 attempts (three slices of at most 1,000), interleaving two tasks, with the finished one among them.
+    const attempts = Array.from({ length: 2_500 }, (_, i) => makeAttempt({ task: i % 2 === 0 ? 'echo' : 'twice', inputs: { v: i } }));
+    await d.dispatch([...attempts.slice(0, 1_200), done, ...attempts.slice(1_200)]);
+    await waitFor(() => received.size === 2_501, 60_000, 'all results');
+    expect([...received.values()].every((n) => n === 1)).toBe(true);
+  }, 90_000);
+
   it('redelivers a result whose save failed (its entry stays pending), and only that one of its batch', async () => {
     prefix = testPrefix();
     await pool();

@@ -60,6 +60,8 @@ export interface BullMqTaskDispatcherOptions {
 
 export const DEFAULT_NO_WORKER_GRACE_MS = 60_000;
 export const DEFAULT_RESULT_CLAIM_IDLE_MS = 30_000;
+/** Attempts queued per addBulk (see `enqueue`): large enough that a slice costs about one round trip per 1,000 jobs. */
+const DISPATCH_SLICE = 1_000;
 /** A read of this many results is one round and one save of ~that many nodes (a few ms). */
 export const DEFAULT_RESULT_BATCH_SIZE = 256;
 
@@ -152,12 +154,21 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
   }
 
   /**
+   * Queues the attempts in slices of DISPATCH_SLICE, one after the other: a round may dispatch a
+   * whole 100,000-wide level, and BullMQ builds every job of an addBulk (data, options, its Redis
+   * commands) in memory at once; a slice at a time bounds that to a slice's worth.
+   */
+  private async enqueue(attempts: readonly TaskAttempt[]): Promise<void> {
+    for (let start = 0; start < attempts.length; start += DISPATCH_SLICE) await this.enqueueSlice(attempts.slice(start, start + DISPATCH_SLICE));
+  }
+
+  /**
    * Queues the attempts that are not finished: one pipelined EXISTS of their published-result
    * markers (a finished attempt's job is removed as it finishes, so the marker is what says it is
    * done: results-retention.ts), then the inputs they pass by reference are stored, then one
    * addBulk per task queue; job id = attempt id, so an attempt whose job exists is not added twice.
    */
-  private async enqueue(attempts: readonly TaskAttempt[]): Promise<void> {
+  private async enqueueSlice(attempts: readonly TaskAttempt[]): Promise<void> {
     const markers = this.commands().pipeline();
     for (const attempt of attempts) markers.exists(resultSeenKey(this.prefix, attempt.id));
     const published = (await markers.exec()) ?? [];
