@@ -183,8 +183,11 @@ describe("a dynamic body's inputs, followed into its future", () => {
       return here;
     };
     const at = (value: unknown, path: string[]): unknown => path.reduce<unknown>((v, key) => (v as { [key: string]: unknown })[key], value);
+    // A key named `__proto__` is refused with an error of its own (json-value.ts, test/regression/proto-key-dropped): not this property's concern.
+    const hasProtoKey = (value: unknown): boolean =>
+      value !== null && typeof value === 'object' && (Object.prototype.hasOwnProperty.call(value, '__proto__') || Object.values(value).some(hasProtoKey));
     await fc.assert(
-      fc.asyncProperty(fc.jsonValue({ maxDepth: 3 }), fc.array(fc.tuple(fc.nat(), fc.boolean()), { maxLength: 6 }), async (data, picks) => {
+      fc.asyncProperty(fc.jsonValue({ maxDepth: 3 }).filter((value) => !hasProtoKey(value)), fc.array(fc.tuple(fc.nat(), fc.boolean()), { maxLength: 6 }), async (data, picks) => {
         const passed: Json[] = [];
         const body = dynamic({ name: 'p.prop', inputs: { data: z.any() }, output: z.array(z.any()), tasks: [sink] }, ({ data: value }) =>
           picks.map(([pick, mutate]) => {
