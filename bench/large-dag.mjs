@@ -8,7 +8,6 @@
 //
 // Usage: node bench/large-dag.mjs [--sizes=1000,100000] [--levels=100x1000] [--concurrency=8] [--workers=in-process|process]
 // Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres), REDIS_URL.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Controller } from '@memoflow/engine';
@@ -17,6 +16,7 @@ import { workflow } from '@memoflow/sdk';
 import { BullMqTaskDispatcher, silentLogger, startWorker } from '@memoflow/worker';
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
+import { spawnPool } from './spawn-pool.mjs';
 import { largeNext, largeNoop } from './tasks.mjs';
 
 const args = Object.fromEntries(process.argv.slice(2).map((arg) => arg.replace(/^--/, '').split('=')));
@@ -62,27 +62,7 @@ storage.runStore.save = async (request) => {
   }
 };
 const controller = new Controller({ catalog: storage.catalog, runStore: storage.runStore, dispatcher });
-const pool = WORKERS === 'process' ? await spawnPool() : await startWorker({ tasks: [noop.implementation, next.implementation], redisUrl: REDIS_URL, prefix: PREFIX, concurrency: CONCURRENCY, logger: silentLogger });
-
-/** The memoflow pool in a child process (bench/worker-child.mjs registers every bench task). */
-async function spawnPool() {
-  const child = spawn(process.execPath, [new URL('./worker-child.mjs', import.meta.url).pathname, 'memoflow', REDIS_URL, PREFIX, String(CONCURRENCY)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal)));
-  await new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-      if (out.includes('ready\n')) resolve();
-    });
-    exited.then((code) => reject(new Error(`worker child exited (${code}) before it was ready`)));
-  });
-  return {
-    async close() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
+const pool = WORKERS === 'process' ? await spawnPool({ kind: 'memoflow', redisUrl: REDIS_URL, prefix: PREFIX, concurrency: CONCURRENCY }) : await startWorker({ tasks: [noop.implementation, next.implementation], redisUrl: REDIS_URL, prefix: PREFIX, concurrency: CONCURRENCY, logger: silentLogger });
 
 async function timed(wf, expect) {
   const traceStarted = performance.now();

@@ -62,6 +62,7 @@ import { BullMqTaskDispatcher, silentLogger, startWorker, toRedisOptions } from 
 import { Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
+import { spawnPool as spawnChildPool } from './spawn-pool.mjs';
 import { ALL_TASKS, fanout, noop, noopCached, rowsFanout, step, stepCached } from './tasks.mjs';
 
 const { workflow } = sdk;
@@ -275,25 +276,8 @@ async function profiled(section, body) {
 // --- the two systems -----------------------------------------------------------------------------
 
 /** With --workers=process: a worker pool (memoflow's or the raw Worker) in a child process. */
-async function spawnPool(kind) {
-  const child = spawn(process.execPath, [new URL('./worker-child.mjs', import.meta.url).pathname, kind, REDIS_URL, PREFIX, String(CONCURRENCY)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal)));
-  await new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-      if (out.includes('ready\n')) resolve();
-    });
-    exited.then((code) => reject(new Error(`${kind} worker child exited (${code}) before it was ready`)));
-  });
-  return {
-    async close() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      await exited;
-    },
-  };
+function spawnPool(kind) {
+  return spawnChildPool({ kind, redisUrl: REDIS_URL, prefix: PREFIX, concurrency: CONCURRENCY });
 }
 
 /**
