@@ -21,8 +21,9 @@ import { ReservationKeeper } from './reservation-keeper.js';
 import { RunTracing } from './run-tracing.js';
 import { DEFAULT_LEASE_MS, type ControllerOptions, type SubmitRequest } from './controller-options.js';
 
-export { DEFAULT_LEASE_MS, type ControllerOptions, type SubmitRequest };
 import { closedWhileWaiting, RunWaiters } from './run-waiters.js';
+
+export { DEFAULT_LEASE_MS, type ControllerOptions, type SubmitRequest };
 
 /**
  * Walks runs' DAGs: creates runs, drives each through rounds of decide/save/act, and routes task
@@ -126,7 +127,7 @@ export class Controller {
       await this.takeOver(runId, state, []);
       return;
     }
-    await (await this.replaceDriver(runId)).recover(state);
+    await this.recoverWithNewDriver(runId, state);
   }
 
   /** Runs this controller holds a driver for (in flight here, or idle for less than `idleDriverMs`). */
@@ -223,12 +224,12 @@ export class Controller {
     const state = await this.options.runStore.load(runId);
     if (state === undefined) throw new MemoflowError('RUN_NOT_FOUND', `run '${runId}' is not in the run store`);
     if (state.run.status !== 'running') {
-      await (await this.replaceDriver(runId)).recover(state); // settles waiters from the stored final state
+      await this.recoverWithNewDriver(runId, state); // settles waiters from the stored final state
       return true;
     }
     if (!mayDrive(this.options.dispatcher, state)) return false;
     if (this.leases.owns(runId)) {
-      await (await this.replaceDriver(runId)).recover(state);
+      await this.recoverWithNewDriver(runId, state);
       return true;
     }
     return (await this.takeOver(runId, state)).kind === 'acquired';
@@ -267,7 +268,7 @@ export class Controller {
     // The previous owner's undelivered results (for this run among others) are wanted now.
     if (outcome.previousOwner !== null) void this.options.dispatcher.takeOverFrom?.(outcome.previousOwner);
     if (state.run.status === 'running') this.tracing.takenOver(state, outcome.previousOwner);
-    await (await this.replaceDriver(runId)).recover(state);
+    await this.recoverWithNewDriver(runId, state);
     return outcome;
   }
 
@@ -321,7 +322,7 @@ export class Controller {
       .load(runId)
       .then(async (state) => {
         if (state === undefined || (seen !== undefined && state.run.version <= seen) || this.closed || !this.leases.owns(runId)) return;
-        await (await this.replaceDriver(runId)).recover(state);
+        await this.recoverWithNewDriver(runId, state);
       })
       .catch((error: unknown) => {
         if (!this.closed) this.warn(runId, '-', `recovering the run failed: ${describe(error)}`);
@@ -376,12 +377,19 @@ export class Controller {
     this.options.onEvent?.({ type, level: 'warn', runId, workflow, message });
   }
 
+  /** Continues the run from `state` (just read) with a new driver; read again if the old one had to finish first. */
+  private async recoverWithNewDriver(runId: string, state: RunState): Promise<void> {
+    const { driver, waited } = await this.replaceDriver(runId);
+    await driver.recover(waited ? undefined : state);
+  }
+
   /**
    * A new driver for the run, to continue it from the store, once the one it replaces is idle: an
    * idle driver's view is no fresher than the store's and it has nothing in flight, while a busy one
    * would go on deciding and acting beside its replacement (two drivers dispatching one attempt).
    */
-  private async replaceDriver(runId: string): Promise<RunDriver> {
+  private async replaceDriver(runId: string): Promise<{ driver: RunDriver; waited: boolean }> {
+    let waited = false;
     for (;;) {
       const old = this.drivers.get(runId);
       if (old === undefined) break;
@@ -391,10 +399,11 @@ export class Controller {
         old.close();
         break;
       }
+      waited = true;
       await old.idle();
       if (old.busy()) await new Promise((resolve) => setTimeout(resolve, 5)); // its own recovery's effects are still being performed
     }
-    return this.driver(runId);
+    return { driver: this.driver(runId), waited };
   }
 
   private driver(runId: string, initial?: RunState): RunDriver {
