@@ -34,7 +34,6 @@ export interface PostgresStorageOptions {
 
 export const DEFAULT_POSTGRES_SCHEMA = 'memoflow';
 
-
 /**
  * Opens the catalog and run store in a Postgres schema: creates the schema if missing and applies
  * pending migrations (safe when several processes start at once), then opens a pool whose

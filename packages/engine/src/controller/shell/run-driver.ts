@@ -25,7 +25,6 @@ interface Inbound {
   dropped?: (error: Error) => void;
 }
 
-
 /**
  * The effect layer for one run: reconcile in rounds. Each round takes every event that arrived,
  * decides, saves (optimistic version; a lost race re-reads and decides again), then performs the
@@ -314,7 +313,7 @@ export class RunDriver {
           // Only a save checks the version. Events that change nothing in a state kept from an earlier
           // round may be ones another controller made current (a result for the attempt it started):
           // decide once more on a fresh read before treating them as stale.
-          if (fresh) return [...repeated, ...this.withRelookups(decision.commands, discarded && repeated.length === 0)];
+          if (fresh) return this.withRepeats(decision.commands, repeated, discarded);
           fresh = true;
           discarded = this.discard() || discarded;
           continue;
@@ -328,7 +327,7 @@ export class RunDriver {
         if (lookupsOnly) {
           for (const id of decision.changedNodes) if (!this.unsaved.has(id)) this.unsaved.set(id, decision.previous.get(id));
           // Repeated effects are the saved state's own: they need no save either.
-          return [...repeated, ...this.withRelookups(decision.commands, discarded && repeated.length === 0)];
+          return this.withRepeats(decision.commands, repeated, discarded);
         }
         // Each node's changes since the store last had it: what it held before this decision
         // (`previous`), or before the unsaved lookup-only decisions that changed it first.
@@ -348,7 +347,7 @@ export class RunDriver {
         if (saved) {
           this.unsaved.clear();
           workspace.state.run = { ...workspace.state.run, version: expectedVersion + 1 };
-          return [...repeated, ...this.withRelookups(decision.commands, discarded && repeated.length === 0)];
+          return this.withRepeats(decision.commands, repeated, discarded);
         }
         // Another controller moved the run on: re-read and decide again.
         discarded = this.discard() || discarded;
@@ -368,6 +367,14 @@ export class RunDriver {
     this.unsaved.clear();
     this.workspace = undefined;
     return hadUnsaved;
+  }
+
+  /**
+   * A round's commands, after the effects repeated from the state read after a failed save (which
+   * include its lookups, so a discard needs no relookups on top of them).
+   */
+  private withRepeats(commands: Command[], repeated: Command[], discarded: boolean): Command[] {
+    return repeated.length === 0 ? this.withRelookups(commands, discarded) : [...repeated, ...commands];
   }
 
   /** After unsaved changes were discarded, looks up again every node the saved state has looking up. */
