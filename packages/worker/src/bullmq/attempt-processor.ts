@@ -52,8 +52,9 @@ export function attemptLogFields(attempt: TaskAttempt): object {
  * - the body runs at most once per job in a pool: its result is kept in memory until it is
  *   published, and on the job as its progress if a publish fails (best effort), so a job retry after
  *   a failed publish only publishes again; a job that runs again after its result was published (its
- *   worker died before completing it) completes without running the body; a result that cannot be
- *   serialised is replaced by a failed result saying so;
+ *   worker died before completing it, or a re-dispatch queued it again after it finished) completes
+ *   without running the body; a result that cannot be serialised is replaced by a failed result
+ *   saying so;
  * - inputs passed by reference are read once a slot is free; one that is gone fails the attempt
  *   (VALUE_MISSING, retryable) instead of the job, and one that cannot be read (Redis down) fails the
  *   job, which BullMQ retries.
@@ -83,8 +84,11 @@ export function createAttemptProcessor(deps: AttemptProcessorDeps) {
       await publish(earlier, inputRefs, replyTo);
       return { ok: earlier.ok };
     }
-    // Taken before (it stalled, or a publish failed): its result may be out already. One EXISTS, on re-runs only.
-    if (job.attemptsStarted > 1 && (await deps.results.isPublished(attempt.id))) {
+    // Its result may be out already: the job was taken before (it stalled, or a publish failed), or
+    // it was queued again after it finished (a re-dispatch whose EXISTS of the marker ran before
+    // the result was published and whose addBulk came after the job's removal: two round trips,
+    // not one atomic step). So one EXISTS on every job, not only on re-runs.
+    if (await deps.results.isPublished(attempt.id)) {
       log.info({}, 'attempt:already-published');
       return { ok: true };
     }

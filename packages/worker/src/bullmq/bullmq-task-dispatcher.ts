@@ -167,6 +167,8 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
    * markers (a finished attempt's job is removed as it finishes, so the marker is what says it is
    * done: results-retention.ts), then the inputs they pass by reference are stored, then one
    * addBulk per task queue; job id = attempt id, so an attempt whose job exists is not added twice.
+   * The check and the add are separate round trips: an attempt that finishes between them (its job
+   * removed) is queued again, and the worker's own marker check completes that job unrun.
    */
   private async enqueueSlice(attempts: readonly TaskAttempt[]): Promise<void> {
     const markers = this.commands().pipeline();
