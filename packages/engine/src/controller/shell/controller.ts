@@ -8,6 +8,7 @@ import { validateSpec } from '../../spec/validate-spec.js';
 import { newRunId } from '../../state/run-id.js';
 import { newRunState } from '../../state/new-run.js';
 import type { RunOptions, RunState } from '../../state/run-state.js';
+import { createRun } from './create-run.js';
 import { RunDriver } from './run-driver.js';
 import { RunLeases } from './run-leases.js';
 import { mayDrive, mayDrivePool } from './run-routing.js';
@@ -166,7 +167,9 @@ export class Controller {
     try {
       state = newRunState({ id, spec, inputs: request.inputs, project: request.project, domain: request.domain, options, now });
       // The controller creating a run owns it: its results come here from the start.
-      await this.options.runStore.create(state, { owner: this.id, ttlMs: this.leases.ttlMs });
+      if ((await createRun(this.options.runStore, state, { owner: this.id, ttlMs: this.leases.ttlMs })) === 'created-unanswered') {
+        this.warn(id, spec.name, 'creating the run reported an error, but the run was created: it goes on');
+      }
     } catch (error) {
       this.tracing.abandoned(id, error);
       throw error;
