@@ -40,6 +40,12 @@ export interface ControllerOptions {
 }
 
 export const DEFAULT_LEASE_MS = 10_000;
+/**
+ * How long a submitted run's cache lookups may go on before the run is created in the store (see
+ * PendingCreate in run-driver.ts): long enough for a large cached DAG to be written once, short
+ * enough that a submit answers, and the run shows in listings, soon.
+ */
+export const CREATE_DEFER_MS = 2_000;
 
 export interface SubmitRequest {
   spec: WorkflowSpec;

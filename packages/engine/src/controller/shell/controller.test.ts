@@ -4,7 +4,7 @@ import type { Json, NodeValue } from '../../json.js';
 import { InMemoryCacheCatalog } from '../../memory/in-memory-cache-catalog.js';
 import { InMemoryRunStore } from '../../memory/in-memory-run-store.js';
 import type { Clock } from '../../ports/clock.js';
-import type { RunSaveRequest } from '../../ports/run-store.js';
+import type { LeaseRequest, RunSaveRequest } from '../../ports/run-store.js';
 import type { AttemptResult, AttemptResultsHandler, TaskAttempt, TaskDispatcher } from '../../ports/task-dispatcher.js';
 import type { WorkflowSpec } from '../../spec/workflow-spec.js';
 import type { RunState } from '../../state/run-state.js';
@@ -334,9 +334,14 @@ describe('Controller with in-memory ports', () => {
     expect(stored?.nodes['clean']).toMatchObject({ phase: 'succeeded', output: { value: [1, 2] } });
   });
 
-  test('a fully cached run saves once, at the end, not once per level', async () => {
+  test('a fully cached run is written once, by its create, in its final state: no save per level, none at the end', async () => {
     class CountingRunStore extends InMemoryRunStore {
       saves = 0;
+      created: string[] = [];
+      override async create(state: RunState, lease?: LeaseRequest): Promise<void> {
+        this.created.push(`${state.run.status}, lease ${lease === undefined ? 'none' : 'held'}`);
+        return super.create(state, lease);
+      }
       override async save(request: RunSaveRequest): Promise<boolean> {
         this.saves += 1;
         return super.save(request);
@@ -348,8 +353,10 @@ describe('Controller with in-memory ports', () => {
     const env = setup(levelTasks(), { catalog, store });
     const state = await env.run(levels);
     expect(Object.values(state.nodes).map((n) => n.cacheStatus)).toEqual(['HIT', 'HIT', 'HIT', 'HIT', 'HIT']);
-    expect(store.saves).toBe(1);
-    expect((await store.load(state.run.id))?.nodes['c']?.cacheStatus).toBe('HIT');
+    expect(store.created).toEqual(['succeeded, lease none']); // finished when created: nobody holds it
+    expect(store.saves).toBe(0);
+    const stored = await store.load(state.run.id);
+    expect(stored?.nodes['c']?.cacheStatus).toBe('HIT');
   });
 
   test('recover() after a crash re-dispatches the same attempt id and completes', async () => {

@@ -8,8 +8,8 @@ import { validateSpec } from '../../spec/validate-spec.js';
 import { newRunId } from '../../state/run-id.js';
 import { newRunState } from '../../state/new-run.js';
 import type { RunOptions, RunState } from '../../state/run-state.js';
-import { createRun } from './create-run.js';
-import { RunDriver } from './run-driver.js';
+import { RunDriver, type PendingCreate } from './run-driver.js';
+import { DecisionError } from './round-errors.js';
 import { RunLeases } from './run-leases.js';
 import { mayDrive, mayDrivePool } from './run-routing.js';
 import { closedError, deliverResults } from './result-delivery.js';
@@ -20,11 +20,11 @@ import { cancelError, type CancelRequestOutcome } from '../../state/cancel-reque
 import type { ErrorInfo } from '../../errors.js';
 import { ReservationKeeper } from './reservation-keeper.js';
 import { RunTracing } from './run-tracing.js';
-import { DEFAULT_LEASE_MS, type ControllerOptions, type SubmitRequest } from './controller-options.js';
+import { CREATE_DEFER_MS, DEFAULT_LEASE_MS, type ControllerOptions, type SubmitRequest } from './controller-options.js';
 
 import { closedWhileWaiting, RunWaiters } from './run-waiters.js';
 
-export { DEFAULT_LEASE_MS, type ControllerOptions, type SubmitRequest };
+export { CREATE_DEFER_MS, DEFAULT_LEASE_MS, type ControllerOptions, type SubmitRequest };
 
 /**
  * Walks runs' DAGs: creates runs, drives each through rounds of decide/save/act, and routes task
@@ -150,7 +150,11 @@ export class Controller {
     }
   }
 
-  /** Validates and records a run, then starts it. Resolves with the run id once it is saved. */
+  /**
+   * Validates, starts and records a run. Resolves with the run id once the run is in the store, which
+   * is after its first lookups (see PendingCreate), never later than CREATE_DEFER_MS from now plus a
+   * round; rejects if it could not be created (nothing of it then exists).
+   */
   async submit(request: SubmitRequest): Promise<string> {
     const spec = validateSpec(request.spec);
     const now = this.clock.now();
@@ -166,21 +170,35 @@ export class Controller {
     let state: RunState;
     try {
       state = newRunState({ id, spec, inputs: request.inputs, project: request.project, domain: request.domain, options, now });
-      // The controller creating a run owns it: its results come here from the start.
-      if ((await createRun(this.options.runStore, state, { owner: this.id, ttlMs: this.leases.ttlMs })) === 'created-unanswered') {
-        this.warn(id, spec.name, 'creating the run reported an error, but the run was created: it goes on');
-      }
     } catch (error) {
       this.tracing.abandoned(id, error);
       throw error;
     }
-    this.leases.created(state.run.id);
     const plan = previewReuse(state);
-    if (plan !== undefined) this.options.onEvent?.(planEvent(state, plan));
-    const driver = this.driver(state.run.id, state);
-    // Rejects only if this controller closes first; the run is saved, any controller can recover it.
-    driver.deliver({ type: 'run:tick' }).catch(() => undefined);
-    return state.run.id;
+    const initial = state;
+    // The run is created by its driver's first round that saves (run-driver.ts, PendingCreate): a
+    // fully cached run is written once. The controller creating a run owns it: its results come here.
+    await new Promise<void>((resolve, reject) => {
+      this.driver(id, initial, {
+        lease: { owner: this.id, ttlMs: this.leases.ttlMs },
+        deferUntil: now.getTime() + CREATE_DEFER_MS,
+        created: (outcome) => {
+          this.leases.created(id);
+          if (outcome === 'created-unanswered') this.warn(id, spec.name, 'creating the run reported an error, but the run was created: it goes on');
+          if (plan !== undefined) this.options.onEvent?.(planEvent(initial, plan));
+          resolve();
+        },
+        failed: (error) => {
+          this.drivers.delete(id);
+          this.tracing.abandoned(id, error);
+          reject(error instanceof DecisionError && error.cause instanceof MemoflowError ? error.cause : error);
+        },
+      })
+        // Rejects only if this controller closes first; once created, any controller can recover the run.
+        .deliver({ type: 'run:tick' })
+        .catch(() => undefined);
+    });
+    return id;
   }
 
   /**
@@ -409,7 +427,7 @@ export class Controller {
     return { driver: this.driver(runId), waited };
   }
 
-  private driver(runId: string, initial?: RunState): RunDriver {
+  private driver(runId: string, initial?: RunState, pendingCreate?: PendingCreate): RunDriver {
     let driver = this.drivers.get(runId);
     if (driver === undefined) {
       driver = new RunDriver(
@@ -425,6 +443,7 @@ export class Controller {
           onTerminal: (state) => this.terminal(state),
         },
         initial,
+        pendingCreate,
       );
       this.drivers.set(runId, driver);
     }

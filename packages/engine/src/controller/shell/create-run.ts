@@ -20,7 +20,9 @@ const CONFIRM_PAUSE_MS = 100;
  * Every failure asks, refusals included: a store that retried a create whose first try committed
  * unanswered reports the run's id as taken, by the run this create made.
  */
-export async function createRun(store: RunStore, state: RunState, lease: LeaseRequest): Promise<'created' | 'created-unanswered'> {
+export type CreateOutcome = 'created' | 'created-unanswered';
+
+export async function createRun(store: RunStore, state: RunState, lease: LeaseRequest | undefined): Promise<CreateOutcome> {
   try {
     await store.create(state, lease);
     return 'created';

@@ -1,5 +1,5 @@
 import type { Clock } from '../../ports/clock.js';
-import type { RunStore } from '../../ports/run-store.js';
+import type { LeaseRequest, RunStore } from '../../ports/run-store.js';
 import type { NodeExecution, RunState } from '../../state/run-state.js';
 import { nodeWrites } from '../../state/node-writes.js';
 import { MemoflowError } from '../../errors.js';
@@ -8,6 +8,7 @@ import { DecisionError, classifyRoundError, describeError, describeEvent, record
 import { decideInPlace, nextWakeAt, recoverCommands } from '../core/decide.js';
 import { workspaceOf, type RunWorkspace } from '../core/draft.js';
 import { RunEffects, type RunEffectsDeps } from './run-effects.js';
+import { createRun, type CreateOutcome } from './create-run.js';
 import type { RunEvent } from '../vocabulary/events.js';
 
 export interface RunDriverDeps extends RunEffectsDeps {
@@ -15,6 +16,23 @@ export interface RunDriverDeps extends RunEffectsDeps {
   clock: Clock;
   /** Called once when the run reaches a terminal status. */
   onTerminal: (state: RunState) => void;
+}
+
+/**
+ * A run submitted to this driver that is not in the store yet. Its first rounds only look up the
+ * cache (reads, harmless to repeat), so the run is created by the first round that must save
+ * anything, in its state as of then: a fully cached run is written once, by its create, instead of
+ * created and then saved whole. Until then its events are held back (a log must not show nodes of
+ * a run that may never exist), and the create waits no longer than `deferUntil` (clock ms), so a
+ * long cached prefix still shows up in the store soon.
+ */
+export interface PendingCreate {
+  lease: LeaseRequest;
+  deferUntil: number;
+  /** Called once the run is in the store, before any effect of it is performed. */
+  created: (outcome: CreateOutcome) => void;
+  /** Called instead if it never gets there (the create or the first decision failed, or the driver closed): the submit fails. */
+  failed: (error: unknown) => void;
 }
 
 interface Inbound {
@@ -59,13 +77,20 @@ export class RunDriver {
   /** Delivers `run:tick` when the next failed cache write is due again (`nextWakeAt`). */
   private wakeTimer: NodeJS.Timeout | undefined;
   private readonly effects: RunEffects;
+  /** Set until the run is in the store (see PendingCreate). */
+  private pendingCreate: PendingCreate | undefined;
+  /** Events decided before the run was created, emitted once it is. */
+  private readonly heldEmits: Command[] = [];
 
   constructor(
     readonly runId: string,
     private readonly deps: RunDriverDeps,
     initial?: RunState,
+    pendingCreate?: PendingCreate,
   ) {
     this.workspace = initial === undefined ? undefined : workspaceOf(initial);
+    if (pendingCreate !== undefined && initial === undefined) throw new Error('a run to create needs its initial state');
+    this.pendingCreate = pendingCreate;
     this.effects = new RunEffects(runId, deps, {
       enqueue: (event) => this.enqueue(event),
       deliver: (event) => this.deliver(event),
@@ -146,7 +171,7 @@ export class RunDriver {
    * or null while it is busy. An idle driver holds nothing the store lacks.
    */
   idleSince(): number | null {
-    return this.loop === null && this.inbox.length === 0 && this.unsaved.size === 0 && !this.executing ? this.idleFrom : null;
+    return this.loop === null && this.inbox.length === 0 && this.unsaved.size === 0 && !this.executing && this.pendingCreate === undefined ? this.idleFrom : null;
   }
 
   /** The version of the run as this driver last read or saved it; undefined when it holds no state. */
@@ -162,7 +187,10 @@ export class RunDriver {
   close(): void {
     this.closed = true;
     this.clearWake();
-    if (this.loop === null) this.settleInbox();
+    if (this.loop === null) {
+      this.failCreate(closedError());
+      this.settleInbox();
+    }
   }
 
   private kick(): void {
@@ -170,6 +198,8 @@ export class RunDriver {
     this.loop = this.drain().finally(() => {
       this.loop = null;
       this.idleFrom = Date.now();
+      // Closed before a round got to create the run (one creating it finishes first): never created.
+      if (this.closed) this.failCreate(closedError());
       if (this.terminal || this.closed) this.settleInbox();
       else if (this.inbox.length > 0) this.kick();
       else this.scheduleWake();
@@ -217,6 +247,12 @@ export class RunDriver {
         commands = await this.round(batch.map((item) => item.event));
         failures = 0;
       } catch (error) {
+        if (this.pendingCreate !== undefined) {
+          // Nothing of the run is in the store: there is nothing to retry against. The submit fails.
+          this.failCreate(error);
+          for (const item of batch) item.dropped?.(closedError());
+          return;
+        }
         // Nothing was acted on, so whatever happens next is safe.
         let next: 'retry' | 'next';
         try {
@@ -231,6 +267,10 @@ export class RunDriver {
         continue;
       }
       for (const item of batch) item.persisted?.();
+      if (this.pendingCreate !== undefined) {
+        this.heldEmits.push(...commands.filter((c) => c.type === 'EmitEvent'));
+        commands = commands.filter((c) => c.type !== 'EmitEvent');
+      }
       await this.execute(commands);
       const state = this.state;
       if (state !== undefined && state.run.status !== 'running') {
@@ -292,7 +332,8 @@ export class RunDriver {
    * in flight may be lost with it: the nodes the store shows as `looking-up` are looked up again.
    */
   private async round(events: RunEvent[]): Promise<Command[]> {
-    let fresh = this.workspace === undefined;
+    // A run not created yet has no store to read: the workspace is all there is.
+    let fresh = this.workspace === undefined || this.pendingCreate !== undefined;
     let discarded = this.relookup;
     this.relookup = false;
     // A save that failed may have committed all the same (the connection dropped after COMMIT): the
@@ -322,6 +363,7 @@ export class RunDriver {
         // saved before it is acknowledged, or a crash (or a lost race) would lose it for good.
         const lookupsOnly =
           decision.state.run.status === 'running' &&
+          (this.pendingCreate === undefined || this.deps.clock.now().getTime() < this.pendingCreate.deferUntil) &&
           events.every((e) => e.type === 'cache:looked-up' || e.type === 'run:tick') &&
           decision.commands.every((c) => c.type === 'LookupCache' || c.type === 'EmitEvent');
         if (lookupsOnly) {
@@ -329,6 +371,7 @@ export class RunDriver {
           // Repeated effects are the saved state's own: they need no save either.
           return this.withRepeats(decision.commands, repeated, discarded);
         }
+        if (this.pendingCreate !== undefined) return await this.create(decision.state, decision.commands);
         // Each node's changes since the store last had it: what it held before this decision
         // (`previous`), or before the unsaved lookup-only decisions that changed it first.
         const ids = new Set([...this.unsaved.keys(), ...decision.changedNodes]);
@@ -359,6 +402,32 @@ export class RunDriver {
       this.saveUnsure ||= repeat;
       throw error;
     }
+  }
+
+  /**
+   * Creates the run as it stands (PendingCreate); returns the round's commands after the events held
+   * back until now. A create that fails fails the round, and so the submit (see `drain`).
+   */
+  private async create(state: RunState, commands: Command[]): Promise<Command[]> {
+    const pending = this.pendingCreate;
+    if (pending === undefined) throw new Error('create() without a pending create');
+    const outcome = await createRun(this.deps.runStore, state, state.run.status === 'running' ? pending.lease : undefined);
+    this.pendingCreate = undefined;
+    this.unsaved.clear();
+    pending.created(outcome);
+    return [...this.heldEmits.splice(0), ...commands];
+  }
+
+  /** The run will never be created here: its submit fails with `error`, and this driver is done. */
+  private failCreate(error: unknown): void {
+    const pending = this.pendingCreate;
+    if (pending === undefined) return;
+    this.pendingCreate = undefined;
+    this.heldEmits.length = 0;
+    this.unsaved.clear();
+    this.terminal = true; // what still arrives for it (lookup results) is acknowledged and dropped
+    this.clearWake();
+    pending.failed(error);
   }
 
   /** Drops the in-memory state; true if it held changes that were never saved. */
