@@ -191,7 +191,8 @@ export class Controller {
         failed: (error) => {
           this.drivers.delete(id);
           this.tracing.abandoned(id, error);
-          reject(error instanceof DecisionError && error.cause instanceof MemoflowError ? error.cause : error);
+          const reason = error instanceof DecisionError && error.cause instanceof MemoflowError ? error.cause : error;
+          reject(reason instanceof Error ? reason : new Error(String(reason)));
         },
       })
         // Rejects only if this controller closes first; once created, any controller can recover the run.
