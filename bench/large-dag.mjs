@@ -7,8 +7,12 @@
 // at the largest size within 1.5x of that at 1,000.
 //
 // Usage: node bench/large-dag.mjs [--sizes=1000,100000] [--levels=100x1000] [--concurrency=8] [--workers=in-process|process]
+//        [--profile] (CPU-profiles each cached rerun into bench/profiles/e-<shape>.cpuprofile; summarise
+//        with bench/profile-summary.mjs)
 // Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres), REDIS_URL.
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { performance } from 'node:perf_hooks';
 import { Controller } from '@memoflow/engine';
 import { openPostgresStorage } from '@memoflow/catalog';
@@ -26,6 +30,7 @@ const CONCURRENCY = Number(args.concurrency ?? 8);
 // in-process: the worker pool shares this process (its memory counts in the RSS); process: the pool
 // runs in a child (bench/worker-child.mjs), so the RSS is the controller's alone, as the target says.
 const WORKERS = args.workers ?? 'in-process';
+const PROFILE = args.profile === 'true' || 'profile' in args;
 const DATABASE_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
 const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 const tag = randomBytes(5).toString('hex');
@@ -61,8 +66,50 @@ storage.runStore.save = async (request) => {
     saveMs += performance.now() - started;
   }
 };
+// Time in the store's create and the catalog's lookups (statement plus encoding and decoding).
+const spent = { create: 0, lookup: 0, lookups: 0 };
+const create = storage.runStore.create.bind(storage.runStore);
+storage.runStore.create = async (...a) => {
+  const started = performance.now();
+  try {
+    return await create(...a);
+  } finally {
+    spent.create += performance.now() - started;
+  }
+};
+const lookup = storage.catalog.lookup.bind(storage.catalog);
+storage.catalog.lookup = async (...a) => {
+  const started = performance.now();
+  try {
+    return await lookup(...a);
+  } finally {
+    spent.lookup += performance.now() - started;
+    spent.lookups += 1;
+  }
+};
 const controller = new Controller({ catalog: storage.catalog, runStore: storage.runStore, dispatcher });
 const pool = WORKERS === 'process' ? await spawnPool({ kind: 'memoflow', redisUrl: REDIS_URL, prefix: PREFIX, concurrency: CONCURRENCY }) : await startWorker({ tasks: [noop.implementation, next.implementation], redisUrl: REDIS_URL, prefix: PREFIX, concurrency: CONCURRENCY, logger: silentLogger });
+
+/** With --profile: the V8 profiler runs only inside `profiled(name, ...)`. */
+let inspector;
+async function profiled(name, body) {
+  if (!PROFILE) return body();
+  if (inspector === undefined) {
+    inspector = new Session();
+    inspector.connect();
+    await inspector.post('Profiler.enable');
+    await inspector.post('Profiler.setSamplingInterval', { interval: 200 });
+  }
+  await inspector.post('Profiler.start');
+  try {
+    return await body();
+  } finally {
+    const { profile } = await inspector.post('Profiler.stop');
+    const dir = new URL('./profiles/', import.meta.url);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(new URL(`e-${name.replace(/\W+/g, '-')}.cpuprofile`, dir), JSON.stringify(profile));
+  }
+}
 
 async function timed(wf, expect) {
   const traceStarted = performance.now();
@@ -70,6 +117,7 @@ async function timed(wf, expect) {
   const traceMs = performance.now() - traceStarted;
   saves = 0;
   saveMs = 0;
+  Object.assign(spent, { create: 0, lookup: 0, lookups: 0 });
   const started = performance.now();
   const id = await controller.submit({ spec, inputs: wf.prepareInputs({}), project: 'bench', domain: 'e' });
   const state = await controller.wait(id);
@@ -77,7 +125,7 @@ async function timed(wf, expect) {
   if (state.run.status !== 'succeeded') throw new Error(`run ${id} ${state.run.status}: ${state.run.error?.message}`);
   const wrong = Object.values(state.nodes).filter((n) => !expect.includes(n.cacheStatus));
   if (wrong.length > 0) throw new Error(`${wrong.length} node(s) not ${expect}, e.g. ${wrong[0].nodeId} ${wrong[0].cacheStatus}`);
-  return { ms, traceMs, nodes: spec.nodes.length, saves, saveMs };
+  return { ms, traceMs, nodes: spec.nodes.length, saves, saveMs, createMs: spent.create, lookupMs: spent.lookup, lookups: spent.lookups };
 }
 
 function mark(label, value, target, met) {
@@ -90,12 +138,12 @@ try {
   const shapes = [...SIZES.map((n) => ({ name: `wide ${n}`, wf: wide(n), n })), ...LEVELS.map(([l, w]) => ({ name: `levels ${l}x${w}`, wf: levels(l, w), n: l * w }))];
   for (const shape of shapes) {
     const cold = await timed(shape.wf, ['MISS', 'POPULATED', 'SKIPPED']);
-    const cached = await timed(shape.wf, ['HIT']);
-    const row = { shape: shape.name, n: shape.n, coldMs: cold.ms, coldSaves: cold.saves, coldSaveMs: cold.saveMs, cachedMs: cached.ms, cachedSaves: cached.saves, traceMs: cold.traceMs, rssMb: peakRss / 2 ** 20 };
+    const cached = await profiled(shape.name, () => timed(shape.wf, ['HIT']));
+    const row = { shape: shape.name, n: shape.n, coldMs: cold.ms, coldSaves: cold.saves, coldSaveMs: cold.saveMs, cachedMs: cached.ms, cachedSaves: cached.saves, cachedCreateMs: cached.createMs, cachedLookupMs: cached.lookupMs, traceMs: cold.traceMs, rssMb: peakRss / 2 ** 20 };
     rows.push(row);
     console.log(
       `${shape.name.padEnd(16)} executed ${cold.ms.toFixed(0)} ms (${((cold.ms / shape.n) * 1000).toFixed(0)} µs/node, ${cold.saves} saves of ${(cold.saveMs / cold.saves).toFixed(1)} ms), ` +
-        `cached rerun ${cached.ms.toFixed(0)} ms (${cached.saves} saves), tracing ${cold.traceMs.toFixed(0)} ms, peak RSS so far ${row.rssMb.toFixed(0)} MB`,
+        `cached rerun ${cached.ms.toFixed(0)} ms (${cached.saves} saves, create ${cached.createMs.toFixed(0)} ms, ${cached.lookups} lookups ${cached.lookupMs.toFixed(0)} ms), tracing ${cold.traceMs.toFixed(0)} ms, peak RSS so far ${row.rssMb.toFixed(0)} MB`,
     );
   }
   console.log('');
