@@ -4,17 +4,14 @@ import { MemoflowError } from '../../errors.js';
 import { systemClock, type Clock } from '../../ports/clock.js';
 import type { LeaseOutcome } from '../../ports/run-store.js';
 import type { AttemptResult } from '../../ports/task-dispatcher.js';
-import { validateSpec } from '../../spec/validate-spec.js';
-import { newRunId } from '../../state/run-id.js';
-import { newRunState } from '../../state/new-run.js';
-import type { RunOptions, RunState } from '../../state/run-state.js';
-import { RunDriver, type PendingCreate } from './run-driver.js';
+import type { RunState } from '../../state/run-state.js';
+import { RunDrivers } from './run-drivers.js';
+import { prepareRun } from './prepare-run.js';
 import { DecisionError } from './round-errors.js';
 import { RunLeases } from './run-leases.js';
 import { mayDrive, mayDrivePool } from './run-routing.js';
 import { closedError, deliverResults } from './result-delivery.js';
-import { previewReuse } from '../core/reuse-preview.js';
-import { planEvent, reuseOptions, reusePlanFor } from './reuse-submit.js';
+import { planEvent } from './reuse-submit.js';
 import { CancelWatch } from './cancel-watch.js';
 import { cancelError, type CancelRequestOutcome } from '../../state/cancel-request.js';
 import type { ErrorInfo } from '../../errors.js';
@@ -38,7 +35,7 @@ export class Controller {
   /** This controller's id: the owner its leases are under, and its dispatcher's address. */
   readonly id: string;
   private readonly leases: RunLeases;
-  private readonly drivers = new Map<string, RunDriver>();
+  private readonly drivers: RunDrivers;
   private readonly waiters: RunWaiters;
   private sweeper: NodeJS.Timeout | undefined;
   private readonly takingOver = new Map<string, Promise<LeaseOutcome>>();
@@ -67,6 +64,16 @@ export class Controller {
       ...(options.reservationTtlMs === undefined ? {} : { ttlMs: options.reservationTtlMs }),
       ...(options.reservationPollMs === undefined ? {} : { pollMs: options.reservationPollMs }),
     });
+    this.drivers = new RunDrivers({
+      catalog: options.catalog,
+      runStore: options.runStore,
+      dispatcher: options.dispatcher,
+      clock: this.clock,
+      reservations: this.reservations,
+      tracing: this.tracing,
+      emit: (event) => options.onEvent?.(event),
+      onTerminal: (state) => this.terminal(state),
+    });
     options.dispatcher.onResults((results) => this.deliverResults(results));
     const idleMs = options.idleDriverMs ?? 30_000;
     this.evictor = setInterval(() => this.evictIdleDrivers(idleMs), Math.max(10, Math.min(idleMs, 10_000)));
@@ -76,7 +83,7 @@ export class Controller {
       intervalMs: options.cancelPollMs ?? 500,
       // The runs owned here (driven, or leased with their driver evicted while attempts run); a run
       // leased elsewhere is its owner's to poll.
-      runs: () => [...new Set([...this.drivers.keys(), ...this.leases.ids()])],
+      runs: () => [...new Set([...this.drivers.ids(), ...this.leases.ids()])],
       onRequested: (runIds) => {
         for (const runId of runIds) this.applyCancel(runId, cancelError('cancelled on request'));
       },
@@ -143,11 +150,7 @@ export class Controller {
 
   /** Drops drivers with nothing in flight for `idleMs`; their runs stay in the store for whoever acts next. */
   evictIdleDrivers(idleMs: number): void {
-    const now = Date.now();
-    for (const [runId, driver] of this.drivers) {
-      const since = driver.idleSince();
-      if (since !== null && now - since >= idleMs && !this.waiters.waitedOn(runId)) this.drivers.delete(runId);
-    }
+    this.drivers.evictIdle(idleMs, (runId) => this.waiters.waitedOn(runId));
   }
 
   /**
@@ -156,35 +159,18 @@ export class Controller {
    * round; rejects if it could not be created (nothing of it then exists).
    */
   async submit(request: SubmitRequest): Promise<string> {
-    const spec = validateSpec(request.spec);
-    const now = this.clock.now();
-    const options: RunOptions = { overwriteCache: request.options?.overwriteCache ?? false, pool: this.options.dispatcher.pool };
-    // Resume and retry: refused here, before the run exists, if the earlier run does not fit.
-    const reuse = await reusePlanFor(this.options.runStore, spec, request.options);
-    if (reuse !== undefined) Object.assign(options, reuseOptions(request.options ?? {}, reuse));
-    if (request.options?.source !== undefined) options.source = request.options.source;
-    const id = (this.options.newRunId ?? newRunId)(now);
-    // The run's span starts here, so its context is in the options the run is created with.
-    const trace = this.tracing.submitted({ id, workflow: spec.name, project: request.project, domain: request.domain });
-    if (trace !== undefined) options.trace = trace;
-    let state: RunState;
-    try {
-      state = newRunState({ id, spec, inputs: request.inputs, project: request.project, domain: request.domain, options, now });
-    } catch (error) {
-      this.tracing.abandoned(id, error);
-      throw error;
-    }
-    const plan = previewReuse(state);
-    const initial = state;
+    const { dispatcher, runStore, newRunId } = this.options;
+    const { state: initial, plan } = await prepareRun(request, { runStore, pool: dispatcher.pool, clock: this.clock, tracing: this.tracing, ...(newRunId === undefined ? {} : { newRunId }) });
+    const id = initial.run.id;
     // The run is created by its driver's first round that saves (run-driver.ts, PendingCreate): a
     // fully cached run is written once. The controller creating a run owns it: its results come here.
     await new Promise<void>((resolve, reject) => {
-      this.driver(id, initial, {
+      this.drivers.ensure(id, initial, {
         lease: { owner: this.id, ttlMs: this.leases.ttlMs },
-        deferUntil: now.getTime() + CREATE_DEFER_MS,
+        deferUntil: initial.run.createdAt.getTime() + CREATE_DEFER_MS,
         created: (outcome) => {
           this.leases.created(id);
-          if (outcome === 'created-unanswered') this.warn(id, spec.name, 'creating the run reported an error, but the run was created: it goes on');
+          if (outcome === 'created-unanswered') this.warn(id, initial.run.workflow, 'creating the run reported an error, but the run was created: it goes on');
           if (plan !== undefined) this.options.onEvent?.(planEvent(initial, plan));
           resolve();
         },
@@ -371,10 +357,8 @@ export class Controller {
     this.cancelWatch.stop();
     if (this.sweeper !== undefined) clearInterval(this.sweeper);
     this.waiters.close();
-    const drivers = [...this.drivers.values()];
-    for (const driver of drivers) driver.close();
+    const drivers = this.drivers.closeAll();
     await Promise.all(drivers.map((driver) => driver.idle()));
-    this.drivers.clear();
     this.tracing.close();
     // Every lease at once: the other controllers take these runs over at their next sweep.
     await this.leases.close();
@@ -388,7 +372,7 @@ export class Controller {
     return deliverResults(results, {
       closed: () => this.closed,
       owns: (runId) => this.leases.owns(runId),
-      driver: (runId) => this.driver(runId),
+      driver: (runId) => this.drivers.ensure(runId),
       takeOver: (runId) => this.takeOver(runId),
       warn: (runId, message) => this.warn(runId, '-', message),
       route: { dispatcher: this.options.dispatcher, self: this.id, ttlMs: this.leases.ttlMs, clock: this.clock },
@@ -401,54 +385,8 @@ export class Controller {
 
   /** Continues the run from `state` (just read) with a new driver; read again if the old one had to finish first. */
   private async recoverWithNewDriver(runId: string, state: RunState): Promise<void> {
-    const { driver, waited } = await this.replaceDriver(runId);
+    const { driver, waited } = await this.drivers.replace(runId);
     await driver.recover(waited ? undefined : state);
-  }
-
-  /**
-   * A new driver for the run, to continue it from the store, once the one it replaces is idle: an
-   * idle driver's view is no fresher than the store's and it has nothing in flight, while a busy one
-   * would go on deciding and acting beside its replacement (two drivers dispatching one attempt).
-   */
-  private async replaceDriver(runId: string): Promise<{ driver: RunDriver; waited: boolean }> {
-    let waited = false;
-    for (;;) {
-      const old = this.drivers.get(runId);
-      if (old === undefined) break;
-      if (!old.busy()) {
-        // Checked and replaced in one turn, so nothing reaches the old driver in between.
-        this.drivers.delete(runId);
-        old.close();
-        break;
-      }
-      waited = true;
-      await old.idle();
-      if (old.busy()) await new Promise((resolve) => setTimeout(resolve, 5)); // its own recovery's effects are still being performed
-    }
-    return { driver: this.driver(runId), waited };
-  }
-
-  private driver(runId: string, initial?: RunState, pendingCreate?: PendingCreate): RunDriver {
-    let driver = this.drivers.get(runId);
-    if (driver === undefined) {
-      driver = new RunDriver(
-        runId,
-        {
-          catalog: this.options.catalog,
-          runStore: this.options.runStore,
-          dispatcher: this.options.dispatcher,
-          clock: this.clock,
-          reservations: this.reservations,
-          tracing: this.tracing,
-          emit: (event) => this.options.onEvent?.(event),
-          onTerminal: (state) => this.terminal(state),
-        },
-        initial,
-        pendingCreate,
-      );
-      this.drivers.set(runId, driver);
-    }
-    return driver;
   }
 
   private terminal(state: RunState): void {

@@ -1,14 +1,15 @@
 import type { Clock } from '../../ports/clock.js';
-import type { LeaseRequest, RunStore } from '../../ports/run-store.js';
+import type { RunStore } from '../../ports/run-store.js';
 import type { NodeExecution, RunState } from '../../state/run-state.js';
 import { nodeWrites } from '../../state/node-writes.js';
 import { MemoflowError } from '../../errors.js';
-import type { Command, EngineEvent } from '../vocabulary/commands.js';
-import { DecisionError, classifyRoundError, describeError, describeEvent, recordableReplacement, roundRetryDelayMs } from './round-errors.js';
+import type { Command } from '../vocabulary/commands.js';
+import { DecisionError, describeError, roundRetryDelayMs } from './round-errors.js';
+import { sortRoundFailure, type Inbound } from './round-failure.js';
 import { decideInPlace, nextWakeAt, recoverCommands } from '../core/decide.js';
 import { workspaceOf, type RunWorkspace } from '../core/draft.js';
 import { RunEffects, type RunEffectsDeps } from './run-effects.js';
-import { createRun, type CreateOutcome } from './create-run.js';
+import { RunCreation, type PendingCreate } from './pending-create.js';
 import type { RunEvent } from '../vocabulary/events.js';
 
 export interface RunDriverDeps extends RunEffectsDeps {
@@ -16,31 +17,6 @@ export interface RunDriverDeps extends RunEffectsDeps {
   clock: Clock;
   /** Called once when the run reaches a terminal status. */
   onTerminal: (state: RunState) => void;
-}
-
-/**
- * A run submitted to this driver that is not in the store yet. Its first rounds only look up the
- * cache (reads, harmless to repeat), so the run is created by the first round that must save
- * anything, in its state as of then: a fully cached run is written once, by its create, instead of
- * created and then saved whole. Until then its events are held back (a log must not show nodes of
- * a run that may never exist), and the create waits no longer than `deferUntil` (clock ms), so a
- * long cached prefix still shows up in the store soon.
- */
-export interface PendingCreate {
-  lease: LeaseRequest;
-  deferUntil: number;
-  /** Called once the run is in the store, before any effect of it is performed. */
-  created: (outcome: CreateOutcome) => void;
-  /** Called instead if it never gets there (the create or the first decision failed, or the driver closed): the submit fails. */
-  failed: (error: unknown) => void;
-}
-
-interface Inbound {
-  event: RunEvent;
-  /** Resolved once the event's effect is saved (so a transport may acknowledge it). */
-  persisted?: () => void;
-  /** Rejected when the driver closes before saving it (so a transport may redeliver it). */
-  dropped?: (error: Error) => void;
 }
 
 /**
@@ -77,10 +53,8 @@ export class RunDriver {
   /** Delivers `run:tick` when the next failed cache write is due again (`nextWakeAt`). */
   private wakeTimer: NodeJS.Timeout | undefined;
   private readonly effects: RunEffects;
-  /** Set until the run is in the store (see PendingCreate). */
-  private pendingCreate: PendingCreate | undefined;
-  /** Events decided before the run was created, emitted once it is. */
-  private readonly heldEmits: Command[] = [];
+  /** Whether the run is still to be created (a run submitted here: PendingCreate), and its held events. */
+  private readonly creation: RunCreation;
 
   constructor(
     readonly runId: string,
@@ -90,7 +64,7 @@ export class RunDriver {
   ) {
     this.workspace = initial === undefined ? undefined : workspaceOf(initial);
     if (pendingCreate !== undefined && initial === undefined) throw new Error('a run to create needs its initial state');
-    this.pendingCreate = pendingCreate;
+    this.creation = new RunCreation(pendingCreate);
     this.effects = new RunEffects(runId, deps, {
       enqueue: (event) => this.enqueue(event),
       deliver: (event) => this.deliver(event),
@@ -171,7 +145,7 @@ export class RunDriver {
    * or null while it is busy. An idle driver holds nothing the store lacks.
    */
   idleSince(): number | null {
-    return this.loop === null && this.inbox.length === 0 && this.unsaved.size === 0 && !this.executing && this.pendingCreate === undefined ? this.idleFrom : null;
+    return this.loop === null && this.inbox.length === 0 && this.unsaved.size === 0 && !this.executing && !this.creation.waiting ? this.idleFrom : null;
   }
 
   /** The version of the run as this driver last read or saved it; undefined when it holds no state. */
@@ -247,7 +221,7 @@ export class RunDriver {
         commands = await this.round(batch.map((item) => item.event));
         failures = 0;
       } catch (error) {
-        if (this.pendingCreate !== undefined) {
+        if (this.creation.waiting) {
           // Nothing of the run is in the store: there is nothing to retry against. The submit fails.
           this.failCreate(error);
           for (const item of batch) item.dropped?.(closedError());
@@ -267,11 +241,7 @@ export class RunDriver {
         continue;
       }
       for (const item of batch) item.persisted?.();
-      if (this.pendingCreate !== undefined) {
-        this.heldEmits.push(...commands.filter((c) => c.type === 'EmitEvent'));
-        commands = commands.filter((c) => c.type !== 'EmitEvent');
-      }
-      await this.execute(commands);
+      await this.execute(this.creation.hold(commands));
       const state = this.state;
       if (state !== undefined && state.run.status !== 'running') {
         this.finish(state);
@@ -280,46 +250,20 @@ export class RunDriver {
     }
   }
 
-  /**
-   * Sorts a failed round (see round-errors.ts): temporary failures are retried with backoff;
-   * events for a run this store does not have are acknowledged and dropped; a permanent failure is
-   * isolated to single events, and a single event that still fails is replaced by what can be
-   * recorded (its node fails, or its lookup or write counts as failed) or dropped, saying so.
-   */
+  /** Applies what `sortRoundFailure` decided for a failed round; returns whether to wait before the next. */
   private onRoundFailure(batch: Inbound[], error: unknown, failures: number): 'retry' | 'next' {
+    const verdict = sortRoundFailure(this.runId, batch, error, failures);
     const workflow = this.state?.run.workflow ?? '?';
-    const warn = (level: EngineEvent['level'], message: string) => this.deps.emit({ type: 'controller:round-failed', level, runId: this.runId, workflow, message });
-    const kind = classifyRoundError(error);
-    if (kind === 'temporary') {
-      this.inbox.unshift(...batch);
-      warn('warn', `controller round failed: ${describeError(error)}; retrying in ${roundRetryDelayMs(failures)} ms (attempt ${failures})`);
-      return 'retry';
-    }
-    if (kind === 'unknown-run') {
-      warn('warn', `run '${this.runId}' is not in this store (another schema sharing the Redis prefix?): ${batch.length} event(s) acknowledged and dropped`);
+    this.deps.emit({ type: 'controller:round-failed', level: verdict.warning.level, runId: this.runId, workflow, message: verdict.warning.message });
+    if (verdict.discard) this.discard();
+    this.inbox.unshift(...verdict.requeue);
+    this.isolating += verdict.isolate;
+    if (verdict.unknownRun) {
       this.terminal = true; // nothing here will ever take this run's events
-      for (const item of [...batch, ...this.inbox.splice(0)]) item.persisted?.();
-      return 'next';
+      verdict.acknowledge.push(...this.inbox.splice(0));
     }
-    this.discard(); // the state a failed decision or save saw is not to be trusted
-    if (batch.length > 1) {
-      warn('error', `controller round failed permanently: ${describeError(error)}; deciding its ${batch.length} events one at a time`);
-      this.isolating += batch.length;
-      this.inbox.unshift(...batch);
-      return 'next';
-    }
-    const [item] = batch as [Inbound];
-    const replacement = recordableReplacement(item.event, describeError(error));
-    if (replacement === null) {
-      warn('error', `${describeEvent(item.event)} could not be recorded and was dropped: ${describeError(error)}`);
-      item.persisted?.();
-      return 'next';
-    }
-    warn('error', `${describeEvent(item.event)} could not be recorded (${describeError(error)}); recording it as failed instead`);
-    // The replacement takes the original's place, acknowledging it once recorded.
-    this.isolating += 1;
-    this.inbox.unshift({ ...item, event: replacement });
-    return 'next';
+    for (const item of verdict.acknowledge) item.persisted?.();
+    return verdict.next;
   }
 
   /**
@@ -333,7 +277,7 @@ export class RunDriver {
    */
   private async round(events: RunEvent[]): Promise<Command[]> {
     // A run not created yet has no store to read: the workspace is all there is.
-    let fresh = this.workspace === undefined || this.pendingCreate !== undefined;
+    let fresh = this.workspace === undefined || this.creation.waiting;
     let discarded = this.relookup;
     this.relookup = false;
     // A save that failed may have committed all the same (the connection dropped after COMMIT): the
@@ -363,7 +307,7 @@ export class RunDriver {
         // saved before it is acknowledged, or a crash (or a lost race) would lose it for good.
         const lookupsOnly =
           decision.state.run.status === 'running' &&
-          (this.pendingCreate === undefined || this.deps.clock.now().getTime() < this.pendingCreate.deferUntil) &&
+          this.creation.mayDefer(this.deps.clock) &&
           events.every((e) => e.type === 'cache:looked-up' || e.type === 'run:tick') &&
           decision.commands.every((c) => c.type === 'LookupCache' || c.type === 'EmitEvent');
         if (lookupsOnly) {
@@ -371,7 +315,11 @@ export class RunDriver {
           // Repeated effects are the saved state's own: they need no save either.
           return this.withRepeats(decision.commands, repeated, discarded);
         }
-        if (this.pendingCreate !== undefined) return await this.create(decision.state, decision.commands);
+        if (this.creation.waiting) {
+          const commands = await this.creation.create(this.deps.runStore, decision.state, decision.commands);
+          this.unsaved.clear();
+          return commands;
+        }
         // Each node's changes since the store last had it: what it held before this decision
         // (`previous`), or before the unsaved lookup-only decisions that changed it first.
         const ids = new Set([...this.unsaved.keys(), ...decision.changedNodes]);
@@ -404,30 +352,12 @@ export class RunDriver {
     }
   }
 
-  /**
-   * Creates the run as it stands (PendingCreate); returns the round's commands after the events held
-   * back until now. A create that fails fails the round, and so the submit (see `drain`).
-   */
-  private async create(state: RunState, commands: Command[]): Promise<Command[]> {
-    const pending = this.pendingCreate;
-    if (pending === undefined) throw new Error('create() without a pending create');
-    const outcome = await createRun(this.deps.runStore, state, state.run.status === 'running' ? pending.lease : undefined);
-    this.pendingCreate = undefined;
-    this.unsaved.clear();
-    pending.created(outcome);
-    return [...this.heldEmits.splice(0), ...commands];
-  }
-
   /** The run will never be created here: its submit fails with `error`, and this driver is done. */
   private failCreate(error: unknown): void {
-    const pending = this.pendingCreate;
-    if (pending === undefined) return;
-    this.pendingCreate = undefined;
-    this.heldEmits.length = 0;
+    if (!this.creation.fail(error)) return;
     this.unsaved.clear();
     this.terminal = true; // what still arrives for it (lookup results) is acknowledged and dropped
     this.clearWake();
-    pending.failed(error);
   }
 
   /** Drops the in-memory state; true if it held changes that were never saved. */

@@ -1,0 +1,72 @@
+import type { Clock } from '../../ports/clock.js';
+import type { LeaseRequest, RunStore } from '../../ports/run-store.js';
+import type { RunState } from '../../state/run-state.js';
+import type { Command } from '../vocabulary/commands.js';
+import { createRun, type CreateOutcome } from './create-run.js';
+
+/**
+ * A run submitted to a driver that is not in the store yet. Its first rounds only look up the
+ * cache (reads, harmless to repeat), so the run is created by the first round that must save
+ * anything, in its state as of then: a fully cached run is written once, by its create, instead of
+ * created and then saved whole. Until then its events are held back (a log must not show nodes of
+ * a run that may never exist), and the create waits no longer than `deferUntil` (clock ms), so a
+ * long cached prefix still shows up in the store soon.
+ */
+export interface PendingCreate {
+  lease: LeaseRequest;
+  deferUntil: number;
+  /** Called once the run is in the store, before any effect of it is performed. */
+  created: (outcome: CreateOutcome) => void;
+  /** Called instead if it never gets there (the create or the first decision failed, or the driver closed): the submit fails. */
+  failed: (error: unknown) => void;
+}
+
+/** A driver's side of a PendingCreate: whether the run is still to be created, its held events, and the create itself. */
+export class RunCreation {
+  private pending: PendingCreate | undefined;
+  private readonly heldEmits: Command[] = [];
+
+  constructor(pending: PendingCreate | undefined) {
+    this.pending = pending;
+  }
+
+  /** True until the run is created (or will never be). */
+  get waiting(): boolean {
+    return this.pending !== undefined;
+  }
+
+  /** Whether a lookup-only round may still go unsaved, leaving the create to a later round. */
+  mayDefer(clock: Clock): boolean {
+    return this.pending === undefined || clock.now().getTime() < this.pending.deferUntil;
+  }
+
+  /** A round's commands to perform now: while the run is not created, its events are kept for later. */
+  hold(commands: Command[]): Command[] {
+    if (this.pending === undefined) return commands;
+    this.heldEmits.push(...commands.filter((c) => c.type === 'EmitEvent'));
+    return commands.filter((c) => c.type !== 'EmitEvent');
+  }
+
+  /**
+   * Creates the run as it stands, leased unless it is already finished; returns the round's
+   * commands after the events held back until now. Rejects if the create fails (the submit fails).
+   */
+  async create(store: RunStore, state: RunState, commands: Command[]): Promise<Command[]> {
+    const pending = this.pending;
+    if (pending === undefined) throw new Error('RunCreation.create() without a pending create');
+    const outcome = await createRun(store, state, state.run.status === 'running' ? pending.lease : undefined);
+    this.pending = undefined;
+    pending.created(outcome);
+    return [...this.heldEmits.splice(0), ...commands];
+  }
+
+  /** The run will never be created here: its submit fails with `error`. False if it was not waiting. */
+  fail(error: unknown): boolean {
+    const pending = this.pending;
+    if (pending === undefined) return false;
+    this.pending = undefined;
+    this.heldEmits.length = 0;
+    pending.failed(error);
+    return true;
+  }
+}
