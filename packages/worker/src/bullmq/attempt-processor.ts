@@ -7,7 +7,7 @@ import { WorkerError } from '../errors.js';
 import { cancelledError, type AttemptCancellations } from '../attempt-cancellations.js';
 import { failedAttemptResult, runAttempt, timeoutIgnoredMessage } from '../run-attempt.js';
 import type { ResultPublisher } from './results-stream.js';
-import type { ValueStore } from './value-refs.js';
+import { inputHolder, type ValueStore } from './value-refs.js';
 import { decodeQueuedAttempt, decodeResult, encodeResult, replyToOf } from './wire-format.js';
 import type { QueuedAttempt } from './wire-format.js';
 
@@ -90,6 +90,9 @@ export function createAttemptProcessor(deps: AttemptProcessorDeps) {
     // not one atomic step). So one EXISTS on every job, not only on re-runs.
     if (await deps.results.isPublished(attempt.id)) {
       log.info({}, 'attempt:already-published');
+      // A job queued again held the inputs it passes by reference again; the publish that would
+      // have released them happened before. A published attempt never needs its inputs.
+      await deps.values.release(inputRefs, inputHolder(attempt.id));
       return { ok: true };
     }
 

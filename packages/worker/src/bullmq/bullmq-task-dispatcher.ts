@@ -202,6 +202,25 @@ export class BullMqTaskDispatcher implements TaskDispatcher {
         this.taskQueue(task).addBulk(list.map(({ attempt, data }) => ({ name: task, data: { ...data, replyTo: this.address }, opts: opts(attempt) }))),
       ),
     );
+    if (holds.length > 0) {
+      const holders = new Set(holds.map((hold) => hold.holder));
+      await this.releaseHoldsOfPublished(attempts.filter((attempt) => holders.has(inputHolder(attempt.id))));
+    }
+  }
+
+  /**
+   * An attempt that finished between the marker check and the hold had its inputs released by its
+   * publish, then held again here; if its job still existed, the addBulk added nothing, and no
+   * publish will come to release them. So, once queued, the holds of attempts published by now
+   * are released (one pipelined EXISTS; only dispatches that pass values by reference pay it).
+   * One not published yet releases them itself when it is.
+   */
+  private async releaseHoldsOfPublished(held: readonly TaskAttempt[]): Promise<void> {
+    const markers = this.commands().pipeline();
+    for (const attempt of held) markers.exists(resultSeenKey(this.prefix, attempt.id));
+    const published = (await markers.exec()) ?? [];
+    const done = held.filter((_, i) => published[i]?.[0] === null && published[i]?.[1] === 1);
+    await Promise.all(done.map((attempt) => this.valueStore().release(inputRefHashes(attempt, this.valueRefs.thresholdBytes), inputHolder(attempt.id))));
   }
 
   /**
