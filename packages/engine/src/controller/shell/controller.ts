@@ -159,15 +159,22 @@ export class Controller {
    * round; rejects if it could not be created (nothing of it then exists).
    */
   async submit(request: SubmitRequest): Promise<string> {
+    if (this.closed) throw closedError();
     const { dispatcher, runStore, newRunId } = this.options;
     const { state: initial, plan } = await prepareRun(request, { runStore, pool: dispatcher.pool, clock: this.clock, tracing: this.tracing, ...(newRunId === undefined ? {} : { newRunId }) });
     const id = initial.run.id;
+    if (this.closed) {
+      // Closed while the earlier run of a resume or retry was read: nothing of this one exists.
+      this.tracing.abandoned(id, closedError());
+      throw closedError();
+    }
     // The run is created by its driver's first round that saves (run-driver.ts, PendingCreate): a
     // fully cached run is written once. The controller creating a run owns it: its results come here.
     await new Promise<void>((resolve, reject) => {
       this.drivers.ensure(id, initial, {
         lease: { owner: this.id, ttlMs: this.leases.ttlMs },
-        deferUntil: initial.run.createdAt.getTime() + CREATE_DEFER_MS,
+        // From now, not from the run's creation time: reading a retried run's predecessor may have taken a while.
+        deferUntil: this.clock.now().getTime() + CREATE_DEFER_MS,
         created: (outcome) => {
           this.leases.created(id);
           if (outcome === 'created-unanswered') this.warn(id, initial.run.workflow, 'creating the run reported an error, but the run was created: it goes on');

@@ -15,12 +15,15 @@ function run(id: string): RunState {
 }
 
 /** A store whose create commits (or not) and then rejects, and whose status read fails `statusFailures` times first. */
-function flakyStore(options: { commits: boolean; statusFailures: number }): { store: RunStore; statusReads: () => number } {
+function flakyStore(options: { commits: boolean; statusFailures: number; createFailures?: number }): { store: RunStore; statusReads: () => number; creates: () => number } {
   const inner = new InMemoryRunStore();
   let statusReads = 0;
+  let creates = 0;
   let failuresLeft = options.statusFailures;
   const store = Object.create(inner) as RunStore;
   store.create = async (state, lease) => {
+    creates += 1;
+    if (options.createFailures !== undefined && creates > options.createFailures) return inner.create(state, lease);
     if (options.commits) await inner.create(state, lease);
     throw new MemoflowError('CATALOG_ERROR', 'runStore.create failed: write CONNECTION_CLOSED');
   };
@@ -32,7 +35,7 @@ function flakyStore(options: { commits: boolean; statusFailures: number }): { st
     }
     return inner.status(runId);
   };
-  return { store, statusReads: () => statusReads };
+  return { store, statusReads: () => statusReads, creates: () => creates };
 }
 
 describe('createRun: a create that rejects is asked about before the submit fails', () => {
@@ -54,9 +57,18 @@ describe('createRun: a create that rejects is asked about before the submit fail
     expect(await createRun(store, run('r2'), LEASE)).toBe('created-unanswered');
   });
 
-  test('not committed: the create’s own error', async () => {
-    const { store } = flakyStore({ commits: false, statusFailures: 0 });
+  test('never committed, every try failing: the first create’s own error, after CONFIRM_TRIES more tries', async () => {
+    const { store, creates } = flakyStore({ commits: false, statusFailures: 0 });
     await expect(createRun(store, run('r3'), LEASE)).rejects.toThrow('runStore.create failed: write CONNECTION_CLOSED');
+    expect(creates()).toBe(4);
+  });
+
+  test('not committed the first time: the next try creates it (found in review: a create still running in Postgres could commit after the answer "no")', async () => {
+    const { store, statusReads, creates } = flakyStore({ commits: false, statusFailures: 0, createFailures: 1 });
+    expect(await createRun(store, run('r6'), LEASE)).toBe('created');
+    expect(creates()).toBe(2);
+    expect(statusReads()).toBe(0);
+    expect(await store.status('r6')).toBe('running');
   });
 
   test('a status read that fails is asked again, then answers', async () => {

@@ -180,4 +180,13 @@ describe('a submitted run is created by its first round that saves', () => {
     const id = await submitted;
     expect((await store.load(id))?.run.status).toBe('running');
   });
+
+  test('a submit to a closed controller fails (STALE_STATE) and creates nothing (found in review: it ran the run)', async () => {
+    const { controller, store, submit, executions } = setup();
+    await controller.close();
+    await expect(submit(2, false)).rejects.toMatchObject({ code: 'STALE_STATE' });
+    expect(store.creates).toEqual([]);
+    expect(executions()).toBe(0);
+    expect(controller.drivenRuns).toBe(0);
+  });
 });
