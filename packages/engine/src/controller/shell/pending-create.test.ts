@@ -189,4 +189,28 @@ describe('a submitted run is created by its first round that saves', () => {
     expect(executions()).toBe(0);
     expect(controller.drivenRuns).toBe(0);
   });
+
+  test('a lookup that does not answer within the deferral: the run is created without it, and its late answer comes as an ordinary event (found in review: submit hung)', async () => {
+    const clock = new FakeClock();
+    const catalog = new SlowCatalog(clock);
+    let answer: () => void = () => undefined;
+    const answered = new Promise<void>((resolve) => (answer = resolve));
+    const lookup = catalog.lookup.bind(catalog);
+    catalog.lookup = async (kind, keys) => {
+      clock.current += CREATE_DEFER_MS - 20; // the deferral is nearly up: 20 ms of real time remain
+      await answered;
+      return lookup(kind, keys);
+    };
+    const { controller, store, submit, events, executions } = setup({ catalog, clock });
+    const started = Date.now();
+    const id = await submit(2);
+    expect(Date.now() - started).toBeLessThan(CREATE_DEFER_MS);
+    expect(store.creates).toEqual([{ status: 'running', withStatus: 0, leased: true, eventsBefore: 0 }]);
+    expect((await store.load(id))?.nodes['n0']?.phase).toBe('looking-up');
+    expect(executions()).toBe(0);
+    answer();
+    expect((await controller.wait(id)).run.outputs).toEqual({ out: 2 });
+    expect(executions()).toBe(2);
+    expect(events.some((e) => e.runId === id && e.type.startsWith('node:'))).toBe(true);
+  });
 });

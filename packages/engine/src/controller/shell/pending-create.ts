@@ -40,6 +40,22 @@ export class RunCreation {
     return this.pending === undefined || clock.now().getTime() < this.pending.deferUntil;
   }
 
+  /**
+   * Whether `work` settles before the deferral is up (true at once if the run is not waiting):
+   * how long a driver waits on a round's lookups before it creates the run without their answers.
+   */
+  async settlesInTime(work: Promise<void>, clock: Clock): Promise<boolean> {
+    if (this.pending === undefined) return true;
+    const remainingMs = Math.max(0, this.pending.deferUntil - clock.now().getTime());
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), remainingMs)));
+    try {
+      return await Promise.race([work.then(() => true as const, () => true as const), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** A round's commands to perform now: while the run is not created, its events are kept for later. */
   hold(commands: Command[]): Command[] {
     if (this.pending === undefined) return commands;

@@ -241,7 +241,11 @@ export class RunDriver {
         continue;
       }
       for (const item of batch) item.persisted?.();
-      await this.execute(this.creation.hold(commands));
+      const performing = this.execute(this.creation.hold(commands));
+      // A run not created yet is created once its deferral is up, even if a lookup never answers
+      // (a query on a dropped connection can hang): the submit must answer, and the run show.
+      if (this.creation.waiting && !(await this.creation.settlesInTime(performing, this.deps.clock)) && !(await this.createAsItStands())) return;
+      await performing;
       const state = this.state;
       if (state !== undefined && state.run.status !== 'running') {
         this.finish(state);
@@ -349,6 +353,25 @@ export class RunDriver {
       this.relookup = this.discard() || discarded;
       this.saveUnsure ||= repeat;
       throw error;
+    }
+  }
+
+  /**
+   * Creates the run from the workspace as it stands, while its lookups are still out: the store
+   * shows those nodes looking up (a controller taking the run over looks them up again), and their
+   * answers come as ordinary events. False if the create failed (and with it the submit).
+   */
+  private async createAsItStands(): Promise<boolean> {
+    const state = this.state;
+    try {
+      if (state === undefined) throw new Error('a run to create has no state');
+      const held = await this.creation.create(this.deps.runStore, state, []);
+      this.unsaved.clear();
+      await this.execute(held);
+      return true;
+    } catch (error) {
+      this.failCreate(error);
+      return false;
     }
   }
 
