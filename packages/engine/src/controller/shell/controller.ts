@@ -161,7 +161,7 @@ export class Controller {
   async submit(request: SubmitRequest): Promise<string> {
     if (this.closed) throw closedError();
     const { dispatcher, runStore, newRunId } = this.options;
-    const { state: initial, plan } = await prepareRun(request, { runStore, pool: dispatcher.pool, clock: this.clock, tracing: this.tracing, ...(newRunId === undefined ? {} : { newRunId }) });
+    const { state: initial, plan, fresh } = await prepareRun(request, { runStore, pool: dispatcher.pool, clock: this.clock, tracing: this.tracing, ...(newRunId === undefined ? {} : { newRunId }) });
     const id = initial.run.id;
     if (this.closed) {
       // Closed while the earlier run of a resume or retry was read: nothing of this one exists.
@@ -173,6 +173,7 @@ export class Controller {
     await new Promise<void>((resolve, reject) => {
       this.drivers.ensure(id, initial, {
         lease: { owner: this.id, ttlMs: this.leases.ttlMs },
+        initial: fresh,
         // From now, not from the run's creation time: reading a retried run's predecessor may have taken a while.
         deferUntil: this.clock.now().getTime() + CREATE_DEFER_MS,
         created: (outcome) => {

@@ -9,7 +9,7 @@ import { MemoflowError } from '../../errors.js';
 import type { Json } from '../../json.js';
 import { InMemoryCacheCatalog } from '../../memory/in-memory-cache-catalog.js';
 import { InMemoryRunStore } from '../../memory/in-memory-run-store.js';
-import type { CacheEntryKind, CacheLookupResult } from '../../ports/cache-catalog.js';
+import type { CacheEntry, CacheEntryKind, CacheLookupResult } from '../../ports/cache-catalog.js';
 import type { Clock } from '../../ports/clock.js';
 import type { LeaseRequest } from '../../ports/run-store.js';
 import type { TaskAttempt } from '../../ports/task-dispatcher.js';
@@ -212,5 +212,23 @@ describe('a submitted run is created by its first round that saves', () => {
     expect((await controller.wait(id)).run.outputs).toEqual({ out: 2 });
     expect(executions()).toBe(2);
     expect(events.some((e) => e.runId === id && e.type.startsWith('node:'))).toBe(true);
+  });
+
+  test('a decision that fails before the run exists does not fail the submit: the run is created as submitted and goes on (found in review)', async () => {
+    const clock = new FakeClock();
+    const catalog = new SlowCatalog(clock);
+    const lookup = catalog.lookup.bind(catalog);
+    let poisoned = 0;
+    catalog.lookup = async (kind, keys) => {
+      // The first answer is one the decision cannot apply (a hit without an entry).
+      if (poisoned++ === 0) return { hits: new Map(keys.map((key) => [key, null as unknown as CacheEntry])), corrupt: new Map() };
+      return lookup(kind, keys);
+    };
+    const { controller, store, submit, events, executions } = setup({ catalog, clock });
+    const id = await submit(2);
+    expect(store.creates).toEqual([{ status: 'running', withStatus: 0, leased: true, eventsBefore: 0 }]); // as submitted
+    expect((await controller.wait(id)).run.outputs).toEqual({ out: 2 });
+    expect(executions()).toBe(2);
+    expect(events.some((e) => e.type === 'controller:round-failed' && e.runId === id && /decision function threw/.test(e.message))).toBe(true);
   });
 });

@@ -15,6 +15,8 @@ import { createRun, type CreateOutcome } from './create-run.js';
 export interface PendingCreate {
   lease: LeaseRequest;
   deferUntil: number;
+  /** The run as submitted, made afresh: what is created if a decision fails before the run exists. */
+  initial: () => RunState;
   /** Called once the run is in the store, before any effect of it is performed. */
   created: (outcome: CreateOutcome) => void;
   /** Called instead if it never gets there (the create or the first decision failed, or the driver closed): the submit fails. */
@@ -74,6 +76,17 @@ export class RunCreation {
     this.pending = undefined;
     pending.created(outcome);
     return [...this.heldEmits.splice(0), ...commands];
+  }
+
+  /**
+   * Creates the run as submitted, dropping what its rounds decided so far (and their held events):
+   * after a decision failed, the failure is handled as for any run, on the run as the store has it.
+   */
+  async createAsSubmitted(store: RunStore): Promise<void> {
+    const pending = this.pending;
+    if (pending === undefined) throw new Error('RunCreation.createAsSubmitted() without a pending create');
+    this.heldEmits.length = 0;
+    await this.create(store, pending.initial(), []);
   }
 
   /** The run will never be created here: its submit fails with `error`. False if it was not waiting. */

@@ -23,6 +23,8 @@ export interface PrepareRunDeps {
 export interface PreparedRun {
   state: RunState;
   plan: ReusePreview | undefined;
+  /** The same first state, made again (decisions change `state` in place). */
+  fresh: () => RunState;
 }
 
 /**
@@ -42,8 +44,9 @@ export async function prepareRun(request: SubmitRequest, deps: PrepareRunDeps): 
   const trace = deps.tracing.submitted({ id, workflow: spec.name, project: request.project, domain: request.domain });
   if (trace !== undefined) options.trace = trace;
   try {
-    const state = newRunState({ id, spec, inputs: request.inputs, project: request.project, domain: request.domain, options, now });
-    return { state, plan: previewReuse(state) };
+    const fresh = (): RunState => newRunState({ id, spec, inputs: request.inputs, project: request.project, domain: request.domain, options, now });
+    const state = fresh();
+    return { state, plan: previewReuse(state), fresh };
   } catch (error) {
     deps.tracing.abandoned(id, error);
     throw error;

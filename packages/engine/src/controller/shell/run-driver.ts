@@ -221,8 +221,10 @@ export class RunDriver {
         commands = await this.round(batch.map((item) => item.event));
         failures = 0;
       } catch (error) {
-        if (this.creation.waiting) {
-          // Nothing of the run is in the store: there is nothing to retry against. The submit fails.
+        // Before the run exists: a failed create fails the submit (nothing of the run is in the
+        // store, nothing to retry against); a failed decision is handled as for any run, once the
+        // run is created as submitted (its events isolated, or replaced by what can be recorded).
+        if (this.creation.waiting && !(error instanceof DecisionError && (await this.createAsSubmitted()))) {
           this.failCreate(error);
           for (const item of batch) item.dropped?.(closedError());
           return;
@@ -373,6 +375,19 @@ export class RunDriver {
       this.failCreate(error);
       return false;
     }
+  }
+
+  /** See RunCreation.createAsSubmitted: the next round reads the run from the store, and a tick starts it there. */
+  private async createAsSubmitted(): Promise<boolean> {
+    try {
+      await this.creation.createAsSubmitted(this.deps.runStore);
+    } catch (error) {
+      this.failCreate(error);
+      return false;
+    }
+    this.discard();
+    this.enqueue({ type: 'run:tick' });
+    return true;
   }
 
   /** The run will never be created here: its submit fails with `error`, and this driver is done. */
