@@ -229,6 +229,6 @@ describe('a submitted run is created by its first round that saves', () => {
     expect(store.creates).toEqual([{ status: 'running', withStatus: 0, leased: true, eventsBefore: 0 }]); // as submitted
     expect((await controller.wait(id)).run.outputs).toEqual({ out: 2 });
     expect(executions()).toBe(2);
-    expect(events.some((e) => e.type === 'controller:round-failed' && e.runId === id && /decision function threw/.test(e.message))).toBe(true);
+    expect(events.some((e) => e.type === 'controller:round-failed' && e.runId === id && /decision function threw/.test(e.message ?? ""))).toBe(true);
   });
 });
