@@ -42,10 +42,18 @@ export interface ControllerOptions {
 export const DEFAULT_LEASE_MS = 10_000;
 /**
  * How long a submitted run's cache lookups may go on before the run is created in the store (see
- * PendingCreate in run-driver.ts): long enough for a large cached DAG to be written once, short
- * enough that a submit answers, and the run shows in listings, soon.
+ * PendingCreate in pending-create.ts): long enough for a large cached DAG to be written once, short
+ * enough that a submit answers, and the run shows in listings, soon. Plus CREATE_DEFER_PER_NODE_MS
+ * per node: a 100,000-node run's one lookup alone takes 1.3-2.5 s, and its create as long again, so
+ * a fixed 2 s cut it off half way and it was written twice (created, then saved whole).
  */
 export const CREATE_DEFER_MS = 2_000;
+export const CREATE_DEFER_PER_NODE_MS = 0.05;
+
+/** The deferral of a run of `nodes` nodes (CREATE_DEFER_MS): 2 s, 2.05 s at 1,000 nodes, 7 s at 100,000. */
+export function createDeferMs(nodes: number): number {
+  return CREATE_DEFER_MS + nodes * CREATE_DEFER_PER_NODE_MS;
+}
 
 export interface SubmitRequest {
   spec: WorkflowSpec;

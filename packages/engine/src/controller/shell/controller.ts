@@ -17,11 +17,11 @@ import { cancelError, type CancelRequestOutcome } from '../../state/cancel-reque
 import type { ErrorInfo } from '../../errors.js';
 import { ReservationKeeper } from './reservation-keeper.js';
 import { RunTracing } from './run-tracing.js';
-import { CREATE_DEFER_MS, DEFAULT_LEASE_MS, type ControllerOptions, type SubmitRequest } from './controller-options.js';
+import { CREATE_DEFER_MS, createDeferMs, DEFAULT_LEASE_MS, type ControllerOptions, type SubmitRequest } from './controller-options.js';
 
 import { closedWhileWaiting, RunWaiters } from './run-waiters.js';
 
-export { CREATE_DEFER_MS, DEFAULT_LEASE_MS, type ControllerOptions, type SubmitRequest };
+export { CREATE_DEFER_MS, createDeferMs, DEFAULT_LEASE_MS, type ControllerOptions, type SubmitRequest };
 
 /**
  * Walks runs' DAGs: creates runs, drives each through rounds of decide/save/act, and routes task
@@ -155,8 +155,8 @@ export class Controller {
 
   /**
    * Validates, starts and records a run. Resolves with the run id once the run is in the store, which
-   * is after its first lookups (see PendingCreate), never later than CREATE_DEFER_MS from now plus a
-   * round; rejects if it could not be created (nothing of it then exists).
+   * is after its first lookups (see PendingCreate), never much later than `createDeferMs(nodes)`
+   * from now (the create itself takes its time); rejects if it could not be created (nothing of it then exists).
    */
   async submit(request: SubmitRequest): Promise<string> {
     if (this.closed) throw closedError();
@@ -175,7 +175,7 @@ export class Controller {
         lease: { owner: this.id, ttlMs: this.leases.ttlMs },
         initial: fresh,
         // From now, not from the run's creation time: reading a retried run's predecessor may have taken a while.
-        deferUntil: this.clock.now().getTime() + CREATE_DEFER_MS,
+        deferUntil: this.clock.now().getTime() + createDeferMs(Object.keys(initial.nodes).length),
         created: (outcome) => {
           this.leases.created(id);
           if (outcome === 'created-unanswered') this.warn(id, initial.run.workflow, 'creating the run reported an error, but the run was created: it goes on');

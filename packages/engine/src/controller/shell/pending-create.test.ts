@@ -17,7 +17,7 @@ import type { RunState } from '../../state/run-state.js';
 import { InlineDispatcher } from '../../testing/inline-dispatcher.js';
 import { lit, ref, taskNode, workflowSpec } from '../../testing/spec-builders.js';
 import type { EngineEvent } from '../vocabulary/commands.js';
-import { Controller, CREATE_DEFER_MS } from './controller.js';
+import { Controller, createDeferMs } from './controller.js';
 
 class FakeClock implements Clock {
   current = Date.parse('2026-03-01T12:00:00.000Z');
@@ -109,13 +109,13 @@ describe('a submitted run is created by its first round that saves', () => {
     expect((await store.load(id))?.run.status).toBe('succeeded');
   });
 
-  test('a long cached prefix does not keep the run out of the store past CREATE_DEFER_MS', async () => {
+  test('a long cached prefix does not keep the run out of the store past its deferral (createDeferMs)', async () => {
     const clock = new FakeClock();
     const catalog = new SlowCatalog(clock);
     const warm = setup({ catalog, clock });
     await warm.controller.wait(await warm.submit(10));
     // Now each lookup takes a third of the deferral: the run is created in the round after the third.
-    catalog.stepMs = Math.ceil(CREATE_DEFER_MS / 3);
+    catalog.stepMs = Math.ceil(createDeferMs(10) / 3);
     const { controller, store, submit } = setup({ catalog, clock });
     const id = await submit(10);
     expect(store.creates).toEqual([{ status: 'running', withStatus: 3, leased: true, eventsBefore: 0 }]);
@@ -197,14 +197,14 @@ describe('a submitted run is created by its first round that saves', () => {
     const answered = new Promise<void>((resolve) => (answer = resolve));
     const lookup = catalog.lookup.bind(catalog);
     catalog.lookup = async (kind, keys) => {
-      clock.current += CREATE_DEFER_MS - 20; // the deferral is nearly up: 20 ms of real time remain
+      clock.current += createDeferMs(2) - 20; // the deferral is nearly up: 20 ms of real time remain
       await answered;
       return lookup(kind, keys);
     };
     const { controller, store, submit, events, executions } = setup({ catalog, clock });
     const started = Date.now();
     const id = await submit(2);
-    expect(Date.now() - started).toBeLessThan(CREATE_DEFER_MS);
+    expect(Date.now() - started).toBeLessThan(createDeferMs(2));
     expect(store.creates).toEqual([{ status: 'running', withStatus: 0, leased: true, eventsBefore: 0 }]);
     expect((await store.load(id))?.nodes['n0']?.phase).toBe('looking-up');
     expect(executions()).toBe(0);
@@ -212,6 +212,11 @@ describe('a submitted run is created by its first round that saves', () => {
     expect((await controller.wait(id)).run.outputs).toEqual({ out: 2 });
     expect(executions()).toBe(2);
     expect(events.some((e) => e.runId === id && e.type.startsWith('node:'))).toBe(true);
+  });
+
+  test('the deferral grows with the run: 2 s, and 0.05 ms more per node', () => {
+    expect(createDeferMs(0)).toBe(2_000);
+    expect(createDeferMs(100_000)).toBe(7_000);
   });
 
   test('a decision that fails before the run exists does not fail the submit: the run is created as submitted and goes on (found in review)', async () => {

@@ -23,12 +23,29 @@ export interface PendingCreate {
   failed: (error: unknown) => void;
 }
 
+/** What a RunCreation asks of its driver. */
+export interface CreationHost {
+  readonly runStore: RunStore;
+  /** The run as the driver holds it. */
+  state(): RunState | undefined;
+  execute(commands: Command[]): Promise<void>;
+  /** The run is in the store as the driver holds it: nothing is left unsaved. */
+  savedAll(): void;
+  /** The run is in the store as submitted: the driver reads it from there, and a tick starts it. */
+  restartFromStore(): void;
+  /** It will never be created: the driver is done with it. */
+  givenUp(): void;
+}
+
 /** A driver's side of a PendingCreate: whether the run is still to be created, its held events, and the create itself. */
 export class RunCreation {
   private pending: PendingCreate | undefined;
   private readonly heldEmits: Command[] = [];
 
-  constructor(pending: PendingCreate | undefined) {
+  constructor(
+    pending: PendingCreate | undefined,
+    private readonly host: CreationHost,
+  ) {
     this.pending = pending;
   }
 
@@ -79,23 +96,50 @@ export class RunCreation {
   }
 
   /**
-   * Creates the run as submitted, dropping what its rounds decided so far (and their held events):
-   * after a decision failed, the failure is handled as for any run, on the run as the store has it.
+   * Creates the run from the driver's state as it stands, while its lookups are still out: the
+   * store shows those nodes looking up (a controller taking the run over looks them up again), and
+   * their answers come as ordinary events. False if the create failed (and with it the submit).
    */
-  async createAsSubmitted(store: RunStore): Promise<void> {
-    const pending = this.pending;
-    if (pending === undefined) throw new Error('RunCreation.createAsSubmitted() without a pending create');
-    this.heldEmits.length = 0;
-    await this.create(store, pending.initial(), []);
+  async createAsItStands(): Promise<boolean> {
+    try {
+      const state = this.host.state();
+      if (state === undefined) throw new Error('a run to create has no state');
+      const held = await this.create(this.host.runStore, state, []);
+      this.host.savedAll();
+      await this.host.execute(held);
+      return true;
+    } catch (error) {
+      this.fail(error);
+      return false;
+    }
   }
 
-  /** The run will never be created here: its submit fails with `error`. False if it was not waiting. */
-  fail(error: unknown): boolean {
+  /**
+   * Creates the run as submitted, dropping what its rounds decided so far (and their held events):
+   * after a decision failed, the failure is handled as for any run, on the run as the store has it.
+   * False if the create failed (and with it the submit).
+   */
+  async createAsSubmitted(): Promise<boolean> {
     const pending = this.pending;
     if (pending === undefined) return false;
+    this.heldEmits.length = 0;
+    try {
+      await this.create(this.host.runStore, pending.initial(), []);
+    } catch (error) {
+      this.fail(error);
+      return false;
+    }
+    this.host.restartFromStore();
+    return true;
+  }
+
+  /** The run will never be created here: its submit fails with `error`, and the driver is done with it. */
+  fail(error: unknown): void {
+    const pending = this.pending;
+    if (pending === undefined) return;
     this.pending = undefined;
     this.heldEmits.length = 0;
+    this.host.givenUp();
     pending.failed(error);
-    return true;
   }
 }

@@ -64,7 +64,21 @@ export class RunDriver {
   ) {
     this.workspace = initial === undefined ? undefined : workspaceOf(initial);
     if (pendingCreate !== undefined && initial === undefined) throw new Error('a run to create needs its initial state');
-    this.creation = new RunCreation(pendingCreate);
+    this.creation = new RunCreation(pendingCreate, {
+      runStore: deps.runStore,
+      state: () => this.state,
+      execute: (commands) => this.execute(commands),
+      savedAll: () => this.unsaved.clear(),
+      restartFromStore: () => {
+        this.discard();
+        this.enqueue({ type: 'run:tick' });
+      },
+      givenUp: () => {
+        this.unsaved.clear();
+        this.terminal = true; // what still arrives for it (lookup results) is acknowledged and dropped
+        this.clearWake();
+      },
+    });
     this.effects = new RunEffects(runId, deps, {
       enqueue: (event) => this.enqueue(event),
       deliver: (event) => this.deliver(event),
@@ -162,7 +176,7 @@ export class RunDriver {
     this.closed = true;
     this.clearWake();
     if (this.loop === null) {
-      this.failCreate(closedError());
+      this.creation.fail(closedError());
       this.settleInbox();
     }
   }
@@ -173,7 +187,7 @@ export class RunDriver {
       this.loop = null;
       this.idleFrom = Date.now();
       // Closed before a round got to create the run (one creating it finishes first): never created.
-      if (this.closed) this.failCreate(closedError());
+      if (this.closed) this.creation.fail(closedError());
       if (this.terminal || this.closed) this.settleInbox();
       else if (this.inbox.length > 0) this.kick();
       else this.scheduleWake();
@@ -224,8 +238,8 @@ export class RunDriver {
         // Before the run exists: a failed create fails the submit (nothing of the run is in the
         // store, nothing to retry against); a failed decision is handled as for any run, once the
         // run is created as submitted (its events isolated, or replaced by what can be recorded).
-        if (this.creation.waiting && !(error instanceof DecisionError && (await this.createAsSubmitted()))) {
-          this.failCreate(error);
+        if (this.creation.waiting && !(error instanceof DecisionError && (await this.creation.createAsSubmitted()))) {
+          this.creation.fail(error);
           for (const item of batch) item.dropped?.(closedError());
           return;
         }
@@ -246,7 +260,7 @@ export class RunDriver {
       const performing = this.execute(this.creation.hold(commands));
       // A run not created yet is created once its deferral is up, even if a lookup never answers
       // (a query on a dropped connection can hang): the submit must answer, and the run show.
-      if (this.creation.waiting && !(await this.creation.settlesInTime(performing, this.deps.clock)) && !(await this.createAsItStands())) return;
+      if (this.creation.waiting && !(await this.creation.settlesInTime(performing, this.deps.clock)) && !(await this.creation.createAsItStands())) return;
       await performing;
       const state = this.state;
       if (state !== undefined && state.run.status !== 'running') {
@@ -356,46 +370,6 @@ export class RunDriver {
       this.saveUnsure ||= repeat;
       throw error;
     }
-  }
-
-  /**
-   * Creates the run from the workspace as it stands, while its lookups are still out: the store
-   * shows those nodes looking up (a controller taking the run over looks them up again), and their
-   * answers come as ordinary events. False if the create failed (and with it the submit).
-   */
-  private async createAsItStands(): Promise<boolean> {
-    const state = this.state;
-    try {
-      if (state === undefined) throw new Error('a run to create has no state');
-      const held = await this.creation.create(this.deps.runStore, state, []);
-      this.unsaved.clear();
-      await this.execute(held);
-      return true;
-    } catch (error) {
-      this.failCreate(error);
-      return false;
-    }
-  }
-
-  /** See RunCreation.createAsSubmitted: the next round reads the run from the store, and a tick starts it there. */
-  private async createAsSubmitted(): Promise<boolean> {
-    try {
-      await this.creation.createAsSubmitted(this.deps.runStore);
-    } catch (error) {
-      this.failCreate(error);
-      return false;
-    }
-    this.discard();
-    this.enqueue({ type: 'run:tick' });
-    return true;
-  }
-
-  /** The run will never be created here: its submit fails with `error`, and this driver is done. */
-  private failCreate(error: unknown): void {
-    if (!this.creation.fail(error)) return;
-    this.unsaved.clear();
-    this.terminal = true; // what still arrives for it (lookup results) is acknowledged and dropped
-    this.clearWake();
   }
 
   /** Drops the in-memory state; true if it held changes that were never saved. */
