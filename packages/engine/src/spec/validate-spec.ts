@@ -1,7 +1,7 @@
-import { Graph, alg } from '@dagrejs/graphlib';
 import { MemoflowError } from '../errors.js';
 import { assertIgnoredInputsExist, assertValidCacheVersion } from './cache-settings.js';
 import { incompatibility, schemaAtPath } from './schema-compat.js';
+import { topologicalOrder } from './topological-order.js';
 import { WORKFLOW_SPEC_VERSION, nodeDependencies, type Binding, type JsonSchema, type NodeSpec, type WorkflowSpec } from './workflow-spec.js';
 
 const NODE_ID_PATTERN = /^[A-Za-z0-9_.-]+$/;
@@ -34,7 +34,7 @@ export function validateSpec(spec: WorkflowSpec): WorkflowSpec {
     checkReferences(spec, binding, byId, { node: undefined, field: `outputs.${name}` });
   }
   // A sub-workflow node carries a whole workflow: it is validated (and ordered) the same way.
-  const nodes = topologicalOrder(spec, byId).map((node) => (node.kind === 'subworkflow' ? { ...node, workflow: validateSpec(node.workflow) } : node));
+  const nodes = dependencyOrder(spec, byId).map((node) => (node.kind === 'subworkflow' ? { ...node, workflow: validateSpec(node.workflow) } : node));
   return { ...spec, nodes };
 }
 
@@ -123,15 +123,14 @@ function describeBinding(binding: Binding): string {
   }
 }
 
-function topologicalOrder(spec: WorkflowSpec, byId: Map<string, NodeSpec>): NodeSpec[] {
-  const graph = new Graph({ directed: true });
-  for (const node of spec.nodes) graph.setNode(node.id);
-  for (const node of spec.nodes) {
-    for (const dep of nodeDependencies(node)) graph.setEdge(dep, node.id);
-  }
-  if (!alg.isAcyclic(graph)) {
-    const cycle = alg.findCycles(graph)[0] ?? [];
+function dependencyOrder(spec: WorkflowSpec, byId: Map<string, NodeSpec>): NodeSpec[] {
+  const sorted = topologicalOrder(
+    spec.nodes.map((node) => node.id),
+    (id) => nodeDependencies(byId.get(id) as NodeSpec),
+  );
+  if (!sorted.ok) {
+    const { cycle } = sorted;
     throw new MemoflowError('CYCLE_IN_WORKFLOW', `nodes form a cycle: ${[...cycle].reverse().join(' -> ')}`, { workflow: spec.name, ...(cycle[0] === undefined ? {} : { node: cycle[0] }) });
   }
-  return alg.topsort(graph).map((id) => byId.get(id) as NodeSpec);
+  return sorted.order.map((id) => byId.get(id) as NodeSpec);
 }
