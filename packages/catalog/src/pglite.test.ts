@@ -48,6 +48,18 @@ describeRunStoreContract('PgliteRunStore', async () => {
   };
 });
 
+// The same contract for a store that creates every run of more than two nodes in slices (one transaction).
+describeRunStoreContract('PgliteRunStore, creating in slices of 2 nodes', async () => {
+  const client = await freshPglite();
+  return {
+    runStore: new PgliteRunStore(drizzle({ client }), { createSliceNodes: 2 }),
+    reset: async () => {
+      await client.exec('TRUNCATE runs, node_executions');
+    },
+    close: () => client.close(),
+  };
+});
+
 describeRunLeaseContract('PgliteRunStore', async (clock) => {
   const client = await freshPglite();
   return {

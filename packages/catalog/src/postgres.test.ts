@@ -5,7 +5,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { migratePostgres, migrationsFolder } from './migrate.js';
-import { openPostgresStorage } from './postgres-storage.js';
+import { NO_TYPE_FETCH, connectionParameters } from './sql-session.js';
+import { openPostgresStorage, PostgresRunStore } from './postgres-storage.js';
+import postgres from 'postgres';
 import type { Storage } from './storage.js';
 import { recordInputBinding, resolveBinding, type Binding, type NodeExecution } from '@memoflow/engine';
 import { fullNode, runState, whole } from './testing/run-store-fixtures.js';
@@ -46,6 +48,23 @@ describeRunStoreContract('PostgresRunStore', async () => {
     },
     close: async () => {
       await storage.close();
+      await schema.drop();
+    },
+  };
+});
+
+// The same contract for a store that creates every run of more than two nodes in slices (one transaction).
+describeRunStoreContract('PostgresRunStore, creating in slices of 2 nodes', async () => {
+  const schema = testSchema();
+  await migratePostgres({ url: schema.url, schema: schema.name });
+  const client = postgres(schema.url, { max: 4, onnotice: () => {}, ...NO_TYPE_FETCH, connection: connectionParameters(schema.name) });
+  return {
+    runStore: new PostgresRunStore(drizzle({ client }), { createSliceNodes: 2 }),
+    reset: async () => {
+      await schema.admin`TRUNCATE runs, node_executions`;
+    },
+    close: async () => {
+      await client.end({ timeout: 5 });
       await schema.drop();
     },
   };

@@ -103,20 +103,32 @@ export interface SqlRunStoreOptions {
    * controller of a distributed deployment, whatever their machines' clocks say.
    */
   clock?: Clock;
+  /** See CREATE_SLICE_NODES. */
+  createSliceNodes?: number;
 }
 
 /**
+ * A run of more nodes than this is created in slices of this many node rows, in one transaction:
+ * one json parameter of 100,000 rows is ~55 MB of text that the controller holds (with its UTF-8
+ * copy) while Postgres parses it into a tuplestore that spills to disk past work_mem.
+ */
+export const CREATE_SLICE_NODES = 5_000;
+
+/**
  * The RunStore over drizzle's Postgres query builder, shared by PostgresRunStore and
- * PgliteRunStore. Each write is one statement: a run and its node executions change together or
- * not at all, and `save` is a compare-and-set on `version`.
+ * PgliteRunStore. Each write is one statement (a create of more than CREATE_SLICE_NODES nodes,
+ * one transaction): a run and its node executions change together or not at all, and `save` is a
+ * compare-and-set on `version`.
  */
 export class SqlRunStore implements RunStore {
   readonly #session: SqlSession;
   readonly #clock: Clock | undefined;
+  readonly #createSlice: number;
 
   constructor(session: SqlSession, options: SqlRunStoreOptions = {}) {
     this.#session = session;
     this.#clock = options.clock;
+    this.#createSlice = Math.max(1, options.createSliceNodes ?? CREATE_SLICE_NODES);
   }
 
   /** The store's now, as SQL: the clock's time, else the database's. */
@@ -138,26 +150,46 @@ export class SqlRunStore implements RunStore {
    */
   async create(state: RunState, lease?: LeaseRequest): Promise<void> {
     const { run } = state;
+    const nodes = Object.values(state.nodes);
     try {
-      await this.#session.rows(sql`
-        WITH r AS (
-          INSERT INTO ${runs} (id, workflow, project, domain, spec, inputs, options, status, outputs, error, version, created_at, updated_at, finished_at, owner, lease_expires_at)
-          VALUES (${run.id}, ${run.workflow}, ${run.project}, ${run.domain}, ${jsonParam(run.spec)}, ${jsonParam(run.inputs)},
-                  ${jsonParam(run.options)}, ${run.status}, ${nullableJsonParam(run.outputs)}, ${nullableJsonParam(run.error)}, 0,
-                  ${run.createdAt.toISOString()}::timestamptz, ${run.updatedAt.toISOString()}::timestamptz,
-                  ${run.finishedAt?.toISOString() ?? null}::timestamptz,
-                  ${lease?.owner ?? null}, ${lease === undefined ? sql`NULL` : this.#expiry(lease.ttlMs)})
-          RETURNING id
-        )
-        INSERT INTO ${nodeExecutions} (${nodeColumns})
-        SELECT ${nodeValues(sql`r.id`)}
-        FROM r CROSS JOIN ${nodeRows(Object.values(state.nodes).map(wholeDocument))}`);
+      if (nodes.length <= this.#createSlice) {
+        await this.#createWith(this.#session, state, lease, nodes);
+        return;
+      }
+      // The run row and the first slice in one statement, the other slices after it: one transaction.
+      await this.#session.transaction(async (tx) => {
+        await this.#createWith(tx, state, lease, nodes.slice(0, this.#createSlice));
+        for (let start = this.#createSlice; start < nodes.length; start += this.#createSlice) {
+          await tx.rows(sql`
+            INSERT INTO ${nodeExecutions} (${nodeColumns})
+            SELECT ${nodeValues(sql`${run.id}`)}
+            FROM ${nodeRows(nodes.slice(start, start + this.#createSlice).map(wholeDocument))}`);
+        }
+      });
     } catch (error) {
       if (sqlState(error) === '23505') {
         throw new MemoflowError('CATALOG_ERROR', `run '${run.id}' already exists`, { cause: error });
       }
       throw error;
     }
+  }
+
+  /** The create's first statement: the run row, and `nodes` (all of them, or its first slice). */
+  async #createWith(session: SqlSession, state: RunState, lease: LeaseRequest | undefined, nodes: readonly NodeExecution[]): Promise<void> {
+    const { run } = state;
+    await session.rows(sql`
+      WITH r AS (
+        INSERT INTO ${runs} (id, workflow, project, domain, spec, inputs, options, status, outputs, error, version, created_at, updated_at, finished_at, owner, lease_expires_at)
+        VALUES (${run.id}, ${run.workflow}, ${run.project}, ${run.domain}, ${jsonParam(run.spec)}, ${jsonParam(run.inputs)},
+                ${jsonParam(run.options)}, ${run.status}, ${nullableJsonParam(run.outputs)}, ${nullableJsonParam(run.error)}, 0,
+                ${run.createdAt.toISOString()}::timestamptz, ${run.updatedAt.toISOString()}::timestamptz,
+                ${run.finishedAt?.toISOString() ?? null}::timestamptz,
+                ${lease?.owner ?? null}, ${lease === undefined ? sql`NULL` : this.#expiry(lease.ttlMs)})
+        RETURNING id
+      )
+      INSERT INTO ${nodeExecutions} (${nodeColumns})
+      SELECT ${nodeValues(sql`r.id`)}
+      FROM r CROSS JOIN ${nodeRows(nodes.map(wholeDocument))}`);
   }
 
   /*

@@ -24,6 +24,8 @@ export interface SqlSession {
    * again after it reconnects); PGlite delivers in process. Absent: the back end cannot listen.
    */
   readonly listen?: (channel: string, onPayload: (payload: string) => void) => Promise<() => Promise<void>>;
+  /** Runs `work` in one transaction, on a session bound to it: all its statements commit together or not at all. */
+  transaction<T>(work: (session: SqlSession) => Promise<T>): Promise<T>;
 }
 
 /** A drizzle database as `drizzle({ client })` returns it: with the driver's client, which is what can LISTEN. */
@@ -35,6 +37,7 @@ export function postgresJsSession(db: WithClient<PostgresJsDatabase, Sql>): SqlS
     db: db,
     // postgres.js returns the rows themselves (an array).
     rows: async <T extends Record<string, unknown>>(query: SQL) => [...(await db.execute(query))] as unknown as T[],
+    transaction: (work) => db.transaction((tx) => work(postgresJsSession(tx as unknown as PostgresJsDatabase))),
     ...(client === undefined
       ? {}
       : {
@@ -52,6 +55,7 @@ export function pgliteSession(db: WithClient<PgliteDatabase, PGlite>): SqlSessio
     db: db,
     // PGlite returns a result object with `rows`.
     rows: async <T extends Record<string, unknown>>(query: SQL) => (await db.execute(query)).rows as T[],
+    transaction: (work) => db.transaction((tx) => work(pgliteSession(tx as unknown as PgliteDatabase))),
     ...(client === undefined
       ? {}
       : {

@@ -199,6 +199,14 @@ export function describeRunStoreContract(name: string, open: () => Promise<RunSt
       expect(await store.load('run-nul-3')).toBeUndefined();
     });
 
+    it('a create refused for the value of its last node creates nothing: not the run, not its other nodes', async () => {
+      const state = runState('run-bad-last', ['n1', 'n2', 'n3', 'n4', 'n5']);
+      state.nodes['n5'] = { ...node('run-bad-last', 'n5'), output: { value: 'nul \u0000' } };
+      await expect(store.create(state)).rejects.toThrow();
+      expect(await store.load('run-bad-last')).toBeUndefined();
+      await expect(store.create(runState('run-bad-last', ['n1']))).resolves.toBeUndefined(); // the id is free
+    });
+
     it('returns false when saving a run that does not exist', async () => {
       const state = runState('ghost', ['n1']);
       expect(await store.save({ run: state.run, nodes: whole(node('ghost', 'n1')), expectedVersion: 0 })).toBe(false);
