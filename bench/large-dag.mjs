@@ -11,8 +11,6 @@
 //        with bench/profile-summary.mjs)
 // Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres), REDIS_URL.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { Session } from 'node:inspector/promises';
 import { performance } from 'node:perf_hooks';
 import { Controller } from '@memoflow/engine';
 import { openPostgresStorage } from '@memoflow/catalog';
@@ -20,6 +18,7 @@ import { workflow } from '@memoflow/sdk';
 import { BullMqTaskDispatcher, silentLogger, startWorker } from '@memoflow/worker';
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
+import { cpuProfiler } from './cpu-profile.mjs';
 import { spawnPool } from './spawn-pool.mjs';
 import { largeNext, largeNoop } from './tasks.mjs';
 
@@ -56,60 +55,34 @@ const storage = await openPostgresStorage({ url: DATABASE_URL, schema: SCHEMA })
 const dispatcher = new BullMqTaskDispatcher({ connection: REDIS_URL, prefix: PREFIX, logger: silentLogger }); // the default resultBatchSize, as connect() builds it
 let saves = 0;
 let saveMs = 0;
-const save = storage.runStore.save.bind(storage.runStore);
-storage.runStore.save = async (request) => {
-  saves += 1;
-  const started = performance.now();
-  try {
-    return await save(request);
-  } finally {
-    saveMs += performance.now() - started;
-  }
-};
-// Time in the store's create and the catalog's lookups (statement plus encoding and decoding).
+/** Replaces `target[method]` with a wrapper that hands each call's duration (ms) to `record`. */
+function timeCalls(target, method, record) {
+  const original = target[method].bind(target);
+  target[method] = async (...args) => {
+    const started = performance.now();
+    try {
+      return await original(...args);
+    } finally {
+      record(performance.now() - started);
+    }
+  };
+}
+// Time in the store's saves and create and the catalog's lookups (statement plus encoding and decoding).
 const spent = { create: 0, lookup: 0, lookups: 0 };
-const create = storage.runStore.create.bind(storage.runStore);
-storage.runStore.create = async (...a) => {
-  const started = performance.now();
-  try {
-    return await create(...a);
-  } finally {
-    spent.create += performance.now() - started;
-  }
-};
-const lookup = storage.catalog.lookup.bind(storage.catalog);
-storage.catalog.lookup = async (...a) => {
-  const started = performance.now();
-  try {
-    return await lookup(...a);
-  } finally {
-    spent.lookup += performance.now() - started;
-    spent.lookups += 1;
-  }
-};
+timeCalls(storage.runStore, 'save', (ms) => {
+  saves += 1;
+  saveMs += ms;
+});
+timeCalls(storage.runStore, 'create', (ms) => (spent.create += ms));
+timeCalls(storage.catalog, 'lookup', (ms) => {
+  spent.lookup += ms;
+  spent.lookups += 1;
+});
 const controller = new Controller({ catalog: storage.catalog, runStore: storage.runStore, dispatcher });
 const pool = WORKERS === 'process' ? await spawnPool({ kind: 'memoflow', redisUrl: REDIS_URL, prefix: PREFIX, concurrency: CONCURRENCY }) : await startWorker({ tasks: [noop.implementation, next.implementation], redisUrl: REDIS_URL, prefix: PREFIX, concurrency: CONCURRENCY, logger: silentLogger });
 
 /** With --profile: the V8 profiler runs only inside `profiled(name, ...)`. */
-let inspector;
-async function profiled(name, body) {
-  if (!PROFILE) return body();
-  if (inspector === undefined) {
-    inspector = new Session();
-    inspector.connect();
-    await inspector.post('Profiler.enable');
-    await inspector.post('Profiler.setSamplingInterval', { interval: 200 });
-  }
-  await inspector.post('Profiler.start');
-  try {
-    return await body();
-  } finally {
-    const { profile } = await inspector.post('Profiler.stop');
-    const dir = new URL('./profiles/', import.meta.url);
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(new URL(`e-${name.replace(/\W+/g, '-')}.cpuprofile`, dir), JSON.stringify(profile));
-  }
-}
+const profiled = cpuProfiler(PROFILE, { intervalUs: 200 });
 
 async function timed(wf, expect) {
   const traceStarted = performance.now();
@@ -138,7 +111,7 @@ try {
   const shapes = [...SIZES.map((n) => ({ name: `wide ${n}`, wf: wide(n), n })), ...LEVELS.map(([l, w]) => ({ name: `levels ${l}x${w}`, wf: levels(l, w), n: l * w }))];
   for (const shape of shapes) {
     const cold = await timed(shape.wf, ['MISS', 'POPULATED', 'SKIPPED']);
-    const cached = await profiled(shape.name, () => timed(shape.wf, ['HIT']));
+    const cached = await profiled(`e-${shape.name}`, () => timed(shape.wf, ['HIT']));
     const row = { shape: shape.name, n: shape.n, coldMs: cold.ms, coldSaves: cold.saves, coldSaveMs: cold.saveMs, cachedMs: cached.ms, cachedSaves: cached.saves, cachedCreateMs: cached.createMs, cachedLookupMs: cached.lookupMs, traceMs: cold.traceMs, rssMb: peakRss / 2 ** 20 };
     rows.push(row);
     console.log(

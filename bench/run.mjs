@@ -50,8 +50,7 @@
 // Every run uses a fresh Postgres schema and a fresh BullMQ prefix, both removed at the end.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { Session } from 'node:inspector/promises';
+import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import * as sdk from '@memoflow/sdk';
@@ -62,6 +61,7 @@ import { BullMqTaskDispatcher, silentLogger, startWorker, toRedisOptions } from 
 import { Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
+import { cpuProfiler } from './cpu-profile.mjs';
 import { spawnPool as spawnChildPool } from './spawn-pool.mjs';
 import { ALL_TASKS, fanout, noop, noopCached, rowsFanout, step, stepCached } from './tasks.mjs';
 
@@ -253,25 +253,7 @@ async function measured(body) {
 }
 
 /** With --profile: the V8 profiler runs only inside `profiled(section, ...)`. */
-let inspector;
-async function profiled(section, body) {
-  if (!PROFILE) return body();
-  if (inspector === undefined) {
-    inspector = new Session();
-    inspector.connect();
-    await inspector.post('Profiler.enable');
-    await inspector.post('Profiler.setSamplingInterval', { interval: 100 });
-  }
-  await inspector.post('Profiler.start');
-  try {
-    return await body();
-  } finally {
-    const { profile } = await inspector.post('Profiler.stop');
-    const dir = new URL('./profiles/', import.meta.url);
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(new URL(`${section}.cpuprofile`, dir), JSON.stringify(profile));
-  }
-}
+const profiled = cpuProfiler(PROFILE);
 
 // --- the two systems -----------------------------------------------------------------------------
 
