@@ -1,6 +1,7 @@
 import { MemoflowError } from '../../errors.js';
 import type { LeaseRequest, RunStore } from '../../ports/run-store.js';
 import type { RunState } from '../../state/run-state.js';
+import { describeError } from './round-errors.js';
 
 /** How often a create that failed is tried again (and the store asked), and how long it waits between tries. */
 const CONFIRM_TRIES = 3;
@@ -46,8 +47,8 @@ export async function createRun(store: RunStore, state: RunState, lease: LeaseRe
         if (tries < CONFIRM_TRIES) continue;
         throw new MemoflowError(
           'CONNECTION_FAILED',
-          `creating run '${state.run.id}' of workflow '${state.run.workflow}' failed (${describe(error)}), and whether it was created cannot be told ` +
-            `(${describe(asked)}): if it was, a controller recovers it once its lease expires; look it up by its id before submitting again`,
+          `creating run '${state.run.id}' of workflow '${state.run.workflow}' failed (${describeError(error)}), and whether it was created cannot be told ` +
+            `(${describeError(asked)}): if it was, a controller recovers it once its lease expires; look it up by its id before submitting again`,
           { cause: error, retryable: false },
         );
       }
@@ -55,8 +56,4 @@ export async function createRun(store: RunStore, state: RunState, lease: LeaseRe
       if (tries >= CONFIRM_TRIES) throw error;
     }
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -83,14 +83,16 @@ export class RunCreation {
   }
 
   /**
-   * Creates the run as it stands, leased unless it is already finished; returns the round's
-   * commands after the events held back until now. Rejects if the create fails (the submit fails).
+   * Creates the run as `state` has it (leased unless it is already finished), which is then all
+   * saved; returns `commands` after the events held back until now. Rejects if the create fails
+   * (and so the submit).
    */
-  async create(store: RunStore, state: RunState, commands: Command[]): Promise<Command[]> {
+  async create(state: RunState, commands: Command[]): Promise<Command[]> {
     const pending = this.pending;
     if (pending === undefined) throw new Error('RunCreation.create() without a pending create');
-    const outcome = await createRun(store, state, state.run.status === 'running' ? pending.lease : undefined);
+    const outcome = await createRun(this.host.runStore, state, state.run.status === 'running' ? pending.lease : undefined);
     this.pending = undefined;
+    this.host.savedAll();
     pending.created(outcome);
     return [...this.heldEmits.splice(0), ...commands];
   }
@@ -101,17 +103,17 @@ export class RunCreation {
    * their answers come as ordinary events. False if the create failed (and with it the submit).
    */
   async createAsItStands(): Promise<boolean> {
+    let held: Command[];
     try {
       const state = this.host.state();
       if (state === undefined) throw new Error('a run to create has no state');
-      const held = await this.create(this.host.runStore, state, []);
-      this.host.savedAll();
-      await this.host.execute(held);
-      return true;
+      held = await this.create(state, []);
     } catch (error) {
       this.fail(error);
       return false;
     }
+    await this.host.execute(held);
+    return true;
   }
 
   /**
@@ -124,7 +126,7 @@ export class RunCreation {
     if (pending === undefined) return false;
     this.heldEmits.length = 0;
     try {
-      await this.create(this.host.runStore, pending.initial(), []);
+      await this.create(pending.initial(), []);
     } catch (error) {
       this.fail(error);
       return false;

@@ -335,11 +335,7 @@ export class RunDriver {
           // Repeated effects are the saved state's own: they need no save either.
           return this.withRepeats(decision.commands, repeated, discarded);
         }
-        if (this.creation.waiting) {
-          const commands = await this.creation.create(this.deps.runStore, decision.state, decision.commands);
-          this.unsaved.clear();
-          return commands;
-        }
+        if (this.creation.waiting) return await this.creation.create(decision.state, decision.commands);
         // Each node's changes since the store last had it: what it held before this decision
         // (`previous`), or before the unsaved lookup-only decisions that changed it first.
         const ids = new Set([...this.unsaved.keys(), ...decision.changedNodes]);
