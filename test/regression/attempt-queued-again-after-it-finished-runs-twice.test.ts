@@ -43,27 +43,37 @@ describe('regression: an attempt queued again after it finished runs its body ag
     await cleanUpPrefix(prefix);
   });
 
-  it('a job re-added after its attempt published its result completes without running the body', async () => {
+  /**
+   * A pool of one task that counts the bodies it runs, a dispatcher collecting results, the task's
+   * queue (to add jobs behind the dispatcher's back) and a probe client, all closed after the test.
+   */
+  async function setup(task: string, valueRefThresholdBytes?: number) {
     prefix = testPrefix();
     let runs = 0;
-    const pool = await startWorker({ tasks: [taskOf('count', () => ++runs)], redisUrl: REDIS_URL, prefix, logger: silentLogger });
+    const refs = valueRefThresholdBytes === undefined ? {} : { valueRefThresholdBytes };
+    const pool = await startWorker({ tasks: [taskOf(task, () => ++runs)], redisUrl: REDIS_URL, prefix, logger: silentLogger, ...refs });
     closers.push(() => pool.close());
-    const dispatcher = new BullMqTaskDispatcher({ connection: REDIS_URL, prefix, noWorkerGraceMs: null, logger: silentLogger });
+    const dispatcher = new BullMqTaskDispatcher({ connection: REDIS_URL, prefix, noWorkerGraceMs: null, logger: silentLogger, ...refs });
     closers.push(() => dispatcher.close());
     const received: AttemptResult[] = [];
     dispatcher.onResults((batch) => batch.map(async (result) => void received.push(result)));
-    const queue = new Queue(taskQueueName('count'), { connection: toBullMqConnection(toRedisOptions(REDIS_URL, `${prefix}.test-queue`)), prefix });
+    const queue = new Queue(taskQueueName(task), { connection: toBullMqConnection(toRedisOptions(REDIS_URL, `${prefix}.test-queue`)), prefix });
     closers.push(() => queue.close());
     const redis = new Redis(REDIS_URL);
     closers.push(async () => void (await redis.quit()));
-    const jobKey = (id: string): string => `${prefix}:${taskQueueName('count')}:${id}`;
+    const jobKey = (id: string): string => `${prefix}:${taskQueueName(task)}:${id}`;
+    return { runs: () => runs, dispatcher, received, queue, redis, jobKey };
+  }
+
+  it('a job re-added after its attempt published its result completes without running the body', async () => {
+    const { runs, dispatcher, received, queue, redis, jobKey } = await setup('count');
 
     const attempts = Array.from({ length: 5 }, () => makeAttempt({ task: 'count' }));
     await dispatcher.dispatch(attempts);
     await waitFor(() => received.length === attempts.length, 10_000, 'the first results');
     const jobsGone = async (): Promise<boolean> => (await Promise.all(attempts.map((a) => redis.exists(jobKey(a.id))))).every((n) => n === 0);
     await eventually(jobsGone, 'the jobs removed');
-    expect(runs).toBe(attempts.length);
+    expect(runs()).toBe(attempts.length);
 
     // The addBulk that arrived after the job's removal (its EXISTS ran before the result was out).
     await queue.addBulk(
@@ -76,23 +86,11 @@ describe('regression: an attempt queued again after it finished runs its body ag
     expect(await queue.getJobCountByTypes('wait', 'active', 'completed')).toBe(attempts.length);
     await eventually(jobsGone, 'the re-added jobs to be taken and removed');
     await new Promise((resolve) => setTimeout(resolve, 200)); // a body that did run would have counted by now
-    expect(runs).toBe(attempts.length);
+    expect(runs()).toBe(attempts.length);
   }, 30_000);
 
   it('the inputs a re-added job held again are released when it completes unrun', async () => {
-    prefix = testPrefix();
-    let runs = 0;
-    const pool = await startWorker({ tasks: [taskOf('big', () => ++runs)], redisUrl: REDIS_URL, prefix, logger: silentLogger, valueRefThresholdBytes: 16 });
-    closers.push(() => pool.close());
-    const dispatcher = new BullMqTaskDispatcher({ connection: REDIS_URL, prefix, noWorkerGraceMs: null, logger: silentLogger, valueRefThresholdBytes: 16 });
-    closers.push(() => dispatcher.close());
-    const received: AttemptResult[] = [];
-    dispatcher.onResults((batch) => batch.map(async (result) => void received.push(result)));
-    const queue = new Queue(taskQueueName('big'), { connection: toBullMqConnection(toRedisOptions(REDIS_URL, `${prefix}.test-queue`)), prefix });
-    closers.push(() => queue.close());
-    const redis = new Redis(REDIS_URL);
-    closers.push(async () => void (await redis.quit()));
-    const jobKey = (id: string): string => `${prefix}:${taskQueueName('big')}:${id}`;
+    const { runs, dispatcher, received, queue, redis, jobKey } = await setup('big', 16);
 
     const attempt = makeAttempt({ task: 'big', inputs: { x: 'y'.repeat(100) } });
     await dispatcher.dispatch([attempt]);
@@ -108,7 +106,7 @@ describe('regression: an attempt queued again after it finished runs its body ag
     await new ValueStore(redis, prefix, valueRefOptions({ valueRefThresholdBytes: 16 })).hold([{ value, holder: inputHolder(attempt.id) }]);
     await queue.addBulk([{ name: 'big', data: { ...data, replyTo: dispatcher.address }, opts: { jobId: attempt.id, removeOnComplete: true, removeOnFail: true } }]);
     await eventually(async () => (await redis.exists(jobKey(attempt.id))) === 0, 'the re-added job taken and removed');
-    expect(runs).toBe(1);
+    expect(runs()).toBe(1);
     await eventually(async () => (await redis.exists(key)) === 0, 'the value held again to be released');
   }, 30_000);
 
