@@ -171,7 +171,20 @@ describe('lean saves', () => {
 });
 
 /** A node's fields but run id and times (two runs differ in those), in a fixed order. */
+/**
+ * A node's record without what differs between two runs of one workflow by the clock alone: its
+ * times, and the durations measured from them (computeMs, savedMs: 0 ms in one run, 1 ms in the
+ * other, as CI once drew), kept as whether they are there.
+ */
 function comparable(node: NodeExecution): unknown {
-  const { runId: _run, startedAt, finishedAt, cacheReason, cacheWriteRetry, ...rest } = node;
-  return { ...rest, cacheReason: cacheReason?.replace(/run \S+/, 'run ?') ?? null, cacheWriteRetry: cacheWriteRetry ?? null, started: startedAt !== null, finished: finishedAt !== null };
+  const { runId: _run, startedAt, finishedAt, computeMs, savedMs, cacheReason, cacheWriteRetry, ...rest } = node;
+  return {
+    ...rest,
+    cacheReason: cacheReason?.replace(/run \S+/, 'run ?') ?? null,
+    cacheWriteRetry: cacheWriteRetry ?? null,
+    started: startedAt !== null,
+    finished: finishedAt !== null,
+    computed: computeMs !== null && computeMs !== undefined,
+    saved: savedMs !== null && savedMs !== undefined,
+  };
 }
