@@ -26,6 +26,9 @@ export type EngineErrorCode =
   | 'STALE_STATE'
   // A run another controller holds the lease of: its results go to that controller (retryable).
   | 'RUN_LEASED'
+  // A result of an attempt whose dispatch the run's state does not record yet (its dispatch went
+  // out beside a save that did not land): handed over again later (retryable).
+  | 'RESULT_EARLY'
   | 'ILLEGAL_TRANSITION'
   | 'TASK_TIMEOUT'
   | 'CATALOG_ERROR'

@@ -63,7 +63,8 @@ export type AttemptResult =
  * unacknowledged (the BullMQ dispatcher hands it over again later; the in-process one logs and
  * drops it), and only that result: the others of the batch are acknowledged as they settle, so a
  * run whose saves fail holds back its own results, not another run's. A handler that throws fails
- * the whole batch. The controller settles a batch per run (results of one run share one promise).
+ * the whole batch. The controller decides a batch per run (one round and one save for a run's results); a result that
+ * came before the run's state recorded its dispatch rejects alone (RESULT_EARLY, retryable).
  * A result's promise also resolves once it was routed to its run's owner (TaskDispatcher.route);
  * when a rejection carries a numeric `retryAfterMs` (RUN_LEASED: the run's lease is another
  * controller's until then), that is when handing that result over again makes sense.

@@ -36,15 +36,25 @@ export interface Decision {
    * it), so the save can send only what changed even though `decideInPlace` replaced the record.
    */
   previous: ReadonlyMap<string, NodeExecution | undefined>;
-  /** Whether anything (run or nodes) changed and must be saved before the commands run. */
+  /**
+   * Whether anything (run or nodes) changed and must be saved before the commands run (the shell
+   * may dispatch beside the save when any re-decision would dispatch the same: run-driver.ts).
+   */
   changed: boolean;
+  /**
+   * Attempt ids of results that came before the state recorded their dispatch (`earlyResult`):
+   * left unapplied, and the shell must not acknowledge them, so the transport hands them over
+   * again once the dispatch is recorded.
+   */
+  early: readonly string[];
 }
 
 /**
  * The controller's decision function: applies events to a run's state, advances every node that
  * became ready, and returns the effects to perform. Pure: no I/O, time comes from `now`, and
- * `state` is left as it was. The shell saves the returned state before it acts, so a crash between
- * the two repeats work safely (see `recoverCommands`).
+ * `state` is left as it was. The shell saves the returned state before it acts (but for dispatches
+ * any re-decision repeats exactly, which go out beside the save), so a crash between the two
+ * repeats work safely (see `recoverCommands`, and `Decision.early` for a result that outran its save).
  *
  * Costs O(nodes) to copy the state and derive its index; a controller holding a run across rounds
  * uses `decideInPlace` on its workspace instead, which costs O(what the events changed).
@@ -74,8 +84,9 @@ export function decideInPlace(workspace: RunWorkspace, events: readonly RunEvent
     else for (const event of events) applyEvent(draft, event);
   }
   advance(draft);
+  applyEarlyOfThisRound(draft);
   const changedNodes = [...draft.changed];
-  return { state: workspace.state, commands: draft.commands(), changedNodes, previous: draft.previous, changed: draft.runChanged || changedNodes.length > 0 };
+  return { state: workspace.state, commands: draft.commands(), changedNodes, previous: draft.previous, changed: draft.runChanged || changedNodes.length > 0, early: draft.early.map((result) => result.attemptId) };
 }
 
 /** How each event applies: a mapped type, so a new event does not compile until it is handled here. */
@@ -247,9 +258,43 @@ function applyLookup(draft: Draft, spec: NodeSpec, outcomes: readonly LookupOutc
 
 function applyAttempt(draft: Draft, delivered: AttemptResult): void {
   const node = draft.state.nodes[delivered.nodeId];
+  if (earlyResult(node, delivered)) {
+    draft.early.push(delivered);
+    return;
+  }
   if (node?.phase !== 'dispatched' || node.attempts !== delivered.attempt) return; // stale or duplicate delivery
   const spec = draft.spec(delivered.nodeId);
   handlerFor(spec).attemptFinished(draft, spec, storableResult(delivered, spec));
+}
+
+/**
+ * Early results whose dispatch this decision made (a batch holding both a result and the result of
+ * the attempt it leads to, in either order) are applied now, as often as that makes progress.
+ */
+function applyEarlyOfThisRound(draft: Draft): void {
+  while (draft.early.length > 0 && draft.run.status === 'running') {
+    const waiting = draft.early.splice(0);
+    for (const result of waiting) applyAttempt(draft, result);
+    if (draft.early.length === waiting.length) return; // none of them was dispatched
+    advance(draft);
+  }
+}
+
+/**
+ * A result of the attempt this state would dispatch next for its node: the node does not exist yet
+ * (a dynamic node's child, before its expansion is recorded) or has not produced an output and is
+ * one attempt behind. A controller dispatches a round's attempts while that round's save is in
+ * flight (run-driver.ts), so when the save does not land (a lost race, a failed save, a crash) the
+ * attempt runs before any stored state records it, and its result can reach the next decider
+ * before the result that leads to its dispatch. Dropping it would leave the node waiting forever
+ * (its re-dispatch finds the attempt finished); it is kept for later instead. Attempt ids are
+ * deterministic and an early dispatch only goes out with inputs any re-decision derives the same
+ * way, so the result is the one the re-decided dispatch would get.
+ */
+function earlyResult(node: NodeExecution | undefined, delivered: AttemptResult): boolean {
+  if (node === undefined) return true;
+  const beforeOutput = node.phase === 'pending' || node.phase === 'looking-up' || node.phase === 'dispatched';
+  return beforeOutput && delivered.attempt === node.attempts + 1;
 }
 
 function applyWritten(draft: Draft, write: CacheWrite, failure: string | null): void {

@@ -2,7 +2,7 @@ import { outputSchemaProblem } from '../../cache/output-validator.js';
 import type { ErrorInfo } from '../../errors.js';
 import type { Json, NodeValue } from '../../json.js';
 import type { CacheEntryKind } from '../../ports/cache-catalog.js';
-import type { AttemptToCancel, TaskAttempt } from '../../ports/task-dispatcher.js';
+import type { AttemptResult, AttemptToCancel, TaskAttempt } from '../../ports/task-dispatcher.js';
 import type { Binding, NodeSpec, WorkflowSpec } from '../../spec/workflow-spec.js';
 import { pendingExecution } from '../../state/new-run.js';
 import { transition, type NodePhase } from '../../state/node-phase.js';
@@ -51,6 +51,11 @@ export class Draft implements NodeContext {
   readonly cancelledAttempts: AttemptToCancel[] = [];
   readonly reservations: ReservationAsk[] = [];
   readonly releases: ReservationRelease[] = [];
+  /**
+   * Results of attempts this state has not dispatched yet, but is about to (see `earlyResult` in
+   * decide.ts): not applied, and not to be acknowledged, so they come again once it has.
+   */
+  readonly early: AttemptResult[] = [];
 
   constructor(
     readonly workspace: RunWorkspace,

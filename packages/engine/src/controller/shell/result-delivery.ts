@@ -38,8 +38,7 @@ export function deliverResults(results: readonly AttemptResult[], context: Resul
     const list = indexes.map((index) => results[index] as AttemptResult);
     let promises: Promise<void>[];
     if (context.owns(runId)) {
-      const saved = context.driver(runId).deliverAll(events(list));
-      promises = list.map(() => saved);
+      promises = context.driver(runId).deliverAll(events(list));
     } else {
       promises = deliverUnowned(runId, list, context);
     }
@@ -57,19 +56,19 @@ function deliverUnowned(runId: string, list: readonly AttemptResult[], context: 
     if (context.closed()) throw closedError();
     return leased;
   });
-  let delivered: Promise<void> | undefined;
-  const deliverOnce = (leased: Exclude<LeaseOutcome, { kind: 'held' }>): Promise<void> => {
+  let delivered: Promise<void>[] | undefined;
+  const deliverOnce = (leased: Exclude<LeaseOutcome, { kind: 'held' }>): Promise<void>[] => {
     if (delivered !== undefined) return delivered;
     if (leased.kind === 'missing') {
       const attempts = list.map((result) => result.attemptId).join(', ');
       context.warn(runId, `run '${runId}' is not in this store (another schema sharing the Redis prefix?): the results of attempts ${attempts} acknowledged and dropped`);
     }
     // A finished run has nothing left to change.
-    delivered = leased.kind === 'acquired' ? context.driver(runId).deliverAll(events(list)) : Promise.resolve();
+    delivered = leased.kind === 'acquired' ? context.driver(runId).deliverAll(events(list)) : list.map(() => Promise.resolve());
     return delivered;
   };
   const { clock, ...route } = context.route;
-  return list.map((result) => outcome.then((leased) => (leased.kind === 'held' ? routeToOwner(result, leased, { ...route, now: clock.now() }) : deliverOnce(leased))));
+  return list.map((result, at) => outcome.then((leased) => (leased.kind === 'held' ? routeToOwner(result, leased, { ...route, now: clock.now() }) : deliverOnce(leased)[at])));
 }
 
 function events(results: readonly AttemptResult[]): { type: 'attempt:finished'; result: AttemptResult }[] {

@@ -11,6 +11,7 @@ import { workspaceOf, type RunWorkspace } from '../core/draft.js';
 import { RunEffects, type RunEffectsDeps } from './run-effects.js';
 import { RunCreation, type PendingCreate } from './pending-create.js';
 import type { RunEvent } from '../vocabulary/events.js';
+import type { AttemptToCancel, TaskAttempt } from '../../ports/task-dispatcher.js';
 
 export interface RunDriverDeps extends RunEffectsDeps {
   runStore: RunStore;
@@ -45,6 +46,13 @@ export class RunDriver {
    * writes only what changed since then.
    */
   private readonly unsaved = new Map<string, NodeExecution | undefined>();
+  /**
+   * Attempts dispatched beside a save that did not land (see `round`), by id: no stored state
+   * records them. Each is forgotten once a state read or saved records it, and cancelled once that
+   * state shows it never will (its node ended otherwise, or the run did): a cancel that won the
+   * race against the save must still stop it.
+   */
+  private readonly orphans = new Map<string, TaskAttempt>();
   /** Effects being performed outside a round (recovery). */
   private executing = false;
   /** Events at the head of the inbox to decide one at a time (after a permanent round failure). */
@@ -116,15 +124,16 @@ export class RunDriver {
 
   /**
    * Queues events together, so they are decided in one round (this one, or the next if a round is
-   * running): a batch of N results costs one decision and one save, not N. Settles like `deliver`,
-   * once all of them are saved; rejects (STALE_STATE) if the driver closes before they all are.
+   * running): a batch of N results costs one decision and one save, not N. One promise per event,
+   * settling like `deliver`'s; a result that came before its dispatch was recorded (RESULT_EARLY)
+   * rejects alone, so the transport hands only it over again.
    */
-  deliverAll(events: readonly RunEvent[]): Promise<void> {
-    if (this.closed) return Promise.reject(closedError());
-    if (this.terminal) return Promise.resolve();
+  deliverAll(events: readonly RunEvent[]): Promise<void>[] {
+    if (this.closed) return events.map(() => Promise.reject(closedError()));
+    if (this.terminal) return events.map(() => Promise.resolve());
     const settled = events.map((event) => new Promise<void>((persisted, dropped) => this.inbox.push({ event, persisted, dropped })));
     this.kick();
-    return Promise.all(settled).then(() => undefined);
+    return settled;
   }
 
   /** Takes over the run from the store (or from `loaded`, just read from it): repeats in-flight effects, then advances it. */
@@ -230,9 +239,9 @@ export class RunDriver {
       // take the others down with it.
       const batch = this.isolating > 0 ? this.inbox.splice(0, 1) : this.inbox.splice(0);
       if (this.isolating > 0) this.isolating -= 1;
-      let commands: Command[];
+      let outcome: RoundOutcome;
       try {
-        commands = await this.round(batch.map((item) => item.event));
+        outcome = await this.round(batch.map((item) => item.event));
         failures = 0;
       } catch (error) {
         // Before the run exists: a failed create fails the submit (nothing of the run is in the
@@ -256,8 +265,12 @@ export class RunDriver {
         if (next === 'retry') await sleep(roundRetryDelayMs(failures));
         continue;
       }
-      for (const item of batch) item.persisted?.();
-      const performing = this.execute(this.creation.hold(commands));
+      const early = new Set(outcome.early);
+      for (const item of batch) {
+        if (early.size > 0 && item.event.type === 'attempt:finished' && early.has(item.event.result.attemptId)) item.dropped?.(earlyError(item.event.result.attemptId));
+        else item.persisted?.();
+      }
+      const performing = Promise.all([outcome.dispatching, this.execute(this.creation.hold(outcome.commands))]).then(() => undefined);
       // A run not created yet is created once its deferral is up, even if a lookup never answers
       // (a query on a dropped connection can hang): the submit must answer, and the run show.
       if (this.creation.waiting && !(await this.creation.settlesInTime(performing, this.deps.clock)) && !(await this.creation.createAsItStands())) return;
@@ -287,15 +300,24 @@ export class RunDriver {
   }
 
   /**
-   * Decide and save, re-reading on a lost race. Returns the commands to perform.
+   * Decide and save, re-reading on a lost race. Returns the commands to perform, and the dispatch
+   * already under way.
    *
    * A decision that only applied lookup results and whose only effects are more lookups is not
    * saved first: a lookup is a read, and repeating it after a crash is harmless. Its changes are kept in memory and go out with the next
    * save, so a fully cached run saves once at the end instead of once per DAG level. If this
    * driver's state is discarded before that save (a lost race, a fresh read), lookups it had
    * in flight may be lost with it: the nodes the store shows as `looking-up` are looked up again.
+   *
+   * A decision that is saved dispatches its attempts while its save is in flight (Flyte's
+   * propeller acts before it writes the status too), when any re-decision would dispatch the same
+   * attempts with the same inputs (`dispatchAheadSafe`): attempt ids are deterministic, so a
+   * re-decided dispatch of one finds it queued or finished. Its result is not read before the save
+   * lands (the transport hands over the next batch once this one is saved), and one that reaches
+   * another decider first waits for its dispatch to be recorded (`Decision.early`). An attempt the
+   * re-decided state never records is an orphan (see `orphans`).
    */
-  private async round(events: RunEvent[]): Promise<Command[]> {
+  private async round(events: RunEvent[]): Promise<RoundOutcome> {
     // A run not created yet has no store to read: the workspace is all there is.
     let fresh = this.workspace === undefined || this.creation.waiting;
     let discarded = this.relookup;
@@ -306,6 +328,10 @@ export class RunDriver {
     // idempotent), as a recovering controller's are.
     const repeat = this.saveUnsure;
     this.saveUnsure = false;
+    let dispatching: Promise<void> | null = null;
+    /** Attempt ids this round dispatched beside a save (see below). */
+    const sent = new Set<string>();
+    const outcome = (commands: Command[], early: readonly string[]): RoundOutcome => ({ commands, dispatching, early });
     try {
       for (;;) {
         const loading = this.workspace === undefined;
@@ -318,7 +344,7 @@ export class RunDriver {
           // Only a save checks the version. Events that change nothing in a state kept from an earlier
           // round may be ones another controller made current (a result for the attempt it started):
           // decide once more on a fresh read before treating them as stale.
-          if (fresh) return this.withRepeats(decision.commands, repeated, discarded);
+          if (fresh) return outcome(this.withOrphanCancels(this.withRepeats(decision.commands, repeated, discarded), decision.state), decision.early);
           fresh = true;
           discarded = this.discard() || discarded;
           continue;
@@ -333,13 +359,22 @@ export class RunDriver {
         if (lookupsOnly) {
           for (const id of decision.changedNodes) if (!this.unsaved.has(id)) this.unsaved.set(id, decision.previous.get(id));
           // Repeated effects are the saved state's own: they need no save either.
-          return this.withRepeats(decision.commands, repeated, discarded);
+          return outcome(this.withRepeats(decision.commands, repeated, discarded), decision.early);
         }
-        if (this.creation.waiting) return await this.creation.create(decision.state, decision.commands);
+        if (this.creation.waiting) return outcome(await this.creation.create(decision.state, decision.commands), decision.early);
         // Each node's changes since the store last had it: what it held before this decision
         // (`previous`), or before the unsaved lookup-only decisions that changed it first.
         const ids = new Set([...this.unsaved.keys(), ...decision.changedNodes]);
         const stored = (id: string) => (this.unsaved.has(id) ? this.unsaved.get(id) : decision.previous.get(id));
+        const early = !repeat && this.unsaved.size === 0 && dispatchAheadSafe(events);
+        // What an earlier pass of this round (before a lost race) sent already is under way: not sent twice.
+        const commands = unsent(decision.commands, sent);
+        const speculative = early ? commands.flatMap((c) => (c.type === 'DispatchTask' ? c.attempts : [])) : [];
+        if (speculative.length > 0) {
+          for (const attempt of speculative) sent.add(attempt.id);
+          const started = this.execute([{ type: 'DispatchTask', attempts: speculative }]);
+          dispatching = dispatching === null ? started : Promise.all([dispatching, started]).then(() => undefined);
+        }
         let saved: boolean;
         try {
           saved = await this.deps.runStore.save({
@@ -349,14 +384,17 @@ export class RunDriver {
           });
         } catch (error) {
           this.saveUnsure = true;
+          this.adoptOrphans(speculative);
           throw error;
         }
         if (saved) {
           this.unsaved.clear();
           workspace.state.run = { ...workspace.state.run, version: expectedVersion + 1 };
-          return this.withRepeats(decision.commands, repeated, discarded);
+          const rest = early ? commands.filter((c) => c.type !== 'DispatchTask') : commands;
+          return outcome(this.withOrphanCancels(this.withRepeats(rest, repeated, discarded), decision.state), decision.early);
         }
         // Another controller moved the run on: re-read and decide again.
+        this.adoptOrphans(speculative);
         discarded = this.discard() || discarded;
         fresh = true;
       }
@@ -364,8 +402,38 @@ export class RunDriver {
       // The workspace may be ahead of the store (decided, not saved): the next round loads afresh.
       this.relookup = this.discard() || discarded;
       this.saveUnsure ||= repeat;
+      // A dispatch under way goes on (it is idempotent, and retries until the driver closes); nothing waits for it.
+      dispatching?.catch(() => undefined);
       throw error;
     }
+  }
+
+  private adoptOrphans(attempts: readonly TaskAttempt[]): void {
+    for (const attempt of attempts) this.orphans.set(attempt.id, attempt);
+  }
+
+  /**
+   * After a decision the store holds (saved, or read and left unchanged): forgets each orphan that
+   * state records, and cancels each it shows will never be (its node has an output, or ended, or
+   * the run did). The others may still be recorded by a later round: an attempt id names one
+   * attempt with one set of inputs, so whoever dispatches it next gets this one's result.
+   */
+  private withOrphanCancels(commands: Command[], state: RunState): Command[] {
+    if (this.orphans.size === 0) return commands;
+    const stop: AttemptToCancel[] = [];
+    for (const [id, attempt] of this.orphans) {
+      const node = state.nodes[attempt.nodeId];
+      if (node !== undefined && node.attempts >= attempt.attempt) {
+        this.orphans.delete(id);
+        continue;
+      }
+      const never = state.run.status !== 'running' || (node !== undefined && node.phase !== 'pending' && node.phase !== 'looking-up' && node.phase !== 'dispatched');
+      if (never) {
+        stop.push({ id, task: attempt.task });
+        this.orphans.delete(id);
+      }
+    }
+    return stop.length === 0 ? commands : [...commands, { type: 'CancelAttempts', attempts: stop }];
   }
 
   /** Drops the in-memory state; true if it held changes that were never saved. */
@@ -422,6 +490,45 @@ function decideOrThrow(workspace: RunWorkspace, events: readonly RunEvent[], now
   } catch (error) {
     throw new DecisionError(error);
   }
+}
+
+/** What a round leaves to perform: its commands, the dispatch it started beside its save, and the results that came early. */
+interface RoundOutcome {
+  commands: Command[];
+  dispatching: Promise<void> | null;
+  early: readonly string[];
+}
+
+/**
+ * Whether a round's dispatches may go out before its save lands: only if every input of every
+ * attempt is one any re-decision derives the same way. Attempt results are (one result per attempt
+ * id), and so are write confirmations and ticks; a cache hit is not (the entry can be replaced
+ * before the next lookup), nor is a reservation's answer, so a round applying either saves first.
+ * (Lookup results without a hit only say that their nodes execute, with inputs saved already.)
+ */
+function dispatchAheadSafe(events: readonly RunEvent[]): boolean {
+  return events.every(
+    (event) =>
+      event.type === 'attempt:finished' ||
+      event.type === 'cache:written' ||
+      event.type === 'run:tick' ||
+      (event.type === 'cache:looked-up' && event.results.every((result) => result.shadow !== undefined || result.outcome !== 'hit')),
+  );
+}
+
+/** The commands without the attempts already sent. */
+function unsent(commands: Command[], sent: ReadonlySet<string>): Command[] {
+  if (sent.size === 0) return commands;
+  return commands.flatMap((c): Command[] => {
+    if (c.type !== 'DispatchTask') return [c];
+    const attempts = c.attempts.filter((attempt) => !sent.has(attempt.id));
+    return attempts.length === 0 ? [] : [{ ...c, attempts }];
+  });
+}
+
+/** A result of an attempt whose dispatch the run's state does not record yet: handed over again later. */
+function earlyError(attemptId: string): MemoflowError {
+  return new MemoflowError('RESULT_EARLY', `the result of attempt ${attemptId} came before its dispatch was recorded; it is taken again later`, { retryable: true });
 }
 
 function closedError(): MemoflowError {

@@ -37,7 +37,7 @@ const CANCEL_TRIES = 3;
 const SINGLE_PUT_CONCURRENCY = 8;
 
 /**
- * The effects of one run's rounds (the shell's half of persist-then-act): performs the commands a
+ * The effects of one run's rounds (the shell's half of persist-then-act; dispatches may go beside the save): performs the commands a
  * saved decision asks for, concurrently, and feeds what they learn back to the driver as events.
  * Every effect is idempotent, so a crash between saving and acting costs a repeat, never a loss.
  */
