@@ -336,7 +336,11 @@ export class ResultConsumer {
     try {
       await settlement;
     } catch (err) {
-      this.options.logger.error({ err, attemptId: result.attemptId, deliveries: entry.deliveries }, 'result:handler-failed');
+      // A result the controller asks for again later (RESULT_EARLY: its dispatch is not recorded yet;
+      // RUN_LEASED) is routine; anything else is a failure worth an error line.
+      const code = (err as { code?: unknown } | null)?.code;
+      if (code === 'RESULT_EARLY' || code === 'RUN_LEASED') this.options.logger.info({ code, attemptId: result.attemptId, deliveries: entry.deliveries }, 'result:handed-over-later');
+      else this.options.logger.error({ err, attemptId: result.attemptId, deliveries: entry.deliveries }, 'result:handler-failed');
       if (this.closed) return; // stays pending: another controller claims it (an inbox's: close hands it on)
       entry.retry = setTimeout(() => {
         delete entry.retry;
