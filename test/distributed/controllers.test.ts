@@ -85,8 +85,11 @@ describe('distributed: a controller killed mid-run', () => {
     const controller = await t.startCliController(1000);
     const state = await pollRun(runId, (s) => s.run.status !== 'running', 30_000);
     expect(state.run.status).toBe('succeeded');
-    // The standalone controller's log shows it driving the run to the end.
-    const events = controller.stdout.filter((line) => line.startsWith('{') && line.includes(runId)).map((line) => JSON.parse(line) as Record<string, unknown>);
+    // The standalone controller's log shows it driving the run to the end. Its last line is written
+    // just after the save this test read, and crosses a pipe: it may reach us a moment later.
+    const eventsOf = () => controller.stdout.filter((line) => line.startsWith('{') && line.includes(runId)).map((line) => JSON.parse(line) as Record<string, unknown>);
+    await waitFor('the run:succeeded line', async () => (eventsOf().some((e) => e['event'] === 'run:succeeded') ? true : undefined), 5_000, 50).catch(() => undefined);
+    const events = eventsOf();
     expect(events.filter((e) => e['event'] === 'node:succeeded').map((e) => e['nodeId'])).toContain('step-3');
     expect(events.some((e) => e['event'] === 'run:succeeded')).toBe(true);
 
