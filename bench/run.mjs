@@ -871,7 +871,8 @@ try {
 
   if (ONLY.has('d')) await caseD();
 
-  if (DETAIL) {
+  // The decide micro-bench needs a finished wide run: (a) or (b) must have run.
+  if (DETAIL && (ONLY.has('a') || ONLY.has('b'))) {
     const { state } = await (async () => {
       // A finished 1,000-node state to run decide() on (advance() walks every node each round).
       const storage = await openPostgresStorage({ url: DATABASE_URL, schema: SCHEMA });
