@@ -39,7 +39,9 @@ describe('cancel', () => {
     expect(run.state.run.status).toBe('cancelled');
     expect(run.state.run.error).toEqual(REQUEST);
     expect(run.state.run.finishedAt).not.toBeNull();
-    expect(cancelled(decision).sort()).toEqual(['r1-a-1', 'r1-d-1']);
+    // And b's first attempt: a is dispatched, so a controller that had a's result may have sent
+    // b-1 beside a save that never landed (see cancelUnrecorded).
+    expect(cancelled(decision).sort()).toEqual(['r1-a-1', 'r1-b-1', 'r1-d-1']);
     expect(attemptsOf(decision)).toEqual([]);
     expect(lookupsOf(decision)).toEqual([]);
     expect(writesOf(decision)).toEqual([]);
@@ -76,7 +78,9 @@ describe('cancel', () => {
     const decision = run.finished(okResult(run.state, 'd', 2));
     expect(run.state.run.status).toBe('cancelled');
     expect(run.node('d').phase).toBe('cancelled'); // its result came with the round that cancelled
-    expect(cancelled(decision)).toEqual(['r1-d-1']);
+    // d's attempt, and a's first: a was looking up, so a controller may have sent it beside a save
+    // that never landed (after a miss); nothing records it, so it is cancelled by its id.
+    expect(cancelled(decision)).toEqual(['r1-a-1', 'r1-d-1']);
     expect(writesOf(decision)).toEqual([]);
   });
 
@@ -93,7 +97,8 @@ describe('cancel', () => {
     expect(run.node('d').phase).toBe('succeeded');
     expect(run.node('b').phase).toBe('cancelled');
     expect(run.node('c').phase).toBe('cancelled');
-    expect(cancelled(decision)).toEqual(['r1-b-1']);
+    // b's attempt, and c's first (b is dispatched: c-1 may have gone out beside a save that never landed).
+    expect(cancelled(decision)).toEqual(['r1-c-1', 'r1-b-1']);
     expect(Object.values(run.state.nodes).every((n) => isTerminal(n.phase))).toBe(true);
   });
 
@@ -105,5 +110,23 @@ describe('cancel', () => {
     const decision = run.feed({ type: 'run:cancel', error: REQUEST });
     expect(decision.changed).toBe(false);
     expect(run.state.run.status).toBe('succeeded');
+  });
+
+  test('attempts one step ahead of the stored state (sent beside a save that never landed) are cancelled by the ids they would have', () => {
+    const run = new DecideRun(
+      workflowSpec('wf', [
+        taskNode('a', 't.a', { x: lit(1) }, { cache: null, retries: 2 }),
+        taskNode('b', 't.b', { x: ref('a') }, { cache: null }),
+        taskNode('c', 't.c', { x: ref('b') }, { cache: null }),
+        taskNode('d', 't.d', { x: lit(2) }, { cache: null }),
+      ]),
+    );
+    run.tick(); // a-1 and d-1 dispatched
+    run.finished(okResult(run.state, 'd', 2)); // d done
+    const decision = run.feed({ type: 'run:cancel', error: REQUEST });
+    expect(run.state.run.status).toBe('cancelled');
+    // a-1 (recorded), a-2 (its retry), b-1 (a's result may have readied it); not c-1 (b has no
+    // output and is not dispatched, so nothing can have sent c), nothing of d (finished).
+    expect(cancelled(decision)).toEqual(['r1-a-2', 'r1-b-1', 'r1-a-1']);
   });
 });

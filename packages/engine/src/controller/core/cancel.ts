@@ -1,6 +1,8 @@
 import type { ErrorInfo } from '../../errors.js';
 import { attemptId } from '../../ports/task-dispatcher.js';
-import { transition } from '../../state/node-phase.js';
+import { hasOutput, transition } from '../../state/node-phase.js';
+import type { NodeExecution } from '../../state/run-state.js';
+import { memoizedDependencies } from './dependencies.js';
 import type { Draft } from './draft.js';
 
 /**
@@ -13,6 +15,8 @@ import type { Draft } from './draft.js';
  * - pending: never starts.
  * - looking-up: its lookup's answer is dropped.
  * - dispatched: its current attempt is cancelled (signal aborted, or never started if queued).
+ * - and the attempts a controller may have sent beside a save that never landed (`unrecorded`):
+ *   no stored state names them, so they are cancelled by the ids they would have.
  * - expanded (a dynamic node or sub-workflow with children running): cancelled with its children.
  * - writing: finished (its output is known and downstream may have read it), so it ends
  *   `succeeded`; a put already in flight may still land, which is a finished node's valid entry.
@@ -23,6 +27,8 @@ export function cancelRun(draft: Draft, request: ErrorInfo): void {
   const now = draft.now;
   let stopped = 0;
   let neverStarted = 0;
+  // Read before any node changes: whether a node may have gone out depends on its upstream's phases.
+  for (const node of Object.values(draft.state.nodes)) cancelUnrecorded(draft, node);
   for (const node of Object.values(draft.state.nodes)) {
     const id = node.nodeId;
     switch (node.phase) {
@@ -43,6 +49,9 @@ export function cancelRun(draft: Draft, request: ErrorInfo): void {
         cancelNode(draft, id, 'its attempt was cancelled');
         break;
       case 'looking-up':
+        stopped += 1;
+        cancelNode(draft, id, 'cancelled');
+        break;
       case 'expanded':
         stopped += 1;
         cancelNode(draft, id, 'cancelled');
@@ -61,6 +70,29 @@ export function cancelRun(draft: Draft, request: ErrorInfo): void {
   draft.run = { ...draft.run, status: 'cancelled', error: request, finishedAt: now, updatedAt: now };
   draft.runChanged = true;
   draft.emitRun('run:cancelled', 'warn', request, `${stopped} running node(s) stopped, ${neverStarted} never started`);
+}
+
+/**
+ * A controller sends a round's attempts beside its save only for a node the store holds, whose
+ * inputs come from outputs the store holds or from results of attempts it records as dispatched
+ * (run-driver.ts, `mayGoAhead`). So an attempt that went out beside a save that never landed is
+ * one step ahead of the stored state: the next attempt of a node whose upstream nodes all have
+ * their output or are dispatched (pending, or looking up: it may have missed), or the retry of a
+ * dispatched one. Those ids are cancelled too: the run is over, so none of them is dispatched
+ * legitimately later, and one that never went out costs a no-op.
+ */
+function cancelUnrecorded(draft: Draft, node: NodeExecution): void {
+  const spec = draft.index.byId.get(node.nodeId);
+  const open = node.phase === 'pending' || node.phase === 'looking-up' || node.phase === 'dispatched';
+  if (!open || spec === undefined || spec.kind === 'subworkflow' || node.attempts >= 1 + spec.retries) return;
+  if (node.phase !== 'dispatched') {
+    const ready = memoizedDependencies(spec).every((up) => {
+      const upstream = draft.state.nodes[up];
+      return upstream !== undefined && (hasOutput(upstream.phase) || upstream.phase === 'dispatched');
+    });
+    if (!ready) return;
+  }
+  draft.cancelAttempt({ id: attemptId(draft.run.id, node.nodeId, node.attempts + 1), task: node.task });
 }
 
 /**

@@ -258,7 +258,7 @@ function applyLookup(draft: Draft, spec: NodeSpec, outcomes: readonly LookupOutc
 
 function applyAttempt(draft: Draft, delivered: AttemptResult): void {
   const node = draft.state.nodes[delivered.nodeId];
-  if (earlyResult(node, delivered)) {
+  if (earlyResult(draft, node, delivered)) {
     draft.early.push(delivered);
     return;
   }
@@ -281,20 +281,23 @@ function applyEarlyOfThisRound(draft: Draft): void {
 }
 
 /**
- * A result of the attempt this state would dispatch next for its node: the node does not exist yet
- * (a dynamic node's child, before its expansion is recorded) or has not produced an output and is
- * one attempt behind. A controller dispatches a round's attempts while that round's save is in
- * flight (run-driver.ts), so when the save does not land (a lost race, a failed save, a crash) the
- * attempt runs before any stored state records it, and its result can reach the next decider
- * before the result that leads to its dispatch. Dropping it would leave the node waiting forever
- * (its re-dispatch finds the attempt finished); it is kept for later instead. Attempt ids are
- * deterministic and an early dispatch only goes out with inputs any re-decision derives the same
- * way, so the result is the one the re-decided dispatch would get.
+ * A result of an attempt this state has not dispatched yet for its node, which has no output yet
+ * and may still get there (an attempt number above its current one, within its retries). A
+ * controller dispatches a round's attempts while that round's save is in flight (run-driver.ts),
+ * so when the save does not land (a lost race, a failed save, a crash) the attempt runs before any
+ * stored state records it, and its result can reach the next decider before the result that leads
+ * to its dispatch. Dropping it would leave the node waiting forever (its re-dispatch finds the
+ * attempt finished); it is kept for later instead. Attempt ids are deterministic and an early
+ * dispatch only goes out with inputs any re-decision derives the same way, so the result is the
+ * one the re-decided dispatch would get. (A node the state does not hold is never early: an
+ * attempt goes out beside a save only for a node the store holds.)
  */
-function earlyResult(node: NodeExecution | undefined, delivered: AttemptResult): boolean {
-  if (node === undefined) return true;
+function earlyResult(draft: Draft, node: NodeExecution | undefined, delivered: AttemptResult): boolean {
+  if (node === undefined) return false;
   const beforeOutput = node.phase === 'pending' || node.phase === 'looking-up' || node.phase === 'dispatched';
-  return beforeOutput && delivered.attempt === node.attempts + 1;
+  const spec = draft.index.byId.get(node.nodeId);
+  const most = 1 + (spec?.retries ?? 0);
+  return beforeOutput && delivered.attempt > node.attempts && delivered.attempt <= most;
 }
 
 function applyWritten(draft: Draft, write: CacheWrite, failure: string | null): void {

@@ -80,8 +80,10 @@ describe('Controller.cancel', () => {
     expect(state.run.error?.code).toBe('RUN_CANCELLED');
     expect(state.nodes['a']?.phase).toBe('cancelled');
     expect(state.nodes['b']?.phase).toBe('cancelled');
-    await until(() => dispatcher.cancelled.length === 1, 'the attempt to be cancelled');
-    expect(dispatcher.cancelled).toEqual([dispatcher.dispatched[0]?.id]);
+    // a's attempt, and b's first: a controller holding a's result may have sent b-1 beside a save
+    // that never landed, and nothing records it (core/cancel.ts, cancelUnrecorded).
+    await until(() => dispatcher.cancelled.length === 2, 'the attempt to be cancelled');
+    expect(dispatcher.cancelled.sort()).toEqual([dispatcher.dispatched[0]?.id, `${id}-b-1`].sort());
     expect(events.filter((e) => e.type === 'run:cancelled')).toHaveLength(1);
 
     // The attempt finished anyway: its result is acknowledged (the promise resolves) and dropped.
@@ -111,7 +113,7 @@ describe('Controller.cancel', () => {
     const state = await driving.wait(id);
     expect(state.run.status).toBe('cancelled');
     expect(state.run.error?.message).toBe('stopped from the CLI');
-    await until(() => owner.cancelled.length === 1, 'the owner to cancel the attempt');
+    await until(() => owner.cancelled.length === 2, 'the owner to cancel the attempt (and b-1, which may have gone out unrecorded)');
   });
 
   test('a run of a pool this controller reaches, with no live driver, is cancelled by the canceller itself', async () => {
@@ -126,7 +128,7 @@ describe('Controller.cancel', () => {
     const second = controllerOn(store, catalog, pool);
     expect(await second.cancel(id)).toEqual({ kind: 'requested' });
     expect((await second.wait(id)).run.status).toBe('cancelled');
-    await until(() => pool.cancelled.length === 1, 'the attempt to be cancelled');
+    await until(() => pool.cancelled.length === 2, 'the attempt to be cancelled (and b-1, which may have gone out unrecorded)');
     expect(pool.dispatched).toHaveLength(1); // taking it over to cancel it dispatched nothing again
   });
 });

@@ -9,38 +9,10 @@ import { InMemoryCacheCatalog } from '../../memory/in-memory-cache-catalog.js';
 import { InMemoryRunStore } from '../../memory/in-memory-run-store.js';
 import type { LeaseRequest, RunSaveRequest } from '../../ports/run-store.js';
 import type { RunState } from '../../state/run-state.js';
-import type { AttemptResult, AttemptResultsHandler, AttemptToCancel, TaskAttempt, TaskDispatcher } from '../../ports/task-dispatcher.js';
+import type { AttemptResult, TaskAttempt } from '../../ports/task-dispatcher.js';
+import { eventually, HandOverDispatcher } from '../../testing/hand-over-dispatcher.js';
 import { cacheSettings, lit, ref, taskNode, workflowSpec } from '../../testing/spec-builders.js';
 import { Controller } from './controller.js';
-
-/** A transport the test drives: it keeps what is dispatched and cancelled, and hands over the results the test makes. */
-class HandOverDispatcher implements TaskDispatcher {
-  readonly pool = 'test-hand-over';
-  readonly dispatched: TaskAttempt[] = [];
-  readonly cancelled: AttemptToCancel[] = [];
-  handler: AttemptResultsHandler | undefined;
-  dispatch(attempts: readonly TaskAttempt[]): Promise<void> {
-    this.dispatched.push(...attempts);
-    return Promise.resolve();
-  }
-  onResults(handler: AttemptResultsHandler): void {
-    this.handler = handler;
-  }
-  cancel(attempts: readonly AttemptToCancel[]): Promise<void> {
-    this.cancelled.push(...attempts);
-    return Promise.resolve();
-  }
-  handOver(results: readonly AttemptResult[]): readonly Promise<void>[] {
-    if (this.handler === undefined) throw new Error('no handler');
-    return this.handler(results);
-  }
-  of(nodeId: string): TaskAttempt | undefined {
-    return this.dispatched.find((attempt) => attempt.nodeId === nodeId);
-  }
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-}
 
 /** Holds each save and create until the test lets it go (`release`), and can run something just before a save (another writer). */
 class GatedRunStore extends InMemoryRunStore {
@@ -102,14 +74,6 @@ function setup() {
   const controller = new Controller({ catalog, runStore: store, dispatcher, newRunId: () => `beside${++runs}` });
   open.push(controller);
   return { dispatcher, store, controller, catalog };
-}
-
-async function eventually(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if (check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 async function settledWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {

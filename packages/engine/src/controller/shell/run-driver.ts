@@ -6,7 +6,9 @@ import { MemoflowError } from '../../errors.js';
 import type { Command } from '../vocabulary/commands.js';
 import { DecisionError, describeError, roundRetryDelayMs } from './round-errors.js';
 import { sortRoundFailure, type Inbound } from './round-failure.js';
-import { decideInPlace, nextWakeAt, recoverCommands } from '../core/decide.js';
+import { decideInPlace, nextWakeAt, recoverCommands, type Decision } from '../core/decide.js';
+import { memoizedDependencies } from '../core/dependencies.js';
+import { hasOutput } from '../../state/node-phase.js';
 import { workspaceOf, type RunWorkspace } from '../core/draft.js';
 import { RunEffects, type RunEffectsDeps } from './run-effects.js';
 import { RunCreation, type PendingCreate } from './pending-create.js';
@@ -168,7 +170,7 @@ export class RunDriver {
    * or null while it is busy. An idle driver holds nothing the store lacks.
    */
   idleSince(): number | null {
-    return this.loop === null && this.inbox.length === 0 && this.unsaved.size === 0 && !this.executing && !this.creation.waiting ? this.idleFrom : null;
+    return this.loop === null && this.inbox.length === 0 && this.unsaved.size === 0 && this.orphans.size === 0 && !this.executing && !this.creation.waiting ? this.idleFrom : null;
   }
 
   /** The version of the run as this driver last read or saved it; undefined when it holds no state. */
@@ -369,7 +371,7 @@ export class RunDriver {
         const early = !repeat && this.unsaved.size === 0 && dispatchAheadSafe(events);
         // What an earlier pass of this round (before a lost race) sent already is under way: not sent twice.
         const commands = unsent(decision.commands, sent);
-        const speculative = early ? commands.flatMap((c) => (c.type === 'DispatchTask' ? c.attempts : [])) : [];
+        const speculative = early ? commands.flatMap((c) => (c.type === 'DispatchTask' ? c.attempts.filter((a) => mayGoAhead(a, decision, workspace)) : [])) : [];
         if (speculative.length > 0) {
           for (const attempt of speculative) sent.add(attempt.id);
           const started = this.execute([{ type: 'DispatchTask', attempts: speculative }]);
@@ -390,7 +392,7 @@ export class RunDriver {
         if (saved) {
           this.unsaved.clear();
           workspace.state.run = { ...workspace.state.run, version: expectedVersion + 1 };
-          const rest = early ? commands.filter((c) => c.type !== 'DispatchTask') : commands;
+          const rest = unsent(commands, new Set(speculative.map((a) => a.id)));
           return outcome(this.withOrphanCancels(this.withRepeats(rest, repeated, discarded), decision.state), decision.early);
         }
         // Another controller moved the run on: re-read and decide again.
@@ -433,7 +435,11 @@ export class RunDriver {
         this.orphans.delete(id);
       }
     }
-    return stop.length === 0 ? commands : [...commands, { type: 'CancelAttempts', attempts: stop }];
+    if (stop.length === 0) return commands;
+    // A cancel of the run names most of them already (core/cancel.ts, cancelUnrecorded): once each.
+    const named = new Set(commands.flatMap((c) => (c.type === 'CancelAttempts' ? c.attempts.map((a) => a.id) : [])));
+    const more = stop.filter((attempt) => !named.has(attempt.id));
+    return more.length === 0 ? commands : [...commands, { type: 'CancelAttempts', attempts: more }];
   }
 
   /** Drops the in-memory state; true if it held changes that were never saved. */
@@ -514,6 +520,29 @@ function dispatchAheadSafe(events: readonly RunEvent[]): boolean {
       event.type === 'run:tick' ||
       (event.type === 'cache:looked-up' && event.results.every((result) => result.shadow !== undefined || result.outcome !== 'hit')),
   );
+}
+
+/**
+ * Whether an attempt may go out before its round's save lands: its node is one the store holds
+ * (not created by this decision: a dynamic node's children are not), at the attempt after the one
+ * the store records, and each upstream node's output is one the store holds or comes from the
+ * attempt the store records as dispatched. So an attempt sent beside a save that never lands is
+ * at most one step ahead of the stored state, where a cancel read from the store can name it
+ * (core/cancel.ts, `cancelUnrecorded`), and its result at most one attempt ahead of its node's.
+ * `decision.previous` holds what changed nodes were before it, which (with no unsaved changes) is
+ * what the store holds.
+ */
+function mayGoAhead(attempt: TaskAttempt, decision: Decision, workspace: RunWorkspace): boolean {
+  const stored = (id: string) => (decision.previous.has(id) ? decision.previous.get(id) : decision.state.nodes[id]);
+  const before = stored(attempt.nodeId);
+  const spec = workspace.index.byId.get(attempt.nodeId);
+  if (before === undefined || spec === undefined || before.attempts !== attempt.attempt - 1) return false;
+  if (before.phase !== 'pending' && before.phase !== 'looking-up' && before.phase !== 'dispatched') return false;
+  return memoizedDependencies(spec).every((up) => {
+    const was = stored(up);
+    const now = decision.state.nodes[up];
+    return was !== undefined && now !== undefined && (hasOutput(was.phase) || (was.phase === 'dispatched' && now.attempts === was.attempts));
+  });
 }
 
 /** The commands without the attempts already sent. */
