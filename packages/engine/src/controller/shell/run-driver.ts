@@ -6,14 +6,12 @@ import { MemoflowError } from '../../errors.js';
 import type { Command } from '../vocabulary/commands.js';
 import { DecisionError, describeError, roundRetryDelayMs } from './round-errors.js';
 import { sortRoundFailure, type Inbound } from './round-failure.js';
-import { decideInPlace, nextWakeAt, recoverCommands, type Decision } from '../core/decide.js';
-import { memoizedDependencies } from '../core/dependencies.js';
-import { hasOutput } from '../../state/node-phase.js';
+import { decideInPlace, nextWakeAt, recoverCommands } from '../core/decide.js';
+import { dispatchAheadSafe, earlyError, mayGoAhead, Orphans, unsent } from './dispatch-ahead.js';
 import { workspaceOf, type RunWorkspace } from '../core/draft.js';
 import { RunEffects, type RunEffectsDeps } from './run-effects.js';
 import { RunCreation, type PendingCreate } from './pending-create.js';
 import type { RunEvent } from '../vocabulary/events.js';
-import type { AttemptToCancel, TaskAttempt } from '../../ports/task-dispatcher.js';
 
 export interface RunDriverDeps extends RunEffectsDeps {
   runStore: RunStore;
@@ -48,13 +46,8 @@ export class RunDriver {
    * writes only what changed since then.
    */
   private readonly unsaved = new Map<string, NodeExecution | undefined>();
-  /**
-   * Attempts dispatched beside a save that did not land (see `round`), by id: no stored state
-   * records them. Each is forgotten once a state read or saved records it, and cancelled once that
-   * state shows it never will (its node ended otherwise, or the run did): a cancel that won the
-   * race against the save must still stop it.
-   */
-  private readonly orphans = new Map<string, TaskAttempt>();
+  /** Attempts sent beside a save that did not land (see `round`, and dispatch-ahead.ts). */
+  private readonly orphans = new Orphans();
   /** Effects being performed outside a round (recovery). */
   private executing = false;
   /** Events at the head of the inbox to decide one at a time (after a permanent round failure). */
@@ -170,7 +163,7 @@ export class RunDriver {
    * or null while it is busy. An idle driver holds nothing the store lacks.
    */
   idleSince(): number | null {
-    return this.loop === null && this.inbox.length === 0 && this.unsaved.size === 0 && this.orphans.size === 0 && !this.executing && !this.creation.waiting ? this.idleFrom : null;
+    return this.loop === null && this.inbox.length === 0 && this.unsaved.size === 0 && this.orphans.none() && !this.executing && !this.creation.waiting ? this.idleFrom : null;
   }
 
   /** The version of the run as this driver last read or saved it; undefined when it holds no state. */
@@ -346,7 +339,7 @@ export class RunDriver {
           // Only a save checks the version. Events that change nothing in a state kept from an earlier
           // round may be ones another controller made current (a result for the attempt it started):
           // decide once more on a fresh read before treating them as stale.
-          if (fresh) return outcome(this.withOrphanCancels(this.withRepeats(decision.commands, repeated, discarded), decision.state), decision.early);
+          if (fresh) return outcome(this.orphans.cancelsAfter(this.withRepeats(decision.commands, repeated, discarded), decision.state), decision.early);
           fresh = true;
           discarded = this.discard() || discarded;
           continue;
@@ -386,17 +379,17 @@ export class RunDriver {
           });
         } catch (error) {
           this.saveUnsure = true;
-          this.adoptOrphans(speculative);
+          this.orphans.adopt(speculative);
           throw error;
         }
         if (saved) {
           this.unsaved.clear();
           workspace.state.run = { ...workspace.state.run, version: expectedVersion + 1 };
           const rest = unsent(commands, new Set(speculative.map((a) => a.id)));
-          return outcome(this.withOrphanCancels(this.withRepeats(rest, repeated, discarded), decision.state), decision.early);
+          return outcome(this.orphans.cancelsAfter(this.withRepeats(rest, repeated, discarded), decision.state), decision.early);
         }
         // Another controller moved the run on: re-read and decide again.
-        this.adoptOrphans(speculative);
+        this.orphans.adopt(speculative);
         discarded = this.discard() || discarded;
         fresh = true;
       }
@@ -408,38 +401,6 @@ export class RunDriver {
       dispatching?.catch(() => undefined);
       throw error;
     }
-  }
-
-  private adoptOrphans(attempts: readonly TaskAttempt[]): void {
-    for (const attempt of attempts) this.orphans.set(attempt.id, attempt);
-  }
-
-  /**
-   * After a decision the store holds (saved, or read and left unchanged): forgets each orphan that
-   * state records, and cancels each it shows will never be (its node has an output, or ended, or
-   * the run did). The others may still be recorded by a later round: an attempt id names one
-   * attempt with one set of inputs, so whoever dispatches it next gets this one's result.
-   */
-  private withOrphanCancels(commands: Command[], state: RunState): Command[] {
-    if (this.orphans.size === 0) return commands;
-    const stop: AttemptToCancel[] = [];
-    for (const [id, attempt] of this.orphans) {
-      const node = state.nodes[attempt.nodeId];
-      if (node !== undefined && node.attempts >= attempt.attempt) {
-        this.orphans.delete(id);
-        continue;
-      }
-      const never = state.run.status !== 'running' || (node !== undefined && node.phase !== 'pending' && node.phase !== 'looking-up' && node.phase !== 'dispatched');
-      if (never) {
-        stop.push({ id, task: attempt.task });
-        this.orphans.delete(id);
-      }
-    }
-    if (stop.length === 0) return commands;
-    // A cancel of the run names most of them already (core/cancel.ts, cancelUnrecorded): once each.
-    const named = new Set(commands.flatMap((c) => (c.type === 'CancelAttempts' ? c.attempts.map((a) => a.id) : [])));
-    const more = stop.filter((attempt) => !named.has(attempt.id));
-    return more.length === 0 ? commands : [...commands, { type: 'CancelAttempts', attempts: more }];
   }
 
   /** Drops the in-memory state; true if it held changes that were never saved. */
@@ -503,61 +464,6 @@ interface RoundOutcome {
   commands: Command[];
   dispatching: Promise<void> | null;
   early: readonly string[];
-}
-
-/**
- * Whether a round's dispatches may go out before its save lands: only if every input of every
- * attempt is one any re-decision derives the same way. Attempt results are (one result per attempt
- * id), and so are write confirmations and ticks; a cache hit is not (the entry can be replaced
- * before the next lookup), nor is a reservation's answer, so a round applying either saves first.
- * (Lookup results without a hit only say that their nodes execute, with inputs saved already.)
- */
-function dispatchAheadSafe(events: readonly RunEvent[]): boolean {
-  return events.every(
-    (event) =>
-      event.type === 'attempt:finished' ||
-      event.type === 'cache:written' ||
-      event.type === 'run:tick' ||
-      (event.type === 'cache:looked-up' && event.results.every((result) => result.shadow !== undefined || result.outcome !== 'hit')),
-  );
-}
-
-/**
- * Whether an attempt may go out before its round's save lands: its node is one the store holds
- * (not created by this decision: a dynamic node's children are not), at the attempt after the one
- * the store records, and each upstream node's output is one the store holds or comes from the
- * attempt the store records as dispatched. So an attempt sent beside a save that never lands is
- * at most one step ahead of the stored state, where a cancel read from the store can name it
- * (core/cancel.ts, `cancelUnrecorded`), and its result at most one attempt ahead of its node's.
- * `decision.previous` holds what changed nodes were before it, which (with no unsaved changes) is
- * what the store holds.
- */
-function mayGoAhead(attempt: TaskAttempt, decision: Decision, workspace: RunWorkspace): boolean {
-  const stored = (id: string) => (decision.previous.has(id) ? decision.previous.get(id) : decision.state.nodes[id]);
-  const before = stored(attempt.nodeId);
-  const spec = workspace.index.byId.get(attempt.nodeId);
-  if (before === undefined || spec === undefined || before.attempts !== attempt.attempt - 1) return false;
-  if (before.phase !== 'pending' && before.phase !== 'looking-up' && before.phase !== 'dispatched') return false;
-  return memoizedDependencies(spec).every((up) => {
-    const was = stored(up);
-    const now = decision.state.nodes[up];
-    return was !== undefined && now !== undefined && (hasOutput(was.phase) || (was.phase === 'dispatched' && now.attempts === was.attempts));
-  });
-}
-
-/** The commands without the attempts already sent. */
-function unsent(commands: Command[], sent: ReadonlySet<string>): Command[] {
-  if (sent.size === 0) return commands;
-  return commands.flatMap((c): Command[] => {
-    if (c.type !== 'DispatchTask') return [c];
-    const attempts = c.attempts.filter((attempt) => !sent.has(attempt.id));
-    return attempts.length === 0 ? [] : [{ ...c, attempts }];
-  });
-}
-
-/** A result of an attempt whose dispatch the run's state does not record yet: handed over again later. */
-function earlyError(attemptId: string): MemoflowError {
-  return new MemoflowError('RESULT_EARLY', `the result of attempt ${attemptId} came before its dispatch was recorded; it is taken again later`, { retryable: true });
 }
 
 function closedError(): MemoflowError {
