@@ -1,55 +1,17 @@
-/**
- * Attempts no stored state records (dispatched beside a save that never landed: run-driver.ts
- * `round`) and their results, when the controller that sent them went away: results more than one
- * attempt ahead are kept (decide.ts `earlyResult`), and a cancel read from the store stops the
- * attempts by the ids they would have (core/cancel.ts `cancelUnrecorded`). Found in review.
- */
+// Regression (found by review of dispatch beside the save): an attempt sent beside a save that never
+// landed lived only in the memory of the controller that sent it. Once that controller went away
+// (crash, kill, lease lost), a cancel taken by another controller stopped only the attempts the
+// store recorded as dispatched, and the unrecorded one ran on. Now a cancel read from the store
+// also cancels, by the ids they would have, the attempts that may have gone out unrecorded
+// (core/cancel.ts, cancelUnrecorded).
 import { afterEach, describe, expect, test } from 'vitest';
-import { InMemoryCacheCatalog } from '../../memory/in-memory-cache-catalog.js';
-import { InMemoryRunStore } from '../../memory/in-memory-run-store.js';
-import type { RunStore } from '../../ports/run-store.js';
-import type { TaskAttempt } from '../../ports/task-dispatcher.js';
-import { eventually, HandOverDispatcher } from '../../testing/hand-over-dispatcher.js';
-import { lit, ref, taskNode, workflowSpec } from '../../testing/spec-builders.js';
-import { decide } from '../core/decide.js';
-import { failedResult, okResult, runState, withNode } from '../handlers/testing/run-fixtures.js';
-import { Controller } from './controller.js';
-
-describe('early results more than one attempt ahead', () => {
-  // A node with retries. The store records attempt 1 (dispatched). Deciders whose saves never landed
-  // dispatched attempt 2 (beside a save: a-1's failure) and then attempt 3 (beside a save holding
-  // a-1's and a-2's failures, a-2 applied as an "early result of this round"). All three results
-  // are in the transport, unacknowledged.
-  const spec = workflowSpec('wf.retry', [taskNode('a', 't.flaky', { v: lit(1) }, { cache: null, retries: 3 })]);
-  function stored() {
-    const state = runState(spec);
-    withNode(state, 'a', { phase: 'dispatched', attempts: 1, inputs: { v: { value: 1 } }, startedAt: state.run.createdAt, cacheStatus: 'DISABLED' });
-    return state;
-  }
-  const at = (state: ReturnType<typeof stored>, attempt: number) => ({ ...state, nodes: { ...state.nodes, a: { ...state.nodes['a']!, attempts: attempt } } });
-
-  test('a batch [a-3 ok, a-1 failed, a-2 failed] applies a-3 (the batch itself dispatches attempt 3)', () => {
-    const state = stored();
-    const a1 = failedResult(state, 'a');
-    const a2 = failedResult(at(state, 2), 'a');
-    const a3 = okResult(at(state, 3), 'a', 42);
-    const decision = decide(state, [a3, a1, a2].map((result) => ({ type: 'attempt:finished' as const, result })), new Date());
-    // Were a-3 dropped as stale, the shell would acknowledge it while the same decision dispatches
-    // attempt 3, whose re-dispatch is a no-op (its job finished): node a would wait forever.
-    const node = decision.state.nodes['a']!;
-    const appliedOrKept = node.phase === 'succeeded' || decision.early.includes(a3.attemptId);
-    expect({ phase: node.phase, attempts: node.attempts, early: decision.early }).toMatchObject({ attempts: 3 });
-    expect(appliedOrKept).toBe(true);
-  });
-
-  test('a-3 arriving alone (before the redelivered a-1 and a-2) is kept, not acknowledged as stale', () => {
-    const state = stored();
-    const a3 = okResult(at(state, 3), 'a', 42);
-    const decision = decide(state, [{ type: 'attempt:finished', result: a3 }], new Date());
-    // Not early would mean: the driver resolves its promise, the transport acknowledges and deletes it.
-    expect(decision.early).toContain(a3.attemptId);
-  });
-});
+import { InMemoryCacheCatalog } from '../../packages/engine/src/memory/in-memory-cache-catalog.js';
+import { InMemoryRunStore } from '../../packages/engine/src/memory/in-memory-run-store.js';
+import type { RunStore } from '../../packages/engine/src/ports/run-store.js';
+import type { TaskAttempt } from '../../packages/engine/src/ports/task-dispatcher.js';
+import { eventually, HandOverDispatcher } from '../../packages/engine/src/testing/hand-over-dispatcher.js';
+import { lit, ref, taskNode, workflowSpec } from '../../packages/engine/src/testing/spec-builders.js';
+import { Controller } from '../../packages/engine/src/controller/shell/controller.js';
 
 /** One store seen by two controllers; `failSaves` makes only this view's saves throw (a controller cut off from Postgres). */
 function viewOf(base: InMemoryRunStore): { store: RunStore; failSaves: (on: boolean) => void } {
@@ -63,7 +25,6 @@ function viewOf(base: InMemoryRunStore): { store: RunStore; failSaves: (on: bool
   }) as RunStore;
   return { store, failSaves: (on) => (failing = on) };
 }
-
 
 const open: Controller[] = [];
 afterEach(async () => {
