@@ -58,20 +58,17 @@ export class Orphans {
 }
 
 /**
- * Whether a round's dispatches may go out before its save lands: only if every input of every
- * attempt is one any re-decision derives the same way. Attempt results are (one result per attempt
- * id), and so are write confirmations and ticks; a cache hit is not (the entry can be replaced
- * before the next lookup), nor is a reservation's answer, so a round applying either saves first.
- * (Lookup results without a hit only say that their nodes execute, with inputs saved already.)
+ * Whether a round's dispatches may go out before its save lands: only if every event of it is one
+ * any re-decision gets again, the same. Attempt results are (one result per attempt id, and the
+ * transport delivers it again until it is saved), and write confirmations and ticks ready nothing
+ * of their own. Lookup answers are not: nothing delivers them again, and the controller that takes
+ * the run over looks the node up afresh, where a miss can have become a hit (another run wrote the
+ * entry); the attempt sent after the miss would then run unrecorded, and a cancel read from the
+ * store could not name it (its node has an output). Nor is a reservation's answer. A round applying
+ * any of those saves first.
  */
 export function dispatchAheadSafe(events: readonly RunEvent[]): boolean {
-  return events.every(
-    (event) =>
-      event.type === 'attempt:finished' ||
-      event.type === 'cache:written' ||
-      event.type === 'run:tick' ||
-      (event.type === 'cache:looked-up' && event.results.every((result) => result.shadow !== undefined || result.outcome !== 'hit')),
-  );
+  return events.every((event) => event.type === 'attempt:finished' || event.type === 'cache:written' || event.type === 'run:tick');
 }
 
 /**

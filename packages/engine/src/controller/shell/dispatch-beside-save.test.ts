@@ -165,6 +165,25 @@ describe('dispatch beside the save', () => {
     });
   }
 
+  test('a round applying a lookup miss saves before it dispatches (a lookup answer is not delivered again)', async () => {
+    const { dispatcher, store, controller, catalog } = setup();
+    // x (executes) makes the first round create the run; m (cached, on its own) misses after that.
+    const spec = workflowSpec('wf.miss-then-run', [taskNode('x', 't.add', { v: lit(1) }, { cache: null }), taskNode('m', 't.add', { v: lit(7) }, { cache: cacheSettings({ version: 'miss' }) })]);
+    catalog.gated = true;
+    const id = await controller.submit({ spec, inputs: {}, project: 'demo', domain: 'dev' });
+    await eventually(() => dispatcher.of('x') !== undefined && catalog.held.length === 1, "x's dispatch and m's lookup");
+    store.gated = true;
+    catalog.release(); // a miss: m executes, once that is saved
+    await eventually(() => store.held.length === 1, 'the save of the round applying the miss');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(dispatcher.of('m')).toBeUndefined();
+    store.gated = false;
+    store.release();
+    await eventually(() => dispatcher.of('m') !== undefined, "m's dispatch, once the miss is saved");
+    await Promise.all(dispatcher.handOver([succeeded(dispatcher.of('x') as TaskAttempt, 2), succeeded(dispatcher.of('m') as TaskAttempt, 8)]));
+    expect((await controller.wait(id)).run.status).toBe('succeeded');
+  });
+
   test('an attempt dispatched beside a save that lost the race to a cancel is cancelled too', async () => {
     const { dispatcher, store, controller } = setup();
     const id = await controller.submit({ spec: chain, inputs: {}, project: 'demo', domain: 'dev' });
