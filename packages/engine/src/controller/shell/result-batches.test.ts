@@ -7,34 +7,11 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { InMemoryCacheCatalog } from '../../memory/in-memory-cache-catalog.js';
 import { InMemoryRunStore } from '../../memory/in-memory-run-store.js';
 import type { RunSaveRequest } from '../../ports/run-store.js';
-import type { AttemptResult, AttemptResultsHandler, TaskAttempt, TaskDispatcher } from '../../ports/task-dispatcher.js';
+import type { AttemptResult, TaskAttempt } from '../../ports/task-dispatcher.js';
+import { HandOverDispatcher } from '../../testing/hand-over-dispatcher.js';
 import type { WorkflowSpec } from '../../spec/workflow-spec.js';
 import { lit, taskNode, workflowSpec } from '../../testing/spec-builders.js';
 import { Controller } from './controller.js';
-
-/** A transport the test drives: it keeps what is dispatched and hands over the batches the test makes. */
-class HandOverDispatcher implements TaskDispatcher {
-  readonly pool = 'test-hand-over';
-  readonly dispatched: TaskAttempt[] = [];
-  handler: AttemptResultsHandler | undefined;
-  dispatch(attempts: readonly TaskAttempt[]): Promise<void> {
-    this.dispatched.push(...attempts);
-    return Promise.resolve();
-  }
-  onResults(handler: AttemptResultsHandler): void {
-    this.handler = handler;
-  }
-  cancel(): Promise<void> {
-    return Promise.resolve();
-  }
-  handOver(results: readonly AttemptResult[]): readonly Promise<void>[] {
-    if (this.handler === undefined) throw new Error('no handler');
-    return this.handler(results);
-  }
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-}
 
 /** Counts saves per run; fails a run's saves like an unreachable database while `failing` names it. */
 class CountingRunStore extends InMemoryRunStore {
