@@ -46,6 +46,14 @@ export function isTerminal(phase: NodePhase): boolean {
   return phase === 'succeeded' || phase === 'failed' || phase === 'aborted' || phase === 'cancelled';
 }
 
+/**
+ * An attempt of the node may still be dispatched: it has no output and has not expanded. (What an
+ * attempt sent beside a save that never landed, or its early result, can belong to.)
+ */
+export function mayDispatchAttempt(phase: NodePhase): boolean {
+  return phase === 'pending' || phase === 'looking-up' || phase === 'dispatched';
+}
+
 /** The node's output is known (downstream nodes may read it). */
 export function hasOutput(phase: NodePhase): boolean {
   return phase === 'writing' || phase === 'succeeded';

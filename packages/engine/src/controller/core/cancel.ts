@@ -1,6 +1,6 @@
 import type { ErrorInfo } from '../../errors.js';
 import { attemptId } from '../../ports/task-dispatcher.js';
-import { hasOutput, transition } from '../../state/node-phase.js';
+import { hasOutput, mayDispatchAttempt, transition } from '../../state/node-phase.js';
 import type { NodeExecution } from '../../state/run-state.js';
 import { memoizedDependencies } from './dependencies.js';
 import type { Draft } from './draft.js';
@@ -15,12 +15,12 @@ import type { Draft } from './draft.js';
  * - pending: never starts.
  * - looking-up: its lookup's answer is dropped.
  * - dispatched: its current attempt is cancelled (signal aborted, or never started if queued).
- * - and the attempts a controller may have sent beside a save that never landed (`unrecorded`):
- *   no stored state names them, so they are cancelled by the ids they would have.
  * - expanded (a dynamic node or sub-workflow with children running): cancelled with its children.
  * - writing: finished (its output is known and downstream may have read it), so it ends
  *   `succeeded`; a put already in flight may still land, which is a finished node's valid entry.
  *   A put that had failed and waited for its retry is not retried: PUT_FAILURE.
+ * - and the attempts a controller may have sent beside a save that never landed: no stored state
+ *   names them, so they are cancelled by the ids they would have (`cancelUnrecorded`).
  * Costs O(nodes), once per run.
  */
 export function cancelRun(draft: Draft, request: ErrorInfo): void {
@@ -49,9 +49,6 @@ export function cancelRun(draft: Draft, request: ErrorInfo): void {
         cancelNode(draft, id, 'its attempt was cancelled');
         break;
       case 'looking-up':
-        stopped += 1;
-        cancelNode(draft, id, 'cancelled');
-        break;
       case 'expanded':
         stopped += 1;
         cancelNode(draft, id, 'cancelled');
@@ -83,8 +80,7 @@ export function cancelRun(draft: Draft, request: ErrorInfo): void {
  */
 function cancelUnrecorded(draft: Draft, node: NodeExecution): void {
   const spec = draft.index.byId.get(node.nodeId);
-  const open = node.phase === 'pending' || node.phase === 'looking-up' || node.phase === 'dispatched';
-  if (!open || spec === undefined || spec.kind === 'subworkflow' || node.attempts >= 1 + spec.retries) return;
+  if (!mayDispatchAttempt(node.phase) || spec === undefined || spec.kind === 'subworkflow' || node.attempts >= 1 + spec.retries) return;
   if (node.phase !== 'dispatched') {
     const ready = memoizedDependencies(spec).every((up) => {
       const upstream = draft.state.nodes[up];

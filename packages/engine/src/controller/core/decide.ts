@@ -5,7 +5,7 @@ import type { Json, NodeValue } from '../../json.js';
 import type { AttemptResult } from '../../ports/task-dispatcher.js';
 import type { NodeSpec } from '../../spec/workflow-spec.js';
 import type { CacheStatus } from '../../state/cache-status.js';
-import { hasOutput, transition } from '../../state/node-phase.js';
+import { hasOutput, mayDispatchAttempt, transition } from '../../state/node-phase.js';
 import type { NodeExecution, RunState } from '../../state/run-state.js';
 import { storableError, storageProblem, stringProblem } from '../../storable.js';
 import { handlerFor } from '../handlers/registry.js';
@@ -294,10 +294,8 @@ function applyEarlyOfThisRound(draft: Draft): void {
  */
 function earlyResult(draft: Draft, node: NodeExecution | undefined, delivered: AttemptResult): boolean {
   if (node === undefined) return false;
-  const beforeOutput = node.phase === 'pending' || node.phase === 'looking-up' || node.phase === 'dispatched';
-  const spec = draft.index.byId.get(node.nodeId);
-  const most = 1 + (spec?.retries ?? 0);
-  return beforeOutput && delivered.attempt > node.attempts && delivered.attempt <= most;
+  const most = 1 + (draft.index.byId.get(node.nodeId)?.retries ?? 0);
+  return mayDispatchAttempt(node.phase) && delivered.attempt > node.attempts && delivered.attempt <= most;
 }
 
 function applyWritten(draft: Draft, write: CacheWrite, failure: string | null): void {

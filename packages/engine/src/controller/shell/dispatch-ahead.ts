@@ -1,6 +1,6 @@
 import { MemoflowError } from '../../errors.js';
 import type { AttemptToCancel, TaskAttempt } from '../../ports/task-dispatcher.js';
-import { hasOutput } from '../../state/node-phase.js';
+import { hasOutput, mayDispatchAttempt } from '../../state/node-phase.js';
 import type { RunState } from '../../state/run-state.js';
 import type { Decision } from '../core/decide.js';
 import { memoizedDependencies } from '../core/dependencies.js';
@@ -43,7 +43,7 @@ export class Orphans {
         this.byId.delete(id);
         continue;
       }
-      const never = state.run.status !== 'running' || (node !== undefined && node.phase !== 'pending' && node.phase !== 'looking-up' && node.phase !== 'dispatched');
+      const never = state.run.status !== 'running' || (node !== undefined && !mayDispatchAttempt(node.phase));
       if (never) {
         stop.push({ id, task: attempt.task });
         this.byId.delete(id);
@@ -86,7 +86,7 @@ export function mayGoAhead(attempt: TaskAttempt, decision: Decision, workspace: 
   const before = stored(attempt.nodeId);
   const spec = workspace.index.byId.get(attempt.nodeId);
   if (before === undefined || spec === undefined || before.attempts !== attempt.attempt - 1) return false;
-  if (before.phase !== 'pending' && before.phase !== 'looking-up' && before.phase !== 'dispatched') return false;
+  if (!mayDispatchAttempt(before.phase)) return false;
   return memoizedDependencies(spec).every((up) => {
     const was = stored(up);
     const now = decision.state.nodes[up];
