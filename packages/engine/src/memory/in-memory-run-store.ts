@@ -40,6 +40,12 @@ export class InMemoryRunStore implements RunStore {
     this.#clock = options.clock ?? systemClock;
   }
 
+  /** Test hook: who holds the run's lease and until when (ms since the epoch), or null. */
+  leaseOf(runId: string): { owner: string; expiresAt: number } | null {
+    const lease = this.#runs.get(runId)?.lease ?? null;
+    return lease === null ? null : { ...lease };
+  }
+
   /** The next call of `method` rejects with `error` (queued per method). */
   failNext(method: RunStoreMethod, error: Error = new Error(`simulated ${method} failure`)): void {
     this.#failures.add(method, error);

@@ -170,6 +170,7 @@ export class Controller {
     }
     // The run is created by its driver's first round that saves (run-driver.ts, PendingCreate): a
     // fully cached run is written once. The controller creating a run owns it: its results come here.
+    this.leases.creating(id);
     await new Promise<void>((resolve, reject) => {
       this.drivers.ensure(id, initial, {
         lease: { owner: this.id, ttlMs: this.leases.ttlMs },
@@ -183,6 +184,7 @@ export class Controller {
           resolve();
         },
         failed: (error) => {
+          this.leases.notCreated(id);
           this.drivers.delete(id);
           this.tracing.abandoned(id, error);
           const reason = error instanceof DecisionError && error.cause instanceof MemoflowError ? error.cause : error;
@@ -271,7 +273,15 @@ export class Controller {
     const outcome = await this.leases.acquire(runId);
     // Closing: the lease goes back with all the others (close waits for the acquisition first).
     if (outcome.kind !== 'acquired' || this.closed) return outcome;
-    const state = loaded ?? (await this.options.runStore.load(runId));
+    let state: RunState | undefined;
+    try {
+      state = loaded ?? (await this.options.runStore.load(runId));
+    } catch (error) {
+      // Not owned after all: results for the run would otherwise be driven here by a driver that
+      // never repeated its last owner's effects. The next result, sweep or wait takes it over again.
+      await this.leases.release(runId).catch(() => undefined);
+      throw error;
+    }
     if (state === undefined) return { kind: 'missing' };
     if (state.run.status === 'running' && !mayDrive(this.options.dispatcher, state, tasks)) {
       // Not this controller's to drive after all (another pool's run): to the caller it is as good

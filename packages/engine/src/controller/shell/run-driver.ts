@@ -34,8 +34,11 @@ export class RunDriver {
   private workspace: RunWorkspace | undefined;
   /** Unsaved lookup results were dropped with a workspace: the next round looks those nodes up again. */
   private relookup = false;
-  /** A save failed: it may have committed anyway, so the next state read has its effects repeated (see `round`). */
-  private saveUnsure = false;
+  /**
+   * The next state read has its effects repeated (see `round`): a save failed and may have
+   * committed anyway, or the run is being taken over and its state could not be read at once.
+   */
+  private repeatEffects = false;
   private readonly inbox: Inbound[] = [];
   private loop: Promise<void> | null = null;
   private closed = false;
@@ -131,10 +134,22 @@ export class RunDriver {
     return settled;
   }
 
-  /** Takes over the run from the store (or from `loaded`, just read from it): repeats in-flight effects, then advances it. */
+  /**
+   * Takes over the run from the store (or from `loaded`, just read from it): repeats in-flight
+   * effects, then advances it. Without `loaded`, a round reads the run, so a read that fails is
+   * retried as any round is, and the effects are repeated from whatever state it reads: a driver
+   * whose recovery could not read the run must not go on to drive it without them (a node its last
+   * owner left `writing` would wait for a write nobody makes).
+   */
   async recover(loaded?: RunState): Promise<void> {
-    if (loaded !== undefined) this.workspace = workspaceOf(loaded);
-    const state = loaded ?? (await this.load()).state;
+    if (loaded === undefined) {
+      this.workspace = undefined;
+      this.repeatEffects = true;
+      await this.deliver({ type: 'run:tick' });
+      return;
+    }
+    this.workspace = workspaceOf(loaded);
+    const state = loaded;
     if (state.run.status !== 'running') {
       this.finish(state);
       return;
@@ -321,8 +336,8 @@ export class RunDriver {
     // store then holds a decision whose effects never happened, and its events, now stale, would
     // decide nothing. So the state read after a failed save has its effects repeated (all
     // idempotent), as a recovering controller's are.
-    const repeat = this.saveUnsure;
-    this.saveUnsure = false;
+    const repeat = this.repeatEffects;
+    this.repeatEffects = false;
     let dispatching: Promise<void> | null = null;
     /** Attempt ids this round dispatched beside a save (see below). */
     const sent = new Set<string>();
@@ -378,7 +393,7 @@ export class RunDriver {
             expectedVersion,
           });
         } catch (error) {
-          this.saveUnsure = true;
+          this.repeatEffects = true;
           this.orphans.adopt(speculative);
           throw error;
         }
@@ -396,7 +411,7 @@ export class RunDriver {
     } catch (error) {
       // The workspace may be ahead of the store (decided, not saved): the next round loads afresh.
       this.relookup = this.discard() || discarded;
-      this.saveUnsure ||= repeat;
+      this.repeatEffects ||= repeat;
       // A dispatch under way goes on (it is idempotent, and retries until the driver closes); nothing waits for it.
       dispatching?.catch(() => undefined);
       throw error;

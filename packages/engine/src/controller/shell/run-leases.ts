@@ -27,6 +27,8 @@ export class RunLeases {
   private readonly owned = new Set<string>();
   /** Acquisitions in flight, one per run: results of one run arriving together share it. */
   private readonly acquiring = new Map<string, Promise<LeaseOutcome>>();
+  /** Runs whose create (with a lease under this id) is under way. */
+  private readonly beingCreated = new Set<string>();
   private readonly timer: NodeJS.Timeout;
   private beat: Promise<void> | null = null;
   private closed = false;
@@ -54,9 +56,20 @@ export class RunLeases {
     return this.owned.has(runId);
   }
 
+  /** A run is being created here with a lease (RunStore.create): the store may hold its lease before `created`. */
+  creating(runId: string): void {
+    this.beingCreated.add(runId);
+  }
+
   /** A run created here with a lease (RunStore.create). */
   created(runId: string): void {
+    this.beingCreated.delete(runId);
     if (!this.closed) this.owned.add(runId);
+  }
+
+  /** A create that failed: nothing of the run exists. */
+  notCreated(runId: string): void {
+    this.beingCreated.delete(runId);
   }
 
   /** The run is over: its lease is released with the next heartbeat (the store's renewal does it). */
@@ -113,11 +126,16 @@ export class RunLeases {
     const before = new Set(this.owned);
     this.beat = this.options.store
       .renewLeases({ owner: this.options.owner, ttlMs: this.options.ttlMs })
-      .then((held) => {
+      .then(async (held) => {
         const still = new Set(held);
         // Only runs owned before the statement began can have been lost; any acquired since are fresh.
         const lost = [...before].filter((runId) => !still.has(runId) && this.owned.delete(runId));
         if (lost.length > 0 && !this.closed) this.options.onLost(lost);
+        // Leases the store holds under this id that this controller does not drive (a release that
+        // failed; a takeover whose read failed): renewing them would keep every other controller
+        // off those runs for good, so they are given back.
+        const strays = held.filter((runId) => !this.owned.has(runId) && !this.acquiring.has(runId) && !this.beingCreated.has(runId));
+        if (strays.length > 0 && !this.closed) await this.options.store.releaseLeases(this.options.owner, strays);
       })
       .catch((error: unknown) => this.options.onError(error))
       .finally(() => {

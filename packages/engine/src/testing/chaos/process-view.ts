@@ -1,0 +1,47 @@
+import { pause, type Chance } from './seeded.js';
+
+/** One controller's process in the chaos harness: it lives until killed, and a dead one reaches nothing. */
+export class ChaosProcess {
+  alive = true;
+  constructor(readonly name: string) {}
+}
+
+/** Per method, the chance that a call fails before it reaches the service, and after (it took effect; the answer was lost). */
+export type FaultRates<T> = { [K in keyof T]?: { before?: number; after?: number } };
+
+/** The error a faulty call rejects with: retryable, as a dropped connection's is. */
+export class ChaosFault extends Error {
+  readonly retryable = true;
+  constructor(message: string) {
+    super(message);
+    this.name = 'ChaosFault';
+  }
+}
+
+/**
+ * A process's view of a shared service (the run store, the catalog): every method call waits a
+ * seeded while, may fail before or after it takes effect (`rates`), and once the process is dead
+ * never takes effect at all (a call under way when it dies takes effect or not, by chance: it may
+ * have reached the service). Non-function properties pass through.
+ */
+export function processView<T extends object>(target: T, process: ChaosProcess, chance: Chance, rates: FaultRates<T> = {}): T {
+  return new Proxy(target, {
+    get(object, property, receiver) {
+      const value: unknown = Reflect.get(object, property, receiver);
+      if (typeof value !== 'function') return value;
+      const rate = (rates as Record<string | symbol, { before?: number; after?: number } | undefined>)[property];
+      return async (...args: unknown[]) => {
+        const name = `${process.name}: ${String(property)}`;
+        if (!process.alive) throw new ChaosFault(`${name}: the process is dead`);
+        await pause(chance);
+        if (!process.alive && chance.odds(0.5)) throw new ChaosFault(`${name}: the process died before the call went out`);
+        if (rate?.before !== undefined && chance.odds(rate.before)) throw new ChaosFault(`${name}: failed before it took effect`);
+        const answer: unknown = await (value as (...a: unknown[]) => unknown).apply(object, args);
+        await pause(chance);
+        if (!process.alive) throw new ChaosFault(`${name}: the process died before the answer came`);
+        if (rate?.after !== undefined && chance.odds(rate.after)) throw new ChaosFault(`${name}: took effect, but the answer was lost`);
+        return answer;
+      };
+    },
+  });
+}
