@@ -1,6 +1,6 @@
 import { and, asc, desc, eq, sql, type SQL } from 'drizzle-orm';
 import type { CacheWriteRetry, Clock, CutoffHint, LeaseOutcome, LeaseRequest, NodeExecution, NodeField, NodeWrite, ReservationWait, RunListFilter, RunSaveRequest, RunState, RunStatus, RunStore, RunSummary } from '@memoflow/engine';
-import { MemoflowError, decodeStoredInputs, encodeStoredInputs, sqlState, type CancelRequestOutcome, type ErrorInfo } from '@memoflow/engine';
+import { MemoflowError, decodeStoredInputs, fencedSaveError, encodeStoredInputs, sqlState, type CancelRequestOutcome, type ErrorInfo } from '@memoflow/engine';
 import { nodeExecutions, runs } from './schema.js';
 import { anyOf, jsonParam, nullableJsonParam, type SqlSession } from './sql-session.js';
 
@@ -136,6 +136,11 @@ export class SqlRunStore implements RunStore {
     return this.#clock === undefined ? sql`date_trunc('milliseconds', now())` : sql`${this.#clock.now().toISOString()}::timestamptz`;
   }
 
+  /** now in ms since the epoch, as this store's clock tells it (the database's when it has none: close enough for a retry hint). */
+  #clockMs(): number {
+    return (this.#clock?.now() ?? new Date()).getTime();
+  }
+
   /** now + ttl, as SQL. */
   #expiry(ttlMs: number): SQL {
     return sql`(${this.#now()} + ${Math.max(0, Math.round(ttlMs))}::int * interval '1 millisecond')`;
@@ -227,21 +232,23 @@ export class SqlRunStore implements RunStore {
   /*
    * save: WITH bumped AS (UPDATE runs SET status, outputs, error, updated_at, finished_at,
    *                       version = version + 1
-   *                       WHERE id = $id AND version = $expected RETURNING id),
+   *                       WHERE id = $id AND version = $expected
+   *                         AND (no $owner OR the lease is free, expired or $owner's) RETURNING id),
    *       n AS (SELECT * FROM json_to_recordset($nodes)),
    *       whole AS (INSERT INTO node_executions SELECT ... FROM bumped CROSS JOIN n
    *                 WHERE n.changed IS NULL ON CONFLICT (run_id, node_id) DO UPDATE ...),
    *       partial AS (UPDATE node_executions ne SET <col> = CASE WHEN (n.changed & <bit>) <> 0
    *                   THEN n.<col> ELSE ne.<col> END, ... FROM bumped, n
    *                   WHERE n.changed IS NOT NULL AND ne = (bumped.id, n.node_id))
-   *       SELECT count(*) FROM bumped
+   *       SELECT count(*) FROM bumped, and the run's live lease holder if it is not $owner
    * Inputs: the run's changing fields, the node writes (one json parameter, possibly empty: whole
    * records, and partial ones holding only their changed columns) and the version the caller
    * loaded. The run's fixed fields (workflow, project, domain, spec, inputs, options, created_at)
    * are written by `create` only: a save neither sends nor rewrites them (the spec of a 1,000-node
    * workflow is large), and ignores them in `run`. Likewise a node's unchanged columns (its inputs,
    * key and key parts once it started) are neither sent nor rewritten.
-   * Result: true if the stored version matched. Side effects: on a match, the run's status,
+   * Result: true if the stored version matched; RUN_LEASED (thrown) if it matched but another
+   * controller holds a live lease (RunSaveRequest.owner: a fenced save). Side effects: on a match, the run's status,
    * outputs, error, updated_at, finished_at, version + 1, the upserts of whole records and the
    * updates of partial ones (a partial write of a row that does not exist updates nothing);
    * otherwise nothing (the node writes read from `bumped`, which is then empty). Two racing saves:
@@ -249,13 +256,16 @@ export class SqlRunStore implements RunStore {
    */
   async save(request: RunSaveRequest): Promise<boolean> {
     const { run } = request;
-    const [row] = await this.#session.rows<{ saved: number }>(sql`
+    const owner = request.owner ?? null;
+    const now = this.#now();
+    const [row] = await this.#session.rows<{ saved: number; fenced_by: string | null; fenced_until: number | null }>(sql`
       WITH bumped AS (
         UPDATE ${runs} SET
           status = ${run.status}, outputs = ${nullableJsonParam(run.outputs)}, error = ${nullableJsonParam(run.error)},
           version = version + 1, updated_at = ${run.updatedAt.toISOString()}::timestamptz,
           finished_at = ${run.finishedAt?.toISOString() ?? null}::timestamptz
         WHERE id = ${run.id} AND version = ${request.expectedVersion}::int
+          AND (${owner}::text IS NULL OR owner IS NULL OR owner = ${owner} OR lease_expires_at IS NULL OR lease_expires_at <= ${now})
         RETURNING id
       ),
       n AS MATERIALIZED (SELECT * FROM ${nodeRows(request.nodes.map(nodeDocument))}),
@@ -273,8 +283,14 @@ export class SqlRunStore implements RunStore {
         WHERE n.changed IS NOT NULL AND ne.run_id = bumped.id AND ne.node_id = n.node_id
         RETURNING 1
       )
-      SELECT count(*)::int AS saved FROM bumped`);
-    return row?.saved === 1;
+      SELECT (SELECT count(*)::int FROM bumped) AS saved, fence.owner AS fenced_by, ${epochMs(sql`fence.lease_expires_at`)} AS fenced_until
+      FROM (SELECT 1) AS one LEFT JOIN ${runs} AS fence
+        ON fence.id = ${run.id} AND fence.version = ${request.expectedVersion}::int AND ${owner}::text IS NOT NULL
+          AND fence.owner <> ${owner} AND fence.lease_expires_at > ${now}`);
+    if (row?.saved === 1) return true;
+    // The version matched, but the run is another controller's (read from the statement's snapshot, before any write).
+    if (row?.fenced_by != null) throw fencedSaveError(run.id, row.fenced_by, (row.fenced_until ?? 0) - this.#clockMs());
+    return false;
   }
 
   /*

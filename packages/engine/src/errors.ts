@@ -253,3 +253,12 @@ export function sqlState(error: unknown): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * A save refused because another controller holds a live lease on the run (RunSaveRequest.owner):
+ * retryable, once that lease may have ended; by then the saver has usually noticed it lost the run.
+ */
+export function fencedSaveError(runId: string, owner: string, ms: number): MemoflowError {
+  const wait = Math.max(0, Math.round(ms));
+  return new MemoflowError('RUN_LEASED', `run '${runId}' is leased to controller ${owner} for ${wait} ms more: this controller's save was refused`, { retryable: true, retryAfterMs: wait });
+}

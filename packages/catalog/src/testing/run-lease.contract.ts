@@ -116,6 +116,28 @@ export function describeRunLeaseContract(name: string, open: (clock: FakeClock) 
       expect((await store.load('r1'))?.run).toEqual({ ...state.run, version: 1 });
     });
 
+    it("a save that names its controller is refused while another holds a live lease, and writes nothing; free, expired or its own, it lands", async () => {
+      const state = runState('r1');
+      await store.create(state, { owner: 'c1', ttlMs: 1_000 });
+      const stale = { run: { ...state.run, status: 'failed' as const, updatedAt: new Date('2030-01-01T00:00:05.000Z') }, nodes: [], expectedVersion: 0 };
+      await expect(store.save({ ...stale, owner: 'c2' })).rejects.toMatchObject({ code: 'RUN_LEASED', retryable: true, retryAfterMs: 1_000 });
+      expect((await store.load('r1'))?.run).toEqual({ ...state.run, version: 0 });
+      // A version that does not match is a lost race, whoever holds the lease.
+      expect(await store.save({ ...stale, expectedVersion: 7, owner: 'c2' })).toBe(false);
+      // The holder's save lands; so does one naming no controller (the version alone decides).
+      expect(await store.save({ run: state.run, nodes: [], expectedVersion: 0, owner: 'c1' })).toBe(true);
+      expect(await store.save({ run: state.run, nodes: [], expectedVersion: 1 })).toBe(true);
+      // Expired: nobody took the run over, so the slow owner's save lands (and so would anyone's).
+      clock.advance(1_000);
+      expect(await store.save({ run: state.run, nodes: [], expectedVersion: 2, owner: 'c2' })).toBe(true);
+      expect((await store.acquireLease('r1', { owner: 'c2', ttlMs: 1_000 })).kind).toBe('acquired');
+      clock.advance(400);
+      await expect(store.save({ run: state.run, nodes: [], expectedVersion: 3, owner: 'c1' })).rejects.toMatchObject({ code: 'RUN_LEASED', retryAfterMs: 600 });
+      await store.releaseLeases('c2');
+      expect(await store.save({ run: state.run, nodes: [], expectedVersion: 3, owner: 'c1' })).toBe(true);
+      expect((await store.load('r1'))?.run.version).toBe(4);
+    });
+
     it('lists unleased runs least recently updated first, up to the limit', async () => {
       for (const [id, second] of [['late', 30], ['early', 10], ['middle', 20]] as const) {
         const state = runState(id);

@@ -1,4 +1,4 @@
-import { MemoflowError, type ErrorInfo } from '../errors.js';
+import { fencedSaveError, MemoflowError, type ErrorInfo } from '../errors.js';
 import { cancelRequestOf, type CancelRequestOutcome } from '../state/cancel-request.js';
 import { systemClock, type Clock } from '../ports/clock.js';
 import type { LeaseOutcome, LeaseRequest, NodeField, NodeWrite, RunListFilter, RunSaveRequest, RunStore, RunSummary } from '../ports/run-store.js';
@@ -85,6 +85,9 @@ export class InMemoryRunStore implements RunStore {
     this.#failures.check('save');
     const stored = this.#runs.get(request.run.id);
     if (stored === undefined || stored.run.version !== request.expectedVersion) return false;
+    const lease = stored.lease;
+    const now = this.#clock.now().getTime();
+    if (request.owner !== undefined && lease !== null && lease.owner !== request.owner && lease.expiresAt > now) throw fencedSaveError(request.run.id, lease.owner, lease.expiresAt - now);
     // Copy everything before touching the stored state: all or nothing. Like the SQL stores, a
     // save writes only the run's changing fields; the fixed ones stay as `create` wrote them.
     const run: RunRecord = {
@@ -292,3 +295,4 @@ function summarize(run: RunRecord): RunSummary {
     finishedAt: copyDate(run.finishedAt),
   };
 }
+

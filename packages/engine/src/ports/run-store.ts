@@ -28,6 +28,14 @@ export interface RunSaveRequest {
   /** Only the node executions that changed since the load, at most one write per node. */
   nodes: readonly NodeWrite[];
   expectedVersion: number;
+  /**
+   * The controller saving (its lease owner id). Given, the save is fenced: while another controller
+   * holds a live lease on the run it writes nothing and rejects with RUN_LEASED (retryable, with
+   * `retryAfterMs` until that lease ends). A controller stalled past its lease must not land a
+   * decision whose effects it will never perform (it stops driving the run once it notices), over
+   * the state its successor has recovered. A free or expired lease does not fence.
+   */
+  owner?: string;
 }
 
 export interface RunListFilter {

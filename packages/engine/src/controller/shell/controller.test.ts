@@ -679,7 +679,7 @@ describe('Controller with in-memory ports', () => {
     expect((await c.controller.wait(runId)).run.outputs).toEqual({ total: 3 });
   });
 
-  test('two controllers on one run: a result delivered to the one holding an outdated state is not lost', async () => {
+  test('two controllers on one run: a result delivered to the one holding an outdated state is refused there (its save is fenced by the lease) and not lost', async () => {
     const clock = new FakeClock();
     const store = new InMemoryRunStore({ clock });
     const catalog = new InMemoryCacheCatalog({ clock });
@@ -709,10 +709,15 @@ describe('Controller with in-memory ports', () => {
     await eventually(() => toB.held.length === 2, 'attempt 2 on B');
     expect((await store.load(runId))?.nodes['x']).toMatchObject({ phase: 'dispatched', attempts: 2 });
 
-    // The queue hands attempt 2's result to A, whose last known state still says attempt 1.
+    // The queue hands attempt 2's result to A, whose last known state still says attempt 1. A's
+    // save of it is fenced (B holds the lease): refused, not acknowledged, and A stops driving the
+    // run. The queue hands it over again (here: to B, as a claim or A's routing would).
     const secondAttempt = toB.held[1];
     if (secondAttempt === undefined) throw new Error('no result');
-    await toA.deliver(secondAttempt);
+    await expect(toA.deliver(secondAttempt)).rejects.toMatchObject({ retryable: true });
+    expect(a.controller.ownedRuns).toBe(0);
+    expect((await store.load(runId))?.nodes['x']).toMatchObject({ phase: 'dispatched', attempts: 2 });
+    await toB.deliver(secondAttempt);
     await eventually(async () => (await store.load(runId))?.run.status !== 'running', 'the run to finish');
     const stored = await store.load(runId);
     expect(stored?.run).toMatchObject({ status: 'succeeded', outputs: { x: 'ok' } });

@@ -73,6 +73,12 @@ export class Controller {
       tracing: this.tracing,
       emit: (event) => options.onEvent?.(event),
       onTerminal: (state) => this.terminal(state),
+      owner: this.id,
+      onFenced: (runId) => {
+        // Its save was refused: another controller holds the run's lease. No need to wait for the heartbeat to say so.
+        if (!this.leases.forget(runId)) return;
+        void this.leasesLost([runId]);
+      },
     });
     options.dispatcher.onResults((results) => this.deliverResults(results));
     const idleMs = options.idleDriverMs ?? 30_000;

@@ -18,6 +18,10 @@ export interface RunDriverDeps extends RunEffectsDeps {
   clock: Clock;
   /** Called once when the run reaches a terminal status. */
   onTerminal: (state: RunState) => void;
+  /** The controller's lease owner id: its saves are fenced by the run's lease (RunSaveRequest.owner). */
+  owner?: string;
+  /** A save was refused because another controller holds the run's lease (RUN_LEASED). */
+  onFenced?: (runId: string) => void;
 }
 
 /**
@@ -391,10 +395,12 @@ export class RunDriver {
             run: decision.state.run,
             nodes: nodeWrites(ids, stored, decision.state.nodes),
             expectedVersion,
+            ...(this.deps.owner === undefined ? {} : { owner: this.deps.owner }),
           });
         } catch (error) {
           this.repeatEffects = true;
           this.orphans.adopt(speculative);
+          if (error instanceof MemoflowError && error.code === 'RUN_LEASED') this.deps.onFenced?.(this.runId);
           throw error;
         }
         if (saved) {

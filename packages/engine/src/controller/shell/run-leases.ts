@@ -90,6 +90,11 @@ export class RunLeases {
     return pending;
   }
 
+  /** The run is another controller's (a fenced save said so): no longer owned here. Returns whether it was. */
+  forget(runId: string): boolean {
+    return this.owned.delete(runId);
+  }
+
   /** Gives a run back (this controller cannot drive it after all). */
   async release(runId: string): Promise<void> {
     this.owned.delete(runId);

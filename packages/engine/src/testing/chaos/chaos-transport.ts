@@ -53,6 +53,11 @@ export class ChaosTransport {
   private readonly known = new Set<string>();
   private pending: Pending[] = [];
   private tick = 0;
+
+  /** The counter executions and cancels are ordered by, for events outside the transport. */
+  now(): number {
+    return ++this.tick;
+  }
   private pump: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly inFlight = new Set<Promise<void>>();
@@ -77,6 +82,7 @@ export class ChaosTransport {
       address,
       dispatch: async (attempts) => {
         alive('dispatch');
+        await process.resumed();
         await pause(this.chance);
         // A process that died meanwhile may or may not have reached the queue.
         if (!process.alive && this.chance.odds(0.5)) throw new Error(`${address}: died before the dispatch reached the queue`);
@@ -121,7 +127,13 @@ export class ChaosTransport {
       if (this.cancels.has(attempt.id) || this.stopped) return; // removed from the queue, or cancelled before it started
       this.executions.push({ attemptId: attempt.id, runId: attempt.runId, nodeId: attempt.nodeId, attempt: attempt.attempt, inputs: attempt.inputs, at: ++this.tick });
       const now = new Date();
-      const result: AttemptResult = { attemptId: attempt.id, runId: attempt.runId, nodeId: attempt.nodeId, attempt: attempt.attempt, startedAt: now, finishedAt: now, ok: true, output: this.run(attempt), outputHash: null };
+      const base = { attemptId: attempt.id, runId: attempt.runId, nodeId: attempt.nodeId, attempt: attempt.attempt, startedAt: now, finishedAt: now };
+      let result: AttemptResult;
+      try {
+        result = { ...base, ok: true, output: this.run(attempt), outputHash: null };
+      } catch (error) {
+        result = { ...base, ok: false, error: { name: 'Error', message: error instanceof Error ? error.message : String(error), code: 'TASK_FAILED', retryable: true } };
+      }
       this.pending.push({ result, sentBy, out: null, notBefore: 0 });
     })();
     this.track(work);
@@ -143,14 +155,15 @@ export class ChaosTransport {
   /** Hands each open endpoint a batch of what is due for it: a random part of it, in a random order. */
   private deliverSome(): void {
     const now = Date.now();
-    const open = [...this.endpoints.values()].filter((e) => e.open && e.process.alive && e.handler !== undefined);
+    // A paused consumer reads nothing; what it holds waits for it (it resumes well before a claim).
+    const open = [...this.endpoints.values()].filter((e) => e.open && e.process.alive && e.process.paused === null && e.handler !== undefined);
     if (open.length === 0) return;
     const batches = new Map<Endpoint, Pending[]>();
     for (const item of this.pending) {
       if (item.out !== null && item.out.process.alive) continue;
       if (item.notBefore > now) continue;
       const own = this.endpoints.get(item.sentBy);
-      const endpoint = own !== undefined && own.open && own.process.alive && own.handler !== undefined ? own : this.chance.pick(open);
+      const endpoint = own !== undefined && open.includes(own) ? own : this.chance.pick(open);
       if (endpoint.busy && !this.chance.odds(this.rates.ungated)) continue;
       if (!this.chance.odds(0.7)) continue; // not read this time
       const list = batches.get(endpoint) ?? [];

@@ -21,6 +21,8 @@ export interface ChaosController {
 export interface ChaosRun {
   spec: WorkflowSpec;
   expected: Map<string, number>;
+  /** Nodes whose first attempt fails (they have one retry). */
+  flaky: Set<string>;
   /** The submit's answer: the run id, or the error it rejected with (and whether its controller was alive then). */
   submitted: Promise<{ ok: true; id: string } | { ok: false; error: unknown; processAlive: boolean }>;
   /** Cancelled by the world (the run may have finished first). */
@@ -31,6 +33,8 @@ export interface ChaosRun {
 export interface ChaosSettings {
   runs: number;
   kills: number;
+  /** Controllers stalled past their lease, which then come back (their saves lose races). */
+  pauses: number;
   cancels: boolean;
 }
 
@@ -51,6 +55,9 @@ export class ChaosWorld {
   readonly controllers: ChaosController[] = [];
   readonly runs: ChaosRun[] = [];
   readonly killed: string[] = [];
+  readonly paused: string[] = [];
+  /** When (the transport's counter) a save first recorded each run as cancelled. */
+  readonly cancelledAt = new Map<string, number>();
   /** Every controller's events, for a failure's message. */
   readonly events: { by: string; event: EngineEvent }[] = [];
   private counter = 0;
@@ -74,6 +81,12 @@ export class ChaosWorld {
       await create(state, lease);
       this.leaseLog.push(`${state.run.id}: created, leased to ${lease?.owner ?? 'nobody'}`);
     };
+    const save = store.save.bind(store);
+    store.save = async (request) => {
+      const saved = await save(request);
+      if (saved && request.run.status === 'cancelled' && !this.cancelledAt.has(request.run.id)) this.cancelledAt.set(request.run.id, this.transport.now());
+      return saved;
+    };
     const release = store.releaseLeases.bind(store);
     store.releaseLeases = async (owner, ids) => {
       await release(owner, ids);
@@ -84,7 +97,15 @@ export class ChaosWorld {
   startController(): ChaosController {
     const process = new ChaosProcess(`c${++this.names}`);
     const dispatcher = this.transport.dispatcher(`chaos-${this.seed}-${process.name}`, process);
-    const runStore: RunStore = processView<RunStore>(this.store, process, this.chance, { save: { before: 0.03, after: 0.03 }, load: { before: 0.02 }, create: { before: 0.03 } });
+    const lease = { before: 0.02, after: 0.02 };
+    const runStore: RunStore = processView<RunStore>(this.store, process, this.chance, {
+      save: { before: 0.03, after: 0.03 },
+      load: { before: 0.02 },
+      create: { before: 0.03 },
+      acquireLease: lease,
+      renewLeases: lease,
+      releaseLeases: lease,
+    });
     const catalog: CacheCatalog = processView<CacheCatalog>(this.catalog, process, this.chance, { lookup: { before: 0.04 }, put: { before: 0.02, after: 0.02 } });
     const controller = new Controller({
       catalog,
@@ -114,14 +135,14 @@ export class ChaosWorld {
   }
 
   /** Submits a run of one of `dags` through a live controller. */
-  submit(dags: readonly { spec: WorkflowSpec; expected: Map<string, number> }[]): ChaosRun {
-    const { spec, expected } = this.chance.pick(dags);
+  submit(dags: readonly { spec: WorkflowSpec; expected: Map<string, number>; flaky: Set<string> }[]): ChaosRun {
+    const { spec, expected, flaky } = this.chance.pick(dags);
     const via = this.chance.pick(this.alive());
     const submitted = via.controller.submit({ spec, inputs: {}, project: 'chaos', domain: 'test' }).then(
       (id) => ({ ok: true as const, id }),
       (error: unknown) => ({ ok: false as const, error, processAlive: via.process.alive }),
     );
-    const run: ChaosRun = { spec, expected, submitted, cancelRequested: false };
+    const run: ChaosRun = { spec, expected, flaky, submitted, cancelRequested: false };
     this.runs.push(run);
     return run;
   }
@@ -135,6 +156,14 @@ export class ChaosWorld {
   }
 
   /** Cancels the run once its submit answered (a failed request is one never made: the run may finish). */
+  /** Stalls a live controller for one to three leases: the others take its runs over, then it comes back to them. */
+  pause(): void {
+    const victim = this.chance.pick(this.alive());
+    const ms = this.chance.int(LEASE_MS, LEASE_MS * 3);
+    victim.process.pause(ms);
+    this.paused.push(`${victim.process.name} for ${ms} ms`);
+  }
+
   async cancel(run: ChaosRun): Promise<void> {
     const submitted = await run.submitted;
     if (!submitted.ok) return;
@@ -149,6 +178,7 @@ export class ChaosWorld {
     this.startController();
     const dags = [chaosDag(this.chance, 'chaos.a'), chaosDag(this.chance, 'chaos.b')];
     let kills = settings.kills;
+    let pauses = settings.pauses;
     const cancels: Promise<void>[] = [];
     for (let i = 0; i < settings.runs; i++) {
       const run = this.submit(dags);
@@ -156,6 +186,10 @@ export class ChaosWorld {
       if (kills > 0 && this.chance.odds(0.35)) {
         kills -= 1;
         this.kill();
+      }
+      if (pauses > 0 && this.chance.odds(0.35)) {
+        pauses -= 1;
+        this.pause();
       }
       if (settings.cancels && this.chance.odds(0.2)) cancels.push(this.cancel(run));
     }

@@ -3,7 +3,25 @@ import { pause, type Chance } from './seeded.js';
 /** One controller's process in the chaos harness: it lives until killed, and a dead one reaches nothing. */
 export class ChaosProcess {
   alive = true;
+  /** While set, every call waits for it (a process stalled by GC, a stop signal or a partition). */
+  paused: Promise<void> | null = null;
   constructor(readonly name: string) {}
+
+  /** Settles once the process is not paused. */
+  async resumed(): Promise<void> {
+    while (this.paused !== null) await this.paused;
+  }
+
+  /** Stalls every call of this process for `ms`. */
+  pause(ms: number): void {
+    const paused: Promise<void> = new Promise((resolve) =>
+      setTimeout(() => {
+        if (this.paused === paused) this.paused = null;
+        resolve();
+      }, ms),
+    );
+    this.paused = paused;
+  }
 }
 
 /** Per method, the chance that a call fails before it reaches the service, and after (it took effect; the answer was lost). */
@@ -33,11 +51,13 @@ export function processView<T extends object>(target: T, process: ChaosProcess, 
       return async (...args: unknown[]) => {
         const name = `${process.name}: ${String(property)}`;
         if (!process.alive) throw new ChaosFault(`${name}: the process is dead`);
+        await process.resumed();
         await pause(chance);
         if (!process.alive && chance.odds(0.5)) throw new ChaosFault(`${name}: the process died before the call went out`);
         if (rate?.before !== undefined && chance.odds(rate.before)) throw new ChaosFault(`${name}: failed before it took effect`);
         const answer: unknown = await (value as (...a: unknown[]) => unknown).apply(object, args);
         await pause(chance);
+        await process.resumed(); // the answer waits in a socket buffer
         if (!process.alive) throw new ChaosFault(`${name}: the process died before the answer came`);
         if (rate?.after !== undefined && chance.odds(rate.after)) throw new ChaosFault(`${name}: took effect, but the answer was lost`);
         return answer;
