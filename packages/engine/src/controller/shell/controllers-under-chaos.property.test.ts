@@ -15,6 +15,8 @@ import { describe, expect, test } from 'vitest';
 import { ChaosWorld } from '../../testing/chaos/chaos-world.js';
 
 const RUNS = Number(process.env['CHAOS_RUNS'] ?? 12);
+/** A seed takes 0.2-2 s (more when a round backs off), so the time allowed grows with the seeds tried. */
+const TIMEOUT_MS = Math.max(120_000, RUNS * 4_000);
 const ONE_SEED = process.env['CHAOS_SEED'] === undefined ? undefined : Number(process.env['CHAOS_SEED']);
 
 /** What went wrong in the world of `seed`, as sentences (none: all held). */
@@ -98,7 +100,7 @@ describe('controllers under chaos', () => {
         { numRuns: ONE_SEED === undefined ? RUNS : 1, endOnFailure: true },
       );
     },
-    120_000,
+    TIMEOUT_MS,
   );
 
   test(
@@ -111,6 +113,6 @@ describe('controllers under chaos', () => {
         { numRuns: ONE_SEED === undefined ? RUNS : 1, endOnFailure: true },
       );
     },
-    120_000,
+    TIMEOUT_MS,
   );
 });

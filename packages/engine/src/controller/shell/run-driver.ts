@@ -60,6 +60,8 @@ export class RunDriver {
   /** Events at the head of the inbox to decide one at a time (after a permanent round failure). */
   private isolating = 0;
   private idleFrom = Date.now();
+  /** Ends the wait before a failed round's retry (close). */
+  private endBackOff: (() => void) | null = null;
   /** Delivers `run:tick` when the next failed cache write is due again (`nextWakeAt`). */
   private wakeTimer: NodeJS.Timeout | undefined;
   private readonly effects: RunEffects;
@@ -198,6 +200,7 @@ export class RunDriver {
   close(): void {
     this.closed = true;
     this.clearWake();
+    this.endBackOff?.(); // a round waiting to retry hands its events back now, not after its delay
     if (this.loop === null) {
       this.creation.fail(closedError());
       this.settleInbox();
@@ -276,7 +279,7 @@ export class RunDriver {
           for (const item of batch) item.persisted?.();
           next = 'next';
         }
-        if (next === 'retry') await sleep(roundRetryDelayMs(failures));
+        if (next === 'retry') await this.backOff(roundRetryDelayMs(failures));
         continue;
       }
       const early = new Set(outcome.early);
@@ -295,6 +298,17 @@ export class RunDriver {
         return;
       }
     }
+  }
+
+  /** Waits `ms` before a failed round's retry, or until the driver closes. */
+  private async backOff(ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      this.endBackOff = resolve;
+      timer = setTimeout(resolve, ms);
+    });
+    clearTimeout(timer);
+    this.endBackOff = null;
   }
 
   /** Applies what `sortRoundFailure` decided for a failed round; returns whether to wait before the next. */
@@ -489,9 +503,4 @@ interface RoundOutcome {
 
 function closedError(): MemoflowError {
   return new MemoflowError('STALE_STATE', 'controller is closed', { retryable: true });
-}
-
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
