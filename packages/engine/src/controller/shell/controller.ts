@@ -74,10 +74,17 @@ export class Controller {
       emit: (event) => options.onEvent?.(event),
       onTerminal: (state) => this.terminal(state),
       owner: this.id,
-      onFenced: (runId) => {
-        // Its save was refused: another controller holds the run's lease. No need to wait for the heartbeat to say so.
-        if (!this.leases.forget(runId)) return;
-        void this.leasesLost([runId]);
+      onFenced: (driver) => {
+        // Its save was refused: another controller holds the run's live lease. This driver stops
+        // now (its queued results go back to the transport, and on to the owner), whether or not
+        // this controller still counted the run as its own: no need to wait for the heartbeat.
+        const { runId } = driver;
+        const owned = this.leases.forget(runId);
+        if (this.drivers.get(runId) === driver) this.drivers.delete(runId);
+        driver.close();
+        if (!owned) return;
+        this.tracing.release(runId, 'lease-lost');
+        this.warn(runId, '-', `another controller holds this run's lease (a save of ${this.id} was refused): no longer driving it here`, 'run:lease-lost');
       },
     });
     options.dispatcher.onResults((results) => this.deliverResults(results));
@@ -138,7 +145,7 @@ export class Controller {
     if (state === undefined || state.run.status !== 'running' || this.closed) return;
     if (!mayDrive(this.options.dispatcher, state, [])) return;
     if (!this.leases.owns(runId)) {
-      await this.takeOver(runId, state, []);
+      await this.takeOver(runId, []);
       return;
     }
     await this.recoverWithNewDriver(runId, state);
@@ -256,7 +263,7 @@ export class Controller {
       await this.recoverWithNewDriver(runId, state);
       return true;
     }
-    return (await this.takeOver(runId, state)).kind === 'acquired';
+    return (await this.takeOver(runId)).kind === 'acquired';
   }
 
   /**
@@ -265,34 +272,37 @@ export class Controller {
    * every path that finds a run without a live owner (a result, a sweep, a wait, a cancel).
    * `tasks`: what driving it needs here (default: every task it names; a cancel needs none).
    */
-  private takeOver(runId: string, loaded?: RunState, tasks?: readonly string[]): Promise<LeaseOutcome> {
+  private takeOver(runId: string, tasks?: readonly string[]): Promise<LeaseOutcome> {
     let pending = this.takingOver.get(runId);
     if (pending === undefined) {
-      pending = this.leaseAndRecover(runId, loaded, tasks).finally(() => this.takingOver.delete(runId));
+      pending = this.leaseAndRecover(runId, tasks).finally(() => this.takingOver.delete(runId));
       this.takingOver.set(runId, pending);
     }
     return pending;
   }
 
-  private async leaseAndRecover(runId: string, loaded: RunState | undefined, tasks: readonly string[] | undefined): Promise<LeaseOutcome> {
+  private async leaseAndRecover(runId: string, tasks: readonly string[] | undefined): Promise<LeaseOutcome> {
     if (this.closed) throw closedError();
     const outcome = await this.leases.acquire(runId);
     // Closing: the lease goes back with all the others (close waits for the acquisition first).
     if (outcome.kind !== 'acquired' || this.closed) return outcome;
+    // Read once the lease is held, never before: until then the last owner's saves are not fenced
+    // (its lease had expired), so a state read earlier may miss its last save, whose effects
+    // nobody would then repeat.
     let state: RunState | undefined;
     try {
-      state = loaded ?? (await this.options.runStore.load(runId));
+      state = await this.options.runStore.load(runId);
     } catch (error) {
       // Not owned after all: results for the run would otherwise be driven here by a driver that
       // never repeated its last owner's effects. The next result, sweep or wait takes it over again.
-      await this.leases.release(runId).catch(() => undefined);
+      await this.giveBack(runId).catch(() => undefined);
       throw error;
     }
     if (state === undefined) return { kind: 'missing' };
     if (state.run.status === 'running' && !mayDrive(this.options.dispatcher, state, tasks)) {
       // Not this controller's to drive after all (another pool's run): to the caller it is as good
       // as held elsewhere, by no controller it could name.
-      await this.leases.release(runId);
+      await this.giveBack(runId);
       return { kind: 'held', owner: '', expiresAt: this.clock.now() };
     }
     const from = outcome.previousOwner === null ? '' : ` from ${outcome.previousOwner}`;
@@ -304,6 +314,17 @@ export class Controller {
     return outcome;
   }
 
+  /**
+   * Gives a lease just acquired back, with any driver a result made for the run meanwhile (the
+   * run counted as owned from the acquisition on): it would drive the run without its recovery.
+   */
+  private async giveBack(runId: string): Promise<void> {
+    const driver = this.drivers.get(runId);
+    this.drivers.delete(runId);
+    driver?.close();
+    await this.leases.release(runId);
+  }
+
   /** Runs whose lease another controller took over: stop driving them (their version would stop our saves anyway). */
   private async leasesLost(runIds: string[]): Promise<void> {
     for (const runId of runIds) {
@@ -311,7 +332,8 @@ export class Controller {
       this.tracing.release(runId, 'lease-lost');
       // A run that just ended is not lost: the heartbeat released its lease.
       const status = await this.options.runStore.status(runId).catch(() => 'running' as const);
-      if (status !== 'running') continue;
+      // Ended, or leased here again meanwhile (a result or a wait took it back): nothing to stop.
+      if (status !== 'running' || this.leases.owns(runId)) continue;
       const driver = this.drivers.get(runId);
       this.drivers.delete(runId);
       driver?.close(); // its queued results are handed back, and come again to be routed to the new owner
@@ -364,7 +386,7 @@ export class Controller {
   /** Takes the run over in the background if its lease is free; never an unhandled rejection. */
   private tryTakeOver(runId: string, stored?: RunState): void {
     if (this.closed || this.leases.owns(runId)) return;
-    this.takeOver(runId, stored).catch((error: unknown) => {
+    this.takeOver(runId).catch((error: unknown) => {
       // The run stays in the store for any controller to take over.
       if (!this.closed) this.warn(runId, stored?.run.workflow ?? '-', `taking the run over failed: ${describe(error)}`);
     });

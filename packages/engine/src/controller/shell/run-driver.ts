@@ -20,8 +20,8 @@ export interface RunDriverDeps extends RunEffectsDeps {
   onTerminal: (state: RunState) => void;
   /** The controller's lease owner id: its saves are fenced by the run's lease (RunSaveRequest.owner). */
   owner?: string;
-  /** A save was refused because another controller holds the run's lease (RUN_LEASED). */
-  onFenced?: (runId: string) => void;
+  /** This driver's save was refused because another controller holds the run's lease (RUN_LEASED). */
+  onFenced?: (driver: RunDriver) => void;
 }
 
 /**
@@ -414,7 +414,7 @@ export class RunDriver {
         } catch (error) {
           this.repeatEffects = true;
           this.orphans.adopt(speculative);
-          if (error instanceof MemoflowError && error.code === 'RUN_LEASED') this.deps.onFenced?.(this.runId);
+          if (error instanceof MemoflowError && error.code === 'RUN_LEASED') this.deps.onFenced?.(this);
           throw error;
         }
         if (saved) {
