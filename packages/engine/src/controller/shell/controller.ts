@@ -80,8 +80,7 @@ export class Controller {
         // this controller still counted the run as its own: no need to wait for the heartbeat.
         const { runId } = driver;
         const owned = this.leases.forget(runId);
-        if (this.drivers.get(runId) === driver) this.drivers.delete(runId);
-        driver.close();
+        this.drivers.retire(runId, driver);
         if (!owned) return;
         this.tracing.release(runId, 'lease-lost');
         this.warn(runId, '-', `another controller holds this run's lease (a save of ${this.id} was refused): no longer driving it here`, 'run:lease-lost');
@@ -319,9 +318,7 @@ export class Controller {
    * run counted as owned from the acquisition on): it would drive the run without its recovery.
    */
   private async giveBack(runId: string): Promise<void> {
-    const driver = this.drivers.get(runId);
-    this.drivers.delete(runId);
-    driver?.close();
+    this.drivers.retire(runId);
     await this.leases.release(runId);
   }
 
@@ -334,9 +331,7 @@ export class Controller {
       const status = await this.options.runStore.status(runId).catch(() => 'running' as const);
       // Ended, or leased here again meanwhile (a result or a wait took it back): nothing to stop.
       if (status !== 'running' || this.leases.owns(runId)) continue;
-      const driver = this.drivers.get(runId);
-      this.drivers.delete(runId);
-      driver?.close(); // its queued results are handed back, and come again to be routed to the new owner
+      this.drivers.retire(runId); // its queued results are handed back, and come again to be routed to the new owner
       this.warn(runId, '-', `another controller took this run over (the lease of ${this.id} had expired): no longer driving it here`, 'run:lease-lost');
     }
   }

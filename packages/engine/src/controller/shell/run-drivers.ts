@@ -66,6 +66,24 @@ export class RunDrivers {
     return { driver: this.ensure(runId), waited };
   }
 
+  /**
+   * Stops the run's driver (`only` that one, if given): it is closed at once, and kept until the
+   * round it may be in has ended, so a driver replacing it waits for that round (`replace`)
+   * instead of running beside it. A round in progress can still land its save: two drivers of
+   * one controller share its lease, so no fence would tell them apart.
+   */
+  retire(runId: string, only?: RunDriver): void {
+    const driver = this.drivers.get(runId);
+    if (driver === undefined || (only !== undefined && driver !== only)) {
+      only?.close();
+      return;
+    }
+    driver.close();
+    void driver.idle().then(() => {
+      if (this.drivers.get(runId) === driver) this.drivers.delete(runId);
+    });
+  }
+
   /** Drops drivers with nothing in flight for `idleMs`, but those of runs `kept` names. */
   evictIdle(idleMs: number, kept: (runId: string) => boolean): void {
     const now = Date.now();
