@@ -13,6 +13,7 @@ import { mayDrive, mayDrivePool } from './run-routing.js';
 import { closedError, deliverResults } from './result-delivery.js';
 import { planEvent } from './reuse-submit.js';
 import { CancelWatch } from './cancel-watch.js';
+import { OrphanWatch } from './orphan-watch.js';
 import { cancelError, type CancelRequestOutcome } from '../../state/cancel-request.js';
 import type { ErrorInfo } from '../../errors.js';
 import { ReservationKeeper } from './reservation-keeper.js';
@@ -41,6 +42,8 @@ export class Controller {
   private readonly takingOver = new Map<string, Promise<LeaseOutcome>>();
   private readonly evictor: NodeJS.Timeout;
   private readonly cancelWatch: CancelWatch;
+  /** Attempts stopped drivers had sent unrecorded: cancelled once their run ends (orphan-watch.ts). */
+  private readonly orphanWatch: OrphanWatch;
   private readonly clock: Clock;
   private readonly reservations: ReservationKeeper;
   /** The OpenTelemetry spans of the runs driven here (free with no SDK installed). */
@@ -85,11 +88,17 @@ export class Controller {
         this.tracing.release(runId, 'lease-lost');
         this.warn(runId, '-', `another controller holds this run's lease (a save of ${this.id} was refused): no longer driving it here`, 'run:lease-lost');
       },
-    });
+    }, (runId, driver) => this.orphanWatch.add(runId, driver.takeOrphans()));
     options.dispatcher.onResults((results) => this.deliverResults(results));
     const idleMs = options.idleDriverMs ?? 30_000;
     this.evictor = setInterval(() => this.evictIdleDrivers(idleMs), Math.max(10, Math.min(idleMs, 10_000)));
     this.evictor.unref();
+    this.orphanWatch = new OrphanWatch({
+      store: options.runStore,
+      dispatcher: options.dispatcher,
+      intervalMs: options.cancelPollMs ?? 500,
+      onError: (error) => this.warn('-', '-', `cancelling attempts of stopped drivers failed (tried again): ${describe(error)}`),
+    });
     this.cancelWatch = new CancelWatch({
       store: options.runStore,
       intervalMs: options.cancelPollMs ?? 500,
@@ -396,6 +405,7 @@ export class Controller {
     this.closed = true;
     clearInterval(this.evictor);
     this.cancelWatch.stop();
+    this.orphanWatch.stop();
     if (this.sweeper !== undefined) clearInterval(this.sweeper);
     this.waiters.close();
     const drivers = this.drivers.closeAll();

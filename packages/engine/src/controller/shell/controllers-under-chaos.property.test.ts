@@ -28,8 +28,8 @@ async function violations(seed: number, settings: { kills: number; pauses: numbe
     await world.settled(8_000);
     const answers = await Promise.all(world.runs.map((run) => run.submitted));
     const created = new Set<string>();
-    // Without kills or pauses, no controller is gone before it has cancelled what it sent.
-    const quiet = world.killed.length === 0 && world.paused.length === 0;
+    // Without kills, no controller is gone before it has cancelled what it sent.
+    const noDeaths = world.killed.length === 0;
     for (const [i, answer] of answers.entries()) {
       const run = world.runs[i];
       if (run === undefined || !answer.ok) continue;
@@ -56,12 +56,10 @@ async function violations(seed: number, settings: { kills: number; pauses: numbe
         if (node.cacheStatus !== 'HIT' && (ran.length !== allowed || node.attempts !== allowed)) problems.push(`${answer.id}/${node.nodeId}: ${node.cacheStatus}, recorded ${node.attempts} attempt(s), ran ${ran.length} (${allowed} expected)`);
       }
       // Once a run is saved cancelled, none of its attempts starts: the cancel names every one that
-      // may have gone out. Not promised for a run whose lease changed hands (a lease fault, a stall):
-      // an attempt its old owner sent beside a save that was then fenced is one its driver forgot
-      // when it stopped (closing note, "Noticed, not fixed").
+      // may have gone out, and a stopped driver's unrecorded ones are cancelled by its controller's
+      // OrphanWatch. Not promised once a controller died: what it sent unrecorded dies with it.
       const cancelledAt = world.cancelledAt.get(answer.id);
-      const changedHands = world.events.some((e) => e.event.runId === answer.id && (e.event.type === 'run:lease-lost' || e.event.type === 'run:taken-over'));
-      if (cancelledAt !== undefined && quiet && !changedHands) {
+      if (cancelledAt !== undefined && noDeaths) {
         const late = executions.filter((e) => e.at > cancelledAt && !world.transport.cancels.has(e.attemptId));
         for (const e of late) problems.push(`${answer.id}: attempt ${e.attemptId} started after the run was saved cancelled, and no cancel named it; cancels named [${[...world.transport.cancels.keys()].filter((id) => id.startsWith(`${answer.id}-`)).join(', ')}]; ${await world.describe(answer.id)}`);
       }

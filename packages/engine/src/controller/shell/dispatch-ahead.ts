@@ -28,6 +28,13 @@ export class Orphans {
     return this.byId.size === 0;
   }
 
+  /** Every orphan, forgotten here (a stopped driver hands them to the controller's OrphanWatch). */
+  take(): TaskAttempt[] {
+    const all = [...this.byId.values()];
+    this.byId.clear();
+    return all;
+  }
+
   /**
    * After a decision the store holds (saved, or read and left unchanged): forgets each orphan that
    * state records, and cancels each it shows will never be (its node has an output, or ended, or

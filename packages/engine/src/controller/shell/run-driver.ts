@@ -1,5 +1,6 @@
 import type { Clock } from '../../ports/clock.js';
 import type { RunStore } from '../../ports/run-store.js';
+import type { TaskAttempt } from '../../ports/task-dispatcher.js';
 import type { NodeExecution, RunState } from '../../state/run-state.js';
 import { nodeWrites } from '../../state/node-writes.js';
 import { MemoflowError } from '../../errors.js';
@@ -185,6 +186,11 @@ export class RunDriver {
    */
   idleSince(): number | null {
     return this.loop === null && this.inbox.length === 0 && this.unsaved.size === 0 && this.orphans.none() && !this.executing && !this.creation.waiting ? this.idleFrom : null;
+  }
+
+  /** The attempts it sent beside saves that never landed and no state recorded yet (see `orphans`), forgotten here. */
+  takeOrphans(): TaskAttempt[] {
+    return this.orphans.take();
   }
 
   /** The version of the run as this driver last read or saved it; undefined when it holds no state. */

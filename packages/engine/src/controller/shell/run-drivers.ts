@@ -6,7 +6,11 @@ import { RunDriver, type RunDriverDeps } from './run-driver.js';
 export class RunDrivers {
   private readonly drivers = new Map<string, RunDriver>();
 
-  constructor(private readonly deps: RunDriverDeps) {}
+  constructor(
+    private readonly deps: RunDriverDeps,
+    /** A driver stopped while its run goes on elsewhere or later (retired, replaced), once its last round has ended. */
+    private readonly onStopped: (runId: string, driver: RunDriver) => void = () => undefined,
+  ) {}
 
   get size(): number {
     return this.drivers.size;
@@ -57,6 +61,7 @@ export class RunDrivers {
         // Checked and replaced in one turn, so nothing reaches the old driver in between.
         this.drivers.delete(runId);
         old.close();
+        this.onStopped(runId, old);
         break;
       }
       waited = true;
@@ -75,12 +80,16 @@ export class RunDrivers {
   retire(runId: string, only?: RunDriver): void {
     const driver = this.drivers.get(runId);
     if (driver === undefined || (only !== undefined && driver !== only)) {
-      only?.close();
+      if (only !== undefined) {
+        only.close();
+        void only.idle().then(() => this.onStopped(runId, only));
+      }
       return;
     }
     driver.close();
     void driver.idle().then(() => {
       if (this.drivers.get(runId) === driver) this.drivers.delete(runId);
+      this.onStopped(runId, driver);
     });
   }
 
