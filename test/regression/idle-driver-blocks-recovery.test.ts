@@ -11,9 +11,9 @@
  * attempt, and `route` hands them to another one.
  */
 import { afterEach, describe, expect, test } from 'vitest';
-import { Controller, InMemoryCacheCatalog, InMemoryRunStore, type Clock, type TaskAttempt } from '@memoflow/engine';
+import { Controller, InMemoryCacheCatalog, InMemoryRunStore, type Clock } from '@memoflow/engine';
 import { SharedTransport } from '../../packages/engine/src/testing/shared-transport.js';
-import { arr, ref, taskNode, workflowSpec, lit } from '../../packages/engine/src/testing/spec-builders.js';
+import { times10OrSum, wideSum } from '../../packages/engine/src/testing/spec-builders.js';
 
 const LEASE_MS = 5_000;
 
@@ -24,10 +24,8 @@ class FakeClock implements Clock {
   }
 }
 
-const spec = workflowSpec('own.wide', [taskNode('a', 'times', { x: lit(1) }, { cache: null }), taskNode('b', 'times', { x: lit(2) }, { cache: null }), taskNode('sum', 'sum', { xs: arr(ref('a'), ref('b')) }, { cache: null })], {
-  outputs: { total: ref('sum') },
-});
-const run = (attempt: TaskAttempt) => (attempt.task === 'sum' ? (attempt.inputs['xs'] as number[]).reduce((a, b) => a + b, 0) : (attempt.inputs['x'] as number) * 10);
+const spec = wideSum();
+const run = times10OrSum;
 
 const controllers: Controller[] = [];
 afterEach(async () => {

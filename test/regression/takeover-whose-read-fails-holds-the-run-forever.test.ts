@@ -10,15 +10,13 @@
  * the store holds under the controller's id that it does not drive (a release that failed too).
  */
 import { afterEach, describe, expect, test } from 'vitest';
-import { Controller, InMemoryCacheCatalog, InMemoryRunStore, type AttemptResult, type TaskAttempt } from '@memoflow/engine';
+import { Controller, InMemoryCacheCatalog, InMemoryRunStore, type AttemptResult } from '@memoflow/engine';
 import { SharedTransport, type SharedTransportDispatcher } from '../../packages/engine/src/testing/shared-transport.js';
-import { arr, lit, ref, taskNode, workflowSpec } from '../../packages/engine/src/testing/spec-builders.js';
+import { times10OrSum, wideSum } from '../../packages/engine/src/testing/spec-builders.js';
 
 const LEASE_MS = 300; // heartbeats every 100 ms
-const spec = workflowSpec('own.wide', [taskNode('a', 'times', { x: lit(1) }, { cache: null }), taskNode('b', 'times', { x: lit(2) }, { cache: null }), taskNode('sum', 'sum', { xs: arr(ref('a'), ref('b')) }, { cache: null })], {
-  outputs: { total: ref('sum') },
-});
-const run = (attempt: TaskAttempt) => (attempt.task === 'sum' ? (attempt.inputs['xs'] as number[]).reduce((a, b) => a + b, 0) : (attempt.inputs['x'] as number) * 10);
+const spec = wideSum();
+const run = times10OrSum;
 
 const controllers: Controller[] = [];
 afterEach(async () => {

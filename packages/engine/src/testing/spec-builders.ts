@@ -80,3 +80,18 @@ export const ref = (node: string, ...path: string[]): Binding => (path.length ==
 export const wfInput = (name: string, ...path: string[]): Binding => (path.length === 0 ? { kind: 'input', name } : { kind: 'input', name, path });
 export const arr = (...items: Binding[]): Binding => ({ kind: 'array', items });
 export const obj = (fields: { [name: string]: Binding }): Binding => ({ kind: 'object', fields });
+
+/**
+ * The ownership tests' run: `a` (x = 1) and `b` (x = 2), summed by `sum`, caching off; with
+ * `times10OrSum`, the body a test transport runs for it, its output is `{ total: 30 }`.
+ */
+export function wideSum(name = 'own.wide'): WorkflowSpec {
+  return workflowSpec(name, [taskNode('a', 'times', { x: lit(1) }, { cache: null }), taskNode('b', 'times', { x: lit(2) }, { cache: null }), taskNode('sum', 'sum', { xs: arr(ref('a'), ref('b')) }, { cache: null })], {
+    outputs: { total: ref('sum') },
+  });
+}
+
+/** The bodies of `wideSum`'s tasks: `times` is x × 10, `sum` adds its `xs`. */
+export function times10OrSum(attempt: { task: string; inputs: { readonly [name: string]: Json } }): Json {
+  return attempt.task === 'sum' ? (attempt.inputs['xs'] as number[]).reduce((a, b) => a + b, 0) : (attempt.inputs['x'] as number) * 10;
+}

@@ -7,16 +7,13 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import { InMemoryCacheCatalog } from '../../memory/in-memory-cache-catalog.js';
 import { InMemoryRunStore } from '../../memory/in-memory-run-store.js';
-import type { TaskAttempt } from '../../ports/task-dispatcher.js';
 import { SharedTransport } from '../../testing/shared-transport.js';
-import { arr, lit, ref, taskNode, workflowSpec } from '../../testing/spec-builders.js';
+import { times10OrSum, wideSum } from '../../testing/spec-builders.js';
 import { Controller } from './controller.js';
 import type { RunDriver } from './run-driver.js';
 
-const spec = workflowSpec('recover.read', [taskNode('a', 'times', { x: lit(1) }, { cache: null }), taskNode('b', 'times', { x: lit(2) }, { cache: null }), taskNode('sum', 'sum', { xs: arr(ref('a'), ref('b')) }, { cache: null })], {
-  outputs: { total: ref('sum') },
-});
-const run = (attempt: TaskAttempt) => (attempt.task === 'sum' ? (attempt.inputs['xs'] as number[]).reduce((a, b) => a + b, 0) : (attempt.inputs['x'] as number) * 10);
+const spec = wideSum('recover.read');
+const run = times10OrSum;
 
 const opened: Controller[] = [];
 afterEach(async () => {

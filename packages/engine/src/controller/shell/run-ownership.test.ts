@@ -7,9 +7,9 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { InMemoryCacheCatalog } from '../../memory/in-memory-cache-catalog.js';
 import { InMemoryRunStore } from '../../memory/in-memory-run-store.js';
 import type { Clock } from '../../ports/clock.js';
-import type { AttemptResult, TaskAttempt } from '../../ports/task-dispatcher.js';
+import type { AttemptResult } from '../../ports/task-dispatcher.js';
 import { SharedTransport, type SharedTransportDispatcher } from '../../testing/shared-transport.js';
-import { arr, lit, ref, taskNode, workflowSpec } from '../../testing/spec-builders.js';
+import { times10OrSum, wideSum } from '../../testing/spec-builders.js';
 import type { EngineEvent } from '../vocabulary/commands.js';
 import { Controller } from './controller.js';
 
@@ -24,10 +24,8 @@ class FakeClock implements Clock {
 }
 
 const LEASE_MS = 5_000;
-const spec = workflowSpec('own.wide', [taskNode('a', 'times', { x: lit(1) }, { cache: null }), taskNode('b', 'times', { x: lit(2) }, { cache: null }), taskNode('sum', 'sum', { xs: arr(ref('a'), ref('b')) }, { cache: null })], {
-  outputs: { total: ref('sum') },
-});
-const run = (attempt: TaskAttempt) => (attempt.task === 'sum' ? (attempt.inputs['xs'] as number[]).reduce((a, b) => a + b, 0) : (attempt.inputs['x'] as number) * 10);
+const spec = wideSum();
+const run = times10OrSum;
 
 interface World {
   clock: FakeClock;
