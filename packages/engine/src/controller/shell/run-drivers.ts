@@ -78,14 +78,8 @@ export class RunDrivers {
    * one controller share its lease, so no fence would tell them apart.
    */
   retire(runId: string, only?: RunDriver): void {
-    const driver = this.drivers.get(runId);
-    if (driver === undefined || (only !== undefined && driver !== only)) {
-      if (only !== undefined) {
-        only.close();
-        void only.idle().then(() => this.onStopped(runId, only));
-      }
-      return;
-    }
+    const driver = only ?? this.drivers.get(runId);
+    if (driver === undefined) return;
     driver.close();
     void driver.idle().then(() => {
       if (this.drivers.get(runId) === driver) this.drivers.delete(runId);
