@@ -4,7 +4,8 @@
  * are delayed and fail, before or after they take effect, at seeded rates; a transport that hands
  * results over in random batches and orders, sometimes twice; and controllers killed mid-run. For
  * every seed: every run ends; a succeeded run holds exactly what its DAG computes (a cache hit
- * too); no node runs more than one attempt, and one that hit runs none; a cancelled run was
+ * too, dynamic and sub-workflow nodes with their children); no node runs more than the attempts it
+ * may, and one that hit, or replayed its compiled sub-workflow, runs none; a cancelled run was
  * cancelled; a submit that failed on a live controller left no run; every result is acknowledged.
  *
  * CHAOS_SEED=<n> replays one seed; CHAOS_RUNS=<n> sets how many seeds are tried (default 12).
@@ -46,14 +47,27 @@ async function violations(seed: number, settings: { kills: number; pauses: numbe
       for (const node of Object.values(state.nodes)) {
         const ran = executions.filter((e) => e.nodeId === node.nodeId);
         const ids = new Set(ran.map((e) => e.attemptId));
-        // One execution per attempt id (the transport's job ids), and only the attempts the node may have: 1, and 2 for a flaky one.
-        const allowed = run.flaky.has(node.nodeId) ? 2 : 1;
+        // One execution per attempt id (the transport's job ids), and only the attempts the node may
+        // have: 1, and 2 for a flaky one; a sub-workflow call runs none of its own (its children do).
+        const call = run.calls.has(node.nodeId);
+        const allowed = call ? 0 : run.flaky.has(node.nodeId) ? 2 : 1;
         if (ids.size !== ran.length || ran.some((e) => e.attempt > allowed)) problems.push(`${answer.id}/${node.nodeId}: ran attempts ${ran.map((e) => e.attemptId).join(', ')}`);
         if (status !== 'succeeded') continue;
         if (node.phase !== 'succeeded') problems.push(`${answer.id}/${node.nodeId}: ${node.phase} in a succeeded run`);
-        if (node.output?.value !== run.expected.get(node.nodeId)) problems.push(`${answer.id}/${node.nodeId}: output ${JSON.stringify(node.output?.value)}, its DAG computes ${run.expected.get(node.nodeId)} (${node.cacheStatus})`);
-        if (node.cacheStatus === 'HIT' && ran.length > 0) problems.push(`${answer.id}/${node.nodeId}: a HIT whose attempt ran`);
-        if (node.cacheStatus !== 'HIT' && (ran.length !== allowed || node.attempts !== allowed)) problems.push(`${answer.id}/${node.nodeId}: ${node.cacheStatus}, recorded ${node.attempts} attempt(s), ran ${ran.length} (${allowed} expected)`);
+        if (JSON.stringify(node.output?.value) !== JSON.stringify(run.expected.get(node.nodeId))) problems.push(`${answer.id}/${node.nodeId}: output ${JSON.stringify(node.output?.value)}, its DAG computes ${JSON.stringify(run.expected.get(node.nodeId))} (${node.cacheStatus})`);
+        // A HIT runs nothing; a dynamic node whose compiled sub-workflow came from the catalog does not run its body.
+        const reused = node.cacheStatus === 'HIT' || node.cacheStatus === 'FUTURE_HIT';
+        if (reused && ran.length > 0) problems.push(`${answer.id}/${node.nodeId}: a ${node.cacheStatus} whose attempt ran`);
+        if (!reused && !call && (ran.length !== allowed || node.attempts !== allowed)) problems.push(`${answer.id}/${node.nodeId}: ${node.cacheStatus}, recorded ${node.attempts} attempt(s), ran ${ran.length} (${allowed} expected)`);
+      }
+      if (status === 'succeeded') {
+        // Every node of the DAG is in the run, and so is every child of a container that expanded
+        // (one whose output came from the catalog whole, a HIT, has none).
+        for (const id of run.expected.keys()) {
+          const container = id.includes('.') ? state.nodes[id.slice(0, id.indexOf('.'))] : undefined;
+          if (state.nodes[id] === undefined && container?.cacheStatus !== 'HIT') problems.push(`${answer.id}/${id}: its DAG has it, the succeeded run does not (${container === undefined ? 'a node' : `a child of ${container.nodeId}, ${container.cacheStatus}`})`);
+        }
+        for (const id of Object.keys(state.nodes)) if (!run.expected.has(id)) problems.push(`${answer.id}/${id}: in the run, not in its DAG`);
       }
       // Once a run is saved cancelled, none of its attempts starts: the cancel names every one that
       // may have gone out, and a stopped driver's unrecorded ones are cancelled by its controller's

@@ -3,9 +3,8 @@ import { InMemoryCacheCatalog } from '../../memory/in-memory-cache-catalog.js';
 import { InMemoryRunStore } from '../../memory/in-memory-run-store.js';
 import type { CacheCatalog } from '../../ports/cache-catalog.js';
 import type { RunStore } from '../../ports/run-store.js';
-import type { WorkflowSpec } from '../../spec/workflow-spec.js';
 import type { EngineEvent } from '../../controller/vocabulary/commands.js';
-import { chaosBody, chaosDag } from './chaos-dags.js';
+import { CHAOS_DYNAMIC, chaosBody, chaosDag, type ChaosDag } from './chaos-dags.js';
 import { ChaosTransport } from './chaos-transport.js';
 import { ChaosProcess, processView } from './process-view.js';
 import { seeded, type Chance } from './seeded.js';
@@ -18,11 +17,7 @@ export interface ChaosController {
 }
 
 /** A run the world submitted, and what it must output. */
-export interface ChaosRun {
-  spec: WorkflowSpec;
-  expected: Map<string, number>;
-  /** Nodes whose first attempt fails (they have one retry). */
-  flaky: Set<string>;
+export interface ChaosRun extends ChaosDag {
   /** The submit's answer: the run id, or the error it rejected with (and whether its controller was alive then). */
   submitted: Promise<{ ok: true; id: string } | { ok: false; error: unknown; processAlive: boolean }>;
   /** Cancelled by the world (the run may have finished first). */
@@ -135,14 +130,15 @@ export class ChaosWorld {
   }
 
   /** Submits a run of one of `dags` through a live controller. */
-  submit(dags: readonly { spec: WorkflowSpec; expected: Map<string, number>; flaky: Set<string> }[]): ChaosRun {
-    const { spec, expected, flaky } = this.chance.pick(dags);
+  submit(dags: readonly ChaosDag[]): ChaosRun {
+    const dag = this.chance.pick(dags);
+    const { spec } = dag;
     const via = this.chance.pick(this.alive());
     const submitted = via.controller.submit({ spec, inputs: {}, project: 'chaos', domain: 'test' }).then(
       (id) => ({ ok: true as const, id }),
       (error: unknown) => ({ ok: false as const, error, processAlive: via.process.alive }),
     );
-    const run: ChaosRun = { spec, expected, flaky, submitted, cancelRequested: false };
+    const run: ChaosRun = { ...dag, submitted, cancelRequested: false };
     this.runs.push(run);
     return run;
   }
@@ -172,7 +168,7 @@ export class ChaosWorld {
     await via.controller.cancel(submitted.id).catch(() => undefined);
   }
 
-  /** Plays the scenario the seed picks: submits, cancels and kills at seeded moments. */
+  /** Plays the scenario the seed picks: submits, cancels, kills, stalls and evictions at seeded moments. */
   async play(settings: ChaosSettings): Promise<void> {
     this.startController();
     this.startController();
@@ -192,6 +188,9 @@ export class ChaosWorld {
         this.pause();
       }
       if (settings.cancels && this.chance.odds(0.2)) cancels.push(this.cancel(run));
+      // An operator evicts the dynamic nodes' outputs and keeps their futures: a later run of the
+      // DAG replays the compiled sub-workflow (FUTURE_HIT) instead of running the body.
+      if (this.chance.odds(0.3)) await this.catalog.evict({ task: CHAOS_DYNAMIC, kind: 'output' });
     }
     await Promise.all(this.runs.map((run) => run.submitted));
     await Promise.all(cancels);
