@@ -10,6 +10,9 @@ describe('storable values', () => {
     expect(storageProblem({ 'bad\u0000key': 1 }, 'output')).toMatch(/^the key "bad\\u0000key" of output contains U\+0000/);
     expect(storageProblem({ 'a b': [Number.NaN] }, 'output')).toBe('output["a b"][0] is NaN, which JSON cannot encode');
     expect(storageProblem('x'.repeat(2000), 'output', 1000)).toMatch(/^output is larger than/);
+    // eslint-disable-next-line no-sparse-arrays -- a hole is what is tested
+    expect(storageProblem({ rows: [1, , 3] } as unknown as Json, 'output')).toBe('output.rows[1] is a undefined, which JSON cannot encode');
+    expect(storageProblem({ a: { b: undefined } } as unknown as Json, 'output')).toBe('output.a.b is a undefined, which JSON cannot encode');
   });
 
   test('a 100,000-deep value is checked without overflowing the stack', () => {
@@ -41,5 +44,55 @@ describe('storable values', () => {
     );
     const error = storableError({ name: 'E\u0000', message: 'cut 😀'.slice(0, 5), retryable: true, code: 'X' });
     expect(storageProblem(error as unknown as Json)).toBeNull();
+  });
+
+  test('reports exactly what the walk of one path string per value reported, for any value and limit (fast-check against that walk)', () => {
+    // The walk storageProblem replaced (it built a path for every value): the model.
+    function perValuePaths(value: Json, root = 'value', limitBytes = 64 * 1024 * 1024): string | null {
+      let bytes = 0;
+      const stack: { value: Json; path: string }[] = [{ value, path: root }];
+      while (stack.length > 0) {
+        const { value: current, path } = stack.pop() as { value: Json; path: string };
+        if (typeof current === 'string') {
+          const problem = stringProblem(current);
+          if (problem !== null) return `${path} ${problem}`;
+          bytes += current.length + 2;
+        } else if (typeof current === 'number') {
+          if (!Number.isFinite(current)) return `${path} is ${String(current)}, which JSON cannot encode`;
+          bytes += 8;
+        } else if (current === null || typeof current === 'boolean') {
+          bytes += 5;
+        } else if (Array.isArray(current)) {
+          bytes += 2 + current.length;
+          for (let i = current.length - 1; i >= 0; i--) stack.push({ value: current[i] as Json, path: `${path}[${i}]` });
+        } else if (typeof current === 'object') {
+          const keys = Object.keys(current);
+          bytes += 2 + keys.length;
+          for (const key of keys.reverse()) {
+            const problem = stringProblem(key);
+            if (problem !== null) return `the key ${JSON.stringify(key).slice(0, 40)} of ${path} ${problem}`;
+            bytes += key.length + 3;
+            stack.push({ value: current[key] as Json, path: /^[A-Za-z_$][\w$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]` });
+          }
+        } else {
+          return `${path} is a ${typeof current}, which JSON cannot encode`;
+        }
+        if (bytes > limitBytes) return `${root} is larger than the ${Math.round(limitBytes / (1024 * 1024))} MiB a stored value may be (return a reference to the data, e.g. a path or URL, instead of the data)`;
+      }
+      return null;
+    }
+    // Values JSON cannot hold too: NaN, Infinity, undefined (as a property and in arrays), functions, bigints, lone surrogates, U+0000 in keys.
+    const leaf = fc.oneof(fc.string({ unit: 'binary', maxLength: 6 }), fc.double(), fc.integer(), fc.boolean(), fc.constant(null), fc.constant(undefined), fc.constant(() => 1), fc.bigInt(), fc.constantFrom('a\u0000', '\ud83d', 'ok'));
+    const { value } = fc.letrec((tie) => ({
+      value: fc.oneof({ depthSize: 'small', withCrossShrink: true }, leaf, tie('array'), tie('object')),
+      array: fc.array(tie('value'), { maxLength: 5 }),
+      object: fc.dictionary(fc.oneof(fc.string({ unit: 'binary', maxLength: 4 }), fc.constantFrom('a b', 'x\u0000', '$ok', '_1')), tie('value'), { maxKeys: 5 }),
+    }));
+    fc.assert(
+      fc.property(value, fc.constantFrom(undefined, 16, 64, 200), (v, limit) => {
+        expect(storageProblem(v as Json, 'output', limit)).toBe(perValuePaths(v as Json, 'output', limit));
+      }),
+      { numRuns: 3000 },
+    );
   });
 });

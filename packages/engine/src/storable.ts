@@ -31,42 +31,80 @@ export function stringProblem(text: string): string | null {
 
 /**
  * Why `value` cannot be stored, naming where (`output.rows[3].name`), or null when it can. Walks the
- * value with an explicit stack, so a deeply nested value cannot overflow the call stack; counts its
- * encoded size as it goes (an estimate within a few bytes of JSON.stringify's, never below it for
- * the strings that dominate real values).
+ * value depth first with an explicit stack of the containers it is inside, so a deeply nested value
+ * cannot overflow the call stack, and builds the path only for the problem it reports (a path per
+ * value made a 100,000-node spec's check allocate millions of strings). Counts the encoded size as
+ * it goes (an estimate within a few bytes of JSON.stringify's, never below it for the strings that
+ * dominate real values).
  */
 export function storageProblem(value: Json, root = 'value', limitBytes = MAX_STORED_VALUE_BYTES): string | null {
   let bytes = 0;
-  const stack: { value: Json; path: string }[] = [{ value, path: root }];
-  while (stack.length > 0) {
-    const { value: current, path } = stack.pop() as { value: Json; path: string };
+  const open: OpenContainer[] = [];
+  let current: Json = value;
+  for (;;) {
     if (typeof current === 'string') {
       const problem = stringProblem(current);
-      if (problem !== null) return `${path} ${problem}`;
+      if (problem !== null) return `${pathOf(open, root)} ${problem}`;
       bytes += current.length + 2;
     } else if (typeof current === 'number') {
-      if (!Number.isFinite(current)) return `${path} is ${String(current)}, which JSON cannot encode`;
+      if (!Number.isFinite(current)) return `${pathOf(open, root)} is ${String(current)}, which JSON cannot encode`;
       bytes += 8;
     } else if (current === null || typeof current === 'boolean') {
       bytes += 5;
     } else if (Array.isArray(current)) {
       bytes += 2 + current.length;
-      for (let i = current.length - 1; i >= 0; i--) stack.push({ value: current[i] as Json, path: `${path}[${i}]` });
+      open.push({ items: current, keys: null, next: 0 });
     } else if (typeof current === 'object') {
       const keys = Object.keys(current);
       bytes += 2 + keys.length;
-      for (const key of keys.reverse()) {
+      // Last key first, as the walk always checked them (so the key reported is the same one).
+      for (let k = keys.length - 1; k >= 0; k--) {
+        const key = keys[k] as string;
         const problem = stringProblem(key);
-        if (problem !== null) return `the key ${JSON.stringify(key).slice(0, 40)} of ${path} ${problem}`;
+        if (problem !== null) return `the key ${JSON.stringify(key).slice(0, 40)} of ${pathOf(open, root)} ${problem}`;
         bytes += key.length + 3;
-        stack.push({ value: current[key] as Json, path: /^[A-Za-z_$][\w$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]` });
       }
+      open.push({ items: current, keys, next: 0 });
     } else {
-      return `${path} is a ${typeof current}, which JSON cannot encode`;
+      return `${pathOf(open, root)} is a ${typeof current}, which JSON cannot encode`;
     }
     if (bytes > limitBytes) return `${root} is larger than the ${Math.round(limitBytes / (1024 * 1024))} MiB a stored value may be (return a reference to the data, e.g. a path or URL, instead of the data)`;
+    // The next value: the next child of the innermost container that has one left (a child may
+    // itself be undefined, a hole or an undefined property, which is reported, not skipped).
+    for (;;) {
+      const top = open[open.length - 1];
+      if (top === undefined) return null;
+      const size = top.keys === null ? (top.items as readonly Json[]).length : top.keys.length;
+      if (top.next < size) {
+        const at = top.next++;
+        current = (top.keys === null ? (top.items as readonly Json[])[at] : (top.items as { readonly [key: string]: Json })[top.keys[at] as string]) as Json;
+        break;
+      }
+      open.pop();
+    }
   }
-  return null;
+}
+
+/** A container the walk is inside: its items (or its keys, for an object) and the next one to visit. */
+interface OpenContainer {
+  items: readonly Json[] | { readonly [key: string]: Json };
+  keys: string[] | null;
+  next: number;
+}
+
+/** The path of the value being visited: `root`, then each open container's child being visited (the one before `next`). */
+function pathOf(open: readonly OpenContainer[], root: string): string {
+  let path = root;
+  for (const container of open) {
+    const at = container.next - 1;
+    if (container.keys === null) {
+      path += `[${at}]`;
+    } else {
+      const key = container.keys[at] as string;
+      path += /^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`;
+    }
+  }
+  return path;
 }
 
 /** A string with U+0000 and lone surrogates replaced by U+FFFD, so an error can always be recorded. */
