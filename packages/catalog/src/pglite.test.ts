@@ -11,7 +11,8 @@ import { openPgliteStorage, PgliteCacheCatalog, PgliteRunStore } from './pglite-
 import { describeCacheCatalogContract, type CacheCatalogFixture } from './testing/cache-catalog.contract.js';
 import { describeCacheReservationContract } from './testing/cache-reservation.contract.js';
 import { damageEntry } from './testing/sql-damage.js';
-import { RELEASE_BEFORE_DURATIONS, releaseMigrationFolders } from './testing/release-migrations.js';
+import { RELEASE_BEFORE_DURATIONS, RELEASE_BEFORE_WORKFLOW_SPECS, releaseMigrationFolders } from './testing/release-migrations.js';
+import { runState } from './testing/run-store-fixtures.js';
 import type { FakeClock } from './testing/fake-clock.js';
 import { describeRunLeaseContract } from './testing/run-lease.contract.js';
 import { describeRunStoreContract } from './testing/run-store.contract.js';
@@ -199,6 +200,33 @@ describe('upgrading a database of the previous release', () => {
       expect((await store.load('r0'))?.nodes['n0']).toMatchObject({ savedMs: 1234, cutoffHint: hint });
       await catalog.put([{ key: 'before', kind: 'output', project: 'p', domain: 'd', task: 't', parts, value: { n: 1 }, valueHash: null, runId: 'r1', nodeId: 'n0', durationMs: 42 }]);
       expect((await catalog.lookup('output', ['before'])).hits.get('before')?.durationMs).toBe(42);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('a run of the release before workflow_specs (its spec in the row) loads and saves, and runs created beside it name theirs by digest', async () => {
+    const client = await PGlite.create();
+    try {
+      await migrate(drizzle({ client }), { migrationsFolder: await releaseMigrations(RELEASE_BEFORE_WORKFLOW_SPECS), migrationsSchema: 'public' });
+      const oldSpec = '{"specVersion":1,"name":"w","inputs":{},"hashedInputs":[],"nodes":[],"outputs":{"z":{"kind":"input","name":"a"},"a":{"kind":"input","name":"z"}}}';
+      await client.query(
+        `INSERT INTO runs (id, workflow, project, domain, spec, inputs, options, status, version, created_at, updated_at)
+         VALUES ('old', 'w', 'p', 'd', $1::json, '{}', '{"overwriteCache":false}', 'running', 1, now(), now())`,
+        [oldSpec],
+      );
+      await migratePglite(client); // what opening the data directory with this release does
+      const store = new PgliteRunStore(drizzle({ client }));
+      const loaded = await store.load('old');
+      expect(JSON.stringify(loaded?.run.spec)).toBe(oldSpec); // key order as that release wrote it
+      if (loaded === undefined) throw new Error('run old not loaded');
+      expect(await store.save({ run: { ...loaded.run, status: 'succeeded', finishedAt: new Date() }, nodes: [], expectedVersion: 1 })).toBe(true);
+      expect(JSON.stringify((await store.load('old'))?.run.spec)).toBe(oldSpec);
+
+      await store.create(runState('new', ['n1']));
+      const rows = await client.query<{ id: string; inline: boolean; digest: string | null }>(`SELECT id, spec IS NOT NULL AS inline, spec_digest AS digest FROM runs ORDER BY id`);
+      expect(rows.rows.map((r) => [r.id, r.inline, r.digest === null])).toEqual([['new', false, false], ['old', true, true]]);
+      expect((await store.load('new'))?.run.spec).toEqual(runState('new', []).run.spec);
     } finally {
       await client.close();
     }

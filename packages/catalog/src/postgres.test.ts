@@ -100,7 +100,7 @@ describe('Postgres storage', () => {
     opened.push(...storages);
     const tables = await schema.admin<{ table_name: string }[]>`
       SELECT table_name FROM information_schema.tables WHERE table_schema = ${schema.name} ORDER BY table_name`;
-    expect(tables.map((t) => t.table_name)).toEqual(['__drizzle_migrations', 'cache_entries', 'cache_reservations', 'node_executions', 'runs']);
+    expect(tables.map((t) => t.table_name)).toEqual(['__drizzle_migrations', 'cache_entries', 'cache_reservations', 'node_executions', 'runs', 'workflow_specs']);
     const applied = await schema.admin`SELECT hash FROM __drizzle_migrations`;
     const journal = JSON.parse(readFileSync(join(migrationsFolder, 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] };
     expect(applied).toHaveLength(journal.entries.length); // each migration applied once
@@ -151,7 +151,7 @@ describe('Postgres storage', () => {
       opened.push(storage);
       expect(await storage.runStore.list()).toEqual([]);
       const tables = await odd.admin`SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = ${odd.name}`;
-      expect(tables[0]?.['n']).toBe(5);
+      expect(tables[0]?.['n']).toBe(6);
       await storage.close();
     } finally {
       await odd.drop();

@@ -53,7 +53,13 @@ export const runs = pgTable(
     workflow: text('workflow').notNull(),
     project: text('project').notNull(),
     domain: text('domain').notNull(),
-    spec: json<WorkflowSpec>('spec').notNull(),
+    /**
+     * The spec as written by releases before `workflow_specs`; NULL in rows written since, which
+     * name theirs by `spec_digest` instead. A load reads whichever the row has.
+     */
+    spec: json<WorkflowSpec>('spec'),
+    /** The run's spec in `workflow_specs`; NULL in rows of releases before it (their `spec` holds it). */
+    specDigest: text('spec_digest'),
     inputs: json<{ [name: string]: NodeValue }>('inputs').notNull(),
     options: json<RunOptions>('options').notNull(),
     status: text('status').$type<RunStatus>().notNull(),
@@ -77,6 +83,19 @@ export const runs = pgTable(
     index('runs_running_lease_idx').on(t.leaseExpiresAt).where(sql`${t.status} = 'running'`),
   ],
 );
+
+/**
+ * Each distinct workflow spec, stored once: every run of a workflow names its spec by digest
+ * instead of carrying its own copy (the spec of a 1,000-node workflow is ~380 KB of json, of a
+ * 100,000-node one ~38 MB, and a rerun of it is the same text again). `digest` is the SHA-256 of
+ * the spec's json text exactly as written (not a canonical form: a spec must come back with its key
+ * order, so two texts of one spec are two rows). Rows are never updated or deleted, as runs are not.
+ */
+export const workflowSpecs = pgTable('workflow_specs', {
+  digest: text('digest').primaryKey(),
+  spec: json<WorkflowSpec>('spec').notNull(),
+  createdAt: at('created_at').notNull(),
+});
 
 /**
  * One node execution within a run. No foreign key to `runs`: drizzle-kit would qualify the

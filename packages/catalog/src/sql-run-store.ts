@@ -1,8 +1,10 @@
 import { and, asc, desc, eq, sql, type SQL } from 'drizzle-orm';
-import type { CacheWriteRetry, Clock, CutoffHint, LeaseOutcome, LeaseRequest, NodeExecution, NodeField, NodeWrite, ReservationWait, RunListFilter, RunSaveRequest, RunState, RunStatus, RunStore, RunSummary } from '@memoflow/engine';
-import { MemoflowError, decodeStoredInputs, fencedSaveError, encodeStoredInputs, sqlState, type CancelRequestOutcome, type ErrorInfo } from '@memoflow/engine';
+import type { Clock, LeaseOutcome, LeaseRequest, NodeExecution, RunListFilter, RunSaveRequest, RunState, RunStatus, RunStore, RunSummary } from '@memoflow/engine';
+import { MemoflowError, decodeStoredInputs, fencedSaveError, sqlState, type CancelRequestOutcome, type ErrorInfo } from '@memoflow/engine';
+import { fromStoredNode, nodeColumns, nodeDocument, nodeRows, nodeValues, overwriteAll, overwriteChanged, wholeDocument, type StoredNode } from './node-rows.js';
 import { nodeExecutions, runs } from './schema.js';
 import { anyOf, jsonParam, nullableJsonParam, type SqlSession } from './sql-session.js';
+import { loadedSpec, specExists, specInsert, StoredSpecs, type SpecToWrite } from './stored-specs.js';
 
 const summaryColumns = {
   id: runs.id,
@@ -17,85 +19,6 @@ const summaryColumns = {
   updatedAt: runs.updatedAt,
   finishedAt: runs.finishedAt,
 };
-
-/**
- * The node_executions columns a save can write: per NodeExecution field, its column, the column's
- * type in the json parameter's recordset, and its value there (dates as ISO text). A mapped type,
- * so a new field does not compile until it has a column.
- */
-const COLUMNS: { readonly [F in NodeField]-?: readonly [column: string, type: string, value: (node: NodeExecution) => unknown] } = {
-  task: ['task', 'text', (n) => n.task],
-  phase: ['phase', 'text', (n) => n.phase],
-  cacheStatus: ['cache_status', 'text', (n) => n.cacheStatus],
-  cacheReason: ['cache_reason', 'text', (n) => n.cacheReason],
-  cacheKey: ['cache_key', 'text', (n) => n.cacheKey],
-  cacheKeyParts: ['cache_key_parts', 'json', (n) => n.cacheKeyParts],
-  attempts: ['attempts', 'int', (n) => n.attempts],
-  // An input bound to other nodes' outputs is stored as its binding (each value stored once).
-  inputs: ['inputs', 'json', (n) => encodeStoredInputs(n.inputs)],
-  output: ['output', 'json', (n) => n.output],
-  error: ['error', 'json', (n) => n.error],
-  startedAt: ['started_at', 'timestamptz', (n) => n.startedAt?.toISOString() ?? null],
-  finishedAt: ['finished_at', 'timestamptz', (n) => n.finishedAt?.toISOString() ?? null],
-  subWorkflow: ['sub_workflow', 'json', (n) => n.subWorkflow],
-  cacheWriteRetry: ['cache_write_retry', 'json', (n) => n.cacheWriteRetry ?? null],
-  waitedFor: ['waited_for', 'json', (n) => n.waitedFor ?? null],
-  computeMs: ['compute_ms', 'bigint', (n) => n.computeMs ?? null],
-  savedMs: ['saved_ms', 'bigint', (n) => n.savedMs ?? null],
-  cutoffHint: ['cutoff_hint', 'json', (n) => n.cutoffHint ?? null],
-};
-const FIELDS = Object.keys(COLUMNS) as NodeField[];
-const columnOf = (field: NodeField) => COLUMNS[field][0];
-/** Each field's bit in a partial write's `changed` mask: its place in FIELDS. */
-const bitOf = (field: NodeField) => 1 << FIELDS.indexOf(field);
-
-/**
- * A node write as one element of the statements' json parameter: keys are the column names
- * (json_to_recordset matches them, and reads a key left out as NULL, so null values are left out).
- * A whole record has every column; a partial one has `node_id`, the changed columns and `changed`,
- * a mask of their bits (`bitOf`), so a column left out is told from one set to null by the mask,
- * never by its value. (A mask, not a list of names: a list cost a cached 1,000-node run's one save
- * 27 KB more than it saved.)
- */
-function nodeDocument({ node, changed }: NodeWrite): Record<string, unknown> {
-  const fields = changed ?? FIELDS;
-  const doc: Record<string, unknown> = { node_id: node.nodeId };
-  for (const field of fields) {
-    const [column, , value] = COLUMNS[field];
-    const v = value(node);
-    // A key left out reads as NULL in json_to_recordset, as a null does: most columns of a node are
-    // null most of the time, and each costs its name in a parameter of up to 100,000 rows.
-    if (v !== null && v !== undefined) doc[column] = v;
-  }
-  if (changed !== undefined) doc['changed'] = changed.reduce((mask, field) => mask | bitOf(field), 0);
-  return doc;
-}
-
-const wholeDocument = (node: NodeExecution) => nodeDocument({ node });
-
-/**
- * The node writes of one json array parameter as rows `n`. The json-typed fields keep their
- * text as written (key order included); a JSON null becomes SQL NULL, so a null comes back as
- * null, not as a JSON null. `changed` is NULL for a whole record.
- */
-const nodeRows = (documents: readonly Record<string, unknown>[]) =>
-  sql`json_to_recordset(${jsonParam(documents)}) AS n(node_id text, changed int, ${sql.raw(FIELDS.map((f) => `${COLUMNS[f][0]} ${COLUMNS[f][1]}`).join(', '))})`;
-
-const nodeColumns = sql.raw(['run_id', 'node_id', ...FIELDS.map(columnOf)].join(', '));
-
-/** The node columns selected from `n`. */
-const nodeValues = (runId: SQL) => sql`${runId}, n.node_id, ${sql.raw(FIELDS.map((f) => `n.${columnOf(f)}`).join(', '))}`;
-
-/** An upsert's update: every column from the proposed row. */
-const overwriteAll = sql.raw(FIELDS.map((f) => `${columnOf(f)} = excluded.${columnOf(f)}`).join(', '));
-
-/** A partial update: the columns in the mask from `n`, every other one as stored in `ne`. */
-const overwriteChanged = sql.raw(
-  FIELDS.map((f) => {
-    const c = columnOf(f);
-    return `${c} = CASE WHEN (n.changed & ${bitOf(f)}) <> 0 THEN n.${c} ELSE ne.${c} END`;
-  }).join(', '),
-);
 
 export interface SqlRunStoreOptions {
   /**
@@ -124,6 +47,7 @@ export class SqlRunStore implements RunStore {
   readonly #session: SqlSession;
   readonly #clock: Clock | undefined;
   readonly #createSlice: number;
+  readonly #specs = new StoredSpecs();
 
   constructor(session: SqlSession, options: SqlRunStoreOptions = {}) {
     this.#session = session;
@@ -147,54 +71,81 @@ export class SqlRunStore implements RunStore {
   }
 
   /*
-   * create: WITH r AS (INSERT INTO runs ... version 0 RETURNING id)
-   *         INSERT INTO node_executions SELECT ... FROM r CROSS JOIN json_to_recordset($nodes)
+   * create: WITH s AS (INSERT INTO workflow_specs ($digest, $spec) ON CONFLICT DO NOTHING),
+   *              r AS (INSERT INTO runs ... spec_digest $digest, version 0 RETURNING id),
+   *              n AS (INSERT INTO node_executions SELECT ... FROM r CROSS JOIN json_to_recordset($nodes))
+   *         SELECT count(*) FROM r
+   *   or, when this store knows the spec row exists, without `s` and with
+   *              r AS (INSERT INTO runs SELECT ... WHERE EXISTS (the spec row) RETURNING id)
+   *   (no row: the store forgets the digest and creates again, with `s`).
    * Inputs: the run and its node executions (one json parameter), optionally a lease. Result: none;
-   * throws CATALOG_ERROR if the id exists. Side effects: inserts the run (leased to the creator, or
-   * free) and its nodes, or nothing.
+   * throws CATALOG_ERROR if the id exists. Side effects: inserts the spec (unless stored), the run
+   * (leased to the creator, or free) and its nodes, or nothing.
    */
   async create(state: RunState, lease?: LeaseRequest): Promise<void> {
     const { run } = state;
     const nodes = Object.values(state.nodes);
+    const spec = this.#specs.toWrite(run.spec);
     try {
-      if (nodes.length <= this.#createSlice) {
-        await this.#createWith(this.#session, state, lease, nodes);
-        return;
-      }
-      // The run row and the first slice in one statement, the other slices after it: one transaction.
-      await this.#session.transaction(async (tx) => {
-        await this.#createWith(tx, state, lease, nodes.slice(0, this.#createSlice));
-        for (let start = this.#createSlice; start < nodes.length; start += this.#createSlice) {
-          await tx.rows(sql`
-            INSERT INTO ${nodeExecutions} (${nodeColumns})
-            SELECT ${nodeValues(sql`${run.id}`)}
-            FROM ${nodeRows(nodes.slice(start, start + this.#createSlice).map(wholeDocument))}`);
+      if (!(await this.#createOnce(state, lease, nodes, spec))) {
+        // The spec row this store remembered is not there: create again, with the text.
+        this.#specs.forget(spec.digest);
+        if (!(await this.#createOnce(state, lease, nodes, { ...spec, sendText: true }))) {
+          throw new MemoflowError('CATALOG_ERROR', `run '${run.id}' was not created: its spec could not be stored`);
         }
-      });
+      }
     } catch (error) {
       if (sqlState(error) === '23505') {
         throw new MemoflowError('CATALOG_ERROR', `run '${run.id}' already exists`, { cause: error });
       }
       throw error;
     }
+    this.#specs.remember(spec.digest);
   }
 
-  /** The create's first statement: the run row, and `nodes` (all of them, or its first slice). */
-  async #createWith(session: SqlSession, state: RunState, lease: LeaseRequest | undefined, nodes: readonly NodeExecution[]): Promise<void> {
+  /** One create: false when it sent the spec's digest alone and no row has it (nothing was written). */
+  async #createOnce(state: RunState, lease: LeaseRequest | undefined, nodes: readonly NodeExecution[], spec: SpecToWrite): Promise<boolean> {
+    if (nodes.length <= this.#createSlice) return this.#createWith(this.#session, state, lease, nodes, spec);
+    // The run row and the first slice in one statement, the other slices after it: one transaction.
+    return this.#session.transaction(async (tx) => {
+      if (!(await this.#createWith(tx, state, lease, nodes.slice(0, this.#createSlice), spec))) return false;
+      for (let start = this.#createSlice; start < nodes.length; start += this.#createSlice) {
+        await tx.rows(sql`
+          INSERT INTO ${nodeExecutions} (${nodeColumns})
+          SELECT ${nodeValues(sql`${state.run.id}`)}
+          FROM ${nodeRows(nodes.slice(start, start + this.#createSlice).map(wholeDocument))}`);
+      }
+      return true;
+    });
+  }
+
+  /**
+   * The create's first statement: the spec row (when its text is sent), the run row naming it, and
+   * `nodes` (all of them, or the first slice). False when the run row was not inserted because
+   * the spec was sent by digest and no row has it.
+   */
+  async #createWith(session: SqlSession, state: RunState, lease: LeaseRequest | undefined, nodes: readonly NodeExecution[], spec: SpecToWrite): Promise<boolean> {
     const { run } = state;
-    await session.rows(sql`
-      WITH r AS (
-        INSERT INTO ${runs} (id, workflow, project, domain, spec, inputs, options, status, outputs, error, version, created_at, updated_at, finished_at, owner, lease_expires_at)
-        VALUES (${run.id}, ${run.workflow}, ${run.project}, ${run.domain}, ${jsonParam(run.spec)}, ${jsonParam(run.inputs)},
-                ${jsonParam(run.options)}, ${run.status}, ${nullableJsonParam(run.outputs)}, ${nullableJsonParam(run.error)}, 0,
-                ${run.createdAt.toISOString()}::timestamptz, ${run.updatedAt.toISOString()}::timestamptz,
-                ${run.finishedAt?.toISOString() ?? null}::timestamptz,
-                ${lease?.owner ?? null}, ${lease === undefined ? sql`NULL` : this.#expiry(lease.ttlMs)})
+    const [row] = await session.rows<{ created: number }>(sql`
+      WITH ${specInsert(spec, this.#now())}
+      r AS (
+        INSERT INTO ${runs} (id, workflow, project, domain, spec, spec_digest, inputs, options, status, outputs, error, version, created_at, updated_at, finished_at, owner, lease_expires_at)
+        SELECT ${run.id}, ${run.workflow}, ${run.project}, ${run.domain}, NULL, ${spec.digest}, ${jsonParam(run.inputs)},
+               ${jsonParam(run.options)}, ${run.status}, ${nullableJsonParam(run.outputs)}, ${nullableJsonParam(run.error)}, 0,
+               ${run.createdAt.toISOString()}::timestamptz, ${run.updatedAt.toISOString()}::timestamptz,
+               ${run.finishedAt?.toISOString() ?? null}::timestamptz,
+               ${lease?.owner ?? null}, ${lease === undefined ? sql`NULL` : this.#expiry(lease.ttlMs)}
+        ${specExists(spec)}
         RETURNING id
+      ),
+      n AS (
+        INSERT INTO ${nodeExecutions} (${nodeColumns})
+        SELECT ${nodeValues(sql`r.id`)}
+        FROM r CROSS JOIN ${nodeRows(nodes.map(wholeDocument))}
+        RETURNING 1
       )
-      INSERT INTO ${nodeExecutions} (${nodeColumns})
-      SELECT ${nodeValues(sql`r.id`)}
-      FROM r CROSS JOIN ${nodeRows(nodes.map(wholeDocument))}`);
+      SELECT count(*)::int AS created FROM r`);
+    return row?.created === 1;
   }
 
   /*
@@ -214,6 +165,7 @@ export class SqlRunStore implements RunStore {
     const [row] = await this.#session.db
       .select({
         run: runs,
+        spec: loadedSpec,
         nodes: sql<StoredNode[]>`(
           SELECT coalesce(json_agg(ne), '[]'::json) FROM ${nodeExecutions} AS ne WHERE ne.run_id = ${runs.id}
         )`,
@@ -221,11 +173,17 @@ export class SqlRunStore implements RunStore {
       .from(runs)
       .where(eq(runs.id, runId));
     if (row === undefined) return undefined;
+    // The lease is the store's business (acquireLease), not part of the run's decided state; the
+    // spec is the row's own or the one its digest names (`loadedSpec`).
+    const { owner: _owner, leaseExpiresAt: _expiry, specDigest, ...fixed } = row.run;
+    if (row.spec === null) {
+      throw new MemoflowError('RUN_STORE_CORRUPT', `run '${runId}' names spec ${String(specDigest)}, which the run store does not hold`, { workflow: fixed.workflow });
+    }
+    // The spec keeps its place among the run's fields (the column's), only its value is the loaded one.
+    const run = { ...fixed, spec: row.spec };
     const nodes: RunState['nodes'] = {};
     for (const stored of row.nodes) nodes[stored.node_id] = fromStoredNode(stored);
-    decodeStoredInputs(row.run, nodes);
-    // The lease is the store's business (acquireLease), not part of the run's decided state.
-    const { owner: _owner, leaseExpiresAt: _expiry, ...run } = row.run;
+    decodeStoredInputs(run, nodes);
     return { run, nodes };
   }
 
@@ -448,54 +406,3 @@ export class SqlRunStore implements RunStore {
 /** Epoch milliseconds of a timestamptz, as a number (raw rows carry no timestamps; see SqlSession). */
 const epochMs = (column: SQL) => sql`(extract(epoch FROM ${column}) * 1000)::float8`;
 
-/** A node_executions row as `json_agg` renders it: column names, timestamps as ISO 8601 text. */
-interface StoredNode {
-  run_id: string;
-  node_id: string;
-  task: string;
-  phase: NodeExecution['phase'];
-  cache_status: NodeExecution['cacheStatus'];
-  cache_reason: string | null;
-  cache_key: string | null;
-  cache_key_parts: NodeExecution['cacheKeyParts'];
-  attempts: number;
-  inputs: NodeExecution['inputs'];
-  output: NodeExecution['output'];
-  error: NodeExecution['error'];
-  started_at: string | null;
-  finished_at: string | null;
-  sub_workflow: NodeExecution['subWorkflow'];
-  /** Absent (NULL) in rows written by the release before it existed. */
-  cache_write_retry?: CacheWriteRetry | null;
-  /** Absent (NULL) in rows written before serialized reservations. */
-  waited_for?: ReservationWait | null;
-  /** Absent (NULL) in rows written before durations; bigint columns come back as text or number depending on the driver. */
-  compute_ms?: string | number | null;
-  saved_ms?: string | number | null;
-  cutoff_hint?: CutoffHint | null;
-}
-
-function fromStoredNode(stored: StoredNode): NodeExecution {
-  return {
-    runId: stored.run_id,
-    nodeId: stored.node_id,
-    task: stored.task,
-    phase: stored.phase,
-    cacheStatus: stored.cache_status,
-    cacheReason: stored.cache_reason,
-    cacheKey: stored.cache_key,
-    cacheKeyParts: stored.cache_key_parts,
-    attempts: stored.attempts,
-    inputs: stored.inputs,
-    output: stored.output,
-    error: stored.error,
-    startedAt: stored.started_at === null ? null : new Date(stored.started_at),
-    finishedAt: stored.finished_at === null ? null : new Date(stored.finished_at),
-    subWorkflow: stored.sub_workflow ?? null,
-    ...(stored.cache_write_retry == null ? {} : { cacheWriteRetry: stored.cache_write_retry }),
-    ...(stored.waited_for == null ? {} : { waitedFor: stored.waited_for }),
-    ...(stored.compute_ms == null ? {} : { computeMs: Number(stored.compute_ms) }),
-    ...(stored.saved_ms == null ? {} : { savedMs: Number(stored.saved_ms) }),
-    ...(stored.cutoff_hint == null ? {} : { cutoffHint: stored.cutoff_hint }),
-  };
-}

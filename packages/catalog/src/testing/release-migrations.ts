@@ -5,6 +5,7 @@ import { migrationsFolder } from '../migrate.js';
 
 /** The tags of the migrations each earlier release shipped, oldest first (a database of that release has exactly these). */
 export const RELEASE_BEFORE_DURATIONS = ['0000_init', '0001_node_cache_write_retry', '0002_run_leases', '0003_serialized_reservations'] as const;
+export const RELEASE_BEFORE_WORKFLOW_SPECS = [...RELEASE_BEFORE_DURATIONS, '0004_compute_durations'] as const;
 
 /**
  * Folders of migrations as earlier releases shipped them, for upgrade tests: `folder(tags)` copies
