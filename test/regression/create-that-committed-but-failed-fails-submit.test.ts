@@ -15,7 +15,7 @@ afterAll(() => dropSchema(schema));
 
 describe('a create that committed although its connection dropped', () => {
   it('submits the run once, and the run finishes', async () => {
-    const proxy = await startPartitionProxy(TEST_DATABASE_URL, { dropReplyTo: 'WITH r AS' });
+    const proxy = await startPartitionProxy(TEST_DATABASE_URL, { dropReplyTo: 'INSERT INTO "runs"' }); // the create's statement
     try {
       const mf = await connect({ databaseUrl: proxy.url, schema, log: 'silent' });
       try {

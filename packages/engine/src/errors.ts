@@ -44,7 +44,10 @@ export type EngineErrorCode =
   | 'INVALID_OPTION'
   | 'MODULE_LOAD_FAILED'
   | 'CONNECTION_FAILED'
-  | 'DATA_DIR_LOCKED';
+  | 'DATA_DIR_LOCKED'
+  // A call of the run store or the catalog that did not answer within the controller's
+  // callTimeoutMs (a connection that died without a word): its outcome is unknown (retryable).
+  | 'CALL_TIMEOUT';
 
 /** Where a bad-input error points: which workflow, node and field. */
 export interface ErrorLocation {

@@ -37,6 +37,11 @@ export interface ControllerOptions {
   reservationTtlMs?: number;
   /** The backstop: a WAITING node asks again this often even if it heard no release (default 3 s). */
   reservationPollMs?: number;
+  /**
+   * How long a run store or catalog call may go unanswered before the controller gives up on it
+   * and tries again (default 60 s; not a run's create). See call-deadlines.ts.
+   */
+  callTimeoutMs?: number;
 }
 
 export const DEFAULT_LEASE_MS = 10_000;

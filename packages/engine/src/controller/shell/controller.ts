@@ -13,6 +13,7 @@ import { mayDrive, mayDrivePool } from './run-routing.js';
 import { closedError, deliverResults } from './result-delivery.js';
 import { planEvent } from './reuse-submit.js';
 import { CancelWatch } from './cancel-watch.js';
+import { DEFAULT_CALL_TIMEOUT_MS, withDeadlines } from './call-deadlines.js';
 import { OrphanWatch } from './orphan-watch.js';
 import { cancelError, type CancelRequestOutcome } from '../../state/cancel-request.js';
 import type { ErrorInfo } from '../../errors.js';
@@ -50,7 +51,19 @@ export class Controller {
   private readonly tracing: RunTracing;
   private closed = false;
 
-  constructor(private readonly options: ControllerOptions) {
+  private readonly options: ControllerOptions;
+
+  constructor(given: ControllerOptions) {
+    // Every store and catalog call this controller makes has a deadline (call-deadlines.ts), but a
+    // run's create: one whose answer is lost may have created the run, and a submit must not fail
+    // for a run that exists (a create's time also grows with the run: 3-4 s at 100,000 nodes).
+    const callTimeoutMs = given.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+    const options: ControllerOptions = {
+      ...given,
+      runStore: withDeadlines(given.runStore, callTimeoutMs, 'runStore', ['create']),
+      catalog: withDeadlines(given.catalog, callTimeoutMs, 'catalog', ['watchReleases']),
+    };
+    this.options = options;
     this.clock = options.clock ?? systemClock;
     this.tracing = new RunTracing(() => this.clock.now());
     this.id = options.dispatcher.address ?? `controller-${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;

@@ -21,7 +21,7 @@ const TIMEOUT_MS = Math.max(120_000, RUNS * 4_000);
 const ONE_SEED = process.env['CHAOS_SEED'] === undefined ? undefined : Number(process.env['CHAOS_SEED']);
 
 /** What went wrong in the world of `seed`, as sentences (none: all held). */
-async function violations(seed: number, settings: { kills: number; pauses: number; cancels: boolean }): Promise<string[]> {
+async function violations(seed: number, settings: { kills: number; pauses: number; cancels: boolean; hangs?: number }): Promise<string[]> {
   const world = new ChaosWorld(seed);
   const problems: string[] = [];
   try {
@@ -125,6 +125,19 @@ describe('controllers under chaos', () => {
       await fc.assert(
         fc.asyncProperty(seeds, async (seed) => {
           expect(await violations(seed, { kills: 2, pauses: 1, cancels: true })).toEqual([]);
+        }),
+        { numRuns: ONE_SEED === undefined ? RUNS : 1, endOnFailure: true },
+      );
+    },
+    TIMEOUT_MS,
+  );
+
+  test(
+    'with store and catalog calls that never answer (a connection that died without a word): the same',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(seeds, async (seed) => {
+          expect(await violations(seed, { kills: 0, pauses: 0, cancels: true, hangs: 0.01 })).toEqual([]);
         }),
         { numRuns: ONE_SEED === undefined ? RUNS : 1, endOnFailure: true },
       );

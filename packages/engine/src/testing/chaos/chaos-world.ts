@@ -31,6 +31,8 @@ export interface ChaosSettings {
   /** Controllers stalled past their lease, which then come back (their saves lose races). */
   pauses: number;
   cancels: boolean;
+  /** The chance that a store or catalog call (but a create) never answers. */
+  hangs?: number;
 }
 
 const LEASE_MS = 150;
@@ -57,6 +59,8 @@ export class ChaosWorld {
   readonly events: { by: string; event: EngineEvent }[] = [];
   private counter = 0;
   private names = 0;
+  /** The chance that a call of the store or the catalog never answers (ChaosSettings.hangs). */
+  private hangs = 0;
 
   /** Lease history of the store, for a failure's message. */
   readonly leaseLog: string[] = [];
@@ -92,16 +96,17 @@ export class ChaosWorld {
   startController(): ChaosController {
     const process = new ChaosProcess(`c${++this.names}`);
     const dispatcher = this.transport.dispatcher(`chaos-${this.seed}-${process.name}`, process);
-    const lease = { before: 0.02, after: 0.02 };
+    const hang = this.hangs;
+    const lease = { before: 0.02, after: 0.02, hang };
     const runStore: RunStore = processView<RunStore>(this.store, process, this.chance, {
-      save: { before: 0.03, after: 0.03 },
-      load: { before: 0.02 },
+      save: { before: 0.03, after: 0.03, hang },
+      load: { before: 0.02, hang },
       create: { before: 0.03 },
       acquireLease: lease,
       renewLeases: lease,
       releaseLeases: lease,
     });
-    const catalog: CacheCatalog = processView<CacheCatalog>(this.catalog, process, this.chance, { lookup: { before: 0.04 }, put: { before: 0.02, after: 0.02 } });
+    const catalog: CacheCatalog = processView<CacheCatalog>(this.catalog, process, this.chance, { lookup: { before: 0.04, hang }, put: { before: 0.02, after: 0.02, hang } });
     const controller = new Controller({
       catalog,
       runStore,
@@ -109,6 +114,8 @@ export class ChaosWorld {
       leaseMs: LEASE_MS,
       waitPollMs: 10,
       cancelPollMs: 20,
+      // Calls answer within a few ms here: one that hangs is given up on after 100 ms.
+      callTimeoutMs: 100,
       newRunId: () => `s${this.seed}-r${++this.counter}`,
       onEvent: (event) => this.events.push({ by: process.name, event }),
     });
@@ -170,6 +177,7 @@ export class ChaosWorld {
 
   /** Plays the scenario the seed picks: submits, cancels, kills, stalls and evictions at seeded moments. */
   async play(settings: ChaosSettings): Promise<void> {
+    this.hangs = settings.hangs ?? 0;
     this.startController();
     this.startController();
     const dags = [chaosDag(this.chance, 'chaos.a'), chaosDag(this.chance, 'chaos.b')];

@@ -24,8 +24,20 @@ export class ChaosProcess {
   }
 }
 
-/** Per method, the chance that a call fails before it reaches the service, and after (it took effect; the answer was lost). */
-export type FaultRates<T> = { [K in keyof T]?: { before?: number; after?: number } };
+/**
+ * Per method, the chance that a call fails before it reaches the service, and after (it took effect;
+ * the answer was lost); and that it never answers at all (a query on a connection that died without
+ * a word: `hang`), half the time after taking effect.
+ */
+export type FaultRates<T> = { [K in keyof T]?: Rates };
+interface Rates {
+  before?: number;
+  after?: number;
+  hang?: number;
+}
+
+/** What a call that hangs waits for: nothing, ever. */
+const NEVER = new Promise<never>(() => undefined);
 
 /** The error a faulty call rejects with: retryable, as a dropped connection's is. */
 export class ChaosFault extends Error {
@@ -47,7 +59,7 @@ export function processView<T extends object>(target: T, process: ChaosProcess, 
     get(object, property, receiver) {
       const value: unknown = Reflect.get(object, property, receiver);
       if (typeof value !== 'function') return value;
-      const rate = (rates as Record<string | symbol, { before?: number; after?: number } | undefined>)[property];
+      const rate = (rates as Record<string | symbol, Rates | undefined>)[property];
       return async (...args: unknown[]) => {
         const name = `${process.name}: ${String(property)}`;
         if (!process.alive) throw new ChaosFault(`${name}: the process is dead`);
@@ -55,7 +67,10 @@ export function processView<T extends object>(target: T, process: ChaosProcess, 
         await pause(chance);
         if (!process.alive && chance.odds(0.5)) throw new ChaosFault(`${name}: the process died before the call went out`);
         if (rate?.before !== undefined && chance.odds(rate.before)) throw new ChaosFault(`${name}: failed before it took effect`);
+        const hangs = rate?.hang !== undefined && chance.odds(rate.hang);
+        if (hangs && chance.odds(0.5)) await NEVER;
         const answer: unknown = await (value as (...a: unknown[]) => unknown).apply(object, args);
+        if (hangs) await NEVER;
         await pause(chance);
         await process.resumed(); // the answer waits in a socket buffer
         if (!process.alive) throw new ChaosFault(`${name}: the process died before the answer came`);
