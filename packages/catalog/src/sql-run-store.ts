@@ -1,10 +1,13 @@
-import { and, asc, desc, eq, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, getTableColumns, sql, type SQL } from 'drizzle-orm';
 import type { Clock, LeaseOutcome, LeaseRequest, NodeExecution, RunListFilter, RunSaveRequest, RunState, RunStatus, RunStore, RunSummary } from '@memoflow/engine';
 import { MemoflowError, decodeStoredInputs, fencedSaveError, sqlState, type CancelRequestOutcome, type ErrorInfo } from '@memoflow/engine';
 import { fromStoredNode, nodeColumns, nodeDocument, nodeRows, nodeValues, overwriteAll, overwriteChanged, wholeDocument, type StoredNode } from './node-rows.js';
 import { nodeExecutions, runs } from './schema.js';
 import { anyOf, jsonParam, nullableJsonParam, type SqlSession } from './sql-session.js';
 import { loadedSpec, specExists, specInsert, StoredSpecs, type SpecToWrite } from './stored-specs.js';
+
+/** Every runs column but the spec, which `load` reads once, through `loadedSpec` (the row's own or the digest's). */
+const { spec: _spec, ...fixedRunColumns } = getTableColumns(runs);
 
 const summaryColumns = {
   id: runs.id,
@@ -164,7 +167,7 @@ export class SqlRunStore implements RunStore {
   async load(runId: string): Promise<RunState | undefined> {
     const [row] = await this.#session.db
       .select({
-        run: runs,
+        run: fixedRunColumns,
         spec: loadedSpec,
         nodes: sql<StoredNode[]>`(
           SELECT coalesce(json_agg(ne), '[]'::json) FROM ${nodeExecutions} AS ne WHERE ne.run_id = ${runs.id}
@@ -175,12 +178,12 @@ export class SqlRunStore implements RunStore {
     if (row === undefined) return undefined;
     // The lease is the store's business (acquireLease), not part of the run's decided state; the
     // spec is the row's own or the one its digest names (`loadedSpec`).
-    const { owner: _owner, leaseExpiresAt: _expiry, specDigest, ...fixed } = row.run;
+    const { owner: _owner, leaseExpiresAt: _expiry, specDigest, id, workflow, project, domain, ...rest } = row.run;
     if (row.spec === null) {
-      throw new MemoflowError('RUN_STORE_CORRUPT', `run '${runId}' names spec ${String(specDigest)}, which the run store does not hold`, { workflow: fixed.workflow });
+      throw new MemoflowError('RUN_STORE_CORRUPT', `run '${runId}' names spec ${String(specDigest)}, which the run store does not hold`, { workflow });
     }
-    // The spec keeps its place among the run's fields (the column's), only its value is the loaded one.
-    const run = { ...fixed, spec: row.spec };
+    // The run's fields in their columns' order, the spec where its column is.
+    const run = { id, workflow, project, domain, spec: row.spec, ...rest };
     const nodes: RunState['nodes'] = {};
     for (const stored of row.nodes) nodes[stored.node_id] = fromStoredNode(stored);
     decodeStoredInputs(run, nodes);

@@ -50,6 +50,11 @@ export interface ConnectOptions {
    * 10 s): if this process dies, another controller takes its runs over after about this long.
    */
   leaseMs?: number;
+  /**
+   * How long a run store or catalog call of this connection's controller may go unanswered before
+   * it is given up on and tried again (default 60 s; doubled for a call that keeps hitting it).
+   */
+  callTimeoutMs?: number;
   /** In-process task concurrency (embedded mode). */
   concurrency?: number;
   /**
@@ -192,6 +197,7 @@ export async function connect(options: ConnectOptions = {}): Promise<Memoflow> {
     ...(reservationTtlMs === undefined ? {} : { reservationTtlMs }),
     ...(options.reservationPollMs === undefined ? {} : { reservationPollMs: options.reservationPollMs }),
     ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
+    ...(options.callTimeoutMs === undefined ? {} : { callTimeoutMs: options.callTimeoutMs }),
   });
   const mode = redisUrl !== undefined ? 'distributed' : databaseUrl !== undefined ? 'postgres' : 'embedded';
   const client = new Client(controller, storage, dispatcher, registry, mode);

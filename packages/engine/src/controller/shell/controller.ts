@@ -13,7 +13,7 @@ import { mayDrive, mayDrivePool } from './run-routing.js';
 import { closedError, deliverResults } from './result-delivery.js';
 import { planEvent } from './reuse-submit.js';
 import { CancelWatch } from './cancel-watch.js';
-import { DEFAULT_CALL_TIMEOUT_MS, withDeadlines } from './call-deadlines.js';
+import { CREATE_DEADLINE_PER_NODE_MS, DEFAULT_CALL_TIMEOUT_MS, withDeadlines } from './call-deadlines.js';
 import { OrphanWatch } from './orphan-watch.js';
 import { cancelError, type CancelRequestOutcome } from '../../state/cancel-request.js';
 import type { ErrorInfo } from '../../errors.js';
@@ -54,14 +54,15 @@ export class Controller {
   private readonly options: ControllerOptions;
 
   constructor(given: ControllerOptions) {
-    // Every store and catalog call this controller makes has a deadline (call-deadlines.ts), but a
-    // run's create: one whose answer is lost may have created the run, and a submit must not fail
-    // for a run that exists (a create's time also grows with the run: 3-4 s at 100,000 nodes).
+    // Every store and catalog call this controller makes has a deadline (call-deadlines.ts). A
+    // create's grows with its run (3-4 s at 100,000 nodes here): one given up on is made again with
+    // its id, which settles whether the first committed (create-run.ts). Subscribing to reservation
+    // releases has its own, in the keeper (a late subscription must be closed, not dropped).
     const callTimeoutMs = given.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
     const options: ControllerOptions = {
       ...given,
-      runStore: withDeadlines(given.runStore, callTimeoutMs, 'runStore', ['create']),
-      catalog: withDeadlines(given.catalog, callTimeoutMs, 'catalog', ['watchReleases']),
+      runStore: withDeadlines(given.runStore, callTimeoutMs, 'runStore', { extraMs: { create: (state) => CREATE_DEADLINE_PER_NODE_MS * Object.keys((state as RunState).nodes).length } }),
+      catalog: withDeadlines(given.catalog, callTimeoutMs, 'catalog', { exempt: ['watchReleases'] }),
     };
     this.options = options;
     this.clock = options.clock ?? systemClock;
@@ -77,6 +78,7 @@ export class Controller {
       onError: (error) => this.warn('-', '-', `renewing this controller's run leases failed: ${describe(error)}`),
     });
     this.reservations = new ReservationKeeper(options.catalog, this.clock, (event) => options.onEvent?.(event), {
+      subscribeTimeoutMs: callTimeoutMs,
       ...(options.reservationTtlMs === undefined ? {} : { ttlMs: options.reservationTtlMs }),
       ...(options.reservationPollMs === undefined ? {} : { pollMs: options.reservationPollMs }),
     });

@@ -3,12 +3,18 @@ import type { ReleasedReservation, ReleaseSubscription, ReservationRelease } fro
 import type { Clock } from '../../ports/clock.js';
 import type { EngineEvent, ReservationAsk } from '../vocabulary/commands.js';
 import type { ReservationAnswer } from '../vocabulary/events.js';
+import { withinDeadline } from './call-deadlines.js';
 
 export interface ReservationKeeperOptions {
   /** How long a reservation lasts without a heartbeat: how soon a dead owner's waiters take over (default 30 s). */
   ttlMs?: number;
   /** The backstop: a waiter asks again this often even if it heard nothing (default 3 s). */
   pollMs?: number;
+  /**
+   * How long subscribing to releases may take before waiters fall back to polling (default: no
+   * limit). A subscription that arrives later is closed: nothing listens to it.
+   */
+  subscribeTimeoutMs?: number;
 }
 
 /** Once a holder's expiry has passed by our clock but not by the catalog's, ask again no sooner than this. */
@@ -44,6 +50,7 @@ export class ReservationKeeper {
   #heartbeat: NodeJS.Timeout | undefined;
   #poll: NodeJS.Timeout | undefined;
   #closed = false;
+  readonly #subscribeTimeoutMs: number | undefined;
 
   constructor(
     private readonly catalog: CacheCatalog,
@@ -53,6 +60,7 @@ export class ReservationKeeper {
   ) {
     this.ttlMs = options.ttlMs ?? 30_000;
     this.#pollMs = options.pollMs ?? 3_000;
+    this.#subscribeTimeoutMs = options.subscribeTimeoutMs;
   }
 
   /** Owners heartbeated now (for tests and diagnostics). */
@@ -185,7 +193,11 @@ export class ReservationKeeper {
 
   /** Subscribes once, before the first acquire; a catalog that cannot listen leaves waiters to the backstop. */
   #subscribe(): Promise<ReleaseSubscription | undefined> {
-    this.#subscription ??= this.catalog.watchReleases((released) => this.#onRelease(released)).catch((error: unknown) => {
+    if (this.#subscription !== undefined) return this.#subscription;
+    const watching = this.catalog.watchReleases((released) => this.#onRelease(released));
+    const timeoutMs = this.#subscribeTimeoutMs;
+    const within = timeoutMs === undefined ? watching : withinDeadline(watching, timeoutMs, 'catalog.watchReleases', (late) => void late.close().catch(() => undefined));
+    this.#subscription = within.catch((error: unknown) => {
       this.emit({ type: 'controller:round-failed', level: 'warn', runId: '-', workflow: '-', message: `listening for reservation releases failed; waiters poll every ${this.#pollMs} ms: ${error instanceof Error ? error.message : String(error)}` });
       return undefined;
     });

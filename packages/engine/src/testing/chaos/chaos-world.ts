@@ -31,7 +31,7 @@ export interface ChaosSettings {
   /** Controllers stalled past their lease, which then come back (their saves lose races). */
   pauses: number;
   cancels: boolean;
-  /** The chance that a store or catalog call (but a create) never answers. */
+  /** The chance that a store or catalog call never answers (and as much again that it lands after the deadline). */
   hangs?: number;
 }
 
@@ -96,17 +96,19 @@ export class ChaosWorld {
   startController(): ChaosController {
     const process = new ChaosProcess(`c${++this.names}`);
     const dispatcher = this.transport.dispatcher(`chaos-${this.seed}-${process.name}`, process);
+    // With hangs, as many calls again take effect only after the controller's deadline (100 ms).
     const hang = this.hangs;
-    const lease = { before: 0.02, after: 0.02, hang };
+    const late = this.hangs;
+    const lease = { before: 0.02, after: 0.02, hang, late };
     const runStore: RunStore = processView<RunStore>(this.store, process, this.chance, {
-      save: { before: 0.03, after: 0.03, hang },
+      save: { before: 0.03, after: 0.03, hang, late },
       load: { before: 0.02, hang },
-      create: { before: 0.03 },
+      create: { before: 0.03, hang, late },
       acquireLease: lease,
       renewLeases: lease,
       releaseLeases: lease,
     });
-    const catalog: CacheCatalog = processView<CacheCatalog>(this.catalog, process, this.chance, { lookup: { before: 0.04, hang }, put: { before: 0.02, after: 0.02, hang } });
+    const catalog: CacheCatalog = processView<CacheCatalog>(this.catalog, process, this.chance, { lookup: { before: 0.04, hang }, put: { before: 0.02, after: 0.02, hang, late } });
     const controller = new Controller({
       catalog,
       runStore,

@@ -26,14 +26,18 @@ export class ChaosProcess {
 
 /**
  * Per method, the chance that a call fails before it reaches the service, and after (it took effect;
- * the answer was lost); and that it never answers at all (a query on a connection that died without
- * a word: `hang`), half the time after taking effect.
+ * the answer was lost); that it never answers at all (a query on a connection that died without a
+ * word: `hang`), half the time after taking effect; and that it takes effect only after `lateMs`
+ * (a statement stuck behind a lock: its caller may have given up on it by then).
  */
 export type FaultRates<T> = { [K in keyof T]?: Rates };
 interface Rates {
   before?: number;
   after?: number;
   hang?: number;
+  late?: number;
+  /** How late a late call takes effect (default 150 ms). */
+  lateMs?: number;
 }
 
 /** What a call that hangs waits for: nothing, ever. */
@@ -69,6 +73,7 @@ export function processView<T extends object>(target: T, process: ChaosProcess, 
         if (rate?.before !== undefined && chance.odds(rate.before)) throw new ChaosFault(`${name}: failed before it took effect`);
         const hangs = rate?.hang !== undefined && chance.odds(rate.hang);
         if (hangs && chance.odds(0.5)) await NEVER;
+        if (rate?.late !== undefined && chance.odds(rate.late)) await new Promise((resolve) => setTimeout(resolve, rate.lateMs ?? 150));
         const answer: unknown = await (value as (...a: unknown[]) => unknown).apply(object, args);
         if (hangs) await NEVER;
         await pause(chance);
