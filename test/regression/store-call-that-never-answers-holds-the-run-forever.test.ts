@@ -12,6 +12,7 @@
  * the next queues behind it): a deadline hit now doubles for that method's next calls.
  */
 import { afterEach, describe, expect, test } from 'vitest';
+import { within } from '../fuzz/fuzz-settings.js';
 import { Controller, InMemoryCacheCatalog, InMemoryRunStore, MemoflowError, type RunSaveRequest, type TaskDispatcher } from '@memoflow/engine';
 import { SharedTransport } from '../../packages/engine/src/testing/shared-transport.js';
 import { lit, ref, taskNode, times10OrSum, wideSum, workflowSpec } from '../../packages/engine/src/testing/spec-builders.js';
@@ -23,9 +24,6 @@ afterEach(async () => {
   await Promise.all(controllers.splice(0).map((c) => c.close()));
 });
 
-function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  return Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms))]);
-}
 
 /** A store whose `hang` next saves never answer (half of them after taking effect, as a commit whose answer was lost). */
 function hangingStore(hang: number): { store: InMemoryRunStore; hung: () => number } {
@@ -50,11 +48,11 @@ describe('a store call that never answers', () => {
     const controller = new Controller({ catalog: new InMemoryCacheCatalog(), runStore: store, dispatcher: transport.dispatcher(), waitPollMs: 10, leaseMs: 300, callTimeoutMs: 50 });
     controllers.push(controller);
     const id = await controller.submit({ spec: wideSum(), inputs: {}, project: 'p', domain: 'd' });
-    const state = await within(5_000, 'the run to end', controller.wait(id));
+    const state = await within(controller.wait(id), 5_000, 'the run to end');
     expect(hung()).toBe(2);
     expect(state.run.status).toBe('succeeded');
     expect(state.run.outputs).toEqual({ total: 30 });
-    await within(2_000, 'close', controller.close());
+    await within(controller.close(), 2_000, 'close');
   });
 
   test('a call given up on rejects with CALL_TIMEOUT (retryable), naming the call; a bad callTimeoutMs is refused', async () => {
@@ -80,10 +78,10 @@ describe('a store call that never answers', () => {
     };
     const controller = new Controller({ catalog: new InMemoryCacheCatalog(), runStore: store, dispatcher: new SharedTransport(times10OrSum).dispatcher(), leaseMs: 150, waitPollMs: 10, callTimeoutMs: 50 });
     controllers.push(controller);
-    const id = await within(2_000, 'the submit', controller.submit({ spec: wideSum(), inputs: {}, project: 'p', domain: 'd' }));
-    expect((await within(3_000, 'the run to end', controller.wait(id))).run.outputs).toEqual({ total: 30 });
+    const id = await within(controller.submit({ spec: wideSum(), inputs: {}, project: 'p', domain: 'd' }), 2_000, 'the submit');
+    expect((await within(controller.wait(id), 3_000, 'the run to end')).run.outputs).toEqual({ total: 30 });
     expect((await store.list()).map((r) => r.id)).toEqual([id]); // created once
-    await within(2_000, 'close', controller.close());
+    await within(controller.close(), 2_000, 'close');
   });
 
   test('a subscription to reservation releases that never answers: a serialized node runs (its waiters poll), and the controller closes', async () => {
@@ -93,8 +91,8 @@ describe('a store call that never answers', () => {
     const controller = new Controller({ catalog, runStore: new InMemoryRunStore(), dispatcher: new SharedTransport(times10OrSum).dispatcher(), waitPollMs: 10, callTimeoutMs: 50 });
     controllers.push(controller);
     const id = await controller.submit({ spec, inputs: {}, project: 'p', domain: 'd' });
-    expect((await within(3_000, 'the run to end', controller.wait(id))).run.outputs).toEqual({ out: 10 });
-    await within(2_000, 'close', controller.close());
+    expect((await within(controller.wait(id), 3_000, 'the run to end')).run.outputs).toEqual({ out: 10 });
+    await within(controller.close(), 2_000, 'close');
   });
 
   test('a load slower than the deadline, on a store that runs one call at a time: the run is still taken over and ends', async () => {

@@ -10,6 +10,7 @@
  * the store holds under the controller's id that it does not drive (a release that failed too).
  */
 import { afterEach, describe, expect, test } from 'vitest';
+import { within } from '../fuzz/fuzz-settings.js';
 import { Controller, InMemoryCacheCatalog, InMemoryRunStore, type AttemptResult } from '@memoflow/engine';
 import { SharedTransport, type SharedTransportDispatcher } from '../../packages/engine/src/testing/shared-transport.js';
 import { times10OrSum, wideSum } from '../../packages/engine/src/testing/spec-builders.js';
@@ -44,9 +45,6 @@ async function until(what: string, check: () => boolean | Promise<boolean>): Pro
   throw new Error(`timed out waiting for ${what}`);
 }
 
-function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  return Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms))]);
-}
 
 /** A run whose first owner saved `sum` as dispatched, lost the dispatch, and closed: a takeover must repeat it. */
 async function orphanedRun(w: ReturnType<typeof world>): Promise<string> {
@@ -69,7 +67,7 @@ describe('a takeover whose read of the run fails', () => {
     expect(b.controller.ownedRuns).toBe(0);
     expect(w.store.leaseOf(id)).toBeNull();
     expect(await b.controller.recoverUnowned()).toEqual([id]);
-    expect((await within(2_000, 'the run', b.controller.wait(id))).run.outputs).toEqual({ total: 30 });
+    expect((await within(b.controller.wait(id), 2_000, 'the run')).run.outputs).toEqual({ total: 30 });
   });
 
   test('a result for the run that arrives next takes it over properly: the lost dispatch is repeated', async () => {
@@ -82,7 +80,7 @@ describe('a takeover whose read of the run fails', () => {
     const again: AttemptResult = { attemptId: `${id}-a-1`, runId: id, nodeId: 'a', attempt: 1, startedAt: new Date(), finishedAt: new Date(), ok: true, output: 10, outputHash: null };
     const deliver = (b.controller as unknown as { deliverResults(rs: AttemptResult[]): Promise<void>[] }).deliverResults([again])[0];
     await deliver;
-    expect((await within(2_000, 'the run', b.controller.wait(id))).run.outputs).toEqual({ total: 30 });
+    expect((await within(b.controller.wait(id), 2_000, 'the run')).run.outputs).toEqual({ total: 30 });
     expect(w.transport.executed.filter((attempt) => attempt === `${id}-sum-1`)).toHaveLength(1);
   });
 
@@ -104,6 +102,6 @@ describe('a takeover whose read of the run fails', () => {
     expect(b.controller.ownedRuns).toBe(0);
     await until('the stray lease to be given back', () => w.store.leaseOf(id) === null);
     expect(await b.controller.recoverUnowned()).toEqual([id]);
-    expect((await within(2_000, 'the run', b.controller.wait(id))).run.outputs).toEqual({ total: 30 });
+    expect((await within(b.controller.wait(id), 2_000, 'the run')).run.outputs).toEqual({ total: 30 });
   });
 });

@@ -11,13 +11,19 @@ afterEach(() => {
   for (const watch of watches.splice(0)) watch.stop();
 });
 
+/** A watch polling every 5 ms over a fresh store and dispatcher, with the errors it reported. */
+function watching() {
+  const store = new InMemoryRunStore();
+  const dispatcher = new HandOverDispatcher();
+  const errors: unknown[] = [];
+  const watch = new OrphanWatch({ store, dispatcher, intervalMs: 5, onError: (error) => errors.push(error) });
+  watches.push(watch);
+  return { store, dispatcher, errors, watch };
+}
+
 describe('OrphanWatch', () => {
   test("cancels a stopped driver's unrecorded attempts once their run has ended, and not before", async () => {
-    const store = new InMemoryRunStore();
-    const dispatcher = new HandOverDispatcher();
-    const errors: unknown[] = [];
-    const watch = new OrphanWatch({ store, dispatcher, intervalMs: 5, onError: (error) => errors.push(error) });
-    watches.push(watch);
+    const { store, dispatcher, errors, watch } = watching();
     const state = newRunState({ id: 'r1', spec, inputs: {}, project: 'p', domain: 'd', options: { overwriteCache: false, pool: 'test' }, now: new Date() });
     await store.create(state);
     watch.add('r1', [{ id: 'r1-a-1', task: 't' }, { id: 'r1-a-1', task: 't' }]);
@@ -33,11 +39,7 @@ describe('OrphanWatch', () => {
   });
 
   test('a status read that fails is tried again at the next poll', async () => {
-    const store = new InMemoryRunStore();
-    const dispatcher = new HandOverDispatcher();
-    const errors: unknown[] = [];
-    const watch = new OrphanWatch({ store, dispatcher, intervalMs: 5, onError: (error) => errors.push(error) });
-    watches.push(watch);
+    const { store, dispatcher, errors, watch } = watching();
     store.failNext('load'); // status() reads as load does
     watch.add('gone', [{ id: 'gone-a-1', task: 't' }]);
     await eventually(() => dispatcher.cancelled.length > 0, 'the cancel of a run the store does not hold');
