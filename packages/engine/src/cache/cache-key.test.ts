@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it, test } from 'vitest';
+import type { Json } from '../json.js';
 import type { TaskSignature } from '../spec/workflow-spec.js';
 import { canonicalJson, sha256Hex } from './canonical-hash.js';
-import { computeCacheKey, diffKeyParts, inputDigest, keyOfParts, shortKey, type CacheKeyParts, type CacheKeyRequest } from './cache-key.js';
+import { computeCacheKey, diffKeyParts, inputDigest, keyOfParts, partsHashTo, shortKey, type CacheKeyParts, type CacheKeyRequest } from './cache-key.js';
 
 const numbers = { type: 'array', items: { type: 'number' } };
 
@@ -241,5 +242,80 @@ describe('keyOfParts, written out for the parts shape', () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('partsHashTo: stored parts proven against the parts a key was computed from', () => {
+  // The answer must always be the hash's: equality with derived parts is a shortcut, never a rule.
+  const byHashing = (found: unknown, key: string) => {
+    try {
+      return keyOfParts(found as CacheKeyParts) === key;
+    } catch {
+      return false;
+    }
+  };
+  const text = fc.string({ unit: 'binary' });
+  const member = fc.constantFrom('format', 'project', 'domain', 'task', 'signature', 'version', 'inputs', 'extra');
+  // A copy of the parts as a catalog would give them back, then maybe damaged: a member changed,
+  // dropped, added, given another type; an input changed, dropped or added; or the members reordered.
+  const damage = fc.oneof(
+    fc.constant({ kind: 'none' as const }),
+    fc.record({ kind: fc.constant('set' as const), member, value: fc.oneof(text, fc.integer(), fc.constant(null), fc.dictionary(text, text)) }),
+    fc.record({ kind: fc.constant('drop' as const), member }),
+    fc.record({ kind: fc.constant('input' as const), name: text, value: fc.option(fc.oneof(text, fc.integer()), { nil: undefined }) }),
+    fc.constant({ kind: 'reorder' as const }),
+    fc.constant({ kind: 'array' as const }),
+  );
+  type Damage = { kind: 'none' } | { kind: 'set'; member: string; value: unknown } | { kind: 'drop'; member: string } | { kind: 'input'; name: string; value: unknown } | { kind: 'reorder' } | { kind: 'array' };
+  function damaged(parts: CacheKeyParts, d: Damage): unknown {
+    const copy = JSON.parse(JSON.stringify(parts)) as Record<string, unknown>;
+    switch (d.kind) {
+      case 'none':
+        return copy;
+      case 'set':
+        copy[d.member] = d.value;
+        return copy;
+      case 'drop':
+        delete copy[d.member];
+        return copy;
+      case 'input': {
+        const inputs = copy['inputs'] as Record<string, unknown>;
+        if (d.value === undefined) delete inputs[d.name];
+        else inputs[d.name] = d.value;
+        return copy;
+      }
+      case 'reorder':
+        return Object.fromEntries(Object.entries(copy).reverse());
+      case 'array':
+        return [copy];
+    }
+  }
+
+  it('answers as hashing does, for derived parts and any damage to the stored copy', () => {
+    fc.assert(
+      fc.property(text, text, text, fc.dictionary(text, fc.jsonValue(), { maxKeys: 4 }), damage, fc.boolean(), (project, task, version, values, d, derivedWanted) => {
+        const inputs = Object.fromEntries(Object.entries(values).map(([name, value]) => [name, { value: value as Json }]));
+        const { key, parts } = computeCacheKey(request({ project, task, cache: { version, ignoreInputs: [] }, inputs }));
+        // Not derived here: a copy read back, as a node loaded from the store has.
+        const wanted = derivedWanted ? parts : (JSON.parse(JSON.stringify(parts)) as CacheKeyParts);
+        const found = damaged(parts, d);
+        expect(partsHashTo(found, key, wanted)).toBe(byHashing(found, key));
+        expect(partsHashTo(found, key)).toBe(byHashing(found, key));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('derived parts do not vouch for another key', () => {
+    const { parts } = computeCacheKey(request());
+    const other = computeCacheKey(request({ task: 'etl.other' }));
+    expect(partsHashTo(JSON.parse(JSON.stringify(parts)), other.key, parts)).toBe(false);
+    expect(partsHashTo(JSON.parse(JSON.stringify(other.parts)), other.key, parts)).toBe(true);
+  });
+
+  it('parts that cannot be encoded hash to nothing', () => {
+    const { key, parts } = computeCacheKey(request());
+    expect(partsHashTo({ ...parts, version: Number.NaN }, key, parts)).toBe(false);
+    expect(partsHashTo(undefined, key, parts)).toBe(false);
   });
 });

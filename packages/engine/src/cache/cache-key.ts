@@ -89,11 +89,52 @@ export function computeCacheKey(request: CacheKeyRequest): CacheKey {
     version: request.cache.version,
     inputs,
   };
-  return { key: keyOfParts(parts), parts };
+  const key = keyOfParts(parts);
+  derivedKeys.set(parts, key);
+  return { key, parts };
 }
 
 export function keyOfParts(parts: CacheKeyParts): string {
   return sha256Hex(canonicalParts(parts));
+}
+
+/**
+ * The key of each parts object `computeCacheKey` made (and so hashed) in this process: parts
+ * records are never changed in place. Stored parts read back are not in it: their key is theirs
+ * to prove.
+ */
+const derivedKeys = new WeakMap<CacheKeyParts, string>();
+
+/**
+ * Whether `found` (an entry's stored parts, of any shape) hash to `key`. When `wanted` are parts
+ * this process derived `key` from, an entry whose parts equal them member by member is proven
+ * without hashing (equal parts have one canonical encoding); anything else is hashed. Never
+ * throws: parts that cannot be encoded hash to nothing.
+ */
+export function partsHashTo(found: unknown, key: string, wanted?: CacheKeyParts | null): boolean {
+  if (wanted !== undefined && wanted !== null && derivedKeys.get(wanted) === key && sameParts(found, wanted)) return true;
+  try {
+    return keyOfParts(found as CacheKeyParts) === key;
+  } catch {
+    return false;
+  }
+}
+
+/** Member-by-member equality with parts `computeCacheKey` made (exactly seven members, string inputs). */
+function sameParts(found: unknown, wanted: CacheKeyParts): boolean {
+  if (typeof found !== 'object' || found === null || Array.isArray(found)) return false;
+  const f = found as { readonly [member: string]: unknown };
+  if (Object.keys(f).length !== 7) return false;
+  if (f['format'] !== wanted.format || f['project'] !== wanted.project || f['domain'] !== wanted.domain || f['task'] !== wanted.task) return false;
+  if (f['signature'] !== wanted.signature || f['version'] !== wanted.version) return false;
+  const inputs = f['inputs'];
+  if (typeof inputs !== 'object' || inputs === null || Array.isArray(inputs)) return false;
+  const names = Object.keys(inputs);
+  if (names.length !== Object.keys(wanted.inputs).length) return false;
+  for (const name of names) {
+    if (!Object.hasOwn(wanted.inputs, name) || (inputs as { readonly [name: string]: unknown })[name] !== wanted.inputs[name]) return false;
+  }
+  return true;
 }
 
 /**

@@ -1,4 +1,8 @@
+import { createHash } from 'node:crypto';
+import canonicalize from 'canonicalize';
+import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
+import type { Json } from '../json.js';
 import { checksumProblem, entryChecksum, ENTRY_CHECKSUM_PREFIX } from './entry-checksum.js';
 import { hashJson } from './canonical-hash.js';
 
@@ -26,5 +30,39 @@ describe('entryChecksum', () => {
 
   test('a value with no JSON encoding is a problem, not an exception', () => {
     expect(checksumProblem({ ...entry, value: Number.POSITIVE_INFINITY }, entryChecksum(entry))).toMatch(/undecodable|mismatch/);
+  });
+});
+
+describe('entryChecksum, written out for its shape', () => {
+  // The general encoding every stored checksum was made with: the library over the whole envelope.
+  const general = (entry: { key: unknown; kind: unknown; value: unknown; valueHash: unknown }) =>
+    `${ENTRY_CHECKSUM_PREFIX}${createHash('sha256')
+      .update(canonicalize({ format: 2, key: entry.key, kind: entry.kind, value: entry.value, valueHash: entry.valueHash }) ?? '')
+      .digest('hex')}`;
+
+  test('gives the general encoding for any key, kind, value and valueHash', () => {
+    const text = fc.string({ unit: 'binary' });
+    fc.assert(
+      fc.property(text, fc.oneof(fc.constantFrom('output', 'future'), text), fc.jsonValue(), fc.option(text), (key, kind, value, valueHash) => {
+        const entry = { key, kind: kind as 'output', value: value as Json, valueHash };
+        expect(entryChecksum(entry)).toBe(general(entry));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  test('an entry off the shape (a member of another type, or missing) takes the general path', () => {
+    for (const entry of [
+      { key: 7, kind: 'output', value: 1, valueHash: null },
+      { key: 'k', kind: 'output', value: undefined, valueHash: null },
+      { key: 'k', kind: 'output', value: 1, valueHash: undefined },
+      { key: 'k', kind: 'output', value: 1, valueHash: 5 },
+    ]) {
+      expect(entryChecksum(entry as never)).toBe(general(entry));
+    }
+  });
+
+  test('golden: a checksum stored by earlier releases still matches', () => {
+    expect(entryChecksum({ key: 'k1', kind: 'output', value: { b: [2, 'x'], a: 1.5 }, valueHash: null })).toBe(general({ key: 'k1', kind: 'output', value: { a: 1.5, b: [2, 'x'] }, valueHash: null }));
   });
 });

@@ -1,6 +1,6 @@
 import type { Json } from '../json.js';
 import type { CacheEntryKind } from '../ports/cache-catalog.js';
-import { hashJson } from './canonical-hash.js';
+import { canonicalJson, sha256Hex } from './canonical-hash.js';
 
 /**
  * The checksum a catalog stores beside each entry, and checks on every lookup. Version 2 binds the
@@ -23,7 +23,21 @@ export interface ChecksummedEntry {
 
 /** The checksum to store with an entry (throws if the value has no JSON encoding). */
 export function entryChecksum(entry: ChecksummedEntry): string {
-  return `${ENTRY_CHECKSUM_PREFIX}${hashJson({ format: 2, key: entry.key, kind: entry.kind, value: entry.value, valueHash: entry.valueHash })}`;
+  return `${ENTRY_CHECKSUM_PREFIX}${sha256Hex(canonicalEnvelope(entry))}`;
+}
+
+/**
+ * The canonical encoding of `{ format: 2, key, kind, value, valueHash }`, written out for its fixed
+ * shape (members in JCS order: format, key, kind, value, valueHash): the same text `canonicalJson`
+ * gives (property-tested), without the library's walk of the envelope, for the checksum every hit
+ * is checked against. Anything off the shape (a member that is not a string, or undefined, which
+ * JCS leaves out) takes the general path.
+ */
+function canonicalEnvelope({ key, kind, value, valueHash }: ChecksummedEntry): string {
+  if (typeof key !== 'string' || typeof kind !== 'string' || value === undefined || (valueHash !== null && typeof valueHash !== 'string')) {
+    return canonicalJson({ format: 2, key, kind, value, valueHash });
+  }
+  return `{"format":2,"key":${JSON.stringify(key)},"kind":${JSON.stringify(kind)},"value":${canonicalJson(value)},"valueHash":${JSON.stringify(valueHash)}}`;
 }
 
 /** Why a stored entry's checksum does not vouch for it, or undefined if it does. Never throws. */

@@ -18,6 +18,11 @@ import { canonicalJson } from './canonical-hash.js';
 
 const ajv = new Ajv2020({ strict: false, validateFormats: false, allErrors: false, logger: false });
 const compiled = new Map<string, ValidateFunction | null>();
+/**
+ * In front of `compiled`, by schema object: the nodes of one task share their schema object within
+ * a spec, and canonicalising it for each hit of a 100,000-node rerun cost more than the check.
+ */
+const bySchemaObject = new WeakMap<Exclude<JsonSchema, boolean>, ValidateFunction | null>();
 /** Enough for every task of a large deployment; a full cache is simply emptied (recompiling is cheap). */
 const MAX_COMPILED = 2000;
 
@@ -37,6 +42,15 @@ export function outputSchemaProblem(schema: JsonSchema | undefined, value: Json)
 }
 
 function validatorFor(schema: JsonSchema): ValidateFunction | null {
+  if (typeof schema !== 'object') return validatorByText(schema);
+  const known = bySchemaObject.get(schema);
+  if (known !== undefined) return known;
+  const validate = validatorByText(schema);
+  bySchemaObject.set(schema, validate);
+  return validate;
+}
+
+function validatorByText(schema: JsonSchema): ValidateFunction | null {
   const id = canonicalJson(schema);
   let validate = compiled.get(id);
   if (validate === undefined) {

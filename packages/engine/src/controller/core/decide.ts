@@ -223,7 +223,7 @@ function applyLookup(draft: Draft, spec: NodeSpec, outcomes: readonly LookupOutc
   switch (output?.outcome) {
     case 'hit': {
       const value = decodeValueHash(output.entry.value, output.entry.valueHash, spec.kind === 'task' ? 'task' : 'container');
-      const problem = entryProblem(output, spec) ?? ('corrupt' in value ? value.corrupt : undefined);
+      const problem = entryProblem(output, spec, draft.node(nodeId).cacheKeyParts) ?? ('corrupt' in value ? value.corrupt : undefined);
       if (problem !== undefined || 'corrupt' in value) {
         draft.emit('node:cache-corrupt', nodeId, { message: `catalog entry unusable, treated as a miss: ${String(problem)}`, cacheStatus: 'MISS' }, 'warn');
         reason = `corrupt entry: ${String(problem)}`;
