@@ -69,7 +69,17 @@ export const wholeDocument = (node: NodeExecution) => nodeDocument({ node });
 export const nodeRows = (documents: readonly Record<string, unknown>[]) =>
   sql`json_to_recordset(${jsonParam(documents)}) AS n(node_id text, changed int, ${sql.raw(FIELDS.map((f) => `${COLUMNS[f][0]} ${COLUMNS[f][1]}`).join(', '))})`;
 
-export const nodeColumns = sql.raw(['run_id', 'node_id', ...FIELDS.map(columnOf)].join(', '));
+/** node_executions' columns in the order creates write them (`nodeColumns`, and COPY's rows: node-copy.ts). */
+export const NODE_COLUMN_NAMES: readonly string[] = ['run_id', 'node_id', ...FIELDS.map(columnOf)];
+
+export const nodeColumns = sql.raw(NODE_COLUMN_NAMES.join(', '));
+
+/** Per field after run_id and node_id, in NODE_COLUMN_NAMES' order: its recordset type and value. */
+export const NODE_FIELD_COLUMNS: readonly { readonly column: string; readonly type: string; readonly value: (node: NodeExecution) => unknown }[] = FIELDS.map((f) => ({
+  column: COLUMNS[f][0],
+  type: COLUMNS[f][1],
+  value: COLUMNS[f][2],
+}));
 
 /** The node columns selected from `n`. */
 export const nodeValues = (runId: SQL) => sql`${runId}, n.node_id, ${sql.raw(FIELDS.map((f) => `n.${columnOf(f)}`).join(', '))}`;

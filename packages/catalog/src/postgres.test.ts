@@ -70,6 +70,23 @@ describeRunStoreContract('PostgresRunStore, creating in slices of 2 nodes', asyn
   };
 });
 
+// And for one that creates every run of two nodes or more by COPY (node-copy.ts), as it creates runs of COPY_CREATE_NODES.
+describeRunStoreContract('PostgresRunStore, creating node rows by COPY', async () => {
+  const schema = testSchema();
+  await migratePostgres({ url: schema.url, schema: schema.name });
+  const client = postgres(schema.url, { max: 4, onnotice: () => {}, ...NO_TYPE_FETCH, connection: connectionParameters(schema.name) });
+  return {
+    runStore: new PostgresRunStore(drizzle({ client }), { copyCreateNodes: 2 }),
+    reset: async () => {
+      await schema.admin`TRUNCATE runs, node_executions`;
+    },
+    close: async () => {
+      await client.end({ timeout: 5 });
+      await schema.drop();
+    },
+  };
+});
+
 describeRunLeaseContract('PostgresRunStore', async (clock) => {
   const schema = testSchema();
   const storage = await openPostgresStorage({ url: schema.url, schema: schema.name, max: 10, clock });

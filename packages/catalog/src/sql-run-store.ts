@@ -1,10 +1,11 @@
 import { and, asc, desc, eq, getTableColumns, sql, type SQL } from 'drizzle-orm';
-import type { Clock, LeaseOutcome, LeaseRequest, NodeExecution, RunListFilter, RunSaveRequest, RunState, RunStatus, RunStore, RunSummary } from '@memoflow/engine';
+import type { Clock, LeaseOutcome, LeaseRequest, RunListFilter, RunSaveRequest, RunState, RunStatus, RunStore, RunSummary } from '@memoflow/engine';
 import { MemoflowError, decodeStoredInputs, fencedSaveError, sqlState, type CancelRequestOutcome, type ErrorInfo } from '@memoflow/engine';
-import { fromStoredNode, nodeColumns, nodeDocument, nodeRows, nodeValues, overwriteAll, overwriteChanged, wholeDocument, type StoredNode } from './node-rows.js';
+import { COPY_CREATE_NODES, CREATE_SLICE_NODES, createRunOnce, type RunCreation } from './run-create.js';
+import { fromStoredNode, nodeColumns, nodeDocument, nodeRows, nodeValues, overwriteAll, overwriteChanged, type StoredNode } from './node-rows.js';
 import { nodeExecutions, runs } from './schema.js';
 import { anyOf, jsonParam, nullableJsonParam, type SqlSession } from './sql-session.js';
-import { loadedSpec, specExists, specInsert, StoredSpecs, type SpecToWrite } from './stored-specs.js';
+import { loadedSpec, StoredSpecs } from './stored-specs.js';
 
 /** Every runs column but the spec, which `load` reads once, through `loadedSpec` (the row's own or the digest's). */
 const { spec: _spec, ...fixedRunColumns } = getTableColumns(runs);
@@ -31,31 +32,28 @@ export interface SqlRunStoreOptions {
   clock?: Clock;
   /** See CREATE_SLICE_NODES. */
   createSliceNodes?: number;
+  /** See COPY_CREATE_NODES. */
+  copyCreateNodes?: number;
 }
-
-/**
- * A run of more nodes than this is created in slices of this many node rows, in one transaction:
- * one json parameter of 100,000 rows is ~55 MB of text that the controller holds (with its UTF-8
- * copy) while Postgres parses it into a tuplestore that spills to disk past work_mem.
- */
-export const CREATE_SLICE_NODES = 5_000;
 
 /**
  * The RunStore over drizzle's Postgres query builder, shared by PostgresRunStore and
  * PgliteRunStore. Each write is one statement (a create of more than CREATE_SLICE_NODES nodes,
- * one transaction): a run and its node executions change together or not at all, and `save` is a
+ * or by COPY, one transaction): a run and its node executions change together or not at all, and `save` is a
  * compare-and-set on `version`.
  */
 export class SqlRunStore implements RunStore {
   readonly #session: SqlSession;
   readonly #clock: Clock | undefined;
   readonly #createSlice: number;
+  readonly #copyFrom: number;
   readonly #specs = new StoredSpecs();
 
   constructor(session: SqlSession, options: SqlRunStoreOptions = {}) {
     this.#session = session;
     this.#clock = options.clock;
     this.#createSlice = Math.max(1, options.createSliceNodes ?? CREATE_SLICE_NODES);
+    this.#copyFrom = Math.max(1, options.copyCreateNodes ?? COPY_CREATE_NODES);
   }
 
   /** The store's now, as SQL: the clock's time, else the database's. */
@@ -73,6 +71,10 @@ export class SqlRunStore implements RunStore {
     return sql`(${this.#now()} + ${Math.max(0, Math.round(ttlMs))}::int * interval '1 millisecond')`;
   }
 
+  #creating(): RunCreation {
+    return { session: this.#session, createSlice: this.#createSlice, copyFrom: this.#copyFrom, now: this.#now(), expiry: (ttlMs) => this.#expiry(ttlMs) };
+  }
+
   /*
    * create: WITH s AS (INSERT INTO workflow_specs ($digest, $spec) ON CONFLICT DO NOTHING),
    *              r AS (INSERT INTO runs ... spec_digest $digest, version 0 RETURNING id),
@@ -81,6 +83,9 @@ export class SqlRunStore implements RunStore {
    *   or, when this store knows the spec row exists, without `s` and with
    *              r AS (INSERT INTO runs SELECT ... WHERE EXISTS (the spec row) RETURNING id)
    *   (no row: the store forgets the digest and creates again, with `s`).
+   *   More than CREATE_SLICE_NODES nodes: in one transaction, the rest in slices of that many;
+   *   COPY_CREATE_NODES or more on postgres.js: in one transaction, the statement without `n`,
+   *   then every node row by COPY (node-copy.ts).
    * Inputs: the run and its node executions (one json parameter), optionally a lease. Result: none;
    * throws CATALOG_ERROR if the id exists. Side effects: inserts the spec (unless stored), the run
    * (leased to the creator, or free) and its nodes, or nothing.
@@ -90,10 +95,10 @@ export class SqlRunStore implements RunStore {
     const nodes = Object.values(state.nodes);
     const spec = this.#specs.toWrite(run.spec);
     try {
-      if (!(await this.#createOnce(state, lease, nodes, spec))) {
+      if (!(await createRunOnce(this.#creating(), state, lease, nodes, spec))) {
         // The spec row this store remembered is not there: create again, with the text.
         this.#specs.forget(spec.digest);
-        if (!(await this.#createOnce(state, lease, nodes, { ...spec, sendText: true }))) {
+        if (!(await createRunOnce(this.#creating(), state, lease, nodes, { ...spec, sendText: true }))) {
           throw new MemoflowError('CATALOG_ERROR', `run '${run.id}' was not created: its spec could not be stored`);
         }
       }
@@ -104,51 +109,6 @@ export class SqlRunStore implements RunStore {
       throw error;
     }
     this.#specs.remember(spec.digest);
-  }
-
-  /** One create: false when it sent the spec's digest alone and no row has it (nothing was written). */
-  async #createOnce(state: RunState, lease: LeaseRequest | undefined, nodes: readonly NodeExecution[], spec: SpecToWrite): Promise<boolean> {
-    if (nodes.length <= this.#createSlice) return this.#createWith(this.#session, state, lease, nodes, spec);
-    // The run row and the first slice in one statement, the other slices after it: one transaction.
-    return this.#session.transaction(async (tx) => {
-      if (!(await this.#createWith(tx, state, lease, nodes.slice(0, this.#createSlice), spec))) return false;
-      for (let start = this.#createSlice; start < nodes.length; start += this.#createSlice) {
-        await tx.rows(sql`
-          INSERT INTO ${nodeExecutions} (${nodeColumns})
-          SELECT ${nodeValues(sql`${state.run.id}`)}
-          FROM ${nodeRows(nodes.slice(start, start + this.#createSlice).map(wholeDocument))}`);
-      }
-      return true;
-    });
-  }
-
-  /**
-   * The create's first statement: the spec row (when its text is sent), the run row naming it, and
-   * `nodes` (all of them, or the first slice). False when the run row was not inserted because
-   * the spec was sent by digest and no row has it.
-   */
-  async #createWith(session: SqlSession, state: RunState, lease: LeaseRequest | undefined, nodes: readonly NodeExecution[], spec: SpecToWrite): Promise<boolean> {
-    const { run } = state;
-    const [row] = await session.rows<{ created: number }>(sql`
-      WITH ${specInsert(spec, this.#now())}
-      r AS (
-        INSERT INTO ${runs} (id, workflow, project, domain, spec, spec_digest, inputs, options, status, outputs, error, version, created_at, updated_at, finished_at, owner, lease_expires_at)
-        SELECT ${run.id}, ${run.workflow}, ${run.project}, ${run.domain}, NULL, ${spec.digest}, ${jsonParam(run.inputs)},
-               ${jsonParam(run.options)}, ${run.status}, ${nullableJsonParam(run.outputs)}, ${nullableJsonParam(run.error)}, 0,
-               ${run.createdAt.toISOString()}::timestamptz, ${run.updatedAt.toISOString()}::timestamptz,
-               ${run.finishedAt?.toISOString() ?? null}::timestamptz,
-               ${lease?.owner ?? null}, ${lease === undefined ? sql`NULL` : this.#expiry(lease.ttlMs)}
-        ${specExists(spec)}
-        RETURNING id
-      ),
-      n AS (
-        INSERT INTO ${nodeExecutions} (${nodeColumns})
-        SELECT ${nodeValues(sql`r.id`)}
-        FROM r CROSS JOIN ${nodeRows(nodes.map(wholeDocument))}
-        RETURNING 1
-      )
-      SELECT count(*)::int AS created FROM r`);
-    return row?.created === 1;
   }
 
   /*
