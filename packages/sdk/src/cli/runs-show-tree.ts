@@ -21,7 +21,7 @@ export function runTreeLines(report: RunReport, graph: readonly RunGraphNode[], 
   const drawn = new Set<string>();
   const durations = report.nodes.map((node) => (node.durationMs === null ? '-' : formatDuration(node.durationMs)));
   // Right-aligned under their header.
-  const durationWidth = Math.max(...durations.map((d) => d.length), 'DURATION'.length);
+  const durationWidth = durations.reduce((widest, d) => Math.max(widest, d.length), 'DURATION'.length);
   const durationOf = new Map(report.nodes.map((node, i) => [node.id, (durations[i] ?? '-').padStart(durationWidth)]));
   const row = (id: string, parents: readonly string[], container: string | null): DagTreeNode => {
     drawn.add(id);

@@ -30,7 +30,7 @@ export function specGraph(spec: WorkflowSpec, container: string | null = null): 
   const id = (local: string) => (container === null ? local : childId(container, local));
   for (const node of spec.nodes) {
     nodes.push({ id: id(node.id), task: node.task, parents: [...nodeDependencies(node)].map(id), container });
-    if (node.kind === 'subworkflow') nodes.push(...specGraph(node.workflow, id(node.id)));
+    if (node.kind === 'subworkflow') for (const inner of specGraph(node.workflow, id(node.id))) nodes.push(inner);
   }
   return nodes;
 }

@@ -18,7 +18,7 @@ export interface StreamEntry {
 export function streamEntries(reply: unknown): StreamEntry[] {
   if (!Array.isArray(reply)) return [];
   const out: StreamEntry[] = [];
-  for (const [stream, entries] of reply as [string, unknown[]][]) out.push(...parseEntries(stream, entries));
+  for (const [stream, entries] of reply as [string, unknown[]][]) for (const entry of parseEntries(stream, entries)) out.push(entry);
   return out;
 }
 

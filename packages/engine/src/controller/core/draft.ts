@@ -222,7 +222,8 @@ export class Draft implements NodeContext {
     if (this.cancelledAttempts.length > 0) commands.push({ type: 'CancelAttempts', attempts: this.cancelledAttempts });
     if (this.reservations.length > 0) commands.push({ type: 'AcquireReservations', requests: this.reservations });
     if (this.releases.length > 0) commands.push({ type: 'ReleaseReservations', releases: this.releases });
-    commands.push(...this.emitted);
+    // One by one: a spread passes every item as an argument, and a round may emit 100,000s of events.
+    for (const emitted of this.emitted) commands.push(emitted);
     return commands;
   }
 }

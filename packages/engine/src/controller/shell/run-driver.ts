@@ -323,11 +323,16 @@ export class RunDriver {
     const workflow = this.state?.run.workflow ?? '?';
     this.deps.emit({ type: 'controller:round-failed', level: verdict.warning.level, runId: this.runId, workflow, message: verdict.warning.message });
     if (verdict.discard) this.discard();
-    this.inbox.unshift(...verdict.requeue);
+    if (verdict.requeue.length > 0) {
+      // Back at the head, in order; not by spread (a batch of results may hold 100,000s).
+      const rest = this.inbox.splice(0);
+      for (const item of verdict.requeue) this.inbox.push(item);
+      for (const item of rest) this.inbox.push(item);
+    }
     this.isolating += verdict.isolate;
     if (verdict.unknownRun) {
       this.terminal = true; // nothing here will ever take this run's events
-      verdict.acknowledge.push(...this.inbox.splice(0));
+      for (const item of this.inbox.splice(0)) verdict.acknowledge.push(item);
     }
     for (const item of verdict.acknowledge) item.persisted?.();
     return verdict.next;
