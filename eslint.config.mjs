@@ -21,6 +21,20 @@ export default tseslint.config(
       '@typescript-eslint/require-await': 'off',
       // `_name` marks a value deliberately left unused (a destructured field dropped on purpose).
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_', caughtErrors: 'none' }],
+      // A spread into a call passes every item as an argument on the stack: past ~120,000 items it
+      // throws RangeError, and a run's nodes, events and results come in 100,000s
+      // (test/regression/a-round-of-many-nodes-overflows-the-stack.test.ts). Append in a loop.
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "CallExpression[callee.property.name=/^(push|unshift|splice)$/] > SpreadElement",
+          message: 'push/unshift/splice(...items) overflows the stack for large arrays: append in a loop.',
+        },
+        {
+          selector: "CallExpression[callee.object.name='Math'][callee.property.name=/^(max|min)$/] > SpreadElement",
+          message: 'Math.max/min(...items) overflows the stack for large arrays: reduce instead.',
+        },
+      ],
     },
   },
   {
@@ -31,6 +45,8 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-assignment': 'off',
       '@typescript-eslint/no-unsafe-return': 'off',
       '@typescript-eslint/unbound-method': 'off',
+      // Tests spread arrays they sized themselves.
+      'no-restricted-syntax': 'off',
     },
   },
 );

@@ -96,7 +96,10 @@ function keyOrder(nodes: number[], names: readonly string[]): void {
   const integer = nodes.filter((n) => isArrayIndex(names[n] as string)).sort((a, b) => Number(names[a]) - Number(names[b]));
   if (integer.length === 0) return;
   const rest = nodes.filter((n) => !isArrayIndex(names[n] as string));
-  nodes.splice(0, nodes.length, ...integer, ...rest);
+  // In place, one by one (a spread into splice passes every node as an argument: a stack overflow past ~120,000).
+  let at = 0;
+  for (const n of integer) nodes[at++] = n;
+  for (const n of rest) nodes[at++] = n;
 }
 
 /** One cycle, as graphlib names it (for the error message only: the graph is built just for it). */

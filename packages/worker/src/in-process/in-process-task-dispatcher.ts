@@ -126,7 +126,8 @@ export class InProcessTaskDispatcher implements TaskDispatcher {
   cancel(attempts: readonly AttemptToCancel[]): Promise<void> {
     const ids = new Set(attempts.map((attempt) => attempt.id));
     const kept = this.queue.filter((attempt) => !ids.has(attempt.id));
-    this.queue.splice(0, this.queue.length, ...kept);
+    this.queue.length = 0;
+    for (const attempt of kept) this.queue.push(attempt);
     this.cancellations.cancel([...ids]);
     return Promise.resolve();
   }
@@ -148,7 +149,9 @@ export class InProcessTaskDispatcher implements TaskDispatcher {
     this.closed = true;
     const dropped = this.queue.splice(0);
     if (dropped.length > 0) {
-      this.logger.warn({ attempts: dropped.map((a) => a.id) }, 'dispatcher closed: queued attempts not started');
+      // The first few by id and the count: a wide run's queue holds 100,000s, one log line each would flood.
+      const named = dropped.slice(0, 20).map((a) => a.id);
+      this.logger.warn({ count: dropped.length, attempts: named }, `dispatcher closed: ${dropped.length} queued attempt(s) not started${dropped.length > named.length ? ` (the first ${named.length} named)` : ''}`);
     }
     await this.settled();
     if (this.finished.length > 0) {
