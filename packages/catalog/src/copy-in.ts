@@ -6,55 +6,35 @@ import type { TransactionSql } from 'postgres';
 // COPY FROM STDIN over postgres.js (SqlSession.copyIn): the creates of large runs (node-copy.ts).
 
 /**
- * COPY FROM STDIN of `chunks` on `client`, which must be a transaction's: a COPY Postgres refuses
- * after its last row was sent (a disk full, a cancel) is settled by the statement queued behind it.
- * postgres.js settles neither the stream nor the query then (the stream has ended; the query
- * resolved to the stream), so nothing else would ever answer. The statement runs once the COPY is
- * over and fails in the transaction the refusal aborted. (Rows Postgres could refuse for their
- * values never get this far: node-copy.ts checks them first, and a chunk that throws aborts the
- * COPY while its stream is open, which postgres.js does settle.)
+ * COPY FROM STDIN of `chunks` on `client`, a transaction's: settled by the COPY's own answer from
+ * Postgres (its ReadyForQuery), success or the refusal with Postgres's own error, whenever it comes.
+ *
+ * postgres.js resolves the query to the stream as the COPY starts, then still hands the COPY's
+ * outcome to the query's `resolve` / `reject` (Query's own fields) when Postgres answers; a refusal
+ * that comes after the stream has ended would otherwise go nowhere, and the create would wait for
+ * ever. (Asking a statement queued behind the COPY instead, as the first version did, failed
+ * committed creates: postgres.js refuses a statement while the last chunk is still being written,
+ * and its transaction rolls back on any refused statement.) node-copy.test.ts pins this behaviour.
  */
 export async function copyIn(client: TransactionSql, table: string, columns: readonly string[], chunks: Iterable<string>): Promise<void> {
   const quoted = (name: string) => `"${name.replaceAll('"', '""')}"`;
-  const writable = await client.unsafe(`COPY ${quoted(table)} (${columns.map(quoted).join(', ')}) FROM STDIN`).writable();
-  let sent!: () => void;
-  const allSent = new Promise<void>((resolve) => (sent = resolve));
-  const copied = pipeline(Readable.from(rowsThen(chunks, sent)), writable);
-  const answered = (async () => {
-    await allSent;
-    await statementAfterCopy(client, copied);
-    await copied;
-  })();
-  await Promise.race([copied, answered]);
-  await answered.catch(() => undefined); // settled once `copied` is (its statement was sent or refused)
-}
-
-function* rowsThen(chunks: Iterable<string>, sent: () => void): Generator<string> {
-  yield* chunks;
-  sent();
-}
-
-/**
- * `SELECT 1` behind the COPY: postgres.js refuses any statement while the COPY's stream is open
- * (COPY_IN_PROGRESS), which lasts until the stream's end is written, so it is asked again each
- * millisecond until taken, or until the COPY is settled anyway.
- */
-async function statementAfterCopy(client: TransactionSql, copied: Promise<void>): Promise<void> {
-  let settled = false;
-  copied.then(
-    () => (settled = true),
-    () => (settled = true),
-  );
-  for (;;) {
-    try {
-      await client.unsafe('SELECT 1');
-      return;
-    } catch (error) {
-      if ((error as { code?: unknown }).code !== 'COPY_IN_PROGRESS') throw new MemoflowError('CATALOG_ERROR', `Postgres refused the COPY of node rows: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
-      if (settled) return;
-      await new Promise((resolve) => setTimeout(resolve, 1));
-    }
+  const query = client.unsafe(`COPY ${quoted(table)} (${columns.map(quoted).join(', ')}) FROM STDIN`);
+  const writable = await query.writable();
+  const answer = query as unknown as { active?: boolean; resolve?: unknown; reject?: unknown };
+  if (typeof answer.resolve !== 'function' || typeof answer.reject !== 'function') {
+    throw new MemoflowError('CATALOG_ERROR', 'this postgres.js release does not report the outcome of a COPY where memoflow reads it (Query.resolve/reject)');
   }
+  const answered = new Promise<void>((resolve, reject) => {
+    answer.resolve = () => {
+      answer.active = false;
+      resolve();
+    };
+    answer.reject = (error: unknown) => {
+      answer.active = false;
+      reject(error instanceof Error ? error : new Error(String(error)));
+    };
+  });
+  await Promise.all([pipeline(Readable.from(chunks), writable), answered]);
 }
 
 /**

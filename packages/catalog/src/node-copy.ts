@@ -36,7 +36,8 @@ function fieldsOf(node: NodeExecution): string {
  * what a json recordset refuses, this refuses too, saying which node and column.
  */
 function textOf(node: NodeExecution, column: string, type: string, value: unknown): string | null {
-  if (value === null || value === undefined) return null;
+  // NaN and the infinities too: JSON.stringify writes them as null, which a recordset reads as NULL.
+  if (value === null || value === undefined || (typeof value === 'number' && !Number.isFinite(value))) return null;
   switch (type) {
     case 'json':
       return storableJson(value);

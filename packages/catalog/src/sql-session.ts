@@ -67,10 +67,15 @@ export function postgresJsSession(db: WithClient<PostgresJsDatabase, Sql>, copyC
   };
 }
 
-/** The TransactionSql a drizzle postgres.js transaction runs on, if it is where drizzle 0.45 keeps it. */
+/**
+ * The TransactionSql a drizzle postgres.js transaction runs on, if it is where drizzle 0.45 keeps
+ * it: a client with `savepoint`, which only a transaction's has (a pool's client there would COPY
+ * outside the create's transaction).
+ */
 function transactionClient(tx: unknown): TransactionSql | undefined {
   const client = (tx as { session?: { client?: unknown } }).session?.client;
-  return typeof client === 'function' && typeof (client as { unsafe?: unknown }).unsafe === 'function' ? (client as TransactionSql) : undefined;
+  const has = (method: string) => typeof (client as { [method: string]: unknown } | undefined)?.[method] === 'function';
+  return typeof client === 'function' && has('unsafe') && has('savepoint') ? (client as TransactionSql) : undefined;
 }
 
 export function pgliteSession(db: WithClient<PgliteDatabase, PGlite>): SqlSession {
