@@ -25,6 +25,7 @@ export function validateSpec(spec: WorkflowSpec): WorkflowSpec {
     if (byId.has(node.id)) throw new MemoflowError('INVALID_SPEC', `node id '${node.id}' is used twice`, { workflow, node: node.id });
     byId.set(node.id, node);
   }
+  for (const name of Object.keys(spec.inputs)) assertInputName(name, { workflow, field: `inputs.${name}` });
   for (const [name, digest] of Object.entries(spec.pinnedInputs ?? {})) {
     if (!(name in spec.inputs)) throw new MemoflowError('UNKNOWN_INPUT', `pins input '${name}', which the workflow does not have`, { workflow, field: `pinnedInputs.${name}` });
     if (digest !== null && typeof digest !== 'string') throw new MemoflowError('INVALID_SPEC', 'a pinned input is a digest or null', { workflow, field: `pinnedInputs.${name}` });
@@ -38,6 +39,16 @@ export function validateSpec(spec: WorkflowSpec): WorkflowSpec {
   return { ...spec, nodes };
 }
 
+/**
+ * `__proto__` cannot name an input: every object of inputs built by assignment (a node's resolved
+ * inputs, its cache key's input digests, a task's arguments) would set its prototype instead, so
+ * the input would silently drop out of the key: two runs with different values under that name
+ * would share one cache entry.
+ */
+function assertInputName(name: string, where: { workflow: string; node?: string; field: string }): void {
+  if (name === '__proto__') throw new MemoflowError('INVALID_SPEC', "an input cannot be named '__proto__' (JavaScript reads it as the prototype, so it would drop out of the cache key): rename it", where);
+}
+
 function validateNode(spec: WorkflowSpec, node: NodeSpec, byId: Map<string, NodeSpec>): void {
   const where = { workflow: spec.name, node: node.id };
   if (node.cache !== null) {
@@ -47,6 +58,7 @@ function validateNode(spec: WorkflowSpec, node: NodeSpec, byId: Map<string, Node
   // A sub-workflow's optional inputs are its workflow's (a workflow's signature, which is part of
   // the call's cache key, does not list them): `inner({ name })` may leave out `inner`'s `title`.
   const optional = new Set([...(node.signature.optionalInputs ?? []), ...(node.kind === 'subworkflow' ? (node.workflow.optionalInputs ?? []) : [])]);
+  for (const name of [...Object.keys(node.signature.inputs), ...Object.keys(node.inputs)]) assertInputName(name, { ...where, field: name });
   for (const name of Object.keys(node.signature.inputs)) {
     if (!(name in node.inputs) && !optional.has(name)) {
       throw new MemoflowError('UNBOUND_INPUT', `input '${name}' of task '${node.task}' is not bound`, { ...where, field: name });
