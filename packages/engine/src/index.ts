@@ -34,6 +34,7 @@ export { resolveBinding } from './controller/core/resolve-binding.js';
 export { encodeStoredInputs, decodeStoredInputs, type StoredInput } from './controller/core/input-references.js';
 export { recordInputBinding } from './controller/core/input-sources.js';
 export { Controller, type ControllerOptions, type SubmitRequest } from './controller/shell/controller.js';
+export { DEFAULT_CALL_TIMEOUT_MS, withStoreDeadlines } from './controller/shell/call-deadlines.js';
 export * from './memory/in-memory-cache-catalog.js';
 export * from './memory/in-memory-run-store.js';
 export { runNodes, childId, childNodes, DYNAMIC_RESULT, type RunNodes } from './controller/core/expand.js';

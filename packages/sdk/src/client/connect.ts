@@ -1,7 +1,9 @@
 import { resolve } from 'node:path';
 import {
   Controller,
+  DEFAULT_CALL_TIMEOUT_MS,
   MemoflowError,
+  withStoreDeadlines,
   describeGiven,
   type CacheEntrySummary,
   type CacheEvictFilter,
@@ -53,6 +55,8 @@ export interface ConnectOptions {
   /**
    * How long a run store or catalog call of this connection's controller may go unanswered before
    * it is given up on and tried again (default 60 s; doubled for a call that keeps hitting it).
+   * The connection's own reads (`runs.get`, `runs.list`, `cache ls`, explain, plan) fail with
+   * CALL_TIMEOUT after as long.
    */
   callTimeoutMs?: number;
   /** In-process task concurrency (embedded mode). */
@@ -200,8 +204,12 @@ export async function connect(options: ConnectOptions = {}): Promise<Memoflow> {
     ...(options.callTimeoutMs === undefined ? {} : { callTimeoutMs: options.callTimeoutMs }),
   });
   const mode = redisUrl !== undefined ? 'distributed' : databaseUrl !== undefined ? 'postgres' : 'embedded';
-  const client = new Client(controller, storage, dispatcher, registry, mode);
-  rememberStorage(client, storage);
+  // The client's own reads (runs.get, runs.list, cache ls, explain, plan, retry, the web UI's) have the
+  // controller's deadlines too: on a connection that died without a word they fail with
+  // CALL_TIMEOUT instead of hanging the command for the kernel's ~11 minutes.
+  const reads: Storage = { ...withStoreDeadlines(storage, options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS), close: () => storage.close() };
+  const client = new Client(controller, reads, dispatcher, registry, mode);
+  rememberStorage(client, reads);
   return client;
 }
 

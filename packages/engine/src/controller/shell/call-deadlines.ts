@@ -1,4 +1,7 @@
 import { MemoflowError } from '../../errors.js';
+import type { CacheCatalog } from '../../ports/cache-catalog.js';
+import type { RunStore } from '../../ports/run-store.js';
+import type { RunState } from '../../state/run-state.js';
 
 /**
  * A store call that never answers (a query on a connection that died without a word: no FIN, no
@@ -19,6 +22,20 @@ export const CREATE_DEADLINE_PER_NODE_MS = 1;
  * answered in time brings the method back to the base.
  */
 const MAX_DOUBLINGS = 6;
+
+/**
+ * A run store and catalog with deadlines on every call: the controller's, and the SDK client's for
+ * its own reads (`runs.get`, `runs.list`, `cache ls`, explain, plan), which would otherwise hang a
+ * CLI command on a dead connection as long as a round. A create's deadline grows with its run;
+ * subscribing to reservation releases has its own, in the reservation keeper (a late subscription
+ * must be closed, not dropped).
+ */
+export function withStoreDeadlines(stores: { runStore: RunStore; catalog: CacheCatalog }, callTimeoutMs: number = DEFAULT_CALL_TIMEOUT_MS): { runStore: RunStore; catalog: CacheCatalog } {
+  return {
+    runStore: withDeadlines(stores.runStore, callTimeoutMs, 'runStore', { extraMs: { create: (state) => CREATE_DEADLINE_PER_NODE_MS * Object.keys((state as RunState).nodes).length } }),
+    catalog: withDeadlines(stores.catalog, callTimeoutMs, 'catalog', { exempt: ['watchReleases'] }),
+  };
+}
 
 export interface DeadlineOptions<T> {
   /** Methods without a deadline. */

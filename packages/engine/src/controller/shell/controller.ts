@@ -13,7 +13,7 @@ import { mayDrive, mayDrivePool } from './run-routing.js';
 import { closedError, deliverResults } from './result-delivery.js';
 import { planEvent } from './reuse-submit.js';
 import { CancelWatch } from './cancel-watch.js';
-import { CREATE_DEADLINE_PER_NODE_MS, DEFAULT_CALL_TIMEOUT_MS, withDeadlines } from './call-deadlines.js';
+import { DEFAULT_CALL_TIMEOUT_MS, withStoreDeadlines } from './call-deadlines.js';
 import { OrphanWatch } from './orphan-watch.js';
 import { cancelError, type CancelRequestOutcome } from '../../state/cancel-request.js';
 import type { ErrorInfo } from '../../errors.js';
@@ -56,14 +56,9 @@ export class Controller {
   constructor(given: ControllerOptions) {
     // Every store and catalog call this controller makes has a deadline (call-deadlines.ts). A
     // create's grows with its run (3-4 s at 100,000 nodes here): one given up on is made again with
-    // its id, which settles whether the first committed (create-run.ts). Subscribing to reservation
-    // releases has its own, in the keeper (a late subscription must be closed, not dropped).
+    // its id, which settles whether the first committed (create-run.ts).
     const callTimeoutMs = given.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
-    const options: ControllerOptions = {
-      ...given,
-      runStore: withDeadlines(given.runStore, callTimeoutMs, 'runStore', { extraMs: { create: (state) => CREATE_DEADLINE_PER_NODE_MS * Object.keys((state as RunState).nodes).length } }),
-      catalog: withDeadlines(given.catalog, callTimeoutMs, 'catalog', { exempt: ['watchReleases'] }),
-    };
+    const options: ControllerOptions = { ...given, ...withStoreDeadlines(given, callTimeoutMs) };
     this.options = options;
     this.clock = options.clock ?? systemClock;
     this.tracing = new RunTracing(() => this.clock.now());
