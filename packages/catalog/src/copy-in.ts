@@ -48,6 +48,14 @@ export function copyField(text: string | null): string {
   return COPY_SPECIAL.test(text) ? text.replace(COPY_SPECIALS, (c) => COPY_ESCAPES[c] ?? c) : text;
 }
 
+/**
+ * `copyField` for a JSON text JSON.stringify wrote and `storableJson` checked: it holds no U+0000
+ * and no lone surrogate as such (JSON.stringify escapes both), so only COPY's specials are left.
+ */
+export function copyJsonField(text: string): string {
+  return COPY_SPECIAL.test(text) ? text.replace(COPY_SPECIALS, (c) => COPY_ESCAPES[c] ?? c) : text;
+}
+
 const COPY_SPECIAL = /[\\\n\r\t]/;
 const COPY_SPECIALS = /[\\\n\r\t]/g;
 const COPY_ESCAPES: { readonly [c: string]: string } = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };

@@ -1,6 +1,6 @@
 import { MemoflowError, type NodeExecution } from '@memoflow/engine';
 import { NODE_FIELD_COLUMNS } from './node-rows.js';
-import { copyField } from './copy-in.js';
+import { copyField, copyJsonField } from './copy-in.js';
 import { storableJson } from './sql-session.js';
 
 // A run's node rows as COPY's text format (SqlSession.copyIn), for the creates of large runs: the
@@ -26,7 +26,10 @@ export function* nodeCopyChunks(runId: string, nodes: readonly NodeExecution[]):
 
 function fieldsOf(node: NodeExecution): string {
   let fields = '';
-  for (const { column, type, value } of NODE_FIELD_COLUMNS) fields += `\t${copyField(textOf(node, column, type, value(node)))}`;
+  for (const { column, type, value } of NODE_FIELD_COLUMNS) {
+    const text = textOf(node, column, type, value(node));
+    fields += `\t${type === 'json' && text !== null ? copyJsonField(text) : copyField(text)}`;
+  }
   return fields;
 }
 
