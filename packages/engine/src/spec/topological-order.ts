@@ -107,5 +107,41 @@ function cycleOf(ids: readonly string[], dependencies: (id: string) => Iterable<
   const graph = new Graph({ directed: true });
   for (const id of ids) graph.setNode(id);
   for (const id of ids) for (const dependency of dependencies(id)) graph.setEdge(dependency, id);
-  return alg.findCycles(graph)[0] ?? [];
+  try {
+    return alg.findCycles(graph)[0] ?? [];
+  } catch (error) {
+    // graphlib's Tarjan recurses once per node of the cycle: past ~2,000 it overflows the stack.
+    if (!(error instanceof RangeError)) throw error;
+    return cycleByWalk(ids, dependencies);
+  }
+}
+
+/**
+ * One cycle, found by an iterative depth-first walk (no recursion, any size): the walk's path from
+ * the dependency met again on it to its top, each node followed by the one it depends on (as
+ * graphlib lists a cycle).
+ */
+function cycleByWalk(ids: readonly string[], dependencies: (id: string) => Iterable<string>): string[] {
+  const state = new Map<string, 'on-path' | 'done'>();
+  for (const start of ids) {
+    if (state.has(start)) continue;
+    const path: string[] = [start];
+    const pending: Iterator<string>[] = [dependencies(start)[Symbol.iterator]()];
+    state.set(start, 'on-path');
+    while (path.length > 0) {
+      const next = (pending[pending.length - 1] as Iterator<string>).next();
+      if (next.done === true) {
+        state.set(path.pop() as string, 'done');
+        pending.pop();
+        continue;
+      }
+      const dependency = next.value;
+      if (state.get(dependency) === 'on-path') return path.slice(path.indexOf(dependency));
+      if (state.has(dependency)) continue;
+      state.set(dependency, 'on-path');
+      path.push(dependency);
+      pending.push(dependencies(dependency)[Symbol.iterator]());
+    }
+  }
+  return [];
 }

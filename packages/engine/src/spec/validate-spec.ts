@@ -19,19 +19,20 @@ export function validateSpec(spec: WorkflowSpec): WorkflowSpec {
   }
   const byId = new Map<string, NodeSpec>();
   for (const node of spec.nodes) {
-    if (!NODE_ID_PATTERN.test(node.id)) {
-      throw new MemoflowError('INVALID_SPEC', `node id '${node.id}' may only contain letters, digits, '_', '-' and '.'`, { workflow, node: node.id });
+    if (!NODE_ID_PATTERN.test(node.id) || node.id === '__proto__') {
+      throw new MemoflowError('INVALID_SPEC', node.id === '__proto__' ? "a node cannot be named '__proto__' (JavaScript reads it as the prototype, so the node's record would be lost): rename its task or pass it another id" : `node id '${node.id}' may only contain letters, digits, '_', '-' and '.'`, { workflow, node: node.id });
     }
     if (byId.has(node.id)) throw new MemoflowError('INVALID_SPEC', `node id '${node.id}' is used twice`, { workflow, node: node.id });
     byId.set(node.id, node);
   }
   for (const name of Object.keys(spec.inputs)) assertInputName(name, { workflow, field: `inputs.${name}` });
   for (const [name, digest] of Object.entries(spec.pinnedInputs ?? {})) {
-    if (!(name in spec.inputs)) throw new MemoflowError('UNKNOWN_INPUT', `pins input '${name}', which the workflow does not have`, { workflow, field: `pinnedInputs.${name}` });
+    if (!Object.hasOwn(spec.inputs, name)) throw new MemoflowError('UNKNOWN_INPUT', `pins input '${name}', which the workflow does not have`, { workflow, field: `pinnedInputs.${name}` });
     if (digest !== null && typeof digest !== 'string') throw new MemoflowError('INVALID_SPEC', 'a pinned input is a digest or null', { workflow, field: `pinnedInputs.${name}` });
   }
   for (const node of spec.nodes) validateNode(spec, node, byId);
   for (const [name, binding] of Object.entries(spec.outputs)) {
+    if (name === '__proto__') throw new MemoflowError('INVALID_SPEC', "an output cannot be named '__proto__' (JavaScript reads it as the prototype, so it would drop out of the run's outputs): rename it", { workflow, field: `outputs.${name}` });
     checkReferences(spec, binding, byId, { node: undefined, field: `outputs.${name}` });
   }
   // A sub-workflow node carries a whole workflow: it is validated (and ordered) the same way.
@@ -60,12 +61,12 @@ function validateNode(spec: WorkflowSpec, node: NodeSpec, byId: Map<string, Node
   const optional = new Set([...(node.signature.optionalInputs ?? []), ...(node.kind === 'subworkflow' ? (node.workflow.optionalInputs ?? []) : [])]);
   for (const name of [...Object.keys(node.signature.inputs), ...Object.keys(node.inputs)]) assertInputName(name, { ...where, field: name });
   for (const name of Object.keys(node.signature.inputs)) {
-    if (!(name in node.inputs) && !optional.has(name)) {
+    if (!Object.hasOwn(node.inputs, name) && !optional.has(name)) {
       throw new MemoflowError('UNBOUND_INPUT', `input '${name}' of task '${node.task}' is not bound`, { ...where, field: name });
     }
   }
   for (const [name, binding] of Object.entries(node.inputs)) {
-    const expected = node.signature.inputs[name];
+    const expected = Object.hasOwn(node.signature.inputs, name) ? node.signature.inputs[name] : undefined;
     if (expected === undefined) {
       throw new MemoflowError('UNKNOWN_INPUT', `task '${node.task}' has no input '${name}' (inputs: ${Object.keys(node.signature.inputs).join(', ') || 'none'})`, { ...where, field: name });
     }
@@ -84,7 +85,7 @@ function checkReferences(spec: WorkflowSpec, binding: Binding, byId: Map<string,
     case 'literal':
       return;
     case 'input':
-      if (!(binding.name in spec.inputs)) {
+      if (!Object.hasOwn(spec.inputs, binding.name)) {
         throw new MemoflowError('UNKNOWN_INPUT', `workflow has no input '${binding.name}'`, location);
       }
       return;
@@ -142,7 +143,9 @@ function dependencyOrder(spec: WorkflowSpec, byId: Map<string, NodeSpec>): NodeS
   );
   if (!sorted.ok) {
     const { cycle } = sorted;
-    throw new MemoflowError('CYCLE_IN_WORKFLOW', `nodes form a cycle: ${[...cycle].reverse().join(' -> ')}`, { workflow: spec.name, ...(cycle[0] === undefined ? {} : { node: cycle[0] }) });
+    const named = [...cycle].reverse();
+    const path = named.length > 20 ? `${named.slice(0, 20).join(' -> ')} -> ... (${named.length} nodes)` : named.join(' -> ');
+    throw new MemoflowError('CYCLE_IN_WORKFLOW', `nodes form a cycle: ${path}`, { workflow: spec.name, ...(cycle[0] === undefined ? {} : { node: cycle[0] }) });
   }
   return sorted.order.map((id) => byId.get(id) as NodeSpec);
 }

@@ -150,7 +150,7 @@ function start(draft: Draft, spec: NodeSpec): void {
   for (const [name, binding] of Object.entries(spec.inputs)) {
     // An optional workflow input the run left out leaves the task's input out too (not null):
     // the task sees it unset and the key does not contain it.
-    if (binding.kind === 'input' && binding.path === undefined && !(binding.name in draft.run.inputs)) continue;
+    if (binding.kind === 'input' && binding.path === undefined && !Object.hasOwn(draft.run.inputs, binding.name)) continue;
     // The binding goes with the value: the run store keeps it instead of a copy of other nodes' outputs.
     inputs[name] = recordInputBinding(resolveBinding(binding, draft.state), binding);
   }
