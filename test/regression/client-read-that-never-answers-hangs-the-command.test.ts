@@ -3,10 +3,12 @@
  * died without a word never answers), but the client's own reads did not: `memoflow runs show`,
  * `runs ls`, `cache ls`, explain, plan and the web UI read the stores directly and hung for as
  * long as the kernel's keepalive took to give up (~11 minutes). They have the same deadline now,
- * and fail with CALL_TIMEOUT (retryable) naming the call.
+ * and fail with CALL_TIMEOUT (retryable) naming the call. (Review also found a bad callTimeoutMs
+ * refused only after the storage had opened, which then stayed open: it is checked first now.)
  */
 import { describe, expect, test } from 'vitest';
 import { MemoflowError } from '@memoflow/engine';
+import { connect } from '@memoflow/sdk';
 import { storageOf } from '../../packages/sdk/src/client/storage-of.js';
 import { useEmbedded } from '../support/modes.js';
 
@@ -32,5 +34,17 @@ describe("a client read whose store never answers", () => {
     expect(error).toBeInstanceOf(MemoflowError);
     expect((error as MemoflowError).code).toBe('CALL_TIMEOUT');
     expect(Date.now() - started).toBeLessThan(10_000);
+  });
+});
+
+describe('a bad callTimeoutMs', () => {
+  test.each([0, -5, Number.NaN, '100'])('%s is refused before any storage opens', async (value) => {
+    const error = await connect({ dataDir: '/nonexistent/never-opened', callTimeoutMs: value as number }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(MemoflowError);
+    expect((error as MemoflowError).code).toBe('INVALID_OPTION');
+    expect((error as MemoflowError).location).toMatchObject({ field: 'callTimeoutMs' });
   });
 });

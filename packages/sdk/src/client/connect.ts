@@ -165,6 +165,10 @@ export async function connect(options: ConnectOptions = {}): Promise<Memoflow> {
   if (options.concurrency !== undefined && (!Number.isSafeInteger(options.concurrency) || options.concurrency < 1)) {
     throw new MemoflowError('INVALID_OPTION', `concurrency must be a positive integer, got ${String(options.concurrency)}`, { field: 'concurrency' });
   }
+  // Before anything opens: storage opened for a connection refused afterwards would stay open.
+  if (options.callTimeoutMs !== undefined && (typeof options.callTimeoutMs !== 'number' || !Number.isFinite(options.callTimeoutMs) || options.callTimeoutMs <= 0)) {
+    throw new MemoflowError('INVALID_OPTION', `callTimeoutMs must be a positive number of milliseconds, got ${String(options.callTimeoutMs)}`, { field: 'callTimeoutMs' });
+  }
   if (options.timeoutGraceMs !== undefined && (!Number.isSafeInteger(options.timeoutGraceMs) || options.timeoutGraceMs < 0)) {
     throw new MemoflowError('INVALID_OPTION', `timeoutGraceMs must be a non-negative integer (ms), got ${String(options.timeoutGraceMs)}`, { field: 'timeoutGraceMs' });
   }
