@@ -7,21 +7,12 @@
  * name wherever an input is named, saying which workflow, node and field.
  */
 import { describe, expect, test } from 'vitest';
-import { computeCacheKey, MemoflowError, validateSpec, type TaskSignature } from '@memoflow/engine';
+import { computeCacheKey, validateSpec, type TaskSignature } from '@memoflow/engine';
+import { refusal } from '../support/refusal.js';
 import { lit, taskNode, wfInput, workflowSpec } from '../../packages/engine/src/testing/spec-builders.js';
 
 /** `{ __proto__: value }` as JSON.parse makes it: an own key. */
 const protoKeyed = <T>(value: T): { [name: string]: T } => Object.defineProperty({}, '__proto__', { value, enumerable: true, writable: true, configurable: true });
-
-function refusal(run: () => unknown): MemoflowError {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof MemoflowError) return error;
-    throw error;
-  }
-  throw new Error('not refused');
-}
 
 describe("an input named '__proto__'", () => {
   test('is why: assignment drops it from the key, so different values share one key', () => {

@@ -13,62 +13,55 @@
  * Each is refused now, naming workflow, node and field.
  */
 import { describe, expect, test } from 'vitest';
-import { MemoflowError, validateSpec, type WorkflowSpec } from '@memoflow/engine';
+import { validateSpec, type WorkflowSpec } from '@memoflow/engine';
+import { refusal } from '../support/refusal.js';
 import { lit, ref, taskNode, wfInput, workflowSpec } from '../../packages/engine/src/testing/spec-builders.js';
 
-function refusal(spec: WorkflowSpec): MemoflowError {
-  try {
-    validateSpec(spec);
-  } catch (error) {
-    if (error instanceof MemoflowError) return error;
-    throw error;
-  }
-  throw new Error('accepted');
-}
+const refused = (spec: WorkflowSpec) => refusal(() => validateSpec(spec));
 
 describe('names JavaScript objects treat specially, and very long cycles', () => {
   test("a node id '__proto__'", () => {
-    const error = refusal(workflowSpec('wf', [taskNode('__proto__', 't', { x: lit(1) })], { outputs: {} }));
+    const error = refused(workflowSpec('wf', [taskNode('__proto__', 't', { x: lit(1) })], { outputs: {} }));
     expect(error.code).toBe('INVALID_SPEC');
     expect(error.location).toMatchObject({ workflow: 'wf', node: '__proto__' });
   });
 
   test.each(['toString', 'constructor', 'hasOwnProperty'])("an input bound to an undeclared workflow input '%s'", (name) => {
-    const error = refusal(workflowSpec('wf', [taskNode('n1', 't', { x: wfInput(name) })], { outputs: {} }));
+    const error = refused(workflowSpec('wf', [taskNode('n1', 't', { x: wfInput(name) })], { outputs: {} }));
     expect(error.code).toBe('UNKNOWN_INPUT');
     expect(error.location).toMatchObject({ workflow: 'wf', node: 'n1', field: 'x' });
   });
 
   test("a node input the task does not declare, named 'constructor'", () => {
     const node = taskNode('n1', 't', { x: lit(1) }); // declares x only
-    const error = refusal(workflowSpec('wf', [{ ...node, inputs: { x: lit(1), constructor: lit(2) } }], { outputs: {} }));
+    const error = refused(workflowSpec('wf', [{ ...node, inputs: { x: lit(1), constructor: lit(2) } }], { outputs: {} }));
     expect(error.code).toBe('UNKNOWN_INPUT');
     expect(error.location).toMatchObject({ node: 'n1', field: 'constructor' });
   });
 
   test("a declared input 'toString' left unbound", () => {
     const node = taskNode('n1', 't', { x: lit(1) });
-    const error = refusal(workflowSpec('wf', [{ ...node, signature: { ...node.signature, inputs: { ...node.signature.inputs, toString: true } } }], { outputs: {} }));
+    const error = refused(workflowSpec('wf', [{ ...node, signature: { ...node.signature, inputs: { ...node.signature.inputs, toString: true } } }], { outputs: {} }));
     expect(error.code).toBe('UNBOUND_INPUT');
     expect(error.location).toMatchObject({ node: 'n1', field: 'toString' });
   });
 
   test("a pin of an undeclared input 'hasOwnProperty'", () => {
-    const error = refusal({ ...workflowSpec('wf', [taskNode('n1', 't', { x: lit(1) })], { outputs: {} }), pinnedInputs: { hasOwnProperty: null } });
+    const error = refused({ ...workflowSpec('wf', [taskNode('n1', 't', { x: lit(1) })], { outputs: {} }), pinnedInputs: { hasOwnProperty: null } });
     expect(error.code).toBe('UNKNOWN_INPUT');
     expect(error.location).toMatchObject({ field: 'pinnedInputs.hasOwnProperty' });
   });
 
   test("a workflow output '__proto__'", () => {
     const outputs = Object.defineProperty({}, '__proto__', { value: ref('n1'), enumerable: true, writable: true, configurable: true });
-    const error = refusal(workflowSpec('wf', [taskNode('n1', 't', { x: lit(1) })], { outputs }));
+    const error = refused(workflowSpec('wf', [taskNode('n1', 't', { x: lit(1) })], { outputs }));
     expect(error.code).toBe('INVALID_SPEC');
     expect(error.location).toMatchObject({ field: 'outputs.__proto__' });
   });
 
   test.each([3, 5_000])('a cycle of %i nodes is CYCLE_IN_WORKFLOW, its message short', (n) => {
     const nodes = Array.from({ length: n }, (_, i) => taskNode(`n${i}`, 't', { x: ref(`n${(i + 1) % n}`) }));
-    const error = refusal(workflowSpec('wf', nodes, { outputs: {} }));
+    const error = refused(workflowSpec('wf', nodes, { outputs: {} }));
     expect(error.code).toBe('CYCLE_IN_WORKFLOW');
     expect(error.message.length).toBeLessThan(400);
     const named = error.message.replace(/^.*a cycle: /, '').replace(/ -> \.\.\. \(\d+ nodes\)$/, '').split(' -> ');

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { migratePostgres, migrationsFolder } from './migrate.js';
 import { NO_TYPE_FETCH, connectionParameters } from './sql-session.js';
 import { openPostgresStorage, PostgresRunStore } from './postgres-storage.js';
+import type { SqlRunStoreOptions } from './sql-run-store.js';
 import postgres from 'postgres';
 import type { Storage } from './storage.js';
 import { recordInputBinding, resolveBinding, type Binding, type NodeExecution } from '@memoflow/engine';
@@ -53,13 +54,13 @@ describeRunStoreContract('PostgresRunStore', async () => {
   };
 });
 
-// The same contract for a store that creates every run of more than two nodes in slices (one transaction).
-describeRunStoreContract('PostgresRunStore, creating in slices of 2 nodes', async () => {
+/** A PostgresRunStore with its own options, on a schema and client of its own, for the contract suite. */
+async function optionedRunStore(options: SqlRunStoreOptions) {
   const schema = testSchema();
   await migratePostgres({ url: schema.url, schema: schema.name });
   const client = postgres(schema.url, { max: 4, onnotice: () => {}, ...NO_TYPE_FETCH, connection: connectionParameters(schema.name) });
   return {
-    runStore: new PostgresRunStore(drizzle({ client }), { createSliceNodes: 2 }),
+    runStore: new PostgresRunStore(drizzle({ client }), options),
     reset: async () => {
       await schema.admin`TRUNCATE runs, node_executions`;
     },
@@ -68,24 +69,13 @@ describeRunStoreContract('PostgresRunStore, creating in slices of 2 nodes', asyn
       await schema.drop();
     },
   };
-});
+}
+
+// The same contract for a store that creates every run of more than two nodes in slices (one transaction).
+describeRunStoreContract('PostgresRunStore, creating in slices of 2 nodes', () => optionedRunStore({ createSliceNodes: 2 }));
 
 // And for one that creates every run of two nodes or more by COPY (node-copy.ts), as it creates runs of COPY_CREATE_NODES.
-describeRunStoreContract('PostgresRunStore, creating node rows by COPY', async () => {
-  const schema = testSchema();
-  await migratePostgres({ url: schema.url, schema: schema.name });
-  const client = postgres(schema.url, { max: 4, onnotice: () => {}, ...NO_TYPE_FETCH, connection: connectionParameters(schema.name) });
-  return {
-    runStore: new PostgresRunStore(drizzle({ client }), { copyCreateNodes: 2 }),
-    reset: async () => {
-      await schema.admin`TRUNCATE runs, node_executions`;
-    },
-    close: async () => {
-      await client.end({ timeout: 5 });
-      await schema.drop();
-    },
-  };
-});
+describeRunStoreContract('PostgresRunStore, creating node rows by COPY', () => optionedRunStore({ copyCreateNodes: 2 }));
 
 describeRunLeaseContract('PostgresRunStore', async (clock) => {
   const schema = testSchema();
