@@ -35,7 +35,7 @@ export interface RunCreation {
 
 /** One create: false when it sent the spec's digest alone and no row has it (nothing was written). */
 export async function createRunOnce(creation: RunCreation, state: RunState, lease: LeaseRequest | undefined, nodes: readonly NodeExecution[], spec: SpecToWrite): Promise<boolean> {
-const { session, createSlice, copyFrom } = creation;
+  const { session, createSlice, copyFrom } = creation;
   const copy = nodes.length >= copyFrom && session.copies === true;
   if (nodes.length <= createSlice && !copy) return createWith(creation, session, state, lease, nodes, spec);
   return session.transaction(async (tx) => {
