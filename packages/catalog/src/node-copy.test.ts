@@ -39,6 +39,11 @@ const copyText = fc.oneof(
   fc.constantFrom('\\', '\\N', '\\.', '\t', '\n', '\r', '\r\n', 'a\\tb', '\\\\N', '', ' ', 'é😀'),
 );
 
+// Node ids as a run holds them: any text but '__proto__', which validateSpec refuses (a run's node
+// map built by assignment cannot hold it; fast-check generates it often, and the shrinking of
+// that failure outlasted the test's timeout).
+const nodeId = copyText.filter((id) => id !== '__proto__');
+
 describe('node rows created by COPY', () => {
   it("a postgres.js transaction's session can COPY (drizzle still keeps postgres.js's TransactionSql where we read it)", async () => {
     const session = postgresJsSession(drizzle({ client }));
@@ -51,7 +56,7 @@ describe('node rows created by COPY', () => {
   it('loads back every text column exactly, whatever characters COPY reads specially (property)', async () => {
     let count = 0;
     await fc.assert(
-      fc.asyncProperty(fc.uniqueArray(copyText, { minLength: 1, maxLength: 4 }), copyText, copyText, jsonValue, async (nodeIds, task, reason, value) => {
+      fc.asyncProperty(fc.uniqueArray(nodeId, { minLength: 1, maxLength: 4 }), copyText, copyText, jsonValue, async (nodeIds, task, reason, value) => {
         const runId = `copy-text-${(count += 1)}`;
         const state = runState(runId, []);
         for (const nodeId of nodeIds) {
