@@ -45,7 +45,7 @@ export async function copyIn(client: TransactionSql, table: string, columns: rea
 export function copyField(text: string | null): string {
   if (text === null) return '\\N';
   if (isUnstorableText(text)) throw new MemoflowError('CATALOG_ERROR', 'value not storable: a string holds U+0000 or a lone surrogate');
-  return COPY_SPECIAL.test(text) ? text.replace(COPY_SPECIALS, (c) => COPY_ESCAPES[c] ?? c) : text;
+  return escaped(text);
 }
 
 /**
@@ -53,6 +53,11 @@ export function copyField(text: string | null): string {
  * and no lone surrogate as such (JSON.stringify escapes both), so only COPY's specials are left.
  */
 export function copyJsonField(text: string): string {
+  return escaped(text);
+}
+
+/** The text with COPY's four specials escaped. */
+function escaped(text: string): string {
   return COPY_SPECIAL.test(text) ? text.replace(COPY_SPECIALS, (c) => COPY_ESCAPES[c] ?? c) : text;
 }
 

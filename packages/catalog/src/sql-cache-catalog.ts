@@ -2,7 +2,6 @@ import { and, asc, desc, eq, sql, type SQL } from 'drizzle-orm';
 import type {
   CacheCatalog,
   CacheEntry,
-  CacheKeyParts,
   CacheEntryFilter,
   CacheEntryKind,
   CacheEntrySummary,
@@ -10,7 +9,6 @@ import type {
   CacheListFilter,
   CacheLookupResult,
   Clock,
-  Json,
   NewCacheEntry,
   ReleasedReservation,
   ReleaseSubscription,
@@ -21,7 +19,7 @@ import type {
 import { checkEntryDurations, checksumProblem, entryChecksum, MemoflowError } from '@memoflow/engine';
 import { cacheEntries } from './schema.js';
 import { SqlReservations } from './sql-reservations.js';
-import { anyOf, databaseMessage, jsonParam, type SqlSession } from './sql-session.js';
+import { anyOf, databaseMessage, epochMs, jsonParam, type SqlSession } from './sql-session.js';
 
 export interface SqlCacheCatalogOptions {
   /**
@@ -93,7 +91,7 @@ export class SqlCacheCatalog implements CacheCatalog {
     // timestamps as text), and the bigint as float8 (exact: durations are below 2^53 ms).
     const rows = await this.#session.rows<LookupRow>(sql`
       SELECT key, kind, project, domain, task, parts, value, value_hash, checksum, run_id, node_id,
-             duration_ms::float8 AS duration_ms, (extract(epoch FROM created_at) * 1000)::float8 AS created_ms
+             duration_ms::float8 AS duration_ms, ${epochMs(cacheEntries.createdAt)} AS created_ms
       FROM ${cacheEntries}
       WHERE ${cacheEntries.kind} = ${kind} AND ${anyOf(cacheEntries.key, keys)}`);
     for (const row of rows) {
@@ -111,7 +109,7 @@ export class SqlCacheCatalog implements CacheCatalog {
         durationMs: row.duration_ms === null ? null : Number(row.duration_ms),
         createdAt: new Date(Math.round(Number(row.created_ms))),
       };
-      const problem = verify({ ...entry, checksum: row.checksum });
+      const problem = verify(entry, row.checksum);
       if (problem !== undefined) {
         result.corrupt.set(row.key, problem);
         continue;
@@ -208,27 +206,21 @@ function collateC(column: SQL | typeof cacheEntries.key | typeof cacheEntries.ki
   return sql`${column} COLLATE "C"`;
 }
 
-/** A cache_entries row as `lookup` selects it. */
-interface LookupRow extends Record<string, unknown> {
-  key: string;
-  kind: CacheEntryKind;
-  project: string;
-  domain: string;
-  task: string;
-  parts: CacheKeyParts;
-  value: Json;
-  value_hash: string | null;
+/** A cache_entries row as `lookup` selects it: the entry's own fields as columns, the numbers as the driver brings them. */
+type LookupRow = Pick<CacheEntry, 'key' | 'kind' | 'project' | 'domain' | 'task' | 'parts' | 'value'> & {
+  value_hash: CacheEntry['valueHash'];
   checksum: string;
-  run_id: string;
-  node_id: string;
+  run_id: CacheEntry['runId'];
+  node_id: CacheEntry['nodeId'];
   duration_ms: number | string | null;
   created_ms: number | string;
-}
+};
 
 /** Why a stored entry cannot be served, or undefined if it can. Never throws. */
-function verify(row: { key: string; kind: CacheEntryKind; value: Json; valueHash: string | null; checksum: string; parts: unknown }): string | undefined {
-  if (typeof row.parts !== 'object' || row.parts === null || Array.isArray(row.parts)) return 'undecodable key parts';
-  return checksumProblem(row, row.checksum);
+function verify(entry: CacheEntry, checksum: string): string | undefined {
+  const parts: unknown = entry.parts;
+  if (typeof parts !== 'object' || parts === null || Array.isArray(parts)) return 'undecodable key parts';
+  return checksumProblem(entry, checksum);
 }
 
 /** The WHERE condition of a filter, shared by list and evict; undefined when it matches everything. */

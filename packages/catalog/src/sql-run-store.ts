@@ -4,7 +4,7 @@ import { MemoflowError, decodeStoredInputs, fencedSaveError, sqlState, type Canc
 import { COPY_CREATE_NODES, CREATE_SLICE_NODES, createRunOnce, type RunCreation } from './run-create.js';
 import { fromStoredNode, nodeColumns, nodeDocument, nodeRows, nodeValues, overwriteAll, overwriteChanged, type StoredNode } from './node-rows.js';
 import { nodeExecutions, runs } from './schema.js';
-import { anyOf, jsonParam, nullableJsonParam, type SqlSession } from './sql-session.js';
+import { anyOf, epochMs, jsonParam, nullableJsonParam, type SqlSession } from './sql-session.js';
 import { loadedSpec, StoredSpecs } from './stored-specs.js';
 
 /** Every runs column but the spec, which `load` reads once, through `loadedSpec` (the row's own or the digest's). */
@@ -367,5 +367,4 @@ export class SqlRunStore implements RunStore {
 
 
 /** Epoch milliseconds of a timestamptz, as a number (raw rows carry no timestamps; see SqlSession). */
-const epochMs = (column: SQL) => sql`(extract(epoch FROM ${column}) * 1000)::float8`;
 

@@ -140,6 +140,9 @@ function checkStorable(value: unknown): void {
   });
 }
 
+/** A timestamp column as epoch ms (float8: exact for ms timestamps), for raw statements, whose rows bring timestamps as text. */
+export const epochMs = (column: SQL | PgColumn): SQL => sql`(extract(epoch FROM ${column}) * 1000)::float8`;
+
 /** `column = ANY(keys)` with the keys passed as one json array parameter. */
 export function anyOf(column: PgColumn, values: readonly string[]): SQL {
   return sql`${column} = ANY(ARRAY(SELECT json_array_elements_text(${jsonParam(values)})))`;
