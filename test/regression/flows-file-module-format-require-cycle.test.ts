@@ -4,7 +4,7 @@
 // CommonJS, ESM), syntax (import/export, require/exports) and extension must load, in a folder
 // outside the repository, through the built CLI. Runs go to Postgres, a schema each: what is under
 // test is how the file loads, and 23 PGlite data directories cost two minutes of initdb.
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CJS_FLOWS, ESM_FLOWS, ROOT, STACK_FRAME, runCli, scratchFolder } from '../support/cli.js';
@@ -30,8 +30,13 @@ function scopeDir(scope: Scope): string {
   } catch {
     // already there
   }
-  if (scope === 'package.json without type') writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'my-flows', version: '1.0.0', main: 'index.js' }));
-  if (scope === 'type: module') writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'my-flows', version: '1.0.0', type: 'module' }));
+  // Written once per folder: the cases run concurrently, and rewriting it (truncate, then write)
+  // while another case's CLI reads it made that one fail with "Unexpected end of JSON input".
+  const manifest = join(dir, 'package.json');
+  if (!existsSync(manifest)) {
+    if (scope === 'package.json without type') writeFileSync(manifest, JSON.stringify({ name: 'my-flows', version: '1.0.0', main: 'index.js' }));
+    if (scope === 'type: module') writeFileSync(manifest, JSON.stringify({ name: 'my-flows', version: '1.0.0', type: 'module' }));
+  }
   return dir;
 }
 
